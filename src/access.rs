@@ -1,0 +1,71 @@
+//! The access log: one line per request, written when its response ends.
+//!
+//! A `Completion` rides inside the response body, so the line carries the real
+//! byte count and duration even when the body streams for minutes or the client
+//! goes away mid-way. It also holds the connection's "request in progress" mark,
+//! which keeps the keep-alive idle timer off while the response is being sent.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, StatusCode};
+
+use crate::server::ActiveRequest;
+
+/// What is known about a request when its response starts.
+#[derive(Debug, Clone)]
+pub struct RequestLine {
+    pub client: IpAddr,
+    pub method: Method,
+    pub host: String,
+    pub path: String,
+    pub route: Arc<str>,
+    pub upstream: Arc<str>,
+}
+
+/// Finishes one access-log line when dropped.
+pub struct Completion {
+    line: RequestLine,
+    status: StatusCode,
+    start: Instant,
+    bytes: u64,
+    failure: Option<String>,
+    _active: ActiveRequest,
+}
+
+impl Completion {
+    pub fn new(line: RequestLine, status: StatusCode, start: Instant, active: ActiveRequest) -> Self {
+        Completion { line, status, start, bytes: 0, failure: None, _active: active }
+    }
+
+    pub fn add_bytes(&mut self, n: usize) {
+        self.bytes += n as u64;
+    }
+
+    /// Records why the body stopped early; it is logged with the line.
+    pub fn fail(&mut self, why: &dyn std::fmt::Display) {
+        self.failure = Some(why.to_string());
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let l = &self.line;
+        let micros = self.start.elapsed().as_micros() as u64;
+        match &self.failure {
+            None => tracing::info!(
+                target: "hookgate::access",
+                client = %l.client, method = %l.method, host = %l.host, path = %l.path,
+                route = %l.route, upstream = %l.upstream, status = self.status.as_u16(),
+                duration_us = micros, bytes = self.bytes,
+            ),
+            Some(failure) => tracing::warn!(
+                target: "hookgate::access",
+                client = %l.client, method = %l.method, host = %l.host, path = %l.path,
+                route = %l.route, upstream = %l.upstream, status = self.status.as_u16(),
+                duration_us = micros, bytes = self.bytes, error = %failure,
+            ),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The one canonical form of a request's path and host.
+//!
+//! Routing, `respond` rules and forwarding all use what this module returns, so
+//! the upstream can never see a different path from the one the rules saw.
+//! The policy (PRODUCT.md, "Semantics"):
+//! - `%XX` escapes of unreserved bytes (`A-Z a-z 0-9 - . _ ~`) are decoded; other
+//!   escapes are kept, with upper-case hex.
+//! - Runs of `/` collapse into one, so `//admin` is `/admin`.
+//! - Ambiguous targets are refused: dot segments (`.`/`..`, raw or encoded, also
+//!   `..;x`), encoded `/` `\` and NUL, raw `\`, malformed escapes, and bytes that
+//!   are not UTF-8 once decoded.
+//! - `;params` stay in the forwarded path but are cut from each segment for
+//!   matching, so `/admin;x` meets the rules for `/admin` (as a Java upstream would read it).
+//!
+//! No IO here; this is pure string work with table-driven tests.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why a request target was refused with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetError {
+    NotOriginForm,
+    MalformedEscape,
+    EncodedSlash,
+    EncodedBackslash,
+    EncodedNul,
+    Backslash,
+    DotSegment,
+    InvalidUtf8,
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetError::NotOriginForm => "path must start with /",
+            TargetError::MalformedEscape => "malformed percent-escape",
+            TargetError::EncodedSlash => "encoded slash (%2F)",
+            TargetError::EncodedBackslash => "encoded backslash (%5C)",
+            TargetError::EncodedNul => "encoded NUL (%00)",
+            TargetError::Backslash => "backslash in path",
+            TargetError::DotSegment => "dot segment in path",
+            TargetError::InvalidUtf8 => "path is not UTF-8 once decoded",
+        })
+    }
+}
+
+/// A canonical path: what is forwarded, and the key routes are matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalPath<'a> {
+    path: Cow<'a, str>,
+    /// The path with `;params` cut from each segment; `None` when there are none.
+    key: Option<String>,
+}
+
+impl CanonicalPath<'_> {
+    /// The path to forward.
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+
+    /// The path that routes match against.
+    pub fn match_key(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.path)
+    }
+
+    /// True when the canonical path is the raw path unchanged.
+    pub fn is_unchanged(&self) -> bool {
+        matches!(self.path, Cow::Borrowed(_))
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Canonicalises the path part of a request target (no query).
+pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(TargetError::NotOriginForm);
+    }
+    let needs_rewrite = bytes.iter().any(|&b| b == b'%' || b == b'\\')
+        || bytes.windows(2).any(|w| w == b"//");
+    let path: Cow<'_, str> = if needs_rewrite {
+        Cow::Owned(rewrite(bytes)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let mut has_params = false;
+    for segment in path.split('/') {
+        let (name, params) = match segment.find(';') {
+            Some(i) => (&segment[..i], true),
+            None => (segment, false),
+        };
+        has_params |= params;
+        if name == "." || name == ".." {
+            return Err(TargetError::DotSegment);
+        }
+    }
+    let key = has_params.then(|| {
+        path.split('/')
+            .map(|segment| segment.split(';').next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("/")
+    });
+    Ok(CanonicalPath { path, key })
+}
+
+/// Decodes unreserved escapes, upper-cases the rest, merges slashes and checks UTF-8.
+fn rewrite(bytes: &[u8]) -> Result<String, TargetError> {
+    let mut out = Vec::with_capacity(bytes.len());
+    // Every escape decoded, only to check that the result is UTF-8.
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value);
+                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(TargetError::MalformedEscape);
+                };
+                let v = hi << 4 | lo;
+                match v {
+                    b'/' => return Err(TargetError::EncodedSlash),
+                    b'\\' => return Err(TargetError::EncodedBackslash),
+                    0 => return Err(TargetError::EncodedNul),
+                    _ if is_unreserved(v) => out.push(v),
+                    _ => out.extend_from_slice(&[b'%', HEX[(v >> 4) as usize], HEX[(v & 15) as usize]]),
+                }
+                decoded.push(v);
+                i += 3;
+                continue;
+            }
+            b'\\' => return Err(TargetError::Backslash),
+            b'/' if out.last() == Some(&b'/') => {}
+            _ => {
+                out.push(b);
+                decoded.push(b);
+            }
+        }
+        i += 1;
+    }
+    if std::str::from_utf8(&decoded).is_err() {
+        return Err(TargetError::InvalidUtf8);
+    }
+    // `out` holds only ASCII: raw bytes were ASCII (a parsed URI) and escapes stay escaped.
+    String::from_utf8(out).map_err(|_| TargetError::InvalidUtf8)
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Normalises a `Host` value (or absolute-form authority) for matching:
+/// lower case, no port, no trailing dot. `None` when it is not a valid host.
+pub fn normalize_host(value: &str) -> Option<Cow<'_, str>> {
+    let authority: http::uri::Authority = value.parse().ok()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return None;
+    }
+    // Keep a slice of `value` when nothing changes, to avoid allocating per request.
+    let start = value.find(host)?;
+    let host = &value[start..start + host.len()];
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(host.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_paths() {
+        let cases: &[(&str, &str)] = &[
+            ("/", "/"),
+            ("/api/v1/guest/telegram/webhook", "/api/v1/guest/telegram/webhook"),
+            ("//admin", "/admin"),
+            ("/api//v1///x", "/api/v1/x"),
+            ("/%61dmin", "/admin"),
+            ("/%77ebhook", "/webhook"),
+            ("/a%2db%5fc%7Ed%2E", "/a-b_c~d."),
+            ("/a%20b", "/a%20b"),
+            ("/a%2a", "/a%2A"),
+            ("/a%3fb", "/a%3Fb"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/...", "/..."),
+            ("/.well-known/x", "/.well-known/x"),
+            ("/a;b=c/d", "/a;b=c/d"),
+        ];
+        for (raw, want) in cases {
+            let got = canonicalize(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(got.as_str(), *want, "canonical form of {raw}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_targets_are_refused() {
+        use TargetError::*;
+        let cases: &[(&str, TargetError)] = &[
+            ("/a/../b", DotSegment),
+            ("/a/./b", DotSegment),
+            ("/..", DotSegment),
+            ("/a/..", DotSegment),
+            ("/a/%2e%2e/b", DotSegment),
+            ("/a/%2E./b", DotSegment),
+            ("/a/.%2e", DotSegment),
+            ("/a/%2e/b", DotSegment),
+            ("/a/..;x/b", DotSegment),
+            ("/a/.;/b", DotSegment),
+            ("/a%2fb", EncodedSlash),
+            ("/a%2Fb", EncodedSlash),
+            ("/a%5cb", EncodedBackslash),
+            ("/a%5Cb", EncodedBackslash),
+            ("/a%00b", EncodedNul),
+            ("/a\\b", Backslash),
+            ("/a%ff", InvalidUtf8),
+            ("/a%c3", InvalidUtf8),
+            ("/a%zz", MalformedEscape),
+            ("/a%2", MalformedEscape),
+            ("/a%", MalformedEscape),
+            ("a/b", NotOriginForm),
+            ("*", NotOriginForm),
+            ("", NotOriginForm),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(canonicalize(raw), Err(*want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn params_are_cut_for_matching_only() {
+        let c = canonicalize("/admin;jsessionid=1/x;y").unwrap();
+        assert_eq!(c.as_str(), "/admin;jsessionid=1/x;y");
+        assert_eq!(c.match_key(), "/admin/x");
+        let plain = canonicalize("/admin").unwrap();
+        assert_eq!(plain.match_key(), "/admin");
+        assert!(plain.is_unchanged());
+    }
+
+    #[test]
+    fn hosts() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("example.com", Some("example.com")),
+            ("Example.COM:8080", Some("example.com")),
+            ("api.example.com.", Some("api.example.com")),
+            ("127.0.0.1:80", Some("127.0.0.1")),
+            ("[::1]:80", Some("[::1]")),
+            ("user@example.com", None),
+            ("exa mple.com", None),
+            ("", None),
+            ("a/b", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_host(raw).as_deref(), *want, "{raw:?}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The raw serde types that mirror the TOML file key for key.
+//!
+//! Leaf values (durations, sizes, addresses, CIDRs, methods, regexes) are parsed
+//! while deserializing, so a bad value fails with its key path and line already
+//! attached. Cross-references (route → upstream) and "exactly one of" rules are
+//! checked later, in `config::validate`. Nothing here is used past load time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub listen: RawListen,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub upstreams: IndexMap<String, RawUpstream>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    pub default: Option<RawAction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    #[serde(default)]
+    pub addrs: Vec<SocketAddr>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Parsed<Cidr>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub header_timeout: Option<Parsed<Dur>>,
+    pub idle_timeout: Option<Parsed<Dur>>,
+    pub body_timeout: Option<Parsed<Dur>>,
+    pub max_header_bytes: Option<Parsed<Size>>,
+    pub max_uri_bytes: Option<Parsed<Size>>,
+    pub max_headers: Option<usize>,
+    pub max_body: Option<Parsed<Size>>,
+    pub max_connections: Option<usize>,
+    pub shutdown_grace: Option<Parsed<Dur>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<LogFormat>,
+    pub level: Option<String>,
+}
+
+/// How log lines are written. `text` is for people, `json` for collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: String,
+    pub connect_timeout: Option<Parsed<Dur>>,
+    pub response_timeout: Option<Parsed<Dur>>,
+    pub host_header: Option<HostHeader>,
+}
+
+/// Which `Host` the upstream sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostHeader {
+    /// The client's `Host`, unchanged: virtual hosting on the upstream keeps working.
+    #[default]
+    Preserve,
+    /// The authority of the upstream's `url`: for upstreams that only answer to their own name.
+    Upstream,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: String,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub path_prefix: Option<String>,
+    pub path_regex: Option<Parsed<Pattern>>,
+    pub methods: Option<Vec<Parsed<Method>>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub query: Option<BTreeMap<String, String>>,
+    pub upstream: Option<String>,
+    pub respond: Option<RawRespond>,
+}
+
+/// `[default]`: `upstream = "name"` or `respond = { ... }`; exactly one is checked in validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    pub upstream: Option<String>,
+    pub respond: Option<RawRespond>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRespond {
+    pub status: u16,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A value parsed from a TOML string by `FromStr`, keeping the parse error as
+/// the serde error so it is reported with its key path and line.
+#[derive(Debug, Clone)]
+pub struct Parsed<T>(pub T);
+
+impl<'de, T> Deserialize<'de> for Parsed<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map(Parsed).map_err(de::Error::custom)
+    }
+}
+
+/// A duration written like `"750ms"`, `"10s"` or `"5m"`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        humantime::parse_duration(text)
+            .map(Dur)
+            .map_err(|e| format!("invalid duration {text:?} ({e}); write e.g. \"750ms\", \"10s\" or \"5m\""))
+    }
+}
+
+/// A size written like `"64KiB"` or `"10MiB"` (or a plain number of bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        text.parse::<bytesize::ByteSize>()
+            .map(|size| Size(size.as_u64()))
+            .map_err(|_| format!("invalid size {text:?}; write e.g. \"64KiB\" or \"10MiB\""))
+    }
+}
+
+/// A CIDR block; a bare address means that one host.
+#[derive(Debug, Clone, Copy)]
+pub struct Cidr(pub IpNet);
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(net) = text.parse::<IpNet>() {
+            return Ok(Cidr(net.trunc()));
+        }
+        text.parse::<std::net::IpAddr>()
+            .map(|ip| Cidr(IpNet::from(ip)))
+            .map_err(|_| format!("invalid CIDR {text:?}; write e.g. \"10.0.0.0/8\" or \"127.0.0.1\""))
+    }
+}
+
+/// An HTTP method token, normalised to upper case.
+#[derive(Debug, Clone)]
+pub struct Method(pub http::Method);
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        http::Method::from_bytes(text.to_ascii_uppercase().as_bytes())
+            .map(Method)
+            .map_err(|_| format!("invalid method {text:?}"))
+    }
+}
+
+/// A compiled `path_regex`.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl FromStr for Pattern {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        regex::Regex::new(text)
+            .map(Pattern)
+            .map_err(|e| format!("invalid regex: {e}"))
+    }
+}

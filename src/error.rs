@@ -1,0 +1,127 @@
+//! The errors hookgate answers itself, and their one mapping to status codes.
+//!
+//! Every failure on the request path becomes one `ProxyError`, classified by
+//! who is at fault (the client, the upstream, or us). `status()` is the only
+//! place a kind turns into a status code, and a test pins the whole table.
+
+use std::fmt;
+
+use http::StatusCode;
+
+use crate::canonical::TargetError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyError {
+    /// Client: the request target or head is ambiguous or malformed.
+    BadRequest(BadRequest),
+    /// Client: the body paused longer than `body_timeout`.
+    BodyTimeout,
+    /// Client: the upload broke off before it was complete.
+    ClientAborted,
+    /// Client: the body is larger than `max_body`.
+    BodyTooLarge,
+    /// Client: the target is longer than `max_uri_bytes`.
+    UriTooLong,
+    /// Upstream: could not connect, or the connection broke.
+    UpstreamUnreachable,
+    /// Upstream: sent something that is not a valid HTTP response.
+    UpstreamBroken,
+    /// Upstream: no response head within `response_timeout`.
+    UpstreamTimeout,
+}
+
+/// Why a request was refused with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    Target(TargetError),
+    MissingHost,
+    InvalidHost,
+    TransferEncoding,
+    BadUpgrade,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) | ProxyError::ClientAborted => StatusCode::BAD_REQUEST,
+            ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProxyError::UpstreamUnreachable | ProxyError::UpstreamBroken => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The one-line body sent to the client. It never echoes client input.
+    pub fn body(&self) -> &'static str {
+        match self {
+            ProxyError::BadRequest(_) => "bad request\n",
+            ProxyError::BodyTimeout => "request body timed out\n",
+            ProxyError::ClientAborted => "request body incomplete\n",
+            ProxyError::BodyTooLarge => "request body too large\n",
+            ProxyError::UriTooLong => "request target too long\n",
+            ProxyError::UpstreamUnreachable => "upstream unreachable\n",
+            ProxyError::UpstreamBroken => "upstream sent an invalid response\n",
+            ProxyError::UpstreamTimeout => "upstream timed out\n",
+        }
+    }
+
+    /// Whether the client, rather than an upstream or hookgate, caused it.
+    pub fn is_client_fault(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::BadRequest(_)
+                | ProxyError::BodyTimeout
+                | ProxyError::ClientAborted
+                | ProxyError::BodyTooLarge
+                | ProxyError::UriTooLong
+        )
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
+            other => f.write_str(other.body().trim_end()),
+        }
+    }
+}
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadRequest::Target(e) => write!(f, "{e}"),
+            BadRequest::MissingHost => f.write_str("missing or repeated Host header"),
+            BadRequest::InvalidHost => f.write_str("invalid Host"),
+            BadRequest::TransferEncoding => f.write_str("Transfer-Encoding other than chunked"),
+            BadRequest::BadUpgrade => f.write_str("malformed Upgrade request"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_fixed_status() {
+        let table = [
+            (ProxyError::BadRequest(BadRequest::MissingHost), 400),
+            (ProxyError::BadRequest(BadRequest::Target(TargetError::DotSegment)), 400),
+            (ProxyError::BodyTimeout, 408),
+            (ProxyError::BodyTooLarge, 413),
+            (ProxyError::UriTooLong, 414),
+            (ProxyError::UpstreamUnreachable, 502),
+            (ProxyError::UpstreamBroken, 502),
+            (ProxyError::ClientAborted, 400),
+            (ProxyError::UpstreamTimeout, 504),
+        ];
+        for (error, status) in table {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert!(error.body().ends_with('\n') && error.body().lines().count() == 1);
+        }
+    }
+}

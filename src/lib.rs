@@ -1,0 +1,33 @@
+//! hookgate: a reverse proxy that routes webhook and callback paths to a
+//! backend by rule and passes everything else to a frontend.
+//!
+//! Built for panels such as XBoard whose frontend and backend live on separate
+//! domains, so that Telegram's webhook and payment notifications reach the
+//! backend. See `README.md` for the configuration and the routing rules.
+//!
+//! # Layout
+//! - [`config`] — the TOML file → a validated [`config::Config`].
+//! - [`canonical`] — the one canonical form of a path and host.
+//! - [`routes`] — the compiled route table; a pure function from request facts to a route.
+//! - [`proxy`] — the hyper service: canonicalise, select, forward, map errors.
+//! - [`upstream`] — one pooled client per upstream, with its timeouts.
+//! - [`server`] — accept loop, connection limits, head/idle timers, graceful drain.
+//! - [`error`] — errors hookgate answers itself and their status codes.
+//! - [`access`] — the one-line-per-request access log.
+//! - [`lifecycle`] — signals.
+//! - [`logging`] — text or JSON log output.
+//! - [`report`] — what `hookgate check` and `hookgate route` print.
+
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod canonical;
+pub mod config;
+pub mod error;
+pub mod lifecycle;
+pub mod logging;
+pub mod proxy;
+pub mod report;
+pub mod routes;
+pub mod server;
+pub mod upstream;

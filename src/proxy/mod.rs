@@ -1,0 +1,273 @@
+//! The request path: canonicalise, select a route, forward, map errors.
+//!
+//! `handle` is the hyper service for one request. It checks the head (target
+//! length, Host, Transfer-Encoding), computes the one canonical path, asks the
+//! route table, and then answers locally or forwards to the chosen upstream with
+//! headers rewritten. Every failure becomes a `ProxyError` with a fixed status
+//! and a one-line body, plus a log line naming the route and upstream.
+
+pub mod body;
+pub mod headers;
+mod tunnel;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use crate::access::{Completion, RequestLine};
+use crate::canonical::{self, CanonicalPath};
+use crate::config::{Config, HostHeader};
+use crate::error::{BadRequest, ProxyError};
+use crate::routes::{Action, LocalResponse, RequestFacts};
+use crate::server::ConnContext;
+use crate::upstream::UpstreamClient;
+use body::{RequestBody, ResponseBody};
+
+/// Everything a request needs that comes from the config: routes, limits, clients.
+pub struct State {
+    pub config: Config,
+    /// One client per `config.upstreams` entry, same order.
+    pub upstreams: Vec<UpstreamClient>,
+}
+
+impl State {
+    pub fn new(config: Config) -> Self {
+        let upstreams = config.upstreams.iter().cloned().map(UpstreamClient::new).collect();
+        State { config, upstreams }
+    }
+}
+
+const NONE: &str = "-";
+
+/// The hyper service: one request in, one response out, never an `Err`.
+pub async fn handle(
+    state: Arc<State>,
+    conn: Arc<ConnContext>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let start = Instant::now();
+    let active = conn.clock.request_started();
+    let mut line = RequestLine {
+        client: conn.peer.ip(),
+        method: req.method().clone(),
+        host: String::new(),
+        path: req.uri().path().to_string(),
+        route: Arc::from(NONE),
+        upstream: Arc::from(NONE),
+    };
+    let response = match route_request(&state, &conn, req, &mut line).await {
+        Ok(Answer::Upstream(response, read_timeout)) => {
+            let (parts, incoming) = response.into_parts();
+            let completion = Completion::new(line, parts.status, start, active);
+            Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, completion))
+        }
+        Ok(Answer::Local(local)) => local_response(&local, line, start, active),
+        Err(error) => {
+            tracing::warn!(
+                route = %line.route, upstream = %line.upstream, client = %line.client,
+                status = error.status().as_u16(), "{error}"
+            );
+            let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
+            local.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            if error.is_client_fault() {
+                // Whatever is left of this request on the wire must not be read as the next one.
+                local.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            local_response(&local, line, start, active)
+        }
+    };
+    Ok(response)
+}
+
+enum Answer {
+    Upstream(Response<Incoming>, std::time::Duration),
+    Local(LocalResponse),
+}
+
+fn local_response(
+    local: &LocalResponse,
+    line: RequestLine,
+    start: Instant,
+    active: crate::server::ActiveRequest,
+) -> Response<ResponseBody> {
+    let completion = Completion::new(line, local.status, start, active);
+    let mut response = Response::new(ResponseBody::local(local.body.clone(), completion));
+    *response.status_mut() = local.status;
+    *response.headers_mut() = local.headers.clone();
+    response
+}
+
+async fn route_request(
+    state: &State,
+    conn: &ConnContext,
+    mut req: Request<Incoming>,
+    line: &mut RequestLine,
+) -> Result<Answer, ProxyError> {
+    let limits = &state.config.limits;
+    // A cheap clone (shared bytes) that the canonical path can borrow from.
+    let uri = req.uri().clone();
+    let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > limits.max_uri_bytes {
+        return Err(ProxyError::UriTooLong);
+    }
+    let host_value = request_host(&req)?;
+    let host = match &host_value {
+        Some(value) => {
+            let text = value.to_str().map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
+            canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))?
+        }
+        None => "".into(),
+    };
+    line.host = host.to_string();
+    check_framing(&req)?;
+    let path = canonical::canonicalize(uri.path())
+        .map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
+    line.path = path.as_str().to_string();
+
+    let facts = RequestFacts {
+        method: req.method(),
+        host: &host,
+        path: path.match_key(),
+        query: uri.query(),
+        headers: req.headers(),
+    };
+    let selected = state.config.routes.select(&facts);
+    line.route = selected.route.map_or_else(|| Arc::from("default"), |r| r.name.clone());
+    let index = match selected.action {
+        Action::Respond(local) => return Ok(Answer::Local(local.clone())),
+        Action::Upstream(index) => *index,
+    };
+    let upstream = &state.upstreams[index];
+    line.upstream = upstream.config.name.clone();
+
+    if content_length(&req).is_some_and(|length| length > limits.max_body) {
+        return Err(ProxyError::BodyTooLarge);
+    }
+    let upgrade = tunnel::requested(&req).map(|protocol| (protocol, hyper::upgrade::on(&mut req)));
+    let target = Target { uri: &uri, path: &path, host: host_value };
+    let forwarded = prepare(req, target, conn, state, upstream, upgrade.as_ref().map(|u| &u.0))?;
+    let mut response = upstream.send(forwarded).await?;
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some((protocol, client_side)) = upgrade else {
+            return Err(ProxyError::UpstreamBroken);
+        };
+        tunnel::start(conn, client_side, &mut response, line.clone());
+        tunnel::prepare_response(&mut response, protocol);
+    } else {
+        headers::strip_hop_by_hop(response.headers_mut());
+    }
+    headers::add_via(response.headers_mut());
+    Ok(Answer::Upstream(response, upstream.config.response_timeout))
+}
+
+/// The request's host: the absolute-form authority if there is one (RFC 9112
+/// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused.
+fn request_host(req: &Request<Incoming>) -> Result<Option<HeaderValue>, ProxyError> {
+    let missing = ProxyError::BadRequest(BadRequest::MissingHost);
+    if let Some(authority) = req.uri().authority() {
+        if !matches!(req.uri().scheme_str(), Some("http" | "https")) {
+            return Err(ProxyError::BadRequest(BadRequest::InvalidHost));
+        }
+        let value = HeaderValue::from_str(authority.as_str()).map_err(|_| missing)?;
+        return Ok(Some(value));
+    }
+    let mut values = req.headers().get_all(header::HOST).iter();
+    match (values.next(), values.next()) {
+        (Some(host), None) => Ok(Some(host.clone())),
+        (None, _) if req.version() == Version::HTTP_10 => Ok(None),
+        _ => Err(missing),
+    }
+}
+
+/// Refuses any `Transfer-Encoding` other than a single `chunked`: codings
+/// hookgate does not decode would make the body's end ambiguous.
+fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
+    let mut codings = req.headers().get_all(header::TRANSFER_ENCODING).iter();
+    match (codings.next(), codings.next()) {
+        (None, _) => Ok(()),
+        (Some(value), None) if value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => Ok(()),
+        _ => Err(ProxyError::BadRequest(BadRequest::TransferEncoding)),
+    }
+}
+
+fn content_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Where the client aimed its request, in canonical form.
+struct Target<'a> {
+    uri: &'a Uri,
+    path: &'a CanonicalPath<'a>,
+    /// The client's `Host` (or absolute-form authority), unchanged.
+    host: Option<HeaderValue>,
+}
+
+/// Turns the client's request into the one sent upstream.
+fn prepare(
+    req: Request<Incoming>,
+    Target { uri, path, host }: Target<'_>,
+    conn: &ConnContext,
+    state: &State,
+    upstream: &UpstreamClient,
+    upgrade: Option<&HeaderValue>,
+) -> Result<Request<RequestBody>, ProxyError> {
+    let (mut parts, incoming) = req.into_parts();
+    let target = forwarded_target(uri, path)?;
+    let config = &upstream.config;
+    parts.uri = Uri::builder()
+        .scheme(config.scheme.clone())
+        .authority(config.authority.clone())
+        .path_and_query(target)
+        .build()
+        .map_err(|_| ProxyError::BadRequest(BadRequest::Target(canonical::TargetError::NotOriginForm)))?;
+    parts.version = Version::HTTP_11;
+    parts.extensions = http::Extensions::new();
+
+    let headers = &mut parts.headers;
+    headers::strip_hop_by_hop(headers);
+    let upstream_host = || HeaderValue::from_str(config.authority.as_str()).ok();
+    let forwarded_host = match (config.host_header, &host) {
+        (HostHeader::Preserve, Some(host)) => Some(host.clone()),
+        _ => upstream_host(),
+    };
+    if let Some(value) = forwarded_host {
+        headers.insert(header::HOST, value);
+    }
+    let trusted = headers::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
+    headers::set_forwarded(headers, conn.peer.ip(), trusted, "http", host.as_ref());
+    headers::add_via(headers);
+    if let Some(protocol) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
+    }
+    let limits = &state.config.limits;
+    let body = RequestBody::new(incoming, limits.max_body, limits.body_timeout);
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The canonical path plus the client's query string, byte for byte.
+fn forwarded_target(uri: &Uri, path: &CanonicalPath<'_>) -> Result<PathAndQuery, ProxyError> {
+    if path.is_unchanged()
+        && let Some(pq) = uri.path_and_query()
+    {
+        return Ok(pq.clone());
+    }
+    let mut target = String::with_capacity(path.as_str().len() + uri.query().map_or(0, |q| q.len() + 1));
+    target.push_str(path.as_str());
+    if let Some(query) = uri.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    PathAndQuery::from_maybe_shared(Bytes::from(target))
+        .map_err(|_| ProxyError::BadRequest(BadRequest::Target(canonical::TargetError::NotOriginForm)))
+}

@@ -1,0 +1,59 @@
+//! WebSocket and other `Upgrade` tunnels.
+//!
+//! When a client asks to upgrade and the upstream answers 101, both sides are
+//! taken over from hyper and bytes are copied both ways until either closes.
+//! The tunnel keeps its connection slot (the `max_connections` permit) and is
+//! tracked, so shutdown waits for it within the grace period.
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use super::headers;
+use crate::access::RequestLine;
+use crate::server::ConnContext;
+
+/// The protocol a client asks to upgrade to, if it properly asks for one.
+pub fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let protocol = req.headers().get(header::UPGRADE)?;
+    headers::connection_has(req.headers(), "upgrade").then(|| protocol.clone())
+}
+
+/// Spawns the byte copy between the client and the upstream once both upgrade.
+pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Incoming>, line: RequestLine) {
+    let upstream = hyper::upgrade::on(response);
+    let slot = conn.slot.clone();
+    conn.tasks.spawn(async move {
+        let _slot = slot;
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(route = %line.route, upstream = %line.upstream, "upgrade failed: {e}");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            Ok((up, down)) => tracing::debug!(
+                route = %line.route, upstream = %line.upstream, bytes_up = up, bytes_down = down, "tunnel closed"
+            ),
+            Err(e) => tracing::debug!(route = %line.route, upstream = %line.upstream, "tunnel ended: {e}"),
+        }
+    });
+}
+
+/// Rewrites the upstream's 101 for the client: hop-by-hop headers go, and the
+/// `Connection`/`Upgrade` pair that makes it a 101 is put back.
+pub fn prepare_response(response: &mut Response<Incoming>, requested: HeaderValue) {
+    let protocol = response.headers().get(header::UPGRADE).cloned().unwrap_or(requested);
+    let headers = response.headers_mut();
+    headers::strip_hop_by_hop(headers);
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+}
