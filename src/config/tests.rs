@@ -1,0 +1,119 @@
+//! Config validation: every error names the file, line and key path.
+
+use super::*;
+
+const BASE: &str = r#"
+[listen]
+addrs = ["127.0.0.1:0"]
+
+[upstreams.frontend]
+url = "http://127.0.0.1:3000"
+
+[upstreams.backend]
+url = "http://127.0.0.1:7001"
+"#;
+
+fn load(extra: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_str(&format!("{BASE}{extra}"), "hookgate.toml")
+}
+
+fn error(extra: &str) -> String {
+    load(extra).expect_err("config should be rejected").to_string()
+}
+
+#[test]
+fn the_shipped_configs_are_valid() {
+    for file in ["config/hookgate.toml", "config/xboard.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn defaults_apply_when_limits_are_absent() {
+    let config = load("[default]\nupstream = \"frontend\"\n").unwrap();
+    assert_eq!(config.limits.header_timeout, Duration::from_secs(10));
+    assert_eq!(config.limits.max_body, 10 * 1024 * 1024);
+    assert_eq!(config.limits.max_header_bytes, 32 * 1024);
+    assert_eq!(config.upstreams[1].connect_timeout, Duration::from_secs(3));
+    assert_eq!(config.upstreams[1].host_header, HostHeader::Preserve);
+    assert_eq!(config.log.format, LogFormat::Text);
+}
+
+#[test]
+fn limits_parse_durations_and_sizes() {
+    let config = load("[limits]\nheader_timeout = \"750ms\"\nmax_body = \"64KiB\"\nshutdown_grace = \"5m\"\n").unwrap();
+    assert_eq!(config.limits.header_timeout, Duration::from_millis(750));
+    assert_eq!(config.limits.max_body, 64 * 1024);
+    assert_eq!(config.limits.shutdown_grace, Duration::from_secs(300));
+}
+
+#[test]
+fn undefined_upstream_names_the_line_and_the_choices() {
+    let extra = "\n[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\n\n[[routes]]\nname = \"b\"\npath = \"/b\"\nupstream = \"backend\"\n\n[[routes]]\nname = \"c\"\npath = \"/c\"\nupstream = \"backnd\"\n";
+    assert_eq!(
+        error(extra),
+        "hookgate.toml:24: routes[2].upstream: no upstream named \"backnd\" (defined: frontend, backend)"
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let cases: &[(&str, &str)] = &[
+        ("[limits]\nheader_timeout = \"10 parsecs\"\n", "hookgate.toml:11: limits.header_timeout: invalid duration"),
+        ("[limits]\nmax_body = \"lots\"\n", "hookgate.toml:11: limits.max_body: invalid size"),
+        ("[limits]\nmax_header_bytes = \"1KiB\"\n", "hookgate.toml:11: limits.max_header_bytes: must be at least 8KiB"),
+        ("[limits]\nmax_connections = \"many\"\n", "hookgate.toml:11: limits.max_connections: invalid type"),
+        ("[limits]\nbogus = 1\n", "hookgate.toml:11: limits.bogus: unknown field `bogus`"),
+        ("[listen]\n", "hookgate.toml:10: duplicate key"),
+        ("[[routes]]\nname = \"a\"\nupstream = \"backend\"\n", "hookgate.toml:10: routes[0]: a route needs at least one match key"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nrespond = { status = 200 }\n",
+            "hookgate.toml:10: routes[0]: set exactly one of upstream and respond",
+        ),
+        ("[[routes]]\nname = \"a\"\npath = \"/a\"\n", "hookgate.toml:10: routes[0]: needs an action"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\n[[routes]]\nname = \"a\"\npath = \"/b\"\nupstream = \"backend\"\n",
+            "hookgate.toml:15: routes[1].name: duplicate route name \"a\"",
+        ),
+        ("[[routes]]\nname = \"a\"\npath = \"a\"\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].path: \"a\": path must start with /"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"//a\"\nupstream = \"backend\"\n",
+            "hookgate.toml:12: routes[0].path: \"//a\" is not in canonical form; write \"/a\"",
+        ),
+        ("[[routes]]\nname = \"a\"\npath_regex = \"(\"\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].path_regex: invalid regex"),
+        ("[[routes]]\nname = \"a\"\nhost = \"bad host\"\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].host: invalid host"),
+        ("[[routes]]\nname = \"a\"\nmethods = [\"G T\"]\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].methods[0]: invalid method"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nrespond = { status = 99 }\n",
+            "hookgate.toml:13: routes[0].respond.status: status must be 200-599",
+        ),
+        (
+            "[upstreams.x]\nurl = \"ftp://h\"\n",
+            "hookgate.toml:11: upstreams.x.url: scheme",
+        ),
+        ("[upstreams.x]\nurl = \"http://h/base\"\n", "hookgate.toml:11: upstreams.x.url: \"http://h/base\" must be scheme://host[:port]"),
+        ("[upstreams.x]\nurl = \"http://h\"\nhost_header = \"mine\"\n", "hookgate.toml:12: upstreams.x.host_header: unknown variant `mine`"),
+        ("[default]\nupstream = \"nope\"\n", "hookgate.toml:11: default.upstream: no upstream named \"nope\""),
+        ("[log]\nformat = \"xml\"\n", "hookgate.toml:11: log.format: unknown variant `xml`"),
+    ];
+    for (extra, want) in cases {
+        let got = error(extra);
+        assert!(got.starts_with(want), "for {extra:?}\n got: {got}\nwant: {want}…");
+    }
+}
+
+#[test]
+fn a_missing_default_answers_404() {
+    let config = load("").unwrap();
+    match config.routes.default_action() {
+        crate::routes::Action::Respond(local) => assert_eq!(local.status, StatusCode::NOT_FOUND),
+        other => panic!("unexpected default {other:?}"),
+    }
+}
+
+#[test]
+fn unreadable_files_are_reported_with_their_path() {
+    let err = Config::load(Path::new("/nonexistent/hookgate.toml")).unwrap_err().to_string();
+    assert!(err.starts_with("/nonexistent/hookgate.toml: cannot read:"), "{err}");
+}
