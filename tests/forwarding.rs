@@ -1,0 +1,247 @@
+//! Forwarding semantics over real sockets: routing, byte-exact bodies, header
+//! rewriting, Host policy, local responses and WebSocket tunnels.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Daemon, Upstream, get, pattern_byte, raw, two_upstream_config};
+
+async fn setup(extra: &str) -> (Upstream, Upstream, Daemon) {
+    let frontend = Upstream::start("frontend").await;
+    let backend = Upstream::start("backend").await;
+    let daemon = Daemon::start(&two_upstream_config(&frontend, &backend, extra));
+    (frontend, backend, daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_goes_to_backend_and_everything_else_to_frontend() {
+    let (frontend, backend, daemon) = setup("").await;
+    let body = r#"{"update_id":1,"message":{"text":"/start"}}"#;
+    let request = format!(
+        "POST /api/v1/guest/telegram/webhook?access_token=abc HTTP/1.1\r\nHost: www.example.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = raw(daemon.addr, request.as_bytes());
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), "backend");
+    let seen = backend.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].target, "/api/v1/guest/telegram/webhook?access_token=abc");
+    assert_eq!(seen[0].body, body.as_bytes());
+    assert_eq!(seen[0].headers["content-type"], "application/json");
+
+    for target in ["/", "/api/v1/guest/telegram/webhooks", "/api/v1/guest/payment/notifyx", "/user/login"] {
+        assert_eq!(get(daemon.addr, "www.example.com", target).body_text(), "frontend", "{target}");
+    }
+    // GET to the webhook path is not the webhook route (methods = ["POST"]).
+    assert_eq!(get(daemon.addr, "www.example.com", "/api/v1/guest/telegram/webhook").body_text(), "frontend");
+    assert_eq!(get(daemon.addr, "www.example.com", "/api/v1/guest/payment/notify/epay/u1").body_text(), "backend");
+    assert_eq!(frontend.seen().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_mebibyte_body_and_query_arrive_byte_exact() {
+    let (_, backend, daemon) = setup("").await;
+    let body: Vec<u8> = (0..1 << 20).map(|i: usize| (i * 7 % 256) as u8).collect();
+    let mut request = format!(
+        "POST /api/v1/guest/payment/notify/btcpay/x?b=2&a=1&sig=%2B%2f%zz HTTP/1.1\r\nHost: h\r\nBtcpay-Sig: sha256=abc\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let response = raw(daemon.addr, &request);
+    assert_eq!(response.status, 200);
+    let seen = backend.seen();
+    assert_eq!(seen[0].target, "/api/v1/guest/payment/notify/btcpay/x?b=2&a=1&sig=%2B%2f%zz");
+    assert_eq!(seen[0].headers["btcpay-sig"], "sha256=abc");
+    assert!(seen[0].body == body, "body changed in transit");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_upload_streams_through_and_echoes_back() {
+    let frontend = Upstream::start("frontend").await;
+    let daemon = Daemon::start(&format!("[upstreams.f]\nurl = \"{}\"\n[default]\nupstream = \"f\"\n", frontend.url()));
+    let request = b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let response = raw(daemon.addr, request);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), "hello world");
+    assert_eq!(frontend.seen()[0].body, "hello world");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_streamed_response_arrives_intact() {
+    let (_, _, daemon) = setup("").await;
+    let size = 8 << 20;
+    let response = get(daemon.addr, "h", &format!("/big?bytes={size}"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body.len(), size);
+    assert!(response.body.iter().enumerate().all(|(i, b)| *b == pattern_byte(i)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hop_by_hop_headers_are_removed_both_ways() {
+    let (frontend, _, daemon) = setup("").await;
+    let response = raw(
+        daemon.addr,
+        b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close, X-Private\r\nX-Private: secret\r\nKeep-Alive: 300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nProxy-Authorization: Basic Zm9v\r\nX-End-To-End: kept\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    let seen = &frontend.seen()[0];
+    for name in ["x-private", "keep-alive", "proxy-connection", "te", "proxy-authorization"] {
+        assert!(!seen.headers.contains_key(name), "{name} reached the upstream");
+    }
+    assert_eq!(seen.headers["x-end-to-end"], "kept");
+    assert_eq!(seen.headers["via"], "1.1 hookgate");
+    // The upstream's `Connection: keep-alive, x-hop` and `Keep-Alive` stop at hookgate.
+    assert_eq!(response.header("x-hop"), None);
+    assert_eq!(response.header("keep-alive"), None);
+    assert_eq!(response.header("x-upstream").as_deref(), Some("frontend"));
+    assert_eq!(response.header("via").as_deref(), Some("1.1 hookgate"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_headers_come_from_the_socket_unless_the_peer_is_trusted() {
+    let (frontend, _, daemon) = setup("").await;
+    let spoof = b"GET /x HTTP/1.1\r\nHost: www.example.com\r\nX-Forwarded-For: 149.154.160.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nForwarded: for=1.1.1.1\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(daemon.addr, spoof).status, 200);
+    let seen = &frontend.seen()[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "www.example.com");
+    assert!(!seen.headers.contains_key("forwarded"));
+    // Connection-named X-Forwarded-For cannot strip the value hookgate sets.
+    let named = b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close, X-Forwarded-For\r\n\r\n";
+    assert_eq!(raw(daemon.addr, named).status, 200);
+    assert_eq!(frontend.seen()[1].headers["x-forwarded-for"], "127.0.0.1");
+
+    let frontend = Upstream::start("frontend").await;
+    let backend = Upstream::start("backend").await;
+    let trusting = two_upstream_config(&frontend, &backend, "")
+        .replace("[upstreams.frontend]", "[listen]\naddrs = [\"127.0.0.1:0\"]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[upstreams.frontend]");
+    let daemon = Daemon::start(&trusting);
+    assert_eq!(raw(daemon.addr, spoof).status, 200);
+    let seen = &frontend.seen()[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "149.154.160.1, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
+    assert_eq!(seen.headers["x-forwarded-host"], "evil");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_header_policy_is_per_upstream() {
+    let frontend = Upstream::start("frontend").await;
+    let backend = Upstream::start("backend").await;
+    let config = format!(
+        "[upstreams.frontend]\nurl = \"{}\"\n[upstreams.backend]\nurl = \"{}\"\nhost_header = \"upstream\"\n[[routes]]\nname = \"b\"\npath = \"/b\"\nupstream = \"backend\"\n[default]\nupstream = \"frontend\"\n",
+        frontend.url(),
+        backend.url()
+    );
+    let daemon = Daemon::start(&config);
+    get(daemon.addr, "Www.Example.com:8080", "/a");
+    get(daemon.addr, "www.example.com", "/b");
+    assert_eq!(frontend.seen()[0].headers["host"], "Www.Example.com:8080");
+    assert_eq!(backend.seen()[0].headers["host"], backend.addr.to_string().as_str());
+    assert_eq!(backend.seen()[0].headers["x-forwarded-host"], "www.example.com");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absolute_form_targets_route_by_their_authority() {
+    let frontend = Upstream::start("frontend").await;
+    let backend = Upstream::start("backend").await;
+    let config = format!(
+        "[upstreams.frontend]\nurl = \"{}\"\n[upstreams.backend]\nurl = \"{}\"\n[[routes]]\nname = \"api\"\nhost = \"api.example.com\"\nupstream = \"backend\"\n[default]\nupstream = \"frontend\"\n",
+        frontend.url(),
+        backend.url()
+    );
+    let daemon = Daemon::start(&config);
+    let response = raw(daemon.addr, b"GET http://api.example.com/v?x=1 HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n");
+    assert_eq!(response.body_text(), "backend");
+    let seen = &backend.seen()[0];
+    assert_eq!(seen.target, "/v?x=1");
+    assert_eq!(seen.headers["host"], "api.example.com");
+    // Host matching ignores case, port and a trailing dot.
+    assert_eq!(get(daemon.addr, "API.Example.COM.:443", "/").body_text(), "backend");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn respond_rules_answer_locally_and_see_the_canonical_path() {
+    let (frontend, _, daemon) = setup("").await;
+    for target in ["/admin", "/admin/users", "//admin", "/%61dmin", "/admin;jsessionid=1", "/admin/"] {
+        let response = get(daemon.addr, "h", target);
+        assert_eq!(response.status, 403, "{target}");
+        assert_eq!(response.body_text(), "forbidden\n");
+        assert_eq!(response.header("x-blocked").as_deref(), Some("yes"));
+    }
+    assert_eq!(get(daemon.addr, "h", "/administrator").status, 200);
+    assert_eq!(frontend.seen().len(), 1, "only /administrator may reach the frontend");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canonical_path_is_what_the_upstream_receives() {
+    let (frontend, backend, daemon) = setup("").await;
+    get(daemon.addr, "h", "//a//b/%7Euser/%41%2a?q=%2e%2E");
+    assert_eq!(frontend.seen()[0].target, "/a/b/~user/A%2A?q=%2e%2E");
+    // An encoded unreserved byte cannot hide the webhook path from its route.
+    let response = raw(
+        daemon.addr,
+        b"POST /api/v1/guest/telegram/%77ebhook HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.body_text(), "backend");
+    assert_eq!(backend.seen()[0].target, "/api/v1/guest/telegram/webhook");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_serves_many_requests_on_one_connection() {
+    let (frontend, _, daemon) = setup("").await;
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for i in 0..5 {
+        stream.write_all(format!("GET /k{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes()).unwrap();
+        let response = common::read_response(&mut stream).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body_text(), "frontend");
+    }
+    assert_eq!(frontend.seen().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_upgrade_is_tunnelled_both_ways() {
+    let (_, backend, daemon) = setup("").await;
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        .unwrap();
+    let response = common::read_response(&mut stream).unwrap();
+    assert_eq!(response.status, 101, "{}", response.head);
+    assert_eq!(response.header("upgrade").as_deref(), Some("websocket"));
+    assert_eq!(response.header("sec-websocket-accept").as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    let seen = &backend.seen()[0];
+    assert_eq!(seen.headers["upgrade"], "websocket");
+    assert_eq!(seen.headers["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
+    for message in ["ping-1", "a longer second frame of bytes", "3"] {
+        stream.write_all(message.as_bytes()).unwrap();
+        let mut echoed = vec![0u8; message.len()];
+        stream.read_exact(&mut echoed).unwrap();
+        assert_eq!(echoed, message.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_log_has_one_json_line_per_request() {
+    let (_, _, daemon) = setup("[log]\nformat = \"json\"\n").await;
+    get(daemon.addr, "www.example.com", "/user?secret=1");
+    let line = daemon.wait_for_log("\"hookgate::access\"", Duration::from_secs(5));
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["method"], "GET");
+    assert_eq!(entry["host"], "www.example.com");
+    assert_eq!(entry["path"], "/user");
+    assert_eq!(entry["route"], "default");
+    assert_eq!(entry["upstream"], "frontend");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["bytes"], 8);
+    assert!(entry["duration_us"].as_u64().is_some());
+    assert!(!line.contains("secret"), "the query string must not be logged: {line}");
+}
