@@ -239,7 +239,7 @@ impl Checker<'_> {
 
     fn limits(&mut self, raw: raw::RawLimits) -> Limits {
         let d = Limits::default();
-        let mut limits = Limits {
+        let limits = Limits {
             header_timeout: raw.header_timeout.map_or(d.header_timeout, |v| v.0 .0),
             idle_timeout: raw.idle_timeout.map_or(d.idle_timeout, |v| v.0 .0),
             body_timeout: raw.body_timeout.map_or(d.body_timeout, |v| v.0 .0),
@@ -260,10 +260,8 @@ impl Checker<'_> {
                 self.problem(&at(name), "must be greater than zero");
             }
         }
-        // hyper's read buffer cannot be smaller than 8 KiB.
-        if limits.max_header_bytes < 8192 {
-            self.problem(&at("max_header_bytes"), format!("must be at least 8KiB, got {} bytes", limits.max_header_bytes));
-            limits.max_header_bytes = 8192;
+        if limits.max_header_bytes < 1024 {
+            self.problem(&at("max_header_bytes"), format!("must be at least 1KiB, got {} bytes", limits.max_header_bytes));
         }
         if limits.max_connections == 0 {
             self.problem(&at("max_connections"), "must be at least 1");

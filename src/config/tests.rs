@@ -62,7 +62,7 @@ fn errors_name_file_line_and_key() {
     let cases: &[(&str, &str)] = &[
         ("[limits]\nheader_timeout = \"10 parsecs\"\n", "hookgate.toml:11: limits.header_timeout: invalid duration"),
         ("[limits]\nmax_body = \"lots\"\n", "hookgate.toml:11: limits.max_body: invalid size"),
-        ("[limits]\nmax_header_bytes = \"1KiB\"\n", "hookgate.toml:11: limits.max_header_bytes: must be at least 8KiB"),
+        ("[limits]\nmax_header_bytes = \"1000\"\n", "hookgate.toml:11: limits.max_header_bytes: must be at least 1KiB"),
         ("[limits]\nmax_connections = \"many\"\n", "hookgate.toml:11: limits.max_connections: invalid type"),
         ("[limits]\nbogus = 1\n", "hookgate.toml:11: limits.bogus: unknown field `bogus`"),
         ("[listen]\n", "hookgate.toml:10: duplicate key"),

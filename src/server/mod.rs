@@ -131,7 +131,7 @@ async fn serve(
     let service = service_fn(move |req| proxy::handle(state.clone(), context.clone(), req));
     let mut builder = http1::Builder::new();
     builder
-        .max_buf_size(limits.max_header_bytes)
+        .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
         .header_read_timeout(None)
         .keep_alive(true);
