@@ -1,0 +1,101 @@
+//! The command line: `check` exit codes and output, `route` explanations, and
+//! the config path rules (`-c`, `HOOKGATE_CONFIG`).
+
+use std::process::{Command, Output};
+
+fn hookgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookgate")).args(args).env_remove("HOOKGATE_CONFIG").output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_config(body: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, body).unwrap();
+    (dir, path.to_string_lossy().into_owned())
+}
+
+#[test]
+fn check_accepts_the_shipped_configs_and_prints_the_table() {
+    for file in ["config/xboard.toml", "config/hookgate.toml"] {
+        let out = hookgate(&["check", "-c", file]);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("telegram-webhook"), "{stdout}");
+        assert!(stdout.contains("config OK"), "{stdout}");
+    }
+}
+
+#[test]
+fn check_rejects_an_invalid_file_with_exit_78_and_a_located_error() {
+    let (_dir, path) = write_config(
+        "[upstreams.frontend]\nurl = \"http://127.0.0.1:3000\"\n[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\n\n[[routes]]\nname = \"hook\"\npath = \"/hook\"\nupstream = \"backnd\"\n",
+    );
+    let out = hookgate(&["check", "-c", &path]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!("{path}:9: routes[0].upstream: no upstream named \"backnd\" (defined: frontend, backend)")
+    );
+    // `run` refuses the same file the same way, before binding anything.
+    assert_eq!(hookgate(&["run", "-c", &path]).status.code(), Some(78));
+    assert_eq!(hookgate(&["check", "-c", "/nonexistent.toml"]).status.code(), Some(78));
+}
+
+#[test]
+fn check_warns_about_routes_that_can_never_match() {
+    let (_dir, path) = write_config(
+        "[upstreams.b]\nurl = \"http://127.0.0.1:7001\"\n[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\nupstream = \"b\"\n[[routes]]\nname = \"hook\"\npath = \"/api/hook\"\nupstream = \"b\"\n",
+    );
+    let out = hookgate(&["check", "-c", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("warning: route \"hook\" can never match: the earlier route \"api\""), "{stdout}");
+}
+
+#[test]
+fn route_names_the_backend_for_the_telegram_webhook() {
+    let out = hookgate(&[
+        "route",
+        "-c",
+        "config/xboard.toml",
+        "POST",
+        "https://www.example.com/api/v1/guest/telegram/webhook?access_token=x",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("=> route telegram-webhook -> upstream backend"), "{stdout}");
+}
+
+#[test]
+fn route_explains_why_earlier_routes_did_not_match() {
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "GET", "https://www.example.com/api/v1/guest/telegram/webhook"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("telegram-webhook") && stdout.contains("method GET is not one of POST"), "{stdout}");
+    assert!(stdout.contains("=> no route matched: default -> upstream frontend"), "{stdout}");
+
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "GET", "/s/abc", "-H", "Host: www.example.com"]);
+    assert!(text(&out.stdout).contains("=> route subscription-short -> upstream backend"), "{}", text(&out.stdout));
+
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "GET", "https://x/a/%2e%2e/admin"]);
+    assert!(text(&out.stdout).contains("refused with 400"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn hookgate_config_env_names_the_file_when_no_flag_is_given() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check"])
+        .env("HOOKGATE_CONFIG", "config/xboard.toml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = hookgate(&["check"]);
+    if !std::path::Path::new("/etc/hookgate/hookgate.toml").exists() {
+        assert_eq!(out.status.code(), Some(78));
+        assert!(text(&out.stderr).contains("/etc/hookgate/hookgate.toml"), "{}", text(&out.stderr));
+    }
+}

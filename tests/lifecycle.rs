@@ -1,0 +1,62 @@
+//! Shutdown: SIGTERM/SIGINT stop accepting, let in-flight requests finish within
+//! `shutdown_grace`, and exit 0; a grace period that runs out is logged.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{Daemon, Upstream, get};
+
+fn config(upstream: &Upstream, grace: &str) -> String {
+    format!("[limits]\nshutdown_grace = \"{grace}\"\n[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", upstream.url())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
+    let upstream = Upstream::start("app").await;
+    let mut daemon = Daemon::start(&config(&upstream, "10s"));
+    let addr = daemon.addr;
+    let in_flight = std::thread::spawn(move || get(addr, "h", "/slow?ms=1500"));
+    assert!(common::eventually(Duration::from_secs(5), || !upstream.seen().is_empty()), "request never reached the upstream");
+    daemon.signal("TERM");
+    daemon.wait_for_log("shutting down", Duration::from_secs(5));
+    // The listener is closed at once: new connections are refused.
+    assert!(common::eventually(Duration::from_secs(2), || TcpStream::connect(addr).is_err()), "still accepting after SIGTERM");
+    let response = in_flight.join().unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_text(), "slow done");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(daemon.logs().iter().any(|l| l.contains("drained")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_drains_the_same_way() {
+    let upstream = Upstream::start("app").await;
+    let mut daemon = Daemon::start(&config(&upstream, "10s"));
+    assert_eq!(get(daemon.addr, "h", "/").status, 200);
+    daemon.signal("INT");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    daemon.wait_for_log("received SIGINT", Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_grace_period_cuts_requests_and_says_so() {
+    let upstream = Upstream::start("app").await;
+    let mut daemon = Daemon::start(&config(&upstream, "500ms"));
+    let addr = daemon.addr;
+    let in_flight = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut stream, b"GET /slow?ms=20000 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        common::read_response(&mut stream).is_err()
+    });
+    assert!(common::eventually(Duration::from_secs(5), || !upstream.seen().is_empty()));
+    let start = Instant::now();
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(start.elapsed() < Duration::from_secs(8), "exit took {:?}", start.elapsed());
+    assert!(in_flight.join().unwrap(), "the cut request should see the connection close");
+    let line = daemon.wait_for_log("grace of", Duration::from_secs(1));
+    assert!(line.contains("expired") && line.contains("cut=1"), "{line}");
+}
