@@ -89,13 +89,8 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
     if bytes.first() != Some(&b'/') {
         return Err(TargetError::NotOriginForm);
     }
-    let needs_rewrite = bytes.iter().any(|&b| b == b'%' || b == b'\\')
-        || bytes.windows(2).any(|w| w == b"//");
-    let path: Cow<'_, str> = if needs_rewrite {
-        Cow::Owned(rewrite(bytes)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
+    let needs_rewrite = bytes.iter().any(|&b| b == b'%' || b == b'\\') || bytes.windows(2).any(|w| w == b"//");
+    let path: Cow<'_, str> = if needs_rewrite { Cow::Owned(rewrite(bytes)?) } else { Cow::Borrowed(raw) };
     let mut has_params = false;
     for segment in path.split('/') {
         let (name, params) = match segment.find(';') {
@@ -107,12 +102,8 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
             return Err(TargetError::DotSegment);
         }
     }
-    let key = has_params.then(|| {
-        path.split('/')
-            .map(|segment| segment.split(';').next().unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join("/")
-    });
+    let key = has_params
+        .then(|| path.split('/').map(|segment| segment.split(';').next().unwrap_or("")).collect::<Vec<_>>().join("/"));
     Ok(CanonicalPath { path, key })
 }
 

@@ -37,7 +37,7 @@ pub enum BadRequest {
     MissingHost,
     InvalidHost,
     TransferEncoding,
-    BadUpgrade,
+    ContentLengthWithTransferEncoding,
 }
 
 impl ProxyError {
@@ -95,7 +95,7 @@ impl fmt::Display for BadRequest {
             BadRequest::MissingHost => f.write_str("missing or repeated Host header"),
             BadRequest::InvalidHost => f.write_str("invalid Host"),
             BadRequest::TransferEncoding => f.write_str("Transfer-Encoding other than chunked"),
-            BadRequest::BadUpgrade => f.write_str("malformed Upgrade request"),
+            BadRequest::ContentLengthWithTransferEncoding => f.write_str("both Content-Length and Transfer-Encoding"),
         }
     }
 }

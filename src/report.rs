@@ -55,13 +55,14 @@ pub fn describe_action(config: &Config, action: &Action) -> String {
 /// Explains which route `METHOD URL` with `headers` gets, and why the routes
 /// above it did not match. `Err` holds a usage problem with the arguments.
 pub fn explain(config: &Config, method: &str, url: &str, headers: &[String]) -> Result<String, String> {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("invalid method {method:?}"))?;
+    let method =
+        Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| format!("invalid method {method:?}"))?;
     let uri: Uri = url.parse().map_err(|e| format!("invalid URL {url:?}: {e}"))?;
     let mut map = HeaderMap::new();
     for h in headers {
         let (name, value) = h.split_once(':').ok_or_else(|| format!("header {h:?} must be 'Name: value'"))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| format!("invalid header name in {h:?}"))?;
+        let name =
+            HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| format!("invalid header name in {h:?}"))?;
         let value = HeaderValue::from_str(value.trim()).map_err(|_| format!("invalid header value in {h:?}"))?;
         map.append(name, value);
     }
@@ -84,7 +85,8 @@ pub fn explain(config: &Config, method: &str, url: &str, headers: &[String]) -> 
             return Ok(out);
         }
     };
-    let facts = RequestFacts { method: &method, host: &host, path: path.match_key(), query: uri.query(), headers: &map };
+    let facts =
+        RequestFacts { method: &method, host: &host, path: path.match_key(), query: uri.query(), headers: &map };
     let _ = writeln!(out, "request: {method} {} {}", if host.is_empty() { "(no host)" } else { &host }, path.as_str());
     if path.match_key() != path.as_str() {
         let _ = writeln!(out, "matched as: {}", path.match_key());

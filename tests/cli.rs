@@ -73,7 +73,13 @@ fn route_names_the_backend_for_the_telegram_webhook() {
 
 #[test]
 fn route_explains_why_earlier_routes_did_not_match() {
-    let out = hookgate(&["route", "-c", "config/xboard.toml", "GET", "https://www.example.com/api/v1/guest/telegram/webhook"]);
+    let out = hookgate(&[
+        "route",
+        "-c",
+        "config/xboard.toml",
+        "GET",
+        "https://www.example.com/api/v1/guest/telegram/webhook",
+    ]);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("telegram-webhook") && stdout.contains("method GET is not one of POST"), "{stdout}");
     assert!(stdout.contains("=> no route matched: default -> upstream frontend"), "{stdout}");

@@ -119,8 +119,10 @@ async fn forwarded_headers_come_from_the_socket_unless_the_peer_is_trusted() {
 
     let frontend = Upstream::start("frontend").await;
     let backend = Upstream::start("backend").await;
-    let trusting = two_upstream_config(&frontend, &backend, "")
-        .replace("[upstreams.frontend]", "[listen]\naddrs = [\"127.0.0.1:0\"]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[upstreams.frontend]");
+    let trusting = two_upstream_config(&frontend, &backend, "").replace(
+        "[upstreams.frontend]",
+        "[listen]\naddrs = [\"127.0.0.1:0\"]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[upstreams.frontend]",
+    );
     let daemon = Daemon::start(&trusting);
     assert_eq!(raw(daemon.addr, spoof).status, 200);
     let seen = &frontend.seen()[0];
@@ -156,7 +158,10 @@ async fn absolute_form_targets_route_by_their_authority() {
         backend.url()
     );
     let daemon = Daemon::start(&config);
-    let response = raw(daemon.addr, b"GET http://api.example.com/v?x=1 HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n");
+    let response = raw(
+        daemon.addr,
+        b"GET http://api.example.com/v?x=1 HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(response.body_text(), "backend");
     let seen = &backend.seen()[0];
     assert_eq!(seen.target, "/v?x=1");

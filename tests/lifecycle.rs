@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use common::{Daemon, Upstream, get};
 
 fn config(upstream: &Upstream, grace: &str) -> String {
-    format!("[limits]\nshutdown_grace = \"{grace}\"\n[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", upstream.url())
+    format!(
+        "[limits]\nshutdown_grace = \"{grace}\"\n[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n",
+        upstream.url()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -18,11 +21,17 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     let mut daemon = Daemon::start(&config(&upstream, "10s"));
     let addr = daemon.addr;
     let in_flight = std::thread::spawn(move || get(addr, "h", "/slow?ms=1500"));
-    assert!(common::eventually(Duration::from_secs(5), || !upstream.seen().is_empty()), "request never reached the upstream");
+    assert!(
+        common::eventually(Duration::from_secs(5), || !upstream.seen().is_empty()),
+        "request never reached the upstream"
+    );
     daemon.signal("TERM");
     daemon.wait_for_log("shutting down", Duration::from_secs(5));
     // The listener is closed at once: new connections are refused.
-    assert!(common::eventually(Duration::from_secs(2), || TcpStream::connect(addr).is_err()), "still accepting after SIGTERM");
+    assert!(
+        common::eventually(Duration::from_secs(2), || TcpStream::connect(addr).is_err()),
+        "still accepting after SIGTERM"
+    );
     let response = in_flight.join().unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.body_text(), "slow done");

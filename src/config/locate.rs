@@ -50,11 +50,7 @@ fn span_start(table: &Table, path: &[Step]) -> Option<usize> {
     let Some(item) = table.get(key) else {
         return table.span().map(|s| s.start);
     };
-    let here = table
-        .key(key)
-        .and_then(|k| k.span())
-        .or_else(|| item.span())
-        .map(|s| s.start);
+    let here = table.key(key).and_then(|k| k.span()).or_else(|| item.span()).map(|s| s.start);
     item_span(item, rest).or(here)
 }
 
@@ -78,8 +74,7 @@ fn value_span(value: &Value, path: &[Step]) -> Option<usize> {
         (_, None) => value.span().map(|s| s.start),
         (Value::InlineTable(table), Some(Step::Key(key))) => {
             let inner = table.get(key)?;
-            value_span(inner, &path[1..])
-                .or_else(|| table.key(key).and_then(|k| k.span()).map(|s| s.start))
+            value_span(inner, &path[1..]).or_else(|| table.key(key).and_then(|k| k.span()).map(|s| s.start))
         }
         (Value::Array(array), Some(Step::Index(i))) => value_span(array.get(*i)?, &path[1..]),
         _ => value.span().map(|s| s.start),
@@ -100,10 +95,7 @@ mod tests {
     fn finds_keys_in_tables_arrays_and_inline_tables() {
         assert_eq!(line_of(SOURCE, &[key("listen"), key("addrs")]), Some(2));
         assert_eq!(line_of(SOURCE, &[key("routes"), Step::Index(1), key("upstream")]), Some(9));
-        assert_eq!(
-            line_of(SOURCE, &[key("routes"), Step::Index(1), key("respond"), key("status")]),
-            Some(10)
-        );
+        assert_eq!(line_of(SOURCE, &[key("routes"), Step::Index(1), key("respond"), key("status")]), Some(10));
     }
 
     #[test]

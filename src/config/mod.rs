@@ -198,11 +198,9 @@ impl Checker<'_> {
         let key = |k: &str| Step::Key(k.to_string());
         let listen = Listen {
             addrs: raw.listen.addrs,
-            trusted_proxies: raw.listen.trusted_proxies.into_iter().map(|c| c.0 .0).collect(),
+            trusted_proxies: raw.listen.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
         };
-        let admin = raw
-            .admin
-            .map(|a| a.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901))));
+        let admin = raw.admin.map(|a| a.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901))));
         let limits = self.limits(raw.limits);
         let log = Log {
             format: raw.log.format.unwrap_or_default(),
@@ -212,18 +210,18 @@ impl Checker<'_> {
             self.problem(&[key("log"), key("level")], format!("invalid level {:?}: {e}", log.level));
         }
 
-        let upstreams: Vec<Upstream> = raw
-            .upstreams
-            .into_iter()
-            .filter_map(|(name, up)| self.upstream(name, up))
-            .collect();
+        let upstreams: Vec<Upstream> =
+            raw.upstreams.into_iter().filter_map(|(name, up)| self.upstream(name, up)).collect();
         let names: Vec<&str> = upstreams.iter().map(|u| &*u.name).collect();
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         for (i, route) in raw.routes.into_iter().enumerate() {
             let at = [key("routes"), Step::Index(i)];
             if routes.iter().any(|r: &Route| *r.name == *route.name) {
-                self.problem(&[at[0].clone(), at[1].clone(), key("name")], format!("duplicate route name {:?}", route.name));
+                self.problem(
+                    &[at[0].clone(), at[1].clone(), key("name")],
+                    format!("duplicate route name {:?}", route.name),
+                );
             }
             if let Some(route) = self.route(&at, route, &names) {
                 routes.push(route);
@@ -240,15 +238,15 @@ impl Checker<'_> {
     fn limits(&mut self, raw: raw::RawLimits) -> Limits {
         let d = Limits::default();
         let limits = Limits {
-            header_timeout: raw.header_timeout.map_or(d.header_timeout, |v| v.0 .0),
-            idle_timeout: raw.idle_timeout.map_or(d.idle_timeout, |v| v.0 .0),
-            body_timeout: raw.body_timeout.map_or(d.body_timeout, |v| v.0 .0),
-            max_header_bytes: raw.max_header_bytes.map_or(d.max_header_bytes, |v| v.0 .0 as usize),
-            max_uri_bytes: raw.max_uri_bytes.map_or(d.max_uri_bytes, |v| v.0 .0 as usize),
+            header_timeout: raw.header_timeout.map_or(d.header_timeout, |v| v.0.0),
+            idle_timeout: raw.idle_timeout.map_or(d.idle_timeout, |v| v.0.0),
+            body_timeout: raw.body_timeout.map_or(d.body_timeout, |v| v.0.0),
+            max_header_bytes: raw.max_header_bytes.map_or(d.max_header_bytes, |v| v.0.0 as usize),
+            max_uri_bytes: raw.max_uri_bytes.map_or(d.max_uri_bytes, |v| v.0.0 as usize),
             max_headers: raw.max_headers.unwrap_or(d.max_headers),
-            max_body: raw.max_body.map_or(d.max_body, |v| v.0 .0),
+            max_body: raw.max_body.map_or(d.max_body, |v| v.0.0),
             max_connections: raw.max_connections.unwrap_or(d.max_connections),
-            shutdown_grace: raw.shutdown_grace.map_or(d.shutdown_grace, |v| v.0 .0),
+            shutdown_grace: raw.shutdown_grace.map_or(d.shutdown_grace, |v| v.0.0),
         };
         let at = |k: &str| [Step::Key("limits".into()), Step::Key(k.into())];
         for (name, value) in [
@@ -261,7 +259,10 @@ impl Checker<'_> {
             }
         }
         if limits.max_header_bytes < 1024 {
-            self.problem(&at("max_header_bytes"), format!("must be at least 1KiB, got {} bytes", limits.max_header_bytes));
+            self.problem(
+                &at("max_header_bytes"),
+                format!("must be at least 1KiB, got {} bytes", limits.max_header_bytes),
+            );
         }
         if limits.max_connections == 0 {
             self.problem(&at("max_connections"), "must be at least 1");
@@ -298,8 +299,8 @@ impl Checker<'_> {
             url: raw.url,
             scheme,
             authority,
-            connect_timeout: raw.connect_timeout.map_or(Duration::from_secs(3), |v| v.0 .0),
-            response_timeout: raw.response_timeout.map_or(Duration::from_secs(60), |v| v.0 .0),
+            connect_timeout: raw.connect_timeout.map_or(Duration::from_secs(3), |v| v.0.0),
+            response_timeout: raw.response_timeout.map_or(Duration::from_secs(60), |v| v.0.0),
             host_header: raw.host_header.unwrap_or_default(),
         })
     }
@@ -327,14 +328,17 @@ impl Checker<'_> {
         } else if let Some(p) = raw.path_prefix {
             self.config_path(&sub("path_prefix"), &p).map(|p| PathMatch::prefix(&p))
         } else {
-            raw.path_regex.map(|p| PathMatch::Regex(p.0 .0))
+            raw.path_regex.map(|p| PathMatch::Regex(p.0.0))
         };
-        let methods = raw.methods.map(|m| m.into_iter().map(|m| m.0 .0).collect());
+        let methods = raw.methods.map(|m| m.into_iter().map(|m| m.0.0).collect());
         let headers = raw.headers.map(|h| self.header_matchers(&sub("headers"), h)).unwrap_or_default();
         let query = raw.query.map(|q| q.into_iter().collect()).unwrap_or_default();
         let matcher = Matcher { host, path, methods, headers, query };
         if matcher.is_empty() {
-            self.problem(at, "a route needs at least one match key (host, path, path_prefix, path_regex, methods, headers or query)");
+            self.problem(
+                at,
+                "a route needs at least one match key (host, path, path_prefix, path_regex, methods, headers or query)",
+            );
         }
         let action = self.action(at, raw.upstream, raw.respond, upstreams);
         if self.problems.len() > before {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use ipnet::IpNet;
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,8 +209,6 @@ pub struct Pattern(pub regex::Regex);
 impl FromStr for Pattern {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        regex::Regex::new(text)
-            .map(Pattern)
-            .map_err(|e| format!("invalid regex: {e}"))
+        regex::Regex::new(text).map(Pattern).map_err(|e| format!("invalid regex: {e}"))
     }
 }

@@ -66,7 +66,10 @@ fn errors_name_file_line_and_key() {
         ("[limits]\nmax_connections = \"many\"\n", "hookgate.toml:11: limits.max_connections: invalid type"),
         ("[limits]\nbogus = 1\n", "hookgate.toml:11: limits.bogus: unknown field `bogus`"),
         ("[listen]\n", "hookgate.toml:10: duplicate key"),
-        ("[[routes]]\nname = \"a\"\nupstream = \"backend\"\n", "hookgate.toml:10: routes[0]: a route needs at least one match key"),
+        (
+            "[[routes]]\nname = \"a\"\nupstream = \"backend\"\n",
+            "hookgate.toml:10: routes[0]: a route needs at least one match key",
+        ),
         (
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nrespond = { status = 200 }\n",
             "hookgate.toml:10: routes[0]: set exactly one of upstream and respond",
@@ -76,24 +79,39 @@ fn errors_name_file_line_and_key() {
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\n[[routes]]\nname = \"a\"\npath = \"/b\"\nupstream = \"backend\"\n",
             "hookgate.toml:15: routes[1].name: duplicate route name \"a\"",
         ),
-        ("[[routes]]\nname = \"a\"\npath = \"a\"\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].path: \"a\": path must start with /"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"a\"\nupstream = \"backend\"\n",
+            "hookgate.toml:12: routes[0].path: \"a\": path must start with /",
+        ),
         (
             "[[routes]]\nname = \"a\"\npath = \"//a\"\nupstream = \"backend\"\n",
             "hookgate.toml:12: routes[0].path: \"//a\" is not in canonical form; write \"/a\"",
         ),
-        ("[[routes]]\nname = \"a\"\npath_regex = \"(\"\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].path_regex: invalid regex"),
-        ("[[routes]]\nname = \"a\"\nhost = \"bad host\"\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].host: invalid host"),
-        ("[[routes]]\nname = \"a\"\nmethods = [\"G T\"]\nupstream = \"backend\"\n", "hookgate.toml:12: routes[0].methods[0]: invalid method"),
+        (
+            "[[routes]]\nname = \"a\"\npath_regex = \"(\"\nupstream = \"backend\"\n",
+            "hookgate.toml:12: routes[0].path_regex: invalid regex",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\nhost = \"bad host\"\nupstream = \"backend\"\n",
+            "hookgate.toml:12: routes[0].host: invalid host",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\nmethods = [\"G T\"]\nupstream = \"backend\"\n",
+            "hookgate.toml:12: routes[0].methods[0]: invalid method",
+        ),
         (
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nrespond = { status = 99 }\n",
             "hookgate.toml:13: routes[0].respond.status: status must be 200-599",
         ),
+        ("[upstreams.x]\nurl = \"ftp://h\"\n", "hookgate.toml:11: upstreams.x.url: scheme"),
         (
-            "[upstreams.x]\nurl = \"ftp://h\"\n",
-            "hookgate.toml:11: upstreams.x.url: scheme",
+            "[upstreams.x]\nurl = \"http://h/base\"\n",
+            "hookgate.toml:11: upstreams.x.url: \"http://h/base\" must be scheme://host[:port]",
         ),
-        ("[upstreams.x]\nurl = \"http://h/base\"\n", "hookgate.toml:11: upstreams.x.url: \"http://h/base\" must be scheme://host[:port]"),
-        ("[upstreams.x]\nurl = \"http://h\"\nhost_header = \"mine\"\n", "hookgate.toml:12: upstreams.x.host_header: unknown variant `mine`"),
+        (
+            "[upstreams.x]\nurl = \"http://h\"\nhost_header = \"mine\"\n",
+            "hookgate.toml:12: upstreams.x.host_header: unknown variant `mine`",
+        ),
         ("[default]\nupstream = \"nope\"\n", "hookgate.toml:11: default.upstream: no upstream named \"nope\""),
         ("[log]\nformat = \"xml\"\n", "hookgate.toml:11: log.format: unknown variant `xml`"),
     ];

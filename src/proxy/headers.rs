@@ -74,14 +74,16 @@ pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
 /// From an untrusted peer every client-supplied value (and `Forwarded`) is
 /// dropped, so the upstream can believe what it reads. From a trusted proxy the
 /// chain is extended with the peer, and its `-Proto`/`-Host` are kept.
-pub fn set_forwarded(headers: &mut HeaderMap, peer: IpAddr, trusted: bool, proto: &'static str, host: Option<&HeaderValue>) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    trusted: bool,
+    proto: &'static str,
+    host: Option<&HeaderValue>,
+) {
     let peer_text = peer.to_string();
     let chain = if trusted {
-        let earlier: Vec<&str> = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let earlier: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
         if earlier.is_empty() { peer_text } else { format!("{}, {peer_text}", earlier.join(", ")) }
     } else {
         headers.remove(&FORWARDED);
@@ -150,7 +152,8 @@ mod tests {
 
     #[test]
     fn trusted_peer_extends_the_chain() {
-        let mut h = map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
+        let mut h =
+            map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
         set_forwarded(&mut h, "10.0.0.1".parse().unwrap(), true, "http", None);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");

@@ -61,7 +61,12 @@ pub async fn handle(
         route: Arc::from(NONE),
         upstream: Arc::from(NONE),
     };
-    let response = match route_request(&state, &conn, req, &mut line).await {
+    let outcome = if conn.clock.take_framing_conflict() {
+        Err(ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding))
+    } else {
+        route_request(&state, &conn, req, &mut line).await
+    };
+    let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
             let completion = Completion::new(line, parts.status, start, active);
@@ -126,8 +131,7 @@ async fn route_request(
     };
     line.host = host.to_string();
     check_framing(&req)?;
-    let path = canonical::canonicalize(uri.path())
-        .map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
+    let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     line.path = path.as_str().to_string();
 
     let facts = RequestFacts {
@@ -198,10 +202,7 @@ fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
 }
 
 fn content_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+    req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
 /// Where the client aimed its request, in canonical form.

@@ -64,10 +64,8 @@ impl RouteTable {
                     tried.push(Verdict { route: route.name.to_string(), reason: None });
                     return Explanation { tried, chosen: Some(i) };
                 }
-                Err(why) => tried.push(Verdict {
-                    route: route.name.to_string(),
-                    reason: Some(describe(&route.matcher, &why, req)),
-                }),
+                Err(why) => tried
+                    .push(Verdict { route: route.name.to_string(), reason: Some(describe(&route.matcher, &why, req)) }),
             }
         }
         Explanation { tried, chosen: None }
@@ -140,9 +138,10 @@ fn covers(earlier: &Matcher, later: &Matcher) -> bool {
         (Some(_), None) => false,
         (Some(e), Some(l)) => l.iter().all(|m| e.contains(m)),
     };
-    let headers = earlier.headers.iter().all(|(name, want)| {
-        later.headers.iter().any(|(n, v)| n == name && (want.is_none() || want == v))
-    });
+    let headers = earlier
+        .headers
+        .iter()
+        .all(|(name, want)| later.headers.iter().any(|(n, v)| n == name && (want.is_none() || want == v)));
     let query = earlier
         .query
         .iter()

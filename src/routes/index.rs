@@ -29,9 +29,7 @@ impl PathIndex {
         // Route indices are pushed in file order, so every list stays sorted.
         for (i, route) in routes.iter().enumerate() {
             match &route.matcher.path {
-                Some(PathMatch::Exact(path)) => {
-                    index.exact.entry(path.as_str().into()).or_default().push(i)
-                }
+                Some(PathMatch::Exact(path)) => index.exact.entry(path.as_str().into()).or_default().push(i),
                 Some(PathMatch::Prefix(prefix)) => {
                     let mut node = &mut index.prefixes;
                     for segment in segments(prefix) {

@@ -58,11 +58,7 @@ impl HostMatch {
         let normal = crate::canonical::normalize_host(name)
             .filter(|h| h.len() == name.trim_end_matches('.').len())
             .ok_or_else(|| format!("invalid host {text:?}; write \"api.example.com\" or \"*.example.com\""))?;
-        Ok(if wild {
-            HostMatch::Suffix(format!(".{normal}"))
-        } else {
-            HostMatch::Exact(normal.into_owned())
-        })
+        Ok(if wild { HostMatch::Suffix(format!(".{normal}")) } else { HostMatch::Exact(normal.into_owned()) })
     }
 
     fn matches(&self, host: &str) -> bool {
@@ -211,9 +207,7 @@ impl RouteTable {
 
     /// The first route, in file order, that matches `req`; else the default.
     pub fn select(&self, req: &RequestFacts<'_>) -> Selected<'_> {
-        let first = self
-            .index
-            .first_match(req.path, |i| self.routes[i].matcher.check(req).is_ok());
+        let first = self.index.first_match(req.path, |i| self.routes[i].matcher.check(req).is_ok());
         match first {
             Some(i) => Selected { route: Some(&self.routes[i]), action: &self.routes[i].action },
             None => Selected { route: None, action: &self.default },

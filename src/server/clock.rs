@@ -6,16 +6,20 @@
 //! until the first byte of the next request, then *reading a head* until hyper
 //! hands the request to the service, then *active* until its response ends.
 //! `ClockedIo` notices the first byte; `ActiveRequest` marks the active span.
+//! While a head is being read, `ClockedIo` also feeds its bytes to a
+//! `HeadScan`, which flags heads with both Content-Length and Transfer-Encoding.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+use super::head_scan::HeadScan;
 
 /// Sentinel for "no head being read".
 const NOT_READING: u64 = u64::MAX;
@@ -29,6 +33,19 @@ pub struct ConnClock {
     head_started: AtomicU64,
     /// Milliseconds since `epoch` when the connection last became idle.
     idle_since: AtomicU64,
+    /// The head being read has both Content-Length and Transfer-Encoding.
+    framing_conflict: AtomicBool,
+}
+
+/// Where a read from the client falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadPhase {
+    /// The first bytes of a new request head.
+    HeadStart,
+    /// More bytes of the head being read.
+    Head,
+    /// Body bytes (or pipelined bytes) of a request in progress.
+    Request,
 }
 
 /// Which timer ran out.
@@ -45,6 +62,7 @@ impl ConnClock {
             active: AtomicU32::new(0),
             head_started: AtomicU64::new(NOT_READING),
             idle_since: AtomicU64::new(0),
+            framing_conflict: AtomicBool::new(false),
         }
     }
 
@@ -57,10 +75,16 @@ impl ConnClock {
     }
 
     /// Bytes arrived from the client; if the connection was idle, a head begins.
-    fn saw_bytes(&self) {
-        if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == NOT_READING {
-            self.head_started.store(self.now_ms(), Ordering::Relaxed);
+    fn saw_bytes(&self) -> ReadPhase {
+        if self.active.load(Ordering::Relaxed) > 0 {
+            return ReadPhase::Request;
         }
+        if self.head_started.load(Ordering::Relaxed) != NOT_READING {
+            return ReadPhase::Head;
+        }
+        self.head_started.store(self.now_ms(), Ordering::Relaxed);
+        self.framing_conflict.store(false, Ordering::Relaxed);
+        ReadPhase::HeadStart
     }
 
     /// hyper parsed a head and called the service.
@@ -68,6 +92,12 @@ impl ConnClock {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.head_started.store(NOT_READING, Ordering::Relaxed);
         ActiveRequest(Arc::clone(self))
+    }
+
+    /// Whether the head just handed to the service had both Content-Length and
+    /// Transfer-Encoding (which hyper hides by dropping Content-Length).
+    pub fn take_framing_conflict(&self) -> bool {
+        self.framing_conflict.swap(false, Ordering::Relaxed)
     }
 
     /// When to look again. While idle or active it wakes at least every
@@ -116,20 +146,32 @@ impl Drop for ActiveRequest {
 pub struct ClockedIo<T> {
     inner: T,
     clock: Arc<ConnClock>,
+    scan: HeadScan,
 }
 
 impl<T> ClockedIo<T> {
     pub fn new(inner: T, clock: Arc<ConnClock>) -> Self {
-        ClockedIo { inner, clock }
+        ClockedIo { inner, clock, scan: HeadScan::new() }
     }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.clock.saw_bytes();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if !matches!(polled, Poll::Ready(Ok(()))) || buf.filled().len() == before {
+            return polled;
+        }
+        let phase = this.clock.saw_bytes();
+        if phase == ReadPhase::HeadStart {
+            this.scan = HeadScan::new();
+        }
+        if phase != ReadPhase::Request && !this.scan.is_done() {
+            this.scan.feed(&buf.filled()[before..]);
+            if this.scan.conflicting() {
+                this.clock.framing_conflict.store(true, Ordering::Relaxed);
+            }
         }
         polled
     }

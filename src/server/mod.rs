@@ -9,6 +9,7 @@
 //! with a warning.
 
 mod clock;
+mod head_scan;
 
 use std::future::Future;
 use std::io;
@@ -58,10 +59,7 @@ pub async fn run(listeners: Vec<TcpListener>, state: Arc<State>, shutdown: impl 
     stop.cancel();
     tasks.close();
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
-        tracing::warn!(
-            cut = tasks.len(),
-            "shutdown grace of {grace:?} expired; cutting the connections still open"
-        );
+        tracing::warn!(cut = tasks.len(), "shutdown grace of {grace:?} expired; cutting the connections still open");
     } else {
         tracing::info!("drained; exiting");
     }
@@ -109,10 +107,7 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 }
 
 fn is_peer_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
-    )
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
 }
 
 async fn serve(
