@@ -250,3 +250,45 @@ async fn access_log_has_one_json_line_per_request() {
     assert!(entry["duration_us"].as_u64().is_some());
     assert!(!line.contains("secret"), "the query string must not be logged: {line}");
 }
+
+/// curl, a client nobody here wrote, against the real daemon.
+fn curl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl must be installed (.ci/run installs it)")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_posts_a_webhook_through_and_cannot_smuggle_dot_segments() {
+    let (frontend, backend, daemon) = setup("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("update.json");
+    let update = br#"{"update_id":10000,"message":{"date":1441645532,"chat":{"id":1111111,"type":"private"},"message_id":1365,"from":{"id":1111111,"first_name":"Test"},"text":"/start"}}"#;
+    std::fs::write(&file, update).unwrap();
+    let url =
+        format!("http://{}/api/v1/guest/telegram/webhook?access_token=d41d8cd98f00b204e9800998ecf8427e", daemon.addr);
+    let data = format!("@{}", file.display());
+    let out = curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "Host: www.example.com",
+        "--data-binary",
+        &data,
+        "-w",
+        "\n%{http_code}",
+        &url,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "backend\n200");
+    let seen = backend.seen();
+    assert_eq!(seen[0].body, &update[..]);
+    assert_eq!(seen[0].target, "/api/v1/guest/telegram/webhook?access_token=d41d8cd98f00b204e9800998ecf8427e");
+
+    let url = format!("http://{}/static/../api/v1/guest/telegram/webhook", daemon.addr);
+    let out = curl(&["--path-as-is", "-X", "POST", "-o", "/dev/null", "-w", "%{http_code}", &url]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "400");
+    assert!(frontend.seen().is_empty());
+    assert_eq!(backend.seen().len(), 1);
+}
