@@ -292,3 +292,48 @@ async fn curl_posts_a_webhook_through_and_cannot_smuggle_dot_segments() {
     assert!(frontend.seen().is_empty());
     assert_eq!(backend.seen().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c_upgrades_are_not_tunnelled() {
+    let (frontend, _, daemon) = setup("").await;
+    let response = raw(
+        daemon.addr,
+        b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    let seen = &frontend.seen()[0];
+    assert!(!seen.headers.contains_key("upgrade") && !seen.headers.contains_key("http2-settings"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_requests_get_their_304_and_head_has_no_body() {
+    let (_, _, daemon) = setup("").await;
+    let frontend_304 =
+        raw(daemon.addr, b"GET /etag HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"v1\"\r\nConnection: close\r\n\r\n");
+    assert_eq!(frontend_304.status, 304);
+    assert_eq!(frontend_304.header("etag").as_deref(), Some("\"v1\""));
+    let full = raw(daemon.addr, b"GET /etag HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"v0\"\r\nConnection: close\r\n\r\n");
+    assert_eq!((full.status, full.body_text().as_str()), (200, "config v1"));
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\nGET /after-head HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let head = common::read_head(&mut stream).unwrap();
+    assert_eq!((head.status, head.header("content-length").as_deref()), (200, Some("8")));
+    // No body bytes follow a HEAD response: the next thing on the wire is the next response.
+    let next = common::read_response(&mut stream).unwrap();
+    assert_eq!((next.status, next.body_text().as_str()), (200, "frontend"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expect_100_continue_gets_its_interim_response_and_the_body_flows() {
+    let (frontend, _, daemon) = setup("").await;
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+    let interim = common::read_response(&mut stream).unwrap();
+    assert_eq!(interim.status, 100);
+    stream.write_all(b"hello").unwrap();
+    let response = common::read_response(&mut stream).unwrap();
+    assert_eq!((response.status, response.body_text().as_str()), (200, "hello"));
+    assert_eq!(frontend.seen()[0].body, "hello");
+}

@@ -315,3 +315,34 @@ async fn connections_over_max_connections_wait_for_a_slot() {
         "third connection not served after a slot freed: {text:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_out_of_file_descriptors_backs_off_and_recovers() {
+    let frontend = Upstream::start("frontend").await;
+    let config = format!("[upstreams.f]\nurl = \"{}\"\n[default]\nupstream = \"f\"\n", frontend.url());
+    let daemon = Daemon::start_with_fd_limit(&config, 64);
+    // Hold more idle connections than the daemon has descriptors for.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        match TcpStream::connect(daemon.addr) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    daemon.wait_for_log("accept failed", Duration::from_secs(10));
+    // Backing off, not spinning: well under half a core over one second.
+    let before = daemon.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = daemon.cpu_ticks() - before;
+    assert!(used < 50, "accept loop used {used} ticks in 1s while out of descriptors");
+    drop(held);
+    // Once descriptors free up, it serves again.
+    let served = common::eventually(Duration::from_secs(20), || {
+        TcpStream::connect(daemon.addr).is_ok_and(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").is_ok()
+                && common::read_response(&mut s).is_ok_and(|r| r.status == 200)
+        })
+    });
+    assert!(served, "daemon did not recover after descriptors were freed");
+}

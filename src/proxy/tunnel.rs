@@ -16,12 +16,17 @@ use crate::access::RequestLine;
 use crate::server::ConnContext;
 
 /// The protocol a client asks to upgrade to, if it properly asks for one.
+///
+/// `h2c` is never tunnelled: an upstream that accepted it would then take
+/// HTTP/2 requests straight from the client, past every route and rule here
+/// ("h2c smuggling"). Such a request is forwarded as a plain request instead.
 pub fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 {
         return None;
     }
     let protocol = req.headers().get(header::UPGRADE)?;
-    headers::connection_has(req.headers(), "upgrade").then(|| protocol.clone())
+    let h2c = protocol.to_str().map_or(true, |p| p.split(',').any(|t| t.trim().eq_ignore_ascii_case("h2c")));
+    (!h2c && headers::connection_has(req.headers(), "upgrade")).then(|| protocol.clone())
 }
 
 /// Spawns the byte copy between the client and the upstream once both upgrade.

@@ -93,13 +93,23 @@ async fn accept_loop(
 
 /// Accepts one connection, riding out errors: a client that reset before we
 /// accepted is skipped, and resource errors (EMFILE, ENFILE, ENOBUFS) pause.
+/// A run of failures is logged once when it starts and once when it ends.
 async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut failures = 0u64;
     loop {
         match listener.accept().await {
-            Ok(pair) => return pair,
+            Ok(pair) => {
+                if failures > 0 {
+                    tracing::warn!(failures, "accepting connections again");
+                }
+                return pair;
+            }
             Err(e) if is_peer_error(&e) => continue,
             Err(e) => {
-                tracing::error!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                if failures == 0 {
+                    tracing::error!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}");
+                }
+                failures += 1;
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }

@@ -35,6 +35,7 @@ pub struct Seen {
 
 /// A recording upstream. Paths with special behaviour:
 /// - `/echo`: answers with the request body;
+/// - `/etag`: `ETag: "v1"`, and 304 when `If-None-Match: "v1"` is sent;
 /// - `/slow?ms=N`: waits N ms before answering;
 /// - `/big?bytes=N`: streams N bytes of a repeating pattern;
 /// - `/ws`: upgrades (101) and echoes bytes back;
@@ -92,6 +93,16 @@ impl Upstream {
         let path = parts.uri.path();
         let response = match path {
             "/echo" => full(StatusCode::OK, body),
+            "/etag" => {
+                let fresh = parts.headers.get("if-none-match").is_some_and(|v| v == "\"v1\"");
+                let mut r = if fresh {
+                    full(StatusCode::NOT_MODIFIED, Bytes::new())
+                } else {
+                    full(StatusCode::OK, Bytes::from_static(b"config v1"))
+                };
+                r.headers_mut().insert("etag", "\"v1\"".parse().unwrap());
+                r
+            }
             "/slow" => {
                 let ms = query.get("ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -182,6 +193,27 @@ impl Daemon {
     }
 
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::launch(config, |path| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+            command.arg("run").arg("-c").arg(path).envs(env.iter().copied());
+            command
+        })
+    }
+
+    /// Starts the daemon with at most `limit` open file descriptors.
+    pub fn start_with_fd_limit(config: &str, limit: u32) -> Daemon {
+        Daemon::launch(config, |path| {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" run -c \"$1\""))
+                .arg(env!("CARGO_BIN_EXE_hookgate"))
+                .arg(path);
+            command
+        })
+    }
+
+    fn launch(config: &str, command: impl FnOnce(&std::path::Path) -> Command) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hookgate.toml");
         let full = if config.contains("[listen]") {
@@ -190,11 +222,8 @@ impl Daemon {
             format!("[listen]\naddrs = [\"127.0.0.1:0\"]\n{config}")
         };
         std::fs::write(&path, full).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
-        command.arg("run").arg("-c").arg(&path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        let mut command = command(&path);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("start hookgate");
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -229,6 +258,15 @@ impl Daemon {
             assert!(Instant::now() < deadline, "no log line with {needle:?}; logs:\n{}", self.logs().join("\n"));
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// CPU time (user + system) the daemon has used, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     pub fn signal(&self, name: &str) {
@@ -299,18 +337,9 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> RawResponse {
 
 /// Reads one response from `stream`.
 pub fn read_response(stream: &mut TcpStream) -> std::io::Result<RawResponse> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before head"));
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut response = RawResponse { status, head, body: Vec::new() };
-    if status == 101 || status == 304 || status == 204 {
+    let mut response = read_head(stream)?;
+    let status = response.status;
+    if (100..200).contains(&status) || status == 204 || status == 304 {
         return Ok(response);
     }
     if let Some(len) = response.header("content-length") {
@@ -323,6 +352,21 @@ pub fn read_response(stream: &mut TcpStream) -> std::io::Result<RawResponse> {
         stream.read_to_end(&mut response.body)?;
     }
     Ok(response)
+}
+
+/// Reads only a response head (for HEAD requests and interim responses).
+pub fn read_head(stream: &mut TcpStream) -> std::io::Result<RawResponse> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before head"));
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok(RawResponse { status, head, body: Vec::new() })
 }
 
 fn read_chunked(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
