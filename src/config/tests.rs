@@ -1,6 +1,7 @@
 //! Config validation: every error names the file, line and key path.
 
 use super::*;
+use http::StatusCode;
 
 const BASE: &str = r#"
 [listen]

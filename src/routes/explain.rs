@@ -127,9 +127,7 @@ fn covers(earlier: &Matcher, later: &Matcher) -> bool {
         (None, _) => true,
         (Some(_), None) => false,
         (Some(PathMatch::Exact(a)), Some(PathMatch::Exact(b))) => a == b,
-        (Some(PathMatch::Prefix(p)), Some(PathMatch::Exact(b) | PathMatch::Prefix(b))) => {
-            super::prefix_matches(p, b) || (b.is_empty() && p.is_empty())
-        }
+        (Some(PathMatch::Prefix(p)), Some(PathMatch::Exact(b) | PathMatch::Prefix(b))) => super::prefix_matches(p, b),
         (Some(PathMatch::Regex(re)), Some(PathMatch::Exact(b))) => re.is_match(b),
         _ => false,
     };
