@@ -6,7 +6,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -17,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use hookgate::config::Config;
+use hookgate::metrics::Metrics;
 use hookgate::{proxy, server};
 
 /// A toy upstream that answers every request with its own name.
@@ -72,7 +72,7 @@ upstream = "frontend"
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let hookgate = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = Arc::new(proxy::State::new(config));
+    let state = proxy::State::new(config, &Metrics::disabled());
     let daemon = tokio::spawn(server::run(vec![listener], state, async {
         let _ = stopped.await;
     }));

@@ -2,7 +2,8 @@
 //!
 //! A `Completion` rides inside the response body, so the line carries the real
 //! byte count and duration even when the body streams for minutes or the client
-//! goes away mid-way. It also holds the connection's "request in progress" mark,
+//! goes away mid-way. The route's metrics are recorded at the same moment.
+//! It also holds the connection's "request in progress" mark,
 //! which keeps the keep-alive idle timer off while the response is being sent.
 
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ use std::time::Instant;
 
 use http::{Method, StatusCode};
 
+use crate::proxy::{RouteRef, State};
 use crate::server::ActiveRequest;
 
 /// What is known about a request when its response starts.
@@ -20,11 +22,28 @@ pub struct RequestLine {
     pub method: Method,
     pub host: String,
     pub path: String,
-    pub route: Arc<str>,
-    pub upstream: Arc<str>,
+    pub route_ref: RouteRef,
+    /// `None` before routing or for `[default]`.
+    pub route: Option<Arc<str>>,
+    /// `None` for requests answered by hookgate itself.
+    pub upstream: Option<Arc<str>>,
 }
 
-/// Finishes one access-log line when dropped.
+impl RequestLine {
+    pub fn route_name(&self) -> &str {
+        match (&self.route, self.route_ref) {
+            (Some(name), _) => name,
+            (None, RouteRef::Default) => "default",
+            (None, _) => "-",
+        }
+    }
+
+    pub fn upstream_name(&self) -> &str {
+        self.upstream.as_deref().unwrap_or("-")
+    }
+}
+
+/// Finishes one access-log line, and the route's metrics, when dropped.
 pub struct Completion {
     line: RequestLine,
     status: StatusCode,
@@ -32,11 +51,18 @@ pub struct Completion {
     bytes: u64,
     failure: Option<String>,
     _active: ActiveRequest,
+    state: Arc<State>,
 }
 
 impl Completion {
-    pub fn new(line: RequestLine, status: StatusCode, start: Instant, active: ActiveRequest) -> Self {
-        Completion { line, status, start, bytes: 0, failure: None, _active: active }
+    pub fn new(
+        line: RequestLine,
+        status: StatusCode,
+        start: Instant,
+        active: ActiveRequest,
+        state: Arc<State>,
+    ) -> Self {
+        Completion { line, status, start, bytes: 0, failure: None, _active: active, state }
     }
 
     pub fn add_bytes(&mut self, n: usize) {
@@ -52,18 +78,21 @@ impl Completion {
 impl Drop for Completion {
     fn drop(&mut self) {
         let l = &self.line;
-        let micros = self.start.elapsed().as_micros() as u64;
+        let elapsed = self.start.elapsed();
+        self.state.route_metrics(l.route_ref).record(self.status.as_u16(), elapsed);
+        let micros = elapsed.as_micros() as u64;
+        let (route, upstream) = (l.route_name(), l.upstream_name());
         match &self.failure {
             None => tracing::info!(
                 target: "hookgate::access",
                 client = %l.client, method = %l.method, host = %l.host, path = %l.path,
-                route = %l.route, upstream = %l.upstream, status = self.status.as_u16(),
+                route = %route, upstream = %upstream, status = self.status.as_u16(),
                 duration_us = micros, bytes = self.bytes,
             ),
             Some(failure) => tracing::warn!(
                 target: "hookgate::access",
                 client = %l.client, method = %l.method, host = %l.host, path = %l.path,
-                route = %l.route, upstream = %l.upstream, status = self.status.as_u16(),
+                route = %route, upstream = %upstream, status = self.status.as_u16(),
                 duration_us = micros, bytes = self.bytes, error = %failure,
             ),
         }

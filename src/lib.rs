@@ -14,20 +14,28 @@
 //! - [`server`] — accept loop, connection limits, head/idle timers, graceful drain.
 //! - [`error`] — errors hookgate answers itself and their status codes.
 //! - [`access`] — the one-line-per-request access log.
-//! - [`lifecycle`] — signals.
+//! - [`metrics`] — Prometheus metrics with pre-registered handles.
+//! - [`lifecycle`] — start-up, signals, reload, watchdog, shutdown.
+//! - [`systemd`] — sd_notify, the watchdog interval, socket activation.
+//! - [`admin`] — `/healthz`, `/readyz`, `/metrics`, `POST /reload`.
+//! - [`control`] — the client side of `hookgate reload`.
 //! - [`logging`] — text or JSON log output.
 //! - [`report`] — what `hookgate check` and `hookgate route` print.
 
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod admin;
 pub mod canonical;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod report;
 pub mod routes;
 pub mod server;
+pub mod systemd;
 pub mod upstream;

@@ -1,26 +1,206 @@
-//! Process signals and what each one means.
+//! The daemon's life: start-up, signals, reload, the watchdog, and shutdown.
 //!
-//! Only shutdown lives here for now: SIGTERM is how systemd (and most process
-//! managers) ask a service to stop; SIGINT is Ctrl-C in a terminal. Both start
-//! the same graceful drain. Handlers are installed before the listeners start,
-//! so a signal that arrives during start-up is not lost.
+//! Signals and why each is handled:
+//! - SIGTERM: how systemd and most process managers ask a service to stop; drain and exit 0.
+//! - SIGINT: Ctrl-C in a terminal; the same drain.
+//! - SIGHUP: the conventional "re-read your config" (`systemctl reload`, `kill -HUP`).
+//!
+//! Handlers are installed before the listeners open, so a signal that arrives
+//! during start-up is not lost. One loop owns the `Server` and does one thing at
+//! a time: a reload, a watchdog self-check, or housekeeping.
 
-use std::future::Future;
-use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::mpsc;
 
-/// A future that completes on the first SIGTERM or SIGINT.
-pub fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
-    // SIGTERM: the service manager's stop request.
-    let mut term = signal(SignalKind::terminate())?;
-    // SIGINT: Ctrl-C when run by hand.
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::info!("received {name}");
-    })
+use crate::admin::{self, Admin, Phase, Readiness};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::proxy::State;
+use crate::report;
+use crate::server::Server;
+use crate::systemd::{self, Activated, Notifier};
+
+/// How often metrics upkeep runs and the systemd status line is refreshed.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
+
+enum Event {
+    Shutdown(&'static str),
+    Reload,
+}
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Event {
+        tokio::select! {
+            _ = self.term.recv() => Event::Shutdown("SIGTERM"),
+            _ = self.int.recv() => Event::Shutdown("SIGINT"),
+            _ = self.hup.recv() => Event::Reload,
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT, then drains. `path` is re-read on reload.
+pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) -> anyhow::Result<()> {
+    let mut signals = Signals::install().context("cannot install signal handlers")?;
+    let notifier = Notifier::from_env();
+    let metrics = Arc::new(if config.admin.is_some() { Metrics::prometheus() } else { Metrics::disabled() });
+    let readiness = Arc::new(Readiness::default());
+    let admin_addr = config.admin;
+    let mut server = Server::new(State::new(config, &metrics), metrics.clone());
+
+    let mut admin_listener = None;
+    match activated {
+        Some(sockets) => {
+            tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd; [listen] addrs are ignored");
+            for listener in sockets.proxy {
+                let listener = TcpListener::from_std(listener)?;
+                let addr = listener.local_addr()?;
+                server.serve(listener, addr, true);
+            }
+            admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
+        }
+        None => server.bind_configured().await?,
+    }
+    anyhow::ensure!(!server.local_addrs().is_empty(), "no listen address: set [listen] addrs or use socket activation");
+
+    let (reload_tx, mut reload_rx) = mpsc::channel(4);
+    if admin_listener.is_none()
+        && let Some(addr) = admin_addr
+    {
+        admin_listener =
+            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
+    }
+    if let Some(listener) = admin_listener {
+        tracing::info!(addr = %listener.local_addr()?, "admin listening");
+        let admin = Admin { readiness: readiness.clone(), metrics: metrics.clone(), reloads: reload_tx };
+        admin::spawn(listener, Arc::new(admin));
+    }
+    log_summary(&server.state().config);
+
+    readiness.set(Phase::Serving);
+    notifier.ready(&status(&server));
+    let watchdog = systemd::watchdog_interval();
+    if let Some(every) = watchdog {
+        tracing::info!(every = ?every, "systemd watchdog enabled");
+    }
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::MAX / 4));
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    loop {
+        tokio::select! {
+            event = signals.next() => match event {
+                Event::Shutdown(name) => {
+                    tracing::info!("received {name}");
+                    break;
+                }
+                Event::Reload => {
+                    tracing::info!("received SIGHUP");
+                    let _ = reload(&mut server, &path, &metrics, &notifier).await;
+                }
+            },
+            Some(reply) = reload_rx.recv() => {
+                let outcome = reload(&mut server, &path, &metrics, &notifier).await;
+                let _ = reply.send(outcome);
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                let limit = watchdog.unwrap_or_default().min(Duration::from_secs(1));
+                if server.healthy(limit).await {
+                    notifier.watchdog();
+                } else {
+                    tracing::error!("self-check failed: an accept loop did not answer; not pinging the watchdog");
+                }
+            }
+            _ = housekeeping.tick() => {
+                metrics.run_upkeep();
+                notifier.status(&status(&server));
+            }
+        }
+    }
+    readiness.set(Phase::Draining);
+    notifier.stopping();
+    server.drain().await;
+    Ok(())
+}
+
+/// Re-reads `path`; on success swaps it in, on failure keeps serving the old
+/// config and says why. Either way systemd hears RELOADING=1 then READY=1.
+async fn reload(server: &mut Server, path: &Path, metrics: &Metrics, notifier: &Notifier) -> Result<String, String> {
+    notifier.reloading();
+    let outcome = match Config::load(path) {
+        Err(e) => Err(e.to_string()),
+        Ok(config) => {
+            warn_about_restart_only_changes(&server.state().config, &config);
+            let routes = config.routes.routes().len();
+            server
+                .reload(State::new(config, metrics))
+                .await
+                .map(|()| format!("reloaded {}: {routes} routes", path.display()))
+                .map_err(|e| e.to_string())
+        }
+    };
+    match &outcome {
+        Ok(summary) => {
+            metrics.reloaded(true);
+            tracing::info!("{summary}");
+            log_summary(&server.state().config);
+        }
+        Err(error) => {
+            metrics.reloaded(false);
+            tracing::error!("reload failed, still serving the previous config:\n{error}");
+        }
+    }
+    notifier.ready(&status(server));
+    outcome
+}
+
+/// `[log]` and `[admin]` are set up once at start-up.
+fn warn_about_restart_only_changes(old: &Config, new: &Config) {
+    if old.admin != new.admin {
+        tracing::warn!("[admin] addr changed; it takes effect at the next restart");
+    }
+    if old.log.format != new.log.format || old.log.level != new.log.level {
+        tracing::warn!("[log] changed; it takes effect at the next restart");
+    }
+}
+
+fn status(server: &Server) -> String {
+    let state = server.state();
+    let addrs: Vec<String> = server.local_addrs().iter().map(SocketAddr::to_string).collect();
+    format!(
+        "serving {} routes on {}; {} connections open",
+        state.config.routes.routes().len(),
+        addrs.join(", "),
+        server.open_connections()
+    )
+}
+
+/// The start-up (and post-reload) summary of upstreams and routes.
+fn log_summary(config: &Config) {
+    for up in &config.upstreams {
+        tracing::info!(name = %up.name, url = %up.url, "upstream");
+    }
+    for route in config.routes.routes() {
+        let action = report::describe_action(config, &route.action);
+        tracing::info!(name = %route.name, r#match = %route.describe_match(), %action, "route");
+    }
+    tracing::info!(action = %report::describe_action(config, config.routes.default_action()), "default");
 }

@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use hookgate::config::{self, Config};
-use hookgate::{lifecycle, logging, proxy, report, server};
+use hookgate::{control, lifecycle, logging, report, systemd};
 
 /// EX_CONFIG from sysexits.h: the configuration is invalid.
 const EX_CONFIG: u8 = 78;
@@ -28,6 +27,8 @@ enum Command {
     Run(ConfigArg),
     /// Validate the config, print the route table and warn about dead routes.
     Check(ConfigArg),
+    /// Validate the config, then make the running daemon load it (via [admin] addr).
+    Reload(ConfigArg),
     /// Explain which route and upstream a request would get, and why.
     Route {
         #[command(flatten)]
@@ -52,7 +53,8 @@ struct ConfigArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(arg) => load(&arg.config).and_then(run),
+        Command::Run(arg) => load(&arg.config).and_then(|config| run(&arg.config, config)),
+        Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
         Command::Route { config, method, url, headers } => load(&config.config).and_then(|config| {
             let text = report::explain(&config, &method, &url, &headers).map_err(Failure::Usage)?;
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
             eprintln!("hookgate: {e}");
             ExitCode::from(2)
         }
+        Err(Failure::Rejected) => ExitCode::FAILURE,
         Err(Failure::Runtime(e)) => {
             eprintln!("hookgate: {e:#}");
             ExitCode::FAILURE
@@ -80,6 +83,8 @@ fn main() -> ExitCode {
 enum Failure {
     Config(config::ConfigError),
     Usage(String),
+    /// The daemon answered and said no; its answer was printed.
+    Rejected,
     Runtime(anyhow::Error),
 }
 
@@ -96,33 +101,34 @@ fn check(config: &Config) {
     println!("config OK ({} routes, {} warnings)", config.routes.routes().len(), shadowed.len());
 }
 
-fn run(config: Config) -> Result<(), Failure> {
+fn run(path: &Path, config: Config) -> Result<(), Failure> {
     logging::init(&config.log);
+    // Before any thread starts: taking the sockets edits the environment.
+    let activated = systemd::take_activated().context("cannot take sockets from systemd").map_err(Failure::Runtime)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)?;
-    runtime.block_on(serve(config)).map_err(Failure::Runtime)
+    runtime.block_on(lifecycle::run(path.to_path_buf(), config, activated)).map_err(Failure::Runtime)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let shutdown = lifecycle::shutdown_signal().context("cannot install signal handlers")?;
-    anyhow::ensure!(!config.listen.addrs.is_empty(), "no listen address: set [listen] addrs");
-    let mut listeners = Vec::new();
-    for addr in &config.listen.addrs {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "listening");
-        listeners.push(listener);
-    }
-    for up in &config.upstreams {
-        tracing::info!(name = %up.name, url = %up.url, "upstream");
-    }
-    for route in config.routes.routes() {
-        let action = report::describe_action(&config, &route.action);
-        tracing::info!(name = %route.name, r#match = %route.describe_match(), %action, "route");
-    }
-    tracing::info!(action = %report::describe_action(&config, config.routes.default_action()), "default");
-    server::run(listeners, Arc::new(proxy::State::new(config)), shutdown).await;
-    Ok(())
+/// `hookgate reload`: validates the file here, then asks the running daemon
+/// (through `[admin] addr`) to load it, and prints what the daemon answered.
+fn reload(config: &Config) -> Result<(), Failure> {
+    let Some(admin) = config.admin else {
+        return Err(Failure::Usage(
+            "hookgate reload talks to the daemon through [admin] addr, which this config does not set; \
+             use `systemctl reload hookgate` or `kill -HUP <pid>` instead"
+                .to_string(),
+        ));
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
+    let (ok, answer) = runtime.block_on(control::request_reload(admin)).map_err(Failure::Runtime)?;
+    print!("{answer}");
+    if ok { Ok(()) } else { Err(Failure::Rejected) }
 }

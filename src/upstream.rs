@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::Upstream;
 use crate::error::ProxyError;
+use crate::metrics::UpstreamMetrics;
 use crate::proxy::body::{BodyError, RequestBody};
 
 /// How long an unused pooled connection is kept.
@@ -24,10 +25,11 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub struct UpstreamClient {
     pub config: Upstream,
     client: Client<HttpConnector, RequestBody>,
+    metrics: UpstreamMetrics,
 }
 
 impl UpstreamClient {
-    pub fn new(config: Upstream) -> Self {
+    pub fn new(config: Upstream, metrics: UpstreamMetrics) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
@@ -37,16 +39,22 @@ impl UpstreamClient {
             .pool_timer(TokioTimer::new())
             .set_host(false)
             .build(connector);
-        UpstreamClient { config, client }
+        UpstreamClient { config, client, metrics }
     }
 
     /// Sends `req` and waits up to `response_timeout` for the response head.
     pub async fn send(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, ProxyError> {
-        match tokio::time::timeout(self.config.response_timeout, self.client.request(req)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(classify(&e)),
-            Err(_) => Err(ProxyError::UpstreamTimeout),
+        let error = match tokio::time::timeout(self.config.response_timeout, self.client.request(req)).await {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(e)) => classify(&e),
+            Err(_) => ProxyError::UpstreamTimeout,
+        };
+        match error {
+            ProxyError::UpstreamUnreachable => self.metrics.connect_errors.increment(1),
+            ProxyError::UpstreamTimeout => self.metrics.timeouts.increment(1),
+            _ => {}
         }
+        Err(error)
     }
 }
 

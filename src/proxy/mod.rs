@@ -24,22 +24,54 @@ use crate::access::{Completion, RequestLine};
 use crate::canonical::{self, CanonicalPath};
 use crate::config::{Config, HostHeader};
 use crate::error::{BadRequest, ProxyError};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::server::ConnContext;
 use crate::upstream::UpstreamClient;
 use body::{RequestBody, ResponseBody};
 
-/// Everything a request needs that comes from the config: routes, limits, clients.
+/// Everything a request needs that comes from one config load: routes,
+/// limits, upstream clients and the metric handles that go with them.
 pub struct State {
     pub config: Config,
     /// One client per `config.upstreams` entry, same order.
     pub upstreams: Vec<UpstreamClient>,
+    /// One per route, same order as the route table.
+    route_metrics: Vec<RouteMetrics>,
+    default_metrics: RouteMetrics,
+    unrouted_metrics: RouteMetrics,
+}
+
+/// Which route a request was counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteRef {
+    /// Refused before a route was chosen (bad target, bad Host, ...).
+    Unrouted,
+    Default,
+    Route(usize),
 }
 
 impl State {
-    pub fn new(config: Config) -> Self {
-        let upstreams = config.upstreams.iter().cloned().map(UpstreamClient::new).collect();
-        State { config, upstreams }
+    pub fn new(config: Config, metrics: &Metrics) -> Self {
+        let upstreams: Vec<UpstreamClient> =
+            config.upstreams.iter().map(|u| UpstreamClient::new(u.clone(), metrics.upstream(&u.name))).collect();
+        let upstream_of = |action: &Action| match action {
+            Action::Upstream(i) => config.upstreams[*i].name.to_string(),
+            Action::Respond(_) => NONE.to_string(),
+        };
+        let route_metrics =
+            config.routes.routes().iter().map(|r| metrics.route(&r.name, &upstream_of(&r.action))).collect();
+        let default_metrics = metrics.route("default", &upstream_of(config.routes.default_action()));
+        let unrouted_metrics = metrics.route(NONE, NONE);
+        State { config, upstreams, route_metrics, default_metrics, unrouted_metrics }
+    }
+
+    pub fn route_metrics(&self, route: RouteRef) -> &RouteMetrics {
+        match route {
+            RouteRef::Unrouted => &self.unrouted_metrics,
+            RouteRef::Default => &self.default_metrics,
+            RouteRef::Route(i) => &self.route_metrics[i],
+        }
     }
 }
 
@@ -58,8 +90,9 @@ pub async fn handle(
         method: req.method().clone(),
         host: String::new(),
         path: req.uri().path().to_string(),
-        route: Arc::from(NONE),
-        upstream: Arc::from(NONE),
+        route_ref: RouteRef::Unrouted,
+        route: None,
+        upstream: None,
     };
     let outcome = if conn.clock.take_framing_conflict() {
         Err(ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding))
@@ -69,13 +102,13 @@ pub async fn handle(
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
-            let completion = Completion::new(line, parts.status, start, active);
+            let completion = Completion::new(line, parts.status, start, active, state);
             Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, completion))
         }
-        Ok(Answer::Local(local)) => local_response(&local, line, start, active),
+        Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
         Err(error) => {
             tracing::warn!(
-                route = %line.route, upstream = %line.upstream, client = %line.client,
+                route = %line.route_name(), upstream = %line.upstream_name(), client = %line.client,
                 status = error.status().as_u16(), "{error}"
             );
             let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
@@ -84,7 +117,7 @@ pub async fn handle(
                 // Whatever is left of this request on the wire must not be read as the next one.
                 local.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            local_response(&local, line, start, active)
+            local_response(&local, line, start, active, state)
         }
     };
     Ok(response)
@@ -100,8 +133,9 @@ fn local_response(
     line: RequestLine,
     start: Instant,
     active: crate::server::ActiveRequest,
+    state: Arc<State>,
 ) -> Response<ResponseBody> {
-    let completion = Completion::new(line, local.status, start, active);
+    let completion = Completion::new(line, local.status, start, active, state);
     let mut response = Response::new(ResponseBody::local(local.body.clone(), completion));
     *response.status_mut() = local.status;
     *response.headers_mut() = local.headers.clone();
@@ -142,13 +176,16 @@ async fn route_request(
         headers: req.headers(),
     };
     let selected = state.config.routes.select(&facts);
-    line.route = selected.route.map_or_else(|| Arc::from("default"), |r| r.name.clone());
+    (line.route_ref, line.route) = match selected.index {
+        Some(i) => (RouteRef::Route(i), Some(state.config.routes.routes()[i].name.clone())),
+        None => (RouteRef::Default, None),
+    };
     let index = match selected.action {
         Action::Respond(local) => return Ok(Answer::Local(local.clone())),
         Action::Upstream(index) => *index,
     };
     let upstream = &state.upstreams[index];
-    line.upstream = upstream.config.name.clone();
+    line.upstream = Some(upstream.config.name.clone());
 
     if content_length(&req).is_some_and(|length| length > limits.max_body) {
         return Err(ProxyError::BodyTooLarge);

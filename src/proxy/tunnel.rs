@@ -12,7 +12,10 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::headers;
+use std::sync::Arc;
+
 use crate::access::RequestLine;
+use crate::metrics::Metrics;
 use crate::server::ConnContext;
 
 /// The protocol a client asks to upgrade to, if it properly asks for one.
@@ -33,12 +36,15 @@ pub fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
 pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Incoming>, line: RequestLine) {
     let upstream = hyper::upgrade::on(response);
     let slot = conn.slot.clone();
+    let metrics = conn.metrics.clone();
     conn.tasks.spawn(async move {
         let _slot = slot;
+        metrics.tunnels.increment(1.0);
+        let _open = OpenTunnel(metrics);
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
-                tracing::warn!(route = %line.route, upstream = %line.upstream, "upgrade failed: {e}");
+                tracing::warn!(route = %line.route_name(), upstream = %line.upstream_name(), "upgrade failed: {e}");
                 return;
             }
         };
@@ -46,11 +52,20 @@ pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Inco
         let mut upstream = TokioIo::new(upstream);
         match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             Ok((up, down)) => tracing::debug!(
-                route = %line.route, upstream = %line.upstream, bytes_up = up, bytes_down = down, "tunnel closed"
+                route = %line.route_name(), upstream = %line.upstream_name(), bytes_up = up, bytes_down = down, "tunnel closed"
             ),
-            Err(e) => tracing::debug!(route = %line.route, upstream = %line.upstream, "tunnel ended: {e}"),
+            Err(e) => tracing::debug!(route = %line.route_name(), upstream = %line.upstream_name(), "tunnel ended: {e}"),
         }
     });
+}
+
+/// Keeps the open-tunnels gauge right however the tunnel ends.
+struct OpenTunnel(Arc<Metrics>);
+
+impl Drop for OpenTunnel {
+    fn drop(&mut self) {
+        self.0.tunnels.decrement(1.0);
+    }
 }
 
 /// Rewrites the upstream's 101 for the client: hop-by-hop headers go, and the

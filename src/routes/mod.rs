@@ -179,6 +179,8 @@ pub struct RequestFacts<'a> {
 /// The result of selection: the route that matched, or the default.
 #[derive(Debug, Clone, Copy)]
 pub struct Selected<'a> {
+    /// Index into `routes()`; `None` means `[default]`.
+    pub index: Option<usize>,
     /// `None` means `[default]`.
     pub route: Option<&'a Route>,
     pub action: &'a Action,
@@ -209,8 +211,8 @@ impl RouteTable {
     pub fn select(&self, req: &RequestFacts<'_>) -> Selected<'_> {
         let first = self.index.first_match(req.path, |i| self.routes[i].matcher.check(req).is_ok());
         match first {
-            Some(i) => Selected { route: Some(&self.routes[i]), action: &self.routes[i].action },
-            None => Selected { route: None, action: &self.default },
+            Some(i) => Selected { index: Some(i), route: Some(&self.routes[i]), action: &self.routes[i].action },
+            None => Selected { index: None, route: None, action: &self.default },
         }
     }
 }

@@ -1,14 +1,22 @@
-//! The accept loop, connection limits and graceful drain.
+//! Listeners, connection limits, reload hand-over and graceful drain.
 //!
-//! `run` takes already-bound listeners and a shutdown future, so `main` and the
-//! tests drive it the same way. Each accepted connection first takes a slot from
-//! the `max_connections` semaphore; when none is free, new connections wait in
-//! the kernel's accept queue. Accept errors such as EMFILE back off instead of
-//! spinning. On shutdown the listeners close at once, open connections finish
-//! their current request, and whatever is left after `shutdown_grace` is cut
-//! with a warning.
+//! A `Server` owns the listening sockets and the current `State` (routes,
+//! upstreams, limits) behind an `ArcSwap`. Each request loads the state once and
+//! keeps it to the end, so a reload never changes a request mid-flight, while
+//! the next request on the same keep-alive connection already sees the new
+//! rules. Reload keeps every listener whose configured address is unchanged,
+//! binds new addresses before anything is swapped, and stops accepting on
+//! removed ones while their open connections finish. Sockets inherited from
+//! systemd are never closed by a reload.
+//!
+//! On shutdown the listeners close at once, open connections finish their
+//! current request, and whatever is left after `shutdown_grace` is cut with a
+//! warning. `run` wraps all of this for callers (tests, the demo) that only need
+//! to serve until a future completes.
 
+mod accept;
 mod clock;
+mod conn;
 mod head_scan;
 
 use std::future::Future;
@@ -17,155 +25,191 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use clock::ActiveRequest;
-use clock::{ClockedIo, ConnClock, Expired};
+pub use conn::ConnContext;
 
-use crate::proxy::{self, State};
+use crate::metrics::Metrics;
+use crate::proxy::State;
 
-/// How long the accept loop pauses after an error such as EMFILE.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// What a request handler may know about its connection.
-pub struct ConnContext {
-    pub peer: SocketAddr,
-    pub clock: Arc<ConnClock>,
-    /// This connection's `max_connections` slot; tunnels hold a clone.
-    pub slot: Arc<OwnedSemaphorePermit>,
-    /// Tracks tunnels, so shutdown waits for them too.
-    pub tasks: TaskTracker,
+/// What every accept loop and connection shares.
+struct Shared {
+    state: ArcSwap<State>,
+    metrics: Arc<Metrics>,
+    slots: Arc<Semaphore>,
+    tasks: TaskTracker,
 }
 
-/// Serves `listeners` until `shutdown` completes, then drains.
-pub async fn run(listeners: Vec<TcpListener>, state: Arc<State>, shutdown: impl Future<Output = ()>) {
-    let limits = &state.config.limits;
-    let grace = limits.shutdown_grace;
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
+/// A listener being served.
+struct Listening {
+    /// The address as configured (`:0` stays `:0`), used to match on reload.
+    configured: SocketAddr,
+    local: SocketAddr,
+    /// From systemd socket activation: never closed by a reload.
+    inherited: bool,
+    stop: CancellationToken,
+    /// Asks the accept loop to answer, proving it and the runtime are alive.
+    probe: mpsc::Sender<oneshot::Sender<()>>,
+}
+
+pub struct Server {
+    shared: Arc<Shared>,
+    max_connections: usize,
+    stop: CancellationToken,
+    listeners: Vec<Listening>,
+}
+
+impl Server {
+    pub fn new(state: State, metrics: Arc<Metrics>) -> Self {
+        let max_connections = state.config.limits.max_connections;
+        let shared = Shared {
+            state: ArcSwap::from_pointee(state),
+            metrics,
+            slots: Arc::new(Semaphore::new(max_connections)),
+            tasks: TaskTracker::new(),
+        };
+        Server { shared: Arc::new(shared), max_connections, stop: CancellationToken::new(), listeners: Vec::new() }
+    }
+
+    /// The state new requests get.
+    pub fn state(&self) -> Arc<State> {
+        self.shared.state.load_full()
+    }
+
+    /// Local addresses being served.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.local).collect()
+    }
+
+    /// Connections open now, tunnels included.
+    pub fn open_connections(&self) -> usize {
+        self.max_connections.saturating_sub(self.shared.slots.available_permits())
+    }
+
+    /// Binds every configured address and serves it.
+    pub async fn bind_configured(&mut self) -> io::Result<()> {
+        let addrs = self.state().config.listen.addrs.clone();
+        for listener in bind_all(&addrs).await? {
+            self.serve(listener.0, listener.1, false);
+        }
+        Ok(())
+    }
+
+    /// Serves an already-bound listener; `inherited` marks systemd's sockets.
+    pub fn serve(&mut self, listener: TcpListener, configured: SocketAddr, inherited: bool) {
+        let local = listener.local_addr().unwrap_or(configured);
+        tracing::info!(addr = %local, inherited, "listening");
+        let stop = self.stop.child_token();
+        let (probe, probes) = mpsc::channel(1);
+        let accept = accept::run(listener, self.shared.clone(), stop.clone(), probes);
+        self.shared.tasks.spawn(accept);
+        self.listeners.push(Listening { configured, local, inherited, stop, probe });
+    }
+
+    /// Swaps in `state`. New listen addresses are bound first; if one cannot
+    /// be, nothing changes and the error says which.
+    pub async fn reload(&mut self, state: State) -> io::Result<()> {
+        let wanted = state.config.listen.addrs.clone();
+        let activated = self.listeners.iter().any(|l| l.inherited);
+        let missing: Vec<SocketAddr> = if activated {
+            Vec::new()
+        } else {
+            wanted.iter().filter(|a| !self.listeners.iter().any(|l| l.configured == **a)).copied().collect()
+        };
+        let fresh = bind_all(&missing).await?;
+
+        self.resize_slots(state.config.limits.max_connections);
+        self.shared.state.store(Arc::new(state));
+        for (listener, configured) in fresh {
+            self.serve(listener, configured, false);
+        }
+        if !activated {
+            self.listeners.retain(|l| {
+                let keep = wanted.contains(&l.configured);
+                if !keep {
+                    tracing::info!(addr = %l.local, "no longer listening; open connections finish");
+                    l.stop.cancel();
+                }
+                keep
+            });
+        }
+        Ok(())
+    }
+
+    fn resize_slots(&mut self, wanted: usize) {
+        let slots = &self.shared.slots;
+        if wanted > self.max_connections {
+            slots.add_permits(wanted - self.max_connections);
+        } else if wanted < self.max_connections {
+            // Retire slots as connections close; busy ones cannot be taken back now.
+            let excess = (self.max_connections - wanted) as u32;
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                if let Ok(permits) = slots.acquire_many_owned(excess).await {
+                    permits.forget();
+                }
+            });
+        }
+        self.max_connections = wanted;
+    }
+
+    /// True when every accept loop answers within `timeout`: the runtime is
+    /// scheduling tasks and no accept loop is stuck or dead.
+    pub async fn healthy(&self, timeout: Duration) -> bool {
+        for listener in &self.listeners {
+            let (reply, answer) = oneshot::channel();
+            if listener.probe.send(reply).await.is_err() {
+                return false;
+            }
+            if !matches!(tokio::time::timeout(timeout, answer).await, Ok(Ok(()))) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Stops accepting and waits up to `shutdown_grace` for open connections.
+    pub async fn drain(self) {
+        let grace = self.state().config.limits.shutdown_grace;
+        tracing::info!(grace = ?grace, "shutting down: listeners closed, draining open connections");
+        self.stop.cancel();
+        let tasks = &self.shared.tasks;
+        tasks.close();
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+            tracing::warn!(
+                cut = tasks.len(),
+                "shutdown grace of {grace:?} expired; cutting the connections still open"
+            );
+        } else {
+            tracing::info!("drained; exiting");
+        }
+    }
+}
+
+/// Binds every address, or none: on error the ones bound so far are dropped.
+async fn bind_all(addrs: &[SocketAddr]) -> io::Result<Vec<(TcpListener, SocketAddr)>> {
+    let mut bound = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        bound.push((listener, *addr));
+    }
+    Ok(bound)
+}
+
+/// Serves `listeners` with `state` until `shutdown` completes, then drains.
+pub async fn run(listeners: Vec<TcpListener>, state: State, shutdown: impl Future<Output = ()>) {
+    let mut server = Server::new(state, Arc::new(Metrics::disabled()));
     for listener in listeners {
-        let accept = accept_loop(listener, state.clone(), slots.clone(), stop.clone(), tasks.clone());
-        tasks.spawn(accept);
+        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        server.serve(listener, addr, false);
     }
     shutdown.await;
-    tracing::info!(grace = ?grace, "shutting down: listeners closed, draining open connections");
-    stop.cancel();
-    tasks.close();
-    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
-        tracing::warn!(cut = tasks.len(), "shutdown grace of {grace:?} expired; cutting the connections still open");
-    } else {
-        tracing::info!("drained; exiting");
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<State>,
-    slots: Arc<Semaphore>,
-    stop: CancellationToken,
-    tasks: TaskTracker,
-) {
-    loop {
-        let slot = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => return,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            accepted = accept(&listener) => accepted,
-        };
-        let conn = serve(stream, peer, state.clone(), Arc::new(slot), stop.clone(), tasks.clone());
-        tasks.spawn(conn);
-    }
-}
-
-/// Accepts one connection, riding out errors: a client that reset before we
-/// accepted is skipped, and resource errors (EMFILE, ENFILE, ENOBUFS) pause.
-/// A run of failures is logged once when it starts and once when it ends.
-async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
-    let mut failures = 0u64;
-    loop {
-        match listener.accept().await {
-            Ok(pair) => {
-                if failures > 0 {
-                    tracing::warn!(failures, "accepting connections again");
-                }
-                return pair;
-            }
-            Err(e) if is_peer_error(&e) => continue,
-            Err(e) => {
-                if failures == 0 {
-                    tracing::error!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}");
-                }
-                failures += 1;
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-            }
-        }
-    }
-}
-
-fn is_peer_error(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
-}
-
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    state: Arc<State>,
-    slot: Arc<OwnedSemaphorePermit>,
-    stop: CancellationToken,
-    tasks: TaskTracker,
-) {
-    let _ = stream.set_nodelay(true);
-    let limits = state.config.limits.clone();
-    let clock = Arc::new(ConnClock::new());
-    let context = Arc::new(ConnContext { peer, clock: clock.clone(), slot, tasks });
-    let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
-    let service = service_fn(move |req| proxy::handle(state.clone(), context.clone(), req));
-    let mut builder = http1::Builder::new();
-    builder
-        .max_header_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers)
-        .header_read_timeout(None)
-        .keep_alive(true);
-    let conn = builder.serve_connection(io, service).with_upgrades();
-    tokio::pin!(conn);
-    let mut draining = false;
-    loop {
-        let check_at = clock.next_check(limits.header_timeout, limits.idle_timeout);
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(client = %peer, "connection ended: {e}");
-                }
-                return;
-            }
-            _ = stop.cancelled(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            _ = tokio::time::sleep_until(check_at) => {
-                match clock.expired(limits.header_timeout, limits.idle_timeout) {
-                    Some(Expired::Head) => {
-                        tracing::warn!(client = %peer, status = 408, "request head not complete within header_timeout; closing");
-                        return;
-                    }
-                    Some(Expired::Idle) => return,
-                    None => {}
-                }
-            }
-        }
-    }
+    server.drain().await;
 }

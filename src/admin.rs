@@ -1,0 +1,119 @@
+//! The admin listener (`[admin] addr`, loopback by default).
+//!
+//! Endpoints:
+//! - `GET /healthz`: 200 while the process is alive.
+//! - `GET /readyz`: 200 while serving; 503 while starting or draining.
+//! - `GET /metrics`: Prometheus text format.
+//! - `POST /reload`: re-reads the config file like SIGHUP and answers with the
+//!   outcome (200, or 422 with the error). This is what `hookgate reload` calls.
+//!
+//! It is not for the public internet: it has no authentication, which is why it
+//! binds to loopback unless told otherwise.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+
+/// Where the daemon is in its life, for `/readyz`.
+#[derive(Debug, Default)]
+pub struct Readiness(AtomicU8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting = 0,
+    Serving = 1,
+    Draining = 2,
+}
+
+impl Readiness {
+    pub fn set(&self, phase: Phase) {
+        self.0.store(phase as u8, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Phase {
+        match self.0.load(Ordering::Relaxed) {
+            0 => Phase::Starting,
+            1 => Phase::Serving,
+            _ => Phase::Draining,
+        }
+    }
+}
+
+/// A reload request from `POST /reload`, answered with its outcome.
+pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
+
+pub struct Admin {
+    pub readiness: Arc<Readiness>,
+    pub metrics: Arc<Metrics>,
+    pub reloads: mpsc::Sender<ReloadRequest>,
+}
+
+/// Serves the admin endpoints on `listener` until the process exits.
+pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(admin.clone(), req));
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+}
+
+async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let response = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".to_string()),
+        (&Method::GET, "/readyz") => match admin.readiness.get() {
+            Phase::Serving => text(StatusCode::OK, "ready\n".to_string()),
+            Phase::Starting => text(StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string()),
+            Phase::Draining => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string()),
+        },
+        (&Method::GET, "/metrics") => {
+            let mut r = text(StatusCode::OK, admin.metrics.render().unwrap_or_default());
+            r.headers_mut().insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().unwrap());
+            r
+        }
+        (&Method::POST, "/reload") => reload(&admin).await,
+        (_, "/healthz" | "/readyz" | "/metrics" | "/reload") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_string())
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n".to_string()),
+    };
+    Ok(response)
+}
+
+async fn reload(admin: &Admin) -> Response<Full<Bytes>> {
+    let (reply, outcome) = oneshot::channel();
+    if admin.reloads.send(reply).await.is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_string());
+    }
+    match outcome.await {
+        Ok(Ok(summary)) => text(StatusCode::OK, format!("{summary}\n")),
+        Ok(Err(error)) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("{error}\n")),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_string()),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}

@@ -1,0 +1,201 @@
+//! Prometheus metrics, kept off the request path's locks.
+//!
+//! Every handle a request touches (its route's counters and latency histogram,
+//! its upstream's error counters) is registered once, when a config is loaded,
+//! and stored beside the route table. A request then only does atomic adds.
+//! Without `[admin]` nothing can be scraped, so every handle is a no-op.
+//! The text format is rendered by `metrics-exporter-prometheus`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+const METADATA: Metadata<'static> = Metadata::new("hookgate", Level::INFO, None);
+
+const REQUESTS: &str = "hookgate_requests_total";
+const DURATION: &str = "hookgate_request_duration_seconds";
+const CONNECT_ERRORS: &str = "hookgate_upstream_connect_errors_total";
+const TIMEOUTS: &str = "hookgate_upstream_timeouts_total";
+const CONNECTIONS: &str = "hookgate_open_connections";
+const TUNNELS: &str = "hookgate_open_tunnels";
+const RELOADS: &str = "hookgate_config_reloads_total";
+const LAST_RELOAD_OK: &str = "hookgate_config_last_reload_successful";
+const LAST_RELOAD_TIME: &str = "hookgate_config_last_reload_success_timestamp_seconds";
+const BUILD_INFO: &str = "hookgate_build_info";
+
+/// Latency buckets in seconds: sub-millisecond proxying up to Telegram's 60 s limit.
+const BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// The process-wide registry; lives across reloads.
+pub struct Metrics {
+    prometheus: Option<(PrometheusRecorder, PrometheusHandle)>,
+    pub connections: Gauge,
+    pub tunnels: Gauge,
+    reloads_ok: Counter,
+    reloads_failed: Counter,
+    last_reload_ok: Gauge,
+    last_reload_time: Gauge,
+}
+
+/// A route's handles: requests by status class, and latency.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    by_class: [Counter; 5],
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        self.by_class[class].increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
+/// An upstream's failure counters.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    pub connect_errors: Counter,
+    pub timeouts: Counter,
+}
+
+impl Metrics {
+    /// A registry that `/metrics` renders.
+    pub fn prometheus() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.to_string()), BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        describe(&recorder);
+        Metrics::with(Some((recorder, handle)))
+    }
+
+    /// Every handle a no-op: for a daemon without `[admin]`.
+    pub fn disabled() -> Self {
+        Metrics::with(None)
+    }
+
+    fn with(prometheus: Option<(PrometheusRecorder, PrometheusHandle)>) -> Self {
+        let mut metrics = Metrics {
+            prometheus,
+            connections: Gauge::noop(),
+            tunnels: Gauge::noop(),
+            reloads_ok: Counter::noop(),
+            reloads_failed: Counter::noop(),
+            last_reload_ok: Gauge::noop(),
+            last_reload_time: Gauge::noop(),
+        };
+        metrics.connections = metrics.gauge(CONNECTIONS, vec![]);
+        metrics.tunnels = metrics.gauge(TUNNELS, vec![]);
+        metrics.reloads_ok = metrics.counter(RELOADS, vec![Label::new("result", "success")]);
+        metrics.reloads_failed = metrics.counter(RELOADS, vec![Label::new("result", "failure")]);
+        metrics.last_reload_ok = metrics.gauge(LAST_RELOAD_OK, vec![]);
+        metrics.last_reload_time = metrics.gauge(LAST_RELOAD_TIME, vec![]);
+        metrics.last_reload_ok.set(1.0);
+        metrics.last_reload_time.set(unix_now());
+        metrics.gauge(BUILD_INFO, vec![Label::new("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+        metrics
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        match &self.prometheus {
+            Some((recorder, _)) => recorder.register_counter(&Key::from_parts(name, labels), &METADATA),
+            None => Counter::noop(),
+        }
+    }
+
+    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        match &self.prometheus {
+            Some((recorder, _)) => recorder.register_gauge(&Key::from_parts(name, labels), &METADATA),
+            None => Gauge::noop(),
+        }
+    }
+
+    /// Handles for one route; `route` is `default` for `[default]` and `-` for
+    /// requests refused before routing.
+    pub fn route(&self, route: &str, upstream: &str) -> RouteMetrics {
+        let class = |c: &'static str| {
+            let labels = vec![
+                Label::new("route", route.to_string()),
+                Label::new("upstream", upstream.to_string()),
+                Label::new("class", c),
+            ];
+            self.counter(REQUESTS, labels)
+        };
+        let duration = match &self.prometheus {
+            Some((recorder, _)) => recorder.register_histogram(
+                &Key::from_parts(DURATION, vec![Label::new("route", route.to_string())]),
+                &METADATA,
+            ),
+            None => Histogram::noop(),
+        };
+        RouteMetrics { by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")], duration }
+    }
+
+    pub fn upstream(&self, name: &str) -> UpstreamMetrics {
+        let labels = || vec![Label::new("upstream", name.to_string())];
+        UpstreamMetrics {
+            connect_errors: self.counter(CONNECT_ERRORS, labels()),
+            timeouts: self.counter(TIMEOUTS, labels()),
+        }
+    }
+
+    /// Records the outcome of a config reload.
+    pub fn reloaded(&self, ok: bool) {
+        if ok {
+            self.reloads_ok.increment(1);
+            self.last_reload_ok.set(1.0);
+            self.last_reload_time.set(unix_now());
+        } else {
+            self.reloads_failed.increment(1);
+            self.last_reload_ok.set(0.0);
+        }
+    }
+
+    /// The Prometheus text exposition, or `None` when metrics are disabled.
+    pub fn render(&self) -> Option<String> {
+        self.prometheus.as_ref().map(|(_, handle)| handle.render())
+    }
+
+    /// Folds recorded histogram samples into their buckets. Call it now and
+    /// then even if nobody scrapes, so memory stays bounded.
+    pub fn run_upkeep(&self) {
+        if let Some((_, handle)) = &self.prometheus {
+            handle.run_upkeep();
+        }
+    }
+}
+
+fn describe(recorder: &PrometheusRecorder) {
+    let counters: [(&'static str, &'static str); 4] = [
+        (REQUESTS, "Requests answered, by route, upstream and status class."),
+        (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
+        (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
+        (RELOADS, "Config reloads, by result."),
+    ];
+    for (name, help) in counters {
+        recorder.describe_counter(name.into(), None, SharedString::const_str(help));
+    }
+    let gauges: [(&'static str, &'static str); 5] = [
+        (CONNECTIONS, "Client connections open now, tunnels included."),
+        (TUNNELS, "Upgrade (WebSocket) tunnels open now."),
+        (LAST_RELOAD_OK, "1 if the last config reload succeeded, 0 if it failed."),
+        (LAST_RELOAD_TIME, "Unix time of the last successful config load."),
+        (BUILD_INFO, "Always 1; the version label says which build runs."),
+    ];
+    for (name, help) in gauges {
+        recorder.describe_gauge(name.into(), None, SharedString::const_str(help));
+    }
+    recorder.describe_histogram(
+        DURATION.into(),
+        Some(Unit::Seconds),
+        SharedString::const_str("Time from request head to the end of the response, by route."),
+    );
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,75 @@
+//! One accept loop per listener.
+//!
+//! Each accepted connection first takes a slot from the `max_connections`
+//! semaphore; when none is free, new connections wait in the kernel's accept
+//! queue. Accept errors such as EMFILE back off instead of spinning. The loop
+//! also answers health probes, which is how the watchdog knows it is alive.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, conn};
+
+/// How long the accept loop pauses after an error such as EMFILE.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(super) async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    mut probes: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    loop {
+        let next = async {
+            let slot = shared.slots.clone().acquire_owned().await;
+            (slot, accept(&listener).await)
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            Some(reply) = probes.recv() => {
+                let _ = reply.send(());
+            }
+            (slot, (stream, peer)) = next => {
+                let Ok(slot) = slot else { return };
+                let serve = conn::serve(stream, peer, shared.clone(), Arc::new(slot), stop.clone());
+                shared.tasks.spawn(serve);
+            }
+        }
+    }
+}
+
+/// Accepts one connection, riding out errors: a client that reset before we
+/// accepted is skipped, and resource errors (EMFILE, ENFILE, ENOBUFS) pause.
+/// A run of failures is logged once when it starts and once when it ends.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut failures = 0u64;
+    loop {
+        match listener.accept().await {
+            Ok(pair) => {
+                if failures > 0 {
+                    tracing::warn!(failures, "accepting connections again");
+                }
+                return pair;
+            }
+            Err(e) if is_peer_error(&e) => continue,
+            Err(e) => {
+                if failures == 0 {
+                    tracing::error!("accept failed: {e}; retrying every {ACCEPT_BACKOFF:?}");
+                }
+                failures += 1;
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+fn is_peer_error(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
+}

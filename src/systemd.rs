@@ -1,0 +1,97 @@
+//! systemd integration: readiness notifications, the watchdog interval, and
+//! sockets handed over by socket activation.
+//!
+//! Everything here is a no-op when the process was not started by systemd:
+//! without `NOTIFY_SOCKET` nothing is sent, without `WATCHDOG_USEC` there is no
+//! watchdog, and without `LISTEN_FDS` the configured addresses are bound.
+
+use std::io;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+/// Sends state changes to the service manager (sd_notify(3)).
+pub struct Notifier {
+    enabled: bool,
+}
+
+impl Notifier {
+    pub fn from_env() -> Self {
+        Notifier { enabled: std::env::var_os("NOTIFY_SOCKET").is_some() }
+    }
+
+    fn send(&self, states: &[NotifyState<'_>]) {
+        if self.enabled
+            && let Err(e) = sd_notify::notify(states)
+        {
+            tracing::warn!("cannot notify systemd: {e}");
+        }
+    }
+
+    /// Start-up or a reload is complete: listeners bound, routes loaded.
+    pub fn ready(&self, status: &str) {
+        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+    }
+
+    /// A reload begins. `MONOTONIC_USEC` lets `Type=notify-reload` match it to its signal.
+    pub fn reloading(&self) {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[NotifyState::Reloading, now, NotifyState::Status("reloading config")]),
+            Err(_) => self.send(&[NotifyState::Reloading, NotifyState::Status("reloading config")]),
+        }
+    }
+
+    pub fn stopping(&self) {
+        self.send(&[NotifyState::Stopping, NotifyState::Status("draining connections")]);
+    }
+
+    pub fn watchdog(&self) {
+        self.send(&[NotifyState::Watchdog]);
+    }
+
+    pub fn status(&self, status: &str) {
+        self.send(&[NotifyState::Status(status)]);
+    }
+}
+
+/// How often to ping the watchdog: half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3) advises.
+pub fn watchdog_interval() -> Option<Duration> {
+    sd_notify::watchdog_enabled().filter(|d| !d.is_zero()).map(|d| d / 2)
+}
+
+/// Sockets received through socket activation.
+#[derive(Debug, Default)]
+pub struct Activated {
+    /// Served as proxy listeners.
+    pub proxy: Vec<std::net::TcpListener>,
+    /// The socket named `admin` in `LISTEN_FDNAMES`, if any.
+    pub admin: Option<std::net::TcpListener>,
+}
+
+/// Takes the sockets passed in `LISTEN_FDS`, if `LISTEN_PID` names this
+/// process. A socket named `admin` (`FileDescriptorName=admin`) serves the
+/// admin endpoints; every other one is a proxy listener.
+///
+/// Call it before any other thread starts: it clears `LISTEN_FDS` and
+/// `LISTEN_PID` so that children do not inherit them.
+pub fn take_activated() -> io::Result<Option<Activated>> {
+    let names: Vec<String> =
+        std::env::var("LISTEN_FDNAMES").map(|v| v.split(':').map(str::to_string).collect()).unwrap_or_default();
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let mut activated = Activated::default();
+    for i in 0..fds.len() {
+        let listener = fds.take_tcp_listener(i)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("socket {i} from systemd is not a TCP listener"))
+        })?;
+        listener.set_nonblocking(true)?;
+        if names.get(i).map(String::as_str) == Some("admin") {
+            activated.admin = Some(listener);
+        } else {
+            activated.proxy.push(listener);
+        }
+    }
+    Ok(Some(activated))
+}
