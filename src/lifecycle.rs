@@ -98,7 +98,9 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     log_summary(&server.state().config);
 
     readiness.set(Phase::Serving);
-    notifier.ready(&status(&server));
+    let status_line = status(&server);
+    tracing::info!(status = %status_line, "hookgate ready");
+    notifier.ready(&status_line);
     let watchdog = systemd::watchdog_interval();
     if let Some(every) = watchdog {
         tracing::info!(every = ?every, "systemd watchdog enabled");
@@ -165,7 +167,8 @@ async fn reload(server: &mut Server, path: &Path, metrics: &Metrics, notifier: &
         }
         Err(error) => {
             metrics.reloaded(false);
-            tracing::error!("reload failed, still serving the previous config:\n{error}");
+            // One log line per reload, however many problems the file has.
+            tracing::error!("reload failed, still serving the previous config: {}", error.replace('\n', "; "));
         }
     }
     notifier.ready(&status(server));

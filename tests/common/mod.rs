@@ -180,6 +180,9 @@ fn parse_query(query: Option<&str>) -> HashMap<String, String> {
 /// The real daemon, running as a child process.
 pub struct Daemon {
     pub addr: SocketAddr,
+    /// The admin listener, when the config has `[admin]`.
+    pub admin: Option<SocketAddr>,
+    pub config_path: std::path::PathBuf,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
@@ -231,17 +234,31 @@ impl Daemon {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                }
+                let ready = line.contains("hookgate ready");
                 sink.lock().unwrap().push(line);
+                if ready {
+                    let _ = tx.send(());
+                }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr,
-            Err(_) => panic!("hookgate did not start; logs:\n{}", logs.lock().unwrap().join("\n")),
+        let started = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+        let lines = logs.lock().unwrap().clone();
+        let addr = lines.iter().find_map(|l| listening_addr(l));
+        let Some(addr) = addr.filter(|_| started) else {
+            panic!("hookgate did not start; logs:\n{}", lines.join("\n"));
         };
-        Daemon { addr, child, logs, _dir: dir }
+        let admin = lines.iter().filter(|l| l.contains("admin listening")).find_map(|l| line_addr(l));
+        Daemon { addr, admin, config_path: path, child, logs, _dir: dir }
+    }
+
+    /// Replaces the config file (the daemon reads it on reload).
+    pub fn rewrite_config(&self, config: &str) {
+        std::fs::write(&self.config_path, config).unwrap();
+    }
+
+    /// Every proxy address the daemon has logged as listening, in order.
+    pub fn listening_addrs(&self) -> Vec<SocketAddr> {
+        self.logs().iter().filter_map(|l| listening_addr(l)).collect()
     }
 
     pub fn logs(&self) -> Vec<String> {
@@ -295,9 +312,13 @@ impl Drop for Daemon {
 }
 
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    if !line.contains("listening") {
+    if !line.contains("listening") || line.contains("admin listening") || line.contains("no longer listening") {
         return None;
     }
+    line_addr(line)
+}
+
+fn line_addr(line: &str) -> Option<SocketAddr> {
     if let Some(start) = line.find("\"addr\":\"") {
         let rest = &line[start + 8..];
         return rest[..rest.find('"')?].parse().ok();
