@@ -63,7 +63,9 @@ impl Signals {
 pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) -> anyhow::Result<()> {
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     let notifier = Notifier::from_env();
-    let metrics = Arc::new(if config.admin.is_some() { Metrics::prometheus() } else { Metrics::disabled() });
+    // Metrics cost nothing when nobody can scrape them.
+    let scrapable = config.admin.is_some() || activated.as_ref().is_some_and(|a| a.admin.is_some());
+    let metrics = Arc::new(if scrapable { Metrics::prometheus() } else { Metrics::disabled() });
     let readiness = Arc::new(Readiness::default());
     let admin_addr = config.admin;
     let mut server = Server::new(State::new(config, &metrics), metrics.clone());

@@ -130,6 +130,12 @@ async fn socket_activation_serves_inherited_sockets() {
     assert_eq!(upstream.seen()[0].target, "/through-activation");
     let health = get(admin, "h", "/healthz");
     assert_eq!((health.status, health.body_text().as_str()), (200, "ok\n"));
+    // The config has no [admin]; the inherited admin socket still gets real metrics.
+    let metrics = get(admin, "h", "/metrics").body_text();
+    assert!(
+        metrics.contains("hookgate_requests_total{route=\"default\",upstream=\"app\",class=\"2xx\"} 1"),
+        "{metrics}"
+    );
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     let _ = child.wait();
 }
