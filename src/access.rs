@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Method, StatusCode};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::proxy::{RouteRef, State};
 use crate::server::ActiveRequest;
@@ -18,7 +19,10 @@ use crate::server::ActiveRequest;
 /// What is known about a request when its response starts.
 #[derive(Debug, Clone)]
 pub struct RequestLine {
+    /// The client as resolved through trusted proxies (see `client_ip`).
     pub client: IpAddr,
+    /// The route's `max_in_flight` slot, held until the response ends.
+    pub permit: Option<Arc<OwnedSemaphorePermit>>,
     pub method: Method,
     pub host: String,
     pub path: String,

@@ -22,6 +22,14 @@ pub enum ProxyError {
     BodyTooLarge,
     /// Client: the target is longer than `max_uri_bytes`.
     UriTooLong,
+    /// Client: the route's secret header is missing.
+    MissingSecret,
+    /// Client: not allowed from this address, or the secret is wrong.
+    Forbidden,
+    /// Client: over the route's rate limit; retry after this many seconds.
+    RateLimited(u64),
+    /// Us: the route has `max_in_flight` requests running already.
+    RouteBusy,
     /// Upstream: could not connect, or the connection broke.
     UpstreamUnreachable,
     /// Upstream: sent something that is not a valid HTTP response.
@@ -47,6 +55,10 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProxyError::MissingSecret => StatusCode::UNAUTHORIZED,
+            ProxyError::Forbidden => StatusCode::FORBIDDEN,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::RouteBusy => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnreachable | ProxyError::UpstreamBroken => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -60,6 +72,10 @@ impl ProxyError {
             ProxyError::ClientAborted => "request body incomplete\n",
             ProxyError::BodyTooLarge => "request body too large\n",
             ProxyError::UriTooLong => "request target too long\n",
+            ProxyError::MissingSecret => "unauthorized\n",
+            ProxyError::Forbidden => "forbidden\n",
+            ProxyError::RateLimited(_) => "too many requests\n",
+            ProxyError::RouteBusy => "route busy, retry later\n",
             ProxyError::UpstreamUnreachable => "upstream unreachable\n",
             ProxyError::UpstreamBroken => "upstream sent an invalid response\n",
             ProxyError::UpstreamTimeout => "upstream timed out\n",
@@ -75,6 +91,9 @@ impl ProxyError {
                 | ProxyError::ClientAborted
                 | ProxyError::BodyTooLarge
                 | ProxyError::UriTooLong
+                | ProxyError::MissingSecret
+                | ProxyError::Forbidden
+                | ProxyError::RateLimited(_)
         )
     }
 }
@@ -114,6 +133,10 @@ mod tests {
             (ProxyError::BodyTimeout, 408),
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::UriTooLong, 414),
+            (ProxyError::MissingSecret, 401),
+            (ProxyError::Forbidden, 403),
+            (ProxyError::RateLimited(3), 429),
+            (ProxyError::RouteBusy, 503),
             (ProxyError::UpstreamUnreachable, 502),
             (ProxyError::UpstreamBroken, 502),
             (ProxyError::ClientAborted, 400),

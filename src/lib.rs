@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`config`] — the TOML file → a validated [`config::Config`].
 //! - [`canonical`] — the one canonical form of a path and host.
+//! - [`client_ip`] — which address a request comes from (trusted proxies).
+//! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight caps.
 //! - [`routes`] — the compiled route table; a pure function from request facts to a route.
 //! - [`proxy`] — the hyper service: canonicalise, select, forward, map errors.
 //! - [`upstream`] — one pooled client per upstream, with its timeouts.
@@ -27,9 +29,11 @@
 pub mod access;
 pub mod admin;
 pub mod canonical;
+pub mod client_ip;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod guards;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

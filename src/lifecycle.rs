@@ -135,6 +135,9 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             }
             _ = housekeeping.tick() => {
                 metrics.run_upkeep();
+                for (route, keys) in server.state().sweep_guards() {
+                    metrics.rate_limit_keys(&route, keys);
+                }
                 notifier.status(&status(&server));
             }
         }

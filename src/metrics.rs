@@ -23,6 +23,7 @@ const RELOADS: &str = "hookgate_config_reloads_total";
 const LAST_RELOAD_OK: &str = "hookgate_config_last_reload_successful";
 const LAST_RELOAD_TIME: &str = "hookgate_config_last_reload_success_timestamp_seconds";
 const BUILD_INFO: &str = "hookgate_build_info";
+const RATE_LIMIT_KEYS: &str = "hookgate_rate_limit_keys";
 
 /// Latency buckets in seconds: sub-millisecond proxying up to Telegram's 60 s limit.
 const BUCKETS: &[f64] =
@@ -155,6 +156,13 @@ impl Metrics {
         }
     }
 
+    /// How many client buckets a route's rate limiter holds (updated every few seconds).
+    pub fn rate_limit_keys(&self, route: &str, keys: usize) {
+        if keys > 0 || self.prometheus.is_some() {
+            self.gauge(RATE_LIMIT_KEYS, vec![Label::new("route", route.to_string())]).set(keys as f64);
+        }
+    }
+
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
         self.prometheus.as_ref().map(|(_, handle)| handle.render())
@@ -179,7 +187,8 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, SharedString::const_str(help));
     }
-    let gauges: [(&'static str, &'static str); 5] = [
+    let gauges: [(&'static str, &'static str); 6] = [
+        (RATE_LIMIT_KEYS, "Client buckets a route's rate limiter holds (bounded by max_keys)."),
         (CONNECTIONS, "Client connections open now, tunnels included."),
         (TUNNELS, "Upgrade (WebSocket) tunnels open now."),
         (LAST_RELOAD_OK, "1 if the last config reload succeeded, 0 if it failed."),

@@ -5,6 +5,7 @@
 //! types defined here, which the daemon runs on, so an invalid state cannot
 //! exist past load time. Every error names the file, the line and the key path.
 
+mod guards;
 mod locate;
 pub mod raw;
 mod validate;
@@ -43,6 +44,8 @@ pub struct Listen {
     pub addrs: Vec<SocketAddr>,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Trusted peers send a PROXY protocol header first.
+    pub proxy_protocol: bool,
 }
 
 /// Server-wide limits. Every field has a default chosen for an internet-facing host.
@@ -152,7 +155,8 @@ impl Config {
     pub fn from_toml_str(source: &str, file: &str) -> Result<Config, ConfigError> {
         let fail = |problems| ConfigError { file: file.to_string(), problems };
         let raw = parse_raw(source).map_err(|p| fail(vec![p]))?;
-        let mut checker = validate::Checker::new(source);
+        let base_dir = Path::new(file).parent().unwrap_or(Path::new("."));
+        let mut checker = validate::Checker::new(source, base_dir);
         let config = checker.config(raw);
         match config {
             Some(config) if checker.problems.is_empty() => Ok(config),

@@ -31,6 +31,15 @@ pub struct RawConfig {
     #[serde(default)]
     pub routes: Vec<RawRoute>,
     pub default: Option<RawAction>,
+    /// Named CIDR sets for `allow_from`.
+    #[serde(default)]
+    pub sets: IndexMap<String, RawSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSet {
+    pub cidrs: Vec<Parsed<Cidr>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,6 +49,8 @@ pub struct RawListen {
     pub addrs: Vec<SocketAddr>,
     #[serde(default)]
     pub trusted_proxies: Vec<Parsed<Cidr>>,
+    /// Expect a PROXY protocol (v1 or v2) header from trusted peers.
+    pub proxy_protocol: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +122,40 @@ pub struct RawRoute {
     pub query: Option<BTreeMap<String, String>>,
     pub upstream: Option<String>,
     pub respond: Option<RawRespond>,
+    pub allow_from: Option<Vec<String>>,
+    pub secret_header: Option<RawSecretHeader>,
+    pub max_body: Option<Parsed<Size>>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub max_in_flight: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecretHeader {
+    pub name: String,
+    /// Read at load and reload; relative paths are relative to the config file.
+    pub value_file: String,
+    pub strip: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub per_second: f64,
+    pub burst: Option<u32>,
+    pub key: Option<RateKey>,
+    pub max_keys: Option<usize>,
+}
+
+/// What a rate limit counts separately.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateKey {
+    /// One bucket per client address (per /64 for IPv6).
+    #[default]
+    ClientIp,
+    /// One bucket for the whole route.
+    Route,
 }
 
 /// `[default]`: `upstream = "name"` or `respond = { ... }`; exactly one is checked in validation.

@@ -6,18 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{HeaderName, HeaderValue, StatusCode};
 
+use super::guards::Sets;
 use super::raw::{self, RawConfig, RawRespond, RawRoute, RawUpstream};
 use super::{Config, Limits, Listen, Log, Problem, Step, Upstream, locate};
 use crate::canonical;
 use crate::routes::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 
 /// The key path `at.key`.
-fn child(at: &[Step], key: &str) -> Vec<Step> {
+pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {
     let mut path = at.to_vec();
     path.push(Step::Key(key.to_string()));
     path
@@ -26,15 +28,21 @@ fn child(at: &[Step], key: &str) -> Vec<Step> {
 /// Collects validation problems, each located in the source.
 pub struct Checker<'a> {
     source: &'a str,
+    /// Relative file names in the config (secret files) are relative to this.
+    base_dir: &'a Path,
     pub problems: Vec<Problem>,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(source: &'a str) -> Self {
-        Checker { source, problems: Vec::new() }
+    pub fn new(source: &'a str, base_dir: &'a Path) -> Self {
+        Checker { source, base_dir, problems: Vec::new() }
     }
 
-    fn problem(&mut self, path: &[Step], message: impl Into<String>) {
+    pub(super) fn base_dir(&self) -> &Path {
+        self.base_dir
+    }
+
+    pub(super) fn problem(&mut self, path: &[Step], message: impl Into<String>) {
         self.problems.push(Problem {
             line: locate::line_of(self.source, path),
             path: locate::render(path),
@@ -47,7 +55,15 @@ impl<'a> Checker<'a> {
         let listen = Listen {
             addrs: raw.listen.addrs,
             trusted_proxies: raw.listen.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
+            proxy_protocol: raw.listen.proxy_protocol.unwrap_or(false),
         };
+        if listen.proxy_protocol && listen.trusted_proxies.is_empty() {
+            self.problem(
+                &[key("listen"), key("proxy_protocol")],
+                "PROXY headers are only read from trusted_proxies, and none are set",
+            );
+        }
+        let sets = self.sets(raw.sets);
         let admin = raw.admin.map(|a| a.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901))));
         let limits = self.limits(raw.limits);
         let log = Log {
@@ -71,7 +87,7 @@ impl<'a> Checker<'a> {
                     format!("duplicate route name {:?}", route.name),
                 );
             }
-            if let Some(route) = self.route(&at, route, &names) {
+            if let Some(route) = self.route(&at, route, &names, &sets) {
                 routes.push(route);
             }
         }
@@ -153,9 +169,10 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn route(&mut self, at: &[Step], raw: RawRoute, upstreams: &[&str]) -> Option<Route> {
+    fn route(&mut self, at: &[Step], mut raw: RawRoute, upstreams: &[&str], sets: &Sets) -> Option<Route> {
         let sub = |k: &str| child(at, k);
         let before = self.problems.len();
+        let guards = self.guards(at, &mut raw, sets);
         let host = raw.host.as_deref().and_then(|h| match HostMatch::parse(h) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -188,7 +205,12 @@ impl<'a> Checker<'a> {
         if self.problems.len() > before {
             return None;
         }
-        Some(Route { name: raw.name.into(), matcher, action: action? })
+        let action = action?;
+        if !guards.is_empty() && matches!(action, Action::Respond(_)) {
+            self.problem(at, "guards (allow_from, secret_header, ...) only apply to routes with an upstream");
+            return None;
+        }
+        Some(Route { name: raw.name.into(), matcher, action, guards })
     }
 
     /// A configured path must already be canonical, or it could never match.

@@ -15,15 +15,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use crate::access::{Completion, RequestLine};
 use crate::canonical::{self, CanonicalPath};
+use crate::client_ip;
 use crate::config::{Config, HostHeader};
 use crate::error::{BadRequest, ProxyError};
+use crate::guards::GuardState;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::server::ConnContext;
@@ -40,6 +42,8 @@ pub struct State {
     route_metrics: Vec<RouteMetrics>,
     default_metrics: RouteMetrics,
     unrouted_metrics: RouteMetrics,
+    /// One per route: rate-limit buckets and in-flight counters.
+    guard_states: Vec<GuardState>,
 }
 
 /// Which route a request was counted under.
@@ -63,7 +67,18 @@ impl State {
             config.routes.routes().iter().map(|r| metrics.route(&r.name, &upstream_of(&r.action))).collect();
         let default_metrics = metrics.route("default", &upstream_of(config.routes.default_action()));
         let unrouted_metrics = metrics.route(NONE, NONE);
-        State { config, upstreams, route_metrics, default_metrics, unrouted_metrics }
+        let guard_states = config.routes.routes().iter().map(|r| GuardState::new(&r.guards)).collect();
+        State { config, upstreams, route_metrics, default_metrics, unrouted_metrics, guard_states }
+    }
+
+    pub fn guard_state(&self, route: usize) -> &GuardState {
+        &self.guard_states[route]
+    }
+
+    /// Forgets idle rate-limit buckets; returns how many are tracked, per route.
+    pub fn sweep_guards(&self) -> Vec<(Arc<str>, usize)> {
+        let routes = self.config.routes.routes();
+        routes.iter().zip(&self.guard_states).map(|(r, g)| (r.name.clone(), g.sweep())).collect()
     }
 
     pub fn route_metrics(&self, route: RouteRef) -> &RouteMetrics {
@@ -85,8 +100,10 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = Instant::now();
     let active = conn.clock.request_started();
+    let client = client_ip::resolve(conn.peer.ip(), req.headers(), &state.config.listen.trusted_proxies);
     let mut line = RequestLine {
-        client: conn.peer.ip(),
+        client,
+        permit: None,
         method: req.method().clone(),
         host: String::new(),
         path: req.uri().path().to_string(),
@@ -113,6 +130,9 @@ pub async fn handle(
             );
             let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
             local.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            if let ProxyError::RateLimited(seconds) = error {
+                local.headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             if error.is_client_fault() {
                 // Whatever is left of this request on the wire must not be read as the next one.
                 local.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -145,7 +165,7 @@ fn local_response(
 async fn route_request(
     state: &State,
     conn: &ConnContext,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     line: &mut RequestLine,
 ) -> Result<Answer, ProxyError> {
     let limits = &state.config.limits;
@@ -186,12 +206,31 @@ async fn route_request(
     };
     let upstream = &state.upstreams[index];
     line.upstream = Some(upstream.config.name.clone());
-
-    if content_length(&req).is_some_and(|length| length > limits.max_body) {
+    let mut max_body = limits.max_body;
+    let mut strip = None;
+    if let Some(i) = selected.index {
+        let guards = &state.config.routes.routes()[i].guards;
+        line.permit = state.guard_state(i).admit(guards, line.client, req.headers())?.map(Arc::new);
+        max_body = guards.max_body.unwrap_or(max_body);
+        strip = guards.secret_header.as_ref().filter(|s| s.strip).map(|s| &s.name);
+    }
+    if content_length(&req).is_some_and(|length| length > max_body) {
         return Err(ProxyError::BodyTooLarge);
     }
+    let target = Target { uri: &uri, path: &path, host: host_value, strip, max_body };
+    forward(state, conn, req, target, upstream, line).await
+}
+
+/// Sends the request upstream and prepares its response (or tunnel) for the client.
+async fn forward(
+    state: &State,
+    conn: &ConnContext,
+    mut req: Request<Incoming>,
+    target: Target<'_>,
+    upstream: &UpstreamClient,
+    line: &RequestLine,
+) -> Result<Answer, ProxyError> {
     let upgrade = tunnel::requested(&req).map(|protocol| (protocol, hyper::upgrade::on(&mut req)));
-    let target = Target { uri: &uri, path: &path, host: host_value };
     let forwarded = prepare(req, target, conn, state, upstream, upgrade.as_ref().map(|u| &u.0))?;
     let mut response = upstream.send(forwarded).await?;
 
@@ -242,18 +281,22 @@ fn content_length(req: &Request<Incoming>) -> Option<u64> {
     req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
-/// Where the client aimed its request, in canonical form.
+/// Where the client aimed its request, in canonical form, and what the
+/// route's guards ask of the forwarded copy.
 struct Target<'a> {
     uri: &'a Uri,
     path: &'a CanonicalPath<'a>,
     /// The client's `Host` (or absolute-form authority), unchanged.
     host: Option<HeaderValue>,
+    /// A secret header to remove before forwarding.
+    strip: Option<&'a HeaderName>,
+    max_body: u64,
 }
 
 /// Turns the client's request into the one sent upstream.
 fn prepare(
     req: Request<Incoming>,
-    Target { uri, path, host }: Target<'_>,
+    Target { uri, path, host, strip, max_body }: Target<'_>,
     conn: &ConnContext,
     state: &State,
     upstream: &UpstreamClient,
@@ -273,6 +316,9 @@ fn prepare(
 
     let headers = &mut parts.headers;
     headers::strip_hop_by_hop(headers);
+    if let Some(secret) = strip {
+        headers.remove(secret);
+    }
     let upstream_host = || HeaderValue::from_str(config.authority.as_str()).ok();
     let forwarded_host = match (config.host_header, &host) {
         (HostHeader::Preserve, Some(host)) => Some(host.clone()),
@@ -288,8 +334,7 @@ fn prepare(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let limits = &state.config.limits;
-    let body = RequestBody::new(incoming, limits.max_body, limits.body_timeout);
+    let body = RequestBody::new(incoming, max_body, state.config.limits.body_timeout);
     Ok(Request::from_parts(parts, body))
 }
 

@@ -11,10 +11,11 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::Shared;
 use super::clock::{ClockedIo, ConnClock, Expired};
+use super::{Shared, proxy_protocol};
 use crate::metrics::Metrics;
 use crate::proxy;
+use crate::proxy::headers::is_trusted;
 
 /// What a request handler may know about its connection.
 pub struct ConnContext {
@@ -47,7 +48,22 @@ pub(super) async fn serve(
     let _open = Open(shared.metrics.clone());
     let _ = stream.set_nodelay(true);
     // Limits are fixed for the connection's life; routes are read per request.
-    let limits = shared.state.load().config.limits.clone();
+    let (limits, listen) = {
+        let state = shared.state.load();
+        (state.config.limits.clone(), state.config.listen.clone())
+    };
+    let mut stream = stream;
+    let peer = if listen.proxy_protocol && is_trusted(peer.ip(), &listen.trusted_proxies) {
+        match proxy_protocol::read_source(&mut stream).await {
+            Ok(source) => source.unwrap_or(peer),
+            Err(e) => {
+                tracing::warn!(client = %peer, "closing connection from a trusted proxy: {e}");
+                return;
+            }
+        }
+    } else {
+        peer
+    };
     let clock = Arc::new(ConnClock::new());
     let context = Arc::new(ConnContext {
         peer,

@@ -18,6 +18,7 @@ mod accept;
 mod clock;
 mod conn;
 mod head_scan;
+mod proxy_protocol;
 
 use std::future::Future;
 use std::io;

@@ -1,0 +1,113 @@
+//! Validation of per-route guards and of `[sets.NAME]`.
+//!
+//! Kept apart from `validate` because guards read files (the secret) and
+//! resolve names (CIDR sets); everything else there is pure.
+
+use std::collections::HashMap;
+
+use http::{HeaderName, HeaderValue};
+use indexmap::IndexMap;
+use ipnet::IpNet;
+
+use super::Step;
+use super::raw::{RawRoute, RawSet};
+use super::validate::{Checker, child};
+use crate::guards::{Guards, RateLimit, Secret, SecretHeader, TELEGRAM};
+
+/// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
+pub type Sets = HashMap<String, Vec<IpNet>>;
+
+/// Highest `per_second` accepted; above it a rate limit means nothing.
+const MAX_RATE: f64 = 1_000_000.0;
+
+impl Checker<'_> {
+    pub(super) fn sets(&mut self, raw: IndexMap<String, RawSet>) -> Sets {
+        let mut sets = Sets::new();
+        sets.insert("telegram".to_string(), TELEGRAM.iter().filter_map(|c| c.parse().ok()).collect());
+        for (name, set) in raw {
+            let at = [Step::Key("sets".into()), Step::Key(name.clone())];
+            if sets.contains_key(&name) {
+                self.problem(&at, format!("{name:?} is built in and cannot be redefined"));
+            } else if set.cidrs.is_empty() {
+                self.problem(&child(&at, "cidrs"), "a set needs at least one CIDR");
+            } else {
+                sets.insert(name, set.cidrs.into_iter().map(|c| c.0.0).collect());
+            }
+        }
+        sets
+    }
+
+    /// Validates the guard keys of a route, taking them out of `raw`.
+    pub(super) fn guards(&mut self, at: &[Step], raw: &mut RawRoute, sets: &Sets) -> Guards {
+        let mut guards = Guards::default();
+        if let Some(entries) = raw.allow_from.take() {
+            let mut nets = Vec::new();
+            for (i, entry) in entries.iter().enumerate() {
+                if let Ok(net) = entry.parse::<crate::config::raw::Cidr>() {
+                    nets.push(net.0);
+                } else if let Some(set) = sets.get(entry) {
+                    nets.extend(set.iter().copied());
+                } else {
+                    let mut known: Vec<&str> = sets.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    let mut here = child(at, "allow_from");
+                    here.push(Step::Index(i));
+                    self.problem(&here, format!("{entry:?} is neither a CIDR nor a set (sets: {})", known.join(", ")));
+                }
+            }
+            guards.allow_from = Some(nets);
+            guards.allow_from_names = entries;
+        }
+        if let Some(secret) = raw.secret_header.take() {
+            guards.secret_header = self.secret_header(&child(at, "secret_header"), secret);
+        }
+        guards.max_body = raw.max_body.take().map(|size| size.0.0);
+        if let Some(limit) = raw.rate_limit.take() {
+            let here = child(at, "rate_limit");
+            if !(limit.per_second > 0.0 && limit.per_second <= MAX_RATE) {
+                self.problem(&child(&here, "per_second"), format!("must be above 0 and at most {MAX_RATE}"));
+            }
+            if limit.burst == Some(0) || limit.max_keys == Some(0) {
+                self.problem(&here, "burst and max_keys must be at least 1");
+            }
+            guards.rate_limit = Some(RateLimit {
+                per_second: limit.per_second,
+                burst: limit.burst.unwrap_or_else(|| RateLimit::default_burst(limit.per_second)),
+                key: limit.key.unwrap_or_default(),
+                max_keys: limit.max_keys.unwrap_or(RateLimit::DEFAULT_MAX_KEYS),
+            });
+        }
+        if let Some(n) = raw.max_in_flight.take() {
+            if n == 0 {
+                self.problem(&child(at, "max_in_flight"), "must be at least 1");
+            }
+            guards.max_in_flight = Some(n);
+        }
+        guards
+    }
+
+    /// Reads the secret from its file. The value never enters an error message.
+    fn secret_header(&mut self, at: &[Step], raw: super::raw::RawSecretHeader) -> Option<SecretHeader> {
+        let Ok(name) = HeaderName::from_bytes(raw.name.as_bytes()) else {
+            self.problem(&child(at, "name"), format!("invalid header name {:?}", raw.name));
+            return None;
+        };
+        let path = self.base_dir().join(&raw.value_file);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.problem(&child(at, "value_file"), format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        };
+        let value = text.trim_ascii();
+        if value.is_empty() || HeaderValue::from_bytes(value).is_err() {
+            self.problem(
+                &child(at, "value_file"),
+                format!("{} must hold one non-empty line usable as a header value", path.display()),
+            );
+            return None;
+        }
+        Some(SecretHeader { name, value: Secret::new(value), strip: raw.strip.unwrap_or(true) })
+    }
+}

@@ -1,0 +1,183 @@
+//! Per-route guards: who may call a route, with which secret, how big, how often.
+//!
+//! A guard runs after the route is chosen and before a byte is forwarded. The
+//! order is fixed: source allowlist (403), secret header (401 missing, 403
+//! wrong), rate limit (429 with `Retry-After`), in-flight cap (503). Body size
+//! is enforced where the body streams. `Guards` is the validated config;
+//! `GuardState` holds the counters that live as long as one config load.
+
+mod rate;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName};
+use ipnet::IpNet;
+use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use rate::{RateLimit, RateLimiter};
+
+use crate::error::ProxyError;
+
+/// Telegram's documented webhook source ranges (core.telegram.org/bots/webhooks).
+pub const TELEGRAM: [&str; 2] = ["149.154.160.0/20", "91.108.4.0/22"];
+
+/// A secret value read from a file. It never appears in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(Box<[u8]>);
+
+impl Secret {
+    pub fn new(bytes: &[u8]) -> Self {
+        Secret(bytes.into())
+    }
+
+    /// Compares in constant time (for equal lengths).
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        self.0.as_ref().ct_eq(candidate).into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretHeader {
+    pub name: HeaderName,
+    pub value: Secret,
+    /// Remove the header before forwarding (default), so the backend never sees it.
+    pub strip: bool,
+}
+
+/// The validated guards of one route.
+#[derive(Debug, Clone, Default)]
+pub struct Guards {
+    /// Allowed client networks; `None` means anyone.
+    pub allow_from: Option<Vec<IpNet>>,
+    /// The `allow_from` entries as written, for explanations.
+    pub allow_from_names: Vec<String>,
+    pub secret_header: Option<SecretHeader>,
+    /// Overrides `[limits] max_body` for this route.
+    pub max_body: Option<u64>,
+    pub rate_limit: Option<RateLimit>,
+    pub max_in_flight: Option<usize>,
+}
+
+impl Guards {
+    pub fn is_empty(&self) -> bool {
+        self.allow_from.is_none()
+            && self.secret_header.is_none()
+            && self.max_body.is_none()
+            && self.rate_limit.is_none()
+            && self.max_in_flight.is_none()
+    }
+
+    /// Whether `client` may call the route.
+    pub fn allows(&self, client: IpAddr) -> bool {
+        let client = canonical_ip(client);
+        self.allow_from.as_ref().is_none_or(|nets| nets.iter().any(|net| net.contains(&client)))
+    }
+
+    /// The secret check: `Ok` when there is no secret or it matches.
+    pub fn check_secret(&self, headers: &HeaderMap) -> Result<(), ProxyError> {
+        let Some(secret) = &self.secret_header else { return Ok(()) };
+        let mut values = headers.get_all(&secret.name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Err(ProxyError::MissingSecret),
+            (Some(value), None) if secret.value.matches(value.as_bytes()) => Ok(()),
+            _ => Err(ProxyError::Forbidden),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are compared as IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Counters that belong to one route for one config load.
+pub struct GuardState {
+    limiter: Option<RateLimiter>,
+    in_flight: Option<Arc<Semaphore>>,
+}
+
+impl GuardState {
+    pub fn new(guards: &Guards) -> Self {
+        GuardState {
+            limiter: guards.rate_limit.as_ref().map(RateLimiter::new),
+            in_flight: guards.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+        }
+    }
+
+    /// Runs every guard of `guards` for a request from `client`. On success
+    /// returns the in-flight permit to hold until the response ends.
+    pub fn admit(
+        &self,
+        guards: &Guards,
+        client: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<Option<OwnedSemaphorePermit>, ProxyError> {
+        if !guards.allows(client) {
+            return Err(ProxyError::Forbidden);
+        }
+        guards.check_secret(headers)?;
+        if let Some(limiter) = &self.limiter {
+            limiter.check(client).map_err(|retry_after| ProxyError::RateLimited(retry_after))?;
+        }
+        match &self.in_flight {
+            None => Ok(None),
+            Some(slots) => slots.clone().try_acquire_owned().map(Some).map_err(|_| ProxyError::RouteBusy),
+        }
+    }
+
+    /// Forgets idle rate-limit buckets; returns how many are still tracked.
+    pub fn sweep(&self) -> usize {
+        self.limiter.as_ref().map_or(0, RateLimiter::sweep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let header = SecretHeader { name: HeaderName::from_static("x-s"), value: Secret::new(b"hunter2"), strip: true };
+        assert!(!format!("{header:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_check_distinguishes_missing_wrong_and_right() {
+        let guards = Guards {
+            secret_header: Some(SecretHeader {
+                name: HeaderName::from_static("x-telegram-bot-api-secret-token"),
+                value: Secret::new(b"s3cret"),
+                strip: true,
+            }),
+            ..Guards::default()
+        };
+        let mut headers = HeaderMap::new();
+        assert_eq!(guards.check_secret(&headers), Err(ProxyError::MissingSecret));
+        headers.insert("x-telegram-bot-api-secret-token", "s3cre".parse().unwrap());
+        assert_eq!(guards.check_secret(&headers), Err(ProxyError::Forbidden));
+        headers.insert("x-telegram-bot-api-secret-token", "s3cret".parse().unwrap());
+        assert_eq!(guards.check_secret(&headers), Ok(()));
+        headers.append("x-telegram-bot-api-secret-token", "s3cret".parse().unwrap());
+        assert_eq!(guards.check_secret(&headers), Err(ProxyError::Forbidden), "a repeated secret header is refused");
+    }
+
+    #[test]
+    fn allowlists_match_mapped_ipv4() {
+        let guards = Guards { allow_from: Some(vec![TELEGRAM[0].parse().unwrap()]), ..Guards::default() };
+        assert!(guards.allows("149.154.167.1".parse().unwrap()));
+        assert!(guards.allows("::ffff:149.154.167.1".parse().unwrap()));
+        assert!(!guards.allows("149.154.176.1".parse().unwrap()));
+    }
+}
