@@ -4,6 +4,7 @@
 //! resolve names (CIDR sets); everything else there is pure.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use http::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
@@ -26,12 +27,16 @@ impl Checker<'_> {
         sets.insert("telegram".to_string(), TELEGRAM.iter().filter_map(|c| c.parse().ok()).collect());
         for (name, set) in raw {
             let at = [Step::Key("sets".into()), Step::Key(name.clone())];
-            if sets.contains_key(&name) {
-                self.problem(&at, format!("{name:?} is built in and cannot be redefined"));
-            } else if set.cidrs.is_empty() {
-                self.problem(&child(&at, "cidrs"), "a set needs at least one CIDR");
-            } else {
-                sets.insert(name, set.cidrs.into_iter().map(|c| c.0.0).collect());
+            match sets.entry(name) {
+                Entry::Occupied(built_in) => {
+                    self.problem(&at, format!("{:?} is built in and cannot be redefined", built_in.key()));
+                }
+                Entry::Vacant(_) if set.cidrs.is_empty() => {
+                    self.problem(&child(&at, "cidrs"), "a set needs at least one CIDR");
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(set.cidrs.into_iter().map(|c| c.0.0).collect());
+                }
             }
         }
         sets

@@ -129,7 +129,7 @@ impl GuardState {
         }
         guards.check_secret(headers)?;
         if let Some(limiter) = &self.limiter {
-            limiter.check(client).map_err(|retry_after| ProxyError::RateLimited(retry_after))?;
+            limiter.check(client).map_err(ProxyError::RateLimited)?;
         }
         match &self.in_flight {
             None => Ok(None),
