@@ -40,6 +40,9 @@ enum Command {
         /// Extra request header, 'Name: value'; repeatable.
         #[arg(short = 'H', long = "header")]
         headers: Vec<String>,
+        /// The address the request comes from, to check allow_from guards.
+        #[arg(long)]
+        from: Option<std::net::IpAddr>,
     },
 }
 
@@ -56,8 +59,8 @@ fn main() -> ExitCode {
         Command::Run(arg) => load(&arg.config).and_then(|config| run(&arg.config, config)),
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
-        Command::Route { config, method, url, headers } => load(&config.config).and_then(|config| {
-            let text = report::explain(&config, &method, &url, &headers).map_err(Failure::Usage)?;
+        Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
+            let text = report::explain(&config, &method, &url, &headers, from).map_err(Failure::Usage)?;
             print!("{text}");
             Ok(())
         }),

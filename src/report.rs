@@ -4,11 +4,15 @@
 //! canonicaliser the daemon uses, so the explanation cannot drift from reality.
 
 use std::fmt::Write;
+use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
+use crate::client_ip;
 use crate::config::Config;
+use crate::error::ProxyError;
+use crate::guards::Guards;
 use crate::routes::{Action, RequestFacts};
 
 /// The compiled route table, one line per route, then the default.
@@ -32,6 +36,9 @@ pub fn route_table(config: &Config) -> String {
             route.describe_match(),
             describe_action(config, &route.action)
         );
+        if !route.guards.is_empty() {
+            let _ = writeln!(out, "       guards: {}", route.guards.describe());
+        }
     }
     let _ = writeln!(out, "  default{:>69} -> {}", "", describe_action(config, config.routes.default_action()));
     out
@@ -52,9 +59,16 @@ pub fn describe_action(config: &Config, action: &Action) -> String {
     }
 }
 
-/// Explains which route `METHOD URL` with `headers` gets, and why the routes
-/// above it did not match. `Err` holds a usage problem with the arguments.
-pub fn explain(config: &Config, method: &str, url: &str, headers: &[String]) -> Result<String, String> {
+/// Explains which route `METHOD URL` with `headers` gets, why the routes above
+/// it did not match, and whether a request from `from` passes its guards.
+/// `Err` holds a usage problem with the arguments.
+pub fn explain(
+    config: &Config,
+    method: &str,
+    url: &str,
+    headers: &[String],
+    from: Option<IpAddr>,
+) -> Result<String, String> {
     let method =
         Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| format!("invalid method {method:?}"))?;
     let uri: Uri = url.parse().map_err(|e| format!("invalid URL {url:?}: {e}"))?;
@@ -105,10 +119,70 @@ pub fn explain(config: &Config, method: &str, url: &str, headers: &[String]) -> 
     let (name, action) = match explanation.chosen {
         Some(i) => {
             let route = &config.routes.routes()[i];
+            let client = from.map(|peer| client_ip::resolve(peer, &map, &config.listen.trusted_proxies));
+            let refusal = explain_guards(&mut out, &route.guards, client, &map);
+            if let Some(status) = refusal {
+                let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
+                return Ok(out);
+            }
             (format!("route {}", route.name), &route.action)
         }
         None => ("no route matched: default".to_string(), config.routes.default_action()),
     };
     let _ = writeln!(out, "=> {name} -> {}", describe_action(config, action));
     Ok(out)
+}
+
+/// Prints each guard and whether the request meets it; returns the status of
+/// the first refusal, if any.
+fn explain_guards(out: &mut String, guards: &Guards, client: Option<IpAddr>, headers: &HeaderMap) -> Option<u16> {
+    if guards.is_empty() {
+        return None;
+    }
+    let mut refusal = None;
+    let _ = writeln!(out, "guards:");
+    if guards.allow_from.is_some() {
+        let list = guards.allow_from_names.join(", ");
+        match client {
+            Some(ip) if guards.allows(ip) => {
+                let _ = writeln!(out, "  allow_from [{list}]: {ip} is allowed");
+            }
+            Some(ip) => {
+                let _ = writeln!(out, "  allow_from [{list}]: {ip} is NOT allowed (403)");
+                refusal = refusal.or(Some(403));
+            }
+            None => {
+                let _ = writeln!(out, "  allow_from [{list}]: source unknown; pass --from IP to check it");
+            }
+        }
+    }
+    if let Some(secret) = &guards.secret_header {
+        let verdict = match guards.check_secret(headers) {
+            Ok(()) => "present and correct".to_string(),
+            Err(e) => {
+                refusal = refusal.or(Some(e.status().as_u16()));
+                format!(
+                    "{} ({})",
+                    if e == ProxyError::MissingSecret { "missing" } else { "wrong" },
+                    e.status().as_u16()
+                )
+            }
+        };
+        let strip = if secret.strip { "stripped before forwarding" } else { "forwarded" };
+        let _ = writeln!(out, "  secret_header {}: {verdict}; {strip}", secret.name);
+    }
+    if let Some(max) = guards.max_body {
+        let _ = writeln!(out, "  max_body: {max} bytes (413 above)");
+    }
+    if let Some(limit) = &guards.rate_limit {
+        let _ = writeln!(
+            out,
+            "  rate_limit: {} per second, burst {}, per {:?} (429 above)",
+            limit.per_second, limit.burst, limit.key
+        );
+    }
+    if let Some(n) = guards.max_in_flight {
+        let _ = writeln!(out, "  max_in_flight: {n} (503 above)");
+    }
+    refusal
 }

@@ -92,6 +92,19 @@ fn route_explains_why_earlier_routes_did_not_match() {
 }
 
 #[test]
+fn route_shows_the_guards_a_request_would_meet() {
+    let url = "https://www.example.com/api/v1/guest/telegram/webhook?access_token=x";
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "POST", url, "--from", "149.154.167.99"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("allow_from [telegram]: 149.154.167.99 is allowed"), "{stdout}");
+    assert!(stdout.contains("=> route telegram-webhook -> upstream backend"), "{stdout}");
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "POST", url, "--from", "203.0.113.7"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("203.0.113.7 is NOT allowed (403)"), "{stdout}");
+    assert!(stdout.contains("=> route telegram-webhook refuses this request with 403"), "{stdout}");
+}
+
+#[test]
 fn hookgate_config_env_names_the_file_when_no_flag_is_given() {
     let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args(["check"])

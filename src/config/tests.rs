@@ -115,11 +115,52 @@ fn errors_name_file_line_and_key() {
         ),
         ("[default]\nupstream = \"nope\"\n", "hookgate.toml:11: default.upstream: no upstream named \"nope\""),
         ("[log]\nformat = \"xml\"\n", "hookgate.toml:11: log.format: unknown variant `xml`"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nallow_from = [\"telegram\", \"offce\"]\n",
+            "hookgate.toml:14: routes[0].allow_from[1]: \"offce\" is neither a CIDR nor a set (sets: telegram)",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nrate_limit = { per_second = 0 }\n",
+            "hookgate.toml:14: routes[0].rate_limit.per_second: must be above 0",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nsecret_header = { name = \"X-S\", value_file = \"/nonexistent/secret\" }\n",
+            "hookgate.toml:14: routes[0].secret_header.value_file: cannot read /nonexistent/secret",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nrespond = { status = 200 }\nmax_in_flight = 3\n",
+            "hookgate.toml:10: routes[0]: guards (allow_from, secret_header, ...) only apply to routes with an upstream",
+        ),
+        ("[sets.telegram]\ncidrs = [\"10.0.0.0/8\"]\n", "hookgate.toml:10: sets.telegram: \"telegram\" is built in"),
     ];
     for (extra, want) in cases {
         let got = error(extra);
         assert!(got.starts_with(want), "for {extra:?}\n got: {got}\nwant: {want}…");
     }
+}
+
+#[test]
+fn proxy_protocol_needs_trusted_proxies() {
+    let err = Config::from_toml_str("[listen]\naddrs = []\nproxy_protocol = true\n", "h.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "h.toml:3: listen.proxy_protocol: PROXY headers are only read from trusted_proxies, and none are set"
+    );
+}
+
+#[test]
+fn secret_files_are_read_relative_to_the_config_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "abc_DEF-123\n").unwrap();
+    let file = dir.path().join("hookgate.toml");
+    let route = "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nsecret_header = { name = \"X-S\", value_file = \"secret.txt\" }\n";
+    let config = Config::from_toml_str(&format!("{BASE}{route}"), &file.display().to_string()).unwrap();
+    let secret = config.routes.routes()[0].guards.secret_header.as_ref().unwrap();
+    assert!(secret.value.matches(b"abc_DEF-123") && secret.strip);
+    assert!(!format!("{config:?}").contains("abc_DEF"), "the secret must not show in Debug output");
+    std::fs::write(dir.path().join("secret.txt"), "\n").unwrap();
+    let err = Config::from_toml_str(&format!("{BASE}{route}"), &file.display().to_string()).unwrap_err().to_string();
+    assert!(err.contains("must hold one non-empty line"), "{err}");
 }
 
 #[test]

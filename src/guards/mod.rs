@@ -76,6 +76,27 @@ impl Guards {
             && self.max_in_flight.is_none()
     }
 
+    /// A one-line summary for the route table; the secret's value is never shown.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.allow_from.is_some() {
+            parts.push(format!("allow_from=[{}]", self.allow_from_names.join(",")));
+        }
+        if let Some(secret) = &self.secret_header {
+            parts.push(format!("secret_header={}{}", secret.name, if secret.strip { "" } else { " (forwarded)" }));
+        }
+        if let Some(max) = self.max_body {
+            parts.push(format!("max_body={max}"));
+        }
+        if let Some(limit) = &self.rate_limit {
+            parts.push(format!("rate_limit={}/s burst {} per {:?}", limit.per_second, limit.burst, limit.key));
+        }
+        if let Some(n) = self.max_in_flight {
+            parts.push(format!("max_in_flight={n}"));
+        }
+        parts.join(" ")
+    }
+
     /// Whether `client` may call the route.
     pub fn allows(&self, client: IpAddr) -> bool {
         let client = canonical_ip(client);

@@ -31,6 +31,8 @@ pub struct Seen {
     pub target: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// False when the body broke off before its end (an aborted upload).
+    pub complete: bool,
 }
 
 /// A recording upstream. Paths with special behaviour:
@@ -83,12 +85,15 @@ impl Upstream {
         let upgrade = req.uri().path() == "/ws";
         let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
-        let body = if upgrade { Bytes::new() } else { body.collect().await.map(|b| b.to_bytes()).unwrap_or_default() };
+        let collected = if upgrade { Ok(Bytes::new()) } else { body.collect().await.map(|b| b.to_bytes()) };
+        let complete = collected.is_ok();
+        let body = collected.unwrap_or_default();
         self.seen.lock().unwrap().push(Seen {
             method: parts.method.to_string(),
             target: target.clone(),
             headers: parts.headers.clone(),
             body: body.clone(),
+            complete,
         });
         let path = parts.uri.path();
         let response = match path {
@@ -277,6 +282,13 @@ impl Daemon {
         }
     }
 
+    /// Resident memory of the daemon, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// CPU time (user + system) the daemon has used, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
@@ -409,6 +421,24 @@ fn read_chunked(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
         reader.read_exact(&mut chunk)?;
         body.extend_from_slice(&chunk[..size]);
     }
+}
+
+/// Opens a connection from the local address `from` (any of 127.0.0.0/8).
+pub fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    stream
+}
+
+/// Sends raw bytes from the local address `from` and reads one response.
+pub fn raw_from(from: &str, addr: SocketAddr, request: &[u8]) -> RawResponse {
+    let mut stream = connect_from(from, addr);
+    stream.write_all(request).unwrap();
+    read_response(&mut stream).unwrap_or_else(|e| panic!("no response: {e}"))
 }
 
 /// A simple `GET` with `Connection: close`.
