@@ -55,7 +55,6 @@ impl RateLimiter {
 
     /// `Err` holds the seconds to wait (for `Retry-After`, at least 1).
     pub fn check(&self, client: IpAddr) -> Result<(), u64> {
-        let clock = governor::clock::DefaultClock::default();
         let retry = |wait: Duration| wait.as_millis().div_ceil(1000).max(1) as u64;
         if let Some(keyed) = &self.keyed {
             if keyed.len() >= self.spec.max_keys {
@@ -64,10 +63,10 @@ impl RateLimiter {
             if keyed.len() < self.spec.max_keys {
                 return keyed
                     .check_key(&bucket_key(client))
-                    .map_err(|not_until| retry(not_until.wait_time_from(clock.now())));
+                    .map_err(|not_until| retry(not_until.wait_time_from(keyed.clock().now())));
             }
         }
-        self.shared.check().map_err(|not_until| retry(not_until.wait_time_from(clock.now())))
+        self.shared.check().map_err(|not_until| retry(not_until.wait_time_from(self.shared.clock().now())))
     }
 
     /// Drops buckets that have refilled; returns how many remain.
