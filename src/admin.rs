@@ -2,7 +2,8 @@
 //!
 //! Endpoints:
 //! - `GET /healthz`: 200 while the process is alive.
-//! - `GET /readyz`: 200 while serving; 503 while starting or draining.
+//! - `GET /readyz`: 200 while serving; 503 while starting or draining. A
+//!   second line carries the Telegram webhook diagnosis when `[telegram]` is set.
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /reload`: re-reads the config file like SIGHUP and answers with the
 //!   outcome (200, or 422 with the error). This is what `hookgate reload` calls.
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+use crate::telegram::monitor::WebhookStatus;
 
 /// Where the daemon is in its life, for `/readyz`.
 #[derive(Debug, Default)]
@@ -57,6 +59,8 @@ pub struct Admin {
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
     pub reloads: mpsc::Sender<ReloadRequest>,
+    /// The Telegram monitor's latest diagnosis, shown under `/readyz`.
+    pub webhook: Arc<WebhookStatus>,
 }
 
 /// Serves the admin endpoints on `listener` until the process exits.
@@ -80,11 +84,16 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
 async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".to_string()),
-        (&Method::GET, "/readyz") => match admin.readiness.get() {
-            Phase::Serving => text(StatusCode::OK, "ready\n".to_string()),
-            Phase::Starting => text(StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string()),
-            Phase::Draining => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string()),
-        },
+        (&Method::GET, "/readyz") => {
+            let (status, phase) = match admin.readiness.get() {
+                Phase::Serving => (StatusCode::OK, "ready"),
+                Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+                Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+            };
+            // A broken webhook is a detail, not a reason to stop serving everything else.
+            let detail = admin.webhook.get().map(|d| format!("telegram webhook: {d}\n")).unwrap_or_default();
+            text(status, format!("{phase}\n{detail}"))
+        }
         (&Method::GET, "/metrics") => {
             let mut r = text(StatusCode::OK, admin.metrics.render().unwrap_or_default());
             r.headers_mut().insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().unwrap());

@@ -21,6 +21,7 @@
 //! - [`systemd`] — sd_notify, the watchdog interval, socket activation.
 //! - [`admin`] — `/healthz`, `/readyz`, `/metrics`, `POST /reload`.
 //! - [`control`] — the client side of `hookgate reload`.
+//! - [`telegram`] — webhook control (`hookgate telegram ...`) and the webhook monitor.
 //! - [`logging`] — text or JSON log output.
 //! - [`report`] — what `hookgate check` and `hookgate route` print.
 
@@ -42,4 +43,5 @@ pub mod report;
 pub mod routes;
 pub mod server;
 pub mod systemd;
+pub mod telegram;
 pub mod upstream;

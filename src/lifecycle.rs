@@ -26,6 +26,7 @@ use crate::proxy::State;
 use crate::report;
 use crate::server::Server;
 use crate::systemd::{self, Activated, Notifier};
+use crate::telegram::monitor::{self, WebhookStatus};
 
 /// How often metrics upkeep runs and the systemd status line is refreshed.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
@@ -92,11 +93,19 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
         admin_listener =
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
     }
+    let webhook = Arc::new(WebhookStatus::default());
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %listener.local_addr()?, "admin listening");
-        let admin = Admin { readiness: readiness.clone(), metrics: metrics.clone(), reloads: reload_tx };
+        let admin = Admin {
+            readiness: readiness.clone(),
+            metrics: metrics.clone(),
+            reloads: reload_tx,
+            webhook: webhook.clone(),
+        };
         admin::spawn(listener, Arc::new(admin));
     }
+    // Runs for the life of the process; it follows reloads and idles without [telegram].
+    tokio::spawn(monitor::run(server.state_handle(), metrics.clone(), webhook));
     log_summary(&server.state().config);
 
     readiness.set(Phase::Serving);

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use hookgate::config::{self, Config};
-use hookgate::{control, lifecycle, logging, report, systemd};
+use hookgate::{control, lifecycle, logging, report, systemd, telegram};
 
 /// EX_CONFIG from sysexits.h: the configuration is invalid.
 const EX_CONFIG: u8 = 78;
@@ -29,6 +29,13 @@ enum Command {
     Check(ConfigArg),
     /// Validate the config, then make the running daemon load it (via [admin] addr).
     Reload(ConfigArg),
+    /// Set, inspect or delete the Telegram webhook described by [telegram].
+    Telegram {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: TelegramAction,
+    },
     /// Explain which route and upstream a request would get, and why.
     Route {
         #[command(flatten)]
@@ -46,6 +53,20 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TelegramAction {
+    /// Check the webhook URL against this config, then register it with the route's secret.
+    SetWebhook,
+    /// Show getWebhookInfo in plain words, compared with this config.
+    Info,
+    /// Remove the webhook.
+    Delete {
+        /// Also drop the updates Telegram is holding.
+        #[arg(long)]
+        drop_pending: bool,
+    },
+}
+
 #[derive(Args)]
 struct ConfigArg {
     /// Path of the TOML route file.
@@ -58,6 +79,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(arg) => load(&arg.config).and_then(|config| run(&arg.config, config)),
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
+        Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
         Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
             let text = report::explain(&config, &method, &url, &headers, from).map_err(Failure::Usage)?;
@@ -114,6 +136,29 @@ fn run(path: &Path, config: Config) -> Result<(), Failure> {
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)?;
     runtime.block_on(lifecycle::run(path.to_path_buf(), config, activated)).map_err(Failure::Runtime)
+}
+
+/// `hookgate telegram ...`: one Bot API exchange, printed in plain words.
+fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
+    let outcome = runtime.block_on(async {
+        match action {
+            TelegramAction::SetWebhook => telegram::cli::set_webhook(config).await,
+            TelegramAction::Info => telegram::cli::info(config).await,
+            TelegramAction::Delete { drop_pending } => telegram::cli::delete(config, drop_pending).await,
+        }
+    });
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Err(error) => Err(Failure::Usage(error)),
+    }
 }
 
 /// `hookgate reload`: validates the file here, then asks the running daemon

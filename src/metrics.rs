@@ -24,6 +24,10 @@ const LAST_RELOAD_OK: &str = "hookgate_config_last_reload_successful";
 const LAST_RELOAD_TIME: &str = "hookgate_config_last_reload_success_timestamp_seconds";
 const BUILD_INFO: &str = "hookgate_build_info";
 const RATE_LIMIT_KEYS: &str = "hookgate_rate_limit_keys";
+const TG_PENDING: &str = "hookgate_telegram_webhook_pending_updates";
+const TG_LAST_ERROR: &str = "hookgate_telegram_webhook_last_error_timestamp_seconds";
+const TG_URL_MATCHES: &str = "hookgate_telegram_webhook_url_matches_config";
+const TG_MONITOR_ERRORS: &str = "hookgate_telegram_webhook_monitor_errors_total";
 
 /// Latency buckets in seconds: sub-millisecond proxying up to Telegram's 60 s limit.
 const BUCKETS: &[f64] =
@@ -38,6 +42,15 @@ pub struct Metrics {
     reloads_failed: Counter,
     last_reload_ok: Gauge,
     last_reload_time: Gauge,
+    telegram: TelegramMetrics,
+}
+
+/// What the Telegram monitor exports.
+struct TelegramMetrics {
+    pending: Gauge,
+    last_error: Gauge,
+    url_matches: Gauge,
+    monitor_errors: Counter,
 }
 
 /// A route's handles: requests by status class, and latency.
@@ -88,6 +101,12 @@ impl Metrics {
             reloads_failed: Counter::noop(),
             last_reload_ok: Gauge::noop(),
             last_reload_time: Gauge::noop(),
+            telegram: TelegramMetrics {
+                pending: Gauge::noop(),
+                last_error: Gauge::noop(),
+                url_matches: Gauge::noop(),
+                monitor_errors: Counter::noop(),
+            },
         };
         metrics.connections = metrics.gauge(CONNECTIONS, vec![]);
         metrics.tunnels = metrics.gauge(TUNNELS, vec![]);
@@ -95,6 +114,12 @@ impl Metrics {
         metrics.reloads_failed = metrics.counter(RELOADS, vec![Label::new("result", "failure")]);
         metrics.last_reload_ok = metrics.gauge(LAST_RELOAD_OK, vec![]);
         metrics.last_reload_time = metrics.gauge(LAST_RELOAD_TIME, vec![]);
+        metrics.telegram = TelegramMetrics {
+            pending: metrics.gauge(TG_PENDING, vec![]),
+            last_error: metrics.gauge(TG_LAST_ERROR, vec![]),
+            url_matches: metrics.gauge(TG_URL_MATCHES, vec![]),
+            monitor_errors: metrics.counter(TG_MONITOR_ERRORS, vec![]),
+        };
         metrics.last_reload_ok.set(1.0);
         metrics.last_reload_time.set(unix_now());
         metrics.gauge(BUILD_INFO, vec![Label::new("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
@@ -163,6 +188,17 @@ impl Metrics {
         }
     }
 
+    /// Records one successful `getWebhookInfo`.
+    pub fn telegram_webhook(&self, pending: u64, last_error: Option<u64>, url_matches: bool) {
+        self.telegram.pending.set(pending as f64);
+        self.telegram.last_error.set(last_error.unwrap_or(0) as f64);
+        self.telegram.url_matches.set(if url_matches { 1.0 } else { 0.0 });
+    }
+
+    pub fn telegram_monitor_error(&self) {
+        self.telegram.monitor_errors.increment(1);
+    }
+
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
         self.prometheus.as_ref().map(|(_, handle)| handle.render())
@@ -178,16 +214,20 @@ impl Metrics {
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let counters: [(&'static str, &'static str); 4] = [
+    let counters: [(&'static str, &'static str); 5] = [
         (REQUESTS, "Requests answered, by route, upstream and status class."),
         (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
         (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
         (RELOADS, "Config reloads, by result."),
+        (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, SharedString::const_str(help));
     }
-    let gauges: [(&'static str, &'static str); 6] = [
+    let gauges: [(&'static str, &'static str); 9] = [
+        (TG_PENDING, "Updates Telegram holds for the webhook (getWebhookInfo)."),
+        (TG_LAST_ERROR, "Unix time of Telegram's last delivery error, 0 if none."),
+        (TG_URL_MATCHES, "1 if the registered webhook URL is the one this config builds."),
         (RATE_LIMIT_KEYS, "Client buckets a route's rate limiter holds (bounded by max_keys)."),
         (CONNECTIONS, "Client connections open now, tunnels included."),
         (TUNNELS, "Upgrade (WebSocket) tunnels open now."),

@@ -8,6 +8,7 @@
 mod guards;
 mod locate;
 pub mod raw;
+mod telegram;
 mod validate;
 
 use std::fmt;
@@ -37,6 +38,8 @@ pub struct Config {
     /// In file order; routes refer to them by index.
     pub upstreams: Vec<Upstream>,
     pub routes: RouteTable,
+    /// `[telegram]`: webhook control and monitoring.
+    pub telegram: Option<crate::telegram::TelegramConfig>,
 }
 
 #[derive(Debug, Clone)]

@@ -34,6 +34,21 @@ pub struct RawConfig {
     /// Named CIDR sets for `allow_from`.
     #[serde(default)]
     pub sets: IndexMap<String, RawSet>,
+    pub telegram: Option<RawTelegram>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelegram {
+    pub bot_token_file: String,
+    pub public_url: String,
+    pub route: String,
+    pub secret_header_from_route: Option<bool>,
+    pub xboard_access_token: Option<bool>,
+    pub api_url: Option<String>,
+    pub allowed_updates: Option<Vec<String>>,
+    pub max_connections: Option<u32>,
+    pub monitor_interval: Option<Parsed<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +214,9 @@ pub struct Dur(pub Duration);
 impl FromStr for Dur {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim() == "0" {
+            return Ok(Dur(Duration::ZERO));
+        }
         humantime::parse_duration(text)
             .map(Dur)
             .map_err(|e| format!("invalid duration {text:?} ({e}); write e.g. \"750ms\", \"10s\" or \"5m\""))

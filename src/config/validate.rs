@@ -96,7 +96,8 @@ impl<'a> Checker<'a> {
             None => Action::Respond(LocalResponse::not_found()),
         };
         let table = RouteTable::new(routes, default);
-        Some(Config { listen, admin, limits, log, upstreams, routes: table })
+        let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
+        Some(Config { listen, admin, limits, log, upstreams, routes: table, telegram })
     }
 
     fn limits(&mut self, raw: raw::RawLimits) -> Limits {

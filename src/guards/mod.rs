@@ -33,6 +33,12 @@ impl Secret {
         Secret(bytes.into())
     }
 
+    /// The raw value, for the one place that must send it: registering the
+    /// webhook with Telegram. Never log it.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Compares in constant time (for equal lengths).
     pub fn matches(&self, candidate: &[u8]) -> bool {
         self.0.as_ref().ct_eq(candidate).into()

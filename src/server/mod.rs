@@ -58,6 +58,16 @@ struct Listening {
     probe: mpsc::Sender<oneshot::Sender<()>>,
 }
 
+/// Reads the current state from outside the server (the Telegram monitor).
+#[derive(Clone)]
+pub struct StateHandle(Arc<Shared>);
+
+impl StateHandle {
+    pub fn load(&self) -> Arc<State> {
+        self.0.state.load_full()
+    }
+}
+
 pub struct Server {
     shared: Arc<Shared>,
     max_connections: usize,
@@ -80,6 +90,10 @@ impl Server {
     /// The state new requests get.
     pub fn state(&self) -> Arc<State> {
         self.shared.state.load_full()
+    }
+
+    pub fn state_handle(&self) -> StateHandle {
+        StateHandle(self.shared.clone())
     }
 
     /// Local addresses being served.

@@ -1,0 +1,147 @@
+//! Validation of the `[telegram]` table.
+//!
+//! The bot token is read from its file here; no error message ever includes
+//! it, only the file's path.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::Uri;
+
+use super::Step;
+use super::raw::RawTelegram;
+use super::validate::{Checker, child};
+use crate::routes::{Action, PathMatch, RouteTable};
+use crate::telegram::{BotToken, TelegramConfig};
+
+const DEFAULT_API_URL: &str = "https://api.telegram.org";
+const DEFAULT_MONITOR_INTERVAL: Duration = Duration::from_secs(300);
+
+impl Checker<'_> {
+    pub(super) fn telegram(&mut self, raw: RawTelegram, routes: &RouteTable) -> Option<TelegramConfig> {
+        let at = [Step::Key("telegram".into())];
+        let before = self.problems.len();
+        let token = self.bot_token(&child(&at, "bot_token_file"), &raw.bot_token_file);
+        let public_url = match raw.public_url.parse::<Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.host().is_some()
+                    && uri.path() == "/"
+                    && uri.query().is_none() =>
+            {
+                Some(uri)
+            }
+            _ => {
+                self.problem(
+                    &child(&at, "public_url"),
+                    format!("{:?} must be an origin like \"https://www.example.com\"", raw.public_url),
+                );
+                None
+            }
+        };
+        let api_url = self.api_url(&child(&at, "api_url"), raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL));
+        let route = routes.routes().iter().enumerate().find(|(_, r)| *r.name == *raw.route);
+        let (route_index, webhook_path, secret) = match route {
+            None => {
+                let names: Vec<&str> = routes.routes().iter().map(|r| &*r.name).collect();
+                self.problem(
+                    &child(&at, "route"),
+                    format!("no route named {:?} (defined: {})", raw.route, names.join(", ")),
+                );
+                return None;
+            }
+            Some((i, route)) => {
+                let path = match (&route.matcher.path, &route.action) {
+                    (Some(PathMatch::Exact(path)), Action::Upstream(_)) => Some(path.clone()),
+                    _ => {
+                        self.problem(
+                            &child(&at, "route"),
+                            format!(
+                                "route {:?} needs an exact `path` and an `upstream` to build the webhook URL",
+                                raw.route
+                            ),
+                        );
+                        None
+                    }
+                };
+                let secret = route.guards.secret_header.as_ref().map(|s| (s.name.clone(), s.value.clone()));
+                let secret = match (raw.secret_header_from_route, secret) {
+                    (Some(false), _) => None,
+                    (Some(true), None) => {
+                        self.problem(
+                            &child(&at, "secret_header_from_route"),
+                            format!("route {:?} has no secret_header to take the secret from", raw.route),
+                        );
+                        None
+                    }
+                    (_, secret) => secret,
+                };
+                (i, path, secret)
+            }
+        };
+        if raw.max_connections.is_some_and(|n| !(1..=100).contains(&n)) {
+            self.problem(&child(&at, "max_connections"), "Telegram accepts 1 to 100");
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(TelegramConfig {
+            token: token?,
+            public_url: public_url?,
+            route: raw.route.into(),
+            route_index,
+            webhook_path: webhook_path?,
+            secret,
+            xboard_access_token: raw.xboard_access_token.unwrap_or(true),
+            api_url: api_url?,
+            allowed_updates: raw.allowed_updates,
+            max_connections: raw.max_connections,
+            monitor_interval: raw.monitor_interval.map_or(DEFAULT_MONITOR_INTERVAL, |d| d.0.0),
+        })
+    }
+
+    /// Reads the token; its value never enters a message.
+    fn bot_token(&mut self, at: &[Step], file: &str) -> Option<BotToken> {
+        let path = self.base_dir().join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.problem(at, format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        };
+        let token = text.trim();
+        let plausible = token.split_once(':').is_some_and(|(id, key)| {
+            !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+                && !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+        if !plausible {
+            self.problem(at, format!("{} does not hold a bot token (\"123456:ABC-...\")", path.display()));
+            return None;
+        }
+        Some(BotToken::new(token))
+    }
+
+    /// `https://…`, or plain http only to a loopback address (tests, a local Bot API server).
+    fn api_url(&mut self, at: &[Step], text: &str) -> Option<Uri> {
+        let uri: Uri = match text.parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                self.problem(at, format!("invalid URL {text:?}: {e}"));
+                return None;
+            }
+        };
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        match uri.scheme_str() {
+            Some("https") => Some(uri),
+            Some("http") if loopback => Some(uri),
+            _ => {
+                self.problem(at, format!("{text:?} must be https:// (plain http only to a loopback address)"));
+                None
+            }
+        }
+    }
+}

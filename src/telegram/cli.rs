@@ -1,0 +1,101 @@
+//! `hookgate telegram {set-webhook, info, delete}`: what each prints.
+//!
+//! Each returns the text to print, or an error to print and exit 1 with.
+//! Neither ever contains the bot token; the XBoard access token in URLs is
+//! shown as `access_token=…`.
+
+use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::api::{BotApi, WebhookParams};
+use super::diagnosis::redact;
+use super::{Diagnosis, TelegramConfig};
+use crate::config::Config;
+
+fn telegram(config: &Config) -> Result<&TelegramConfig, String> {
+    config.telegram.as_ref().ok_or_else(|| "this config has no [telegram] table".to_string())
+}
+
+fn api(telegram: &TelegramConfig) -> Result<BotApi, String> {
+    BotApi::new(&telegram.api_url, telegram.token.clone()).map_err(|e| e.to_string())
+}
+
+/// Checks the URL, then registers it with the route's secret.
+pub async fn set_webhook(config: &Config) -> Result<String, String> {
+    let telegram = telegram(config)?;
+    telegram.check_deliverable()?;
+    let upstream = telegram.check_routed(config)?;
+    let url = telegram.webhook_url();
+    let params = WebhookParams {
+        url: url.clone(),
+        secret_token: telegram.secret.as_ref().map(|(_, s)| String::from_utf8_lossy(s.expose()).into_owned()),
+        allowed_updates: telegram.allowed_updates.clone(),
+        max_connections: telegram.max_connections,
+    };
+    let answer = api(telegram)?.set_webhook(&params).await.map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let _ = writeln!(out, "checked:  POST {} → route {} → upstream {upstream}", redact(&url), telegram.route);
+    let secret = match &telegram.secret {
+        Some((name, _)) => format!("set (the route checks {name})"),
+        None => "none (the route checks no secret header)".to_string(),
+    };
+    let _ = writeln!(out, "secret:   {secret}");
+    let _ = writeln!(out, "Telegram: {answer}");
+    Ok(out)
+}
+
+/// `getWebhookInfo` in plain words, compared with this config.
+pub async fn info(config: &Config) -> Result<String, String> {
+    let telegram = telegram(config)?;
+    let info = api(telegram)?.get_webhook_info().await.map_err(|e| e.to_string())?;
+    let expected = telegram.webhook_url();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut out = String::new();
+    let url = if info.url.is_empty() { "(none)".to_string() } else { redact(&info.url) };
+    let verdict = if info.url == expected { "matches this config" } else { "does NOT match this config" };
+    let _ = writeln!(out, "webhook URL:     {url} ({verdict})");
+    if info.url != expected {
+        let _ = writeln!(out, "expected:        {}", redact(&expected));
+    }
+    let secret = match &telegram.secret {
+        Some((name, _)) => format!(
+            "route {} requires {name}; Telegram does not say whether it sends one (401/403 errors mean it does not)",
+            telegram.route
+        ),
+        None => format!("route {} checks no secret header", telegram.route),
+    };
+    let _ = writeln!(out, "secret:          {secret}");
+    let routing = match telegram.check_routed(config) {
+        Ok(upstream) => format!("this config sends it to route {} → upstream {upstream}", telegram.route),
+        Err(e) => format!("PROBLEM: {e}"),
+    };
+    let _ = writeln!(out, "routing:         {routing}");
+    let _ = writeln!(out, "pending updates: {}", info.pending_update_count);
+    match (&info.last_error_message, info.last_error_date) {
+        (Some(message), Some(date)) => {
+            let _ = writeln!(out, "last error:      {message} ({} ago)", age(now.saturating_sub(date)));
+        }
+        _ => {
+            let _ = writeln!(out, "last error:      none");
+        }
+    }
+    let window = std::time::Duration::from_secs(600).max(telegram.monitor_interval * 2);
+    let _ = writeln!(out, "diagnosis:       {}", Diagnosis::of(&info, &expected, now, window).explain());
+    Ok(out)
+}
+
+pub async fn delete(config: &Config, drop_pending: bool) -> Result<String, String> {
+    let telegram = telegram(config)?;
+    let answer = api(telegram)?.delete_webhook(drop_pending).await.map_err(|e| e.to_string())?;
+    let dropped = if drop_pending { " (pending updates dropped)" } else { "" };
+    Ok(format!("Telegram: {answer}{dropped}\n"))
+}
+
+fn age(seconds: u64) -> String {
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=7199 => format!("{} min", seconds / 60),
+        7200..=172_799 => format!("{} h", seconds / 3600),
+        _ => format!("{} days", seconds / 86_400),
+    }
+}

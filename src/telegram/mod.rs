@@ -1,0 +1,146 @@
+//! Telegram webhook control: what URL and secret the webhook should have, and
+//! whether this config really sends that URL to the backend.
+//!
+//! XBoard's admin button sets the webhook to
+//! `<site URL>/api/v1/guest/telegram/webhook?access_token=<md5(token)>` with
+//! `url` only, which clears any secret token. `hookgate telegram set-webhook`
+//! sets it from this config instead, with the secret the route's guard checks,
+//! and refuses a URL that Telegram could not deliver to or that this config
+//! would not route to the backend. The daemon's monitor (`monitor`) keeps
+//! watching `getWebhookInfo` and says in plain words what broke.
+
+pub mod api;
+pub mod cli;
+mod diagnosis;
+pub mod monitor;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use md5::{Digest, Md5};
+
+pub use diagnosis::{Diagnosis, WebhookInfo};
+
+use crate::config::Config;
+use crate::guards::Secret;
+use crate::routes::{Action, RequestFacts};
+
+/// Ports Telegram delivers webhooks to.
+pub const WEBHOOK_PORTS: [u16; 4] = [443, 80, 88, 8443];
+
+/// A bot token. It never appears in `Debug` output, logs or errors.
+#[derive(Clone)]
+pub struct BotToken(Arc<str>);
+
+impl BotToken {
+    pub fn new(token: &str) -> Self {
+        BotToken(token.into())
+    }
+
+    /// For building Bot API request paths only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// XBoard's `access_token`: the hex MD5 of the token.
+    pub fn xboard_access_token(&self) -> String {
+        Md5::digest(self.0.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
+}
+
+/// The validated `[telegram]` table.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub token: BotToken,
+    /// Origin Telegram should call, e.g. `https://www.example.com`.
+    pub public_url: Uri,
+    /// The webhook route's name, index and exact path.
+    pub route: Arc<str>,
+    pub route_index: usize,
+    pub webhook_path: String,
+    /// The secret to register (`secret_token`), with the header the route checks.
+    pub secret: Option<(HeaderName, Secret)>,
+    pub xboard_access_token: bool,
+    pub api_url: Uri,
+    pub allowed_updates: Option<Vec<String>>,
+    pub max_connections: Option<u32>,
+    /// Zero disables the monitor.
+    pub monitor_interval: Duration,
+}
+
+impl TelegramConfig {
+    /// The query string Telegram's requests will carry.
+    fn query(&self) -> Option<String> {
+        self.xboard_access_token.then(|| format!("access_token={}", self.token.xboard_access_token()))
+    }
+
+    /// The URL to register with Telegram.
+    pub fn webhook_url(&self) -> String {
+        let origin = self.public_url.to_string();
+        let origin = origin.trim_end_matches('/');
+        match self.query() {
+            Some(query) => format!("{origin}{}?{query}", self.webhook_path),
+            None => format!("{origin}{}", self.webhook_path),
+        }
+    }
+
+    /// Telegram only calls https URLs on ports 443, 80, 88 and 8443.
+    pub fn check_deliverable(&self) -> Result<(), String> {
+        if self.public_url.scheme_str() != Some("https") {
+            return Err(format!(
+                "public_url {} must be https: Telegram only delivers webhooks over TLS",
+                self.public_url
+            ));
+        }
+        let port = self.public_url.port_u16().unwrap_or(443);
+        if !WEBHOOK_PORTS.contains(&port) {
+            return Err(format!("public_url port {port} is not one Telegram delivers to (443, 80, 88 or 8443)"));
+        }
+        Ok(())
+    }
+
+    /// Checks that `config` sends Telegram's POST to this route's upstream,
+    /// and that the route's guards let Telegram through.
+    pub fn check_routed(&self, config: &Config) -> Result<String, String> {
+        let host = self.public_url.host().unwrap_or_default().to_ascii_lowercase();
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some((name, secret)) = &self.secret
+            && let Ok(value) = HeaderValue::from_bytes(secret.expose())
+        {
+            headers.insert(name.clone(), value);
+        }
+        let query = self.query();
+        let facts = RequestFacts {
+            method: &Method::POST,
+            host: &host,
+            path: &self.webhook_path,
+            query: query.as_deref(),
+            headers: &headers,
+        };
+        let selected = config.routes.select(&facts);
+        let Some(route) = selected.route.filter(|_| selected.index == Some(self.route_index)) else {
+            let got = selected.route.map_or("[default]".to_string(), |r| format!("route {:?}", r.name));
+            return Err(format!(
+                "POST {host}{} would go to {got}, not to route {:?}; check it with `hookgate route`",
+                self.webhook_path, self.route
+            ));
+        };
+        let Action::Upstream(upstream) = route.action else {
+            return Err(format!("route {:?} answers locally instead of forwarding to an upstream", self.route));
+        };
+        let telegram_source = "149.154.167.197".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        if !route.guards.allows(telegram_source) {
+            return Err(format!("route {:?} has an allow_from that blocks Telegram's addresses", self.route));
+        }
+        Ok(config.upstreams[upstream].name.to_string())
+    }
+}
