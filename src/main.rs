@@ -70,7 +70,7 @@ enum TelegramAction {
 #[derive(Args)]
 struct ConfigArg {
     /// Path of the TOML route file.
-    #[arg(short, long = "config", env = "HOOKGATE_CONFIG", default_value = config::DEFAULT_PATH)]
+    #[arg(short, long = "config", env = "HOOKGATE_CONFIG", default_value = config::DEFAULT_PATH, global = true)]
     config: PathBuf,
 }
 
@@ -98,6 +98,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Rejected) => ExitCode::FAILURE,
+        Err(Failure::Refused(why)) => {
+            eprintln!("hookgate: {why}");
+            ExitCode::FAILURE
+        }
         Err(Failure::Runtime(e)) => {
             eprintln!("hookgate: {e:#}");
             ExitCode::FAILURE
@@ -110,6 +114,8 @@ enum Failure {
     Usage(String),
     /// The daemon answered and said no; its answer was printed.
     Rejected,
+    /// A check or a remote service said no; the reason is printed.
+    Refused(String),
     Runtime(anyhow::Error),
 }
 
@@ -157,7 +163,7 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
             print!("{text}");
             Ok(())
         }
-        Err(error) => Err(Failure::Usage(error)),
+        Err(error) => Err(Failure::Refused(error)),
     }
 }
 

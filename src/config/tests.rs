@@ -177,3 +177,43 @@ fn unreadable_files_are_reported_with_their_path() {
     let err = Config::load(Path::new("/nonexistent/hookgate.toml")).unwrap_err().to_string();
     assert!(err.starts_with("/nonexistent/hookgate.toml: cannot read:"), "{err}");
 }
+
+#[test]
+fn telegram_table_errors_name_the_key_and_never_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "123:SECRET-token_value\n").unwrap();
+    let file = dir.path().join("hookgate.toml").display().to_string();
+    let route = "[[routes]]\nname = \"hook\"\npath = \"/hook\"\nupstream = \"backend\"\n";
+    let table = |extra: &str| {
+        format!(
+            "{BASE}{route}[telegram]\nbot_token_file = \"token\"\npublic_url = \"https://www.example.com\"\nroute = \"hook\"\n{extra}"
+        )
+    };
+    let config = Config::from_toml_str(&table(""), &file).unwrap();
+    let telegram = config.telegram.as_ref().unwrap();
+    assert_eq!(
+        telegram.webhook_url(),
+        format!("https://www.example.com/hook?access_token={}", telegram.token.xboard_access_token())
+    );
+    assert!(!format!("{config:?}").contains("SECRET-token"));
+
+    let cases = [
+        ("api_url = \"http://api.telegram.org\"\n", "telegram.api_url: \"http://api.telegram.org\" must be https://"),
+        ("max_connections = 500\n", "telegram.max_connections: Telegram accepts 1 to 100"),
+        ("secret_header_from_route = true\n", "telegram.secret_header_from_route: route \"hook\" has no secret_header"),
+        ("monitor_interval = \"soon\"\n", "telegram.monitor_interval: invalid duration"),
+    ];
+    for (extra, want) in cases {
+        let err = Config::from_toml_str(&table(extra), &file).unwrap_err().to_string();
+        assert!(err.contains(want), "{extra}: {err}");
+        assert!(!err.contains("SECRET-token"), "{err}");
+    }
+    let err = Config::from_toml_str(&table("").replace("route = \"hook\"", "route = \"nope\""), &file).unwrap_err();
+    assert!(err.to_string().contains("telegram.route: no route named \"nope\" (defined: hook)"), "{err}");
+    std::fs::write(dir.path().join("token"), "not a token\n").unwrap();
+    let err = Config::from_toml_str(&table(""), &file).unwrap_err().to_string();
+    assert!(err.contains("does not hold a bot token") && !err.contains("not a token"), "{err}");
+    std::fs::write(dir.path().join("token"), "123:SECRET-token_value\n").unwrap();
+    let off = Config::from_toml_str(&table("monitor_interval = \"0\"\n"), &file).unwrap();
+    assert!(off.telegram.unwrap().monitor_interval.is_zero(), "\"0\" turns the monitor off");
+}
