@@ -208,28 +208,20 @@ async fn set_webhook_sends_exactly_the_expected_parameters() {
 async fn a_url_this_config_would_not_deliver_is_refused_before_any_call() {
     let api = FakeBotApi::start().await;
     let setup = Setup::new();
-    let cases: Vec<(&str, Box<dyn Fn(String) -> String>)> = vec![
-        ("would go to", Box::new(|c: String| c.replace("methods = [\"POST\"]", "methods = [\"GET\"]"))),
-        ("must be https", Box::new(|c: String| c.replace("https://www.example.com", "http://www.example.com"))),
-        ("port 8080", Box::new(|c: String| c.replace("https://www.example.com", "https://www.example.com:8080"))),
-        (
-            "blocks Telegram",
-            Box::new(|c: String| {
-                c.replace("allow_from = [\"127.0.0.0/8\", \"telegram\"]", "allow_from = [\"127.0.0.0/8\"]")
-            }),
-        ),
+    // (what the refusal says, text to replace in the config, replacement)
+    let cases = [
+        ("would go to", "methods = [\"POST\"]", "methods = [\"GET\"]"),
+        ("must be https", "https://www.example.com", "http://www.example.com"),
+        ("port 8080", "https://www.example.com", "https://www.example.com:8080"),
+        ("blocks Telegram", "allow_from = [\"127.0.0.0/8\", \"telegram\"]", "allow_from = [\"127.0.0.0/8\"]"),
         (
             "would go to",
-            Box::new(|c: String| {
-                c.replace(
-                    "path = \"/api/v1/guest/telegram/webhook\"",
-                    "path = \"/api/v1/guest/telegram/webhook\"\nhost = \"api.example.com\"",
-                )
-            }),
+            "upstream = \"backend\"\nallow_from",
+            "host = \"api.example.com\"\nupstream = \"backend\"\nallow_from",
         ),
     ];
-    for (want, tweak) in cases {
-        let config = setup.write(&setup.config(&api, "http://127.0.0.1:9", tweak));
+    for (want, from, to) in cases {
+        let config = setup.write(&setup.config(&api, "http://127.0.0.1:9", |c| c.replace(from, to)));
         let out = hookgate(&["telegram", "set-webhook"], &config);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains(want), "want {want:?} in {}", text(&out));
