@@ -44,4 +44,5 @@ pub mod routes;
 pub mod server;
 pub mod systemd;
 pub mod telegram;
+pub mod tls;
 pub mod upstream;

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;
-use crate::server::Server;
+use crate::server::{ListenerKind, Server};
 use crate::systemd::{self, Activated, Notifier};
 use crate::telegram::monitor::{self, WebhookStatus};
 
@@ -78,12 +78,14 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             for listener in sockets.proxy {
                 let listener = TcpListener::from_std(listener)?;
                 let addr = listener.local_addr()?;
-                server.serve(listener, addr, true);
+                server.serve(ListenerKind::Plain, listener, addr, true);
             }
             admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
         }
-        None => server.bind_configured().await?,
+        None => {}
     }
+    // Without sockets from systemd this binds [listen] addrs; either way it binds TLS and redirect listeners.
+    server.bind_configured().await?;
     anyhow::ensure!(!server.local_addrs().is_empty(), "no listen address: set [listen] addrs or use socket activation");
 
     let (reload_tx, mut reload_rx) = mpsc::channel(4);

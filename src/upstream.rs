@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::ServerName;
 
-use crate::config::Upstream;
+use crate::config::{Upstream, UpstreamTls};
 use crate::error::ProxyError;
 use crate::metrics::UpstreamMetrics;
 use crate::proxy::body::{BodyError, RequestBody};
@@ -24,8 +26,16 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub struct UpstreamClient {
     pub config: Upstream,
-    client: Client<HttpConnector, RequestBody>,
+    transport: Transport,
     metrics: UpstreamMetrics,
+}
+
+/// Plain upstreams skip the TLS layer entirely.
+enum Transport {
+    Plain(Client<HttpConnector, RequestBody>),
+    Tls(Client<HttpsConnector<HttpConnector>, RequestBody>),
+    /// TLS settings that validated but could not be built again: every request gets 502.
+    Unusable,
 }
 
 impl UpstreamClient {
@@ -33,20 +43,44 @@ impl UpstreamClient {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .set_host(false)
-            .build(connector);
-        UpstreamClient { config, client, metrics }
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_idle_timeout(POOL_IDLE_TIMEOUT).pool_timer(TokioTimer::new()).set_host(false);
+        let transport = match &config.tls {
+            Some(tls) => {
+                connector.enforce_http(false);
+                match tls_connector(tls, connector) {
+                    Some(https) => Transport::Tls(builder.build(https)),
+                    None => {
+                        tracing::error!(upstream = %config.name, "cannot build the TLS client; requests will get 502");
+                        Transport::Unusable
+                    }
+                }
+            }
+            None => Transport::Plain(builder.build(connector)),
+        };
+        UpstreamClient { config, transport, metrics }
     }
 
     /// Sends `req` and waits up to `response_timeout` for the response head.
     pub async fn send(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, ProxyError> {
-        let error = match tokio::time::timeout(self.config.response_timeout, self.client.request(req)).await {
-            Ok(Ok(response)) => return Ok(response),
-            Ok(Err(e)) => classify(&e),
+        let sent = async {
+            match &self.transport {
+                Transport::Plain(client) => Some(client.request(req).await),
+                Transport::Tls(client) => Some(client.request(req).await),
+                Transport::Unusable => None,
+            }
+        };
+        let error = match tokio::time::timeout(self.config.response_timeout, sent).await {
+            Ok(None) => ProxyError::UpstreamUnreachable,
+            Ok(Some(Ok(response))) => return Ok(response),
+            Ok(Some(Err(e))) => {
+                let kind = classify(&e);
+                if self.config.tls.is_some() && kind == ProxyError::UpstreamUnreachable {
+                    // TLS failures (unknown CA, wrong name) are connect errors; say which.
+                    tracing::warn!(upstream = %self.config.name, "cannot connect over TLS: {}", chain(&e));
+                }
+                kind
+            }
             Err(_) => ProxyError::UpstreamTimeout,
         };
         match error {
@@ -56,6 +90,30 @@ impl UpstreamClient {
         }
         Err(error)
     }
+}
+
+/// The TLS connector for an https upstream, built from its validated settings.
+fn tls_connector(tls: &UpstreamTls, http: HttpConnector) -> Option<HttpsConnector<HttpConnector>> {
+    let config = crate::tls::client_config(&tls.trust, tls.http2).ok()?;
+    let name = ServerName::try_from(tls.server_name.clone()).ok()?;
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .with_server_name_resolver(FixedServerNameResolver::new(name))
+        .enable_http1();
+    Some(if tls.http2 { builder.enable_http2().wrap_connector(http) } else { builder.wrap_connector(http) })
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Maps a client error to who is at fault.

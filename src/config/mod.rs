@@ -9,6 +9,7 @@ mod guards;
 mod locate;
 pub mod raw;
 mod telegram;
+mod tls;
 mod validate;
 
 use std::fmt;
@@ -49,6 +50,36 @@ pub struct Listen {
     pub trusted_proxies: Vec<IpNet>,
     /// Trusted peers send a PROXY protocol header first.
     pub proxy_protocol: bool,
+    pub tls: Option<TlsListen>,
+    pub redirect: Option<Redirect>,
+}
+
+/// `[listen.tls]`, with its certificates loaded and checked.
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    pub addrs: Vec<SocketAddr>,
+    pub certificates: Vec<crate::tls::LoadedCert>,
+    pub server_config: std::sync::Arc<rustls::ServerConfig>,
+    /// The whole TLS handshake must finish within this.
+    pub handshake_timeout: Duration,
+    pub http2: bool,
+    pub max_concurrent_streams: u32,
+}
+
+/// `[listen.redirect]`: 308 to HTTPS, except `exempt` path prefixes.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    pub addrs: Vec<SocketAddr>,
+    /// Segment-aware path prefixes served as on a plain listener.
+    pub exempt: Vec<String>,
+    /// Port in the `Location`; `None` for 443.
+    pub https_port: Option<u16>,
+}
+
+impl Redirect {
+    pub fn is_exempt(&self, path: &str) -> bool {
+        self.exempt.iter().any(|prefix| crate::routes::prefix_matches(prefix, path))
+    }
 }
 
 /// Server-wide limits. Every field has a default chosen for an internet-facing host.
@@ -106,6 +137,16 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub host_header: HostHeader,
+    /// For https upstreams: how the certificate is checked, the name sent in
+    /// SNI and checked against it, and whether `h2` is offered.
+    pub tls: Option<UpstreamTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub trust: crate::tls::UpstreamTrust,
+    pub server_name: String,
+    pub http2: bool,
 }
 
 /// A config that failed to load: every problem found, each with its place.

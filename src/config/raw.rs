@@ -66,6 +66,37 @@ pub struct RawListen {
     pub trusted_proxies: Vec<Parsed<Cidr>>,
     /// Expect a PROXY protocol (v1 or v2) header from trusted peers.
     pub proxy_protocol: Option<bool>,
+    pub tls: Option<RawTls>,
+    pub redirect: Option<RawRedirect>,
+}
+
+/// `[listen.tls]`: HTTPS listeners.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    #[serde(default)]
+    pub addrs: Vec<SocketAddr>,
+    pub certificates: Vec<RawCertificate>,
+    pub handshake_timeout: Option<Parsed<Dur>>,
+    pub http2: Option<bool>,
+    pub max_concurrent_streams: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+/// `[listen.redirect]`: plain-HTTP listeners that send clients to HTTPS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    pub addrs: Vec<SocketAddr>,
+    #[serde(default)]
+    pub exempt: Vec<String>,
+    pub https_port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +142,10 @@ pub struct RawUpstream {
     pub connect_timeout: Option<Parsed<Dur>>,
     pub response_timeout: Option<Parsed<Dur>>,
     pub host_header: Option<HostHeader>,
+    pub tls_ca_file: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub tls_insecure_skip_verify: Option<bool>,
+    pub http2: Option<bool>,
 }
 
 /// Which `Host` the upstream sees.

@@ -56,6 +56,8 @@ impl<'a> Checker<'a> {
             addrs: raw.listen.addrs,
             trusted_proxies: raw.listen.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
             proxy_protocol: raw.listen.proxy_protocol.unwrap_or(false),
+            tls: raw.listen.tls.and_then(|t| self.listen_tls(t)),
+            redirect: raw.listen.redirect.and_then(|r| self.listen_redirect(r)),
         };
         if listen.proxy_protocol && listen.trusted_proxies.is_empty() {
             self.problem(
@@ -151,15 +153,22 @@ impl<'a> Checker<'a> {
             self.problem(&at("url"), format!("{:?} must be an absolute URL like \"http://127.0.0.1:3000\"", raw.url));
             return None;
         };
-        if scheme != Scheme::HTTP {
-            self.problem(&at("url"), format!("scheme {scheme:?} is not supported; use http://"));
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            self.problem(&at("url"), format!("scheme {scheme:?} is not supported; use http:// or https://"));
             return None;
         }
         if uri.path() != "/" || uri.query().is_some() || authority.as_str().contains('@') {
             self.problem(&at("url"), format!("{:?} must be scheme://host[:port] with no path, query or user", raw.url));
             return None;
         }
+        let here = [Step::Key("upstreams".into()), Step::Key(name.clone())];
+        let before = self.problems.len();
+        let tls = self.upstream_tls(&here, &raw, scheme == Scheme::HTTPS, authority.host());
+        if self.problems.len() > before {
+            return None;
+        }
         Some(Upstream {
+            tls,
             name: name.as_str().into(),
             url: raw.url,
             scheme,
@@ -215,7 +224,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A configured path must already be canonical, or it could never match.
-    fn config_path(&mut self, at: &[Step], path: &str) -> Option<String> {
+    pub(super) fn config_path(&mut self, at: &[Step], path: &str) -> Option<String> {
         if path.contains(';') {
             self.problem(at, format!("{path:?}: ';' starts path parameters, which routing ignores"));
             return None;

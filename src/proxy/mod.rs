@@ -23,12 +23,13 @@ use hyper::body::Incoming;
 use crate::access::{Completion, RequestLine};
 use crate::canonical::{self, CanonicalPath};
 use crate::client_ip;
+use crate::config::Redirect;
 use crate::config::{Config, HostHeader};
 use crate::error::{BadRequest, ProxyError};
 use crate::guards::GuardState;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::routes::{Action, LocalResponse, RequestFacts};
-use crate::server::ConnContext;
+use crate::server::{ConnContext, ListenerKind};
 use crate::upstream::UpstreamClient;
 use body::{RequestBody, ResponseBody};
 
@@ -187,6 +188,12 @@ async fn route_request(
     check_framing(&req)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     line.path = path.as_str().to_string();
+    if conn.kind == ListenerKind::Redirect
+        && let Some(redirect) = &state.config.listen.redirect
+        && !redirect.is_exempt(path.match_key())
+    {
+        return https_redirect(redirect, &host, &path, uri.query()).map(Answer::Local);
+    }
 
     let facts = RequestFacts {
         method: req.method(),
@@ -245,6 +252,26 @@ async fn forward(
     }
     headers::add_via(response.headers_mut());
     Ok(Answer::Upstream(response, upstream.config.response_timeout))
+}
+
+/// A 308 to the same host, path and query over HTTPS (308 keeps the method and body).
+fn https_redirect(
+    redirect: &Redirect,
+    host: &str,
+    path: &CanonicalPath<'_>,
+    query: Option<&str>,
+) -> Result<LocalResponse, ProxyError> {
+    if host.is_empty() {
+        return Err(ProxyError::BadRequest(BadRequest::MissingHost));
+    }
+    let port = redirect.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    let location = format!("https://{host}{port}{}{query}", path.as_str());
+    let location = HeaderValue::from_str(&location).map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    Ok(LocalResponse::new(StatusCode::PERMANENT_REDIRECT, "use https\n".to_string(), headers))
 }
 
 /// The request's host: the absolute-form authority if there is one (RFC 9112
@@ -328,7 +355,8 @@ fn prepare(
         headers.insert(header::HOST, value);
     }
     let trusted = headers::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
-    headers::set_forwarded(headers, conn.peer.ip(), trusted, "http", host.as_ref());
+    let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
+    headers::set_forwarded(headers, conn.peer.ip(), trusted, proto, host.as_ref());
     headers::add_via(headers);
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

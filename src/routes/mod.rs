@@ -93,7 +93,7 @@ impl PathMatch {
 }
 
 /// `/api` matches `/api`, `/api/` and `/api/x`, never `/apix`.
-fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     path.starts_with(prefix) && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
 }
 

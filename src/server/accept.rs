@@ -14,13 +14,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, conn};
+use super::{ListenerKind, Shared, conn};
 
 /// How long the accept loop pauses after an error such as EMFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 pub(super) async fn run(
     listener: TcpListener,
+    kind: ListenerKind,
     shared: Arc<Shared>,
     stop: CancellationToken,
     mut probes: mpsc::Receiver<oneshot::Sender<()>>,
@@ -38,7 +39,7 @@ pub(super) async fn run(
             }
             (slot, (stream, peer)) = next => {
                 let Ok(slot) = slot else { return };
-                let serve = conn::serve(stream, peer, shared.clone(), Arc::new(slot), stop.clone());
+                let serve = conn::serve(stream, peer, kind, shared.clone(), Arc::new(slot), stop.clone());
                 shared.tasks.spawn(serve);
             }
         }

@@ -146,12 +146,17 @@ impl Drop for ActiveRequest {
 pub struct ClockedIo<T> {
     inner: T,
     clock: Arc<ConnClock>,
-    scan: HeadScan,
+    /// `None` for HTTP/2, whose frames have no text head to scan.
+    scan: Option<HeadScan>,
 }
 
 impl<T> ClockedIo<T> {
     pub fn new(inner: T, clock: Arc<ConnClock>) -> Self {
-        ClockedIo { inner, clock, scan: HeadScan::new() }
+        ClockedIo { inner, clock, scan: Some(HeadScan::new()) }
+    }
+
+    pub fn without_head_scan(inner: T, clock: Arc<ConnClock>) -> Self {
+        ClockedIo { inner, clock, scan: None }
     }
 }
 
@@ -164,12 +169,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
             return polled;
         }
         let phase = this.clock.saw_bytes();
+        let Some(scan) = this.scan.as_mut() else { return polled };
         if phase == ReadPhase::HeadStart {
-            this.scan = HeadScan::new();
+            *scan = HeadScan::new();
         }
-        if phase != ReadPhase::Request && !this.scan.is_done() {
-            this.scan.feed(&buf.filled()[before..]);
-            if this.scan.conflicting() {
+        if phase != ReadPhase::Request && !scan.is_done() {
+            scan.feed(&buf.filled()[before..]);
+            if scan.conflicting() {
                 this.clock.framing_conflict.store(true, Ordering::Relaxed);
             }
         }

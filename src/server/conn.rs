@@ -1,25 +1,33 @@
-//! One client connection: HTTP/1.1 with upgrades, head and idle timers, drain.
+//! One client connection: optional PROXY header, optional TLS handshake, then
+//! HTTP/1.1 (with upgrades) or HTTP/2 (by ALPN), with head and idle timers and
+//! graceful drain.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::rt::{Read, Write};
+use hyper::server::conn::{http1, http2};
+use hyper::service::{HttpService, service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::clock::{ClockedIo, ConnClock, Expired};
-use super::{Shared, proxy_protocol};
+use super::{ListenerKind, Shared, proxy_protocol};
+use crate::config::Limits;
 use crate::metrics::Metrics;
-use crate::proxy;
-use crate::proxy::headers::is_trusted;
+use crate::proxy::body::ResponseBody;
+use crate::proxy::{self, headers::is_trusted};
 
 /// What a request handler may know about its connection.
 pub struct ConnContext {
     pub peer: SocketAddr,
+    pub kind: ListenerKind,
     pub clock: Arc<ConnClock>,
     /// This connection's `max_connections` slot; tunnels hold a clone.
     pub slot: Arc<OwnedSemaphorePermit>,
@@ -38,8 +46,9 @@ impl Drop for Open {
 }
 
 pub(super) async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
+    kind: ListenerKind,
     shared: Arc<Shared>,
     slot: Arc<OwnedSemaphorePermit>,
     stop: CancellationToken,
@@ -47,12 +56,9 @@ pub(super) async fn serve(
     shared.metrics.connections.increment(1.0);
     let _open = Open(shared.metrics.clone());
     let _ = stream.set_nodelay(true);
-    // Limits are fixed for the connection's life; routes are read per request.
-    let (limits, listen) = {
-        let state = shared.state.load();
-        (state.config.limits.clone(), state.config.listen.clone())
-    };
-    let mut stream = stream;
+    // Limits and TLS settings are fixed for the connection's life; routes are read per request.
+    let state = shared.state.load_full();
+    let listen = &state.config.listen;
     let peer = if listen.proxy_protocol && is_trusted(peer.ip(), &listen.trusted_proxies) {
         match proxy_protocol::read_source(&mut stream).await {
             Ok(source) => source.unwrap_or(peer),
@@ -67,17 +73,90 @@ pub(super) async fn serve(
     let clock = Arc::new(ConnClock::new());
     let context = Arc::new(ConnContext {
         peer,
+        kind,
         clock: clock.clone(),
         slot,
         tasks: shared.tasks.clone(),
         metrics: shared.metrics.clone(),
     });
-    let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
     let requests = shared.clone();
     let service = service_fn(move |req| proxy::handle(requests.state.load_full(), context.clone(), req));
+    let limits = state.config.limits.clone();
+
+    let Some(tls) = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls) else {
+        let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
+        drive(http1_builder(&limits).serve_connection(io, service).with_upgrades(), &clock, &limits, &stop, peer).await;
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
+    let stream = match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(client = %peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client = %peer, "TLS handshake not done within {:?}", tls.handshake_timeout);
+            return;
+        }
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let max_streams = tls.max_concurrent_streams;
+    drop(state);
+    if h2 {
+        // HTTP/2 has no Transfer-Encoding to scan for; frames are binary.
+        let io = TokioIo::new(ClockedIo::without_head_scan(stream, clock.clone()));
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(max_streams)
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            // Rapid-reset (CVE-2023-44487) limits: streams reset before being served.
+            .max_pending_accept_reset_streams(20)
+            .max_local_error_reset_streams(Some(256));
+        drive(builder.serve_connection(io, service), &clock, &limits, &stop, peer).await;
+    } else {
+        let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
+        drive(http1_builder(&limits).serve_connection(io, service).with_upgrades(), &clock, &limits, &stop, peer).await;
+    }
+}
+
+fn http1_builder(limits: &Limits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder.max_header_size(limits.max_header_bytes).max_headers(limits.max_headers).header_read_timeout(None);
-    let conn = builder.serve_connection(io, service).with_upgrades();
+    builder
+}
+
+/// A hyper connection that can be asked to finish gracefully.
+trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn start_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for http1::UpgradeableConnection<I, S>
+where
+    S: HttpService<Incoming, ResBody = ResponseBody>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: Read + Write + Unpin + Send + 'static,
+{
+    fn start_shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S> Graceful for http2::Connection<I, S, TokioExecutor>
+where
+    S: HttpService<Incoming, ResBody = ResponseBody>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+    I: Read + Write + Unpin,
+{
+    fn start_shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Polls `conn` to the end while enforcing the head and idle timers and the drain.
+async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &CancellationToken, peer: SocketAddr) {
     tokio::pin!(conn);
     let mut draining = false;
     loop {
@@ -91,7 +170,7 @@ pub(super) async fn serve(
             }
             _ = stop.cancelled(), if !draining => {
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                conn.as_mut().start_shutdown();
             }
             _ = tokio::time::sleep_until(check_at) => {
                 match clock.expired(limits.header_timeout, limits.idle_timeout) {

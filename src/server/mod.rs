@@ -46,8 +46,31 @@ struct Shared {
     tasks: TaskTracker,
 }
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Plain HTTP (`[listen] addrs`, or sockets from systemd).
+    Plain,
+    /// HTTPS (`[listen.tls] addrs`).
+    Tls,
+    /// Plain HTTP that redirects to HTTPS (`[listen.redirect] addrs`).
+    Redirect,
+}
+
+impl ListenerKind {
+    /// Every (kind, address) the config asks for.
+    fn wanted(config: &crate::config::Config) -> Vec<(ListenerKind, SocketAddr)> {
+        let listen = &config.listen;
+        let plain = listen.addrs.iter().map(|a| (ListenerKind::Plain, *a));
+        let tls = listen.tls.iter().flat_map(|t| t.addrs.iter().map(|a| (ListenerKind::Tls, *a)));
+        let redirect = listen.redirect.iter().flat_map(|r| r.addrs.iter().map(|a| (ListenerKind::Redirect, *a)));
+        plain.chain(tls).chain(redirect).collect()
+    }
+}
+
 /// A listener being served.
 struct Listening {
+    kind: ListenerKind,
     /// The address as configured (`:0` stays `:0`), used to match on reload.
     configured: SocketAddr,
     local: SocketAddr,
@@ -106,53 +129,58 @@ impl Server {
         self.max_connections.saturating_sub(self.shared.slots.available_permits())
     }
 
-    /// Binds every configured address and serves it.
+    /// Binds every configured address and serves it. With sockets from
+    /// systemd already served, `[listen] addrs` is skipped.
     pub async fn bind_configured(&mut self) -> io::Result<()> {
-        let addrs = self.state().config.listen.addrs.clone();
-        for listener in bind_all(&addrs).await? {
-            self.serve(listener.0, listener.1, false);
+        let activated = self.listeners.iter().any(|l| l.inherited);
+        let mut wanted = ListenerKind::wanted(&self.state().config);
+        wanted.retain(|(kind, _)| !(activated && *kind == ListenerKind::Plain));
+        for (kind, listener, configured) in bind_all(&wanted).await? {
+            self.serve(kind, listener, configured, false);
         }
         Ok(())
     }
 
     /// Serves an already-bound listener; `inherited` marks systemd's sockets.
-    pub fn serve(&mut self, listener: TcpListener, configured: SocketAddr, inherited: bool) {
+    pub fn serve(&mut self, kind: ListenerKind, listener: TcpListener, configured: SocketAddr, inherited: bool) {
         let local = listener.local_addr().unwrap_or(configured);
-        tracing::info!(addr = %local, inherited, "listening");
+        tracing::info!(addr = %local, kind = ?kind, inherited, "listening");
         let stop = self.stop.child_token();
         let (probe, probes) = mpsc::channel(1);
-        let accept = accept::run(listener, self.shared.clone(), stop.clone(), probes);
+        let accept = accept::run(listener, kind, self.shared.clone(), stop.clone(), probes);
         self.shared.tasks.spawn(accept);
-        self.listeners.push(Listening { configured, local, inherited, stop, probe });
+        self.listeners.push(Listening { kind, configured, local, inherited, stop, probe });
     }
 
     /// Swaps in `state`. New listen addresses are bound first; if one cannot
     /// be, nothing changes and the error says which.
     pub async fn reload(&mut self, state: State) -> io::Result<()> {
-        let wanted = state.config.listen.addrs.clone();
+        let wanted = ListenerKind::wanted(&state.config);
         let activated = self.listeners.iter().any(|l| l.inherited);
-        let missing: Vec<SocketAddr> = if activated {
-            Vec::new()
-        } else {
-            wanted.iter().filter(|a| !self.listeners.iter().any(|l| l.configured == **a)).copied().collect()
+        let is_open = |kind: ListenerKind, addr: SocketAddr| {
+            self.listeners.iter().any(|l| l.kind == kind && l.configured == addr)
         };
+        let missing: Vec<(ListenerKind, SocketAddr)> = wanted
+            .iter()
+            // Sockets from systemd replace [listen] addrs; TLS and redirect listeners are still ours.
+            .filter(|(kind, addr)| !(activated && *kind == ListenerKind::Plain) && !is_open(*kind, *addr))
+            .copied()
+            .collect();
         let fresh = bind_all(&missing).await?;
 
         self.resize_slots(state.config.limits.max_connections);
         self.shared.state.store(Arc::new(state));
-        for (listener, configured) in fresh {
-            self.serve(listener, configured, false);
+        for (kind, listener, configured) in fresh {
+            self.serve(kind, listener, configured, false);
         }
-        if !activated {
-            self.listeners.retain(|l| {
-                let keep = wanted.contains(&l.configured);
-                if !keep {
-                    tracing::info!(addr = %l.local, "no longer listening; open connections finish");
-                    l.stop.cancel();
-                }
-                keep
-            });
-        }
+        self.listeners.retain(|l| {
+            let keep = l.inherited || wanted.contains(&(l.kind, l.configured));
+            if !keep {
+                tracing::info!(addr = %l.local, "no longer listening; open connections finish");
+                l.stop.cancel();
+            }
+            keep
+        });
         Ok(())
     }
 
@@ -207,13 +235,13 @@ impl Server {
 }
 
 /// Binds every address, or none: on error the ones bound so far are dropped.
-async fn bind_all(addrs: &[SocketAddr]) -> io::Result<Vec<(TcpListener, SocketAddr)>> {
-    let mut bound = Vec::with_capacity(addrs.len());
-    for addr in addrs {
+async fn bind_all(wanted: &[(ListenerKind, SocketAddr)]) -> io::Result<Vec<(ListenerKind, TcpListener, SocketAddr)>> {
+    let mut bound = Vec::with_capacity(wanted.len());
+    for (kind, addr) in wanted {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        bound.push((listener, *addr));
+        bound.push((*kind, listener, *addr));
     }
     Ok(bound)
 }
@@ -223,7 +251,7 @@ pub async fn run(listeners: Vec<TcpListener>, state: State, shutdown: impl Futur
     let mut server = Server::new(state, Arc::new(Metrics::disabled()));
     for listener in listeners {
         let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        server.serve(listener, addr, false);
+        server.serve(ListenerKind::Plain, listener, addr, false);
     }
     shutdown.await;
     server.drain().await;
