@@ -72,17 +72,14 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let mut server = Server::new(State::new(config, &metrics), metrics.clone());
 
     let mut admin_listener = None;
-    match activated {
-        Some(sockets) => {
-            tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd; [listen] addrs are ignored");
-            for listener in sockets.proxy {
-                let listener = TcpListener::from_std(listener)?;
-                let addr = listener.local_addr()?;
-                server.serve(ListenerKind::Plain, listener, addr, true);
-            }
-            admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
+    if let Some(sockets) = activated {
+        tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd; [listen] addrs are ignored");
+        for listener in sockets.proxy {
+            let listener = TcpListener::from_std(listener)?;
+            let addr = listener.local_addr()?;
+            server.serve(ListenerKind::Plain, listener, addr, true);
         }
-        None => {}
+        admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
     }
     // Without sockets from systemd this binds [listen] addrs; either way it binds TLS and redirect listeners.
     server.bind_configured().await?;

@@ -163,7 +163,10 @@ impl Server {
         let missing: Vec<(ListenerKind, SocketAddr)> = wanted
             .iter()
             // Sockets from systemd replace [listen] addrs; TLS and redirect listeners are still ours.
-            .filter(|(kind, addr)| !(activated && *kind == ListenerKind::Plain) && !is_open(*kind, *addr))
+            .filter(|(kind, addr)| {
+                let replaced_by_systemd = activated && *kind == ListenerKind::Plain;
+                !replaced_by_systemd && !is_open(*kind, *addr)
+            })
             .copied()
             .collect();
         let fresh = bind_all(&missing).await?;
