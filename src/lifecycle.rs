@@ -143,6 +143,10 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             }
             _ = housekeeping.tick() => {
                 metrics.run_upkeep();
+                let now = crate::metrics::unix_now() as i64;
+                for cert in server.state().config.listen.tls.iter().flat_map(|t| &t.certificates) {
+                    metrics.certificate_expiry(&cert.cert_file, cert.days_left(now));
+                }
                 for (route, keys) in server.state().sweep_guards() {
                     metrics.rate_limit_keys(&route, keys);
                 }

@@ -125,11 +125,11 @@ fn load(path: &Path) -> Result<Config, Failure> {
 
 fn check(config: &Config) {
     print!("{}", report::route_table(config));
-    let shadowed = config.routes.shadowed();
-    for s in &shadowed {
-        println!("warning: {s}");
+    let warnings = report::warnings(config);
+    for warning in &warnings {
+        println!("warning: {warning}");
     }
-    println!("config OK ({} routes, {} warnings)", config.routes.routes().len(), shadowed.len());
+    println!("config OK ({} routes, {} warnings)", config.routes.routes().len(), warnings.len());
 }
 
 fn run(path: &Path, config: Config) -> Result<(), Failure> {

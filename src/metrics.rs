@@ -24,6 +24,7 @@ const LAST_RELOAD_OK: &str = "hookgate_config_last_reload_successful";
 const LAST_RELOAD_TIME: &str = "hookgate_config_last_reload_success_timestamp_seconds";
 const BUILD_INFO: &str = "hookgate_build_info";
 const RATE_LIMIT_KEYS: &str = "hookgate_rate_limit_keys";
+const CERT_EXPIRY: &str = "hookgate_tls_certificate_expiry_days";
 const TG_PENDING: &str = "hookgate_telegram_webhook_pending_updates";
 const TG_LAST_ERROR: &str = "hookgate_telegram_webhook_last_error_timestamp_seconds";
 const TG_URL_MATCHES: &str = "hookgate_telegram_webhook_url_matches_config";
@@ -188,6 +189,13 @@ impl Metrics {
         }
     }
 
+    /// Whole days until a served certificate expires (negative once expired).
+    pub fn certificate_expiry(&self, cert_file: &str, days: i64) {
+        if self.prometheus.is_some() {
+            self.gauge(CERT_EXPIRY, vec![Label::new("cert_file", cert_file.to_string())]).set(days as f64);
+        }
+    }
+
     /// Records one successful `getWebhookInfo`.
     pub fn telegram_webhook(&self, pending: u64, last_error: Option<u64>, url_matches: bool) {
         self.telegram.pending.set(pending as f64);
@@ -224,7 +232,8 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, SharedString::const_str(help));
     }
-    let gauges: [(&'static str, &'static str); 9] = [
+    let gauges: [(&'static str, &'static str); 10] = [
+        (CERT_EXPIRY, "Whole days until a served certificate expires."),
         (TG_PENDING, "Updates Telegram holds for the webhook (getWebhookInfo)."),
         (TG_LAST_ERROR, "Unix time of Telegram's last delivery error, 0 if none."),
         (TG_URL_MATCHES, "1 if the registered webhook URL is the one this config builds."),
@@ -245,6 +254,6 @@ fn describe(recorder: &PrometheusRecorder) {
     );
 }
 
-fn unix_now() -> f64 {
+pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }

@@ -13,12 +13,23 @@ use crate::client_ip;
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::guards::Guards;
-use crate::routes::{Action, RequestFacts};
+use crate::routes::{Action, PathMatch, RequestFacts};
 
 /// The compiled route table, one line per route, then the default.
 pub fn route_table(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "listeners: {}", join(config.listen.addrs.iter().map(|a| a.to_string())));
+    if let Some(tls) = &config.listen.tls {
+        let _ = writeln!(out, "tls listeners: {} (http2 {})", join(tls.addrs.iter().map(|a| a.to_string())), tls.http2);
+        for cert in &tls.certificates {
+            let _ = writeln!(out, "  certificate {}: {}", cert.cert_file, cert.names.join(", "));
+        }
+    }
+    if let Some(redirect) = &config.listen.redirect {
+        let exempt = if redirect.exempt.is_empty() { "none".to_string() } else { redirect.exempt.join(", ") };
+        let addrs = join(redirect.addrs.iter().map(|a| a.to_string()));
+        let _ = writeln!(out, "redirect listeners: {addrs} (308 to https; exempt: {exempt})");
+    }
     for up in &config.upstreams {
         let _ = writeln!(
             out,
@@ -41,6 +52,44 @@ pub fn route_table(config: &Config) -> String {
         }
     }
     let _ = writeln!(out, "  default{:>69} -> {}", "", describe_action(config, config.routes.default_action()));
+    out
+}
+
+/// Things `hookgate check` warns about: valid, but probably not what was meant.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = config.routes.shadowed().iter().map(ToString::to_string).collect();
+    let now = crate::metrics::unix_now() as i64;
+    for cert in config.listen.tls.iter().flat_map(|t| &t.certificates) {
+        let days = cert.days_left(now);
+        if days < crate::tls::EXPIRY_WARNING_DAYS {
+            let when = if days < 0 { "has expired".to_string() } else { format!("expires in {days} days") };
+            out.push(format!("certificate {} ({}) {when}", cert.cert_file, cert.names.join(", ")));
+        }
+    }
+    for up in &config.upstreams {
+        if matches!(up.tls.as_ref().map(|t| &t.trust), Some(crate::tls::UpstreamTrust::Insecure)) {
+            out.push(format!("upstream {}: tls_insecure_skip_verify = true: its certificate is NOT checked", up.name));
+        }
+    }
+    if let Some(redirect) = &config.listen.redirect {
+        // Telegram does not follow redirects: a webhook must be served, not redirected.
+        let telegram = config.telegram.as_ref().map(|t| &*t.route);
+        for route in config.routes.routes() {
+            let webhook =
+                Some(&*route.name) == telegram || route.guards.allow_from_names.iter().any(|n| n == "telegram");
+            let exempt = match &route.matcher.path {
+                Some(PathMatch::Exact(p) | PathMatch::Prefix(p)) => redirect.is_exempt(p),
+                _ => false,
+            };
+            if webhook && !exempt {
+                out.push(format!(
+                    "route {} looks like a webhook but [listen.redirect] would redirect it on the plain listener; \
+                     Telegram does not follow redirects: add its path to exempt",
+                    route.name
+                ));
+            }
+        }
+    }
     out
 }
 

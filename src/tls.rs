@@ -144,12 +144,13 @@ pub enum UpstreamTrust {
     Insecure,
 }
 
-/// The client config for an https upstream; `http2` offers `h2` by ALPN.
-pub fn client_config(trust: &UpstreamTrust, http2: bool) -> Result<ClientConfig, String> {
+/// The client config for an https upstream. ALPN is left empty: the connector
+/// sets it (`h2` only when the upstream's `http2 = true`).
+pub fn client_config(trust: &UpstreamTrust) -> Result<ClientConfig, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;
-    let mut config = match trust {
+    let config = match trust {
         UpstreamTrust::WebPki => {
             let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
             builder.with_root_certificates(roots).with_no_client_auth()
@@ -171,7 +172,6 @@ pub fn client_config(trust: &UpstreamTrust, http2: bool) -> Result<ClientConfig,
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
             .with_no_client_auth(),
     };
-    config.alpn_protocols = if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     Ok(config)
 }
 

@@ -94,7 +94,7 @@ impl UpstreamClient {
 
 /// The TLS connector for an https upstream, built from its validated settings.
 fn tls_connector(tls: &UpstreamTls, http: HttpConnector) -> Option<HttpsConnector<HttpConnector>> {
-    let config = crate::tls::client_config(&tls.trust, tls.http2).ok()?;
+    let config = crate::tls::client_config(&tls.trust).ok()?;
     let name = ServerName::try_from(tls.server_name.clone()).ok()?;
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)

@@ -101,7 +101,7 @@ impl Checker<'_> {
             (false, None) => UpstreamTrust::WebPki,
         };
         let http2 = raw.http2.unwrap_or(false);
-        if let Err(e) = tls::client_config(&trust, http2) {
+        if let Err(e) = tls::client_config(&trust) {
             self.problem(&child(at, "tls_ca_file"), e);
             return None;
         }

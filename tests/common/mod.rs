@@ -33,6 +33,7 @@ pub struct Seen {
     pub body: Bytes,
     /// False when the body broke off before its end (an aborted upload).
     pub complete: bool,
+    pub version: http::Version,
 }
 
 /// A recording upstream. Paths with special behaviour:
@@ -51,6 +52,15 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start(name: &'static str) -> Upstream {
+        Upstream::start_with(name, None).await
+    }
+
+    /// An upstream behind TLS (HTTP/1.1 or HTTP/2, as the client's ALPN says).
+    pub async fn start_tls(name: &'static str, tls: Arc<rustls::ServerConfig>) -> Upstream {
+        Upstream::start_with(name, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(name: &'static str, tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let upstream = Upstream { name, addr, seen: Arc::default() };
@@ -59,12 +69,19 @@ impl Upstream {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let server = server.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| server.clone().respond(req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                    let auto = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = auto.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else { return };
+                            let _ = auto.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
@@ -94,6 +111,7 @@ impl Upstream {
             headers: parts.headers.clone(),
             body: body.clone(),
             complete,
+            version: parts.version,
         });
         let path = parts.uri.path();
         let response = match path {
