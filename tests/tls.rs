@@ -41,9 +41,16 @@ impl Pki {
 
     /// Writes `<file>.pem` and `<file>.key` for `names`; returns the leaf's DER.
     fn issue(&self, file: &str, names: &[&str]) -> CertificateDer<'static> {
+        self.issue_for(file, names, 365)
+    }
+
+    /// Like `issue`, valid for `days` from now.
+    fn issue_for(&self, file: &str, names: &[&str], days: i64) -> CertificateDer<'static> {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
         let cert = params.signed_by(&key, &self.ca).unwrap();
         std::fs::write(self.path(&format!("{file}.pem")), format!("{}{}", cert.pem(), self.ca.pem())).unwrap();
         std::fs::write(self.path(&format!("{file}.key")), key.serialize_pem()).unwrap();
@@ -327,4 +334,49 @@ async fn https_upstreams_are_verified_against_their_ca() {
     let line = daemon.wait_for_log("cannot connect over TLS", Duration::from_secs(5));
     assert!(line.to_lowercase().contains("certificate") || line.contains("UnknownIssuer"), "{line}");
     assert!(backend.seen().iter().all(|s| s.target != "/untrusted"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expiring_certificates_are_warned_about_and_measured() {
+    let pki = Pki::new();
+    pki.issue_for("a", &["a.test"], 5);
+    pki.issue("b", &["b.test"]);
+    let app = Upstream::start("app").await;
+    let insecure = "[upstreams.sloppy]\nurl = \"https://127.0.0.1:1\"\ntls_insecure_skip_verify = true\n";
+    let config = tls_config(&pki, &app, "").replace("[[routes]]", &format!("{insecure}[[routes]]"));
+    let file = pki.path("hookgate.toml");
+    std::fs::write(&file, &config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["check", "-c", &file]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("(a.test) expires in 4 days") || said.contains("(a.test) expires in 5 days"), "{said}");
+    assert!(said.contains("upstream sloppy: tls_insecure_skip_verify = true"), "{said}");
+    assert!(said.contains("certificate ") && said.contains("b.test"), "{said}");
+
+    let daemon = Daemon::start(&config);
+    let metrics = || common::get(daemon.admin.unwrap(), "h", "/metrics").body_text();
+    assert!(common::eventually(Duration::from_secs(8), || metrics().contains("hookgate_tls_certificate_expiry_days{")));
+    let text = metrics();
+    let line =
+        text.lines().find(|l| l.starts_with("hookgate_tls_certificate_expiry_days{") && l.contains("a.pem")).unwrap();
+    let days: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((4.0..=5.0).contains(&days), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_the_handshake_is_cut_off() {
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    let app = Upstream::start("app").await;
+    let config =
+        tls_config(&pki, &app, "").replace("certificates = [", "handshake_timeout = \"500ms\"\ncertificates = [");
+    let daemon = Daemon::start(&config);
+    let mut tcp = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
+    tcp.write_all(&[0x16, 0x03, 0x01]).await.unwrap(); // the start of a record, then silence
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "expected the connection to be closed");
+    assert!(start.elapsed() < Duration::from_secs(5), "cut after {:?}", start.elapsed());
 }
