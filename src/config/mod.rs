@@ -36,6 +36,8 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     pub limits: Limits,
     pub log: Log,
+    /// `[runtime] workers`: threads serving requests; set at start-up only.
+    pub workers: usize,
     /// In file order; routes refer to them by index.
     pub upstreams: Vec<Upstream>,
     pub routes: RouteTable,

@@ -27,6 +27,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
+    pub runtime: RawRuntime,
+    #[serde(default)]
     pub upstreams: IndexMap<String, RawUpstream>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
@@ -124,6 +126,12 @@ pub struct RawLimits {
 pub struct RawLog {
     pub format: Option<LogFormat>,
     pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    pub workers: Option<usize>,
 }
 
 /// How log lines are written. `text` is for people, `json` for collectors.

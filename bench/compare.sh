@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of hookgate, nginx and HAProxy on loopback.
+#
+# Needs (installs nothing): nginx-light haproxy wrk curl python3
+#   apt-get install nginx-light haproxy wrk curl python3
+# Run from the repository root:  bench/compare.sh
+# Knobs: ROUNDS (5), DURATION seconds per wrk run (5), WORKERS ("1 2").
+# Every run is bounded: wrk -d, curl --max-time, loadgen's duration.
+#
+# Workloads, each in interleaved rounds (nginx, haproxy, hookgate, nginx, ...):
+#   get      GET through the default route (64 connections), per worker count
+#   post     POST of a 1 KiB JSON body to the webhook route (1 worker)
+#   stream   a 100 MiB response, throughput vs direct and peak RSS growth (1 worker)
+#   latency  1,000 req/s on 16 connections: p50/p99 in µs, and added over direct
+#   memory   idle RSS, and RSS with 10,000 idle keep-alive connections
+# The table shows medians over the rounds and each proxy's ratio to nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+WORKERS=${WORKERS:-"1 2"}
+for tool in nginx haproxy wrk curl python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy wrk curl python3" >&2; exit 1; }
+done
+cargo build --release --quiet --bin hookgate --example loadgen
+HOOKGATE=$PWD/target/release/hookgate
+LOADGEN=$PWD/target/release/examples/loadgen
+
+WORK=$(mktemp -d /tmp/hookgate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need the room
+
+# Ports: upstreams 19001/19002, proxies nginx 19081, haproxy 19082, hookgate 19083.
+UP_FRONT=19001; UP_BACK=19002
+declare -A PORT=([nginx]=19081 [haproxy]=19082 [hookgate]=19083)
+PROXIES="nginx haproxy hookgate"
+
+head -c $((100 * 1024 * 1024)) /dev/zero > "$WORK/big"
+chmod 755 "$WORK"; chmod 644 "$WORK/big"  # nginx workers run as www-data
+cat > "$WORK/upstream.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream.err;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:$UP_FRONT; root $WORK; location = / { return 200 "frontend\n"; } location = /big { } }
+  server { listen 127.0.0.1:$UP_BACK; location / { return 200 "backend\n"; } }
+}
+EOF
+nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+
+start_proxies() { # $1 = workers
+    local w=$1
+    cat > "$WORK/nginx.conf" <<EOF
+worker_processes $w;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 20000; }
+http {
+  access_log $WORK/nginx.access;
+  upstream frontend { server 127.0.0.1:$UP_FRONT; keepalive 64; }
+  upstream backend { server 127.0.0.1:$UP_BACK; keepalive 64; }
+  server {
+    listen 127.0.0.1:${PORT[nginx]};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For \$remote_addr;
+    proxy_buffering off;
+    location = /api/v1/guest/telegram/webhook { proxy_pass http://backend; }
+    location / { proxy_pass http://frontend; }
+  }
+}
+EOF
+    cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread $w
+  # 2 descriptors per connection must fit the 20,000 hard limit here.
+  maxconn 9990
+  ulimit-n 20000
+defaults
+  mode http
+  timeout connect 3s
+  timeout client 60s
+  timeout server 60s
+  option forwardfor
+frontend web
+  bind 127.0.0.1:${PORT[haproxy]}
+  acl webhook path /api/v1/guest/telegram/webhook
+  acl post method POST
+  use_backend backend if webhook post
+  default_backend frontend
+backend frontend
+  server f 127.0.0.1:$UP_FRONT
+backend backend
+  server b 127.0.0.1:$UP_BACK
+EOF
+    cat > "$WORK/hookgate.toml" <<EOF
+[listen]
+addrs = ["127.0.0.1:${PORT[hookgate]}"]
+[runtime]
+workers = $w
+[limits]
+max_connections = 20000
+[upstreams.frontend]
+url = "http://127.0.0.1:$UP_FRONT"
+[upstreams.backend]
+url = "http://127.0.0.1:$UP_BACK"
+[[routes]]
+name = "telegram-webhook"
+path = "/api/v1/guest/telegram/webhook"
+methods = ["POST"]
+upstream = "backend"
+[default]
+upstream = "frontend"
+EOF
+    nginx -c "$WORK/nginx.conf" & NGINX_PID=$!
+    haproxy -f "$WORK/haproxy.cfg" -q & HAPROXY_PID=$!
+    "$HOOKGATE" run -c "$WORK/hookgate.toml" 2>"$WORK/hookgate.log" & HOOKGATE_PID=$!
+    PIDS+=("$NGINX_PID" "$HAPROXY_PID" "$HOOKGATE_PID")
+    sleep 1
+    for p in $PROXIES; do curl -sf --max-time 5 "http://127.0.0.1:${PORT[$p]}/" >/dev/null || { echo "$p did not start" >&2; exit 1; }; done
+}
+
+stop_proxies() {
+    kill "$NGINX_PID" "$HAPROXY_PID" "$HOOKGATE_PID" 2>/dev/null || true
+    wait "$NGINX_PID" "$HAPROXY_PID" "$HOOKGATE_PID" 2>/dev/null || true
+}
+
+# RSS of a proxy in KiB, all its processes (nginx master + workers).
+rss_kib() {
+    local p=$1 pids
+    case $p in
+        nginx) pids="$NGINX_PID $(pgrep -P "$NGINX_PID" || true)" ;;
+        haproxy) pids="$HAPROXY_PID $(pgrep -P "$HAPROXY_PID" || true)" ;;
+        hookgate) pids=$HOOKGATE_PID ;;
+    esac
+    local total=0
+    for pid in $pids; do
+        total=$((total + $(awk '/VmRSS/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# wrk latency figure (e.g. 620.00us, 1.20ms) in microseconds.
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
+
+declare -A RESULT
+record() { RESULT["$1|$2|$3"]+="$4 "; } # workload proxy metric value
+
+run_wrk() { # workload proxy extra-args...
+    local workload=$1 p=$2; shift 2
+    local out
+    out=$(wrk -t1 -c64 -d"${DURATION}s" --latency "$@" "http://127.0.0.1:${PORT[$p]}${URL_PATH}")
+    record "$workload" "$p" rps "$(echo "$out" | awk '/Requests\/sec/{print $2}')"
+    record "$workload" "$p" p50 "$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
+    record "$workload" "$p" p99 "$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
+    record "$workload" "$p" rss "$(rss_kib "$p")"
+}
+
+cat > "$WORK/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"update_id":10000,"message":{"text":"' .. string.rep("x", 970) .. '"}}'
+EOF
+
+for w in $WORKERS; do
+    start_proxies "$w"
+    # Idle means freshly started, before any load has grown buffers and caches.
+    [ "$w" = 1 ] && for p in $PROXIES; do record memory "$p" idle_rss "$(rss_kib "$p")"; done
+    URL_PATH=/
+    for _ in $(seq "$ROUNDS"); do for p in $PROXIES; do run_wrk "get-w$w" "$p"; done; done
+    if [ "$w" = 1 ]; then
+        URL_PATH=/api/v1/guest/telegram/webhook
+        for _ in $(seq "$ROUNDS"); do for p in $PROXIES; do run_wrk post "$p" -s "$WORK/post.lua"; done; done
+
+
+        for _ in $(seq 3); do
+            record stream direct mbps "$(curl -s -o /dev/null --max-time 60 -w '%{speed_download}' "http://127.0.0.1:$UP_FRONT/big" | awk '{print $1 / 1048576}')"
+            for p in $PROXIES; do
+                before=$(rss_kib "$p"); peak=$before
+                curl -s -o /dev/null --max-time 60 -w '%{speed_download}' "http://127.0.0.1:${PORT[$p]}/big" > "$WORK/speed" &
+                cpid=$!
+                while kill -0 "$cpid" 2>/dev/null; do
+                    now=$(rss_kib "$p"); [ "$now" -gt "$peak" ] && peak=$now; sleep 0.05
+                done
+                wait "$cpid" || true
+                record stream "$p" mbps "$(awk '{print $1 / 1048576}' "$WORK/speed")"
+                record stream "$p" rss_growth "$((peak - before))"
+            done
+        done
+
+        record latency direct p50 0; record latency direct p99 0
+        for target in direct $PROXIES; do
+            port=$UP_FRONT; [ "$target" = direct ] || port=${PORT[$target]}
+            line=$("$LOADGEN" "http://127.0.0.1:$port/" 1000 16 10)
+            RESULT["latency|$target|p50"]=$(echo "$line" | sed 's/.*p50_us=\([0-9]*\).*/\1/')
+            RESULT["latency|$target|p99"]=$(echo "$line" | sed 's/.*p99_us=\([0-9]*\).*/\1/')
+        done
+
+        for p in $PROXIES; do
+            python3 - "${PORT[$p]}" <<'EOF' &
+import socket, sys, time
+port = int(sys.argv[1]); socks = []
+for _ in range(10000):
+    s = socket.create_connection(("127.0.0.1", port)); s.settimeout(5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"); socks.append(s)
+served = 0
+for s in socks:
+    try:
+        served += len(s.recv(4096)) > 0
+    except OSError:
+        pass
+print(f"{served} of 10000 idle connections served", file=sys.stderr)
+time.sleep(8)
+EOF
+            hold=$!
+            sleep 6
+            record memory "$p" rss_10k_idle "$(rss_kib "$p")"
+            wait "$hold" || true
+        done
+    fi
+    stop_proxies
+done
+
+# The table.
+m() { echo "${RESULT["$1|$2|$3"]:-}" | tr ' ' '\n' | grep -v '^$' | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+printf '\n%-10s %-9s %10s %9s %9s %10s %8s\n' workload proxy "req/s" "p50 µs" "p99 µs" "RSS KiB" "÷nginx"
+for w in $WORKERS post; do
+    workload=$w; [ "$w" = post ] || workload="get-w$w"
+    [ -n "${RESULT["$workload|nginx|rps"]:-}" ] || continue
+    base=$(m "$workload" nginx rps)
+    for p in $PROXIES; do
+        rps=$(m "$workload" "$p" rps)
+        printf '%-10s %-9s %10.0f %9.0f %9.0f %10s %8s\n' "$workload" "$p" "$rps" "$(m "$workload" "$p" p50)" \
+            "$(m "$workload" "$p" p99)" "$(m "$workload" "$p" rss)" "$(ratio "$rps" "$base")"
+    done
+done
+if [ -n "${RESULT["stream|direct|mbps"]:-}" ]; then
+    direct=$(m stream direct mbps)
+    printf '\n%-10s %-9s %10s %14s %10s\n' workload proxy "MiB/s" "RSS growth KiB" "÷direct"
+    printf '%-10s %-9s %10.0f %14s %10s\n' stream direct "$direct" - 1.00
+    for p in $PROXIES; do
+        printf '%-10s %-9s %10.0f %14s %10s\n' stream "$p" "$(m stream "$p" mbps)" "$(m stream "$p" rss_growth)" "$(ratio "$(m stream "$p" mbps)" "$direct")"
+    done
+    printf '\n%-10s %-9s %9s %9s %14s %14s\n' latency target "p50 µs" "p99 µs" "added p50 µs" "added p99 µs"
+    for t in direct $PROXIES; do
+        p50=${RESULT["latency|$t|p50"]}; p99=${RESULT["latency|$t|p99"]}
+        printf '%-10s %-9s %9s %9s %14s %14s\n' latency "$t" "$p50" "$p99" \
+            "$((p50 - ${RESULT["latency|direct|p50"]}))" "$((p99 - ${RESULT["latency|direct|p99"]}))"
+    done
+    printf '\n%-10s %-9s %12s %16s\n' memory proxy "idle KiB" "10k idle KiB"
+    for p in $PROXIES; do
+        printf '%-10s %-9s %12s %16s\n' memory "$p" "$(m memory "$p" idle_rss)" "$(m memory "$p" rss_10k_idle)"
+    done
+fi
+echo
+echo "rounds=$ROUNDS duration=${DURATION}s workers=\"$WORKERS\" cores=$(nproc) $(uname -r)"
+echo "route selection: cargo bench --bench routing (select/last-route/10 vs /10000)"
