@@ -1,4 +1,4 @@
-//! Route selection and path canonicalisation cost.
+//! Route selection, path canonicalisation and header rewriting cost.
 //!
 //! Selection is measured with 10, 1,000 and 10,000 routes (half exact paths,
 //! half segment prefixes, as in a large multi-tenant config) for three requests:
@@ -67,5 +67,36 @@ fn canonicalize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select, canonicalize);
+fn rewrite_headers(c: &mut Criterion) {
+    use hookgate::proxy::headers;
+    use http::{HeaderMap, HeaderValue};
+    let mut template = HeaderMap::new();
+    for (name, value) in [
+        ("host", "www.example.com"),
+        ("user-agent", "TelegramBot (like TwitterBot)"),
+        ("accept", "*/*"),
+        ("content-type", "application/json"),
+        ("content-length", "1024"),
+        ("connection", "keep-alive"),
+        ("x-forwarded-for", "203.0.113.9"),
+    ] {
+        template.insert(http::HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    let host = HeaderValue::from_static("www.example.com");
+    let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    c.bench_function("headers/rewrite-request", |b| {
+        b.iter_batched(
+            || template.clone(),
+            |mut h| {
+                headers::strip_hop_by_hop(&mut h);
+                headers::set_forwarded(&mut h, peer, false, "http", Some(&host));
+                headers::add_via(&mut h);
+                h
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, select, canonicalize, rewrite_headers);
 criterion_main!(benches);

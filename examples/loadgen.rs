@@ -98,6 +98,7 @@ async fn main() {
         }
     }
     all.sort_unstable();
-    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pick =
+        |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     println!("requests={} errors={errors} p50_us={} p99_us={}", all.len(), pick(0.50), pick(0.99));
 }

@@ -99,7 +99,8 @@ impl<'a> Checker<'a> {
         };
         let table = RouteTable::new(routes, default);
         let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
-        let workers = raw.runtime.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let workers =
+            raw.runtime.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if workers == 0 || workers > 1024 {
             self.problem(&[key("runtime"), key("workers")], format!("must be 1 to 1024, got {workers}"));
         }
