@@ -115,6 +115,7 @@ fn errors_name_file_line_and_key() {
         ),
         ("[default]\nupstream = \"nope\"\n", "hookgate.toml:11: default.upstream: no upstream named \"nope\""),
         ("[log]\nformat = \"xml\"\n", "hookgate.toml:11: log.format: unknown variant `xml`"),
+        ("[runtime]\nworkers = 0\n", "hookgate.toml:11: runtime.workers: must be 1 to 1024, got 0"),
         (
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nallow_from = [\"telegram\", \"offce\"]\n",
             "hookgate.toml:14: routes[0].allow_from[1]: \"offce\" is neither a CIDR nor a set (sets: telegram)",
