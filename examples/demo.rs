@@ -99,6 +99,6 @@ upstream = "frontend"
         println!("{method:<4} {path:<50} -> {status} {}", String::from_utf8_lossy(&body).trim());
     }
     let _ = stop.send(());
-    daemon.await?;
+    daemon.await??;
     Ok(())
 }

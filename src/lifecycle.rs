@@ -69,7 +69,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let metrics = Arc::new(if scrapable { Metrics::prometheus() } else { Metrics::disabled() });
     let readiness = Arc::new(Readiness::default());
     let admin_addr = config.admin;
-    let mut server = Server::new(State::new(config, &metrics), metrics.clone());
+    let mut server =
+        Server::new(State::new(config, &metrics), metrics.clone()).context("cannot start worker threads")?;
 
     let mut admin_listener = None;
     if let Some(sockets) = activated {

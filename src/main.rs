@@ -136,16 +136,13 @@ fn run(path: &Path, config: Config) -> Result<(), Failure> {
     logging::init(&config.log);
     // Before any thread starts: taking the sockets edits the environment.
     let activated = systemd::take_activated().context("cannot take sockets from systemd").map_err(Failure::Runtime)?;
-    // One worker: a current-thread runtime, with no work-stealing to pay for.
-    let mut builder = match config.workers {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(n);
-            builder
-        }
-    };
-    let runtime = builder.enable_all().build().context("cannot start the async runtime").map_err(Failure::Runtime)?;
+    // A single-threaded runtime; `[runtime] workers` adds worker threads with
+    // runtimes of their own (see `server::workers`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
     runtime.block_on(lifecycle::run(path.to_path_buf(), config, activated)).map_err(Failure::Runtime)
 }
 

@@ -69,3 +69,27 @@ async fn an_expired_grace_period_cuts_requests_and_says_so() {
     let line = daemon.wait_for_log("grace of", Duration::from_secs(1));
     assert!(line.contains("expired") && line.contains("cut=1"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_port_is_refused_even_with_worker_threads() {
+    let upstream = Upstream::start("app").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "[listen]\naddrs = [\"127.0.0.1:{port}\"]\n[runtime]\nworkers = 2\n[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n",
+        upstream.url()
+    );
+    let first = Daemon::start(&config);
+    // Both runtimes serve the one address.
+    for i in 0..20 {
+        assert_eq!(get(first.addr, "h", &format!("/{i}")).status, 200);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("second.toml");
+    std::fs::write(&path, &config).unwrap();
+    let second =
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["run", "-c"]).arg(&path).output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{said}");
+    assert_eq!(upstream.seen().len(), 20);
+}

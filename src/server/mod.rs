@@ -19,6 +19,7 @@ mod clock;
 mod conn;
 mod head_scan;
 mod proxy_protocol;
+mod workers;
 
 use std::future::Future;
 use std::io;
@@ -96,18 +97,24 @@ pub struct Server {
     max_connections: usize,
     stop: CancellationToken,
     listeners: Vec<Listening>,
+    /// `[runtime] workers` minus the main runtime.
+    workers: workers::Workers,
 }
 
 impl Server {
-    pub fn new(state: State, metrics: Arc<Metrics>) -> Self {
+    /// Starts the worker threads `[runtime] workers` asks for (the calling
+    /// runtime counts as one).
+    pub fn new(state: State, metrics: Arc<Metrics>) -> io::Result<Self> {
         let max_connections = state.config.limits.max_connections;
+        let workers = workers::Workers::start(state.config.workers.saturating_sub(1))?;
         let shared = Shared {
             state: ArcSwap::from_pointee(state),
             metrics,
             slots: Arc::new(Semaphore::new(max_connections)),
             tasks: TaskTracker::new(),
         };
-        Server { shared: Arc::new(shared), max_connections, stop: CancellationToken::new(), listeners: Vec::new() }
+        let stop = CancellationToken::new();
+        Ok(Server { shared: Arc::new(shared), max_connections, stop, listeners: Vec::new(), workers })
     }
 
     /// The state new requests get.
@@ -135,8 +142,31 @@ impl Server {
         let activated = self.listeners.iter().any(|l| l.inherited);
         let mut wanted = ListenerKind::wanted(&self.state().config);
         wanted.retain(|(kind, _)| !(activated && *kind == ListenerKind::Plain));
-        for (kind, listener, configured) in bind_all(&wanted).await? {
-            self.serve(kind, listener, configured, false);
+        for (kind, group, configured) in bind_all(&wanted, self.workers.len() + 1)? {
+            self.serve_group(kind, group, configured)?;
+        }
+        Ok(())
+    }
+
+    /// Serves one socket per runtime for an address: the first on this
+    /// runtime, the rest on the worker threads.
+    fn serve_group(
+        &mut self,
+        kind: ListenerKind,
+        group: Vec<std::net::TcpListener>,
+        configured: SocketAddr,
+    ) -> io::Result<()> {
+        for (i, listener) in group.into_iter().enumerate() {
+            if i == 0 {
+                self.serve(kind, TcpListener::from_std(listener)?, configured, false);
+                continue;
+            }
+            let local = listener.local_addr()?;
+            let stop = self.stop.child_token();
+            let (probe, probes) = mpsc::channel(1);
+            let job = workers::AcceptJob { listener, kind, shared: self.shared.clone(), stop: stop.clone(), probes };
+            self.workers.run(i - 1, job);
+            self.listeners.push(Listening { kind, configured, local, inherited: false, stop, probe });
         }
         Ok(())
     }
@@ -169,12 +199,12 @@ impl Server {
             })
             .copied()
             .collect();
-        let fresh = bind_all(&missing).await?;
+        let fresh = bind_all(&missing, self.workers.len() + 1)?;
 
         self.resize_slots(state.config.limits.max_connections);
         self.shared.state.store(Arc::new(state));
-        for (kind, listener, configured) in fresh {
-            self.serve(kind, listener, configured, false);
+        for (kind, group, configured) in fresh {
+            self.serve_group(kind, group, configured)?;
         }
         self.listeners.retain(|l| {
             let keep = l.inherited || wanted.contains(&(l.kind, l.configured));
@@ -237,25 +267,28 @@ impl Server {
     }
 }
 
-/// Binds every address, or none: on error the ones bound so far are dropped.
-async fn bind_all(wanted: &[(ListenerKind, SocketAddr)]) -> io::Result<Vec<(ListenerKind, TcpListener, SocketAddr)>> {
+/// Binds every address (once per runtime), or none: on error the ones bound
+/// so far are dropped.
+type Bound = (ListenerKind, Vec<std::net::TcpListener>, SocketAddr);
+
+fn bind_all(wanted: &[(ListenerKind, SocketAddr)], runtimes: usize) -> io::Result<Vec<Bound>> {
     let mut bound = Vec::with_capacity(wanted.len());
     for (kind, addr) in wanted {
-        let listener = TcpListener::bind(addr)
-            .await
+        let group = workers::bind_group(*addr, runtimes)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        bound.push((*kind, listener, *addr));
+        bound.push((*kind, group, *addr));
     }
     Ok(bound)
 }
 
 /// Serves `listeners` with `state` until `shutdown` completes, then drains.
-pub async fn run(listeners: Vec<TcpListener>, state: State, shutdown: impl Future<Output = ()>) {
-    let mut server = Server::new(state, Arc::new(Metrics::disabled()));
+pub async fn run(listeners: Vec<TcpListener>, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let mut server = Server::new(state, Arc::new(Metrics::disabled()))?;
     for listener in listeners {
         let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         server.serve(ListenerKind::Plain, listener, addr, false);
     }
     shutdown.await;
     server.drain().await;
+    Ok(())
 }
