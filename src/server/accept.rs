@@ -1,9 +1,10 @@
 //! One accept loop per listener.
 //!
-//! Each accepted connection first takes a slot from the `max_connections`
-//! semaphore; when none is free, new connections wait in the kernel's accept
-//! queue. Accept errors such as EMFILE back off instead of spinning. The loop
-//! also answers health probes, which is how the watchdog knows it is alive.
+//! Each accepted connection takes a slot from the `max_connections` semaphore
+//! before it is served; when none is free, the loop holds that one connection
+//! and the rest wait in the kernel's accept queue. Accept errors such as
+//! EMFILE back off instead of spinning. The loop also answers health probes,
+//! which is how the watchdog knows it is alive.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{ListenerKind, Shared, conn};
@@ -27,23 +28,38 @@ pub(super) async fn run(
     mut probes: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
     loop {
-        let next = async {
-            let slot = shared.slots.clone().acquire_owned().await;
-            (slot, accept(&listener).await)
+        // Kept across probes: answering one must not drop an accepted connection.
+        let next = accept_with_slot(&listener, &shared.slots);
+        tokio::pin!(next);
+        let (slot, stream, peer) = loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                Some(reply) = probes.recv() => {
+                    let _ = reply.send(());
+                }
+                accepted = &mut next => break accepted,
+            }
         };
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            Some(reply) = probes.recv() => {
-                let _ = reply.send(());
-            }
-            (slot, (stream, peer)) = next => {
-                let Ok(slot) = slot else { return };
-                let serve = conn::serve(stream, peer, kind, shared.clone(), Arc::new(slot), stop.clone());
-                shared.tasks.spawn(serve);
-            }
-        }
+        let Some(slot) = slot else { return };
+        let serve = conn::serve(stream, peer, kind, shared.clone(), Arc::new(slot), stop.clone());
+        shared.tasks.spawn(serve);
     }
+}
+
+/// Accepts a connection, then waits for a `max_connections` slot for it.
+///
+/// Accepting first matters when several accept loops share the slots (one per
+/// listener and worker): a freed slot then always goes to a loop that has a
+/// connection to serve, never to one idling in `accept`. Each loop holds at
+/// most one connection waiting for a slot; the rest wait in the kernel's queue.
+async fn accept_with_slot(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> (Option<OwnedSemaphorePermit>, TcpStream, SocketAddr) {
+    let (stream, peer) = accept(listener).await;
+    let slot = slots.clone().acquire_owned().await.ok();
+    (slot, stream, peer)
 }
 
 /// Accepts one connection, riding out errors: a client that reset before we
