@@ -63,6 +63,7 @@ impl Signals {
 /// Runs the daemon until SIGTERM/SIGINT, then drains. `path` is re-read on reload.
 pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) -> anyhow::Result<()> {
     let mut signals = Signals::install().context("cannot install signal handlers")?;
+    raise_file_limit(config.limits.max_connections);
     let notifier = Notifier::from_env();
     // Metrics cost nothing when nobody can scrape them.
     let scrapable = config.admin.is_some() || activated.as_ref().is_some_and(|a| a.admin.is_some());
@@ -191,6 +192,27 @@ async fn reload(server: &mut Server, path: &Path, metrics: &Metrics, notifier: &
     }
     notifier.ready(&status(server));
     outcome
+}
+
+/// Raises the soft open-file limit to the hard one (often 1,024 → 524,288 by
+/// default), and says so when it is still short of what `max_connections`
+/// needs: two descriptors per proxied connection, plus listeners and logs.
+fn raise_file_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let needed = max_connections as u64 * 2 + 64;
+            if limit < needed {
+                tracing::warn!(
+                    limit,
+                    "max_connections = {max_connections} needs about {needed} open files; beyond the limit, \
+                     accepting pauses (raise LimitNOFILE / ulimit -n)"
+                );
+            } else {
+                tracing::info!(limit, "open-file limit");
+            }
+        }
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 /// `[log]` and `[admin]` are set up once at start-up.
