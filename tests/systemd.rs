@@ -81,7 +81,7 @@ async fn notify_socket_hears_ready_reloading_ready_stopping_and_watchdog() {
     let usec: u64 = reloading.lines().find_map(|l| l.strip_prefix("MONOTONIC_USEC=")).unwrap().parse().unwrap();
     assert!(usec > 0);
     let status = notify.messages().into_iter().find(|m| m.contains("STATUS=serving")).unwrap();
-    assert!(status.contains(&format!("STATUS=serving 0 routes on {}", daemon.addr)), "{status}");
+    assert!(status.contains(&format!("STATUS=serving 0 routes on {};", daemon.addr)), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -128,7 +128,14 @@ impl Server {
 
     /// Local addresses being served.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|l| l.local).collect()
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        // Worker threads share each address; list it once.
+        for listener in &self.listeners {
+            if !addrs.contains(&listener.local) {
+                addrs.push(listener.local);
+            }
+        }
+        addrs
     }
 
     /// Connections open now, tunnels included.
