@@ -1,0 +1,164 @@
+//! The real `hookgate` binary as a child process, with its logs captured.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The real daemon, running as a child process.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    /// The admin listener, when the config has `[admin]`.
+    pub admin: Option<SocketAddr>,
+    pub config_path: std::path::PathBuf,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `hookgate run` with `config`; `{listen}` need not be set, it is
+    /// prepended as `127.0.0.1:0` unless the config has a `[listen]` table.
+    pub fn start(config: &str) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::launch(config, |path| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+            command.arg("run").arg("-c").arg(path).envs(env.iter().copied());
+            command
+        })
+    }
+
+    /// Starts the daemon with at most `limit` open file descriptors.
+    pub fn start_with_fd_limit(config: &str, limit: u32) -> Daemon {
+        Daemon::launch(config, |path| {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" run -c \"$1\""))
+                .arg(env!("CARGO_BIN_EXE_hookgate"))
+                .arg(path);
+            command
+        })
+    }
+
+    fn launch(config: &str, command: impl FnOnce(&std::path::Path) -> Command) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate.toml");
+        let full = if config.contains("[listen]") {
+            config.to_string()
+        } else {
+            format!("[listen]\naddrs = [\"127.0.0.1:0\"]\n{config}")
+        };
+        std::fs::write(&path, full).unwrap();
+        let mut command = command(&path);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start hookgate");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let ready = line.contains("hookgate ready");
+                sink.lock().unwrap().push(line);
+                if ready {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let started = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+        let lines = logs.lock().unwrap().clone();
+        let addr = lines.iter().find_map(|l| listening_addr(l));
+        let Some(addr) = addr.filter(|_| started) else {
+            panic!("hookgate did not start; logs:\n{}", lines.join("\n"));
+        };
+        let admin = lines.iter().filter(|l| l.contains("admin listening")).find_map(|l| line_addr(l));
+        Daemon { addr, admin, config_path: path, child, logs, _dir: dir }
+    }
+
+    /// Replaces the config file (the daemon reads it on reload).
+    pub fn rewrite_config(&self, config: &str) {
+        std::fs::write(&self.config_path, config).unwrap();
+    }
+
+    /// Every proxy address the daemon has logged as listening, in order.
+    pub fn listening_addrs(&self) -> Vec<SocketAddr> {
+        self.logs().iter().filter_map(|l| listening_addr(l)).collect()
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line contains `needle`, up to `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.logs().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no log line with {needle:?}; logs:\n{}", self.logs().join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory of the daemon, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// CPU time (user + system) the daemon has used, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "hookgate did not exit; logs:\n{}", self.logs().join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") || line.contains("admin listening") || line.contains("no longer listening") {
+        return None;
+    }
+    line_addr(line)
+}
+
+fn line_addr(line: &str) -> Option<SocketAddr> {
+    if let Some(start) = line.find("\"addr\":\"") {
+        let rest = &line[start + 8..];
+        return rest[..rest.find('"')?].parse().ok();
+    }
+    let start = line.find("addr=")? + 5;
+    line[start..].split_whitespace().next()?.parse().ok()
+}
