@@ -121,6 +121,18 @@ impl fmt::Display for BadRequest {
 
 impl std::error::Error for ProxyError {}
 
+/// An error and its causes on one line, for log lines and messages.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

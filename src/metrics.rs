@@ -54,6 +54,23 @@ struct TelegramMetrics {
     monitor_errors: Counter,
 }
 
+/// Counts one open thing in a gauge for as long as it lives (a connection, a
+/// tunnel), however it ends.
+pub struct OpenGauge(Gauge);
+
+impl OpenGauge {
+    pub fn new(gauge: &Gauge) -> Self {
+        gauge.increment(1.0);
+        OpenGauge(gauge.clone())
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// A route's handles: requests by status class, and latency.
 #[derive(Clone)]
 pub struct RouteMetrics {
@@ -254,6 +271,12 @@ fn describe(recorder: &PrometheusRecorder) {
     );
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Whole seconds since the Unix epoch.
+pub fn unix_seconds() -> u64 {
+    unix_now() as u64
 }

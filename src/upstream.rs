@@ -14,7 +14,6 @@ use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::pki_types::ServerName;
 
 use crate::config::{Upstream, UpstreamTls};
 use crate::error::ProxyError;
@@ -34,8 +33,6 @@ pub struct UpstreamClient {
 enum Transport {
     Plain(Client<HttpConnector, RequestBody>),
     Tls(Client<HttpsConnector<HttpConnector>, RequestBody>),
-    /// TLS settings that validated but could not be built again: every request gets 502.
-    Unusable,
 }
 
 impl UpstreamClient {
@@ -48,13 +45,7 @@ impl UpstreamClient {
         let transport = match &config.tls {
             Some(tls) => {
                 connector.enforce_http(false);
-                match tls_connector(tls, connector) {
-                    Some(https) => Transport::Tls(builder.build(https)),
-                    None => {
-                        tracing::error!(upstream = %config.name, "cannot build the TLS client; requests will get 502");
-                        Transport::Unusable
-                    }
-                }
+                Transport::Tls(builder.build(tls_connector(tls, connector)))
             }
             None => Transport::Plain(builder.build(connector)),
         };
@@ -65,19 +56,17 @@ impl UpstreamClient {
     pub async fn send(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, ProxyError> {
         let sent = async {
             match &self.transport {
-                Transport::Plain(client) => Some(client.request(req).await),
-                Transport::Tls(client) => Some(client.request(req).await),
-                Transport::Unusable => None,
+                Transport::Plain(client) => client.request(req).await,
+                Transport::Tls(client) => client.request(req).await,
             }
         };
         let error = match tokio::time::timeout(self.config.response_timeout, sent).await {
-            Ok(None) => ProxyError::UpstreamUnreachable,
-            Ok(Some(Ok(response))) => return Ok(response),
-            Ok(Some(Err(e))) => {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(e)) => {
                 let kind = classify(&e);
                 if self.config.tls.is_some() && kind == ProxyError::UpstreamUnreachable {
                     // TLS failures (unknown CA, wrong name) are connect errors; say which.
-                    tracing::warn!(upstream = %self.config.name, "cannot connect over TLS: {}", chain(&e));
+                    tracing::warn!(upstream = %self.config.name, "cannot connect over TLS: {}", crate::error::chain(&e));
                 }
                 kind
             }
@@ -93,27 +82,13 @@ impl UpstreamClient {
 }
 
 /// The TLS connector for an https upstream, built from its validated settings.
-fn tls_connector(tls: &UpstreamTls, http: HttpConnector) -> Option<HttpsConnector<HttpConnector>> {
-    let config = crate::tls::client_config(&tls.trust).ok()?;
-    let name = ServerName::try_from(tls.server_name.clone()).ok()?;
+fn tls_connector(tls: &UpstreamTls, http: HttpConnector) -> HttpsConnector<HttpConnector> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
+        .with_tls_config((*tls.client_config).clone())
         .https_only()
-        .with_server_name_resolver(FixedServerNameResolver::new(name))
+        .with_server_name_resolver(FixedServerNameResolver::new(tls.server_name.clone()))
         .enable_http1();
-    Some(if tls.http2 { builder.enable_http2().wrap_connector(http) } else { builder.wrap_connector(http) })
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
+    if tls.http2 { builder.enable_http2().wrap_connector(http) } else { builder.wrap_connector(http) }
 }
 
 /// Maps a client error to who is at fault.

@@ -147,7 +147,9 @@ pub struct Upstream {
 #[derive(Debug, Clone)]
 pub struct UpstreamTls {
     pub trust: crate::tls::UpstreamTrust,
-    pub server_name: String,
+    /// Built (CA file read) once, at load time.
+    pub client_config: std::sync::Arc<rustls::ClientConfig>,
+    pub server_name: rustls::pki_types::ServerName<'static>,
     pub http2: bool,
 }
 

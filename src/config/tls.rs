@@ -101,15 +101,18 @@ impl Checker<'_> {
             (false, None) => UpstreamTrust::WebPki,
         };
         let http2 = raw.http2.unwrap_or(false);
-        if let Err(e) = tls::client_config(&trust) {
-            self.problem(&child(at, "tls_ca_file"), e);
+        let client_config = match tls::client_config(&trust) {
+            Ok(config) => std::sync::Arc::new(config),
+            Err(e) => {
+                self.problem(&child(at, "tls_ca_file"), e);
+                return None;
+            }
+        };
+        let name = raw.tls_server_name.clone().unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
+        let Ok(server_name) = rustls::pki_types::ServerName::try_from(name.clone()) else {
+            self.problem(&child(at, "tls_server_name"), format!("{name:?} is not a valid server name"));
             return None;
-        }
-        let server_name = raw.tls_server_name.clone().unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
-        if rustls::pki_types::ServerName::try_from(server_name.as_str()).is_err() {
-            self.problem(&child(at, "tls_server_name"), format!("{server_name:?} is not a valid server name"));
-            return None;
-        }
-        Some(UpstreamTls { trust, server_name, http2 })
+        };
+        Some(UpstreamTls { trust, client_config, server_name, http2 })
     }
 }

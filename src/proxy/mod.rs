@@ -187,7 +187,10 @@ async fn route_request(
     line.host = host.to_string();
     check_framing(&req)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
-    line.path = path.as_str().to_string();
+    if !path.is_unchanged() {
+        // The line already holds the raw path; only a rewritten one needs copying.
+        line.path = path.as_str().to_string();
+    }
     if conn.kind == ListenerKind::Redirect
         && let Some(redirect) = &state.config.listen.redirect
         && !redirect.is_exempt(path.match_key())

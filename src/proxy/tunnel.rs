@@ -12,10 +12,9 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::headers;
-use std::sync::Arc;
 
 use crate::access::RequestLine;
-use crate::metrics::Metrics;
+use crate::metrics::OpenGauge;
 use crate::server::ConnContext;
 
 /// The protocol a client asks to upgrade to, if it properly asks for one.
@@ -39,8 +38,7 @@ pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Inco
     let metrics = conn.metrics.clone();
     conn.tasks.spawn(async move {
         let _slot = slot;
-        metrics.tunnels.increment(1.0);
-        let _open = OpenTunnel(metrics);
+        let _open = OpenGauge::new(&metrics.tunnels);
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
@@ -57,15 +55,6 @@ pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Inco
             Err(e) => tracing::debug!(route = %line.route_name(), upstream = %line.upstream_name(), "tunnel ended: {e}"),
         }
     });
-}
-
-/// Keeps the open-tunnels gauge right however the tunnel ends.
-struct OpenTunnel(Arc<Metrics>);
-
-impl Drop for OpenTunnel {
-    fn drop(&mut self) {
-        self.0.tunnels.decrement(1.0);
-    }
 }
 
 /// Rewrites the upstream's 101 for the client: hop-by-hop headers go, and the

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::clock::{ClockedIo, ConnClock, Expired};
 use super::{ListenerKind, Shared, proxy_protocol};
 use crate::config::Limits;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, OpenGauge};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{self, headers::is_trusted};
 
@@ -36,15 +36,6 @@ pub struct ConnContext {
     pub metrics: Arc<Metrics>,
 }
 
-/// Keeps the open-connections gauge right however the connection ends.
-struct Open(Arc<Metrics>);
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.connections.decrement(1.0);
-    }
-}
-
 pub(super) async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -53,8 +44,7 @@ pub(super) async fn serve(
     slot: Arc<OwnedSemaphorePermit>,
     stop: CancellationToken,
 ) {
-    shared.metrics.connections.increment(1.0);
-    let _open = Open(shared.metrics.clone());
+    let _open = OpenGauge::new(&shared.metrics.connections);
     let _ = stream.set_nodelay(true);
     // Limits and TLS settings are fixed for the connection's life; routes are read per request.
     let state = shared.state.load_full();

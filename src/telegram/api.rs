@@ -3,7 +3,7 @@
 //! HTTPS through rustls with the webpki roots (plain http only reaches a
 //! loopback `api_url`, which the config enforces). Every call is bounded by
 //! `CALL_TIMEOUT`. The token is part of the request path, so no error built
-//! here ever includes the URL.
+//! here ever includes the URL (hyper's errors and their causes do not).
 
 use std::time::Duration;
 
@@ -102,7 +102,7 @@ impl BotApi {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| ApiError::Unreachable { origin: self.origin.clone(), reason: error_chain(&e) })?;
+                .map_err(|e| ApiError::Unreachable { origin: self.origin.clone(), reason: crate::error::chain(&e) })?;
             let body = response
                 .into_body()
                 .collect()
@@ -128,15 +128,4 @@ impl BotApi {
 struct Answer {
     result: Value,
     description: String,
-}
-
-/// The causes of a client error, without the URL (which holds the token).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        parts.push(e.to_string());
-        source = e.source();
-    }
-    parts.join(": ")
 }

@@ -5,7 +5,6 @@
 //! shown as `access_token=…`.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::api::{BotApi, WebhookParams};
 use super::diagnosis::redact;
@@ -49,7 +48,7 @@ pub async fn info(config: &Config) -> Result<String, String> {
     let telegram = telegram(config)?;
     let info = api(telegram)?.get_webhook_info().await.map_err(|e| e.to_string())?;
     let expected = telegram.webhook_url();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::metrics::unix_seconds();
     let mut out = String::new();
     let url = if info.url.is_empty() { "(none)".to_string() } else { redact(&info.url) };
     let verdict = if info.url == expected { "matches this config" } else { "does NOT match this config" };

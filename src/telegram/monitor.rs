@@ -5,7 +5,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::api::BotApi;
 use super::diagnosis::redact;
@@ -81,7 +81,7 @@ async fn check(telegram: &TelegramConfig) -> Result<(super::WebhookInfo, Diagnos
     let api = BotApi::new(&telegram.api_url, telegram.token.clone()).map_err(|e| e.to_string())?;
     let info = api.get_webhook_info().await.map_err(|e| e.to_string())?;
     let window = ERROR_WINDOW.max(telegram.monitor_interval * 2);
-    let diagnosis = Diagnosis::of(&info, &telegram.webhook_url(), unix_now(), window);
+    let diagnosis = Diagnosis::of(&info, &telegram.webhook_url(), crate::metrics::unix_seconds(), window);
     Ok((info, diagnosis))
 }
 
@@ -100,8 +100,4 @@ fn jitter(interval: Duration) -> Duration {
     let spread = interval.as_millis() as u64 / 5;
     let offset = if spread == 0 { 0 } else { random % spread };
     (interval + Duration::from_millis(offset)).saturating_sub(Duration::from_millis(spread / 2))
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
