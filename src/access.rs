@@ -1,20 +1,26 @@
 //! The access log: one line per request, written when its response ends.
 //!
-//! A `Completion` rides inside the response body, so the line carries the real
-//! byte count and duration even when the body streams for minutes or the client
-//! goes away mid-way. The route's metrics are recorded at the same moment.
-//! It also holds the connection's "request in progress" mark,
-//! which keeps the keep-alive idle timer off while the response is being sent.
+//! A `Delivery` rides inside the response body and every chunk of it, so the
+//! line is written when the last byte reaches the client's socket (not when the
+//! upstream's body ends), with the bytes actually written and the duration,
+//! even when the body streams for minutes. A response that does not reach the
+//! client whole is logged with `aborted=` and the reason: `client_timeout`
+//! (nothing read for `send_timeout`), `client_closed`, `shutdown` (cut when
+//! `shutdown_grace` ran out) or `upstream` (its body failed; `error=` says how).
+//! The route's metrics are recorded at the same moment. It also holds the
+//! connection's "request in progress" mark, which keeps the keep-alive idle
+//! timer off while the response is being written.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::{Method, StatusCode};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::proxy::{RouteRef, State};
-use crate::server::ActiveRequest;
+use crate::server::{AbortReason, ActiveRequest};
 
 /// What is known about a request when its response starts.
 #[derive(Debug, Clone)]
@@ -47,57 +53,113 @@ impl RequestLine {
     }
 }
 
-/// Finishes one access-log line, and the route's metrics, when dropped.
-pub struct Completion {
+/// One response on its way to the client. The access-log line and the
+/// route's metrics are written when the last reference goes: the
+/// `ResponseBody` holds one, and so does every body chunk still queued for the
+/// socket. So the line is written when the last byte has been written to the
+/// client, or when the connection is dropped with bytes still queued, and it
+/// counts only what was written.
+pub struct Delivery {
     line: RequestLine,
     status: StatusCode,
     start: Instant,
-    bytes: u64,
-    failure: Option<String>,
-    _active: ActiveRequest,
+    /// Body bytes handed to the connection.
+    produced: AtomicU64,
+    /// Body bytes written to the client's socket.
+    written: AtomicU64,
+    /// The body reached its end (as opposed to being dropped part-way).
+    ended: AtomicBool,
+    /// Why the upstream's body stopped early.
+    failure: OnceLock<String>,
+    /// Keeps the connection out of its idle state until the response is written.
+    active: ActiveRequest,
     state: Arc<State>,
 }
 
-impl Completion {
+impl Delivery {
     pub fn new(
         line: RequestLine,
         status: StatusCode,
         start: Instant,
         active: ActiveRequest,
         state: Arc<State>,
-    ) -> Self {
-        Completion { line, status, start, bytes: 0, failure: None, _active: active, state }
+    ) -> Arc<Self> {
+        Arc::new(Delivery {
+            line,
+            status,
+            start,
+            produced: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            failure: OnceLock::new(),
+            active,
+            state,
+        })
     }
 
-    pub fn add_bytes(&mut self, n: usize) {
-        self.bytes += n as u64;
+    /// `n` body bytes were handed to the connection.
+    pub fn produced(&self, n: usize) {
+        self.produced.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// `n` body bytes reached the client's socket.
+    pub fn written(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The body ended normally.
+    pub fn ended(&self) {
+        self.ended.store(true, Ordering::Relaxed);
     }
 
     /// Records why the body stopped early; it is logged with the line.
-    pub fn fail(&mut self, why: &dyn std::fmt::Display) {
-        self.failure = Some(why.to_string());
+    pub fn fail(&self, why: &dyn std::fmt::Display) {
+        let _ = self.failure.set(why.to_string());
+    }
+
+    /// Why the response did not reach the client whole, if it did not.
+    fn aborted(&self) -> Option<&'static str> {
+        if self.failure.get().is_some() {
+            return Some("upstream");
+        }
+        let produced = self.produced.load(Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed);
+        // A body dropped before anything was produced is a HEAD or bodiless answer.
+        let cut = written < produced || (produced > 0 && !self.ended.load(Ordering::Relaxed));
+        let reason = self.active.clock().abort_reason().unwrap_or(AbortReason::ClientClosed);
+        cut.then_some(reason.as_str())
     }
 }
 
-impl Drop for Completion {
+impl Drop for Delivery {
     fn drop(&mut self) {
         let l = &self.line;
         let elapsed = self.start.elapsed();
         self.state.route_metrics(l.route_ref).record(self.status.as_u16(), elapsed);
         let micros = elapsed.as_micros() as u64;
+        let bytes = self.written.load(Ordering::Relaxed);
         let (route, upstream) = (l.route_name(), l.upstream_name());
-        match &self.failure {
-            None => tracing::info!(
+        let Some(aborted) = self.aborted() else {
+            tracing::info!(
                 target: "hookgate::access",
                 client = %l.client, method = %l.method, host = %l.host, path = %l.path,
                 route = %route, upstream = %upstream, status = self.status.as_u16(),
-                duration_us = micros, bytes = self.bytes,
+                duration_us = micros, bytes,
+            );
+            return;
+        };
+        match self.failure.get() {
+            None => tracing::warn!(
+                target: "hookgate::access",
+                client = %l.client, method = %l.method, host = %l.host, path = %l.path,
+                route = %route, upstream = %upstream, status = self.status.as_u16(),
+                duration_us = micros, bytes, aborted,
             ),
             Some(failure) => tracing::warn!(
                 target: "hookgate::access",
                 client = %l.client, method = %l.method, host = %l.host, path = %l.path,
                 route = %route, upstream = %upstream, status = self.status.as_u16(),
-                duration_us = micros, bytes = self.bytes, error = %failure,
+                duration_us = micros, bytes, aborted, error = %failure,
             ),
         }
     }

@@ -93,6 +93,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The longest pause allowed between two reads of a request body.
     pub body_timeout: Duration,
+    /// The longest a response may go without any byte of it reaching the
+    /// client's socket (the client stopped reading) before the connection is cut.
+    pub send_timeout: Duration,
     /// Largest request head (request line plus headers); larger gets 431.
     pub max_header_bytes: usize,
     /// Longest request target; longer gets 414.
@@ -113,6 +116,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
             max_header_bytes: 32 * 1024,
             max_uri_bytes: 8 * 1024,
             max_headers: 100,

@@ -113,6 +113,7 @@ pub struct RawLimits {
     pub header_timeout: Option<Parsed<Dur>>,
     pub idle_timeout: Option<Parsed<Dur>>,
     pub body_timeout: Option<Parsed<Dur>>,
+    pub send_timeout: Option<Parsed<Dur>>,
     pub max_header_bytes: Option<Parsed<Size>>,
     pub max_uri_bytes: Option<Parsed<Size>>,
     pub max_headers: Option<usize>,

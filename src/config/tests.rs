@@ -34,6 +34,7 @@ fn the_shipped_configs_are_valid() {
 fn defaults_apply_when_limits_are_absent() {
     let config = load("[default]\nupstream = \"frontend\"\n").unwrap();
     assert_eq!(config.limits.header_timeout, Duration::from_secs(10));
+    assert_eq!(config.limits.send_timeout, Duration::from_secs(60));
     assert_eq!(config.limits.max_body, 10 * 1024 * 1024);
     assert_eq!(config.limits.max_header_bytes, 32 * 1024);
     assert_eq!(config.upstreams[1].connect_timeout, Duration::from_secs(3));
@@ -63,6 +64,7 @@ fn errors_name_file_line_and_key() {
     let cases: &[(&str, &str)] = &[
         ("[limits]\nheader_timeout = \"10 parsecs\"\n", "hookgate.toml:11: limits.header_timeout: invalid duration"),
         ("[limits]\nmax_body = \"lots\"\n", "hookgate.toml:11: limits.max_body: invalid size"),
+        ("[limits]\nsend_timeout = \"0s\"\n", "hookgate.toml:11: limits.send_timeout: must be greater than zero"),
         ("[limits]\nmax_header_bytes = \"1000\"\n", "hookgate.toml:11: limits.max_header_bytes: must be at least 1KiB"),
         ("[limits]\nmax_connections = \"many\"\n", "hookgate.toml:11: limits.max_connections: invalid type"),
         ("[limits]\nbogus = 1\n", "hookgate.toml:11: limits.bogus: unknown field `bogus`"),

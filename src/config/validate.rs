@@ -113,6 +113,7 @@ impl<'a> Checker<'a> {
             header_timeout: raw.header_timeout.map_or(d.header_timeout, |v| v.0.0),
             idle_timeout: raw.idle_timeout.map_or(d.idle_timeout, |v| v.0.0),
             body_timeout: raw.body_timeout.map_or(d.body_timeout, |v| v.0.0),
+            send_timeout: raw.send_timeout.map_or(d.send_timeout, |v| v.0.0),
             max_header_bytes: raw.max_header_bytes.map_or(d.max_header_bytes, |v| v.0.0 as usize),
             max_uri_bytes: raw.max_uri_bytes.map_or(d.max_uri_bytes, |v| v.0.0 as usize),
             max_headers: raw.max_headers.unwrap_or(d.max_headers),
@@ -125,6 +126,7 @@ impl<'a> Checker<'a> {
             ("header_timeout", limits.header_timeout),
             ("idle_timeout", limits.idle_timeout),
             ("body_timeout", limits.body_timeout),
+            ("send_timeout", limits.send_timeout),
         ] {
             if value.is_zero() {
                 self.problem(&at(name), "must be greater than zero");

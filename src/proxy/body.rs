@@ -2,20 +2,22 @@
 //!
 //! `RequestBody` carries the client's body to the upstream and enforces
 //! `max_body` and `body_timeout` while it streams. `ResponseBody` carries the
-//! upstream's (or hookgate's own) body to the client, counts its bytes, enforces
-//! the upstream's read timeout, and writes the access-log line when it ends.
+//! upstream's (or hookgate's own) body to the client and enforces the
+//! upstream's read timeout; each of its `Chunk`s reports to the response's
+//! `access::Delivery` as its bytes reach the socket.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::access::Completion;
+use crate::access::Delivery;
 
 /// Why a streamed body stopped.
 #[derive(Debug, thiserror::Error)]
@@ -114,27 +116,49 @@ enum Source {
 /// The body sent to the client.
 pub struct ResponseBody {
     source: Source,
-    completion: Completion,
+    delivery: Arc<Delivery>,
+}
+
+/// A piece of a response body that tells its `Delivery` as its bytes are
+/// written: hyper queues it and advances it as the socket takes bytes.
+pub struct Chunk {
+    bytes: Bytes,
+    delivery: Arc<Delivery>,
+}
+
+impl Buf for Chunk {
+    fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.bytes.advance(n);
+        self.delivery.written(n);
+    }
 }
 
 impl ResponseBody {
     /// The upstream's body; `read_timeout` bounds each pause between its chunks.
-    pub fn upstream(inner: Incoming, read_timeout: Duration, completion: Completion) -> Self {
-        ResponseBody { source: Source::Upstream { inner, timer: IdleTimer::new(read_timeout) }, completion }
+    pub fn upstream(inner: Incoming, read_timeout: Duration, delivery: Arc<Delivery>) -> Self {
+        ResponseBody { source: Source::Upstream { inner, timer: IdleTimer::new(read_timeout) }, delivery }
     }
 
     /// A body hookgate writes itself.
-    pub fn local(bytes: Bytes, completion: Completion) -> Self {
+    pub fn local(bytes: Bytes, delivery: Arc<Delivery>) -> Self {
         let bytes = (!bytes.is_empty()).then_some(bytes);
-        ResponseBody { source: Source::Local(bytes), completion }
+        ResponseBody { source: Source::Local(bytes), delivery }
     }
 }
 
 impl Body for ResponseBody {
-    type Data = Bytes;
+    type Data = Chunk;
     type Error = BodyError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Chunk>, BodyError>>> {
         let this = &mut *self;
         let polled = match &mut this.source {
             Source::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
@@ -151,14 +175,20 @@ impl Body for ResponseBody {
                 }
             },
         };
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.completion.add_bytes(data.len());
-                }
+        let delivery = &this.delivery;
+        let polled = match polled {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame.map_data(|bytes| {
+                delivery.produced(bytes.len());
+                Chunk { bytes, delivery: delivery.clone() }
+            })))),
+            Poll::Ready(Some(Err(e))) => {
+                delivery.fail(&e);
+                Poll::Ready(Some(Err(e)))
             }
-            Poll::Ready(Some(Err(e))) => this.completion.fail(e),
-            _ => {}
+            other => other.map(|_| None),
+        };
+        if matches!(polled, Poll::Ready(None)) || self.is_end_stream() {
+            self.delivery.ended();
         }
         polled
     }

@@ -20,7 +20,7 @@ use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
-use crate::access::{Completion, RequestLine};
+use crate::access::{Delivery, RequestLine};
 use crate::canonical::{self, CanonicalPath};
 use crate::client_ip;
 use crate::config::Redirect;
@@ -120,8 +120,8 @@ pub async fn handle(
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
-            let completion = Completion::new(line, parts.status, start, active, state);
-            Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, completion))
+            let delivery = Delivery::new(line, parts.status, start, active, state);
+            Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
         }
         Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
         Err(error) => {
@@ -156,8 +156,8 @@ fn local_response(
     active: crate::server::ActiveRequest,
     state: Arc<State>,
 ) -> Response<ResponseBody> {
-    let completion = Completion::new(line, local.status, start, active, state);
-    let mut response = Response::new(ResponseBody::local(local.body.clone(), completion));
+    let delivery = Delivery::new(line, local.status, start, active, state);
+    let mut response = Response::new(ResponseBody::local(local.body.clone(), delivery));
     *response.status_mut() = local.status;
     *response.headers_mut() = local.headers.clone();
     response

@@ -36,6 +36,7 @@ pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Inco
     let upstream = hyper::upgrade::on(response);
     let slot = conn.slot.clone();
     let metrics = conn.metrics.clone();
+    let cut = conn.cut.clone();
     conn.tasks.spawn(async move {
         let _slot = slot;
         let _open = OpenGauge::new(&metrics.tunnels);
@@ -48,7 +49,14 @@ pub fn start(conn: &ConnContext, client: OnUpgrade, response: &mut Response<Inco
         };
         let mut client = TokioIo::new(client);
         let mut upstream = TokioIo::new(upstream);
-        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        let copied = tokio::select! {
+            copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied,
+            _ = cut.cancelled() => {
+                tracing::warn!(route = %line.route_name(), upstream = %line.upstream_name(), "tunnel cut: shutdown grace expired");
+                return;
+            }
+        };
+        match copied {
             Ok((up, down)) => tracing::debug!(
                 route = %line.route_name(), upstream = %line.upstream_name(), bytes_up = up, bytes_down = down, "tunnel closed"
             ),

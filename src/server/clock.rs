@@ -1,18 +1,27 @@
-//! Per-connection timing: the head timeout and the keep-alive idle timeout.
+//! Per-connection timing: the head, idle and send timeouts.
 //!
 //! hyper's own header timer starts as soon as it waits for the next request, so
 //! it would also cut idle keep-alive connections at `header_timeout`. hookgate
-//! keeps the two apart: a connection is *idle* from the end of one response
-//! until the first byte of the next request, then *reading a head* until hyper
-//! hands the request to the service, then *active* until its response ends.
-//! `ClockedIo` notices the first byte; `ActiveRequest` marks the active span.
+//! keeps the two apart: a connection is *idle* from the moment the last byte of
+//! one response has been written to the socket until the first byte of the
+//! next request, then *reading a head* until hyper hands the request to the
+//! service, then *active* until its response has been written. The end of the
+//! upstream's body is not the end of the response: hyper may still hold much of
+//! it for a slow reader, so the active span ends only when the access log's
+//! `Delivery` (which holds the `ActiveRequest`) sees the last body byte written.
+//!
+//! While any write to the client is blocked, the *send* timer runs: no progress
+//! for `send_timeout` means the client stopped reading, and the connection is
+//! cut with `AbortReason::ClientTimeout` recorded for the access log.
+//! `ClockedIo` notices the first byte of a head and every write's progress;
+//! `ActiveRequest` marks the active span.
 //! While a head is being read, `ClockedIo` also feeds its bytes to a
 //! `HeadScan`, which flags heads with both Content-Length and Transfer-Encoding.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,9 +29,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::head_scan::HeadScan;
+use crate::config::Limits;
 
-/// Sentinel for "no head being read".
-const NOT_READING: u64 = u64::MAX;
+/// Sentinel for "no head being read" and "no write blocked".
+const NOT_SET: u64 = u64::MAX;
 
 #[derive(Debug)]
 pub struct ConnClock {
@@ -35,6 +45,49 @@ pub struct ConnClock {
     idle_since: AtomicU64,
     /// The head being read has both Content-Length and Transfer-Encoding.
     framing_conflict: AtomicBool,
+    /// Milliseconds since `epoch` when a write to the client last found the
+    /// socket full after making progress (`NOT_SET` while writes go through).
+    write_blocked: AtomicU64,
+    /// Why the connection was cut, for responses still being written then.
+    abort: AtomicU8,
+}
+
+/// Why a response did not reach the client whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// The client read nothing for `send_timeout`.
+    ClientTimeout,
+    /// The client closed or reset the connection.
+    ClientClosed,
+    /// `shutdown_grace` ran out while the response was being written.
+    Shutdown,
+}
+
+impl AbortReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbortReason::ClientTimeout => "client_timeout",
+            AbortReason::ClientClosed => "client_closed",
+            AbortReason::Shutdown => "shutdown",
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(AbortReason::ClientTimeout),
+            2 => Some(AbortReason::ClientClosed),
+            3 => Some(AbortReason::Shutdown),
+            _ => None,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            AbortReason::ClientTimeout => 1,
+            AbortReason::ClientClosed => 2,
+            AbortReason::Shutdown => 3,
+        }
+    }
 }
 
 /// Where a read from the client falls.
@@ -53,6 +106,8 @@ enum ReadPhase {
 pub enum Expired {
     Head,
     Idle,
+    /// Writes to the client made no progress for `send_timeout`.
+    Send,
 }
 
 impl ConnClock {
@@ -60,9 +115,35 @@ impl ConnClock {
         ConnClock {
             epoch: Instant::now(),
             active: AtomicU32::new(0),
-            head_started: AtomicU64::new(NOT_READING),
+            head_started: AtomicU64::new(NOT_SET),
             idle_since: AtomicU64::new(0),
             framing_conflict: AtomicBool::new(false),
+            write_blocked: AtomicU64::new(NOT_SET),
+            abort: AtomicU8::new(0),
+        }
+    }
+
+    /// Records why the connection is being cut; the first reason sticks.
+    pub fn set_abort(&self, reason: AbortReason) {
+        let _ = self.abort.compare_exchange(0, reason.to_u8(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Why the connection was cut, if it was.
+    pub fn abort_reason(&self) -> Option<AbortReason> {
+        AbortReason::from_u8(self.abort.load(Ordering::Relaxed))
+    }
+
+    /// Whether a request is in progress or its response is still being written.
+    pub fn is_busy(&self) -> bool {
+        self.active.load(Ordering::Relaxed) > 0 || self.write_blocked.load(Ordering::Relaxed) != NOT_SET
+    }
+
+    /// A write to the client went (partly) through, or found the socket full.
+    fn wrote(&self, progressed: bool) {
+        if progressed {
+            self.write_blocked.store(NOT_SET, Ordering::Relaxed);
+        } else if self.write_blocked.load(Ordering::Relaxed) == NOT_SET {
+            self.write_blocked.store(self.now_ms(), Ordering::Relaxed);
         }
     }
 
@@ -79,7 +160,7 @@ impl ConnClock {
         if self.active.load(Ordering::Relaxed) > 0 {
             return ReadPhase::Request;
         }
-        if self.head_started.load(Ordering::Relaxed) != NOT_READING {
+        if self.head_started.load(Ordering::Relaxed) != NOT_SET {
             return ReadPhase::Head;
         }
         self.head_started.store(self.now_ms(), Ordering::Relaxed);
@@ -90,7 +171,7 @@ impl ConnClock {
     /// hyper parsed a head and called the service.
     pub fn request_started(self: &Arc<Self>) -> ActiveRequest {
         self.active.fetch_add(1, Ordering::Relaxed);
-        self.head_started.store(NOT_READING, Ordering::Relaxed);
+        self.head_started.store(NOT_SET, Ordering::Relaxed);
         ActiveRequest(Arc::clone(self))
     }
 
@@ -100,39 +181,58 @@ impl ConnClock {
         self.framing_conflict.swap(false, Ordering::Relaxed)
     }
 
-    /// When to look again. While idle or active it wakes at least every
-    /// `header_timeout`, so a head that starts meanwhile is timed exactly.
-    pub fn next_check(&self, header_timeout: Duration, idle_timeout: Duration) -> Instant {
-        let soon = Instant::now() + header_timeout;
+    /// When to look again. It wakes at least every `header_timeout` (and
+    /// `send_timeout`), so a head or a blocked write that starts meanwhile is
+    /// timed exactly.
+    pub fn next_check(&self, limits: &Limits) -> Instant {
+        let soon = Instant::now() + limits.header_timeout.min(limits.send_timeout);
+        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        if blocked != NOT_SET {
+            return soon.min(self.at(blocked) + limits.send_timeout);
+        }
         if self.active.load(Ordering::Relaxed) > 0 {
             return soon;
         }
         match self.head_started.load(Ordering::Relaxed) {
-            NOT_READING => soon.min(self.at(self.idle_since.load(Ordering::Relaxed)) + idle_timeout),
-            started => self.at(started) + header_timeout,
+            NOT_SET => soon.min(self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout),
+            started => self.at(started) + limits.header_timeout,
         }
     }
 
-    /// Which timer, if any, has run out now.
-    pub fn expired(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<Expired> {
+    /// Which timer, if any, has run out now. A connection whose last response
+    /// is still being written is never idle, however long that takes, as long
+    /// as the client keeps reading.
+    pub fn expired(&self, limits: &Limits) -> Option<Expired> {
+        let now = Instant::now();
+        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        if blocked != NOT_SET {
+            return (now >= self.at(blocked) + limits.send_timeout).then_some(Expired::Send);
+        }
         if self.active.load(Ordering::Relaxed) > 0 {
             return None;
         }
-        let now = Instant::now();
         match self.head_started.load(Ordering::Relaxed) {
-            NOT_READING if now >= self.at(self.idle_since.load(Ordering::Relaxed)) + idle_timeout => {
+            NOT_SET if now >= self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout => {
                 Some(Expired::Idle)
             }
-            NOT_READING => None,
-            started if now >= self.at(started) + header_timeout => Some(Expired::Head),
+            NOT_SET => None,
+            started if now >= self.at(started) + limits.header_timeout => Some(Expired::Head),
             _ => None,
         }
     }
 }
 
-/// Marks one request as in progress until dropped (when its response ends).
+/// Marks one request as in progress until dropped (when its response has
+/// been written).
 #[derive(Debug)]
 pub struct ActiveRequest(Arc<ConnClock>);
+
+impl ActiveRequest {
+    /// The connection's clock, for the abort reason.
+    pub fn clock(&self) -> &ConnClock {
+        &self.0
+    }
+}
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
@@ -183,9 +283,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
     }
 }
 
+impl<T> ClockedIo<T> {
+    /// Tells the clock whether a write made progress (for the send timer).
+    fn note_write(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match &polled {
+            Poll::Ready(Ok(n)) => self.clock.wrote(*n > 0),
+            Poll::Pending => self.clock.wrote(false),
+            Poll::Ready(Err(_)) => {}
+        }
+        polled
+    }
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for ClockedIo<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_write(polled)
     }
 
     fn poll_write_vectored(
@@ -193,7 +306,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ClockedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -201,7 +315,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ClockedIo<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        // TLS writes its records on flush: a blocked flush is a blocked write.
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        match polled {
+            Poll::Ready(Ok(())) => self.clock.wrote(true),
+            Poll::Pending => self.clock.wrote(false),
+            Poll::Ready(Err(_)) => {}
+        }
+        polled
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -17,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::clock::{ClockedIo, ConnClock, Expired};
+use super::clock::{AbortReason, ClockedIo, ConnClock, Expired};
 use super::{ListenerKind, Shared, proxy_protocol};
 use crate::config::Limits;
 use crate::metrics::{Metrics, OpenGauge};
@@ -33,6 +33,8 @@ pub struct ConnContext {
     pub slot: Arc<OwnedSemaphorePermit>,
     /// Tracks tunnels, so shutdown waits for them too.
     pub tasks: TaskTracker,
+    /// Cancelled when `shutdown_grace` runs out: whatever is still open is cut.
+    pub cut: CancellationToken,
     pub metrics: Arc<Metrics>,
 }
 
@@ -67,11 +69,13 @@ pub(super) async fn serve(
         clock: clock.clone(),
         slot,
         tasks: shared.tasks.clone(),
+        cut: shared.cut.clone(),
         metrics: shared.metrics.clone(),
     });
     let requests = shared.clone();
     let service = service_fn(move |req| proxy::handle(requests.state.load_full(), context.clone(), req));
     let limits = state.config.limits.clone();
+    let stop = Stop { drain: stop, cut: shared.cut.clone() };
 
     let Some(tls) = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls) else {
         let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
@@ -114,7 +118,19 @@ pub(super) async fn serve(
 fn http1_builder(limits: &Limits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder.max_header_size(limits.max_header_bytes).max_headers(limits.max_headers).header_read_timeout(None);
+    // Queue body chunks instead of copying them into one buffer: a chunk is then
+    // advanced only as its bytes reach the socket, which is what the access log
+    // counts and what ends a response (see `access::Delivery`).
+    builder.writev(true);
     builder
+}
+
+/// The two ways shutdown reaches a connection.
+struct Stop {
+    /// Finish the request in progress, then close.
+    drain: CancellationToken,
+    /// `shutdown_grace` ran out: close now.
+    cut: CancellationToken,
 }
 
 /// A hyper connection that can be asked to finish gracefully.
@@ -145,27 +161,39 @@ where
     }
 }
 
-/// Polls `conn` to the end while enforcing the head and idle timers and the drain.
-async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &CancellationToken, peer: SocketAddr) {
+/// Polls `conn` to the end while enforcing the head, idle and send timers and
+/// the drain. Before it gives up on a connection it records why on the clock,
+/// so responses still being written are logged as cut, not as delivered.
+async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &Stop, peer: SocketAddr) {
     tokio::pin!(conn);
     let mut draining = false;
     loop {
-        let check_at = clock.next_check(limits.header_timeout, limits.idle_timeout);
+        let check_at = clock.next_check(limits);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
+                    clock.set_abort(AbortReason::ClientClosed);
                     tracing::debug!(client = %peer, "connection ended: {e}");
                 }
                 return;
             }
-            _ = stop.cancelled(), if !draining => {
+            _ = stop.drain.cancelled(), if !draining => {
                 draining = true;
                 conn.as_mut().start_shutdown();
             }
+            _ = stop.cut.cancelled() => {
+                clock.set_abort(AbortReason::Shutdown);
+                return;
+            }
             _ = tokio::time::sleep_until(check_at) => {
-                match clock.expired(limits.header_timeout, limits.idle_timeout) {
+                match clock.expired(limits) {
                     Some(Expired::Head) => {
                         tracing::warn!(client = %peer, status = 408, "request head not complete within header_timeout; closing");
+                        return;
+                    }
+                    Some(Expired::Send) => {
+                        clock.set_abort(AbortReason::ClientTimeout);
+                        tracing::warn!(client = %peer, "client read nothing for send_timeout ({:?}); closing", limits.send_timeout);
                         return;
                     }
                     Some(Expired::Idle) => return,

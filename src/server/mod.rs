@@ -33,7 +33,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use clock::ActiveRequest;
+pub use clock::{AbortReason, ActiveRequest};
 pub use conn::ConnContext;
 
 use crate::metrics::Metrics;
@@ -45,6 +45,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
     tasks: TaskTracker,
+    /// Cancelled when `shutdown_grace` runs out, to cut what is still open.
+    cut: CancellationToken,
 }
 
 /// What a listener serves.
@@ -112,6 +114,7 @@ impl Server {
             metrics,
             slots: Arc::new(Semaphore::new(max_connections)),
             tasks: TaskTracker::new(),
+            cut: CancellationToken::new(),
         };
         let stop = CancellationToken::new();
         Ok(Server { shared: Arc::new(shared), max_connections, stop, listeners: Vec::new(), workers })
@@ -268,11 +271,17 @@ impl Server {
                 cut = tasks.len(),
                 "shutdown grace of {grace:?} expired; cutting the connections still open"
             );
+            // Cut connections log their unfinished responses as cut on the way out.
+            self.shared.cut.cancel();
+            let _ = tokio::time::timeout(CUT_WAIT, tasks.wait()).await;
         } else {
             tracing::info!("drained; exiting");
         }
     }
 }
+
+/// How long cut connections get to close and write their access lines.
+const CUT_WAIT: Duration = Duration::from_secs(1);
 
 /// Binds every address (once per runtime), or none: on error the ones bound
 /// so far are dropped.

@@ -45,7 +45,7 @@ pub fn read_response(stream: &mut TcpStream) -> std::io::Result<RawResponse> {
         stream.read_exact(&mut body)?;
         response.body = body;
     } else if response.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        response.body = read_chunked(stream)?;
+        response.body = read_chunked(&mut BufReader::new(stream))?;
     } else {
         stream.read_to_end(&mut response.body)?;
     }
@@ -67,8 +67,8 @@ pub fn read_head(stream: &mut TcpStream) -> std::io::Result<RawResponse> {
     Ok(RawResponse { status, head, body: Vec::new() })
 }
 
-fn read_chunked(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut reader = BufReader::new(stream);
+/// Reads a chunked body (sizes, data, trailers) to its last chunk.
+pub fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let mut line = String::new();

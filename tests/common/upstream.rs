@@ -31,7 +31,8 @@ pub struct Seen {
 /// - `/echo`: answers with the request body;
 /// - `/etag`: `ETag: "v1"`, and 304 when `If-None-Match: "v1"` is sent;
 /// - `/slow?ms=N`: waits N ms before answering;
-/// - `/big?bytes=N`: streams N bytes of a repeating pattern;
+/// - `/big?bytes=N[&chunk=M]`: streams N bytes of a repeating pattern, M bytes
+///   (default 16 KiB) per body frame; with `&length=1`, one framed by Content-Length;
 /// - `/ws`: upgrades (101) and echoes bytes back;
 /// - anything else: `200` with the upstream's name as the body.
 #[derive(Clone)]
@@ -124,7 +125,12 @@ impl Upstream {
             }
             "/big" => {
                 let total: usize = query.get("bytes").and_then(|v| v.parse().ok()).unwrap_or(1 << 20);
-                stream_pattern(total)
+                let chunk: usize = query.get("chunk").and_then(|v| v.parse().ok()).unwrap_or(16 * 1024);
+                if query.contains_key("length") {
+                    full(StatusCode::OK, (0..total).map(pattern_byte).collect::<Vec<u8>>().into())
+                } else {
+                    stream_pattern(total, chunk.max(1))
+                }
             }
             "/ws" => {
                 let on_upgrade = on_upgrade.unwrap();
@@ -170,11 +176,10 @@ pub fn pattern_byte(i: usize) -> u8 {
     (i % 251) as u8
 }
 
-fn stream_pattern(total: usize) -> Response<BoxBody<Bytes, Infallible>> {
-    const CHUNK: usize = 16 * 1024;
-    let chunks = (0..total.div_ceil(CHUNK)).map(move |c| {
-        let start = c * CHUNK;
-        let end = (start + CHUNK).min(total);
+fn stream_pattern(total: usize, chunk: usize) -> Response<BoxBody<Bytes, Infallible>> {
+    let chunks = (0..total.div_ceil(chunk)).map(move |c| {
+        let start = c * chunk;
+        let end = (start + chunk).min(total);
         let data: Vec<u8> = (start..end).map(pattern_byte).collect();
         Ok::<_, Infallible>(Frame::data(Bytes::from(data)))
     });
