@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of hookgate, nginx and HAProxy on loopback.
 #
-# Needs (installs nothing): nginx-light haproxy wrk curl python3
-#   apt-get install nginx-light haproxy wrk curl python3
+# Needs (installs nothing): nginx-light haproxy wrk curl python3 openssl
+#   apt-get install nginx-light haproxy wrk curl python3 openssl
 # Run from the repository root:  bench/compare.sh
 # Knobs: ROUNDS (5), DURATION seconds per wrk run (5), WORKERS ("1 2").
 # Every run is bounded: wrk -d, curl --max-time, loadgen's duration.
@@ -10,18 +10,23 @@
 # Workloads, each in interleaved rounds (nginx, haproxy, hookgate, nginx, ...):
 #   get      GET through the default route (64 connections), per worker count
 #   post     POST of a 1 KiB JSON body to the webhook route (1 worker)
+#   tls      keep-alive GET over HTTPS (TLS 1.3, ECDSA P-256), 1 worker
 #   stream   a 100 MiB response, throughput vs direct and peak RSS growth (1 worker)
 #   latency  1,000 req/s on 16 connections: p50/p99 in µs, and added over direct
-#   memory   idle RSS, and RSS with 10,000 idle keep-alive connections
-# The table shows medians over the rounds and each proxy's ratio to nginx.
+#   memory   idle RSS, RSS with 10,000 idle keep-alive connections, and 2 s after they left
+# The table shows medians over the rounds and each proxy's ratio to nginx, and
+# CPU per request: user and system time of all the proxy's processes over the
+# run (/proc/PID/stat deltas), divided by the requests wrk completed. On 2 cores
+# wrk and the upstream compete with the proxy, so req/s is compressed; CPU per
+# request is the figure that separates the proxies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WORKERS=${WORKERS:-"1 2"}
-for tool in nginx haproxy wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy wrk curl python3" >&2; exit 1; }
+for tool in nginx haproxy wrk curl python3 openssl; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy wrk curl python3 openssl" >&2; exit 1; }
 done
 cargo build --release --quiet --bin hookgate --example loadgen
 HOOKGATE=$PWD/target/release/hookgate
@@ -37,10 +42,16 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need the room
 
-# Ports: upstreams 19001/19002, proxies nginx 19081, haproxy 19082, hookgate 19083.
+# Ports: upstreams 19001/19002, proxies nginx 19081, haproxy 19082, hookgate 19083;
+# the same proxies over TLS on 19091, 19092, 19093.
 UP_FRONT=19001; UP_BACK=19002
 declare -A PORT=([nginx]=19081 [haproxy]=19082 [hookgate]=19083)
+declare -A TLS_PORT=([nginx]=19091 [haproxy]=19092 [hookgate]=19093)
 PROXIES="nginx haproxy hookgate"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/haproxy.pem"
 
 head -c $((100 * 1024 * 1024)) /dev/zero > "$WORK/big"
 chmod 755 "$WORK"; chmod 644 "$WORK/big"  # nginx workers run as www-data
@@ -72,6 +83,9 @@ http {
   upstream backend { server 127.0.0.1:$UP_BACK; keepalive 64; }
   server {
     listen 127.0.0.1:${PORT[nginx]};
+    listen 127.0.0.1:${TLS_PORT[nginx]} ssl;
+    ssl_certificate $WORK/cert.pem;
+    ssl_certificate_key $WORK/key.pem;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header X-Forwarded-For \$remote_addr;
@@ -95,6 +109,7 @@ defaults
   option forwardfor
 frontend web
   bind 127.0.0.1:${PORT[haproxy]}
+  bind 127.0.0.1:${TLS_PORT[haproxy]} ssl crt $WORK/haproxy.pem alpn http/1.1
   acl webhook path /api/v1/guest/telegram/webhook
   acl post method POST
   use_backend backend if webhook post
@@ -107,6 +122,10 @@ EOF
     cat > "$WORK/hookgate.toml" <<EOF
 [listen]
 addrs = ["127.0.0.1:${PORT[hookgate]}"]
+[listen.tls]
+addrs = ["127.0.0.1:${TLS_PORT[hookgate]}"]
+certificates = [{ cert_file = "$WORK/cert.pem", key_file = "$WORK/key.pem" }]
+http2 = false
 [runtime]
 workers = $w
 [limits]
@@ -136,20 +155,35 @@ stop_proxies() {
     wait "$NGINX_PID" "$HAPROXY_PID" "$HOOKGATE_PID" 2>/dev/null || true
 }
 
-# RSS of a proxy in KiB, all its processes (nginx master + workers).
-rss_kib() {
-    local p=$1 pids
-    case $p in
-        nginx) pids="$NGINX_PID $(pgrep -P "$NGINX_PID" || true)" ;;
-        haproxy) pids="$HAPROXY_PID $(pgrep -P "$HAPROXY_PID" || true)" ;;
-        hookgate) pids=$HOOKGATE_PID ;;
+# Every process of a proxy (nginx master + workers).
+proxy_pids() {
+    case $1 in
+        nginx) echo "$NGINX_PID $(pgrep -P "$NGINX_PID" || true)" ;;
+        haproxy) echo "$HAPROXY_PID $(pgrep -P "$HAPROXY_PID" || true)" ;;
+        hookgate) echo "$HOOKGATE_PID" ;;
     esac
+}
+
+# RSS of a proxy in KiB, all its processes.
+rss_kib() {
     local total=0
-    for pid in $pids; do
+    for pid in $(proxy_pids "$1"); do
         total=$((total + $(awk '/VmRSS/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
     done
     echo "$total"
 }
+
+# User and system CPU time of a proxy's processes, in clock ticks: "user sys".
+cpu_ticks() {
+    local user=0 sys=0 u s
+    for pid in $(proxy_pids "$1"); do
+        # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
+        read -r u s < <(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12, $13}') || continue
+        user=$((user + u)); sys=$((sys + s))
+    done
+    echo "$user $sys"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 # wrk latency figure (e.g. 620.00us, 1.20ms) in microseconds.
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
@@ -161,8 +195,14 @@ record() { RESULT["$1|$2|$3"]+="$4 "; } # workload proxy metric value
 
 run_wrk() { # workload proxy extra-args...
     local workload=$1 p=$2; shift 2
-    local out
-    out=$(wrk -t1 -c64 -d"${DURATION}s" --latency "$@" "http://127.0.0.1:${PORT[$p]}${URL_PATH}")
+    local out before after requests url="http://127.0.0.1:${PORT[$p]}${URL_PATH}"
+    [ "$workload" = tls ] && url="https://localhost:${TLS_PORT[$p]}${URL_PATH}"
+    before=$(cpu_ticks "$p")
+    out=$(wrk -t1 -c64 -d"${DURATION}s" --latency "$@" "$url")
+    after=$(cpu_ticks "$p")
+    requests=$(echo "$out" | awk '/requests in/{print $1}')
+    record "$workload" "$p" user_us "$(awk -v b="${before% *}" -v a="${after% *}" -v n="$requests" -v t="$TICK_US" 'BEGIN { print (a - b) * t / n }')"
+    record "$workload" "$p" sys_us "$(awk -v b="${before#* }" -v a="${after#* }" -v n="$requests" -v t="$TICK_US" 'BEGIN { print (a - b) * t / n }')"
     record "$workload" "$p" rps "$(echo "$out" | awk '/Requests\/sec/{print $2}')"
     record "$workload" "$p" p50 "$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
     record "$workload" "$p" p99 "$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
@@ -184,6 +224,8 @@ for w in $WORKERS; do
     if [ "$w" = 1 ]; then
         URL_PATH=/api/v1/guest/telegram/webhook
         for _ in $(seq "$ROUNDS"); do for p in $PROXIES; do run_wrk post "$p" -s "$WORK/post.lua"; done; done
+        URL_PATH=/
+        for _ in $(seq "$ROUNDS"); do for p in $PROXIES; do run_wrk tls "$p"; done; done
 
 
         for _ in $(seq 3); do
@@ -229,6 +271,8 @@ EOF
             sleep 6
             record memory "$p" rss_10k_idle "$(rss_kib "$p")"
             wait "$hold" || true
+            sleep 2
+            record memory "$p" rss_after "$(rss_kib "$p")"
         done
     fi
     stop_proxies
@@ -237,15 +281,18 @@ done
 # The table.
 m() { echo "${RESULT["$1|$2|$3"]:-}" | tr ' ' '\n' | grep -v '^$' | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
-printf '\n%-10s %-9s %10s %9s %9s %10s %8s\n' workload proxy "req/s" "p50 µs" "p99 µs" "RSS KiB" "÷nginx"
-for w in $WORKERS post; do
-    workload=$w; [ "$w" = post ] || workload="get-w$w"
+cpu() { awk -v u="$(m "$1" "$2" user_us)" -v s="$(m "$1" "$2" sys_us)" 'BEGIN { print u + s }'; }
+printf '\n%-10s %-9s %10s %9s %9s %10s %8s %8s %8s %9s\n' workload proxy "req/s" "p50 µs" "p99 µs" "RSS KiB" "÷nginx" \
+    "user µs" "sys µs" "CPU÷ngx"
+for w in $WORKERS post tls; do
+    workload=$w; case $w in post|tls) ;; *) workload="get-w$w" ;; esac
     [ -n "${RESULT["$workload|nginx|rps"]:-}" ] || continue
     base=$(m "$workload" nginx rps)
     for p in $PROXIES; do
         rps=$(m "$workload" "$p" rps)
-        printf '%-10s %-9s %10.0f %9.0f %9.0f %10s %8s\n' "$workload" "$p" "$rps" "$(m "$workload" "$p" p50)" \
-            "$(m "$workload" "$p" p99)" "$(m "$workload" "$p" rss)" "$(ratio "$rps" "$base")"
+        printf '%-10s %-9s %10.0f %9.0f %9.0f %10s %8s %8.2f %8.2f %9s\n' "$workload" "$p" "$rps" "$(m "$workload" "$p" p50)" \
+            "$(m "$workload" "$p" p99)" "$(m "$workload" "$p" rss)" "$(ratio "$rps" "$base")" \
+            "$(m "$workload" "$p" user_us)" "$(m "$workload" "$p" sys_us)" "$(ratio "$(cpu "$workload" "$p")" "$(cpu "$workload" nginx)")"
     done
 done
 if [ -n "${RESULT["stream|direct|mbps"]:-}" ]; then
@@ -261,9 +308,10 @@ if [ -n "${RESULT["stream|direct|mbps"]:-}" ]; then
         printf '%-10s %-9s %9s %9s %14s %14s\n' latency "$t" "$p50" "$p99" \
             "$((p50 - ${RESULT["latency|direct|p50"]}))" "$((p99 - ${RESULT["latency|direct|p99"]}))"
     done
-    printf '\n%-10s %-9s %12s %16s\n' memory proxy "idle KiB" "10k idle KiB"
+    printf '\n%-10s %-9s %12s %16s %16s\n' memory proxy "idle KiB" "10k idle KiB" "after KiB"
     for p in $PROXIES; do
-        printf '%-10s %-9s %12s %16s\n' memory "$p" "$(m memory "$p" idle_rss)" "$(m memory "$p" rss_10k_idle)"
+        printf '%-10s %-9s %12s %16s %16s\n' memory "$p" "$(m memory "$p" idle_rss)" "$(m memory "$p" rss_10k_idle)" \
+            "$(m memory "$p" rss_after)"
     done
 fi
 echo

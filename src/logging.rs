@@ -18,6 +18,7 @@ pub fn init(log: &Log) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    crate::access::format::set_format(log.format);
     match log.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

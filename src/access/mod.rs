@@ -11,6 +11,8 @@
 //! connection's "request in progress" mark, which keeps the keep-alive idle
 //! timer off while the response is being written.
 
+pub mod format;
+
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -21,6 +23,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::proxy::{RouteRef, State};
 use crate::server::{AbortReason, ActiveRequest};
+use format::{Line, Value};
 
 /// What is known about a request when its response starts.
 #[derive(Debug, Clone)]
@@ -136,31 +139,29 @@ impl Drop for Delivery {
         let l = &self.line;
         let elapsed = self.start.elapsed();
         self.state.route_metrics(l.route_ref).record(self.status.as_u16(), elapsed);
-        let micros = elapsed.as_micros() as u64;
-        let bytes = self.written.load(Ordering::Relaxed);
+        let aborted = self.aborted();
+        let failure = self.failure.get();
         let (route, upstream) = (l.route_name(), l.upstream_name());
-        let Some(aborted) = self.aborted() else {
-            tracing::info!(
-                target: "hookgate::access",
-                client = %l.client, method = %l.method, host = %l.host, path = %l.path,
-                route = %route, upstream = %upstream, status = self.status.as_u16(),
-                duration_us = micros, bytes,
-            );
-            return;
+        let (reason, error) = (aborted.unwrap_or_default(), failure.map_or("", String::as_str));
+        let fields = [
+            ("client", Value::Text(&l.client)),
+            ("method", Value::Text(&l.method)),
+            ("host", Value::Text(&l.host)),
+            ("path", Value::Text(&l.path)),
+            ("route", Value::Text(&route)),
+            ("upstream", Value::Text(&upstream)),
+            ("status", Value::Number(u64::from(self.status.as_u16()))),
+            ("duration_us", Value::Number(elapsed.as_micros() as u64)),
+            ("bytes", Value::Number(self.written.load(Ordering::Relaxed))),
+            ("aborted", Value::Text(&reason)),
+            ("error", Value::Text(&error)),
+        ];
+        // `aborted` and `error` appear only when there is something to say.
+        let shown = match (aborted, failure) {
+            (None, _) => 9,
+            (Some(_), None) => 10,
+            (Some(_), Some(_)) => 11,
         };
-        match self.failure.get() {
-            None => tracing::warn!(
-                target: "hookgate::access",
-                client = %l.client, method = %l.method, host = %l.host, path = %l.path,
-                route = %route, upstream = %upstream, status = self.status.as_u16(),
-                duration_us = micros, bytes, aborted,
-            ),
-            Some(failure) => tracing::warn!(
-                target: "hookgate::access",
-                client = %l.client, method = %l.method, host = %l.host, path = %l.path,
-                route = %route, upstream = %upstream, status = self.status.as_u16(),
-                duration_us = micros, bytes, aborted, error = %failure,
-            ),
-        }
+        format::emit(&Line { warn: aborted.is_some(), fields: &fields[..shown] });
     }
 }
