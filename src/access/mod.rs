@@ -18,11 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::client_ip;
 use crate::proxy::{RouteRef, State};
-use crate::server::{AbortReason, ActiveRequest};
+use crate::server::{AbortReason, ActiveRequest, ConnContext};
 use format::{Line, Value};
 
 /// What is known about a request when its response starts.
@@ -43,6 +44,20 @@ pub struct RequestLine {
 }
 
 impl RequestLine {
+    /// The line as far as the head tells, before routing.
+    pub fn new(state: &State, conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
+        RequestLine {
+            client: client_ip::resolve(conn.peer.ip(), headers, &state.config.listen.trusted_proxies),
+            permit: None,
+            method: method.clone(),
+            host: String::new(),
+            path: path.to_string(),
+            route_ref: RouteRef::Unrouted,
+            route: None,
+            upstream: None,
+        }
+    }
+
     pub fn route_name(&self) -> &str {
         match (&self.route, self.route_ref) {
             (Some(name), _) => name,

@@ -8,92 +8,34 @@
 
 pub mod body;
 pub mod headers;
-mod tunnel;
+mod state;
+pub mod tunnel;
+
+pub use state::{RouteRef, State};
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use crate::access::{Delivery, RequestLine};
 use crate::canonical::{self, CanonicalPath};
-use crate::client_ip;
+use crate::config::HostHeader;
 use crate::config::Redirect;
-use crate::config::{Config, HostHeader};
 use crate::error::{BadRequest, ProxyError};
-use crate::guards::GuardState;
-use crate::metrics::{Metrics, RouteMetrics};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::server::{ConnContext, ListenerKind};
 use crate::upstream::UpstreamClient;
 use body::{RequestBody, ResponseBody};
 
-/// Everything a request needs that comes from one config load: routes,
-/// limits, upstream clients and the metric handles that go with them.
-pub struct State {
-    pub config: Config,
-    /// One client per `config.upstreams` entry, same order.
-    pub upstreams: Vec<UpstreamClient>,
-    /// One per route, same order as the route table.
-    route_metrics: Vec<RouteMetrics>,
-    default_metrics: RouteMetrics,
-    unrouted_metrics: RouteMetrics,
-    /// One per route: rate-limit buckets and in-flight counters.
-    guard_states: Vec<GuardState>,
-}
-
-/// Which route a request was counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteRef {
-    /// Refused before a route was chosen (bad target, bad Host, ...).
-    Unrouted,
-    Default,
-    Route(usize),
-}
-
-impl State {
-    pub fn new(config: Config, metrics: &Metrics) -> Self {
-        let upstreams: Vec<UpstreamClient> =
-            config.upstreams.iter().map(|u| UpstreamClient::new(u.clone(), metrics.upstream(&u.name))).collect();
-        let upstream_of = |action: &Action| match action {
-            Action::Upstream(i) => config.upstreams[*i].name.to_string(),
-            Action::Respond(_) => NONE.to_string(),
-        };
-        let route_metrics =
-            config.routes.routes().iter().map(|r| metrics.route(&r.name, &upstream_of(&r.action))).collect();
-        let default_metrics = metrics.route("default", &upstream_of(config.routes.default_action()));
-        let unrouted_metrics = metrics.route(NONE, NONE);
-        let guard_states = config.routes.routes().iter().map(|r| GuardState::new(&r.guards)).collect();
-        State { config, upstreams, route_metrics, default_metrics, unrouted_metrics, guard_states }
-    }
-
-    pub fn guard_state(&self, route: usize) -> &GuardState {
-        &self.guard_states[route]
-    }
-
-    /// Forgets idle rate-limit buckets; returns how many are tracked, per route.
-    pub fn sweep_guards(&self) -> Vec<(Arc<str>, usize)> {
-        let routes = self.config.routes.routes();
-        routes.iter().zip(&self.guard_states).map(|(r, g)| (r.name.clone(), g.sweep())).collect()
-    }
-
-    pub fn route_metrics(&self, route: RouteRef) -> &RouteMetrics {
-        match route {
-            RouteRef::Unrouted => &self.unrouted_metrics,
-            RouteRef::Default => &self.default_metrics,
-            RouteRef::Route(i) => &self.route_metrics[i],
-        }
-    }
-}
-
-const NONE: &str = "-";
-
-/// The hyper service: one request in, one response out, never an `Err`.
+/// The hyper service (HTTP/2 clients): one request in, one response out,
+/// never an `Err`.
 pub async fn handle(
     state: Arc<State>,
     conn: Arc<ConnContext>,
@@ -101,21 +43,11 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = Instant::now();
     let active = conn.clock.request_started();
-    let client = client_ip::resolve(conn.peer.ip(), req.headers(), &state.config.listen.trusted_proxies);
-    let mut line = RequestLine {
-        client,
-        permit: None,
-        method: req.method().clone(),
-        host: String::new(),
-        path: req.uri().path().to_string(),
-        route_ref: RouteRef::Unrouted,
-        route: None,
-        upstream: None,
-    };
+    let mut line = RequestLine::new(&state, &conn, req.method(), req.headers(), req.uri().path());
     let outcome = if conn.clock.take_framing_conflict() {
         Err(ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding))
     } else {
-        route_request(&state, &conn, req, &mut line).await
+        forward_with_hyper(&state, &conn, req, &mut line).await
     };
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
@@ -125,23 +57,29 @@ pub async fn handle(
         }
         Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
         Err(error) => {
-            tracing::warn!(
-                route = %line.route_name(), upstream = %line.upstream_name(), client = %line.client,
-                status = error.status().as_u16(), "{error}"
-            );
-            let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
-            local.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-            if let ProxyError::RateLimited(seconds) = error {
-                local.headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            if error.is_client_fault() {
-                // Whatever is left of this request on the wire must not be read as the next one.
-                local.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
+            let local = error_response(&error, &line);
             local_response(&local, line, start, active, state)
         }
     };
     Ok(response)
+}
+
+/// The local answer for `error`, with its log line.
+pub fn error_response(error: &ProxyError, line: &RequestLine) -> LocalResponse {
+    tracing::warn!(
+        route = %line.route_name(), upstream = %line.upstream_name(), client = %line.client,
+        status = error.status().as_u16(), "{error}"
+    );
+    let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
+    local.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if let ProxyError::RateLimited(seconds) = error {
+        local.headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+    }
+    if error.is_client_fault() {
+        // Whatever is left of this request on the wire must not be read as the next one.
+        local.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    local
 }
 
 enum Answer {
@@ -163,20 +101,36 @@ fn local_response(
     response
 }
 
-async fn route_request(
-    state: &State,
-    conn: &ConnContext,
-    req: Request<Incoming>,
-    line: &mut RequestLine,
-) -> Result<Answer, ProxyError> {
+/// What to do with a request, decided from its head alone.
+pub enum Plan {
+    /// Answer it here (a `respond` route or the HTTPS redirect).
+    Local(LocalResponse),
+    /// Send it to `upstream` (an index into `State::upstreams`), whose head
+    /// has been rewritten for it.
+    Forward(Forward),
+}
+
+pub struct Forward {
+    pub upstream: usize,
+    /// The request body may not exceed this (the route's or the server's `max_body`).
+    pub max_body: u64,
+    /// The protocol the client asked to upgrade to, if it properly asked.
+    pub upgrade: Option<HeaderValue>,
+}
+
+/// The admit, canonicalise, select and guard phases: checks the head, picks
+/// the route, runs its guards, and rewrites `parts` into the head the upstream
+/// gets (target, Host, hop-by-hop headers, `X-Forwarded-*`, `Via`). Fills in
+/// `line` as it learns the host, route and upstream.
+pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut RequestLine) -> Result<Plan, ProxyError> {
     let limits = &state.config.limits;
     // A cheap clone (shared bytes) that the canonical path can borrow from.
-    let uri = req.uri().clone();
+    let uri = parts.uri.clone();
     let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong);
     }
-    let host_value = request_host(&req)?;
+    let host_value = request_host(parts)?;
     let host = match &host_value {
         Some(value) => {
             let text = value.to_str().map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
@@ -185,7 +139,7 @@ async fn route_request(
         None => "".into(),
     };
     line.host = host.to_string();
-    check_framing(&req)?;
+    check_framing(&parts.headers)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     if !path.is_unchanged() {
         // The line already holds the raw path; only a rewritten one needs copying.
@@ -195,15 +149,15 @@ async fn route_request(
         && let Some(redirect) = &state.config.listen.redirect
         && !redirect.is_exempt(path.match_key())
     {
-        return https_redirect(redirect, &host, &path, uri.query()).map(Answer::Local);
+        return https_redirect(redirect, &host, &path, uri.query()).map(Plan::Local);
     }
 
     let facts = RequestFacts {
-        method: req.method(),
+        method: &parts.method,
         host: &host,
         path: path.match_key(),
         query: uri.query(),
-        headers: req.headers(),
+        headers: &parts.headers,
     };
     let selected = state.config.routes.select(&facts);
     (line.route_ref, line.route) = match selected.index {
@@ -211,7 +165,7 @@ async fn route_request(
         None => (RouteRef::Default, None),
     };
     let index = match selected.action {
-        Action::Respond(local) => return Ok(Answer::Local(local.clone())),
+        Action::Respond(local) => return Ok(Plan::Local(local.clone())),
         Action::Upstream(index) => *index,
     };
     let upstream = &state.upstreams[index];
@@ -220,35 +174,42 @@ async fn route_request(
     let mut strip = None;
     if let Some(i) = selected.index {
         let guards = &state.config.routes.routes()[i].guards;
-        line.permit = state.guard_state(i).admit(guards, line.client, req.headers())?.map(Arc::new);
+        line.permit = state.guard_state(i).admit(guards, line.client, &parts.headers)?.map(Arc::new);
         max_body = guards.max_body.unwrap_or(max_body);
         strip = guards.secret_header.as_ref().filter(|s| s.strip).map(|s| &s.name);
     }
-    if content_length(&req).is_some_and(|length| length > max_body) {
+    if content_length(&parts.headers).is_some_and(|length| length > max_body) {
         return Err(ProxyError::BodyTooLarge);
     }
-    let target = Target { uri: &uri, path: &path, host: host_value, strip, max_body };
-    forward(state, conn, req, target, upstream, line).await
+    let upgrade = tunnel::requested(parts.version, &parts.headers);
+    let target = Target { uri: &uri, path: &path, host: host_value, strip };
+    rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
+    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade }))
 }
 
-/// Sends the request upstream and prepares its response (or tunnel) for the client.
-async fn forward(
+/// The hyper path: plans the request, then sends it with the upstream's
+/// hyper client and prepares its response (or tunnel) for the client.
+async fn forward_with_hyper(
     state: &State,
     conn: &ConnContext,
     mut req: Request<Incoming>,
-    target: Target<'_>,
-    upstream: &UpstreamClient,
-    line: &RequestLine,
+    line: &mut RequestLine,
 ) -> Result<Answer, ProxyError> {
-    let upgrade = tunnel::requested(&req).map(|protocol| (protocol, hyper::upgrade::on(&mut req)));
-    let forwarded = prepare(req, target, conn, state, upstream, upgrade.as_ref().map(|u| &u.0))?;
-    let mut response = upstream.send(forwarded).await?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (mut parts, incoming) = req.into_parts();
+    let forward = match plan(state, conn, &mut parts, line)? {
+        Plan::Local(local) => return Ok(Answer::Local(local)),
+        Plan::Forward(forward) => forward,
+    };
+    let upstream = &state.upstreams[forward.upstream];
+    let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
+    let mut response = upstream.send(Request::from_parts(parts, body)).await?;
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some((protocol, client_side)) = upgrade else {
+        let Some(protocol) = forward.upgrade else {
             return Err(ProxyError::UpstreamBroken);
         };
-        tunnel::start(conn, client_side, &mut response, line.clone());
+        tunnel::start(conn, on_upgrade, &mut response, line.clone());
         tunnel::prepare_response(&mut response, protocol);
     } else {
         headers::strip_hop_by_hop(response.headers_mut());
@@ -279,27 +240,27 @@ fn https_redirect(
 
 /// The request's host: the absolute-form authority if there is one (RFC 9112
 /// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused.
-fn request_host(req: &Request<Incoming>) -> Result<Option<HeaderValue>, ProxyError> {
+fn request_host(req: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
     let missing = ProxyError::BadRequest(BadRequest::MissingHost);
-    if let Some(authority) = req.uri().authority() {
-        if !matches!(req.uri().scheme_str(), Some("http" | "https")) {
+    if let Some(authority) = req.uri.authority() {
+        if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
             return Err(ProxyError::BadRequest(BadRequest::InvalidHost));
         }
         let value = HeaderValue::from_str(authority.as_str()).map_err(|_| missing)?;
         return Ok(Some(value));
     }
-    let mut values = req.headers().get_all(header::HOST).iter();
+    let mut values = req.headers.get_all(header::HOST).iter();
     match (values.next(), values.next()) {
         (Some(host), None) => Ok(Some(host.clone())),
-        (None, _) if req.version() == Version::HTTP_10 => Ok(None),
+        (None, _) if req.version == Version::HTTP_10 => Ok(None),
         _ => Err(missing),
     }
 }
 
 /// Refuses any `Transfer-Encoding` other than a single `chunked`: codings
 /// hookgate does not decode would make the body's end ambiguous.
-fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
-    let mut codings = req.headers().get_all(header::TRANSFER_ENCODING).iter();
+fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
+    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
     match (codings.next(), codings.next()) {
         (None, _) => Ok(()),
         (Some(value), None) if value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => Ok(()),
@@ -307,8 +268,8 @@ fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
     }
 }
 
-fn content_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
 /// Where the client aimed its request, in canonical form, and what the
@@ -320,19 +281,17 @@ struct Target<'a> {
     host: Option<HeaderValue>,
     /// A secret header to remove before forwarding.
     strip: Option<&'a HeaderName>,
-    max_body: u64,
 }
 
-/// Turns the client's request into the one sent upstream.
-fn prepare(
-    req: Request<Incoming>,
-    Target { uri, path, host, strip, max_body }: Target<'_>,
+/// Turns the client's request head into the one sent upstream.
+fn rewrite(
+    parts: &mut Parts,
+    Target { uri, path, host, strip }: Target<'_>,
     conn: &ConnContext,
     state: &State,
     upstream: &UpstreamClient,
     upgrade: Option<&HeaderValue>,
-) -> Result<Request<RequestBody>, ProxyError> {
-    let (mut parts, incoming) = req.into_parts();
+) -> Result<(), ProxyError> {
     let target = forwarded_target(uri, path)?;
     let config = &upstream.config;
     parts.uri = Uri::builder()
@@ -365,8 +324,7 @@ fn prepare(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let body = RequestBody::new(incoming, max_body, state.config.limits.body_timeout);
-    Ok(Request::from_parts(parts, body))
+    Ok(())
 }
 
 /// The canonical path plus the client's query string, byte for byte.

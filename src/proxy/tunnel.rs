@@ -5,8 +5,8 @@
 //! The tunnel keeps its connection slot (the `max_connections` permit) and is
 //! tracked, so shutdown waits for it within the grace period.
 
-use http::header::{self, HeaderValue};
-use http::{Request, Response, Version};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -22,13 +22,13 @@ use crate::server::ConnContext;
 /// `h2c` is never tunnelled: an upstream that accepted it would then take
 /// HTTP/2 requests straight from the client, past every route and rule here
 /// ("h2c smuggling"). Such a request is forwarded as a plain request instead.
-pub fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
-    if req.version() != Version::HTTP_11 {
+pub fn requested(version: Version, headers: &HeaderMap) -> Option<HeaderValue> {
+    if version != Version::HTTP_11 {
         return None;
     }
-    let protocol = req.headers().get(header::UPGRADE)?;
+    let protocol = headers.get(header::UPGRADE)?;
     let h2c = protocol.to_str().map_or(true, |p| p.split(',').any(|t| t.trim().eq_ignore_ascii_case("h2c")));
-    (!h2c && headers::connection_has(req.headers(), "upgrade")).then(|| protocol.clone())
+    (!h2c && headers::connection_has(headers, "upgrade")).then(|| protocol.clone())
 }
 
 /// Spawns the byte copy between the client and the upstream once both upgrade.
