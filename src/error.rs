@@ -22,6 +22,8 @@ pub enum ProxyError {
     BodyTooLarge,
     /// Client: the target is longer than `max_uri_bytes`.
     UriTooLong,
+    /// Client: the head is larger than `max_header_bytes` or has more than `max_headers` lines.
+    HeadTooLarge,
     /// Client: the route's secret header is missing.
     MissingSecret,
     /// Client: not allowed from this address, or the secret is wrong.
@@ -46,6 +48,8 @@ pub enum BadRequest {
     InvalidHost,
     TransferEncoding,
     ContentLengthWithTransferEncoding,
+    /// The head breaks HTTP/1.1's syntax (bare LF or CR, obs-fold, bad bytes or framing).
+    Malformed,
 }
 
 impl ProxyError {
@@ -55,6 +59,7 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::MissingSecret => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -72,6 +77,7 @@ impl ProxyError {
             ProxyError::ClientAborted => "request body incomplete\n",
             ProxyError::BodyTooLarge => "request body too large\n",
             ProxyError::UriTooLong => "request target too long\n",
+            ProxyError::HeadTooLarge => "request head too large\n",
             ProxyError::MissingSecret => "unauthorized\n",
             ProxyError::Forbidden => "forbidden\n",
             ProxyError::RateLimited(_) => "too many requests\n",
@@ -91,6 +97,7 @@ impl ProxyError {
                 | ProxyError::ClientAborted
                 | ProxyError::BodyTooLarge
                 | ProxyError::UriTooLong
+                | ProxyError::HeadTooLarge
                 | ProxyError::MissingSecret
                 | ProxyError::Forbidden
                 | ProxyError::RateLimited(_)
@@ -115,6 +122,7 @@ impl fmt::Display for BadRequest {
             BadRequest::InvalidHost => f.write_str("invalid Host"),
             BadRequest::TransferEncoding => f.write_str("Transfer-Encoding other than chunked"),
             BadRequest::ContentLengthWithTransferEncoding => f.write_str("both Content-Length and Transfer-Encoding"),
+            BadRequest::Malformed => f.write_str("malformed request head"),
         }
     }
 }
@@ -145,6 +153,7 @@ mod tests {
             (ProxyError::BodyTimeout, 408),
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::UriTooLong, 414),
+            (ProxyError::HeadTooLarge, 431),
             (ProxyError::MissingSecret, 401),
             (ProxyError::Forbidden, 403),
             (ProxyError::RateLimited(3), 429),

@@ -14,6 +14,7 @@
 //! - [`proxy`] — the hyper service: canonicalise, select, forward, map errors.
 //! - [`upstream`] — one pooled client per upstream, with its timeouts.
 //! - [`server`] — accept loop, connection limits, head/idle timers, graceful drain.
+//! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
 //! - [`error`] — errors hookgate answers itself and their status codes.
 //! - [`access`] — the one-line-per-request access log.
 //! - [`metrics`] — Prometheus metrics with pre-registered handles.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod guards;
+mod http1;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

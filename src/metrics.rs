@@ -17,6 +17,7 @@ const REQUESTS: &str = "hookgate_requests_total";
 const DURATION: &str = "hookgate_request_duration_seconds";
 const CONNECT_ERRORS: &str = "hookgate_upstream_connect_errors_total";
 const TIMEOUTS: &str = "hookgate_upstream_timeouts_total";
+const POOLED: &str = "hookgate_upstream_connections";
 const CONNECTIONS: &str = "hookgate_open_connections";
 const TUNNELS: &str = "hookgate_open_tunnels";
 const RELOADS: &str = "hookgate_config_reloads_total";
@@ -91,6 +92,10 @@ impl RouteMetrics {
 pub struct UpstreamMetrics {
     pub connect_errors: Counter,
     pub timeouts: Counter,
+    /// Connections hookgate's own HTTP/1.1 client holds open, in use or idle.
+    pub open: Gauge,
+    /// Of those, idle in a worker's pool.
+    pub idle: Gauge,
 }
 
 impl Metrics {
@@ -184,6 +189,8 @@ impl Metrics {
         UpstreamMetrics {
             connect_errors: self.counter(CONNECT_ERRORS, labels()),
             timeouts: self.counter(TIMEOUTS, labels()),
+            open: self.gauge(POOLED, vec![Label::new("upstream", name.to_string()), Label::new("state", "open")]),
+            idle: self.gauge(POOLED, vec![Label::new("upstream", name.to_string()), Label::new("state", "idle")]),
         }
     }
 
@@ -249,7 +256,8 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, SharedString::const_str(help));
     }
-    let gauges: [(&'static str, &'static str); 10] = [
+    let gauges: [(&'static str, &'static str); 11] = [
+        (POOLED, "Connections to an upstream: open (in use or idle) and idle in the workers' pools."),
         (CERT_EXPIRY, "Whole days until a served certificate expires."),
         (TG_PENDING, "Updates Telegram holds for the webhook (getWebhookInfo)."),
         (TG_LAST_ERROR, "Unix time of Telegram's last delivery error, 0 if none."),

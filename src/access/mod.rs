@@ -125,6 +125,12 @@ impl Delivery {
         self.written.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// Sets how many body bytes reached the client's socket (for writers
+    /// that know it exactly).
+    pub fn set_written(&self, n: u64) {
+        self.written.store(n, Ordering::Relaxed);
+    }
+
     /// The body ended normally.
     pub fn ended(&self) {
         self.ended.store(true, Ordering::Relaxed);

@@ -143,6 +143,10 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub host_header: HostHeader,
+    /// Idle keep-alive connections kept per worker (like nginx's `keepalive`).
+    pub max_idle: usize,
+    /// An idle pooled connection unused this long is closed.
+    pub idle_timeout: Duration,
     /// For https upstreams: how the certificate is checked, the name sent in
     /// SNI and checked against it, and whether `h2` is offered.
     pub tls: Option<UpstreamTls>,

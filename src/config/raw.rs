@@ -155,6 +155,8 @@ pub struct RawUpstream {
     pub tls_server_name: Option<String>,
     pub tls_insecure_skip_verify: Option<bool>,
     pub http2: Option<bool>,
+    pub max_idle: Option<usize>,
+    pub idle_timeout: Option<Parsed<Dur>>,
 }
 
 /// Which `Host` the upstream sees.

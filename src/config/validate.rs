@@ -183,6 +183,8 @@ impl<'a> Checker<'a> {
             connect_timeout: raw.connect_timeout.map_or(Duration::from_secs(3), |v| v.0.0),
             response_timeout: raw.response_timeout.map_or(Duration::from_secs(60), |v| v.0.0),
             host_header: raw.host_header.unwrap_or_default(),
+            max_idle: raw.max_idle.unwrap_or(64),
+            idle_timeout: raw.idle_timeout.map_or(Duration::from_secs(60), |v| v.0.0),
         })
     }
 

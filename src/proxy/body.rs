@@ -28,6 +28,8 @@ pub enum BodyError {
     Timeout(Duration),
     #[error("body read failed: {0}")]
     Read(#[from] hyper::Error),
+    #[error("the client closed before its body ended")]
+    ClientGone,
 }
 
 /// A timer that fires when a body has been silent for `limit`.
@@ -59,17 +61,36 @@ impl IdleTimer {
     }
 }
 
-/// The client's request body on its way to the upstream.
+/// The client's request body on its way to the upstream through hyper's
+/// client: from hyper's server (HTTP/2 clients), or handed over by the
+/// HTTP/1 engine through a channel (for https upstreams).
 pub struct RequestBody {
-    inner: Incoming,
+    inner: RequestSource,
     read: u64,
     limit: u64,
     timer: IdleTimer,
 }
 
+enum RequestSource {
+    Incoming(Incoming),
+    /// The engine has already enforced `max_body` and `body_timeout`; `None`
+    /// at the end of the channel is the end of the body.
+    Engine {
+        chunks: tokio::sync::mpsc::Receiver<Result<Bytes, BodyError>>,
+        length: Option<u64>,
+    },
+}
+
 impl RequestBody {
     pub fn new(inner: Incoming, limit: u64, idle: Duration) -> Self {
-        RequestBody { inner, read: 0, limit, timer: IdleTimer::new(idle) }
+        RequestBody { inner: RequestSource::Incoming(inner), read: 0, limit, timer: IdleTimer::new(idle) }
+    }
+
+    /// A body the HTTP/1 engine feeds, chunk by chunk.
+    /// `length` is the body's length when the client declared one.
+    pub fn from_engine(chunks: tokio::sync::mpsc::Receiver<Result<Bytes, BodyError>>, length: Option<u64>) -> Self {
+        let inner = RequestSource::Engine { chunks, length };
+        RequestBody { inner, read: 0, limit: u64::MAX, timer: IdleTimer::new(Duration::ZERO) }
     }
 }
 
@@ -79,7 +100,11 @@ impl Body for RequestBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let inner = match &mut this.inner {
+            RequestSource::Engine { chunks, .. } => return chunks.poll_recv(cx).map(|c| c.map(|c| c.map(Frame::data))),
+            RequestSource::Incoming(inner) => inner,
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer.saw_frame();
                 if let Some(data) = frame.data_ref() {
@@ -100,11 +125,18 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            RequestSource::Incoming(inner) => inner.is_end_stream(),
+            RequestSource::Engine { length, .. } => *length == Some(0),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            RequestSource::Incoming(inner) => inner.size_hint(),
+            RequestSource::Engine { length: Some(n), .. } => SizeHint::with_exact(*n),
+            RequestSource::Engine { length: None, .. } => SizeHint::default(),
+        }
     }
 }
 

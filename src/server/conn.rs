@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::clock::{AbortReason, ClockedIo, ConnClock, Expired};
 use super::{ListenerKind, Shared, proxy_protocol};
 use crate::config::Limits;
+use crate::http1 as engine;
 use crate::metrics::{Metrics, OpenGauge};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{self, headers::is_trusted};
@@ -73,13 +74,15 @@ pub(super) async fn serve(
         metrics: shared.metrics.clone(),
     });
     let requests = shared.clone();
-    let service = service_fn(move |req| proxy::handle(requests.state.load_full(), context.clone(), req));
+    let hyper_context = context.clone();
+    let service = service_fn(move |req| proxy::handle(requests.state.load_full(), hyper_context.clone(), req));
     let limits = state.config.limits.clone();
     let stop = Stop { drain: stop, cut: shared.cut.clone() };
 
+    let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
     let Some(tls) = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls) else {
-        let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
-        drive(http1_builder(&limits).serve_connection(io, service).with_upgrades(), &clock, &limits, &stop, peer).await;
+        drop(state);
+        engine::serve(stream, context, &shared.state, limits, engine_stop).await;
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
@@ -110,8 +113,7 @@ pub(super) async fn serve(
             .max_local_error_reset_streams(Some(256));
         drive(builder.serve_connection(io, service), &clock, &limits, &stop, peer).await;
     } else {
-        let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
-        drive(http1_builder(&limits).serve_connection(io, service).with_upgrades(), &clock, &limits, &stop, peer).await;
+        engine::serve(stream, context, &shared.state, limits, engine_stop).await;
     }
 }
 

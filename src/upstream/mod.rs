@@ -5,6 +5,8 @@
 //! `ProxyError` kinds: connect failures are 502, no head in time is 504, and a
 //! client body that broke the upload keeps its own (client-side) kind.
 
+pub mod pool;
+
 use std::error::Error as StdError;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub struct UpstreamClient {
     pub config: Upstream,
     transport: Transport,
-    metrics: UpstreamMetrics,
+    pub metrics: UpstreamMetrics,
 }
 
 /// Plain upstreams skip the TLS layer entirely.
@@ -99,7 +101,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
             return match body {
                 BodyError::TooLarge(_) => ProxyError::BodyTooLarge,
                 BodyError::Timeout(_) => ProxyError::BodyTimeout,
-                BodyError::Read(_) => ProxyError::ClientAborted,
+                BodyError::Read(_) | BodyError::ClientGone => ProxyError::ClientAborted,
             };
         }
         source = e.source();

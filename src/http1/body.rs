@@ -1,0 +1,283 @@
+//! Body copies, both ways, through bounded buffers.
+//!
+//! `pump` carries a request body from the client to a `BodySink` (an
+//! upstream socket, or the channel feeding hyper's client), enforcing
+//! `body_timeout` on every read and `max_body` on the total. `copy_response`
+//! carries a response body from an upstream socket to the client, with
+//! `response_timeout` between reads and `send_timeout` on every write, and
+//! tells the response's `Delivery` what was produced and what was written.
+//! Chunked bodies are decoded and written again in hookgate's own framing.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::buffers;
+use super::chunked::{ChunkedDecoder, write_size};
+use super::head::Framing;
+use super::io::{Io, send_all};
+use super::serve::{Client, note_send_error};
+use crate::access::Delivery;
+use crate::error::{BadRequest, ProxyError};
+use crate::proxy::body::BodyError;
+
+/// Why a request body did not get through.
+pub enum PumpError {
+    /// The client's fault: too slow, too large, cut off or malformed.
+    Client(ProxyError),
+    /// The upstream stopped taking it.
+    Upstream,
+}
+
+/// Where a request body goes.
+pub trait BodySink {
+    /// Body bytes (decoded).
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()>;
+    /// The end of a chunked body, with its trailer lines (each ending in CRLF).
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()>;
+}
+
+/// An upstream socket: chunked bodies are framed again by hookgate.
+pub struct SocketSink<'a> {
+    pub stream: &'a mut TcpStream,
+    pub chunked: bool,
+    pub write_timeout: Duration,
+    pub scratch: Vec<u8>,
+}
+
+impl SocketSink<'_> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        match tokio::time::timeout(self.write_timeout, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+}
+
+impl BodySink for SocketSink<'_> {
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        if !self.chunked {
+            return self.write(bytes).await;
+        }
+        let mut framed = std::mem::take(&mut self.scratch);
+        framed.clear();
+        write_size(&mut framed, bytes.len());
+        framed.extend_from_slice(bytes);
+        framed.extend_from_slice(b"\r\n");
+        let written = self.write(&framed).await;
+        self.scratch = framed;
+        written
+    }
+
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()> {
+        let mut end = Vec::with_capacity(5 + trailers.len());
+        end.extend_from_slice(b"0\r\n");
+        end.extend_from_slice(trailers);
+        end.extend_from_slice(b"\r\n");
+        self.write(&end).await
+    }
+}
+
+/// The channel feeding hyper's client (which frames the body itself).
+pub struct ChannelSink(pub mpsc::Sender<Result<Bytes, BodyError>>);
+
+impl BodySink for ChannelSink {
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        self.0.send(Ok(Bytes::copy_from_slice(bytes))).await.map_err(|_| ())
+    }
+
+    async fn end_chunked(&mut self, _trailers: &[u8]) -> Result<(), ()> {
+        Ok(())
+    }
+}
+
+/// Copies the client's request body, framed as `framing`, to `sink`.
+pub async fn pump<S: Io>(
+    client: &mut Client<S>,
+    sink: &mut impl BodySink,
+    framing: Framing,
+    max_body: u64,
+) -> Result<(), PumpError> {
+    let mut left = match framing {
+        Framing::Length(n) => n,
+        Framing::Chunked => u64::MAX,
+        Framing::Empty | Framing::UntilClose => return Ok(()),
+    };
+    let mut decoder = (framing == Framing::Chunked).then(|| ChunkedDecoder::new(client.limits.max_header_bytes));
+    let mut decoded = Vec::new();
+    let mut total = 0u64;
+    loop {
+        if !client.rbuf.is_empty() {
+            let data: &[u8] = match decoder.as_mut() {
+                None => {
+                    let take = (client.rbuf.len() as u64).min(left) as usize;
+                    decoded.clear();
+                    decoded.extend_from_slice(&client.rbuf[..take]);
+                    client.rbuf.advance(take);
+                    left -= take as u64;
+                    &decoded
+                }
+                Some(decoder) => {
+                    decoded.clear();
+                    let used = decoder
+                        .decode(&client.rbuf, &mut decoded)
+                        .map_err(|_| PumpError::Client(ProxyError::BadRequest(BadRequest::Malformed)))?;
+                    client.rbuf.advance(used);
+                    &decoded
+                }
+            };
+            total += data.len() as u64;
+            if total > max_body {
+                return Err(PumpError::Client(ProxyError::BodyTooLarge));
+            }
+            if !data.is_empty() {
+                sink.data(data).await.map_err(|()| PumpError::Upstream)?;
+            }
+            match &decoder {
+                Some(decoder) if decoder.is_done() => {
+                    return sink.end_chunked(decoder.trailers()).await.map_err(|()| PumpError::Upstream);
+                }
+                None if left == 0 => return Ok(()),
+                _ => {}
+            }
+        }
+        read_client(client).await?;
+    }
+}
+
+/// Reads more of a request body, within `body_timeout`.
+async fn read_client<S: Io>(client: &mut Client<S>) -> Result<(), PumpError> {
+    buffers::ensure(&mut client.rbuf);
+    if client.rbuf.capacity() - client.rbuf.len() < 1024 {
+        client.rbuf.reserve(buffers::BUF_SIZE);
+    }
+    match tokio::time::timeout(client.limits.body_timeout, client.io.read_buf(&mut client.rbuf)).await {
+        Err(_) => Err(PumpError::Client(ProxyError::BodyTimeout)),
+        Ok(Ok(0) | Err(_)) => Err(PumpError::Client(ProxyError::ClientAborted)),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// How a response body is read and how it is written.
+pub struct BodyCopy {
+    pub from: Framing,
+    pub to: Framing,
+    /// Longest pause between reads from the upstream.
+    pub read_timeout: Duration,
+    /// The response head, written with the first body bytes.
+    pub head: Vec<u8>,
+}
+
+pub struct CopyOutcome {
+    /// The upstream's body ended where its framing said: its connection can be reused.
+    pub upstream_clean: bool,
+    /// Everything reached the client's socket.
+    pub client_ok: bool,
+}
+
+const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: false };
+
+/// Copies an upstream's response body (after its head, which `ubuf` starts
+/// past) to the client, framed as `copy.to`.
+pub async fn copy_response<S: Io>(
+    client: &mut Client<S>,
+    upstream: &mut TcpStream,
+    ubuf: &mut BytesMut,
+    copy: BodyCopy,
+    delivery: &Delivery,
+) -> CopyOutcome {
+    let BodyCopy { from, to, read_timeout, head: mut out } = copy;
+    let mut left = if let Framing::Length(n) = from { n } else { 0 };
+    let mut decoder = (from == Framing::Chunked).then(|| ChunkedDecoder::new(64 * 1024));
+    let mut closed = false;
+    let mut written = 0u64;
+    let mut data = Vec::new();
+    loop {
+        data.clear();
+        let done = match from {
+            Framing::Empty => true,
+            Framing::Length(_) => {
+                let take = (ubuf.len() as u64).min(left) as usize;
+                data.extend_from_slice(&ubuf[..take]);
+                ubuf.advance(take);
+                left -= take as u64;
+                left == 0
+            }
+            Framing::Chunked => {
+                let Some(decoder) = decoder.as_mut() else { return FAILED };
+                match decoder.decode(ubuf, &mut data) {
+                    Ok(used) => ubuf.advance(used),
+                    Err(e) => {
+                        delivery.fail(&e);
+                        return FAILED;
+                    }
+                }
+                decoder.is_done()
+            }
+            Framing::UntilClose => {
+                data.extend_from_slice(ubuf);
+                ubuf.clear();
+                closed
+            }
+        };
+        delivery.produced(data.len());
+        if to == Framing::Chunked && !data.is_empty() {
+            write_size(&mut out, data.len());
+        }
+        let data_range = out.len()..out.len() + data.len();
+        out.extend_from_slice(&data);
+        if to == Framing::Chunked && !data.is_empty() {
+            out.extend_from_slice(b"\r\n");
+        }
+        if done && to == Framing::Chunked {
+            out.extend_from_slice(b"0\r\n");
+            if let Some(decoder) = &decoder {
+                out.extend_from_slice(decoder.trailers());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        if !out.is_empty() {
+            let before = written;
+            let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |at| {
+                let now = at.clamp(data_range.start, data_range.end) - data_range.start;
+                delivery.set_written(before + now as u64);
+            })
+            .await;
+            written = before + data_range.len() as u64;
+            if let Err(e) = sent {
+                note_send_error(&client.conn, e);
+                return FAILED;
+            }
+        }
+        out.clear();
+        if done {
+            delivery.ended();
+            let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
+            let client_ok = matches!(flushed, Ok(Ok(())));
+            return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
+        }
+        buffers::ensure(ubuf);
+        if ubuf.capacity() - ubuf.len() < 4096 {
+            ubuf.reserve(buffers::BUF_SIZE);
+        }
+        match tokio::time::timeout(read_timeout, upstream.read_buf(ubuf)).await {
+            Err(_) => {
+                delivery.fail(&format_args!("no response body bytes for {read_timeout:?}"));
+                return FAILED;
+            }
+            Ok(Ok(0)) if from == Framing::UntilClose => closed = true,
+            Ok(Ok(0)) => {
+                delivery.fail(&"the upstream closed before its body ended");
+                return FAILED;
+            }
+            Ok(Err(e)) => {
+                delivery.fail(&e);
+                return FAILED;
+            }
+            Ok(Ok(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Forwarding one planned request from the engine.
+//!
+//! To a plain-HTTP upstream the engine speaks HTTP/1.1 itself, on a
+//! connection borrowed from this worker's pool and driven from this task: the
+//! rewritten head (and a body that is already here) goes out in one write,
+//! a streamed body is copied through a bounded buffer, the response head is
+//! parsed and written to the client with hop-by-hop headers removed, and the
+//! body is copied back with framing hookgate writes itself. The connection
+//! goes back to the pool only after a complete, well-framed exchange.
+//! https upstreams (and HTTP/2 to them) go through hyper's client instead,
+//! see `via_hyper`.
+
+use bytes::{Buf, BytesMut};
+use http::Version;
+use http::request::Parts;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::body::{self, BodyCopy, PumpError, SocketSink};
+use super::buffers;
+use super::head::{self, Framing, ResponseHead};
+use super::hyper_path;
+use super::io::{Io, send_all};
+use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
+use crate::access::{Delivery, RequestLine};
+use crate::error::ProxyError;
+use crate::proxy::{self, Forward};
+use crate::upstream::pool::{self, UpstreamConn};
+
+/// Longest response head accepted from an upstream.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// One planned request on its way out.
+pub struct Exchange {
+    /// The head as rewritten for the upstream.
+    pub parts: Parts,
+    /// How the client frames the request body.
+    pub framing: Framing,
+    pub expects_continue: bool,
+    /// The client's HTTP version.
+    pub version: Version,
+    pub plan: Forward,
+    pub line: RequestLine,
+}
+
+/// Forwards `exchange` and answers the client. Returns whether the client
+/// connection may carry another request.
+pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answering: Answering) -> bool {
+    let state = answering.state.clone();
+    let upstream = &state.upstreams[exchange.plan.upstream];
+    if upstream.config.tls.is_some() {
+        return hyper_path::forward(client, exchange, answering, upstream).await;
+    }
+    let mut ex = exchange;
+    let config = &upstream.config;
+    let metrics = &upstream.metrics;
+    let is_head = answering.head;
+
+    let mut out = buffers::take_vec();
+    write_request_head(&mut out, &ex.parts, ex.framing);
+    // A body that is already here goes out with the head, in one write.
+    let mut body_left = match ex.framing {
+        Framing::Length(n) if client.rbuf.len() as u64 >= n => {
+            out.extend_from_slice(&client.rbuf[..n as usize]);
+            client.rbuf.advance(n as usize);
+            Framing::Empty
+        }
+        other => other,
+    };
+    let retryable = body_left == Framing::Empty && is_idempotent(&ex.parts.method);
+
+    let mut ubuf = buffers::take();
+    let mut retried = false;
+    let (mut conn, response) = loop {
+        let mut conn = match pool::checkout(config, &metrics.open, &metrics.idle).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                metrics.connect_errors.increment(1);
+                tracing::debug!(upstream = %config.name, "connect failed: {e}");
+                buffers::give(ubuf);
+                return fail(client, ex.line, answering, ProxyError::UpstreamUnreachable, ex.framing).await;
+            }
+        };
+        let deadline = Instant::now() + config.response_timeout;
+        if write_upstream(&mut conn, &out, deadline).await.is_err() {
+            if conn.reused && !retried && retryable {
+                retried = true;
+                continue;
+            }
+            buffers::give(ubuf);
+            return fail(client, ex.line, answering, ProxyError::UpstreamBroken, ex.framing).await;
+        }
+        if ex.expects_continue && body_left != Framing::Empty {
+            // hookgate answers the client's Expect itself (the upstream never sees it).
+            if let Err(e) =
+                send_all(&mut client.io, b"HTTP/1.1 100 Continue\r\n\r\n", client.limits.send_timeout, |_| {}).await
+            {
+                note_send_error(&client.conn, e);
+                return false;
+            }
+        }
+        let mut request_complete = true;
+        if body_left != Framing::Empty {
+            let chunked = body_left == Framing::Chunked;
+            let mut sink = SocketSink {
+                stream: &mut conn.stream,
+                chunked,
+                write_timeout: config.response_timeout,
+                scratch: Vec::new(),
+            };
+            match body::pump(client, &mut sink, body_left, ex.plan.max_body).await {
+                Ok(()) => body_left = Framing::Empty,
+                Err(PumpError::Client(error)) => {
+                    buffers::give(ubuf);
+                    return fail(client, ex.line, answering, error, Framing::UntilClose).await;
+                }
+                // The upstream stopped taking the body; it may have answered already.
+                Err(PumpError::Upstream) => request_complete = false,
+            }
+        }
+        match read_response_head(&mut conn, &mut ubuf, is_head, deadline).await {
+            Ok(head) => break (conn, (head, request_complete)),
+            Err(HeadFailure::Closed) if conn.reused && !retried && retryable && ubuf.is_empty() => {
+                retried = true;
+                continue;
+            }
+            Err(failure) => {
+                let error = match failure {
+                    HeadFailure::Timeout => {
+                        metrics.timeouts.increment(1);
+                        ProxyError::UpstreamTimeout
+                    }
+                    HeadFailure::Closed | HeadFailure::Invalid(_) => ProxyError::UpstreamBroken,
+                };
+                if let HeadFailure::Invalid(why) = failure {
+                    tracing::warn!(upstream = %config.name, "upstream sent an invalid response head: {why}");
+                }
+                buffers::give(ubuf);
+                let framing = if request_complete { Framing::Empty } else { Framing::UntilClose };
+                return fail(client, ex.line, answering, error, framing).await;
+            }
+        }
+    };
+    buffers::give_vec(out);
+    let (head, request_complete) = response;
+
+    if head.status == 101 {
+        return super::tunnel::run(client, conn, ubuf, head, ex, answering).await;
+    }
+    let http10 = ex.version == Version::HTTP_10;
+    let client_framing = match head.framing {
+        Framing::Empty => Framing::Empty,
+        Framing::Length(n) => Framing::Length(n),
+        Framing::Chunked | Framing::UntilClose if http10 => Framing::UntilClose,
+        Framing::Chunked | Framing::UntilClose => Framing::Chunked,
+    };
+    let keep_alive = answering.keep_alive && request_complete && client_framing != Framing::UntilClose;
+    let mut head_out = buffers::take_vec();
+    write_response_head(&mut head_out, &ubuf, &head, client_framing, keep_alive, http10);
+    let status = http::StatusCode::from_u16(head.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    ex.line.upstream = Some(config.name.clone());
+    let Answering { start, active, state, .. } = answering;
+    let delivery = Delivery::new(ex.line, status, start, active, state.clone());
+    ubuf.advance(head.len);
+    let copy =
+        BodyCopy { from: head.framing, to: client_framing, read_timeout: config.response_timeout, head: head_out };
+    let outcome = body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery).await;
+    let upstream_reusable = outcome.upstream_clean && !head.close && request_complete && ubuf.is_empty();
+    buffers::give(ubuf);
+    if upstream_reusable {
+        pool::checkin(config, conn, &metrics.idle);
+    }
+    outcome.client_ok && keep_alive
+}
+
+/// Answers `error` to the client; the body framing says whether an unread
+/// request body is left on the connection (which then closes).
+async fn fail<S: Io>(
+    client: &mut Client<S>,
+    line: RequestLine,
+    mut answering: Answering,
+    error: ProxyError,
+    unread: Framing,
+) -> bool {
+    let local = proxy::error_response(&error, &line);
+    answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
+    answer_local(client, &local, line, answering).await
+}
+
+fn is_idempotent(method: &http::Method) -> bool {
+    use http::Method;
+    [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE, Method::TRACE].contains(method)
+}
+
+/// The request line and headers for the upstream, in one buffer.
+fn write_request_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &parts.headers {
+        // hookgate answers `Expect` itself; the framing header is its own.
+        if name == http::header::EXPECT || name == http::header::CONTENT_LENGTH && framing == Framing::Chunked {
+            continue;
+        }
+        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+async fn write_upstream(conn: &mut UpstreamConn, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    match tokio::time::timeout_at(deadline, conn.stream.write_all(bytes)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+enum HeadFailure {
+    Timeout,
+    /// Closed or reset before a whole head.
+    Closed,
+    Invalid(&'static str),
+}
+
+/// Reads the final response head (interim 1xx heads other than 101 are
+/// skipped) by `deadline`. The head stays at the start of `buf`.
+async fn read_response_head(
+    conn: &mut UpstreamConn,
+    buf: &mut BytesMut,
+    is_head: bool,
+    deadline: Instant,
+) -> Result<ResponseHead, HeadFailure> {
+    loop {
+        if !buf.is_empty() {
+            match head::parse_response(buf, is_head, MAX_RESPONSE_HEAD) {
+                Err(why) => return Err(HeadFailure::Invalid(why)),
+                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
+                    buf.advance(head.len);
+                    continue;
+                }
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+            }
+        }
+        buffers::ensure(buf);
+        match tokio::time::timeout_at(deadline, conn.stream.read_buf(buf)).await {
+            Err(_) => return Err(HeadFailure::Timeout),
+            Ok(Ok(0) | Err(_)) => return Err(HeadFailure::Closed),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Hop-by-hop response headers, removed on the way to the client (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&[u8]; 9] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+];
+
+/// Writes the upstream's response head for the client: hop-by-hop headers
+/// and those named in `Connection` removed, `Via` added, framing and
+/// connection headers of hookgate's own.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &ResponseHead,
+    framing: Framing,
+    keep_alive: bool,
+    http10: bool,
+) {
+    let reason = std::str::from_utf8(&buf[head.reason.clone()]).unwrap_or("");
+    write_status(out, head.status, reason);
+    write_end_to_end_headers(out, buf, head, matches!(framing, Framing::Chunked | Framing::UntilClose));
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The upstream's headers minus hop-by-hop ones and those its `Connection`
+/// names (and `Content-Length` when hookgate frames the body otherwise),
+/// plus `Via`.
+pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) {
+    let named: Vec<&[u8]> = head
+        .headers
+        .iter()
+        .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .collect();
+    for (name, value) in &head.headers {
+        let name = &buf[name.clone()];
+        let dropped = HOP_BY_HOP.iter().chain(named.iter()).any(|h| name.eq_ignore_ascii_case(h))
+            || (drop_length && name.eq_ignore_ascii_case(b"content-length"));
+        if !dropped {
+            write_header(out, name, &buf[value.clone()]);
+        }
+    }
+    out.extend_from_slice(b"via: 1.1 hookgate\r\n");
+}

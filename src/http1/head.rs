@@ -1,0 +1,367 @@
+//! Request and response heads: parsed with `httparse`, then held to RFC
+//! 9112's rules before anything is trusted.
+//!
+//! A request head is refused (never forwarded) when its framing is ambiguous:
+//! Content-Length together with Transfer-Encoding, a repeated or non-numeric
+//! Content-Length, a Transfer-Encoding other than one `chunked`, a line ending
+//! in a bare LF or CR, obs-fold, or bytes `httparse` rejects (NUL, invalid
+//! token characters). A response head from an upstream gets the same framing
+//! checks; what fails them is a broken upstream (502), never passed on.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Uri, Version, request};
+
+/// The most header lines either parser looks at; `max_headers` is checked below it.
+const HEADER_SLOTS: usize = 256;
+
+/// How a message's body is framed on the wire (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// The body runs until the sender closes the connection (responses only).
+    UntilClose,
+}
+
+/// Why a request head was refused, and so which status answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("request target longer than max_uri_bytes")]
+    UriTooLong,
+    #[error("request head larger than max_header_bytes or with more than max_headers lines")]
+    TooLarge,
+    #[error("both Content-Length and Transfer-Encoding")]
+    FramingConflict,
+    #[error("malformed request head: {0}")]
+    Malformed(&'static str),
+}
+
+/// A request head, ready for the proxy.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub parts: request::Parts,
+    /// Bytes of the head, up to and including its blank line.
+    pub len: usize,
+    pub framing: Framing,
+    /// The client may send another request on this connection.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub expects_continue: bool,
+}
+
+/// The limits a request head is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    pub max_header_bytes: usize,
+    pub max_uri_bytes: usize,
+    pub max_headers: usize,
+}
+
+/// Parses a request head from the start of `buf`. `Ok(None)` means more
+/// bytes are needed (and `buf` is still within the limits).
+pub fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Option<RequestHead>, HeadError> {
+    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut slots);
+    let status = req.parse(buf).map_err(|e| match e {
+        httparse::Error::TooManyHeaders => HeadError::TooLarge,
+        other => HeadError::Malformed(describe(other)),
+    });
+    let len = match status {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return partial(buf, limits).map(|()| None),
+        Err(HeadError::Malformed(_)) if request_line_len(buf) > limits.max_uri_bytes + 64 => {
+            return Err(HeadError::UriTooLong);
+        }
+        Err(e) => return Err(e),
+    };
+    if len > limits.max_header_bytes || req.headers.len() > limits.max_headers {
+        return Err(HeadError::TooLarge);
+    }
+    check_line_endings(&buf[..len])?;
+    let target = req.path.unwrap_or_default();
+    if target.len() > limits.max_uri_bytes {
+        return Err(HeadError::UriTooLong);
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| HeadError::Malformed("invalid method"))?;
+    let uri = Uri::from_maybe_shared(Bytes::copy_from_slice(target.as_bytes()))
+        .map_err(|_| HeadError::Malformed("invalid request target"))?;
+    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut facts = Facts::default();
+    for h in req.headers.iter() {
+        let name =
+            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| HeadError::Malformed("invalid header value"))?;
+        facts.note(&name, h.value)?;
+        headers.append(name, value);
+    }
+    let framing = facts.request_framing(version)?;
+    let keep_alive = facts.keep_alive(version);
+    let mut builder = request::Request::builder().method(method).uri(uri).version(version);
+    if let Some(map) = builder.headers_mut() {
+        *map = headers;
+    }
+    let (parts, ()) = builder.body(()).map_err(|_| HeadError::Malformed("invalid request"))?.into_parts();
+    Ok(Some(RequestHead { parts, len, framing, keep_alive, expects_continue: facts.expects_continue }))
+}
+
+/// A head that has not ended yet is fine while it is within the limits.
+fn partial(buf: &[u8], limits: HeadLimits) -> Result<(), HeadError> {
+    if request_line_len(buf) > limits.max_uri_bytes + 64 {
+        return Err(HeadError::UriTooLong);
+    }
+    if buf.len() > limits.max_header_bytes {
+        return Err(HeadError::TooLarge);
+    }
+    check_line_endings(buf)
+}
+
+/// Length of the request line so far (leading empty lines skipped).
+fn request_line_len(buf: &[u8]) -> usize {
+    let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(buf.len());
+    buf[start..].iter().position(|&b| b == b'\n').unwrap_or(buf.len() - start)
+}
+
+/// Every line must end in CRLF: a bare LF or a bare CR is refused, since
+/// another parser could split the head differently (RFC 9112 §2.2).
+fn check_line_endings(head: &[u8]) -> Result<(), HeadError> {
+    for (i, &b) in head.iter().enumerate() {
+        match b {
+            b'\n' if i == 0 || head[i - 1] != b'\r' => return Err(HeadError::Malformed("bare LF")),
+            b'\r' if head.get(i + 1).is_some_and(|&next| next != b'\n') => {
+                return Err(HeadError::Malformed("bare CR"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid HTTP version",
+    }
+}
+
+/// What the framing and connection headers of one message said.
+#[derive(Debug, Default)]
+struct Facts {
+    content_length: Option<u64>,
+    transfer_encoding: Option<bool>,
+    close: bool,
+    keep_alive: bool,
+    expects_continue: bool,
+}
+
+impl Facts {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), HeadError> {
+        match name.as_str() {
+            "content-length" => {
+                if self.content_length.is_some() {
+                    return Err(HeadError::Malformed("repeated Content-Length"));
+                }
+                self.content_length = Some(parse_length(value).ok_or(HeadError::Malformed("invalid Content-Length"))?);
+            }
+            "transfer-encoding" => {
+                // Only one header holding exactly `chunked` is unambiguous.
+                let chunked = self.transfer_encoding.is_none() && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                self.transfer_encoding = Some(chunked);
+            }
+            "connection" => {
+                for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            "expect" => self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn request_framing(&self, version: Version) -> Result<Framing, HeadError> {
+        match (self.transfer_encoding, self.content_length) {
+            (Some(_), Some(_)) => Err(HeadError::FramingConflict),
+            (Some(true), None) if version == Version::HTTP_11 => Ok(Framing::Chunked),
+            (Some(_), None) => Err(HeadError::Malformed("Transfer-Encoding other than chunked")),
+            (None, Some(0) | None) => Ok(Framing::Empty),
+            (None, Some(n)) => Ok(Framing::Length(n)),
+        }
+    }
+
+    fn keep_alive(&self, version: Version) -> bool {
+        !self.close && (version == Version::HTTP_11 || self.keep_alive)
+    }
+}
+
+/// A Content-Length value: digits only, no sign, no spaces inside, no overflow.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// A response head from an upstream, kept as offsets into the read buffer so
+/// it can be written on without copying into a map.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub version: Version,
+    /// Bytes of the head, up to and including its blank line.
+    pub len: usize,
+    pub reason: Range<usize>,
+    /// Each header's name and value.
+    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    pub framing: Framing,
+    /// The upstream will close the connection after this response.
+    pub close: bool,
+}
+
+/// Parses an upstream's response head from the start of `buf`; `Ok(None)`
+/// means more bytes are needed. `head_request` says the body is absent
+/// whatever the headers claim. An error means the upstream is broken.
+pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Result<Option<ResponseHead>, &'static str> {
+    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let mut res = httparse::Response::new(&mut slots);
+    let len = match res.parse(buf).map_err(describe)? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial if buf.len() > max_bytes => return Err("response head too large"),
+        httparse::Status::Partial => return Ok(None),
+    };
+    let status = res.code.unwrap_or_default();
+    let version = if res.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
+    let reason = res.reason.map_or(0..0, |r| offset(r.as_bytes())..offset(r.as_bytes()) + r.len());
+    let mut facts = Facts::default();
+    let mut headers = Vec::with_capacity(res.headers.len());
+    for h in res.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name")?;
+        facts.note(&name, h.value).map_err(|_| "invalid Content-Length")?;
+        let name_at = offset(h.name.as_bytes());
+        let value_at = offset(h.value);
+        headers.push((name_at..name_at + h.name.len(), value_at..value_at + h.value.len()));
+    }
+    let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
+    let framing = match (facts.transfer_encoding, facts.content_length) {
+        _ if bodiless => Framing::Empty,
+        (Some(_), Some(_)) => return Err("both Content-Length and Transfer-Encoding"),
+        (Some(true), None) => Framing::Chunked,
+        // A coding other than chunked last: the body ends when the upstream closes.
+        (Some(false), None) => Framing::UntilClose,
+        (None, Some(0)) => Framing::Empty,
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::UntilClose,
+    };
+    let close = facts.close || (version == Version::HTTP_10 && !facts.keep_alive) || framing == Framing::UntilClose;
+    Ok(Some(ResponseHead { status, version, len, reason, headers, framing, close }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 1024, max_uri_bytes: 256, max_headers: 8 };
+
+    fn parse(head: &str) -> Result<Option<RequestHead>, HeadError> {
+        parse_request(head.as_bytes(), LIMITS)
+    }
+
+    #[test]
+    fn request_framing_follows_rfc_9112() {
+        let cases: &[(&str, Framing)] = &[
+            ("GET / HTTP/1.1\r\nHost: h\r\n\r\n", Framing::Empty),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", Framing::Length(5)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", Framing::Empty),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", Framing::Chunked),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED \r\n\r\n", Framing::Chunked),
+        ];
+        for (head, framing) in cases {
+            assert_eq!(parse(head).unwrap().unwrap().framing, *framing, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_or_malformed_heads_are_refused() {
+        let cases: &[(&str, HeadError)] = &[
+            ("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::FramingConflict),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", HeadError::FramingConflict),
+            ("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", HeadError::Malformed("")),
+            ("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", HeadError::Malformed("")),
+            ("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", HeadError::Malformed("")),
+            ("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", HeadError::Malformed("")),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", HeadError::Malformed("")),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                HeadError::Malformed(""),
+            ),
+            ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/1.1\nHost: h\r\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/1.1\r\nHost: h\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n", HeadError::Malformed("")),
+            ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", HeadError::Malformed("")),
+        ];
+        for (head, want) in cases {
+            let got = parse(head).expect_err(head);
+            let same = std::mem::discriminant(&got) == std::mem::discriminant(want);
+            assert!(same, "{head:?}: got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn limits_give_414_and_431_even_before_the_head_ends() {
+        let long = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(300));
+        assert_eq!(parse(&long).unwrap_err(), HeadError::UriTooLong);
+        let endless = format!("GET /{}", "a".repeat(400));
+        assert_eq!(parse(&endless).unwrap_err(), HeadError::UriTooLong);
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "b".repeat(1100));
+        assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
+        let many: String = (0..9).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+        assert!(parse("GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_none(), "partial head within limits");
+    }
+
+    #[test]
+    fn keep_alive_and_expect() {
+        let head = |s: &str| parse(s).unwrap().unwrap();
+        assert!(head("GET / HTTP/1.1\r\n\r\n").keep_alive);
+        assert!(!head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(head("PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expects_continue);
+    }
+
+    #[test]
+    fn response_framing_and_reuse() {
+        let parse = |s: &str, head: bool| parse_response(s.as_bytes(), head, 4096).unwrap().unwrap();
+        let r = parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", false);
+        assert_eq!((r.status, r.framing, r.close, r.len), (200, Framing::Length(3), false, 38));
+        assert_eq!(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).framing, Framing::Chunked);
+        assert_eq!(parse("HTTP/1.1 200 OK\r\n\r\n", false).framing, Framing::UntilClose);
+        assert!(parse("HTTP/1.1 200 OK\r\n\r\n", false).close);
+        assert_eq!(parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true).framing, Framing::Empty);
+        assert_eq!(parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n", false).framing, Framing::Empty);
+        assert!(parse("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false).close);
+        let bad = ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "garbage\r\n\r\n"];
+        for head in bad {
+            assert!(parse_response(head.as_bytes(), false, 4096).is_err(), "{head:?}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Requests from engine connections to https upstreams, which go through
+//! hyper's client (its TLS connector, HTTP/2 when the upstream offers it).
+//!
+//! The request body is read from the client by this task and handed to the
+//! client through a small channel, so it still streams with backpressure;
+//! the response is written to the client by this task as its frames arrive.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, StatusCode, Version};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::body::{self, ChannelSink, PumpError};
+use super::chunked::write_size;
+use super::forward::Exchange;
+use super::head::Framing;
+use super::io::{Io, send_all};
+use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
+use crate::access::Delivery;
+use crate::error::ProxyError;
+use crate::metrics::OpenGauge;
+use crate::proxy::{self, body::RequestBody, headers};
+use crate::upstream::UpstreamClient;
+
+pub async fn forward<S: Io>(
+    client: &mut Client<S>,
+    ex: Exchange,
+    answering: Answering,
+    upstream: &UpstreamClient,
+) -> bool {
+    let Exchange { mut parts, framing, expects_continue, version, plan, mut line } = ex;
+    parts.headers.remove(header::EXPECT);
+    let length = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::Empty => Some(0),
+        _ => None,
+    };
+    let (chunks, receiver) = mpsc::channel(2);
+    let request = Request::from_parts(parts, RequestBody::from_engine(receiver, length));
+    if expects_continue && framing != Framing::Empty {
+        if let Err(e) =
+            send_all(&mut client.io, b"HTTP/1.1 100 Continue\r\n\r\n", client.limits.send_timeout, |_| {}).await
+        {
+            note_send_error(&client.conn, e);
+            return false;
+        }
+    }
+    let mut sink = ChannelSink(chunks);
+    let pump = async {
+        let pumped = body::pump(client, &mut sink, framing, plan.max_body).await;
+        drop(sink);
+        pumped
+    };
+    let (response, pumped) = tokio::join!(upstream.send(request), pump);
+    let error = match (&response, pumped) {
+        (_, Err(PumpError::Client(error))) => Some(error),
+        (Err(error), _) => Some(*error),
+        _ => None,
+    };
+    if let Some(error) = error {
+        let local = proxy::error_response(&error, &line);
+        let mut answering = answering;
+        answering.keep_alive = false;
+        return answer_local(client, &local, line, answering).await;
+    }
+    let Ok(mut response) = response else { return false };
+    line.upstream = Some(upstream.config.name.clone());
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return tunnel(client, response, plan.upgrade, line, answering).await;
+    }
+    headers::strip_hop_by_hop(response.headers_mut());
+    headers::add_via(response.headers_mut());
+    let http10 = version == Version::HTTP_10;
+    let status = response.status();
+    let bodiless = answering.head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let to = match response.body().size_hint().exact() {
+        _ if bodiless => Framing::Empty,
+        Some(n) => Framing::Length(n),
+        None if http10 => Framing::UntilClose,
+        None => Framing::Chunked,
+    };
+    let keep_alive = answering.keep_alive && to != Framing::UntilClose;
+    let mut out = Vec::with_capacity(512);
+    write_status(&mut out, status.as_u16(), status.canonical_reason().unwrap_or(""));
+    for (name, value) in response.headers() {
+        let framing_header = name == header::CONTENT_LENGTH && matches!(to, Framing::Chunked | Framing::UntilClose);
+        if !framing_header {
+            write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if let Framing::Length(n) = to
+        && !response.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        write_header(&mut out, b"content-length", n.to_string().as_bytes());
+    }
+    if to == Framing::Chunked {
+        write_header(&mut out, b"transfer-encoding", b"chunked");
+    }
+    if !keep_alive {
+        write_header(&mut out, b"connection", b"close");
+    } else if http10 {
+        write_header(&mut out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+    let Answering { start, active, state, .. } = answering;
+    let delivery = Delivery::new(line, status, start, active, state);
+    let read_timeout = upstream.config.response_timeout;
+    let mut body = response.into_body();
+    let mut written = 0u64;
+    loop {
+        let mut done = to == Framing::Empty;
+        let mut data = Bytes::new();
+        if !done {
+            match tokio::time::timeout(read_timeout, body.frame()).await {
+                Err(_) => {
+                    delivery.fail(&format_args!("no response body bytes for {read_timeout:?}"));
+                    return false;
+                }
+                Ok(None) => done = true,
+                Ok(Some(Err(e))) => {
+                    delivery.fail(&e);
+                    return false;
+                }
+                Ok(Some(Ok(frame))) => data = frame.into_data().unwrap_or_default(),
+            }
+        }
+        delivery.produced(data.len());
+        if to == Framing::Chunked && !data.is_empty() {
+            write_size(&mut out, data.len());
+        }
+        let at = out.len();
+        out.extend_from_slice(&data);
+        if to == Framing::Chunked && !data.is_empty() {
+            out.extend_from_slice(b"\r\n");
+        }
+        if done && to == Framing::Chunked {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        let before = written;
+        let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
+            delivery.set_written(before + (reached.clamp(at, at + data.len()) - at) as u64);
+        })
+        .await;
+        written += data.len() as u64;
+        if let Err(e) = sent {
+            note_send_error(&client.conn, e);
+            return false;
+        }
+        out.clear();
+        if done {
+            delivery.ended();
+            return keep_alive && client.io.flush().await.is_ok();
+        }
+    }
+}
+
+/// The upstream accepted an upgrade over hyper: tunnel to its upgraded stream.
+async fn tunnel<S: Io>(
+    client: &mut Client<S>,
+    mut response: http::Response<hyper::body::Incoming>,
+    requested: Option<HeaderValue>,
+    line: crate::access::RequestLine,
+    answering: Answering,
+) -> bool {
+    let Some(requested) = requested else {
+        let local = proxy::error_response(&ProxyError::UpstreamBroken, &line);
+        answer_local(client, &local, line, answering).await;
+        return false;
+    };
+    let upgraded = hyper::upgrade::on(&mut response);
+    proxy::tunnel::prepare_response(&mut response, requested);
+    headers::add_via(response.headers_mut());
+    let mut out = Vec::with_capacity(256);
+    write_status(&mut out, 101, "Switching Protocols");
+    for (name, value) in response.headers() {
+        write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    let Answering { start, active, state, .. } = answering;
+    drop(Delivery::new(line, StatusCode::SWITCHING_PROTOCOLS, start, active, state));
+    if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
+        note_send_error(&client.conn, e);
+        return false;
+    }
+    let Ok(upgraded) = upgraded.await else { return false };
+    let mut upstream = TokioIo::new(upgraded);
+    if !client.rbuf.is_empty() && upstream.write_all(&client.rbuf).await.is_err() {
+        return false;
+    }
+    client.rbuf.clear();
+    let _open = OpenGauge::new(&client.conn.metrics.tunnels);
+    let _ = tokio::io::copy_bidirectional(&mut client.io, &mut upstream).await;
+    false
+}

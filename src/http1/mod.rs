@@ -1,0 +1,25 @@
+//! hookgate's own HTTP/1.1 engine, for every plain and TLS HTTP/1.1 client
+//! connection (hyper still serves HTTP/2 clients and speaks to https upstreams).
+//!
+//! One task per client connection drives the client socket and the upstream
+//! connection it borrows, with no channel hand-off or second task per request;
+//! buffers come from a per-worker free list and go back whenever the
+//! connection is idle. The data path, in order:
+//! - `serve`: the connection loop: heads, timers, drain, local answers.
+//! - `head`: request and response heads (httparse + RFC 9112 framing rules).
+//! - `forward`: one request to a plain upstream over a pooled connection.
+//! - `body` and `chunked`: body copies both ways, chunked decoding.
+//! - `tunnel`: WebSocket and other upgrades.
+//! - `hyper_path`: requests to https upstreams, through hyper's client.
+
+mod body;
+mod buffers;
+mod chunked;
+mod forward;
+mod head;
+mod hyper_path;
+mod io;
+mod serve;
+mod tunnel;
+
+pub use serve::{Shutdown, serve};

@@ -1,0 +1,260 @@
+//! One HTTP/1.1 client connection, driven by one task from the first byte to
+//! the close: read a head, plan it, answer or forward it, and do it again.
+//!
+//! Timers: `header_timeout` from a head's first byte to its end (the
+//! connection is then closed, logged as 408); `idle_timeout` while waiting for
+//! the next request, which starts only once the last response has been
+//! written; `send_timeout` on every write to the client (see `io::send_all`).
+//! A draining connection finishes its exchange and closes; a cut one closes
+//! at once and records why, so unfinished responses are logged as cut.
+//! Pipelined requests stay in the read buffer and are answered in order.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::{Buf, BytesMut};
+use http::header::{self, HeaderMap};
+use http::{Method, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::buffers;
+use super::forward::{self, Exchange};
+use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
+use super::io::{Io, SendError, send_all};
+use crate::access::{Delivery, RequestLine};
+use crate::config::Limits;
+use crate::error::{BadRequest, ProxyError};
+use crate::proxy::{self, Plan, State};
+use crate::routes::LocalResponse;
+use crate::server::{AbortReason, ActiveRequest, ConnContext};
+
+/// The client side of a connection and what it is held to.
+pub struct Client<S> {
+    pub io: S,
+    /// Bytes read from the client and not yet used; unallocated while idle.
+    pub rbuf: BytesMut,
+    pub limits: Limits,
+    pub conn: Arc<ConnContext>,
+}
+
+/// The two ways shutdown reaches a connection.
+pub struct Shutdown<'a> {
+    /// Finish the exchange in progress, then close.
+    pub drain: &'a CancellationToken,
+    /// `shutdown_grace` ran out: close now.
+    pub cut: &'a CancellationToken,
+}
+
+/// Serves `io` until the client leaves, a timer fires or shutdown says so.
+pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>, limits: Limits, stop: Shutdown<'_>) {
+    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone() };
+    loop {
+        if client.rbuf.is_empty() {
+            buffers::release(&mut client.rbuf);
+            tokio::select! {
+                ready = client.io.ready_to_read() => if ready.is_err() { return },
+                _ = tokio::time::sleep(client.limits.idle_timeout) => return,
+                _ = stop.drain.cancelled() => return,
+                _ = stop.cut.cancelled() => return,
+            }
+        }
+        let head = tokio::select! {
+            head = read_head(&mut client) => head,
+            _ = stop.cut.cancelled() => return,
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(HeadRead::Closed) => return,
+            Err(HeadRead::Timeout) => {
+                tracing::warn!(client = %client.conn.peer, status = 408, "request head not complete within header_timeout; closing");
+                return;
+            }
+            Err(HeadRead::Refused(error)) => {
+                refuse(&mut client, error, states.load_full()).await;
+                return;
+            }
+        };
+        let keep_alive = {
+            let exchange = serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled());
+            tokio::pin!(exchange);
+            tokio::select! {
+                keep_alive = &mut exchange => keep_alive,
+                _ = stop.cut.cancelled() => {
+                    // Recorded before the exchange is dropped, so its access line says why.
+                    conn.clock.set_abort(AbortReason::Shutdown);
+                    return;
+                }
+            }
+        };
+        if !keep_alive {
+            let _ = tokio::time::timeout(client.limits.send_timeout, client.io.shutdown()).await;
+            return;
+        }
+    }
+}
+
+enum HeadRead {
+    /// The client closed (or reset) before sending a whole head.
+    Closed,
+    Timeout,
+    Refused(HeadError),
+}
+
+/// Reads until a whole head is buffered, within `header_timeout` of its first byte.
+async fn read_head<S: Io>(client: &mut Client<S>) -> Result<RequestHead, HeadRead> {
+    let limits = HeadLimits {
+        max_header_bytes: client.limits.max_header_bytes,
+        max_uri_bytes: client.limits.max_uri_bytes,
+        max_headers: client.limits.max_headers,
+    };
+    let deadline = tokio::time::Instant::now() + client.limits.header_timeout;
+    buffers::ensure(&mut client.rbuf);
+    loop {
+        if !client.rbuf.is_empty() {
+            match head::parse_request(&client.rbuf, limits) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(e) => return Err(HeadRead::Refused(e)),
+            }
+        }
+        if client.rbuf.capacity() - client.rbuf.len() < 1024 {
+            client.rbuf.reserve(buffers::BUF_SIZE);
+        }
+        match tokio::time::timeout_at(deadline, client.io.read_buf(&mut client.rbuf)).await {
+            Err(_) => return Err(HeadRead::Timeout),
+            Ok(Ok(0) | Err(_)) => return Err(HeadRead::Closed),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Answers a head that could not be parsed, then the connection closes.
+async fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) {
+    let start = Instant::now();
+    let active = client.conn.clock.request_started();
+    let proxy_error = match error {
+        HeadError::UriTooLong => ProxyError::UriTooLong,
+        HeadError::FramingConflict => ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding),
+        HeadError::TooLarge => ProxyError::HeadTooLarge,
+        HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
+    };
+    let mut line = RequestLine::new(&state, &client.conn, &Method::GET, &HeaderMap::new(), "-");
+    line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
+    let local = proxy::error_response(&proxy_error, &line);
+    tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
+    answer_local(client, &local, line, Answering { start, active, state, head: false, keep_alive: false }).await;
+}
+
+/// What every answer needs besides the response itself.
+pub struct Answering {
+    pub start: Instant,
+    pub active: ActiveRequest,
+    pub state: Arc<State>,
+    /// The request was HEAD: headers only.
+    pub head: bool,
+    pub keep_alive: bool,
+}
+
+/// One request: plan it, then answer it here or forward it. Returns whether
+/// the connection may carry another request.
+async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: Arc<State>, draining: bool) -> bool {
+    let start = Instant::now();
+    let active = client.conn.clock.request_started();
+    client.rbuf.advance(head.len);
+    let RequestHead { mut parts, framing, keep_alive, expects_continue, .. } = head;
+    let mut line = RequestLine::new(&state, &client.conn, &parts.method, &parts.headers, parts.uri.path());
+    let is_head = parts.method == Method::HEAD;
+    let keep_alive = keep_alive && !draining;
+    let version = parts.version;
+    let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive };
+    match proxy::plan(&state, &client.conn, &mut parts, &mut line) {
+        Err(error) => {
+            let local = proxy::error_response(&error, &line);
+            // An unread body would be taken for the next request: close instead.
+            let keep = keep_alive && framing == Framing::Empty && !error.is_client_fault();
+            answer_local(client, &local, line, answering(keep)).await
+        }
+        Ok(Plan::Local(local)) => {
+            let keep = keep_alive && framing == Framing::Empty;
+            answer_local(client, &local, line, answering(keep)).await
+        }
+        Ok(Plan::Forward(plan)) => {
+            let exchange = Exchange { parts, framing, expects_continue, version, plan, line };
+            forward::forward(client, exchange, answering(keep_alive)).await
+        }
+    }
+}
+
+/// Writes a response hookgate makes itself. Returns whether to keep the connection.
+pub async fn answer_local<S: Io>(
+    client: &mut Client<S>,
+    local: &LocalResponse,
+    line: RequestLine,
+    answering: Answering,
+) -> bool {
+    let Answering { start, active, state, head, keep_alive } = answering;
+    let keep_alive = keep_alive && !local.headers.get(header::CONNECTION).is_some_and(|v| v == "close");
+    let mut out = Vec::with_capacity(256 + local.body.len());
+    write_status(&mut out, local.status.as_u16(), local.status.canonical_reason().unwrap_or(""));
+    for (name, value) in &local.headers {
+        if name != header::CONNECTION && name != header::CONTENT_LENGTH {
+            write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    write_header(&mut out, b"content-length", local.body.len().to_string().as_bytes());
+    if !keep_alive {
+        write_header(&mut out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    let body_at = out.len();
+    let delivery = Delivery::new(line, local.status, start, active, state);
+    if !head {
+        out.extend_from_slice(&local.body);
+        delivery.produced(local.body.len());
+    }
+    let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |at| {
+        delivery.set_written(at.saturating_sub(body_at) as u64);
+    })
+    .await;
+    delivery.ended();
+    match sent {
+        Ok(()) => keep_alive && client.io.flush().await.is_ok(),
+        Err(e) => {
+            note_send_error(&client.conn, e);
+            false
+        }
+    }
+}
+
+/// Records why a write to the client failed, for the access log.
+pub fn note_send_error(conn: &ConnContext, error: SendError) {
+    match error {
+        SendError::Timeout => {
+            conn.clock.set_abort(AbortReason::ClientTimeout);
+            tracing::warn!(client = %conn.peer, "client read nothing for send_timeout; closing");
+        }
+        SendError::Closed => conn.clock.set_abort(AbortReason::ClientClosed),
+    }
+}
+
+pub fn write_status(out: &mut Vec<u8>, status: u16, reason: &str) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether the client speaks HTTP/1.0 (no chunked responses, keep-alive only on request).
+pub fn is_http10(version: Version) -> bool {
+    version == Version::HTTP_10
+}

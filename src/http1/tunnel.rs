@@ -1,0 +1,66 @@
+//! Upgrade tunnels (WebSocket) from the engine: once the upstream answers
+//! 101 to a request that properly asked to upgrade, the 101 goes to the
+//! client and bytes are copied both ways until either side closes. The
+//! tunnel runs in the connection's own task, which keeps its
+//! `max_connections` slot; shutdown's cut ends it with the connection.
+
+use bytes::{Buf, BytesMut};
+use http::StatusCode;
+use tokio::io::AsyncWriteExt;
+
+use super::forward::{Exchange, write_end_to_end_headers};
+use super::head::ResponseHead;
+use super::io::{Io, send_all};
+use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
+use crate::access::Delivery;
+use crate::error::ProxyError;
+use crate::metrics::OpenGauge;
+use crate::proxy;
+use crate::upstream::pool::UpstreamConn;
+
+/// Answers the client's upgrade with the upstream's 101 and tunnels. The
+/// connection never carries another request, so this returns `false`.
+pub async fn run<S: Io>(
+    client: &mut Client<S>,
+    mut conn: UpstreamConn,
+    mut ubuf: BytesMut,
+    head: ResponseHead,
+    ex: Exchange,
+    answering: Answering,
+) -> bool {
+    let Some(requested) = ex.plan.upgrade else {
+        // A 101 nobody asked for: the upstream is out of step.
+        let local = proxy::error_response(&ProxyError::UpstreamBroken, &ex.line);
+        return answer_local(client, &local, ex.line, answering).await && false;
+    };
+    let protocol = head
+        .headers
+        .iter()
+        .find(|(name, _)| ubuf[name.clone()].eq_ignore_ascii_case(b"upgrade"))
+        .map_or(requested.as_bytes().to_vec(), |(_, value)| ubuf[value.clone()].to_vec());
+    let mut out = Vec::with_capacity(256);
+    write_status(&mut out, 101, "Switching Protocols");
+    write_end_to_end_headers(&mut out, &ubuf, &head, false);
+    write_header(&mut out, b"connection", b"upgrade");
+    write_header(&mut out, b"upgrade", &protocol);
+    out.extend_from_slice(b"\r\n");
+    ubuf.advance(head.len);
+    // Bytes the upstream sent right after its 101 belong to the tunnel.
+    out.extend_from_slice(&ubuf);
+    let Answering { start, active, state, .. } = answering;
+    drop(Delivery::new(ex.line, StatusCode::SWITCHING_PROTOCOLS, start, active, state));
+    if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
+        note_send_error(&client.conn, e);
+        return false;
+    }
+    // And bytes the client sent after its request head belong to the upstream.
+    if !client.rbuf.is_empty() && conn.stream.write_all(&client.rbuf).await.is_err() {
+        return false;
+    }
+    client.rbuf.clear();
+    let _open = OpenGauge::new(&client.conn.metrics.tunnels);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client.io, &mut conn.stream).await {
+        tracing::debug!(client = %client.conn.peer, "tunnel ended: {e}");
+    }
+    false
+}

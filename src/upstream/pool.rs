@@ -1,0 +1,108 @@
+//! Per-worker pools of keep-alive connections to plain-HTTP upstreams.
+//!
+//! Each worker is a single-threaded runtime, so its pool is a thread-local:
+//! a request borrows a connection, drives it from its own task, and gives it
+//! back, with no lock, channel or second task. Per upstream address a worker
+//! keeps at most `max_idle` idle connections (more are closed when returned,
+//! like nginx's `keepalive`) and closes one unused for `idle_timeout`. A
+//! connection is only returned after a complete, well-framed exchange; the
+//! caller decides that. On checkout, one the upstream has closed meanwhile is
+//! noticed (a non-blocking read sees EOF) and dropped.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use metrics::Gauge;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::config::Upstream;
+
+/// An open connection to an upstream; the open-connections gauge follows it.
+pub struct UpstreamConn {
+    pub stream: TcpStream,
+    /// It came from the pool (and so may have been closed by the upstream
+    /// just as it was sent a request).
+    pub reused: bool,
+    open: Gauge,
+}
+
+impl Drop for UpstreamConn {
+    fn drop(&mut self) {
+        self.open.decrement(1);
+    }
+}
+
+struct Idle {
+    conn: UpstreamConn,
+    since: Instant,
+}
+
+thread_local! {
+    /// Idle connections by upstream address, most recently used last.
+    static IDLE: RefCell<HashMap<String, Vec<Idle>>> = RefCell::new(HashMap::new());
+}
+
+/// A pooled connection if a live one is idle, else a new one.
+pub async fn checkout(upstream: &Upstream, open: &Gauge, idle: &Gauge) -> io::Result<UpstreamConn> {
+    if let Some(conn) = take_idle(upstream, idle) {
+        return Ok(conn);
+    }
+    let addr = upstream.authority.as_str();
+    let stream = tokio::time::timeout(upstream.connect_timeout, TcpStream::connect(addr)).await.map_err(|_| {
+        io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {:?}", upstream.connect_timeout))
+    })??;
+    stream.set_nodelay(true)?;
+    open.increment(1);
+    Ok(UpstreamConn { stream, reused: false, open: open.clone() })
+}
+
+fn take_idle(upstream: &Upstream, idle: &Gauge) -> Option<UpstreamConn> {
+    IDLE.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        let list = pools.get_mut(upstream.authority.as_str())?;
+        while let Some(Idle { mut conn, since }) = list.pop() {
+            idle.decrement(1);
+            if since.elapsed() < upstream.idle_timeout && still_open(&conn.stream) {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+        None
+    })
+}
+
+/// An idle connection should have nothing to read: EOF means the upstream
+/// closed it, and stray bytes mean it is out of step.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Returns a connection after a complete exchange. Beyond `max_idle` it is closed.
+pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &Gauge) {
+    IDLE.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        let list = pools.entry(upstream.authority.as_str().to_string()).or_default();
+        let now = Instant::now();
+        let before = list.len();
+        list.retain(|i| now.duration_since(i.since) < upstream.idle_timeout);
+        idle.decrement((before - list.len()) as f64);
+        if list.len() < upstream.max_idle {
+            idle.increment(1);
+            list.push(Idle { conn, since: now });
+        }
+    });
+}
+
+/// Closes every idle connection unused for longer than its upstream allows;
+/// called from each worker now and then, so idle sockets do not linger.
+pub fn sweep(max_age: Duration) {
+    IDLE.with(|pools| {
+        for list in pools.borrow_mut().values_mut() {
+            list.retain(|i| i.since.elapsed() < max_age);
+        }
+    });
+}
