@@ -90,14 +90,8 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
             buffers::give(ubuf);
             return fail(client, ex.line, answering, ProxyError::UpstreamBroken, ex.framing).await;
         }
-        if ex.expects_continue && body_left != Framing::Empty {
-            // hookgate answers the client's Expect itself (the upstream never sees it).
-            if let Err(e) =
-                send_all(&mut client.io, b"HTTP/1.1 100 Continue\r\n\r\n", client.limits.send_timeout, |_| {}).await
-            {
-                note_send_error(&client.conn, e);
-                return false;
-            }
+        if ex.expects_continue && body_left != Framing::Empty && !continue_client(client).await {
+            return false;
         }
         let mut request_complete = true;
         if body_left != Framing::Empty {
@@ -185,6 +179,18 @@ async fn fail<S: Io>(
     let local = proxy::error_response(&error, &line);
     answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
     answer_local(client, &local, line, answering).await
+}
+
+/// hookgate answers the client's `Expect: 100-continue` itself, once the
+/// request is routed and admitted (the upstream never sees the header).
+pub async fn continue_client<S: Io>(client: &mut Client<S>) -> bool {
+    match send_all(&mut client.io, b"HTTP/1.1 100 Continue\r\n\r\n", client.limits.send_timeout, |_| {}).await {
+        Ok(()) => true,
+        Err(e) => {
+            note_send_error(&client.conn, e);
+            false
+        }
+    }
 }
 
 fn is_idempotent(method: &http::Method) -> bool {

@@ -221,7 +221,6 @@ fn parse_length(value: &[u8]) -> Option<u64> {
 #[derive(Debug)]
 pub struct ResponseHead {
     pub status: u16,
-    pub version: Version,
     /// Bytes of the head, up to and including its blank line.
     pub len: usize,
     pub reason: Range<usize>,
@@ -268,7 +267,7 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         (None, None) => Framing::UntilClose,
     };
     let close = facts.close || (version == Version::HTTP_10 && !facts.keep_alive) || framing == Framing::UntilClose;
-    Ok(Some(ResponseHead { status, version, len, reason, headers, framing, close }))
+    Ok(Some(ResponseHead { status, len, reason, headers, framing, close }))
 }
 
 #[cfg(test)]

@@ -41,13 +41,8 @@ pub async fn forward<S: Io>(
     };
     let (chunks, receiver) = mpsc::channel(2);
     let request = Request::from_parts(parts, RequestBody::from_engine(receiver, length));
-    if expects_continue && framing != Framing::Empty {
-        if let Err(e) =
-            send_all(&mut client.io, b"HTTP/1.1 100 Continue\r\n\r\n", client.limits.send_timeout, |_| {}).await
-        {
-            note_send_error(&client.conn, e);
-            return false;
-        }
+    if expects_continue && framing != Framing::Empty && !super::forward::continue_client(client).await {
+        return false;
     }
     let mut sink = ChannelSink(chunks);
     let pump = async {

@@ -15,7 +15,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap};
-use http::{Method, Version};
+use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -195,7 +195,7 @@ pub async fn answer_local<S: Io>(
     answering: Answering,
 ) -> bool {
     let Answering { start, active, state, head, keep_alive } = answering;
-    let keep_alive = keep_alive && !local.headers.get(header::CONNECTION).is_some_and(|v| v == "close");
+    let keep_alive = keep_alive && local.headers.get(header::CONNECTION).is_none_or(|v| v != "close");
     let mut out = Vec::with_capacity(256 + local.body.len());
     write_status(&mut out, local.status.as_u16(), local.status.canonical_reason().unwrap_or(""));
     for (name, value) in &local.headers {
@@ -254,7 +254,3 @@ pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Whether the client speaks HTTP/1.0 (no chunked responses, keep-alive only on request).
-pub fn is_http10(version: Version) -> bool {
-    version == Version::HTTP_10
-}

@@ -31,7 +31,8 @@ pub async fn run<S: Io>(
     let Some(requested) = ex.plan.upgrade else {
         // A 101 nobody asked for: the upstream is out of step.
         let local = proxy::error_response(&ProxyError::UpstreamBroken, &ex.line);
-        return answer_local(client, &local, ex.line, answering).await && false;
+        answer_local(client, &local, ex.line, answering).await;
+        return false;
     };
     let protocol = head
         .headers

@@ -44,11 +44,7 @@ pub async fn handle(
     let start = Instant::now();
     let active = conn.clock.request_started();
     let mut line = RequestLine::new(&state, &conn, req.method(), req.headers(), req.uri().path());
-    let outcome = if conn.clock.take_framing_conflict() {
-        Err(ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding))
-    } else {
-        forward_with_hyper(&state, &conn, req, &mut line).await
-    };
+    let outcome = forward_with_hyper(&state, &conn, req, &mut line).await;
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();

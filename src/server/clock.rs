@@ -14,21 +14,20 @@
 //! for `send_timeout` means the client stopped reading, and the connection is
 //! cut with `AbortReason::ClientTimeout` recorded for the access log.
 //! `ClockedIo` notices the first byte of a head and every write's progress;
-//! `ActiveRequest` marks the active span.
-//! While a head is being read, `ClockedIo` also feeds its bytes to a
-//! `HeadScan`, which flags heads with both Content-Length and Transfer-Encoding.
+//! `ActiveRequest` marks the active span. This serves HTTP/2 connections
+//! (hyper's); the HTTP/1 engine keeps its own timers and uses the clock only
+//! for the `ActiveRequest` mark and the abort reason.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use super::head_scan::HeadScan;
 use crate::config::Limits;
 
 /// Sentinel for "no head being read" and "no write blocked".
@@ -43,8 +42,6 @@ pub struct ConnClock {
     head_started: AtomicU64,
     /// Milliseconds since `epoch` when the connection last became idle.
     idle_since: AtomicU64,
-    /// The head being read has both Content-Length and Transfer-Encoding.
-    framing_conflict: AtomicBool,
     /// Milliseconds since `epoch` when a write to the client last found the
     /// socket full after making progress (`NOT_SET` while writes go through).
     write_blocked: AtomicU64,
@@ -90,17 +87,6 @@ impl AbortReason {
     }
 }
 
-/// Where a read from the client falls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadPhase {
-    /// The first bytes of a new request head.
-    HeadStart,
-    /// More bytes of the head being read.
-    Head,
-    /// Body bytes (or pipelined bytes) of a request in progress.
-    Request,
-}
-
 /// Which timer ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
@@ -117,7 +103,6 @@ impl ConnClock {
             active: AtomicU32::new(0),
             head_started: AtomicU64::new(NOT_SET),
             idle_since: AtomicU64::new(0),
-            framing_conflict: AtomicBool::new(false),
             write_blocked: AtomicU64::new(NOT_SET),
             abort: AtomicU8::new(0),
         }
@@ -156,16 +141,10 @@ impl ConnClock {
     }
 
     /// Bytes arrived from the client; if the connection was idle, a head begins.
-    fn saw_bytes(&self) -> ReadPhase {
-        if self.active.load(Ordering::Relaxed) > 0 {
-            return ReadPhase::Request;
+    fn saw_bytes(&self) {
+        if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == NOT_SET {
+            self.head_started.store(self.now_ms(), Ordering::Relaxed);
         }
-        if self.head_started.load(Ordering::Relaxed) != NOT_SET {
-            return ReadPhase::Head;
-        }
-        self.head_started.store(self.now_ms(), Ordering::Relaxed);
-        self.framing_conflict.store(false, Ordering::Relaxed);
-        ReadPhase::HeadStart
     }
 
     /// hyper parsed a head and called the service.
@@ -173,12 +152,6 @@ impl ConnClock {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.head_started.store(NOT_SET, Ordering::Relaxed);
         ActiveRequest(Arc::clone(self))
-    }
-
-    /// Whether the head just handed to the service had both Content-Length and
-    /// Transfer-Encoding (which hyper hides by dropping Content-Length).
-    pub fn take_framing_conflict(&self) -> bool {
-        self.framing_conflict.swap(false, Ordering::Relaxed)
     }
 
     /// When to look again. It wakes at least every `header_timeout` (and
@@ -246,17 +219,11 @@ impl Drop for ActiveRequest {
 pub struct ClockedIo<T> {
     inner: T,
     clock: Arc<ConnClock>,
-    /// `None` for HTTP/2, whose frames have no text head to scan.
-    scan: Option<HeadScan>,
 }
 
 impl<T> ClockedIo<T> {
     pub fn new(inner: T, clock: Arc<ConnClock>) -> Self {
-        ClockedIo { inner, clock, scan: Some(HeadScan::new()) }
-    }
-
-    pub fn without_head_scan(inner: T, clock: Arc<ConnClock>) -> Self {
-        ClockedIo { inner, clock, scan: None }
+        ClockedIo { inner, clock }
     }
 }
 
@@ -268,17 +235,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
         if !matches!(polled, Poll::Ready(Ok(()))) || buf.filled().len() == before {
             return polled;
         }
-        let phase = this.clock.saw_bytes();
-        let Some(scan) = this.scan.as_mut() else { return polled };
-        if phase == ReadPhase::HeadStart {
-            *scan = HeadScan::new();
-        }
-        if phase != ReadPhase::Request && !scan.is_done() {
-            scan.feed(&buf.filled()[before..]);
-            if scan.conflicting() {
-                this.clock.framing_conflict.store(true, Ordering::Relaxed);
-            }
-        }
+        this.clock.saw_bytes();
         polled
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper::service::{HttpService, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -101,8 +101,7 @@ pub(super) async fn serve(
     let max_streams = tls.max_concurrent_streams;
     drop(state);
     if h2 {
-        // HTTP/2 has no Transfer-Encoding to scan for; frames are binary.
-        let io = TokioIo::new(ClockedIo::without_head_scan(stream, clock.clone()));
+        let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -117,16 +116,6 @@ pub(super) async fn serve(
     }
 }
 
-fn http1_builder(limits: &Limits) -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder.max_header_size(limits.max_header_bytes).max_headers(limits.max_headers).header_read_timeout(None);
-    // Queue body chunks instead of copying them into one buffer: a chunk is then
-    // advanced only as its bytes reach the socket, which is what the access log
-    // counts and what ends a response (see `access::Delivery`).
-    builder.writev(true);
-    builder
-}
-
 /// The two ways shutdown reaches a connection.
 struct Stop {
     /// Finish the request in progress, then close.
@@ -138,17 +127,6 @@ struct Stop {
 /// A hyper connection that can be asked to finish gracefully.
 trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn start_shutdown(self: Pin<&mut Self>);
-}
-
-impl<I, S> Graceful for http1::UpgradeableConnection<I, S>
-where
-    S: HttpService<Incoming, ResBody = ResponseBody>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: Read + Write + Unpin + Send + 'static,
-{
-    fn start_shutdown(self: Pin<&mut Self>) {
-        self.graceful_shutdown();
-    }
 }
 
 impl<I, S> Graceful for http2::Connection<I, S, TokioExecutor>

@@ -17,7 +17,6 @@
 mod accept;
 mod clock;
 mod conn;
-mod head_scan;
 mod proxy_protocol;
 mod workers;
 
