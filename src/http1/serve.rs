@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
-use http::header::{self, HeaderMap};
 use http::Method;
+use http::header::{self, HeaderMap};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -253,4 +253,3 @@ pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
-

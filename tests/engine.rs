@@ -1,0 +1,268 @@
+//! The HTTP/1.1 engine over real sockets: RFC 9112 rules on what clients
+//! send, what a misbehaving upstream sends, pipelining, HTTP/1.0 keep-alive,
+//! and upstream connection reuse. Upstreams here are raw sockets that answer
+//! with scripted bytes, so each test controls the exact framing.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Daemon, Upstream, raw, read_head, read_response};
+
+/// A raw upstream: for every request head it reads, it writes the next
+/// scripted response (the last one repeats). It counts connections and keeps
+/// every request it saw.
+struct Scripted {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    /// `close_after` closes each connection after that many responses.
+    fn start(responses: &[&'static [u8]], close_after: usize) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let responses: Vec<&'static [u8]> = responses.to_vec();
+        let (count, seen) = (connections.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let (responses, seen) = (responses.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let mut served = 0;
+                    while served < close_after {
+                        let Some(mut head) = read_request_head(&mut stream) else { return };
+                        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                            let Some(body) = read_chunked_raw(&mut stream) else { return };
+                            head.push_str(&body);
+                        }
+                        seen.lock().unwrap().push(head);
+                        let response = responses[served.min(responses.len() - 1)];
+                        if stream.write_all(response).is_err() {
+                            return;
+                        }
+                        served += 1;
+                    }
+                });
+            }
+        });
+        Scripted { addr, connections, requests }
+    }
+
+    fn config(&self, extra: &str) -> String {
+        format!("[upstreams.app]\nurl = \"http://{}\"\n{extra}\n[default]\nupstream = \"app\"\n", self.addr)
+    }
+}
+
+fn read_request_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// A chunked body as it came on the wire, up to its final empty line.
+fn read_chunked_raw(stream: &mut TcpStream) -> Option<String> {
+    let mut body = Vec::new();
+    let mut byte = [0u8; 1];
+    while !(body.ends_with(b"\r\n\r\n") && (body.starts_with(b"0\r\n") || body.windows(4).any(|w| w == b"\n0\r\n"))) {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        body.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn frontend() -> (Upstream, Daemon) {
+    let upstream = Upstream::start("frontend").await;
+    let daemon =
+        Daemon::start(&format!("[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", upstream.url()));
+    (upstream, daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
+    let (upstream, daemon) = frontend().await;
+    let cases: &[&[u8]] = &[
+        b"GET / HTTP/1.1\nHost: h\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\rX-A: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Nul: a\0b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;\x01\r\nhello\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+    ];
+    for request in cases {
+        let response = raw(daemon.addr, request);
+        assert_eq!(response.status, 400, "{:?}", String::from_utf8_lossy(request));
+        assert_eq!(response.header("connection").as_deref(), Some("close"));
+    }
+    let bodies: Vec<_> = upstream.seen().iter().filter(|s| s.complete && !s.body.is_empty()).cloned().collect();
+    assert!(bodies.is_empty(), "a refused body reached the upstream: {bodies:?}");
+    // The chunked ones were routed (their heads are fine) but their bodies never completed.
+    assert!(upstream.seen().iter().all(|s| s.method == "POST" && !s.complete), "{:?}", upstream.seen());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_past_64_kib_gets_414_not_431() {
+    let (upstream, daemon) = frontend().await;
+    let huge = format!("GET /{} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", "a".repeat(70 * 1024));
+    assert_eq!(raw(daemon.addr, huge.as_bytes()).status, 414);
+    assert!(upstream.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_requests_are_answered_in_order() {
+    let (upstream, daemon) = frontend().await;
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut pipeline = Vec::new();
+    for i in 0..5 {
+        pipeline.extend_from_slice(
+            format!("GET /slow?ms={} HTTP/1.1\r\nHost: h\r\nX-N: {i}\r\n\r\n", 50 - i * 10).as_bytes(),
+        );
+    }
+    pipeline.extend_from_slice(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nlast");
+    stream.write_all(&pipeline).unwrap();
+    for _ in 0..5 {
+        let response = read_response(&mut stream).unwrap();
+        assert_eq!((response.status, response.body_text().as_str()), (200, "slow done"));
+    }
+    assert_eq!(read_response(&mut stream).unwrap().body_text(), "last");
+    let order: Vec<String> =
+        upstream.seen().iter().filter_map(|s| s.headers.get("x-n")).map(|v| v.to_str().unwrap().to_string()).collect();
+    assert_eq!(order, ["0", "1", "2", "3", "4"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_1_0_clients_get_keep_alive_only_when_they_ask() {
+    let (_, daemon) = frontend().await;
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..2 {
+        stream.write_all(b"GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        let response = read_response(&mut stream).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("connection").as_deref(), Some("keep-alive"));
+        assert!(response.header("transfer-encoding").is_none(), "no chunked framing for HTTP/1.0");
+    }
+    // A streamed (chunked) body goes to an HTTP/1.0 client raw, ended by the close.
+    stream.write_all(b"GET /big?bytes=100000 HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    let response = read_response(&mut stream).unwrap();
+    assert_eq!((response.status, response.body.len()), (200, 100000));
+    assert_eq!(response.header("connection").as_deref(), Some("close"));
+    let plain = raw(daemon.addr, b"GET /b HTTP/1.0\r\nHost: h\r\n\r\n");
+    assert_eq!(plain.header("connection").as_deref(), Some("close"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_connections_are_reused_and_a_closed_one_is_retried_once() {
+    let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let upstream = Scripted::start(&[ok], usize::MAX);
+    let daemon = Daemon::start(&format!("[runtime]\nworkers = 1\n{}", upstream.config("")));
+    for _ in 0..5 {
+        let response = common::get(daemon.addr, "h", "/");
+        assert_eq!((response.status, response.body_text().as_str()), (200, "ok"));
+    }
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 1, "one pooled connection serves them all");
+
+    // An upstream that closes every connection after one answer: an idempotent
+    // request on a connection it has closed meanwhile gets a fresh one.
+    let once = Scripted::start(&[ok], 1);
+    let daemon = Daemon::start(&format!("[runtime]\nworkers = 1\n{}", once.config("")));
+    for _ in 0..3 {
+        assert_eq!(common::get(daemon.addr, "h", "/").status, 200);
+    }
+    assert_eq!(once.connections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_idle_caps_the_pool() {
+    let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let upstream = Scripted::start(&[ok], usize::MAX);
+    let daemon = Daemon::start(&format!("[runtime]\nworkers = 1\n{}", upstream.config("max_idle = 0")));
+    for _ in 0..3 {
+        assert_eq!(common::get(daemon.addr, "h", "/").status, 200);
+    }
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 3, "max_idle = 0 keeps nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_upstream_framing_is_never_passed_on() {
+    let cases: &[(&[u8], u16)] = &[
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 502),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 502),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 502),
+        (b"NOT HTTP AT ALL\r\n\r\n", 502),
+    ];
+    for (response, status) in cases {
+        let upstream = Scripted::start(&[response], 1);
+        let daemon = Daemon::start(&upstream.config(""));
+        assert_eq!(common::get(daemon.addr, "h", "/").status, *status, "{:?}", String::from_utf8_lossy(response));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_framing_is_rewritten_for_the_client() {
+    // Interim 103 is dropped; chunked with extensions and trailers is decoded and framed again.
+    let chunked: &[u8] = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n";
+    let upstream = Scripted::start(&[chunked], 1);
+    let daemon = Daemon::start(&upstream.config(""));
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(!text.contains("ext=1"), "chunk extensions must not pass: {text}");
+    assert!(text.ends_with("\r\n\r\n5\r\nabcde\r\n0\r\nX-Sum: 5\r\n\r\n"), "{text}");
+
+    // A body that ends when the upstream closes reaches an HTTP/1.1 client chunked.
+    let until_close: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it";
+    let upstream = Scripted::start(&[until_close], 1);
+    let daemon = Daemon::start(&upstream.config(""));
+    let response = raw(daemon.addr, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(response.body_text(), "all of it");
+    assert_eq!(response.header("transfer-encoding").as_deref(), Some("chunked"));
+
+    // A chunked body cut short is logged as aborted and the client sees no clean end.
+    let cut: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
+    let upstream = Scripted::start(&[cut], 1);
+    let daemon = Daemon::start(&upstream.config(""));
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert_eq!(read_head(&mut stream).unwrap().status, 200);
+    assert!(read_response(&mut stream).is_err() || common::read_chunked(&mut std::io::BufReader::new(stream)).is_err());
+    daemon.wait_for_log("aborted=upstream", Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_uploads_are_framed_again_with_their_trailers() {
+    let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let upstream = Scripted::start(&[ok], 1);
+    let daemon = Daemon::start(&upstream.config(""));
+    let request = b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2;a=b\r\nhe\r\n3\r\nllo\r\n0\r\nX-Check: 1\r\n\r\n";
+    assert_eq!(raw(daemon.addr, request).status, 200);
+    let seen = upstream.requests.lock().unwrap().clone();
+    assert!(seen[0].to_ascii_lowercase().contains("transfer-encoding: chunked"), "{seen:?}");
+    assert!(seen[0].ends_with("\r\n\r\n5\r\nhello\r\n0\r\nX-Check: 1\r\n\r\n"), "{seen:?}");
+}
