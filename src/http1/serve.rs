@@ -53,11 +53,11 @@ pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>
     loop {
         if client.rbuf.is_empty() {
             buffers::release(&mut client.rbuf);
+            // Shutdown always drains before it cuts, so waiting on the drain covers both.
             tokio::select! {
                 ready = client.io.ready_to_read() => if ready.is_err() { return },
                 _ = tokio::time::sleep(client.limits.idle_timeout) => return,
                 _ = stop.drain.cancelled() => return,
-                _ = stop.cut.cancelled() => return,
             }
         }
         let head = tokio::select! {
@@ -72,13 +72,14 @@ pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>
                 return;
             }
             Err(HeadRead::Refused(error)) => {
-                refuse(&mut client, error, states.load_full()).await;
+                Box::pin(refuse(&mut client, error, states.load_full())).await;
                 return;
             }
         };
         let keep_alive = {
-            let exchange = serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled());
-            tokio::pin!(exchange);
+            // Boxed: an idle connection's task then holds only this loop's
+            // small state, not the largest state an exchange can reach.
+            let mut exchange = Box::pin(serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()));
             tokio::select! {
                 keep_alive = &mut exchange => keep_alive,
                 _ = stop.cut.cancelled() => {

@@ -53,7 +53,7 @@ pub(super) async fn serve(
     let state = shared.state.load_full();
     let listen = &state.config.listen;
     let peer = if listen.proxy_protocol && is_trusted(peer.ip(), &listen.trusted_proxies) {
-        match proxy_protocol::read_source(&mut stream).await {
+        match Box::pin(proxy_protocol::read_source(&mut stream)).await {
             Ok(source) => source.unwrap_or(peer),
             Err(e) => {
                 tracing::warn!(client = %peer, "closing connection from a trusted proxy: {e}");
@@ -73,20 +73,43 @@ pub(super) async fn serve(
         cut: shared.cut.clone(),
         metrics: shared.metrics.clone(),
     });
-    let requests = shared.clone();
-    let hyper_context = context.clone();
-    let service = service_fn(move |req| proxy::handle(requests.state.load_full(), hyper_context.clone(), req));
     let limits = state.config.limits.clone();
     let stop = Stop { drain: stop, cut: shared.cut.clone() };
-
-    let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
     let Some(tls) = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls) else {
         drop(state);
+        let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
         engine::serve(stream, context, &shared.state, limits, engine_stop).await;
         return;
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config.clone());
-    let stream = match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(stream)).await {
+    let tls = Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(tls.server_config.clone()),
+        handshake_timeout: tls.handshake_timeout,
+        max_streams: tls.max_concurrent_streams,
+    };
+    drop(state);
+    // Boxed so that plain connections, the common case, do not carry the size
+    // of the TLS and HTTP/2 states in their task.
+    Box::pin(serve_tls(stream, tls, context, &shared, limits, &stop)).await;
+}
+
+/// What a TLS listener's connection needs from the config it was accepted under.
+struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshake_timeout: std::time::Duration,
+    max_streams: u32,
+}
+
+/// The TLS handshake, then HTTP/2 (hyper) or HTTP/1.1 (the engine) by ALPN.
+async fn serve_tls(
+    stream: TcpStream,
+    tls: Tls,
+    context: Arc<ConnContext>,
+    shared: &Arc<Shared>,
+    limits: Limits,
+    stop: &Stop,
+) {
+    let peer = context.peer;
+    let stream = match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(client = %peer, "TLS handshake failed: {e}");
@@ -97,23 +120,24 @@ pub(super) async fn serve(
             return;
         }
     };
-    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let max_streams = tls.max_concurrent_streams;
-    drop(state);
-    if h2 {
-        let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(max_streams)
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            // Rapid-reset (CVE-2023-44487) limits: streams reset before being served.
-            .max_pending_accept_reset_streams(20)
-            .max_local_error_reset_streams(Some(256));
-        drive(builder.serve_connection(io, service), &clock, &limits, &stop, peer).await;
-    } else {
+    if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+        let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
         engine::serve(stream, context, &shared.state, limits, engine_stop).await;
+        return;
     }
+    let clock = context.clock.clone();
+    let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
+    let requests = shared.clone();
+    let service = service_fn(move |req| proxy::handle(requests.state.load_full(), context.clone(), req));
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(tls.max_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        // Rapid-reset (CVE-2023-44487) limits: streams reset before being served.
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(Some(256));
+    drive(builder.serve_connection(io, service), &clock, &limits, stop, peer).await;
 }
 
 /// The two ways shutdown reaches a connection.
