@@ -143,6 +143,7 @@ fn run(path: &Path, config: Config) -> Result<(), Failure> {
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)?;
+    return_freed_memory_periodically();
     runtime.block_on(lifecycle::run(path.to_path_buf(), config, activated)).map_err(Failure::Runtime)
 }
 
@@ -188,3 +189,27 @@ fn reload(config: &Config) -> Result<(), Failure> {
     print!("{answer}");
     if ok { Ok(()) } else { Err(Failure::Rejected) }
 }
+
+/// Hands memory freed by departed connections back to the OS every 10 s.
+///
+/// glibc's malloc keeps freed memory in its arenas: after 10,000 idle
+/// keep-alive clients left, RSS stayed at 29 MiB; with `malloc_trim` it fell
+/// to 8 MiB within seconds. mimalloc and jemalloc were measured too and kept
+/// it (41 and 30 MiB), with a higher idle RSS for mimalloc (13 vs 7 MiB).
+#[cfg(target_env = "gnu")]
+#[allow(unsafe_code)]
+fn return_freed_memory_periodically() {
+    unsafe extern "C" {
+        /// glibc: releases free memory at the top of the heap and in free pages.
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    let trim = || loop {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        // SAFETY: malloc_trim takes no pointers and is thread-safe in glibc.
+        unsafe { malloc_trim(0) };
+    };
+    let _ = std::thread::Builder::new().name("hookgate-trim".into()).spawn(trim);
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn return_freed_memory_periodically() {}

@@ -79,7 +79,8 @@ pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>
         let keep_alive = {
             // Boxed: an idle connection's task then holds only this loop's
             // small state, not the largest state an exchange can reach.
-            let mut exchange = Box::pin(serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()));
+            let mut exchange =
+                Box::pin(serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()));
             tokio::select! {
                 keep_alive = &mut exchange => keep_alive,
                 _ = stop.cut.cancelled() => {
