@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::buffers;
 use super::chunked::{ChunkedDecoder, write_size};
 use super::head::Framing;
-use super::io::{Io, send_all};
+use super::io::{Io, send_all, timed};
 use super::serve::{Client, note_send_error};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
@@ -50,8 +50,8 @@ pub struct SocketSink<'a> {
 
 impl SocketSink<'_> {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        match tokio::time::timeout(self.write_timeout, self.stream.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
+        match timed(self.write_timeout, self.stream.write_all(bytes)).await {
+            Some(Ok(())) => Ok(()),
             _ => Err(()),
         }
     }
@@ -154,10 +154,10 @@ async fn read_client<S: Io>(client: &mut Client<S>) -> Result<(), PumpError> {
     if client.rbuf.capacity() - client.rbuf.len() < 1024 {
         client.rbuf.reserve(buffers::BUF_SIZE);
     }
-    match tokio::time::timeout(client.limits.body_timeout, client.io.read_buf(&mut client.rbuf)).await {
-        Err(_) => Err(PumpError::Client(ProxyError::BodyTimeout)),
-        Ok(Ok(0) | Err(_)) => Err(PumpError::Client(ProxyError::ClientAborted)),
-        Ok(Ok(_)) => Ok(()),
+    match timed(client.limits.body_timeout, client.io.read_buf(&mut client.rbuf)).await {
+        None => Err(PumpError::Client(ProxyError::BodyTimeout)),
+        Some(Ok(0) | Err(_)) => Err(PumpError::Client(ProxyError::ClientAborted)),
+        Some(Ok(_)) => Ok(()),
     }
 }
 
@@ -254,6 +254,7 @@ pub async fn copy_response<S: Io>(
         }
         out.clear();
         if done {
+            buffers::give_vec(out);
             delivery.ended();
             let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
             let client_ok = matches!(flushed, Ok(Ok(())));
@@ -263,21 +264,21 @@ pub async fn copy_response<S: Io>(
         if ubuf.capacity() - ubuf.len() < 4096 {
             ubuf.reserve(buffers::BUF_SIZE);
         }
-        match tokio::time::timeout(read_timeout, upstream.read_buf(ubuf)).await {
-            Err(_) => {
+        match timed(read_timeout, upstream.read_buf(ubuf)).await {
+            None => {
                 delivery.fail(&format_args!("no response body bytes for {read_timeout:?}"));
                 return FAILED;
             }
-            Ok(Ok(0)) if from == Framing::UntilClose => closed = true,
-            Ok(Ok(0)) => {
+            Some(Ok(0)) if from == Framing::UntilClose => closed = true,
+            Some(Ok(0)) => {
                 delivery.fail(&"the upstream closed before its body ended");
                 return FAILED;
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 delivery.fail(&e);
                 return FAILED;
             }
-            Ok(Ok(_)) => {}
+            Some(Ok(_)) => {}
         }
     }
 }

@@ -20,7 +20,7 @@ use super::body::{self, BodyCopy, PumpError, SocketSink};
 use super::buffers;
 use super::head::{self, Framing, ResponseHead};
 use super::hyper_path;
-use super::io::{Io, send_all};
+use super::io::{Io, send_all, timed_until};
 use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
 use crate::access::{Delivery, RequestLine};
 use crate::error::ProxyError;
@@ -218,10 +218,7 @@ fn write_request_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing) {
 }
 
 async fn write_upstream(conn: &mut UpstreamConn, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
-    match tokio::time::timeout_at(deadline, conn.stream.write_all(bytes)).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-    }
+    timed_until(deadline, conn.stream.write_all(bytes)).await.unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 enum HeadFailure {
@@ -252,10 +249,10 @@ async fn read_response_head(
             }
         }
         buffers::ensure(buf);
-        match tokio::time::timeout_at(deadline, conn.stream.read_buf(buf)).await {
-            Err(_) => return Err(HeadFailure::Timeout),
-            Ok(Ok(0) | Err(_)) => return Err(HeadFailure::Closed),
-            Ok(Ok(_)) => {}
+        match timed_until(deadline, conn.stream.read_buf(buf)).await {
+            None => return Err(HeadFailure::Timeout),
+            Some(Ok(0) | Err(_)) => return Err(HeadFailure::Closed),
+            Some(Ok(_)) => {}
         }
     }
 }

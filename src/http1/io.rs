@@ -1,10 +1,15 @@
 //! The client socket as the engine uses it: waiting for readability without a
 //! buffer, and writes timed by progress rather than by total duration.
 
+use std::future::poll_fn;
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
 /// A client connection: plain TCP or TLS.
@@ -27,6 +32,21 @@ impl Io for TlsStream<TcpStream> {
     }
 }
 
+/// Runs `fut` until `deadline`. Most reads and writes on a busy connection
+/// finish on their first poll, so the timer is only set up for those that wait.
+pub async fn timed_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return Some(out);
+    }
+    tokio::time::timeout_at(deadline, fut).await.ok()
+}
+
+/// `timed_until` with a limit counted from now.
+pub async fn timed<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    timed_until(Instant::now() + limit, fut).await
+}
+
 /// Why a write to the client failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -42,15 +62,15 @@ pub enum SendError {
 pub async fn send_all<W: AsyncWrite + Unpin>(
     out: &mut W,
     bytes: &[u8],
-    limit: std::time::Duration,
+    limit: Duration,
     mut progress: impl FnMut(usize),
 ) -> Result<(), SendError> {
     let mut at = 0;
     while at < bytes.len() {
-        match tokio::time::timeout(limit, out.write(&bytes[at..])).await {
-            Err(_) => return Err(SendError::Timeout),
-            Ok(Ok(0) | Err(_)) => return Err(SendError::Closed),
-            Ok(Ok(n)) => {
+        match timed(limit, out.write(&bytes[at..])).await {
+            None => return Err(SendError::Timeout),
+            Some(Ok(0) | Err(_)) => return Err(SendError::Closed),
+            Some(Ok(n)) => {
                 at += n;
                 progress(at);
             }

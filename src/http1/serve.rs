@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::buffers;
 use super::forward::{self, Exchange};
 use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
-use super::io::{Io, SendError, send_all};
+use super::io::{Io, SendError, send_all, timed, timed_until};
 use crate::access::{Delivery, RequestLine};
 use crate::config::Limits;
 use crate::error::{BadRequest, ProxyError};
@@ -54,10 +54,12 @@ pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>
         if client.rbuf.is_empty() {
             buffers::release(&mut client.rbuf);
             // Shutdown always drains before it cuts, so waiting on the drain covers both.
-            tokio::select! {
-                ready = client.io.ready_to_read() => if ready.is_err() { return },
-                _ = tokio::time::sleep(client.limits.idle_timeout) => return,
+            let next = tokio::select! {
+                ready = timed(client.limits.idle_timeout, client.io.ready_to_read()) => ready,
                 _ = stop.drain.cancelled() => return,
+            };
+            if !matches!(next, Some(Ok(()))) {
+                return;
             }
         }
         let head = tokio::select! {
@@ -124,10 +126,10 @@ async fn read_head<S: Io>(client: &mut Client<S>) -> Result<RequestHead, HeadRea
         if client.rbuf.capacity() - client.rbuf.len() < 1024 {
             client.rbuf.reserve(buffers::BUF_SIZE);
         }
-        match tokio::time::timeout_at(deadline, client.io.read_buf(&mut client.rbuf)).await {
-            Err(_) => return Err(HeadRead::Timeout),
-            Ok(Ok(0) | Err(_)) => return Err(HeadRead::Closed),
-            Ok(Ok(_)) => {}
+        match timed_until(deadline, client.io.read_buf(&mut client.rbuf)).await {
+            None => return Err(HeadRead::Timeout),
+            Some(Ok(0) | Err(_)) => return Err(HeadRead::Closed),
+            Some(Ok(_)) => {}
         }
     }
 }

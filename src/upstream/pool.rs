@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::time::Duration;
 
 use metrics::Gauge;
 use tokio::net::TcpStream;
@@ -85,7 +84,11 @@ fn still_open(stream: &TcpStream) -> bool {
 pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &Gauge) {
     IDLE.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = pools.entry(upstream.authority.as_str().to_string()).or_default();
+        let key = upstream.authority.as_str();
+        if !pools.contains_key(key) {
+            pools.insert(key.to_string(), Vec::new());
+        }
+        let Some(list) = pools.get_mut(key) else { return };
         let now = Instant::now();
         let before = list.len();
         list.retain(|i| now.duration_since(i.since) < upstream.idle_timeout);
@@ -93,16 +96,6 @@ pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &Gauge) {
         if list.len() < upstream.max_idle {
             idle.increment(1);
             list.push(Idle { conn, since: now });
-        }
-    });
-}
-
-/// Closes every idle connection unused for longer than its upstream allows;
-/// called from each worker now and then, so idle sockets do not linger.
-pub fn sweep(max_age: Duration) {
-    IDLE.with(|pools| {
-        for list in pools.borrow_mut().values_mut() {
-            list.retain(|i| i.since.elapsed() < max_age);
         }
     });
 }
