@@ -12,10 +12,17 @@
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
+use http::header::HeaderName;
 use ipnet::IpNet;
 
-use crate::proxy::headers::{X_FORWARDED_FOR, is_trusted};
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// Whether `peer` is one of the configured trusted proxies.
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    !trusted.is_empty() && trusted.iter().any(|net| net.contains(&peer))
+}
+
+/// The client's address by the rule above.
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     if !is_trusted(peer, trusted) {
         return peer;

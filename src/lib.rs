@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`config`] — the TOML file → a validated [`config::Config`].
+//! - `connection` — what the request path may know about its client connection.
 //! - [`canonical`] — the one canonical form of a path and host.
 //! - [`client_ip`] — which address a request comes from (trusted proxies).
 //! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight caps.
@@ -33,6 +34,7 @@ pub mod admin;
 pub mod canonical;
 pub mod client_ip;
 pub mod config;
+mod connection;
 pub mod control;
 pub mod error;
 pub mod guards;

@@ -266,3 +266,15 @@ async fn chunked_uploads_are_framed_again_with_their_trailers() {
     assert!(seen[0].to_ascii_lowercase().contains("transfer-encoding: chunked"), "{seen:?}");
     assert!(seen[0].ends_with("\r\n\r\n5\r\nhello\r\n0\r\nX-Check: 1\r\n\r\n"), "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_cancels_its_upstream_exchange() {
+    let (upstream, daemon) = frontend().await;
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert!(common::eventually(Duration::from_secs(5), || !upstream.seen().is_empty()));
+    drop(stream);
+    // Logged long before the upstream would have answered.
+    let line = daemon.wait_for_log("status=499", Duration::from_secs(10));
+    assert!(line.contains("aborted=client_closed") && line.contains("path=/slow"), "{line}");
+}

@@ -19,12 +19,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::{HeaderMap, Method, StatusCode};
+use ipnet::IpNet;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client_ip;
-use crate::proxy::{RouteRef, State};
-use crate::server::{AbortReason, ActiveRequest, ConnContext};
+use crate::connection::{AbortReason, ActiveRequest, ConnContext};
+use crate::metrics::RouteMetrics;
 use format::{Line, Value};
+
+/// Which route a request was counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteRef {
+    /// Refused before a route was chosen (bad target, bad Host, ...).
+    Unrouted,
+    Default,
+    Route(usize),
+}
 
 /// What is known about a request when its response starts.
 #[derive(Debug, Clone)]
@@ -45,9 +55,9 @@ pub struct RequestLine {
 
 impl RequestLine {
     /// The line as far as the head tells, before routing.
-    pub fn new(state: &State, conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
+    pub fn new(trusted: &[IpNet], conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
         RequestLine {
-            client: client_ip::resolve(conn.peer.ip(), headers, &state.config.listen.trusted_proxies),
+            client: client_ip::resolve(conn.peer.ip(), headers, trusted),
             permit: None,
             method: method.clone(),
             host: String::new(),
@@ -87,11 +97,14 @@ pub struct Delivery {
     written: AtomicU64,
     /// The body reached its end (as opposed to being dropped part-way).
     ended: AtomicBool,
+    /// The client left before the response began.
+    left: AtomicBool,
     /// Why the upstream's body stopped early.
     failure: OnceLock<String>,
     /// Keeps the connection out of its idle state until the response is written.
     active: ActiveRequest,
-    state: Arc<State>,
+    /// The route's metrics, recorded when the line is written.
+    metrics: Arc<RouteMetrics>,
 }
 
 impl Delivery {
@@ -100,7 +113,7 @@ impl Delivery {
         status: StatusCode,
         start: Instant,
         active: ActiveRequest,
-        state: Arc<State>,
+        metrics: Arc<RouteMetrics>,
     ) -> Arc<Self> {
         Arc::new(Delivery {
             line,
@@ -109,9 +122,10 @@ impl Delivery {
             produced: AtomicU64::new(0),
             written: AtomicU64::new(0),
             ended: AtomicBool::new(false),
+            left: AtomicBool::new(false),
             failure: OnceLock::new(),
             active,
-            state,
+            metrics,
         })
     }
 
@@ -129,6 +143,11 @@ impl Delivery {
     /// that know it exactly).
     pub fn set_written(&self, n: u64) {
         self.written.store(n, Ordering::Relaxed);
+    }
+
+    /// The client went away before any of the response was written.
+    pub fn client_left(&self) {
+        self.left.store(true, Ordering::Relaxed);
     }
 
     /// The body ended normally.
@@ -149,7 +168,8 @@ impl Delivery {
         let produced = self.produced.load(Ordering::Relaxed);
         let written = self.written.load(Ordering::Relaxed);
         // A body dropped before anything was produced is a HEAD or bodiless answer.
-        let cut = written < produced || (produced > 0 && !self.ended.load(Ordering::Relaxed));
+        let left = self.left.load(Ordering::Relaxed);
+        let cut = left || written < produced || (produced > 0 && !self.ended.load(Ordering::Relaxed));
         let reason = self.active.clock().abort_reason().unwrap_or(AbortReason::ClientClosed);
         cut.then_some(reason.as_str())
     }
@@ -159,7 +179,7 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         let l = &self.line;
         let elapsed = self.start.elapsed();
-        self.state.route_metrics(l.route_ref).record(self.status.as_u16(), elapsed);
+        self.metrics.record(self.status.as_u16(), elapsed);
         let aborted = self.aborted();
         let failure = self.failure.get();
         let (route, upstream) = (l.route_name(), l.upstream_name());

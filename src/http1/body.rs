@@ -22,7 +22,7 @@ use super::io::{Io, send_all, timed};
 use super::serve::{Client, note_send_error};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
-use crate::proxy::body::BodyError;
+use crate::upstream::body::BodyError;
 
 /// Why a request body did not get through.
 pub enum PumpError {

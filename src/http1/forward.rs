@@ -112,7 +112,20 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
                 Err(PumpError::Upstream) => request_complete = false,
             }
         }
-        match read_response_head(&mut conn, &mut ubuf, is_head, deadline).await {
+        let head = tokio::select! {
+            head = read_response_head(&mut conn, &mut ubuf, is_head, deadline) => head,
+            () = client.io.gone() => {
+                // Nobody is waiting for the answer: cancel the exchange (the
+                // upstream connection is closed, not pooled), log it as 499.
+                client.conn.clock.set_abort(crate::connection::AbortReason::ClientClosed);
+                let Answering { start, active, state, .. } = answering;
+                let metrics = state.route_metrics(ex.line.route_ref);
+                let status = http::StatusCode::from_u16(499).unwrap_or(http::StatusCode::BAD_REQUEST);
+                Delivery::new(ex.line, status, start, active, metrics).client_left();
+                return false;
+            }
+        };
+        match head {
             Ok(head) => break (conn, (head, request_complete)),
             Err(HeadFailure::Closed) if conn.reused && !retried && retryable && ubuf.is_empty() => {
                 retried = true;
@@ -154,7 +167,8 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
     let status = http::StatusCode::from_u16(head.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     ex.line.upstream = Some(config.name.clone());
     let Answering { start, active, state, .. } = answering;
-    let delivery = Delivery::new(ex.line, status, start, active, state.clone());
+    let route_metrics = state.route_metrics(ex.line.route_ref);
+    let delivery = Delivery::new(ex.line, status, start, active, route_metrics);
     ubuf.advance(head.len);
     let copy =
         BodyCopy { from: head.framing, to: client_framing, read_timeout: config.response_timeout, head: head_out };

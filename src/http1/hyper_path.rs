@@ -23,8 +23,9 @@ use super::serve::{Answering, Client, answer_local, note_send_error, write_heade
 use crate::access::Delivery;
 use crate::error::ProxyError;
 use crate::metrics::OpenGauge;
-use crate::proxy::{self, body::RequestBody, headers};
+use crate::proxy::{self, headers};
 use crate::upstream::UpstreamClient;
+use crate::upstream::body::RequestBody;
 
 pub async fn forward<S: Io>(
     client: &mut Client<S>,
@@ -71,6 +72,7 @@ pub async fn forward<S: Io>(
     headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
     let http10 = version == Version::HTTP_10;
+    let route_ref = line.route_ref;
     let status = response.status();
     let bodiless = answering.head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let to = match response.body().size_hint().exact() {
@@ -103,7 +105,7 @@ pub async fn forward<S: Io>(
     }
     out.extend_from_slice(b"\r\n");
     let Answering { start, active, state, .. } = answering;
-    let delivery = Delivery::new(line, status, start, active, state);
+    let delivery = Delivery::new(line, status, start, active, state.route_metrics(route_ref));
     let read_timeout = upstream.config.response_timeout;
     let mut body = response.into_body();
     let mut written = 0u64;
@@ -177,7 +179,8 @@ async fn tunnel<S: Io>(
     }
     out.extend_from_slice(b"\r\n");
     let Answering { start, active, state, .. } = answering;
-    drop(Delivery::new(line, StatusCode::SWITCHING_PROTOCOLS, start, active, state));
+    let metrics = state.route_metrics(line.route_ref);
+    drop(Delivery::new(line, StatusCode::SWITCHING_PROTOCOLS, start, active, metrics));
     if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
         note_send_error(&client.conn, e);
         return false;

@@ -16,11 +16,25 @@ use tokio_rustls::server::TlsStream;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {
     /// Waits until a read would return something, holding no buffer meanwhile.
     fn ready_to_read(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Completes if the client closes its side while hookgate waits on the
+    /// upstream; stays pending if it cannot tell (bytes of a pipelined request
+    /// are waiting, or TLS hides the socket).
+    fn gone(&self) -> impl Future<Output = ()> + Send;
 }
 
 impl Io for TcpStream {
     async fn ready_to_read(&self) -> io::Result<()> {
         self.readable().await
+    }
+
+    async fn gone(&self) {
+        let mut probe = [0u8; 1];
+        match self.peek(&mut probe).await {
+            Ok(0) | Err(_) => {}
+            // A pipelined request: the client is still there.
+            Ok(_) => std::future::pending().await,
+        }
     }
 }
 
@@ -29,6 +43,10 @@ impl Io for TlsStream<TcpStream> {
     /// here: the caller reads into a buffer at once.
     async fn ready_to_read(&self) -> io::Result<()> {
         Ok(())
+    }
+
+    async fn gone(&self) {
+        std::future::pending().await
     }
 }
 

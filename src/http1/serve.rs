@@ -25,10 +25,10 @@ use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
 use super::io::{Io, SendError, send_all, timed, timed_until};
 use crate::access::{Delivery, RequestLine};
 use crate::config::Limits;
+use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::{BadRequest, ProxyError};
 use crate::proxy::{self, Plan, State};
 use crate::routes::LocalResponse;
-use crate::server::{AbortReason, ActiveRequest, ConnContext};
 
 /// The client side of a connection and what it is held to.
 pub struct Client<S> {
@@ -144,7 +144,8 @@ async fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<Stat
         HeadError::TooLarge => ProxyError::HeadTooLarge,
         HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
     };
-    let mut line = RequestLine::new(&state, &client.conn, &Method::GET, &HeaderMap::new(), "-");
+    let mut line =
+        RequestLine::new(&state.config.listen.trusted_proxies, &client.conn, &Method::GET, &HeaderMap::new(), "-");
     line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
     let local = proxy::error_response(&proxy_error, &line);
     tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
@@ -168,7 +169,13 @@ async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: 
     let active = client.conn.clock.request_started();
     client.rbuf.advance(head.len);
     let RequestHead { mut parts, framing, keep_alive, expects_continue, .. } = head;
-    let mut line = RequestLine::new(&state, &client.conn, &parts.method, &parts.headers, parts.uri.path());
+    let mut line = RequestLine::new(
+        &state.config.listen.trusted_proxies,
+        &client.conn,
+        &parts.method,
+        &parts.headers,
+        parts.uri.path(),
+    );
     let is_head = parts.method == Method::HEAD;
     let keep_alive = keep_alive && !draining;
     let version = parts.version;
@@ -213,7 +220,8 @@ pub async fn answer_local<S: Io>(
     }
     out.extend_from_slice(b"\r\n");
     let body_at = out.len();
-    let delivery = Delivery::new(line, local.status, start, active, state);
+    let metrics = state.route_metrics(line.route_ref);
+    let delivery = Delivery::new(line, local.status, start, active, metrics);
     if !head {
         out.extend_from_slice(&local.body);
         delivery.produced(local.body.len());

@@ -49,7 +49,8 @@ pub async fn run<S: Io>(
     // Bytes the upstream sent right after its 101 belong to the tunnel.
     out.extend_from_slice(&ubuf);
     let Answering { start, active, state, .. } = answering;
-    drop(Delivery::new(ex.line, StatusCode::SWITCHING_PROTOCOLS, start, active, state));
+    let metrics = state.route_metrics(ex.line.route_ref);
+    drop(Delivery::new(ex.line, StatusCode::SWITCHING_PROTOCOLS, start, active, metrics));
     if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
         note_send_error(&client.conn, e);
         return false;

@@ -9,7 +9,8 @@
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use ipnet::IpNet;
+
+use crate::client_ip::X_FORWARDED_FOR;
 
 /// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1, plus the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
@@ -25,7 +26,6 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED: HeaderName = header::FORWARDED;
@@ -57,11 +57,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Appends this hop to `Via`.
 pub fn add_via(headers: &mut HeaderMap) {
     headers.append(header::VIA, HeaderValue::from_static(VIA_VALUE));
-}
-
-/// Whether `peer` is one of the configured trusted proxies.
-pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
-    !trusted.is_empty() && trusted.iter().any(|net| net.contains(&peer))
 }
 
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host` for the upstream.

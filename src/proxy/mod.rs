@@ -11,7 +11,8 @@ pub mod headers;
 mod state;
 pub mod tunnel;
 
-pub use state::{RouteRef, State};
+pub use crate::access::RouteRef;
+pub use state::State;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,11 +29,12 @@ use crate::access::{Delivery, RequestLine};
 use crate::canonical::{self, CanonicalPath};
 use crate::config::HostHeader;
 use crate::config::Redirect;
+use crate::connection::{ActiveRequest, ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
 use crate::routes::{Action, LocalResponse, RequestFacts};
-use crate::server::{ConnContext, ListenerKind};
 use crate::upstream::UpstreamClient;
-use body::{RequestBody, ResponseBody};
+use crate::upstream::body::RequestBody;
+use body::ResponseBody;
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
 /// never an `Err`.
@@ -43,12 +45,14 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = Instant::now();
     let active = conn.clock.request_started();
-    let mut line = RequestLine::new(&state, &conn, req.method(), req.headers(), req.uri().path());
+    let mut line =
+        RequestLine::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
     let outcome = forward_with_hyper(&state, &conn, req, &mut line).await;
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
-            let delivery = Delivery::new(line, parts.status, start, active, state);
+            let metrics = state.route_metrics(line.route_ref);
+            let delivery = Delivery::new(line, parts.status, start, active, metrics);
             Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
         }
         Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
@@ -87,10 +91,11 @@ fn local_response(
     local: &LocalResponse,
     line: RequestLine,
     start: Instant,
-    active: crate::server::ActiveRequest,
+    active: ActiveRequest,
     state: Arc<State>,
 ) -> Response<ResponseBody> {
-    let delivery = Delivery::new(line, local.status, start, active, state);
+    let metrics = state.route_metrics(line.route_ref);
+    let delivery = Delivery::new(line, local.status, start, active, metrics);
     let mut response = Response::new(ResponseBody::local(local.body.clone(), delivery));
     *response.status_mut() = local.status;
     *response.headers_mut() = local.headers.clone();
@@ -312,7 +317,7 @@ fn rewrite(
     if let Some(value) = forwarded_host {
         headers.insert(header::HOST, value);
     }
-    let trusted = headers::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
+    let trusted = crate::client_ip::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
     let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
     headers::set_forwarded(headers, conn.peer.ip(), trusted, proto, host.as_ref());
     headers::add_via(headers);

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::access::RouteRef;
 use crate::config::Config;
 use crate::guards::GuardState;
 use crate::metrics::{Metrics, RouteMetrics};
@@ -12,26 +13,22 @@ use crate::routes::Action;
 use crate::upstream::UpstreamClient;
 
 /// Everything a request needs that comes from one config load: routes,
-/// limits, upstream clients and the metric handles that go with them.
+/// limits, upstream clients and, per route, its runtime record.
 pub struct State {
     pub config: Config,
     /// One client per `config.upstreams` entry, same order.
     pub upstreams: Vec<UpstreamClient>,
     /// One per route, same order as the route table.
-    route_metrics: Vec<RouteMetrics>,
-    default_metrics: RouteMetrics,
-    unrouted_metrics: RouteMetrics,
-    /// One per route: rate-limit buckets and in-flight counters.
-    guard_states: Vec<GuardState>,
+    routes: Vec<RouteRuntime>,
+    default_metrics: Arc<RouteMetrics>,
+    unrouted_metrics: Arc<RouteMetrics>,
 }
 
-/// Which route a request was counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteRef {
-    /// Refused before a route was chosen (bad target, bad Host, ...).
-    Unrouted,
-    Default,
-    Route(usize),
+/// What a route holds at run time besides its config: its metric handles and
+/// its guards' state (rate-limit buckets, in-flight counters).
+struct RouteRuntime {
+    metrics: Arc<RouteMetrics>,
+    guards: GuardState,
 }
 
 impl State {
@@ -42,29 +39,36 @@ impl State {
             Action::Upstream(i) => config.upstreams[*i].name.to_string(),
             Action::Respond(_) => NONE.to_string(),
         };
-        let route_metrics =
-            config.routes.routes().iter().map(|r| metrics.route(&r.name, &upstream_of(&r.action))).collect();
-        let default_metrics = metrics.route("default", &upstream_of(config.routes.default_action()));
-        let unrouted_metrics = metrics.route(NONE, NONE);
-        let guard_states = config.routes.routes().iter().map(|r| GuardState::new(&r.guards)).collect();
-        State { config, upstreams, route_metrics, default_metrics, unrouted_metrics, guard_states }
+        let routes = config
+            .routes
+            .routes()
+            .iter()
+            .map(|r| RouteRuntime {
+                metrics: Arc::new(metrics.route(&r.name, &upstream_of(&r.action))),
+                guards: GuardState::new(&r.guards),
+            })
+            .collect();
+        let default_metrics = Arc::new(metrics.route("default", &upstream_of(config.routes.default_action())));
+        let unrouted_metrics = Arc::new(metrics.route(NONE, NONE));
+        State { config, upstreams, routes, default_metrics, unrouted_metrics }
     }
 
     pub fn guard_state(&self, route: usize) -> &GuardState {
-        &self.guard_states[route]
+        &self.routes[route].guards
     }
 
     /// Forgets idle rate-limit buckets; returns how many are tracked, per route.
     pub fn sweep_guards(&self) -> Vec<(Arc<str>, usize)> {
         let routes = self.config.routes.routes();
-        routes.iter().zip(&self.guard_states).map(|(r, g)| (r.name.clone(), g.sweep())).collect()
+        routes.iter().zip(&self.routes).map(|(r, run)| (r.name.clone(), run.guards.sweep())).collect()
     }
 
-    pub fn route_metrics(&self, route: RouteRef) -> &RouteMetrics {
+    /// The metric handles a request counted under `route` records into.
+    pub fn route_metrics(&self, route: RouteRef) -> Arc<RouteMetrics> {
         match route {
-            RouteRef::Unrouted => &self.unrouted_metrics,
-            RouteRef::Default => &self.default_metrics,
-            RouteRef::Route(i) => &self.route_metrics[i],
+            RouteRef::Unrouted => self.unrouted_metrics.clone(),
+            RouteRef::Default => self.default_metrics.clone(),
+            RouteRef::Route(i) => self.routes[i].metrics.clone(),
         }
     }
 }

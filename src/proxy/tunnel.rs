@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use super::headers;
 
 use crate::access::RequestLine;
+use crate::connection::ConnContext;
 use crate::metrics::OpenGauge;
-use crate::server::ConnContext;
 
 /// The protocol a client asks to upgrade to, if it properly asks for one.
 ///

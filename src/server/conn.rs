@@ -15,29 +15,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::clock::{AbortReason, ClockedIo, ConnClock, Expired};
+use super::clock::ClockedIo;
 use super::{ListenerKind, Shared, proxy_protocol};
+use crate::client_ip::is_trusted;
 use crate::config::Limits;
+use crate::connection::{AbortReason, ConnClock, ConnContext, Expired};
 use crate::http1 as engine;
-use crate::metrics::{Metrics, OpenGauge};
+use crate::metrics::OpenGauge;
+use crate::proxy;
 use crate::proxy::body::ResponseBody;
-use crate::proxy::{self, headers::is_trusted};
-
-/// What a request handler may know about its connection.
-pub struct ConnContext {
-    pub peer: SocketAddr,
-    pub kind: ListenerKind,
-    pub clock: Arc<ConnClock>,
-    /// This connection's `max_connections` slot; tunnels hold a clone.
-    pub slot: Arc<OwnedSemaphorePermit>,
-    /// Tracks tunnels, so shutdown waits for them too.
-    pub tasks: TaskTracker,
-    /// Cancelled when `shutdown_grace` runs out: whatever is still open is cut.
-    pub cut: CancellationToken,
-    pub metrics: Arc<Metrics>,
-}
 
 pub(super) async fn serve(
     mut stream: TcpStream,

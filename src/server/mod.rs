@@ -32,8 +32,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use clock::{AbortReason, ActiveRequest};
-pub use conn::ConnContext;
+pub use crate::connection::ListenerKind;
 
 use crate::metrics::Metrics;
 use crate::proxy::State;
@@ -46,28 +45,6 @@ struct Shared {
     tasks: TaskTracker,
     /// Cancelled when `shutdown_grace` runs out, to cut what is still open.
     cut: CancellationToken,
-}
-
-/// What a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerKind {
-    /// Plain HTTP (`[listen] addrs`, or sockets from systemd).
-    Plain,
-    /// HTTPS (`[listen.tls] addrs`).
-    Tls,
-    /// Plain HTTP that redirects to HTTPS (`[listen.redirect] addrs`).
-    Redirect,
-}
-
-impl ListenerKind {
-    /// Every (kind, address) the config asks for.
-    fn wanted(config: &crate::config::Config) -> Vec<(ListenerKind, SocketAddr)> {
-        let listen = &config.listen;
-        let plain = listen.addrs.iter().map(|a| (ListenerKind::Plain, *a));
-        let tls = listen.tls.iter().flat_map(|t| t.addrs.iter().map(|a| (ListenerKind::Tls, *a)));
-        let redirect = listen.redirect.iter().flat_map(|r| r.addrs.iter().map(|a| (ListenerKind::Redirect, *a)));
-        plain.chain(tls).chain(redirect).collect()
-    }
 }
 
 /// A listener being served.
@@ -149,7 +126,7 @@ impl Server {
     /// systemd already served, `[listen] addrs` is skipped.
     pub async fn bind_configured(&mut self) -> io::Result<()> {
         let activated = self.listeners.iter().any(|l| l.inherited);
-        let mut wanted = ListenerKind::wanted(&self.state().config);
+        let mut wanted = wanted_listeners(&self.state().config);
         wanted.retain(|(kind, _)| !(activated && *kind == ListenerKind::Plain));
         for (kind, group, configured) in bind_all(&wanted, self.workers.len() + 1)? {
             self.serve_group(kind, group, configured)?;
@@ -194,7 +171,7 @@ impl Server {
     /// Swaps in `state`. New listen addresses are bound first; if one cannot
     /// be, nothing changes and the error says which.
     pub async fn reload(&mut self, state: State) -> io::Result<()> {
-        let wanted = ListenerKind::wanted(&state.config);
+        let wanted = wanted_listeners(&state.config);
         let activated = self.listeners.iter().any(|l| l.inherited);
         let is_open = |kind: ListenerKind, addr: SocketAddr| {
             self.listeners.iter().any(|l| l.kind == kind && l.configured == addr)
@@ -281,6 +258,15 @@ impl Server {
 
 /// How long cut connections get to close and write their access lines.
 const CUT_WAIT: Duration = Duration::from_secs(1);
+
+/// Every (kind, address) the config asks for.
+fn wanted_listeners(config: &crate::config::Config) -> Vec<(ListenerKind, SocketAddr)> {
+    let listen = &config.listen;
+    let plain = listen.addrs.iter().map(|a| (ListenerKind::Plain, *a));
+    let tls = listen.tls.iter().flat_map(|t| t.addrs.iter().map(|a| (ListenerKind::Tls, *a)));
+    let redirect = listen.redirect.iter().flat_map(|r| r.addrs.iter().map(|a| (ListenerKind::Redirect, *a)));
+    plain.chain(tls).chain(redirect).collect()
+}
 
 /// Binds every address (once per runtime), or none: on error the ones bound
 /// so far are dropped.

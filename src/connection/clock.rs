@@ -1,0 +1,212 @@
+//! Per-connection timing: the head, idle and send timeouts.
+//!
+//! hyper's own header timer starts as soon as it waits for the next request, so
+//! it would also cut idle keep-alive connections at `header_timeout`. hookgate
+//! keeps the two apart: a connection is *idle* from the moment the last byte of
+//! one response has been written to the socket until the first byte of the
+//! next request, then *reading a head* until hyper hands the request to the
+//! service, then *active* until its response has been written. The end of the
+//! upstream's body is not the end of the response: hyper may still hold much of
+//! it for a slow reader, so the active span ends only when the access log's
+//! `Delivery` (which holds the `ActiveRequest`) sees the last body byte written.
+//!
+//! While any write to the client is blocked, the *send* timer runs: no progress
+//! for `send_timeout` means the client stopped reading, and the connection is
+//! cut with `AbortReason::ClientTimeout` recorded for the access log.
+//! `server::ClockedIo` notices the first byte of a head and every write's
+//! progress; `ActiveRequest` marks the active span. This serves HTTP/2 connections
+//! (hyper's); the HTTP/1 engine keeps its own timers and uses the clock only
+//! for the `ActiveRequest` mark and the abort reason.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::Limits;
+
+/// Sentinel for "no head being read" and "no write blocked".
+const NOT_SET: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub struct ConnClock {
+    epoch: Instant,
+    /// Requests handed to the service whose response has not ended.
+    active: AtomicU32,
+    /// Milliseconds since `epoch` when the current head's first byte arrived.
+    head_started: AtomicU64,
+    /// Milliseconds since `epoch` when the connection last became idle.
+    idle_since: AtomicU64,
+    /// Milliseconds since `epoch` when a write to the client last found the
+    /// socket full after making progress (`NOT_SET` while writes go through).
+    write_blocked: AtomicU64,
+    /// Why the connection was cut, for responses still being written then.
+    abort: AtomicU8,
+}
+
+/// Why a response did not reach the client whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// The client read nothing for `send_timeout`.
+    ClientTimeout,
+    /// The client closed or reset the connection.
+    ClientClosed,
+    /// `shutdown_grace` ran out while the response was being written.
+    Shutdown,
+}
+
+impl AbortReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbortReason::ClientTimeout => "client_timeout",
+            AbortReason::ClientClosed => "client_closed",
+            AbortReason::Shutdown => "shutdown",
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(AbortReason::ClientTimeout),
+            2 => Some(AbortReason::ClientClosed),
+            3 => Some(AbortReason::Shutdown),
+            _ => None,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            AbortReason::ClientTimeout => 1,
+            AbortReason::ClientClosed => 2,
+            AbortReason::Shutdown => 3,
+        }
+    }
+}
+
+/// Which timer ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    Head,
+    Idle,
+    /// Writes to the client made no progress for `send_timeout`.
+    Send,
+}
+
+impl ConnClock {
+    pub fn new() -> Self {
+        ConnClock {
+            epoch: Instant::now(),
+            active: AtomicU32::new(0),
+            head_started: AtomicU64::new(NOT_SET),
+            idle_since: AtomicU64::new(0),
+            write_blocked: AtomicU64::new(NOT_SET),
+            abort: AtomicU8::new(0),
+        }
+    }
+
+    /// Records why the connection is being cut; the first reason sticks.
+    pub fn set_abort(&self, reason: AbortReason) {
+        let _ = self.abort.compare_exchange(0, reason.to_u8(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Why the connection was cut, if it was.
+    pub fn abort_reason(&self) -> Option<AbortReason> {
+        AbortReason::from_u8(self.abort.load(Ordering::Relaxed))
+    }
+
+    /// Whether a request is in progress or its response is still being written.
+    pub fn is_busy(&self) -> bool {
+        self.active.load(Ordering::Relaxed) > 0 || self.write_blocked.load(Ordering::Relaxed) != NOT_SET
+    }
+
+    /// A write to the client went (partly) through, or found the socket full.
+    pub(crate) fn wrote(&self, progressed: bool) {
+        if progressed {
+            self.write_blocked.store(NOT_SET, Ordering::Relaxed);
+        } else if self.write_blocked.load(Ordering::Relaxed) == NOT_SET {
+            self.write_blocked.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    /// Bytes arrived from the client; if the connection was idle, a head begins.
+    pub(crate) fn saw_bytes(&self) {
+        if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == NOT_SET {
+            self.head_started.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// hyper parsed a head and called the service.
+    pub fn request_started(self: &Arc<Self>) -> ActiveRequest {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        self.head_started.store(NOT_SET, Ordering::Relaxed);
+        ActiveRequest(Arc::clone(self))
+    }
+
+    /// When to look again. It wakes at least every `header_timeout` (and
+    /// `send_timeout`), so a head or a blocked write that starts meanwhile is
+    /// timed exactly.
+    pub fn next_check(&self, limits: &Limits) -> Instant {
+        let soon = Instant::now() + limits.header_timeout.min(limits.send_timeout);
+        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        if blocked != NOT_SET {
+            return soon.min(self.at(blocked) + limits.send_timeout);
+        }
+        if self.active.load(Ordering::Relaxed) > 0 {
+            return soon;
+        }
+        match self.head_started.load(Ordering::Relaxed) {
+            NOT_SET => soon.min(self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout),
+            started => self.at(started) + limits.header_timeout,
+        }
+    }
+
+    /// Which timer, if any, has run out now. A connection whose last response
+    /// is still being written is never idle, however long that takes, as long
+    /// as the client keeps reading.
+    pub fn expired(&self, limits: &Limits) -> Option<Expired> {
+        let now = Instant::now();
+        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        if blocked != NOT_SET {
+            return (now >= self.at(blocked) + limits.send_timeout).then_some(Expired::Send);
+        }
+        if self.active.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        match self.head_started.load(Ordering::Relaxed) {
+            NOT_SET if now >= self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout => {
+                Some(Expired::Idle)
+            }
+            NOT_SET => None,
+            started if now >= self.at(started) + limits.header_timeout => Some(Expired::Head),
+            _ => None,
+        }
+    }
+}
+
+/// Marks one request as in progress until dropped (when its response has
+/// been written).
+#[derive(Debug)]
+pub struct ActiveRequest(Arc<ConnClock>);
+
+impl ActiveRequest {
+    /// The connection's clock, for the abort reason.
+    pub fn clock(&self) -> &ConnClock {
+        &self.0
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.0.idle_since.store(self.0.now_ms(), Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! What the request path may know about its client connection: who is at the
+//! other end, what kind of listener accepted it, and its clock (the "request
+//! in progress" mark and why a response was cut). The connection layer
+//! (`server`, `http1`) fills these in; `proxy` and `access` only read them, so
+//! nothing below the connection layer needs to reach up into it.
+
+mod clock;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::Metrics;
+
+pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired};
+
+/// What a request handler may know about its connection.
+pub struct ConnContext {
+    pub peer: SocketAddr,
+    pub kind: ListenerKind,
+    pub clock: Arc<ConnClock>,
+    /// This connection's `max_connections` slot; tunnels hold a clone.
+    pub slot: Arc<OwnedSemaphorePermit>,
+    /// Tracks tunnels, so shutdown waits for them too.
+    pub tasks: TaskTracker,
+    /// Cancelled when `shutdown_grace` runs out: whatever is still open is cut.
+    pub cut: CancellationToken,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Plain HTTP (`[listen] addrs`, or sockets from systemd).
+    Plain,
+    /// HTTPS (`[listen.tls] addrs`).
+    Tls,
+    /// Plain HTTP that redirects to HTTPS (`[listen.redirect] addrs`).
+    Redirect,
+}
