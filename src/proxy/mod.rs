@@ -1,68 +1,35 @@
-//! The request path: canonicalise, select a route, forward, map errors.
-//!
-//! `handle` is the hyper service for one request. It checks the head (target
-//! length, Host, Transfer-Encoding), computes the one canonical path, asks the
-//! route table, and then answers locally or forwards to the chosen upstream with
-//! headers rewritten. Every failure becomes a `ProxyError` with a fixed status
-//! and a one-line body, plus a log line naming the route and upstream.
+//! One request, in phases: `plan` admits the head (target length, Host,
+//! Transfer-Encoding; `admit`), computes the one canonical path, selects the
+//! route, runs its guards and rewrites the head for the upstream (`rewrite`).
+//! The front ends then forward and answer: the HTTP/1 engine itself, and
+//! `hyper_service` for HTTP/2 clients. Every failure becomes a `ProxyError`
+//! with a fixed status and a one-line body (`error_response`), plus a log line
+//! naming the route and upstream.
 
+mod admit;
 pub mod body;
 pub mod headers;
+mod hyper_service;
+mod rewrite;
 mod state;
 pub mod tunnel;
 
 pub use crate::access::RouteRef;
+pub use hyper_service::handle;
 pub use state::State;
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::request::Parts;
-use http::uri::{PathAndQuery, Uri};
-use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 
-use crate::access::{Delivery, RequestLine};
-use crate::canonical::{self, CanonicalPath};
-use crate::config::HostHeader;
-use crate::config::Redirect;
-use crate::connection::{ActiveRequest, ConnContext, ListenerKind};
+use crate::access::RequestLine;
+use crate::canonical;
+use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
 use crate::routes::{Action, LocalResponse, RequestFacts};
-use crate::upstream::UpstreamClient;
-use crate::upstream::body::RequestBody;
-use body::ResponseBody;
-
-/// The hyper service (HTTP/2 clients): one request in, one response out,
-/// never an `Err`.
-pub async fn handle(
-    state: Arc<State>,
-    conn: Arc<ConnContext>,
-    req: Request<Incoming>,
-) -> Result<Response<ResponseBody>, Infallible> {
-    let start = Instant::now();
-    let active = conn.clock.request_started();
-    let mut line =
-        RequestLine::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
-    let outcome = forward_with_hyper(&state, &conn, req, &mut line).await;
-    let response = match outcome {
-        Ok(Answer::Upstream(response, read_timeout)) => {
-            let (parts, incoming) = response.into_parts();
-            let metrics = state.route_metrics(line.route_ref);
-            let delivery = Delivery::new(line, parts.status, start, active, metrics);
-            Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
-        }
-        Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
-        Err(error) => {
-            let local = error_response(&error, &line);
-            local_response(&local, line, start, active, state)
-        }
-    };
-    Ok(response)
-}
+use admit::{check_framing, content_length, request_host};
+use rewrite::{Target, https_redirect, rewrite};
 
 /// The local answer for `error`, with its log line.
 pub fn error_response(error: &ProxyError, line: &RequestLine) -> LocalResponse {
@@ -80,26 +47,6 @@ pub fn error_response(error: &ProxyError, line: &RequestLine) -> LocalResponse {
         local.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     local
-}
-
-enum Answer {
-    Upstream(Response<Incoming>, std::time::Duration),
-    Local(LocalResponse),
-}
-
-fn local_response(
-    local: &LocalResponse,
-    line: RequestLine,
-    start: Instant,
-    active: ActiveRequest,
-    state: Arc<State>,
-) -> Response<ResponseBody> {
-    let metrics = state.route_metrics(line.route_ref);
-    let delivery = Delivery::new(line, local.status, start, active, metrics);
-    let mut response = Response::new(ResponseBody::local(local.body.clone(), delivery));
-    *response.status_mut() = local.status;
-    *response.headers_mut() = local.headers.clone();
-    response
 }
 
 /// What to do with a request, decided from its head alone.
@@ -186,161 +133,4 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
     Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade }))
-}
-
-/// The hyper path: plans the request, then sends it with the upstream's
-/// hyper client and prepares its response (or tunnel) for the client.
-async fn forward_with_hyper(
-    state: &State,
-    conn: &ConnContext,
-    mut req: Request<Incoming>,
-    line: &mut RequestLine,
-) -> Result<Answer, ProxyError> {
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let (mut parts, incoming) = req.into_parts();
-    let forward = match plan(state, conn, &mut parts, line)? {
-        Plan::Local(local) => return Ok(Answer::Local(local)),
-        Plan::Forward(forward) => forward,
-    };
-    let upstream = &state.upstreams[forward.upstream];
-    let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
-    let mut response = upstream.send(Request::from_parts(parts, body)).await?;
-
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some(protocol) = forward.upgrade else {
-            return Err(ProxyError::UpstreamBroken);
-        };
-        tunnel::start(conn, on_upgrade, &mut response, line.clone());
-        tunnel::prepare_response(&mut response, protocol);
-    } else {
-        headers::strip_hop_by_hop(response.headers_mut());
-    }
-    headers::add_via(response.headers_mut());
-    Ok(Answer::Upstream(response, upstream.config.response_timeout))
-}
-
-/// A 308 to the same host, path and query over HTTPS (308 keeps the method and body).
-fn https_redirect(
-    redirect: &Redirect,
-    host: &str,
-    path: &CanonicalPath<'_>,
-    query: Option<&str>,
-) -> Result<LocalResponse, ProxyError> {
-    if host.is_empty() {
-        return Err(ProxyError::BadRequest(BadRequest::MissingHost));
-    }
-    let port = redirect.https_port.map(|p| format!(":{p}")).unwrap_or_default();
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    let location = format!("https://{host}{port}{}{query}", path.as_str());
-    let location = HeaderValue::from_str(&location).map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
-    let mut headers = http::HeaderMap::new();
-    headers.insert(header::LOCATION, location);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    Ok(LocalResponse::new(StatusCode::PERMANENT_REDIRECT, "use https\n".to_string(), headers))
-}
-
-/// The request's host: the absolute-form authority if there is one (RFC 9112
-/// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused.
-fn request_host(req: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
-    let missing = ProxyError::BadRequest(BadRequest::MissingHost);
-    if let Some(authority) = req.uri.authority() {
-        if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
-            return Err(ProxyError::BadRequest(BadRequest::InvalidHost));
-        }
-        let value = HeaderValue::from_str(authority.as_str()).map_err(|_| missing)?;
-        return Ok(Some(value));
-    }
-    let mut values = req.headers.get_all(header::HOST).iter();
-    match (values.next(), values.next()) {
-        (Some(host), None) => Ok(Some(host.clone())),
-        (None, _) if req.version == Version::HTTP_10 => Ok(None),
-        _ => Err(missing),
-    }
-}
-
-/// Refuses any `Transfer-Encoding` other than a single `chunked`: codings
-/// hookgate does not decode would make the body's end ambiguous.
-fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
-    match (codings.next(), codings.next()) {
-        (None, _) => Ok(()),
-        (Some(value), None) if value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => Ok(()),
-        _ => Err(ProxyError::BadRequest(BadRequest::TransferEncoding)),
-    }
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
-}
-
-/// Where the client aimed its request, in canonical form, and what the
-/// route's guards ask of the forwarded copy.
-struct Target<'a> {
-    uri: &'a Uri,
-    path: &'a CanonicalPath<'a>,
-    /// The client's `Host` (or absolute-form authority), unchanged.
-    host: Option<HeaderValue>,
-    /// A secret header to remove before forwarding.
-    strip: Option<&'a HeaderName>,
-}
-
-/// Turns the client's request head into the one sent upstream.
-fn rewrite(
-    parts: &mut Parts,
-    Target { uri, path, host, strip }: Target<'_>,
-    conn: &ConnContext,
-    state: &State,
-    upstream: &UpstreamClient,
-    upgrade: Option<&HeaderValue>,
-) -> Result<(), ProxyError> {
-    let target = forwarded_target(uri, path)?;
-    let config = &upstream.config;
-    parts.uri = Uri::builder()
-        .scheme(config.scheme.clone())
-        .authority(config.authority.clone())
-        .path_and_query(target)
-        .build()
-        .map_err(|_| ProxyError::BadRequest(BadRequest::Target(canonical::TargetError::NotOriginForm)))?;
-    parts.version = Version::HTTP_11;
-    parts.extensions = http::Extensions::new();
-
-    let headers = &mut parts.headers;
-    headers::strip_hop_by_hop(headers);
-    if let Some(secret) = strip {
-        headers.remove(secret);
-    }
-    let upstream_host = || HeaderValue::from_str(config.authority.as_str()).ok();
-    let forwarded_host = match (config.host_header, &host) {
-        (HostHeader::Preserve, Some(host)) => Some(host.clone()),
-        _ => upstream_host(),
-    };
-    if let Some(value) = forwarded_host {
-        headers.insert(header::HOST, value);
-    }
-    let trusted = crate::client_ip::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
-    let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
-    headers::set_forwarded(headers, conn.peer.ip(), trusted, proto, host.as_ref());
-    headers::add_via(headers);
-    if let Some(protocol) = upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol.clone());
-    }
-    Ok(())
-}
-
-/// The canonical path plus the client's query string, byte for byte.
-fn forwarded_target(uri: &Uri, path: &CanonicalPath<'_>) -> Result<PathAndQuery, ProxyError> {
-    if path.is_unchanged()
-        && let Some(pq) = uri.path_and_query()
-    {
-        return Ok(pq.clone());
-    }
-    let mut target = String::with_capacity(path.as_str().len() + uri.query().map_or(0, |q| q.len() + 1));
-    target.push_str(path.as_str());
-    if let Some(query) = uri.query() {
-        target.push('?');
-        target.push_str(query);
-    }
-    PathAndQuery::from_maybe_shared(Bytes::from(target))
-        .map_err(|_| ProxyError::BadRequest(BadRequest::Target(canonical::TargetError::NotOriginForm)))
 }

@@ -1,0 +1,98 @@
+//! The hyper service for HTTP/2 clients: one request in, one response out,
+//! never an `Err`. It plans the request like the HTTP/1 engine does, then
+//! forwards it with the upstream's hyper client and streams the answer back
+//! in a `ResponseBody`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::body::ResponseBody;
+use super::{Plan, State, error_response, headers, plan, tunnel};
+use crate::access::{Delivery, RequestLine};
+use crate::connection::{ActiveRequest, ConnContext};
+use crate::error::ProxyError;
+use crate::routes::LocalResponse;
+use crate::upstream::body::RequestBody;
+
+/// The hyper service (HTTP/2 clients): one request in, one response out,
+/// never an `Err`.
+pub async fn handle(
+    state: Arc<State>,
+    conn: Arc<ConnContext>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let start = Instant::now();
+    let active = conn.clock.request_started();
+    let mut line =
+        RequestLine::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
+    let outcome = forward_with_hyper(&state, &conn, req, &mut line).await;
+    let response = match outcome {
+        Ok(Answer::Upstream(response, read_timeout)) => {
+            let (parts, incoming) = response.into_parts();
+            let metrics = state.route_metrics(line.route_ref);
+            let delivery = Delivery::new(line, parts.status, start, active, metrics);
+            Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
+        }
+        Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
+        Err(error) => {
+            let local = error_response(&error, &line);
+            local_response(&local, line, start, active, state)
+        }
+    };
+    Ok(response)
+}
+
+enum Answer {
+    Upstream(Response<Incoming>, std::time::Duration),
+    Local(LocalResponse),
+}
+
+fn local_response(
+    local: &LocalResponse,
+    line: RequestLine,
+    start: Instant,
+    active: ActiveRequest,
+    state: Arc<State>,
+) -> Response<ResponseBody> {
+    let metrics = state.route_metrics(line.route_ref);
+    let delivery = Delivery::new(line, local.status, start, active, metrics);
+    let mut response = Response::new(ResponseBody::local(local.body.clone(), delivery));
+    *response.status_mut() = local.status;
+    *response.headers_mut() = local.headers.clone();
+    response
+}
+
+/// The hyper path: plans the request, then sends it with the upstream's
+/// hyper client and prepares its response (or tunnel) for the client.
+async fn forward_with_hyper(
+    state: &State,
+    conn: &ConnContext,
+    mut req: Request<Incoming>,
+    line: &mut RequestLine,
+) -> Result<Answer, ProxyError> {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (mut parts, incoming) = req.into_parts();
+    let forward = match plan(state, conn, &mut parts, line)? {
+        Plan::Local(local) => return Ok(Answer::Local(local)),
+        Plan::Forward(forward) => forward,
+    };
+    let upstream = &state.upstreams[forward.upstream];
+    let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
+    let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(protocol) = forward.upgrade else {
+            return Err(ProxyError::UpstreamBroken);
+        };
+        tunnel::start(conn, on_upgrade, &mut response, line.clone());
+        tunnel::prepare_response(&mut response, protocol);
+    } else {
+        headers::strip_hop_by_hop(response.headers_mut());
+    }
+    headers::add_via(response.headers_mut());
+    Ok(Answer::Upstream(response, upstream.config.response_timeout))
+}
