@@ -178,6 +178,36 @@ pub struct CopyOutcome {
     pub client_ok: bool,
 }
 
+/// Room to read a streamed response body into.
+const STREAM_READ: usize = 64 * 1024;
+
+/// Appends `data` to `out` framed as `to` (a chunk, or as is), and the last
+/// chunk with its trailers when the body is `done`. Returns where the body
+/// bytes sit in `out`.
+fn frame(
+    out: &mut Vec<u8>,
+    data: &[u8],
+    to: Framing,
+    done: bool,
+    decoder: Option<&ChunkedDecoder>,
+) -> std::ops::Range<usize> {
+    let chunked = to == Framing::Chunked;
+    if chunked && !data.is_empty() {
+        write_size(out, data.len());
+    }
+    let range = out.len()..out.len() + data.len();
+    out.extend_from_slice(data);
+    if chunked && !data.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    if done && chunked {
+        out.extend_from_slice(b"0\r\n");
+        out.extend_from_slice(decoder.map_or(&[][..], ChunkedDecoder::trailers));
+        out.extend_from_slice(b"\r\n");
+    }
+    range
+}
+
 const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: false };
 
 /// Copies an upstream's response body (after its head, which `ubuf` starts
@@ -194,54 +224,40 @@ pub async fn copy_response<S: Io>(
     let mut decoder = (from == Framing::Chunked).then(|| ChunkedDecoder::new(64 * 1024));
     let mut closed = false;
     let mut written = 0u64;
-    let mut data = Vec::new();
+    let mut decoded = Vec::new();
     loop {
-        data.clear();
-        let done = match from {
-            Framing::Empty => true,
+        // The body bytes now in hand: a slice of the read buffer, or decoded chunks.
+        let (raw, done) = match from {
+            Framing::Empty => (0, true),
             Framing::Length(_) => {
                 let take = (ubuf.len() as u64).min(left) as usize;
-                data.extend_from_slice(&ubuf[..take]);
-                ubuf.advance(take);
                 left -= take as u64;
-                left == 0
+                (take, left == 0)
             }
             Framing::Chunked => {
                 let Some(decoder) = decoder.as_mut() else { return FAILED };
-                match decoder.decode(ubuf, &mut data) {
+                decoded.clear();
+                match decoder.decode(ubuf, &mut decoded) {
                     Ok(used) => ubuf.advance(used),
                     Err(e) => {
                         delivery.fail(&e);
                         return FAILED;
                     }
                 }
-                decoder.is_done()
+                (0, decoder.is_done())
             }
-            Framing::UntilClose => {
-                data.extend_from_slice(ubuf);
-                ubuf.clear();
-                closed
-            }
+            Framing::UntilClose => (ubuf.len(), closed),
         };
+        let data: &[u8] = if from == Framing::Chunked { &decoded } else { &ubuf[..raw] };
         delivery.produced(data.len());
-        if to == Framing::Chunked && !data.is_empty() {
-            write_size(&mut out, data.len());
-        }
-        let data_range = out.len()..out.len() + data.len();
-        out.extend_from_slice(&data);
-        if to == Framing::Chunked && !data.is_empty() {
-            out.extend_from_slice(b"\r\n");
-        }
-        if done && to == Framing::Chunked {
-            out.extend_from_slice(b"0\r\n");
-            if let Some(decoder) = &decoder {
-                out.extend_from_slice(decoder.trailers());
-            }
-            out.extend_from_slice(b"\r\n");
-        }
-        if !out.is_empty() {
+        // Plain bytes after the head has gone out are written straight from
+        // the read buffer; anything else is framed in `out` first.
+        let direct = out.is_empty() && to != Framing::Chunked;
+        let data_range = if direct { 0..data.len() } else { frame(&mut out, data, to, done, decoder.as_ref()) };
+        let bytes: &[u8] = if direct { data } else { &out };
+        if !bytes.is_empty() {
             let before = written;
-            let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |at| {
+            let sent = send_all(&mut client.io, bytes, client.limits.send_timeout, |at| {
                 let now = at.clamp(data_range.start, data_range.end) - data_range.start;
                 delivery.set_written(before + now as u64);
             })
@@ -252,6 +268,7 @@ pub async fn copy_response<S: Io>(
                 return FAILED;
             }
         }
+        ubuf.advance(raw);
         out.clear();
         if done {
             buffers::give_vec(out);
@@ -262,7 +279,8 @@ pub async fn copy_response<S: Io>(
         }
         buffers::ensure(ubuf);
         if ubuf.capacity() - ubuf.len() < 4096 {
-            ubuf.reserve(buffers::BUF_SIZE);
+            // A body larger than a head: read it in bigger pieces.
+            ubuf.reserve(STREAM_READ);
         }
         match timed(read_timeout, upstream.read_buf(ubuf)).await {
             None => {
