@@ -60,9 +60,14 @@ pub async fn timed_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Outp
     tokio::time::timeout_at(deadline, fut).await.ok()
 }
 
-/// `timed_until` with a limit counted from now.
+/// `timed_until` with a limit counted from now (the clock is read only if
+/// `fut` has to wait).
 pub async fn timed<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
-    timed_until(Instant::now() + limit, fut).await
+    let mut fut = pin!(fut);
+    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return Some(out);
+    }
+    tokio::time::timeout(limit, fut).await.ok()
 }
 
 /// Why a write to the client failed.
