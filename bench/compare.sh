@@ -13,7 +13,7 @@
 #   tls      keep-alive GET over HTTPS (TLS 1.3, ECDSA P-256), 1 worker
 #   stream   a 100 MiB response, throughput vs direct and peak RSS growth (1 worker)
 #   latency  1,000 req/s on 16 connections: p50/p99 in µs, and added over direct
-#   memory   idle RSS, RSS with 10,000 idle keep-alive connections, and 2 s after they left
+#   memory   idle RSS, RSS with 10,000 idle keep-alive connections, and 12 s after they left
 # The table shows medians over the rounds and each proxy's ratio to nginx, and
 # CPU per request: user and system time of all the proxy's processes over the
 # run (/proc/PID/stat deltas), divided by the requests wrk completed. On 2 cores
@@ -271,7 +271,8 @@ EOF
             sleep 6
             record memory "$p" rss_10k_idle "$(rss_kib "$p")"
             wait "$hold" || true
-            sleep 2
+            # hookgate hands freed memory back every 10 s (malloc_trim); give all three as long.
+            sleep 12
             record memory "$p" rss_after "$(rss_kib "$p")"
         done
     fi
