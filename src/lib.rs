@@ -6,26 +6,25 @@
 //! backend. See `README.md` for the configuration and the routing rules.
 //!
 //! # Layout
-//! - [`config`] — the TOML file → a validated [`config::Config`].
-//! - `connection` — what the request path may know about its client connection.
-//! - [`canonical`] — the one canonical form of a path and host.
-//! - [`client_ip`] — which address a request comes from (trusted proxies).
-//! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight caps.
-//! - [`routes`] — the compiled route table; a pure function from request facts to a route.
-//! - [`proxy`] — the hyper service: canonicalise, select, forward, map errors.
-//! - [`upstream`] — one pooled client per upstream, with its timeouts.
-//! - [`server`] — accept loop, connection limits, head/idle timers, graceful drain.
+//! In the order a request meets them; imports only point down this list.
+//! - [`lifecycle`], [`report`], [`telegram`], [`admin`], [`control`] — start-up,
+//!   signals, reload and shutdown; what `check`/`route` print; webhook control
+//!   and monitor; `/healthz` `/readyz` `/metrics` `POST /reload`; `hookgate reload`.
+//! - [`server`] — listeners, accept loops, connection limits, TLS and PROXY
+//!   handshakes, HTTP/2 timers, graceful drain.
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
-//! - [`error`] — errors hookgate answers itself and their status codes.
+//! - [`proxy`] — one request in phases: admit, canonicalise, select, guard,
+//!   rewrite; error answers; hyper's service for HTTP/2 clients.
+//! - [`routes`] — the compiled route table; a pure function from request facts to a route.
+//! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight caps.
+//! - [`upstream`] — per-upstream hyper clients (https, HTTP/2) and per-worker
+//!   pools of plain HTTP/1.1 connections.
 //! - [`access`] — the one-line-per-request access log.
-//! - [`metrics`] — Prometheus metrics with pre-registered handles.
-//! - [`lifecycle`] — start-up, signals, reload, watchdog, shutdown.
-//! - [`systemd`] — sd_notify, the watchdog interval, socket activation.
-//! - [`admin`] — `/healthz`, `/readyz`, `/metrics`, `POST /reload`.
-//! - [`control`] — the client side of `hookgate reload`.
-//! - [`telegram`] — webhook control (`hookgate telegram ...`) and the webhook monitor.
-//! - [`logging`] — text or JSON log output.
-//! - [`report`] — what `hookgate check` and `hookgate route` print.
+//! - [`config`] — the TOML file → a validated [`config::Config`].
+//! - `connection`, [`metrics`], [`error`], [`canonical`], [`client_ip`], [`tls`],
+//!   [`systemd`], [`logging`] — connection facts, Prometheus metrics with
+//!   pre-registered handles, error statuses, the canonical path, the client
+//!   address rule, certificates, sd_notify, log output.
 
 #![forbid(unsafe_code)]
 
