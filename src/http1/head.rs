@@ -11,7 +11,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version, request};
 
@@ -46,8 +46,6 @@ pub enum HeadError {
 #[derive(Debug)]
 pub struct RequestHead {
     pub parts: request::Parts,
-    /// Bytes of the head, up to and including its blank line.
-    pub len: usize,
     pub framing: Framing,
     /// The client may send another request on this connection.
     pub keep_alive: bool,
@@ -63,9 +61,17 @@ pub struct HeadLimits {
     pub max_headers: usize,
 }
 
-/// Parses a request head from the start of `buf`. `Ok(None)` means more
-/// bytes are needed (and `buf` is still within the limits).
-pub fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Option<RequestHead>, HeadError> {
+/// Parses a request head from the start of `buf` and takes it off the front.
+/// `Ok(None)` means more bytes are needed (and `buf` is still within the
+/// limits). The head's bytes are shared, not copied: the target and every
+/// header value point into them.
+pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<RequestHead>, HeadError> {
+    let Some(len) = head_len(buf, limits)? else { return Ok(None) };
+    build_request(buf.split_to(len).freeze(), limits).map(Some)
+}
+
+/// The length of the head at the start of `buf`, once it is all there.
+fn head_len(buf: &[u8], limits: HeadLimits) -> Result<Option<usize>, HeadError> {
     // Uninitialised slots: zeroing 256 of them cost more than parsing a head.
     let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
     let mut req = httparse::Request::new(&mut []);
@@ -85,22 +91,31 @@ pub fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Option<RequestHea
         return Err(HeadError::TooLarge);
     }
     check_line_endings(&buf[..len])?;
-    let target = req.path.unwrap_or_default();
-    if target.len() > limits.max_uri_bytes {
+    if req.path.unwrap_or_default().len() > limits.max_uri_bytes {
         return Err(HeadError::UriTooLong);
     }
+    Ok(Some(len))
+}
+
+/// Builds the request from a complete head (already checked by `head_len`).
+fn build_request(head: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadError> {
+    let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut []);
+    req.parse_with_uninit_headers(&head, &mut slots).map_err(|e| HeadError::Malformed(describe(e)))?;
+    let target = req.path.unwrap_or_default();
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method"))?;
-    let uri = Uri::from_maybe_shared(Bytes::copy_from_slice(target.as_bytes()))
+    let uri = Uri::from_maybe_shared(head.slice_ref(target.as_bytes()))
         .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut headers = HeaderMap::with_capacity(req.headers.len().min(limits.max_headers));
     let mut facts = Facts::default();
     for h in req.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| HeadError::Malformed("invalid header value"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
+            .map_err(|_| HeadError::Malformed("invalid header value"))?;
         facts.note(&name, h.value)?;
         headers.append(name, value);
     }
@@ -111,7 +126,7 @@ pub fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Option<RequestHea
         *map = headers;
     }
     let (parts, ()) = builder.body(()).map_err(|_| HeadError::Malformed("invalid request"))?.into_parts();
-    Ok(Some(RequestHead { parts, len, framing, keep_alive, expects_continue: facts.expects_continue }))
+    Ok(RequestHead { parts, framing, keep_alive, expects_continue: facts.expects_continue })
 }
 
 /// A head that has not ended yet is fine while it is within the limits.
@@ -280,7 +295,7 @@ mod tests {
     const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 1024, max_uri_bytes: 256, max_headers: 8 };
 
     fn parse(head: &str) -> Result<Option<RequestHead>, HeadError> {
-        parse_request(head.as_bytes(), LIMITS)
+        parse_request(&mut BytesMut::from(head.as_bytes()), LIMITS)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use http::Method;
 use http::header::{self, HeaderMap};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -117,7 +117,7 @@ async fn read_head<S: Io>(client: &mut Client<S>) -> Result<RequestHead, HeadRea
     buffers::ensure(&mut client.rbuf);
     loop {
         if !client.rbuf.is_empty() {
-            match head::parse_request(&client.rbuf, limits) {
+            match head::parse_request(&mut client.rbuf, limits) {
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => return Err(HeadRead::Refused(e)),
@@ -167,8 +167,7 @@ pub struct Answering {
 async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: Arc<State>, draining: bool) -> bool {
     let start = Instant::now();
     let active = client.conn.clock.request_started();
-    client.rbuf.advance(head.len);
-    let RequestHead { mut parts, framing, keep_alive, expects_continue, .. } = head;
+    let RequestHead { mut parts, framing, keep_alive, expects_continue } = head;
     let mut line = RequestLine::new(
         &state.config.listen.trusted_proxies,
         &client.conn,
