@@ -9,7 +9,9 @@
 //! at once and records why, so unfinished responses are logged as cut.
 //! Pipelined requests stay in the read buffer and are answered in order.
 
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -50,13 +52,16 @@ pub struct Shutdown<'a> {
 /// Serves `io` until the client leaves, a timer fires or shutdown says so.
 pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>, limits: Limits, stop: Shutdown<'_>) {
     let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone() };
+    // Registered once per connection rather than once per request.
+    let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
+    let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
     loop {
         if client.rbuf.is_empty() {
             buffers::release(&mut client.rbuf);
             // Shutdown always drains before it cuts, so waiting on the drain covers both.
             let next = tokio::select! {
                 ready = timed(client.limits.idle_timeout, client.io.ready_to_read()) => ready,
-                _ = stop.drain.cancelled() => return,
+                () = &mut drained => return,
             };
             if !matches!(next, Some(Ok(()))) {
                 return;
@@ -64,7 +69,7 @@ pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>
         }
         let head = tokio::select! {
             head = read_head(&mut client) => head,
-            _ = stop.cut.cancelled() => return,
+            () = &mut cut => return,
         };
         let head = match head {
             Ok(head) => head,
@@ -81,11 +86,11 @@ pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>
         let keep_alive = {
             // Boxed: an idle connection's task then holds only this loop's
             // small state, not the largest state an exchange can reach.
-            let mut exchange =
-                Box::pin(serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()));
+            let draining = poll_fn(|cx| Poll::Ready(drained.as_mut().poll(cx).is_ready())).await;
+            let mut exchange = Box::pin(serve_request(&mut client, head, states.load_full(), draining));
             tokio::select! {
                 keep_alive = &mut exchange => keep_alive,
-                _ = stop.cut.cancelled() => {
+                () = &mut cut => {
                     // Recorded before the exchange is dropped, so its access line says why.
                     conn.clock.set_abort(AbortReason::Shutdown);
                     return;
