@@ -10,7 +10,6 @@
 //! noticed (a non-blocking read sees EOF) and dropped.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io;
 
 use metrics::Gauge;
@@ -40,8 +39,21 @@ struct Idle {
 }
 
 thread_local! {
-    /// Idle connections by upstream address, most recently used last.
-    static IDLE: RefCell<HashMap<String, Vec<Idle>>> = RefCell::new(HashMap::new());
+    /// Idle connections by upstream address, most recently used last. A few
+    /// upstreams at most: a list compared by address beats hashing the key.
+    static IDLE: RefCell<Vec<(String, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The idle list for `addr`, created on first use.
+fn list_for<'a>(pools: &'a mut Vec<(String, Vec<Idle>)>, addr: &str) -> &'a mut Vec<Idle> {
+    let at = match pools.iter().position(|(a, _)| a == addr) {
+        Some(at) => at,
+        None => {
+            pools.push((addr.to_string(), Vec::new()));
+            pools.len() - 1
+        }
+    };
+    &mut pools[at].1
 }
 
 /// A pooled connection if a live one is idle, else a new one.
@@ -61,7 +73,7 @@ pub async fn checkout(upstream: &Upstream, open: &Gauge, idle: &Gauge) -> io::Re
 fn take_idle(upstream: &Upstream, idle: &Gauge) -> Option<UpstreamConn> {
     IDLE.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = pools.get_mut(upstream.authority.as_str())?;
+        let list = list_for(&mut pools, upstream.authority.as_str());
         while let Some(Idle { mut conn, since }) = list.pop() {
             idle.decrement(1);
             if since.elapsed() < upstream.idle_timeout && still_open(&conn.stream) {
@@ -84,15 +96,14 @@ fn still_open(stream: &TcpStream) -> bool {
 pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &Gauge) {
     IDLE.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let key = upstream.authority.as_str();
-        if !pools.contains_key(key) {
-            pools.insert(key.to_string(), Vec::new());
-        }
-        let Some(list) = pools.get_mut(key) else { return };
+        let list = list_for(&mut pools, upstream.authority.as_str());
         let now = Instant::now();
-        let before = list.len();
-        list.retain(|i| now.duration_since(i.since) < upstream.idle_timeout);
-        idle.decrement((before - list.len()) as f64);
+        if list.len() >= upstream.max_idle {
+            // Full: make room by closing connections idle too long, if any.
+            let before = list.len();
+            list.retain(|i| now.duration_since(i.since) < upstream.idle_timeout);
+            idle.decrement((before - list.len()) as f64);
+        }
         if list.len() < upstream.max_idle {
             idle.increment(1);
             list.push(Idle { conn, since: now });
