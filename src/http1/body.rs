@@ -184,7 +184,7 @@ const STREAM_READ: usize = 64 * 1024;
 /// Appends `data` to `out` framed as `to` (a chunk, or as is), and the last
 /// chunk with its trailers when the body is `done`. Returns where the body
 /// bytes sit in `out`.
-fn frame(
+pub fn frame(
     out: &mut Vec<u8>,
     data: &[u8],
     to: Framing,

@@ -81,8 +81,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
                 return fail(client, ex.line, answering, ProxyError::UpstreamUnreachable, ex.framing).await;
             }
         };
-        let deadline = Instant::now() + config.response_timeout;
-        if write_upstream(&mut conn, &out, deadline).await.is_err() {
+        if write_upstream(&mut conn, &out, Instant::now() + config.response_timeout).await.is_err() {
             if conn.reused && !retried && retryable {
                 retried = true;
                 continue;
@@ -112,6 +111,8 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
                 Err(PumpError::Upstream) => request_complete = false,
             }
         }
+        // response_timeout counts from the end of the request, however long its body took.
+        let deadline = Instant::now() + config.response_timeout;
         let head = tokio::select! {
             head = read_response_head(&mut conn, &mut ubuf, is_head, deadline) => head,
             () = client.io.gone() => {
@@ -181,8 +182,9 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
     outcome.client_ok && keep_alive
 }
 
-/// Answers `error` to the client; the body framing says whether an unread
-/// request body is left on the connection (which then closes).
+/// Answers `error` to the client. `unread` is how the request body still on
+/// the connection is framed (`Empty` when none is left); with any left, or a
+/// client fault, the connection closes after the answer.
 async fn fail<S: Io>(
     client: &mut Client<S>,
     line: RequestLine,

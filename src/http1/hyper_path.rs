@@ -15,7 +15,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::body::{self, ChannelSink, PumpError};
-use super::chunked::write_size;
 use super::forward::Exchange;
 use super::head::Framing;
 use super::io::{Io, send_all};
@@ -127,20 +126,10 @@ pub async fn forward<S: Io>(
             }
         }
         delivery.produced(data.len());
-        if to == Framing::Chunked && !data.is_empty() {
-            write_size(&mut out, data.len());
-        }
-        let at = out.len();
-        out.extend_from_slice(&data);
-        if to == Framing::Chunked && !data.is_empty() {
-            out.extend_from_slice(b"\r\n");
-        }
-        if done && to == Framing::Chunked {
-            out.extend_from_slice(b"0\r\n\r\n");
-        }
+        let range = body::frame(&mut out, &data, to, done, None);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
-            delivery.set_written(before + (reached.clamp(at, at + data.len()) - at) as u64);
+            delivery.set_written(before + (reached.clamp(range.start, range.end) - range.start) as u64);
         })
         .await;
         written += data.len() as u64;
