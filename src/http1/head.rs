@@ -126,7 +126,9 @@ fn build_request(head: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadErr
         *map = headers;
     }
     let (parts, ()) = builder.body(()).map_err(|_| HeadError::Malformed("invalid request"))?.into_parts();
-    Ok(RequestHead { parts, framing, keep_alive, expects_continue: facts.expects_continue })
+    // An HTTP/1.0 client cannot have meant Expect (RFC 9110 §10.1.1): no 100 for it.
+    let expects_continue = facts.expects_continue && version == Version::HTTP_11;
+    Ok(RequestHead { parts, framing, keep_alive, expects_continue })
 }
 
 /// A head that has not ended yet is fine while it is within the limits.
