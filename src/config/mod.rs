@@ -34,7 +34,7 @@ pub struct Config {
     pub listen: Listen,
     /// `[admin] addr`; `None` when there is no `[admin]` table.
     pub admin: Option<SocketAddr>,
-    pub limits: Limits,
+    pub limits: std::sync::Arc<Limits>,
     pub log: Log,
     /// `[runtime] workers`: threads serving requests; set at start-up only.
     pub workers: usize,

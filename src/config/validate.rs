@@ -104,7 +104,7 @@ impl<'a> Checker<'a> {
         if workers == 0 || workers > 1024 {
             self.problem(&[key("runtime"), key("workers")], format!("must be 1 to 1024, got {workers}"));
         }
-        Some(Config { listen, admin, limits, log, workers, upstreams, routes: table, telegram })
+        Some(Config { listen, admin, limits: limits.into(), log, workers, upstreams, routes: table, telegram })
     }
 
     fn limits(&mut self, raw: raw::RawLimits) -> Limits {

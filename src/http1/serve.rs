@@ -37,7 +37,7 @@ pub struct Client<S> {
     pub io: S,
     /// Bytes read from the client and not yet used; unallocated while idle.
     pub rbuf: BytesMut,
-    pub limits: Limits,
+    pub limits: Arc<Limits>,
     pub conn: Arc<ConnContext>,
 }
 
@@ -50,7 +50,13 @@ pub struct Shutdown<'a> {
 }
 
 /// Serves `io` until the client leaves, a timer fires or shutdown says so.
-pub async fn serve<S: Io>(io: S, conn: Arc<ConnContext>, states: &ArcSwap<State>, limits: Limits, stop: Shutdown<'_>) {
+pub async fn serve<S: Io>(
+    io: S,
+    conn: Arc<ConnContext>,
+    states: &ArcSwap<State>,
+    limits: Arc<Limits>,
+    stop: Shutdown<'_>,
+) {
     let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone() };
     // Registered once per connection rather than once per request.
     let mut drained = Box::pin(stop.drain.clone().cancelled_owned());

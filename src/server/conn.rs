@@ -92,7 +92,7 @@ async fn serve_tls(
     tls: Tls,
     context: Arc<ConnContext>,
     shared: &Arc<Shared>,
-    limits: Limits,
+    limits: Arc<Limits>,
     stop: &Stop,
 ) {
     let peer = context.peer;
