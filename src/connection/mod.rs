@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
 
@@ -24,8 +23,6 @@ pub struct ConnContext {
     pub clock: Arc<ConnClock>,
     /// This connection's `max_connections` slot; tunnels hold a clone.
     pub slot: Arc<OwnedSemaphorePermit>,
-    /// Tracks tunnels, so shutdown waits for them too.
-    pub tasks: TaskTracker,
     /// Cancelled when `shutdown_grace` runs out: whatever is still open is cut.
     pub cut: CancellationToken,
     pub metrics: Arc<Metrics>,

@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::body::ResponseBody;
-use super::{Plan, State, error_response, headers, plan, tunnel};
+use super::{Plan, State, error_response, headers, plan};
 use crate::access::{Delivery, RequestLine};
 use crate::connection::{ActiveRequest, ConnContext};
 use crate::error::ProxyError;
@@ -67,14 +67,14 @@ fn local_response(
 }
 
 /// The hyper path: plans the request, then sends it with the upstream's
-/// hyper client and prepares its response (or tunnel) for the client.
+/// hyper client and prepares its response for the client. HTTP/2 has no
+/// `Upgrade`, so a 101 here can only be an upstream out of step.
 async fn forward_with_hyper(
     state: &State,
     conn: &ConnContext,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     line: &mut RequestLine,
 ) -> Result<Answer, ProxyError> {
-    let on_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, incoming) = req.into_parts();
     let forward = match plan(state, conn, &mut parts, line)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
@@ -85,14 +85,9 @@ async fn forward_with_hyper(
     let mut response = upstream.send(Request::from_parts(parts, body)).await?;
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some(protocol) = forward.upgrade else {
-            return Err(ProxyError::UpstreamBroken);
-        };
-        tunnel::start(conn, on_upgrade, &mut response, line.clone());
-        tunnel::prepare_response(&mut response, protocol);
-    } else {
-        headers::strip_hop_by_hop(response.headers_mut());
+        return Err(ProxyError::UpstreamBroken);
     }
+    headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
     Ok(Answer::Upstream(response, upstream.config.response_timeout))
 }

@@ -1,6 +1,6 @@
 //! One client connection: optional PROXY header, optional TLS handshake, then
-//! HTTP/1.1 (with upgrades) or HTTP/2 (by ALPN), with head and idle timers and
-//! graceful drain.
+//! HTTP/1.1 (hookgate's engine, `http1`) or HTTP/2 by ALPN (hyper, driven here
+//! with the connection clock's head, idle and send timers and graceful drain).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,7 +56,6 @@ pub(super) async fn serve(
         kind,
         clock: clock.clone(),
         slot,
-        tasks: shared.tasks.clone(),
         cut: shared.cut.clone(),
         metrics: shared.metrics.clone(),
     });

@@ -1,4 +1,6 @@
-//! One pooled HTTP client per upstream, with its timeouts.
+//! Upstreams: one pooled hyper client per upstream (for HTTP/2 clients, https
+//! upstreams and HTTP/2 to upstreams), and `pool`, the per-worker pools of
+//! plain HTTP/1.1 connections the engine drives itself.
 //!
 //! Clients are built once per config load and reused by every request, so
 //! connections stay pooled and warm. Failures are classified here into the
