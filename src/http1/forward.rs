@@ -24,7 +24,7 @@ use super::io::{Io, send_all, timed_until};
 use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
 use crate::access::{Delivery, RequestLine};
 use crate::error::ProxyError;
-use crate::proxy::{self, Forward};
+use crate::proxy::{self, Forward, headers};
 use crate::upstream::pool::{self, UpstreamConn};
 
 /// Longest response head accepted from an upstream.
@@ -273,19 +273,6 @@ async fn read_response_head(
     }
 }
 
-/// Hop-by-hop response headers, removed on the way to the client (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&[u8]; 9] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"te",
-    b"trailer",
-    b"transfer-encoding",
-    b"upgrade",
-    b"proxy-authenticate",
-    b"proxy-authorization",
-];
-
 /// Writes the upstream's response head for the client: hop-by-hop headers
 /// and those named in `Connection` removed, `Via` added, framing and
 /// connection headers of hookgate's own.
@@ -324,7 +311,9 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
         .collect();
     for (name, value) in &head.headers {
         let name = &buf[name.clone()];
-        let dropped = HOP_BY_HOP.iter().chain(named.iter()).any(|h| name.eq_ignore_ascii_case(h))
+        // Hop-by-hop headers (RFC 9110 §7.6.1) and those `Connection` names.
+        let dropped = headers::is_hop_by_hop(name)
+            || named.iter().any(|h| name.eq_ignore_ascii_case(h))
             || (drop_length && name.eq_ignore_ascii_case(b"content-length"));
         if !dropped {
             write_header(out, name, &buf[value.clone()]);

@@ -131,7 +131,8 @@ fn build_request(head: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadErr
     Ok(RequestHead { parts, framing, keep_alive, expects_continue })
 }
 
-/// A head that has not ended yet is fine while it is within the limits.
+/// A head that has not ended yet is fine while it is within the limits. Its
+/// line endings are checked once it is whole, not again on every read.
 fn partial(buf: &[u8], limits: HeadLimits) -> Result<(), HeadError> {
     if request_line_len(buf) > limits.max_uri_bytes + 64 {
         return Err(HeadError::UriTooLong);
@@ -139,7 +140,7 @@ fn partial(buf: &[u8], limits: HeadLimits) -> Result<(), HeadError> {
     if buf.len() > limits.max_header_bytes {
         return Err(HeadError::TooLarge);
     }
-    check_line_endings(buf)
+    Ok(())
 }
 
 /// Length of the request line so far (leading empty lines skipped).

@@ -18,7 +18,9 @@ use super::body::{self, ChannelSink, PumpError};
 use super::forward::Exchange;
 use super::head::Framing;
 use super::io::{Io, send_all};
-use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
+use super::serve::{
+    Answering, Client, Connection, answer_local, note_send_error, write_header, write_map_head, write_status,
+};
 use crate::access::Delivery;
 use crate::error::ProxyError;
 use crate::metrics::OpenGauge;
@@ -82,27 +84,7 @@ pub async fn forward<S: Io>(
     };
     let keep_alive = answering.keep_alive && to != Framing::UntilClose;
     let mut out = Vec::with_capacity(512);
-    write_status(&mut out, status.as_u16(), status.canonical_reason().unwrap_or(""));
-    for (name, value) in response.headers() {
-        let framing_header = name == header::CONTENT_LENGTH && matches!(to, Framing::Chunked | Framing::UntilClose);
-        if !framing_header {
-            write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
-        }
-    }
-    if let Framing::Length(n) = to
-        && !response.headers().contains_key(header::CONTENT_LENGTH)
-    {
-        write_header(&mut out, b"content-length", n.to_string().as_bytes());
-    }
-    if to == Framing::Chunked {
-        write_header(&mut out, b"transfer-encoding", b"chunked");
-    }
-    if !keep_alive {
-        write_header(&mut out, b"connection", b"close");
-    } else if http10 {
-        write_header(&mut out, b"connection", b"keep-alive");
-    }
-    out.extend_from_slice(b"\r\n");
+    write_map_head(&mut out, status, response.headers(), to, Connection { keep_alive, http10 });
     let Answering { start, active, state, .. } = answering;
     let delivery = Delivery::new(line, status, start, active, state.route_metrics(route_ref));
     let read_timeout = upstream.config.response_timeout;

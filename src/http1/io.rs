@@ -3,7 +3,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ impl Io for TlsStream<TcpStream> {
 /// finish on their first poll, so the timer is only set up for those that wait.
 pub async fn timed_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+    if let Poll::Ready(out) = poll_once(fut.as_mut()).await {
         return Some(out);
     }
     tokio::time::timeout_at(deadline, fut).await.ok()
@@ -64,10 +64,15 @@ pub async fn timed_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Outp
 /// `fut` has to wait).
 pub async fn timed<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+    if let Poll::Ready(out) = poll_once(fut.as_mut()).await {
         return Some(out);
     }
     tokio::time::timeout(limit, fut).await.ok()
+}
+
+/// Polls `fut` once, with this task's waker, and says whether it finished.
+pub async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
 /// Why a write to the client failed.

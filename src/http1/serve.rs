@@ -9,22 +9,20 @@
 //! at once and records why, so unfinished responses are logged as cut.
 //! Pipelined requests stay in the read buffer and are answered in order.
 
-use std::future::{Future, poll_fn};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
-use http::Method;
 use http::header::{self, HeaderMap};
+use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::buffers;
 use super::forward::{self, Exchange};
 use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
-use super::io::{Io, SendError, send_all, timed, timed_until};
+use super::io::{Io, SendError, poll_once, send_all, timed, timed_until};
 use crate::access::{Delivery, RequestLine};
 use crate::config::Limits;
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
@@ -92,7 +90,7 @@ pub async fn serve<S: Io>(
         let keep_alive = {
             // Boxed: an idle connection's task then holds only this loop's
             // small state, not the largest state an exchange can reach.
-            let draining = poll_fn(|cx| Poll::Ready(drained.as_mut().poll(cx).is_ready())).await;
+            let draining = poll_once(drained.as_mut()).await.is_ready();
             let mut exchange = Box::pin(serve_request(&mut client, head, states.load_full(), draining));
             tokio::select! {
                 keep_alive = &mut exchange => keep_alive,
@@ -218,17 +216,8 @@ pub async fn answer_local<S: Io>(
     let Answering { start, active, state, head, keep_alive } = answering;
     let keep_alive = keep_alive && local.headers.get(header::CONNECTION).is_none_or(|v| v != "close");
     let mut out = Vec::with_capacity(256 + local.body.len());
-    write_status(&mut out, local.status.as_u16(), local.status.canonical_reason().unwrap_or(""));
-    for (name, value) in &local.headers {
-        if name != header::CONNECTION && name != header::CONTENT_LENGTH {
-            write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
-        }
-    }
-    write_header(&mut out, b"content-length", local.body.len().to_string().as_bytes());
-    if !keep_alive {
-        write_header(&mut out, b"connection", b"close");
-    }
-    out.extend_from_slice(b"\r\n");
+    let framing = Framing::Length(local.body.len() as u64);
+    write_map_head(&mut out, local.status, &local.headers, framing, Connection { keep_alive, http10: false });
     let body_at = out.len();
     let metrics = state.route_metrics(line.route_ref);
     let delivery = Delivery::new(line, local.status, start, active, metrics);
@@ -259,6 +248,40 @@ pub fn note_send_error(conn: &ConnContext, error: SendError) {
         }
         SendError::Closed => conn.clock.set_abort(AbortReason::ClientClosed),
     }
+}
+
+/// How the client connection goes on after a response.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub keep_alive: bool,
+    /// The client speaks HTTP/1.0, which keeps a connection only when told.
+    pub http10: bool,
+}
+
+/// A response head from a header map, with framing and connection headers of
+/// hookgate's own: the map's are replaced, except a `Content-Length` on a
+/// bodiless answer (HEAD, 204, 304), which describes the resource.
+pub fn write_map_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap, framing: Framing, conn: Connection) {
+    write_status(out, status.as_u16(), status.canonical_reason().unwrap_or(""));
+    for (name, value) in headers {
+        let own = name == header::CONNECTION
+            || name == header::TRANSFER_ENCODING
+            || (name == header::CONTENT_LENGTH && framing != Framing::Empty);
+        if !own {
+            write_header(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    match framing {
+        Framing::Length(n) => write_header(out, b"content-length", n.to_string().as_bytes()),
+        Framing::Chunked => write_header(out, b"transfer-encoding", b"chunked"),
+        Framing::Empty | Framing::UntilClose => {}
+    }
+    if !conn.keep_alive {
+        write_header(out, b"connection", b"close");
+    } else if conn.http10 {
+        write_header(out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 pub fn write_status(out: &mut Vec<u8>, status: u16, reason: &str) {

@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -69,18 +69,7 @@ impl Body for ResponseBody {
         let this = &mut *self;
         let polled = match &mut this.source {
             Source::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Source::Upstream { inner, timer } => match Pin::new(inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    timer.saw_frame();
-                    Poll::Ready(Some(Ok(frame)))
-                }
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Read(e)))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => {
-                    ready!(timer.poll_expired(cx));
-                    Poll::Ready(Some(Err(BodyError::Timeout(timer.limit))))
-                }
-            },
+            Source::Upstream { inner, timer } => timer.poll_frame(inner, cx),
         };
         let delivery = &this.delivery;
         let polled = match polled {

@@ -55,6 +55,27 @@ impl IdleTimer {
         }
         sleep.as_mut().poll(cx)
     }
+
+    /// Polls `inner` for its next frame; a pause longer than the limit is a
+    /// `Timeout` error. Both body directions go through here.
+    pub fn poll_frame(
+        &mut self,
+        inner: &mut Incoming,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.saw_frame();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Read(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(self.poll_expired(cx));
+                Poll::Ready(Some(Err(BodyError::Timeout(self.limit))))
+            }
+        }
+    }
 }
 
 /// The client's request body on its way to the upstream through hyper's
@@ -100,24 +121,16 @@ impl Body for RequestBody {
             RequestSource::Engine { chunks, .. } => return chunks.poll_recv(cx).map(|c| c.map(|c| c.map(Frame::data))),
             RequestSource::Incoming(inner) => inner,
         };
-        match Pin::new(inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.timer.saw_frame();
-                if let Some(data) = frame.data_ref() {
-                    this.read += data.len() as u64;
-                    if this.read > this.limit {
-                        return Poll::Ready(Some(Err(BodyError::TooLarge(this.limit))));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Read(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                ready!(this.timer.poll_expired(cx));
-                Poll::Ready(Some(Err(BodyError::Timeout(this.timer.limit))))
+        let polled = this.timer.poll_frame(inner, cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.read += data.len() as u64;
+            if this.read > this.limit {
+                return Poll::Ready(Some(Err(BodyError::TooLarge(this.limit))));
             }
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
