@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,7 +28,8 @@ pub fn set_format(format: LogFormat) {
 
 /// A field's value: written bare in text, as a string or a number in JSON.
 pub enum Value<'a> {
-    Text(&'a dyn std::fmt::Display),
+    Text(&'a str),
+    Ip(IpAddr),
     Number(u64),
 }
 
@@ -74,9 +76,8 @@ fn text(out: &mut Vec<u8>, line: &Line<'_>) {
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');
         match value {
-            Value::Text(display) => {
-                let _ = write!(out, "{display}");
-            }
+            Value::Text(text) => out.extend_from_slice(text.as_bytes()),
+            Value::Ip(ip) => ip_addr(out, *ip),
             Value::Number(n) => number(out, *n),
         }
     }
@@ -92,11 +93,16 @@ fn json(out: &mut Vec<u8>, line: &Line<'_>) {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
         match value {
-            Value::Text(display) => {
+            Value::Text(text) => {
                 out.push(b'"');
                 let start = out.len();
-                let _ = write!(out, "{display}");
+                out.extend_from_slice(text.as_bytes());
                 escape_tail(out, start);
+                out.push(b'"');
+            }
+            Value::Ip(ip) => {
+                out.push(b'"');
+                ip_addr(out, *ip);
                 out.push(b'"');
             }
             Value::Number(n) => number(out, *n),
@@ -140,6 +146,33 @@ fn number(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// `n` in exactly `width` digits, zero-padded (higher digits are dropped).
+fn padded(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    for digit in digits[..width].iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
+/// An IPv4 address by hand (the common case); IPv6 through `Display`.
+fn ip_addr(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                number(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 /// RFC 3339 in UTC with microseconds, as `tracing-subscriber` writes it:
 /// `2026-11-28T09:44:27.647941Z`.
 fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
@@ -147,14 +180,20 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
     let secs = since.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let of_day = secs % 86_400;
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since.subsec_micros()
-    );
+    padded(out, year.max(0) as u64, 4);
+    out.push(b'-');
+    padded(out, u64::from(month), 2);
+    out.push(b'-');
+    padded(out, u64::from(day), 2);
+    out.push(b'T');
+    padded(out, of_day / 3600, 2);
+    out.push(b':');
+    padded(out, of_day / 60 % 60, 2);
+    out.push(b':');
+    padded(out, of_day % 60, 2);
+    out.push(b'.');
+    padded(out, u64::from(since.subsec_micros()), 6);
+    out.push(b'Z');
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01
@@ -194,19 +233,31 @@ mod tests {
 
     #[test]
     fn both_formats_write_every_field() {
-        let host = "a\"b";
-        let fields = [("host", Value::Text(&host)), ("status", Value::Number(200)), ("bytes", Value::Number(0))];
+        let fields = [
+            ("host", Value::Text("a\"b")),
+            ("client", Value::Ip("192.0.2.10".parse().unwrap())),
+            ("peer", Value::Ip("2001:db8::1".parse().unwrap())),
+            ("status", Value::Number(200)),
+            ("bytes", Value::Number(0)),
+        ];
         let line = Line { warn: true, fields: &fields };
         let mut out = Vec::new();
         text(&mut out, &line);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.ends_with("Z  WARN hookgate::access: host=a\"b status=200 bytes=0\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "Z  WARN hookgate::access: host=a\"b client=192.0.2.10 peer=2001:db8::1 status=200 bytes=0\n"
+            ),
+            "{text}"
+        );
 
         let mut out = Vec::new();
         json(&mut out, &line);
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(value["level"], "WARN");
         assert_eq!(value["host"], "a\"b");
+        assert_eq!(value["client"], "192.0.2.10");
+        assert_eq!(value["peer"], "2001:db8::1");
         assert_eq!(value["status"], 200);
         assert_eq!(value["target"], "hookgate::access");
         let json = String::from_utf8(out).unwrap();

@@ -185,17 +185,17 @@ impl Drop for Delivery {
         let (route, upstream) = (l.route_name(), l.upstream_name());
         let (reason, error) = (aborted.unwrap_or_default(), failure.map_or("", String::as_str));
         let fields = [
-            ("client", Value::Text(&l.client)),
-            ("method", Value::Text(&l.method)),
+            ("client", Value::Ip(l.client)),
+            ("method", Value::Text(l.method.as_str())),
             ("host", Value::Text(&l.host)),
             ("path", Value::Text(&l.path)),
-            ("route", Value::Text(&route)),
-            ("upstream", Value::Text(&upstream)),
+            ("route", Value::Text(route)),
+            ("upstream", Value::Text(upstream)),
             ("status", Value::Number(u64::from(self.status.as_u16()))),
             ("duration_us", Value::Number(elapsed.as_micros() as u64)),
             ("bytes", Value::Number(self.written.load(Ordering::Relaxed))),
-            ("aborted", Value::Text(&reason)),
-            ("error", Value::Text(&error)),
+            ("aborted", Value::Text(reason)),
+            ("error", Value::Text(error)),
         ];
         // `aborted` and `error` appear only when there is something to say.
         let shown = match (aborted, failure) {

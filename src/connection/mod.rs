@@ -9,6 +9,7 @@ mod clock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +20,8 @@ pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired};
 /// What a request handler may know about its connection.
 pub struct ConnContext {
     pub peer: SocketAddr,
+    /// The peer's address as a header value (`X-Forwarded-For`), made once.
+    pub peer_value: HeaderValue,
     pub kind: ListenerKind,
     pub clock: Arc<ConnClock>,
     /// This connection's `max_connections` slot; tunnels hold a clone.
@@ -26,6 +29,13 @@ pub struct ConnContext {
     /// Cancelled when `shutdown_grace` runs out: whatever is still open is cut.
     pub cut: CancellationToken,
     pub metrics: Arc<Metrics>,
+}
+
+impl ConnContext {
+    /// `peer` as `X-Forwarded-For` names it: the address without the port.
+    pub fn peer_value(peer: SocketAddr) -> HeaderValue {
+        HeaderValue::try_from(peer.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+    }
 }
 
 /// What a listener serves.

@@ -6,8 +6,6 @@
 //! are kept only when its peer address is a configured trusted proxy. `Via` is
 //! added as RFC 9110 §7.6.3 asks of a proxy.
 
-use std::net::IpAddr;
-
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::client_ip::X_FORWARDED_FOR;
@@ -71,20 +69,24 @@ pub fn add_via(headers: &mut HeaderMap) {
 /// chain is extended with the peer, and its `-Proto`/`-Host` are kept.
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: IpAddr,
+    peer: &HeaderValue,
     trusted: bool,
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let peer_text = peer.to_string();
     let chain = if trusted {
         let earlier: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-        if earlier.is_empty() { peer_text } else { format!("{}, {peer_text}", earlier.join(", ")) }
+        let peer_text = peer.to_str().unwrap_or_default();
+        if earlier.is_empty() {
+            Some(peer.clone())
+        } else {
+            HeaderValue::from_str(&format!("{}, {peer_text}", earlier.join(", "))).ok()
+        }
     } else {
         headers.remove(&FORWARDED);
-        peer_text
+        Some(peer.clone())
     };
-    if let Ok(value) = HeaderValue::from_str(&chain) {
+    if let Some(value) = chain {
         headers.insert(X_FORWARDED_FOR, value);
     }
     if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
@@ -138,7 +140,7 @@ mod tests {
             ("forwarded", "for=1.2.3.4"),
         ]);
         let host = HeaderValue::from_static("www.example.com");
-        set_forwarded(&mut h, "127.0.0.9".parse().unwrap(), false, "http", Some(&host));
+        set_forwarded(&mut h, &HeaderValue::from_static("127.0.0.9"), false, "http", Some(&host));
         assert_eq!(h["x-forwarded-for"], "127.0.0.9");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "www.example.com");
@@ -149,7 +151,7 @@ mod tests {
     fn trusted_peer_extends_the_chain() {
         let mut h =
             map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
-        set_forwarded(&mut h, "10.0.0.1".parse().unwrap(), true, "http", None);
+        set_forwarded(&mut h, &HeaderValue::from_static("10.0.0.1"), true, "http", None);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
     }

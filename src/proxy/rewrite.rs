@@ -82,7 +82,7 @@ pub(super) fn rewrite(
     }
     let trusted = crate::client_ip::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
     let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
-    headers::set_forwarded(headers, conn.peer.ip(), trusted, proto, host.as_ref());
+    headers::set_forwarded(headers, &conn.peer_value, trusted, proto, host.as_ref());
     headers::add_via(headers);
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -53,6 +53,7 @@ pub(super) async fn serve(
     let clock = Arc::new(ConnClock::new());
     let context = Arc::new(ConnContext {
         peer,
+        peer_value: ConnContext::peer_value(peer),
         kind,
         clock: clock.clone(),
         slot,
