@@ -83,13 +83,13 @@ fn rewrite_headers(c: &mut Criterion) {
         template.insert(http::HeaderName::from_static(name), HeaderValue::from_static(value));
     }
     let host = HeaderValue::from_static("www.example.com");
-    let peer: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let peer = http::HeaderValue::from_static("127.0.0.1");
     c.bench_function("headers/rewrite-request", |b| {
         b.iter_batched(
             || template.clone(),
             |mut h| {
                 headers::strip_hop_by_hop(&mut h);
-                headers::set_forwarded(&mut h, peer, false, "http", Some(&host));
+                headers::set_forwarded(&mut h, &peer, false, "http", Some(&host));
                 headers::add_via(&mut h);
                 h
             },
