@@ -71,7 +71,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let readiness = Arc::new(Readiness::default());
     let admin_addr = config.admin;
     let mut server =
-        Server::new(State::new(config, &metrics), metrics.clone()).context("cannot start worker threads")?;
+        Server::new(State::new(config, &metrics, None), metrics.clone()).context("cannot start worker threads")?;
 
     let mut admin_listener = None;
     if let Some(sockets) = activated {
@@ -171,8 +171,9 @@ async fn reload(server: &mut Server, path: &Path, metrics: &Metrics, notifier: &
         Ok(config) => {
             warn_about_restart_only_changes(&server.state().config, &config);
             let routes = config.routes.routes().len();
+            let state = State::new(config, metrics, Some(&server.state()));
             server
-                .reload(State::new(config, metrics))
+                .reload(state)
                 .await
                 .map(|()| format!("reloaded {}: {routes} routes", path.display()))
                 .map_err(|e| e.to_string())

@@ -30,6 +30,8 @@ const TG_PENDING: &str = "hookgate_telegram_webhook_pending_updates";
 const TG_LAST_ERROR: &str = "hookgate_telegram_webhook_last_error_timestamp_seconds";
 const TG_URL_MATCHES: &str = "hookgate_telegram_webhook_url_matches_config";
 const TG_MONITOR_ERRORS: &str = "hookgate_telegram_webhook_monitor_errors_total";
+const TG_REPAIRS: &str = "hookgate_telegram_webhook_repairs_total";
+const DEDUPE_SUPPRESSED: &str = "hookgate_dedupe_suppressed_total";
 
 /// Latency buckets in seconds: sub-millisecond proxying up to Telegram's 60 s limit.
 const BUCKETS: &[f64] =
@@ -77,6 +79,8 @@ impl Drop for OpenGauge {
 pub struct RouteMetrics {
     by_class: [Counter; 5],
     duration: Histogram,
+    /// Redelivered updates answered without forwarding them again (`dedupe`).
+    pub dedupe_suppressed: Counter,
 }
 
 impl RouteMetrics {
@@ -181,7 +185,12 @@ impl Metrics {
             ),
             None => Histogram::noop(),
         };
-        RouteMetrics { by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")], duration }
+        let dedupe_suppressed = self.counter(DEDUPE_SUPPRESSED, vec![Label::new("route", route.to_string())]);
+        RouteMetrics {
+            by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+            duration,
+            dedupe_suppressed,
+        }
     }
 
     pub fn upstream(&self, name: &str) -> UpstreamMetrics {
@@ -231,6 +240,11 @@ impl Metrics {
         self.telegram.monitor_errors.increment(1);
     }
 
+    /// Counts one webhook repair by the monitor; `result` is `success` or `failure`.
+    pub fn telegram_repair(&self, result: &'static str) {
+        self.counter(TG_REPAIRS, vec![Label::new("result", result)]).increment(1);
+    }
+
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
         self.prometheus.as_ref().map(|(_, handle)| handle.render())
@@ -246,12 +260,14 @@ impl Metrics {
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let counters: [(&'static str, &'static str); 5] = [
+    let counters: [(&'static str, &'static str); 7] = [
         (REQUESTS, "Requests answered, by route, upstream and status class."),
         (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
         (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
         (RELOADS, "Config reloads, by result."),
         (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
+        (TG_REPAIRS, "Webhook repairs (setWebhook with this config) by the monitor, by result."),
+        (DEDUPE_SUPPRESSED, "Redelivered updates answered without forwarding them again, by route."),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, SharedString::const_str(help));

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use super::Step;
 use super::raw::{RawRoute, RawSet};
 use super::validate::{Checker, child};
-use crate::guards::{Guards, RateLimit, Secret, SecretHeader, TELEGRAM};
+use crate::guards::{DedupeSpec, Guards, RateLimit, Secret, SecretHeader, TELEGRAM};
 
 /// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
 pub type Sets = HashMap<String, Vec<IpNet>>;
@@ -87,6 +87,16 @@ impl Checker<'_> {
                 self.problem(&child(at, "max_in_flight"), "must be at least 1");
             }
             guards.max_in_flight = Some(n);
+        }
+        if let Some(dedupe) = raw.dedupe.take() {
+            // `key` has one value today; serde has checked it.
+            let super::raw::DedupeKey::TelegramUpdateId = dedupe.key;
+            let window = dedupe.window.map_or(DedupeSpec::DEFAULT_WINDOW, |d| d.0.0);
+            if window.is_zero() || dedupe.max_keys == Some(0) {
+                self.problem(&child(at, "dedupe"), "window and max_keys must be above 0");
+            }
+            guards.dedupe =
+                Some(DedupeSpec { window, max_keys: dedupe.max_keys.unwrap_or(DedupeSpec::DEFAULT_MAX_KEYS) });
         }
         guards
     }

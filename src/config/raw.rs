@@ -51,6 +51,7 @@ pub struct RawTelegram {
     pub allowed_updates: Option<Vec<String>>,
     pub max_connections: Option<u32>,
     pub monitor_interval: Option<Parsed<Dur>>,
+    pub repair: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +189,23 @@ pub struct RawRoute {
     pub max_body: Option<Parsed<Size>>,
     pub rate_limit: Option<RawRateLimit>,
     pub max_in_flight: Option<usize>,
+    pub dedupe: Option<RawDedupe>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedupe {
+    pub key: DedupeKey,
+    pub window: Option<Parsed<Dur>>,
+    pub max_keys: Option<usize>,
+}
+
+/// What identifies a redelivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupeKey {
+    /// The top-level `update_id` of a Telegram update (a JSON body).
+    TelegramUpdateId,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@
 //! is enforced where the body streams. `Guards` is the validated config;
 //! `GuardState` holds the counters that live as long as one config load.
 
+pub mod dedupe;
 mod rate;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use ipnet::IpNet;
 use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use dedupe::{Dedupe, DedupeSpec};
 pub use rate::{RateLimit, RateLimiter};
 
 use crate::error::ProxyError;
@@ -71,6 +73,8 @@ pub struct Guards {
     pub max_body: Option<u64>,
     pub rate_limit: Option<RateLimit>,
     pub max_in_flight: Option<usize>,
+    /// Redeliveries of an answered update are answered here (`dedupe`).
+    pub dedupe: Option<DedupeSpec>,
 }
 
 impl Guards {
@@ -80,6 +84,7 @@ impl Guards {
             && self.max_body.is_none()
             && self.rate_limit.is_none()
             && self.max_in_flight.is_none()
+            && self.dedupe.is_none()
     }
 
     /// A one-line summary for the route table; the secret's value is never shown.
@@ -99,6 +104,9 @@ impl Guards {
         }
         if let Some(n) = self.max_in_flight {
             parts.push(format!("max_in_flight={n}"));
+        }
+        if let Some(dedupe) = &self.dedupe {
+            parts.push(format!("dedupe=telegram_update_id for {:?}", dedupe.window));
         }
         parts.join(" ")
     }
@@ -133,13 +141,19 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 pub struct GuardState {
     limiter: Option<RateLimiter>,
     in_flight: Option<Arc<Semaphore>>,
+    /// Kept across reloads (see `new`), so a redelivery is still recognised.
+    pub dedupe: Option<Arc<Dedupe>>,
 }
 
 impl GuardState {
-    pub fn new(guards: &Guards) -> Self {
+    /// `previous` is the same route's state from the config load before, if
+    /// any: its dedupe table is kept when the settings did not change.
+    pub fn new(guards: &Guards, previous: Option<&GuardState>) -> Self {
+        let kept = previous.and_then(|p| p.dedupe.clone()).filter(|d| Some(d.spec()) == guards.dedupe);
         GuardState {
             limiter: guards.rate_limit.as_ref().map(RateLimiter::new),
             in_flight: guards.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            dedupe: kept.or_else(|| guards.dedupe.map(Dedupe::new)),
         }
     }
 
@@ -166,6 +180,9 @@ impl GuardState {
 
     /// Forgets idle rate-limit buckets; returns how many are still tracked.
     pub fn sweep(&self) -> usize {
+        if let Some(dedupe) = &self.dedupe {
+            dedupe.sweep();
+        }
         self.limiter.as_ref().map_or(0, RateLimiter::sweep)
     }
 }

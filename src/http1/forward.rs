@@ -18,12 +18,14 @@ use tokio::time::Instant;
 
 use super::body::{self, BodyCopy, PumpError, SocketSink};
 use super::buffers;
+use super::dedupe::Gate;
 use super::head::{self, Framing, ResponseHead};
 use super::hyper_path;
 use super::io::{Io, send_all, timed_until};
 use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
 use crate::access::{Delivery, RequestLine};
 use crate::error::ProxyError;
+use crate::guards::dedupe::Ticket;
 use crate::proxy::{self, Forward, headers};
 use crate::upstream::pool::{self, UpstreamConn};
 
@@ -41,11 +43,20 @@ pub struct Exchange {
     pub version: Version,
     pub plan: Forward,
     pub line: RequestLine,
+    /// On a `dedupe` route: where the backend's status is reported.
+    pub ticket: Option<Ticket>,
 }
 
 /// Forwards `exchange` and answers the client. Returns whether the client
 /// connection may carry another request.
 pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answering: Answering) -> bool {
+    let (exchange, answering) = match exchange.plan.dedupe.clone() {
+        None => (exchange, answering),
+        Some(table) => match super::dedupe::gate(client, exchange, answering, &table).await {
+            Gate::Forward(exchange, answering) => (exchange, answering),
+            Gate::Answered(keep_alive) => return keep_alive,
+        },
+    };
     let state = answering.state.clone();
     let upstream = &state.upstreams[exchange.plan.upstream];
     if upstream.config.tls.is_some() {
@@ -151,6 +162,9 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
     };
     buffers::give_vec(out);
     let (head, request_complete) = response;
+    if let Some(ticket) = ex.ticket.take() {
+        ticket.answered(head.status);
+    }
 
     if head.status == 101 {
         return super::tunnel::run(client, conn, ubuf, head, ex, answering).await;
@@ -185,7 +199,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
 /// Answers `error` to the client. `unread` is how the request body still on
 /// the connection is framed (`Empty` when none is left); with any left, or a
 /// client fault, the connection closes after the answer.
-async fn fail<S: Io>(
+pub(super) async fn fail<S: Io>(
     client: &mut Client<S>,
     line: RequestLine,
     mut answering: Answering,

@@ -34,7 +34,7 @@ pub async fn forward<S: Io>(
     answering: Answering,
     upstream: &UpstreamClient,
 ) -> bool {
-    let Exchange { mut parts, framing, expects_continue, version, plan, mut line } = ex;
+    let Exchange { mut parts, framing, expects_continue, version, plan, mut line, ticket } = ex;
     parts.headers.remove(header::EXPECT);
     let length = match framing {
         Framing::Length(n) => Some(n),
@@ -66,6 +66,9 @@ pub async fn forward<S: Io>(
     }
     let Ok(mut response) = response else { return false };
     line.upstream = Some(upstream.config.name.clone());
+    if let Some(ticket) = ticket {
+        ticket.answered(response.status().as_u16());
+    }
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return tunnel(client, response, plan.upgrade, line, answering).await;

@@ -8,6 +8,7 @@
 //! - `serve`: the connection loop: heads, timers, drain, local answers.
 //! - `head`: request and response heads (httparse + RFC 9112 framing rules).
 //! - `forward`: one request to a plain upstream over a pooled connection.
+//! - `dedupe`: redeliveries of an answered Telegram update, on `dedupe` routes.
 //! - `body` and `chunked`: body copies both ways, chunked decoding.
 //! - `tunnel`: WebSocket and other upgrades.
 //! - `hyper_path`: requests to https upstreams, through hyper's client.
@@ -15,6 +16,7 @@
 mod body;
 mod buffers;
 mod chunked;
+mod dedupe;
 mod forward;
 mod head;
 mod hyper_path;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::ResponseBody;
@@ -15,6 +16,7 @@ use super::{Plan, State, error_response, headers, plan};
 use crate::access::{Delivery, RequestLine};
 use crate::connection::{ActiveRequest, ConnContext};
 use crate::error::ProxyError;
+use crate::guards::dedupe::{self, Settled};
 use crate::routes::LocalResponse;
 use crate::upstream::body::RequestBody;
 
@@ -81,8 +83,24 @@ async fn forward_with_hyper(
         Plan::Forward(forward) => forward,
     };
     let upstream = &state.upstreams[forward.upstream];
-    let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
+    let mut body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
+    let mut ticket = None;
+    if let Some(table) = &forward.dedupe {
+        let whole = body.collect().await.map_err(|e| e.proxy_error())?.to_bytes();
+        if let Some(id) = dedupe::update_id(&whole) {
+            match table.settle(id, upstream.config.response_timeout).await {
+                Settled::Forward(claimed) => ticket = Some(claimed),
+                Settled::Repeat(status) => return Ok(Answer::Local(super::repeated_answer(line, state, id, status))),
+                Settled::TimedOut => return Err(ProxyError::UpstreamTimeout),
+            }
+        }
+        parts.headers.insert(http::header::CONTENT_LENGTH, whole.len().into());
+        body = RequestBody::whole(whole);
+    }
     let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+    if let Some(ticket) = ticket {
+        ticket.answered(response.status().as_u16());
+    }
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(ProxyError::UpstreamBroken);

@@ -27,6 +27,7 @@ use crate::access::RequestLine;
 use crate::canonical;
 use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
+use crate::guards::Dedupe;
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};
@@ -49,6 +50,19 @@ pub fn error_response(error: &ProxyError, line: &RequestLine) -> LocalResponse {
     local
 }
 
+/// The answer to a redelivered update on a `dedupe` route: the first copy's
+/// status and an empty body, counted and logged, with no upstream in the line.
+pub fn repeated_answer(line: &mut RequestLine, state: &State, update_id: i64, status: u16) -> LocalResponse {
+    state.route_metrics(line.route_ref).dedupe_suppressed.increment(1);
+    tracing::info!(
+        route = %line.route_name(), update_id, status,
+        "redelivered update answered without forwarding it again"
+    );
+    line.upstream = None;
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    LocalResponse::new(status, String::new(), http::HeaderMap::new())
+}
+
 /// What to do with a request, decided from its head alone.
 pub enum Plan {
     /// Answer it here (a `respond` route or the HTTPS redirect).
@@ -64,6 +78,8 @@ pub struct Forward {
     pub max_body: u64,
     /// The protocol the client asked to upgrade to, if it properly asked.
     pub upgrade: Option<HeaderValue>,
+    /// The route's table of answered updates, when it has `dedupe`.
+    pub dedupe: Option<Arc<Dedupe>>,
 }
 
 /// The admit, canonicalise, select and guard phases: checks the head, picks
@@ -120,11 +136,13 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     line.upstream = Some(upstream.config.name.clone());
     let mut max_body = limits.max_body;
     let mut strip = None;
+    let mut dedupe = None;
     if let Some(i) = selected.index {
         let guards = &state.config.routes.routes()[i].guards;
         line.permit = state.guard_state(i).admit(guards, line.client, &parts.headers)?.map(Arc::new);
         max_body = guards.max_body.unwrap_or(max_body);
         strip = guards.secret_header.as_ref().filter(|s| s.strip).map(|s| &s.name);
+        dedupe = state.guard_state(i).dedupe.clone();
     }
     if content_length(&parts.headers).is_some_and(|length| length > max_body) {
         return Err(ProxyError::BodyTooLarge);
@@ -132,5 +150,5 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     let upgrade = tunnel::requested(parts.version, &parts.headers);
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
-    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade }))
+    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe }))
 }

@@ -32,7 +32,10 @@ struct RouteRuntime {
 }
 
 impl State {
-    pub fn new(config: Config, metrics: &Metrics) -> Self {
+    /// `previous` is the state this one replaces on a reload: per-route
+    /// state that must outlive a reload (dedupe tables) is carried over by
+    /// route name.
+    pub fn new(config: Config, metrics: &Metrics, previous: Option<&State>) -> Self {
         let upstreams: Vec<UpstreamClient> =
             config.upstreams.iter().map(|u| UpstreamClient::new(u.clone(), metrics.upstream(&u.name))).collect();
         let upstream_of = |action: &Action| match action {
@@ -45,12 +48,17 @@ impl State {
             .iter()
             .map(|r| RouteRuntime {
                 metrics: Arc::new(metrics.route(&r.name, &upstream_of(&r.action))),
-                guards: GuardState::new(&r.guards),
+                guards: GuardState::new(&r.guards, previous.and_then(|p| p.route_runtime(&r.name))),
             })
             .collect();
         let default_metrics = Arc::new(metrics.route("default", &upstream_of(config.routes.default_action())));
         let unrouted_metrics = Arc::new(metrics.route(NONE, NONE));
         State { config, upstreams, routes, default_metrics, unrouted_metrics }
+    }
+
+    fn route_runtime(&self, name: &str) -> Option<&GuardState> {
+        let index = self.config.routes.routes().iter().position(|r| *r.name == *name)?;
+        Some(&self.routes[index].guards)
     }
 
     pub fn guard_state(&self, route: usize) -> &GuardState {

@@ -28,6 +28,18 @@ pub enum BodyError {
     ClientGone,
 }
 
+impl BodyError {
+    /// Who is at fault, as the answer to the client says it.
+    pub fn proxy_error(&self) -> crate::error::ProxyError {
+        use crate::error::ProxyError;
+        match self {
+            BodyError::TooLarge(_) => ProxyError::BodyTooLarge,
+            BodyError::Timeout(_) => ProxyError::BodyTimeout,
+            BodyError::Read(_) | BodyError::ClientGone => ProxyError::ClientAborted,
+        }
+    }
+}
+
 /// A timer that fires when a body has been silent for `limit`.
 pub struct IdleTimer {
     pub limit: Duration,
@@ -108,6 +120,17 @@ impl RequestBody {
     pub fn from_engine(chunks: tokio::sync::mpsc::Receiver<Result<Bytes, BodyError>>, length: Option<u64>) -> Self {
         let inner = RequestSource::Engine { chunks, length };
         RequestBody { inner, read: 0, limit: u64::MAX, timer: IdleTimer::new(Duration::ZERO) }
+    }
+
+    /// A body that has already been read whole.
+    pub fn whole(bytes: Bytes) -> Self {
+        let (sender, chunks) = tokio::sync::mpsc::channel(1);
+        let length = bytes.len() as u64;
+        if !bytes.is_empty() {
+            // A fresh channel with room for one: this cannot fail.
+            let _ = sender.try_send(Ok(bytes));
+        }
+        RequestBody::from_engine(chunks, Some(length))
     }
 }
 

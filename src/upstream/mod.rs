@@ -101,11 +101,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
     let mut source: Option<&(dyn StdError + 'static)> = error.source();
     while let Some(e) = source {
         if let Some(body) = e.downcast_ref::<BodyError>() {
-            return match body {
-                BodyError::TooLarge(_) => ProxyError::BodyTooLarge,
-                BodyError::Timeout(_) => ProxyError::BodyTimeout,
-                BodyError::Read(_) | BodyError::ClientGone => ProxyError::ClientAborted,
-            };
+            return body.proxy_error();
         }
         source = e.source();
     }
