@@ -3,7 +3,8 @@
 //! Endpoints:
 //! - `GET /healthz`: 200 while the process is alive.
 //! - `GET /readyz`: 200 while serving; 503 while starting or draining. A
-//!   second line carries the Telegram webhook diagnosis when `[telegram]` is set.
+//!   second line carries the Telegram webhook diagnosis when `[telegram]` is
+//!   set, and a third the monitor's last webhook repair, if any.
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /reload`: re-reads the config file like SIGHUP and answers with the
 //!   outcome (200, or 422 with the error). This is what `hookgate reload` calls.
@@ -25,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::telegram::monitor::WebhookStatus;
+use crate::telegram::monitor::{REPAIR_LINE, WebhookStatus};
 
 /// Where the daemon is in its life, for `/readyz`.
 #[derive(Debug, Default)]
@@ -92,7 +93,8 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Fu
             };
             // A broken webhook is a detail, not a reason to stop serving everything else.
             let detail = admin.webhook.get().map(|d| format!("telegram webhook: {d}\n")).unwrap_or_default();
-            text(status, format!("{phase}\n{detail}"))
+            let repair = admin.webhook.last_repair().map(|r| format!("{REPAIR_LINE}{r}\n")).unwrap_or_default();
+            text(status, format!("{phase}\n{detail}{repair}"))
         }
         (&Method::GET, "/metrics") => {
             let mut r = text(StatusCode::OK, admin.metrics.render().unwrap_or_default());

@@ -157,7 +157,14 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
     let outcome = runtime.block_on(async {
         match action {
             TelegramAction::SetWebhook => telegram::cli::set_webhook(config).await,
-            TelegramAction::Info => telegram::cli::info(config).await,
+            TelegramAction::Info => {
+                // The daemon knows its last repair; ask it when it can be reached.
+                let daemon = match config.admin {
+                    Some(admin) => control::readyz(admin).await.map_err(|e| format!("{e:#}")),
+                    None => Err("no [admin] listener to ask the daemon".to_string()),
+                };
+                telegram::cli::info(config, daemon).await
+            }
             TelegramAction::Delete { drop_pending } => telegram::cli::delete(config, drop_pending).await,
         }
     });

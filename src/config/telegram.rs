@@ -85,6 +85,7 @@ impl Checker<'_> {
         if self.problems.len() > before {
             return None;
         }
+        let has_secret = secret.is_some();
         Some(TelegramConfig {
             token: token?,
             public_url: public_url?,
@@ -97,6 +98,7 @@ impl Checker<'_> {
             allowed_updates: raw.allowed_updates,
             max_connections: raw.max_connections,
             monitor_interval: raw.monitor_interval.map_or(DEFAULT_MONITOR_INTERVAL, |d| d.0.0),
+            repair: raw.repair.unwrap_or(has_secret),
         })
     }
 

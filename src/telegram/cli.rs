@@ -6,8 +6,9 @@
 
 use std::fmt::Write;
 
-use super::api::{BotApi, WebhookParams};
+use super::api::BotApi;
 use super::diagnosis::redact;
+use super::monitor::REPAIR_LINE;
 use super::{Diagnosis, TelegramConfig};
 use crate::config::Config;
 
@@ -22,15 +23,9 @@ fn api(telegram: &TelegramConfig) -> Result<BotApi, String> {
 /// Checks the URL, then registers it with the route's secret.
 pub async fn set_webhook(config: &Config) -> Result<String, String> {
     let telegram = telegram(config)?;
-    telegram.check_deliverable()?;
-    let upstream = telegram.check_routed(config)?;
-    let url = telegram.webhook_url();
-    let params = WebhookParams {
-        url: url.clone(),
-        secret_token: telegram.secret.as_ref().map(|(_, s)| String::from_utf8_lossy(s.expose()).into_owned()),
-        allowed_updates: telegram.allowed_updates.clone(),
-        max_connections: telegram.max_connections,
-    };
+    let upstream = telegram.check_registrable(config)?;
+    let params = telegram.webhook_params();
+    let url = params.url.clone();
     let answer = api(telegram)?.set_webhook(&params).await.map_err(|e| e.to_string())?;
     let mut out = String::new();
     let _ = writeln!(out, "checked:  POST {} → route {} → upstream {upstream}", redact(&url), telegram.route);
@@ -43,8 +38,9 @@ pub async fn set_webhook(config: &Config) -> Result<String, String> {
     Ok(out)
 }
 
-/// `getWebhookInfo` in plain words, compared with this config.
-pub async fn info(config: &Config) -> Result<String, String> {
+/// `getWebhookInfo` in plain words, compared with this config. `daemon` is
+/// the running daemon's `/readyz` text, which carries its last repair.
+pub async fn info(config: &Config, daemon: Result<String, String>) -> Result<String, String> {
     let telegram = telegram(config)?;
     let info = api(telegram)?.get_webhook_info().await.map_err(|e| e.to_string())?;
     let expected = telegram.webhook_url();
@@ -78,8 +74,17 @@ pub async fn info(config: &Config) -> Result<String, String> {
             let _ = writeln!(out, "last error:      none");
         }
     }
-    let window = std::time::Duration::from_secs(600).max(telegram.monitor_interval * 2);
+    let window = super::monitor::error_window(telegram);
     let _ = writeln!(out, "diagnosis:       {}", Diagnosis::of(&info, &expected, now, window).explain());
+    let repair = match daemon {
+        Ok(readyz) => readyz
+            .lines()
+            .find_map(|line| line.strip_prefix(REPAIR_LINE))
+            .map_or_else(|| "none since the daemon started".to_string(), str::to_string),
+        Err(why) => format!("unknown ({why})"),
+    };
+    let mode = if telegram.repair { "on" } else { "off" };
+    let _ = writeln!(out, "repair:          {mode}; last repair: {repair}");
     Ok(out)
 }
 

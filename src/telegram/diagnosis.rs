@@ -71,6 +71,20 @@ impl Diagnosis {
         *self == Diagnosis::Healthy
     }
 
+    /// The state in a few words, for repair log lines.
+    pub fn label(&self) -> String {
+        match self {
+            Diagnosis::Healthy => "healthy".to_string(),
+            Diagnosis::NotSet => "no webhook set".to_string(),
+            Diagnosis::UrlElsewhere(url) => format!("webhook set to {url}"),
+            Diagnosis::RouteMismatch(_) => "404/405 from the webhook".to_string(),
+            Diagnosis::SecretMismatch(_) => "401/403 from the webhook (secret not sent)".to_string(),
+            Diagnosis::Tls(_) => "certificate error".to_string(),
+            Diagnosis::BackendTimeout => "backend timeout".to_string(),
+            Diagnosis::Failing(_) => "delivery failing".to_string(),
+        }
+    }
+
     /// What broke and how to fix it, in one line.
     pub fn explain(&self) -> String {
         match self {

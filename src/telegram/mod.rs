@@ -13,6 +13,7 @@ pub mod api;
 pub mod cli;
 mod diagnosis;
 pub mod monitor;
+mod repair;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use md5::{Digest, Md5};
 
 pub use diagnosis::{Diagnosis, WebhookInfo};
+
+use api::WebhookParams;
 
 use crate::config::Config;
 use crate::guards::Secret;
@@ -74,6 +77,8 @@ pub struct TelegramConfig {
     pub max_connections: Option<u32>,
     /// Zero disables the monitor.
     pub monitor_interval: Duration,
+    /// The monitor re-registers the webhook when it was changed or lost its secret.
+    pub repair: bool,
 }
 
 impl TelegramConfig {
@@ -90,6 +95,24 @@ impl TelegramConfig {
             Some(query) => format!("{origin}{}?{query}", self.webhook_path),
             None => format!("{origin}{}", self.webhook_path),
         }
+    }
+
+    /// Everything `setWebhook` is told: the URL, the route's secret,
+    /// `allowed_updates` and `max_connections`.
+    pub fn webhook_params(&self) -> WebhookParams {
+        WebhookParams {
+            url: self.webhook_url(),
+            secret_token: self.secret.as_ref().map(|(_, s)| String::from_utf8_lossy(s.expose()).into_owned()),
+            allowed_updates: self.allowed_updates.clone(),
+            max_connections: self.max_connections,
+        }
+    }
+
+    /// The checks before any `setWebhook`: Telegram can deliver to the URL,
+    /// and `config` routes it to the webhook route. Returns the upstream's name.
+    pub fn check_registrable(&self, config: &Config) -> Result<String, String> {
+        self.check_deliverable()?;
+        self.check_routed(config)
     }
 
     /// Telegram only calls https URLs on ports 443, 80, 88 and 8443.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::api::BotApi;
 use super::diagnosis::redact;
-use super::{Diagnosis, TelegramConfig};
+use super::repair::{Repairer, Seen};
+use super::{Diagnosis, TelegramConfig, WebhookInfo};
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
 
@@ -20,18 +21,36 @@ const FIRST_RETRY: Duration = Duration::from_secs(15);
 /// Errors younger than this (or two intervals, if longer) count as current.
 const ERROR_WINDOW: Duration = Duration::from_secs(600);
 
-/// The latest diagnosis, for `/readyz`.
+/// How `/readyz` starts the line with the monitor's last webhook repair
+/// (`hookgate telegram info` looks for it).
+pub const REPAIR_LINE: &str = "telegram last repair: ";
+
+/// The latest diagnosis and the last repair, for `/readyz`.
 #[derive(Debug, Default)]
-pub struct WebhookStatus(Mutex<Option<String>>);
+pub struct WebhookStatus {
+    diagnosis: Mutex<Option<String>>,
+    repair: Mutex<Option<String>>,
+}
 
 impl WebhookStatus {
     pub fn get(&self) -> Option<String> {
-        self.0.lock().map(|s| s.clone()).unwrap_or(None)
+        self.diagnosis.lock().map(|s| s.clone()).unwrap_or(None)
     }
 
     fn set(&self, text: Option<String>) {
-        if let Ok(mut slot) = self.0.lock() {
+        if let Ok(mut slot) = self.diagnosis.lock() {
             *slot = text;
+        }
+    }
+
+    /// The last repair: when, from which state to which, and its result.
+    pub fn last_repair(&self) -> Option<String> {
+        self.repair.lock().map(|s| s.clone()).unwrap_or(None)
+    }
+
+    pub(super) fn set_repair(&self, text: String) {
+        if let Ok(mut slot) = self.repair.lock() {
+            *slot = Some(text);
         }
     }
 }
@@ -40,16 +59,18 @@ impl WebhookStatus {
 pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookStatus>) {
     let mut last: Option<Diagnosis> = None;
     let mut failures: u32 = 0;
+    let mut repairer = Repairer::default();
     loop {
-        let telegram = state.load().config.telegram.clone();
-        let Some(telegram) = telegram.filter(|t| !t.monitor_interval.is_zero()) else {
+        let current = state.load();
+        let Some(telegram) = current.config.telegram.as_ref().filter(|t| !t.monitor_interval.is_zero()) else {
             status.set(None);
+            drop(current);
             tokio::time::sleep(IDLE_RECHECK).await;
             continue;
         };
         let interval = telegram.monitor_interval;
-        let wait = match check(&telegram).await {
-            Ok((info, diagnosis)) => {
+        let wait = match check(telegram, &repairer).await {
+            Ok((api, info, diagnosis)) => {
                 failures = 0;
                 metrics.telegram_webhook(
                     info.pending_update_count,
@@ -60,6 +81,8 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
                     report(&diagnosis, &info.url);
                 }
                 status.set(Some(diagnosis.explain()));
+                let seen = Seen { info: &info, diagnosis: &diagnosis, metrics: &metrics, status: &status };
+                repairer.round(telegram, &current.config, seen, &api).await;
                 last = Some(diagnosis);
                 jitter(interval)
             }
@@ -73,16 +96,23 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
                 FIRST_RETRY.saturating_mul(1 << failures.min(16)).min(interval)
             }
         };
+        drop(current);
         tokio::time::sleep(wait).await;
     }
 }
 
-async fn check(telegram: &TelegramConfig) -> Result<(super::WebhookInfo, Diagnosis), String> {
+async fn check(telegram: &TelegramConfig, repairer: &Repairer) -> Result<(BotApi, WebhookInfo, Diagnosis), String> {
     let api = BotApi::new(&telegram.api_url, telegram.token.clone()).map_err(|e| e.to_string())?;
-    let info = api.get_webhook_info().await.map_err(|e| e.to_string())?;
-    let window = ERROR_WINDOW.max(telegram.monitor_interval * 2);
-    let diagnosis = Diagnosis::of(&info, &telegram.webhook_url(), crate::metrics::unix_seconds(), window);
-    Ok((info, diagnosis))
+    let mut info = api.get_webhook_info().await.map_err(|e| e.to_string())?;
+    repairer.forget_old_error(&mut info);
+    let diagnosis =
+        Diagnosis::of(&info, &telegram.webhook_url(), crate::metrics::unix_seconds(), error_window(telegram));
+    Ok((api, info, diagnosis))
+}
+
+/// How young Telegram's last error must be to count as current.
+pub fn error_window(telegram: &TelegramConfig) -> Duration {
+    ERROR_WINDOW.max(telegram.monitor_interval * 2)
 }
 
 fn report(diagnosis: &Diagnosis, url: &str) {
