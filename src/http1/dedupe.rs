@@ -35,7 +35,7 @@ impl BodySink for Collect {
 /// Either the exchange goes on (with the claim's ticket in it), or the
 /// client has been answered here and this says whether to keep the connection.
 pub enum Gate {
-    Forward(Exchange, Answering),
+    Forward(Box<Exchange>, Answering),
     Answered(bool),
 }
 
@@ -69,12 +69,12 @@ pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: An
     ex.framing = if body.is_empty() { Framing::Empty } else { Framing::Length(body.len() as u64) };
     ex.parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
 
-    let Some(id) = id else { return Gate::Forward(ex, answering) };
+    let Some(id) = id else { return Gate::Forward(Box::new(ex), answering) };
     let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
     match table.settle(id, wait_limit).await {
         Settled::Forward(ticket) => {
             ex.ticket = Some(ticket);
-            Gate::Forward(ex, answering)
+            Gate::Forward(Box::new(ex), answering)
         }
         Settled::Repeat(status) => Gate::Answered(suppress(client, ex, answering, id, status).await),
         Settled::TimedOut => {

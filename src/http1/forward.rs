@@ -53,7 +53,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
     let (exchange, answering) = match exchange.plan.dedupe.clone() {
         None => (exchange, answering),
         Some(table) => match super::dedupe::gate(client, exchange, answering, &table).await {
-            Gate::Forward(exchange, answering) => (exchange, answering),
+            Gate::Forward(exchange, answering) => (*exchange, answering),
             Gate::Answered(keep_alive) => return keep_alive,
         },
     };
