@@ -124,9 +124,12 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
         }
         // response_timeout counts from the end of the request, however long its body took.
         let deadline = Instant::now() + config.response_timeout;
+        // A claimed update waits for the backend's answer even if Telegram
+        // gave up: its redelivery is waiting for that status (see `dedupe`).
+        let cancellable = ex.ticket.is_none();
         let head = tokio::select! {
             head = read_response_head(&mut conn, &mut ubuf, is_head, deadline) => head,
-            () = client.io.gone() => {
+            () = client.io.gone(), if cancellable => {
                 // Nobody is waiting for the answer: cancel the exchange (the
                 // upstream connection is closed, not pooled), log it as 499.
                 client.conn.clock.set_abort(crate::connection::AbortReason::ClientClosed);

@@ -97,10 +97,23 @@ async fn forward_with_hyper(
         parts.headers.insert(http::header::CONTENT_LENGTH, whole.len().into());
         body = RequestBody::whole(whole);
     }
-    let mut response = upstream.send(Request::from_parts(parts, body)).await?;
-    if let Some(ticket) = ticket {
-        ticket.answered(response.status().as_u16());
-    }
+    let request = Request::from_parts(parts, body);
+    let mut response = match ticket {
+        None => upstream.send(request).await?,
+        // A claimed update waits for the backend's answer even if the client
+        // resets the stream: its redelivery is waiting for that status.
+        Some(ticket) => {
+            let client = upstream.clone();
+            let exchange = tokio::spawn(async move {
+                let response = client.send(request).await;
+                if let Ok(response) = &response {
+                    ticket.answered(response.status().as_u16());
+                }
+                response
+            });
+            exchange.await.map_err(|_| ProxyError::UpstreamBroken)??
+        }
+    };
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(ProxyError::UpstreamBroken);

@@ -28,6 +28,7 @@ use body::{BodyError, RequestBody};
 /// How long an unused pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+#[derive(Clone)]
 pub struct UpstreamClient {
     pub config: Upstream,
     transport: Transport,
@@ -35,6 +36,7 @@ pub struct UpstreamClient {
 }
 
 /// Plain upstreams skip the TLS layer entirely.
+#[derive(Clone)]
 enum Transport {
     Plain(Client<HttpConnector, RequestBody>),
     Tls(Client<HttpsConnector<HttpConnector>, RequestBody>),

@@ -8,11 +8,13 @@
 //! - `upstream`: recording upstreams, plain or TLS.
 //! - `daemon`: the hookgate process, its logs and signals.
 //! - `client`: raw-socket requests and response parsing.
+//! - `telegram_sim`: a fake Bot API and a Telegram-like webhook sender.
 
 #![allow(dead_code)]
 
 mod client;
 mod daemon;
+pub mod telegram_sim;
 mod upstream;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,299 @@
+//! Telegram deliverability, scored by a Telegram-like sender
+//! (`common::telegram_sim`): at least 500 updates across at least 20 chats
+//! per scenario, each update's fate checked against what the fake XBoard
+//! backend handled. The scenario table (sent, once, twice, lost, repair time,
+//! median delay) is printed for the record; the assertions are about fates,
+//! never about timings.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+
+use common::telegram_sim::{Tally, TelegramSim, Timings, WebhookBackend, median_delay, tally};
+use common::{Daemon, eventually};
+
+const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+const SECRET: &str = "hookgate_Secret-42";
+const WEBHOOK: &str = "/api/v1/guest/telegram/webhook";
+const CHATS: usize = 25;
+
+fn access_token() -> String {
+    Md5::digest(TOKEN.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The URL XBoard builds from its site URL, which is also this config's.
+fn webhook_url() -> String {
+    format!("https://www.example.com{WEBHOOK}?access_token={}", access_token())
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    sim: TelegramSim,
+    backend: WebhookBackend,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        std::fs::write(dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
+        Setup { dir, sim: TelegramSim::start(TOKEN).await, backend: WebhookBackend::start(&access_token()).await }
+    }
+
+    /// The config; `listen` is the proxy address, `dedupe` adds the route's dedupe.
+    fn config(&self, listen: &str, dedupe: bool) -> String {
+        let dir = self.dir.path().display();
+        let dedupe = if dedupe { "dedupe = { key = \"telegram_update_id\", window = \"10m\" }" } else { "" };
+        format!(
+            r#"[listen]
+addrs = ["{listen}"]
+[admin]
+addr = "127.0.0.1:0"
+[limits]
+shutdown_grace = "5s"
+[upstreams.frontend]
+url = "http://127.0.0.1:9"
+[upstreams.backend]
+url = "http://{backend}"
+[[routes]]
+name = "telegram-webhook"
+path = "{WEBHOOK}"
+methods = ["POST"]
+upstream = "backend"
+allow_from = ["127.0.0.0/8", "telegram"]
+secret_header = {{ name = "X-Telegram-Bot-Api-Secret-Token", value_file = "{dir}/secret" }}
+{dedupe}
+[default]
+upstream = "frontend"
+[telegram]
+bot_token_file = "{dir}/token"
+public_url = "https://www.example.com"
+route = "telegram-webhook"
+api_url = "http://{api}"
+monitor_interval = "1s"
+"#,
+            backend = self.backend.addr,
+            api = self.sim.api_addr,
+        )
+    }
+
+    /// Registers the webhook the way the operator does, before the daemon runs.
+    fn set_webhook(&self, config: &str) {
+        let path = self.dir.path().join("hookgate.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["telegram", "set-webhook", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A daemon on `127.0.0.1:0` with the webhook registered.
+    fn daemon(&self, dedupe: bool) -> Daemon {
+        let config = self.config("127.0.0.1:0", dedupe);
+        self.set_webhook(&config);
+        Daemon::start(&config)
+    }
+}
+
+fn report(scenario: &str, tally: &Tally, extra: &str) {
+    eprintln!(
+        "scenario {scenario:<28} sent {:>4}  once {:>4}  twice {:>2}  lost {:>2}  out-of-order {}  {extra}",
+        tally.sent, tally.once, tally.twice, tally.lost, tally.out_of_order
+    );
+}
+
+fn assert_exactly_once(tally: &Tally) {
+    assert!(tally.sent >= 500, "{tally:?}");
+    assert_eq!((tally.once, tally.twice, tally.lost, tally.out_of_order), (tally.sent, 0, 0, 0), "{tally:?}");
+}
+
+fn assert_no_secrets(logs: &[String]) {
+    let text = logs.join("\n");
+    for secret in [TOKEN, SECRET, access_token().as_str()] {
+        assert!(!text.contains(secret), "a secret leaked into the logs:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn xboards_button_is_repaired_within_one_monitor_round() {
+    let setup = Setup::new().await;
+    let daemon = setup.daemon(true);
+    let sim = setup.sim.clone();
+    let stream = tokio::spawn({
+        let sim = sim.clone();
+        let target = daemon.addr;
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(150), Timings::default(), 1).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pressed = Instant::now();
+    sim.press_xboard_button(&webhook_url()).await;
+    let fates = stream.await.unwrap();
+
+    let calls = sim.set_calls();
+    assert_eq!(calls.len(), 3, "the operator's, the button's and one repair: {calls:?}");
+    let (repaired_at, params) = &calls[2];
+    assert_eq!(params["url"], webhook_url().as_str());
+    assert_eq!(params["secret_token"], SECRET, "the repair registers the route's secret again");
+    let repair_time = repaired_at.duration_since(pressed);
+    let line = daemon.wait_for_log("telegram webhook repaired", Duration::from_secs(5));
+    assert!(line.contains("401/403 from the webhook"), "{line}");
+    let tally = tally(&fates, &setup.backend.handled());
+    report("xboard button", &tally, &format!("repair after {repair_time:?}"));
+    assert_exactly_once(&tally);
+
+    let admin = daemon.admin.unwrap();
+    let metrics = common::get(admin, "h", "/metrics").body_text();
+    assert!(metrics.contains("hookgate_telegram_webhook_repairs_total{result=\"success\"} 1"), "{metrics}");
+    let readyz = common::get(admin, "h", "/readyz").body_text();
+    assert!(readyz.contains("telegram last repair: ") && readyz.contains("(success)"), "{readyz}");
+    assert_no_secrets(&daemon.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_restart_loses_and_repeats_nothing() {
+    let setup = Setup::new().await;
+    let daemon = setup.daemon(false);
+    let stream = tokio::spawn({
+        let (sim, target) = (setup.sim.clone(), daemon.addr);
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(600), Timings::default(), 1).await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    setup.backend.stop();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    setup.backend.start_again().await;
+    let fates = stream.await.unwrap();
+    let tally = tally(&fates, &setup.backend.handled());
+    let retried = fates.iter().filter(|f| f.attempts > 1).count();
+    report("backend down 10 s", &tally, &format!("{retried} updates retried"));
+    assert!(retried >= CHATS, "the outage must have been felt: {retried}");
+    assert_exactly_once(&tally);
+    assert_no_secrets(&daemon.logs());
+}
+
+/// One update answered after the sender's timeout is redelivered: with dedupe
+/// the backend handles it once, without it twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_answer_is_handled_once_with_dedupe_and_twice_without() {
+    for dedupe in [true, false] {
+        let setup = Setup::new().await;
+        let daemon = setup.daemon(dedupe);
+        let timings = Timings::default();
+        let slow_id = 7 * CHATS as i64 + 3;
+        setup.backend.slow_for(slow_id, timings.answer_timeout * 3 / 2);
+        let fates = setup.sim.deliver(daemon.addr, CHATS, 20, Duration::from_millis(50), timings, 0).await;
+        let handled = setup.backend.handled();
+        let tally = tally(&fates, &handled);
+        let times = handled.iter().filter(|(_, id)| *id == slow_id).count();
+        let slow = fates.iter().find(|f| f.update_id == slow_id).unwrap();
+        report(
+            if dedupe { "slow answer, dedupe on" } else { "slow answer, dedupe off" },
+            &tally,
+            &format!("slow update sent {} times, handled {times}", slow.attempts),
+        );
+        assert!(slow.attempts >= 2, "the slow update must have been redelivered: {slow:?}");
+        assert_eq!((tally.sent, tally.lost, tally.out_of_order), (500, 0, 0), "{tally:?}");
+        if dedupe {
+            assert_eq!((times, tally.twice), (1, 0), "{tally:?}");
+            let metrics = common::get(daemon.admin.unwrap(), "h", "/metrics").body_text();
+            let suppressed = "hookgate_dedupe_suppressed_total{route=\"telegram-webhook\"}";
+            assert!(metrics.lines().any(|l| l.starts_with(suppressed) && !l.ends_with(" 0")), "{metrics}");
+            daemon.wait_for_log("redelivered update answered without forwarding it again", Duration::from_secs(2));
+        } else {
+            assert_eq!((times, tally.twice), (2, 1), "without dedupe the redelivery reaches XBoard again");
+        }
+        assert_no_secrets(&daemon.logs());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_and_a_refused_broken_config_lose_nothing() {
+    let setup = Setup::new().await;
+    let daemon = setup.daemon(true);
+    let good = std::fs::read_to_string(&daemon.config_path).unwrap();
+    let stream = tokio::spawn({
+        let (sim, target) = (setup.sim.clone(), daemon.addr);
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(200), Timings::default(), 1).await }
+    });
+    let reloads = || daemon.logs().iter().filter(|l| l.contains("reloaded ")).count();
+    for done in 1..=5 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        daemon.signal("HUP");
+        assert!(eventually(Duration::from_secs(5), || reloads() == done), "reload {done} did not happen");
+    }
+    daemon.rewrite_config(&good.replace("upstream = \"backend\"", "upstream = \"nowhere\""));
+    daemon.signal("HUP");
+    daemon.wait_for_log("reload failed", Duration::from_secs(5));
+    daemon.rewrite_config(&good);
+    let fates = stream.await.unwrap();
+    let tally = tally(&fates, &setup.backend.handled());
+    report("5 reloads + a broken config", &tally, &format!("{} reloads done", reloads()));
+    assert_eq!(reloads(), 5);
+    assert_exactly_once(&tally);
+    assert_no_secrets(&daemon.logs());
+}
+
+/// `systemd-socket-activate` holds the listening socket; the daemon under it
+/// is stopped and started again while updates flow, so connections wait in
+/// the kernel's queue instead of being refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_under_socket_activation_loses_nothing() {
+    let setup = Setup::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // No listen address: only the inherited socket serves.
+    let config = setup.config("127.0.0.1:9", true).replace("[listen]\naddrs = [\"127.0.0.1:9\"]\n", "");
+    setup.set_webhook(&config);
+    let path = setup.dir.path().join("hookgate.toml");
+    // Each run is a fresh `sh` that execs hookgate, so LISTEN_PID is its pid;
+    // the outer shell keeps the inherited socket open between the two runs.
+    let run = format!(
+        "sh -c 'export LISTEN_PID=$$; exec \"$0\" run -c \"$1\"' {hookgate} {path}",
+        hookgate = env!("CARGO_BIN_EXE_hookgate"),
+        path = path.display()
+    );
+    let mut activator = Command::new("systemd-socket-activate")
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .args(["sh", "-c", &format!("{run}; {run}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate must be installed (.ci/run installs the systemd package)");
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(eventually(Duration::from_secs(20), || std::net::TcpStream::connect(target).is_ok()));
+    let stream = tokio::spawn({
+        let sim = setup.sim.clone();
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(200), Timings::default(), 1).await }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let children = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default().trim().to_string()
+    };
+    let first = children(activator.id());
+    assert!(!first.is_empty(), "hookgate must run under the activator");
+    Command::new("kill").args(["-TERM", &first]).status().unwrap();
+    let restarted = eventually(Duration::from_secs(10), || {
+        let now = children(activator.id());
+        !now.is_empty() && now != first
+    });
+    assert!(restarted, "the second hookgate did not start");
+    let fates = stream.await.unwrap();
+    let tally = tally(&fates, &setup.backend.handled());
+    report("restart, socket activation", &tally, "");
+    Command::new("kill").args(["-TERM", &children(activator.id())]).status().unwrap();
+    let _ = activator.wait();
+    assert_exactly_once(&tally);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_delivery_is_reported() {
+    let setup = Setup::new().await;
+    let daemon = setup.daemon(true);
+    let fates = setup.sim.deliver(daemon.addr, CHATS, 20, Duration::from_millis(20), Timings::default(), 1).await;
+    let tally = tally(&fates, &setup.backend.handled());
+    report("healthy", &tally, &format!("median delay {:?}", median_delay(&fates)));
+    assert_exactly_once(&tally);
+}
