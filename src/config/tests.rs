@@ -135,6 +135,14 @@ fn errors_name_file_line_and_key() {
             "hookgate.toml:10: routes[0]: guards (allow_from, secret_header, ...) only apply to routes with an upstream",
         ),
         ("[sets.telegram]\ncidrs = [\"10.0.0.0/8\"]\n", "hookgate.toml:10: sets.telegram: \"telegram\" is built in"),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = { key = \"telegram_update_id\", window = \"0s\" }\n",
+            "hookgate.toml:14: routes[0].dedupe: window and max_keys must be above 0",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = { key = \"message_id\" }\n",
+            "hookgate.toml:14: routes[0].dedupe.key",
+        ),
     ];
     for (extra, want) in cases {
         let got = error(extra);
