@@ -151,6 +151,35 @@ async fn xboards_button_is_repaired_within_one_monitor_round() {
     assert!(metrics.contains("hookgate_telegram_webhook_repairs_total{result=\"success\"} 1"), "{metrics}");
     let readyz = common::get(admin, "h", "/readyz").body_text();
     assert!(readyz.contains("telegram last repair: ") && readyz.contains("(success)"), "{readyz}");
+
+    // `hookgate telegram info` asks the daemon (through [admin]) for its last repair.
+    let config = std::fs::read_to_string(&daemon.config_path).unwrap();
+    let with_admin = config.replacen("addr = \"127.0.0.1:0\"", &format!("addr = \"{admin}\""), 1);
+    let path = setup.dir.path().join("with-admin.toml");
+    std::fs::write(&path, with_admin).unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["telegram", "info", "-c"]).arg(&path).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("repair:          on; last repair: ") && said.contains("(success)"), "{said}");
+    let mut logs = daemon.logs();
+    logs.push(said);
+    assert_no_secrets(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_this_config_would_not_route_is_never_registered_by_repair() {
+    let setup = Setup::new().await;
+    // The route only takes GET, so Telegram's POST would go to the frontend.
+    let config = setup.config("127.0.0.1:0", false).replace("methods = [\"POST\"]", "methods = [\"GET\"]");
+    let daemon = Daemon::start(&config);
+    setup.sim.press_xboard_button("https://elsewhere.example/hook").await;
+    let line =
+        daemon.wait_for_log("needs a repair, but this config's URL cannot be registered", Duration::from_secs(10));
+    assert!(line.contains("would go to [default]"), "{line}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(setup.sim.set_calls().len(), 1, "only the button's call: {:?}", setup.sim.set_calls());
+    assert_eq!(setup.sim.webhook_url(), "https://elsewhere.example/hook");
+    assert_eq!(daemon.logs().iter().filter(|l| l.contains("needs a repair")).count(), 1, "logged once");
     assert_no_secrets(&daemon.logs());
 }
 
