@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! In the order a request meets them; imports only point down this list.
+//! - [`cli`], [`init`] — the command line's declaration; `hookgate init`.
 //! - [`lifecycle`], [`report`], [`telegram`], [`admin`], [`control`] — start-up,
 //!   signals, reload and shutdown; what `check`/`route` print; webhook control
 //!   and monitor; `/healthz` `/readyz` `/metrics` `POST /reload`; `hookgate reload`.
@@ -31,6 +32,7 @@
 pub mod access;
 pub mod admin;
 pub mod canonical;
+pub mod cli;
 pub mod client_ip;
 pub mod config;
 mod connection;
@@ -38,6 +40,7 @@ pub mod control;
 pub mod error;
 pub mod guards;
 mod http1;
+pub mod init;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

@@ -2,77 +2,18 @@
 //! logging and hands over to the library. Errors are printed once, with their
 //! cause chain; configuration errors exit with 78 (EX_CONFIG).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
+use hookgate::cli::{Cli, Command, InitArgs, TelegramAction};
 use hookgate::config::{self, Config};
-use hookgate::{control, lifecycle, logging, report, systemd, telegram};
+use hookgate::{control, init, lifecycle, logging, report, systemd, telegram};
 
 /// EX_CONFIG from sysexits.h: the configuration is invalid.
 const EX_CONFIG: u8 = 78;
-
-#[derive(Parser)]
-#[command(name = "hookgate", version, about = "Route webhooks to the backend, everything else to the frontend.")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the proxy daemon.
-    Run(ConfigArg),
-    /// Validate the config, print the route table and warn about dead routes.
-    Check(ConfigArg),
-    /// Validate the config, then make the running daemon load it (via [admin] addr).
-    Reload(ConfigArg),
-    /// Set, inspect or delete the Telegram webhook described by [telegram].
-    Telegram {
-        #[command(flatten)]
-        config: ConfigArg,
-        #[command(subcommand)]
-        action: TelegramAction,
-    },
-    /// Explain which route and upstream a request would get, and why.
-    Route {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Request method, e.g. POST.
-        method: String,
-        /// Absolute URL (https://host/path?query) or a path with -H 'Host: ...'.
-        url: String,
-        /// Extra request header, 'Name: value'; repeatable.
-        #[arg(short = 'H', long = "header")]
-        headers: Vec<String>,
-        /// The address the request comes from, to check allow_from guards.
-        #[arg(long)]
-        from: Option<std::net::IpAddr>,
-    },
-}
-
-#[derive(Subcommand)]
-enum TelegramAction {
-    /// Check the webhook URL against this config, then register it with the route's secret.
-    SetWebhook,
-    /// Show getWebhookInfo in plain words, compared with this config.
-    Info,
-    /// Remove the webhook.
-    Delete {
-        /// Also drop the updates Telegram is holding.
-        #[arg(long)]
-        drop_pending: bool,
-    },
-}
-
-#[derive(Args)]
-struct ConfigArg {
-    /// Path of the TOML route file.
-    #[arg(short, long = "config", env = "HOOKGATE_CONFIG", default_value = config::DEFAULT_PATH, global = true)]
-    config: PathBuf,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,6 +22,7 @@ fn main() -> ExitCode {
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
+        Command::Init(args) => write_config(&args),
         Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
             let text = report::explain(&config, &method, &url, &headers, from).map_err(Failure::Usage)?;
             print!("{text}");
@@ -121,6 +63,17 @@ enum Failure {
 
 fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(Failure::Config)
+}
+
+/// `hookgate init`: renders, validates and writes a new config.
+fn write_config(args: &InitArgs) -> Result<(), Failure> {
+    let text = init::render(args).map_err(|e| match e {
+        init::InitError::Invalid(e) => Failure::Config(e),
+        other => Failure::Usage(other.to_string()),
+    })?;
+    init::write_new(&args.output, &text).map_err(|e| Failure::Refused(e.to_string()))?;
+    print!("{}", init::next_steps(&args.output, args.domains.first().map(String::as_str)));
+    Ok(())
 }
 
 fn check(config: &Config) {

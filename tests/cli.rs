@@ -118,3 +118,65 @@ fn hookgate_config_env_names_the_file_when_no_flag_is_given() {
         assert!(text(&out.stderr).contains("/etc/hookgate/hookgate.toml"), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn the_xboard_preset_sends_the_backend_domain_and_client_apps_to_the_backend() {
+    let cases = [
+        ("GET", "https://api.example.com/api/v1/user/info", "=> route backend-domain -> upstream backend"),
+        ("GET", "https://www.example.com/api/v1/client/app/getConfig", "=> route client-app-v1 -> upstream backend"),
+        ("GET", "https://www.example.com/api/v2/client/app/getVersion", "=> route client-app-v2 -> upstream backend"),
+        ("GET", "https://www.example.com/api/v1/user/info", "=> no route matched: default -> upstream frontend"),
+    ];
+    for (method, url, want) in cases {
+        let out = hookgate(&["route", "-c", "config/xboard.toml", method, url]);
+        assert!(text(&out.stdout).contains(want), "{url}: {}", text(&out.stdout));
+    }
+}
+
+#[test]
+fn init_writes_a_valid_config_once_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let path_text = path.to_str().unwrap();
+    let init = |output: &str, extra: &[&str]| {
+        let mut args = vec!["init", "--frontend", "http://10.0.0.5:3000", "--backend", "http://10.0.0.6:7001"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-o", output]);
+        hookgate(&args)
+    };
+    let out = init(path_text, &["--domain", "panel.example.org", "--api-domain", "api.panel.example.org"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for step in [
+        format!("hookgate check -c {path_text}"),
+        format!("hookgate route -c {path_text} POST 'https://panel.example.org/api/v1/guest/telegram/webhook"),
+        format!("hookgate run -c {path_text}"),
+    ] {
+        assert!(said.contains(&step), "missing {step:?} in {said}");
+    }
+    let check = hookgate(&["check", "-c", path_text]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(text(&check.stdout).contains("upstream backend: http://10.0.0.6:7001"), "{}", text(&check.stdout));
+    let route = hookgate(&["route", "-c", path_text, "GET", "https://api.panel.example.org/api/v1/user/info"]);
+    assert!(text(&route.stdout).contains("=> route backend-domain -> upstream backend"), "{}", text(&route.stdout));
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("public_url = \"https://panel.example.org\""), "{written}");
+
+    // A second run must not touch the file.
+    let again = init(path_text, &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("exists"), "{}", text(&again.stderr));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+
+    // Without --api-domain the host rule is left out; a bad URL writes nothing.
+    let other = dir.path().join("other.toml");
+    let out = init(other.to_str().unwrap(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let route = hookgate(&["route", "-c", other.to_str().unwrap(), "GET", "https://api.example.com/api/v1/user/info"]);
+    assert!(text(&route.stdout).contains("default -> upstream frontend"), "{}", text(&route.stdout));
+    let bad = dir.path().join("bad.toml");
+    let out = hookgate(&["init", "--frontend", "ftp://x", "--backend", "http://b:1", "-o", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out.stderr).contains("upstreams.frontend.url"), "{}", text(&out.stderr));
+    assert!(!bad.exists());
+}

@@ -1,0 +1,100 @@
+//! The command line, declared once: `main` parses it, and the man pages and
+//! shell completions are generated from it (`examples/gen_docs.rs`), so
+//! `--help` and the manual never disagree.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config;
+
+#[derive(Parser)]
+#[command(name = "hookgate", version, about = "Route webhooks to the backend, everything else to the frontend.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the proxy daemon.
+    Run(ConfigArg),
+    /// Validate the config, print the route table and warn about dead routes.
+    Check(ConfigArg),
+    /// Validate the config, then make the running daemon load it (via [admin] addr).
+    Reload(ConfigArg),
+    /// Set, inspect or delete the Telegram webhook described by [telegram].
+    Telegram {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: TelegramAction,
+    },
+    /// Write a commented config for your URLs and domain names (refuses to overwrite).
+    Init(InitArgs),
+    /// Explain which route and upstream a request would get, and why.
+    Route {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Request method, e.g. POST.
+        method: String,
+        /// Absolute URL (https://host/path?query) or a path with -H 'Host: ...'.
+        url: String,
+        /// Extra request header, 'Name: value'; repeatable.
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The address the request comes from, to check allow_from guards.
+        #[arg(long)]
+        from: Option<std::net::IpAddr>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TelegramAction {
+    /// Check the webhook URL against this config, then register it with the route's secret.
+    SetWebhook,
+    /// Show getWebhookInfo in plain words, compared with this config.
+    Info,
+    /// Remove the webhook.
+    Delete {
+        /// Also drop the updates Telegram is holding.
+        #[arg(long)]
+        drop_pending: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct ConfigArg {
+    /// Path of the TOML route file.
+    #[arg(short, long = "config", env = "HOOKGATE_CONFIG", default_value = config::DEFAULT_PATH, global = true)]
+    pub config: PathBuf,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The kind of deployment to write a config for.
+    #[arg(long, value_enum, default_value = "xboard")]
+    pub preset: Preset,
+    /// The frontend's URL, e.g. http://127.0.0.1:3000.
+    #[arg(long)]
+    pub frontend: String,
+    /// The backend's URL, e.g. http://127.0.0.1:7001.
+    #[arg(long)]
+    pub backend: String,
+    /// A public name of the site (XBoard's site URL host); repeatable. The first
+    /// one is the origin the Telegram webhook is registered for.
+    #[arg(long = "domain")]
+    pub domains: Vec<String>,
+    /// The backend's own public name, when it points at hookgate too.
+    #[arg(long)]
+    pub api_domain: Option<String>,
+    /// Where to write the config.
+    #[arg(short, long, default_value = config::DEFAULT_PATH)]
+    pub output: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Preset {
+    /// XBoard with the frontend and the Laravel backend on separate hosts.
+    Xboard,
+}
