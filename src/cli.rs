@@ -23,6 +23,10 @@ pub enum Command {
     Check(ConfigArg),
     /// Validate the config, then make the running daemon load it (via [admin] addr).
     Reload(ConfigArg),
+    /// Ask the running daemon's /healthz (via [admin] addr): exit 0 if it is
+    /// alive, 1 if not; exit 0 without asking when the config has no [admin]
+    /// (for container health checks).
+    Health(ConfigArg),
     /// Set, inspect or delete the Telegram webhook described by [telegram].
     Telegram {
         #[command(flatten)]

@@ -14,13 +14,18 @@ use hyper_util::rt::TokioExecutor;
 /// How long to wait for the daemon to answer a reload (it re-reads and binds).
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long `/readyz` may take.
+/// How long `/healthz` and `/readyz` may take.
 const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Asks the daemon at `admin` to reload. Returns whether it succeeded and what
 /// the daemon said.
 pub async fn request_reload(admin: SocketAddr) -> anyhow::Result<(bool, String)> {
     call(admin, Method::POST, "/reload", RELOAD_TIMEOUT).await
+}
+
+/// Whether the daemon at `admin` answers `/healthz` with 200.
+pub async fn healthz(admin: SocketAddr) -> anyhow::Result<bool> {
+    call(admin, Method::GET, "/healthz", READYZ_TIMEOUT).await.map(|(ok, _)| ok)
 }
 
 /// The daemon's `/readyz` text (its phase and the Telegram monitor's lines).

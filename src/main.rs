@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(arg) => load(&arg.config).and_then(|config| run(&arg.config, config)),
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
+        Command::Health(arg) => load(&arg.config).and_then(|config| health(&config)),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
         Command::Init(args) => write_config(&args),
@@ -61,6 +62,15 @@ enum Failure {
     Runtime(anyhow::Error),
 }
 
+/// A single-threaded runtime, for the daemon and for one-shot commands.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)
+}
+
 fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(Failure::Config)
 }
@@ -91,23 +101,14 @@ fn run(path: &Path, config: Config) -> Result<(), Failure> {
     let activated = systemd::take_activated().context("cannot take sockets from systemd").map_err(Failure::Runtime)?;
     // A single-threaded runtime; `[runtime] workers` adds worker threads with
     // runtimes of their own (see `server::workers`).
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
+    let runtime = runtime()?;
     return_freed_memory_periodically();
     runtime.block_on(lifecycle::run(path.to_path_buf(), config, activated)).map_err(Failure::Runtime)
 }
 
 /// `hookgate telegram ...`: one Bot API exchange, printed in plain words.
 fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
-    let outcome = runtime.block_on(async {
+    let outcome = runtime()?.block_on(async {
         match action {
             TelegramAction::SetWebhook => telegram::cli::set_webhook(config).await,
             TelegramAction::Info => {
@@ -140,14 +141,25 @@ fn reload(config: &Config) -> Result<(), Failure> {
                 .to_string(),
         ));
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
-    let (ok, answer) = runtime.block_on(control::request_reload(admin)).map_err(Failure::Runtime)?;
+    let (ok, answer) = runtime()?.block_on(control::request_reload(admin)).map_err(Failure::Runtime)?;
     print!("{answer}");
     if ok { Ok(()) } else { Err(Failure::Rejected) }
+}
+
+/// `hookgate health`: is the daemon behind this config's `[admin]` alive?
+fn health(config: &Config) -> Result<(), Failure> {
+    let Some(admin) = config.admin else {
+        println!("no [admin] listener in this config: nothing to ask");
+        return Ok(());
+    };
+    match runtime()?.block_on(control::healthz(admin)) {
+        Ok(true) => {
+            println!("ok: {admin} answers /healthz");
+            Ok(())
+        }
+        Ok(false) => Err(Failure::Refused(format!("{admin} answered /healthz with an error"))),
+        Err(e) => Err(Failure::Refused(format!("{e:#}"))),
+    }
 }
 
 /// Hands memory freed by departed connections back to the OS every 10 s.

@@ -1,7 +1,10 @@
-//! The command line: `check` exit codes and output, `route` explanations, and
-//! the config path rules (`-c`, `HOOKGATE_CONFIG`).
+//! The command line: `check` exit codes and output, `route` explanations,
+//! `init`, `health`, and the config path rules (`-c`, `HOOKGATE_CONFIG`).
+
+mod common;
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn hookgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hookgate")).args(args).env_remove("HOOKGATE_CONFIG").output().unwrap()
@@ -20,7 +23,7 @@ fn write_config(body: &str) -> (tempfile::TempDir, String) {
 
 #[test]
 fn check_accepts_the_shipped_configs_and_prints_the_table() {
-    for file in ["config/xboard.toml", "config/hookgate.toml"] {
+    for file in ["config/xboard.toml", "config/hookgate.toml", "examples/xboard-compose.toml"] {
         let out = hookgate(&["check", "-c", file]);
         assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
         let stdout = text(&out.stdout);
@@ -179,4 +182,24 @@ fn init_writes_a_valid_config_once_and_never_overwrites() {
     assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stderr).contains("upstreams.frontend.url"), "{}", text(&out.stderr));
     assert!(!bad.exists());
+}
+
+#[test]
+fn health_asks_the_running_daemon_and_fails_once_it_is_gone() {
+    let mut daemon = common::Daemon::start("[admin]\naddr = \"127.0.0.1:0\"\n[default]\nrespond = { status = 200 }\n");
+    let admin = daemon.admin.unwrap();
+    let (_dir, path) = write_config(&format!("[admin]\naddr = \"{admin}\"\n[default]\nrespond = {{ status = 200 }}\n"));
+    let out = hookgate(&["health", "-c", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("answers /healthz"), "{}", text(&out.stdout));
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(10));
+    let out = hookgate(&["health", "-c", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot reach the daemon's admin endpoint"), "{}", text(&out.stderr));
+
+    let (_dir, without_admin) = write_config("[default]\nrespond = { status = 200 }\n");
+    let out = hookgate(&["health", "-c", &without_admin]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("nothing to ask"), "{}", text(&out.stdout));
 }

@@ -10,7 +10,7 @@
 //! - `client`: raw-socket requests and response parsing.
 //! - `telegram_sim`: a fake Bot API and a Telegram-like webhook sender.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod client;
 mod daemon;
