@@ -5,12 +5,14 @@
 //! - `GET /readyz`: 200 while serving; 503 while starting or draining. A
 //!   second line carries the Telegram webhook diagnosis when `[telegram]` is
 //!   set, and a third the monitor's last webhook repair, if any.
+//! - `GET /`: the status page (HTML); `GET /status.json`: the same as JSON.
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /reload`: re-reads the config file like SIGHUP and answers with the
 //!   outcome (200, or 422 with the error). This is what `hookgate reload` calls.
 //!
-//! It is not for the public internet: it has no authentication, which is why it
-//! binds to loopback unless told otherwise.
+//! It binds to loopback by default. With `[admin] token_file` (required for any
+//! other address) every endpoint but `/healthz` needs `Authorization: Bearer
+//! <token>`, compared in constant time; otherwise 401.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -25,7 +27,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::guards::Secret;
 use crate::metrics::Metrics;
+use crate::status;
 use crate::telegram::monitor::{REPAIR_LINE, WebhookStatus};
 
 /// Where the daemon is in its life, for `/readyz`.
@@ -62,6 +66,10 @@ pub struct Admin {
     pub reloads: mpsc::Sender<ReloadRequest>,
     /// The Telegram monitor's latest diagnosis, shown under `/readyz`.
     pub webhook: Arc<WebhookStatus>,
+    /// What the status page (`/`, `/status.json`) is made of.
+    pub status: Arc<status::Sources>,
+    /// `[admin] token_file`: required as a bearer token on all but `/healthz`.
+    pub token: Option<Secret>,
 }
 
 /// Serves the admin endpoints on `listener` until the process exits.
@@ -83,8 +91,23 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
 }
 
 async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let response = match (req.method(), req.uri().path()) {
+    let path = req.uri().path();
+    if path != "/healthz" && !authorized(admin.token.as_ref(), req.headers()) {
+        let mut refused =
+            text(StatusCode::UNAUTHORIZED, "a bearer token is required ([admin] token_file)\n".to_string());
+        refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        return Ok(refused);
+    }
+    let response = match (req.method(), path) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".to_string()),
+        (&Method::GET, "/") => {
+            let page = status::render(&admin.status.snapshot());
+            typed(StatusCode::OK, page, "text/html; charset=utf-8")
+        }
+        (&Method::GET, "/status.json") => {
+            let json = serde_json::to_string_pretty(&admin.status.snapshot()).unwrap_or_default();
+            typed(StatusCode::OK, json, "application/json")
+        }
         (&Method::GET, "/readyz") => {
             let (status, phase) = match admin.readiness.get() {
                 Phase::Serving => (StatusCode::OK, "ready"),
@@ -102,7 +125,7 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Fu
             r
         }
         (&Method::POST, "/reload") => reload(&admin).await,
-        (_, "/healthz" | "/readyz" | "/metrics" | "/reload") => {
+        (_, "/" | "/status.json" | "/healthz" | "/readyz" | "/metrics" | "/reload") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_string())
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".to_string()),
@@ -122,9 +145,25 @@ async fn reload(admin: &Admin) -> Response<Full<Bytes>> {
     }
 }
 
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in
+/// constant time); always true without a token.
+fn authorized(token: Option<&Secret>, headers: &http::HeaderMap) -> bool {
+    let Some(token) = token else { return true };
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.as_bytes().strip_prefix(b"Bearer ").is_some_and(|given| token.matches(given)),
+        _ => false,
+    }
+}
+
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    typed(status, body, "text/plain; charset=utf-8")
+}
+
+fn typed(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
 }

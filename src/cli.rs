@@ -27,6 +27,9 @@ pub enum Command {
     /// alive, 1 if not; exit 0 without asking when the config has no [admin]
     /// (for container health checks).
     Health(ConfigArg),
+    /// The status page's summary from the running daemon (via [admin] addr):
+    /// exit 0 if healthy, 1 if a route, an upstream or the webhook needs attention.
+    Status(ConfigArg),
     /// Set, inspect or delete the Telegram webhook described by [telegram].
     Telegram {
         #[command(flatten)]

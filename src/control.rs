@@ -1,5 +1,7 @@
-//! Talking to a running daemon through `[admin] addr`: what `hookgate reload`
-//! sends, and the `/readyz` text `hookgate telegram info` reads.
+//! Talking to a running daemon through `[admin] addr` (with `[admin]
+//! token_file`'s token when set): what `hookgate reload` sends, the `/readyz`
+//! text `hookgate telegram info` reads, `/healthz` for `hookgate health` and
+//! `/status.json` for `hookgate status`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +13,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::guards::Secret;
+
 /// How long to wait for the daemon to answer a reload (it re-reads and binds).
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -19,24 +23,43 @@ const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Asks the daemon at `admin` to reload. Returns whether it succeeded and what
 /// the daemon said.
-pub async fn request_reload(admin: SocketAddr) -> anyhow::Result<(bool, String)> {
-    call(admin, Method::POST, "/reload", RELOAD_TIMEOUT).await
+pub async fn request_reload(admin: SocketAddr, token: Option<&Secret>) -> anyhow::Result<(bool, String)> {
+    call(admin, token, Method::POST, "/reload", RELOAD_TIMEOUT).await
 }
 
 /// Whether the daemon at `admin` answers `/healthz` with 200.
 pub async fn healthz(admin: SocketAddr) -> anyhow::Result<bool> {
-    call(admin, Method::GET, "/healthz", READYZ_TIMEOUT).await.map(|(ok, _)| ok)
+    call(admin, None, Method::GET, "/healthz", READYZ_TIMEOUT).await.map(|(ok, _)| ok)
 }
 
 /// The daemon's `/readyz` text (its phase and the Telegram monitor's lines).
-pub async fn readyz(admin: SocketAddr) -> anyhow::Result<String> {
-    call(admin, Method::GET, "/readyz", READYZ_TIMEOUT).await.map(|(_, text)| text)
+pub async fn readyz(admin: SocketAddr, token: Option<&Secret>) -> anyhow::Result<String> {
+    call(admin, token, Method::GET, "/readyz", READYZ_TIMEOUT).await.map(|(_, text)| text)
+}
+
+/// The daemon's `/status.json`, parsed.
+pub async fn status(admin: SocketAddr, token: Option<&Secret>) -> anyhow::Result<serde_json::Value> {
+    let (ok, text) = call(admin, token, Method::GET, "/status.json", READYZ_TIMEOUT).await?;
+    anyhow::ensure!(ok, "the daemon refused /status.json: {}", text.trim());
+    serde_json::from_str(&text).context("the daemon's /status.json is not JSON")
 }
 
 /// One request to the admin listener: whether it answered 2xx, and its body.
-async fn call(admin: SocketAddr, method: Method, path: &str, limit: Duration) -> anyhow::Result<(bool, String)> {
+async fn call(
+    admin: SocketAddr,
+    token: Option<&Secret>,
+    method: Method,
+    path: &str,
+    limit: Duration,
+) -> anyhow::Result<(bool, String)> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = Request::builder().method(method).uri(format!("http://{admin}{path}")).body(Empty::new())?;
+    let mut request = Request::builder().method(method).uri(format!("http://{admin}{path}"));
+    if let Some(token) = token {
+        let mut value = b"Bearer ".to_vec();
+        value.extend_from_slice(token.expose());
+        request = request.header(http::header::AUTHORIZATION, value);
+    }
+    let request = request.body(Empty::new())?;
     let exchange = async {
         let response = client.request(request).await?;
         let ok = response.status().is_success();

@@ -9,6 +9,7 @@ use std::fmt;
 use http::StatusCode;
 
 use crate::canonical::TargetError;
+use crate::recent::Refusal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyError {
@@ -26,8 +27,10 @@ pub enum ProxyError {
     HeadTooLarge,
     /// Client: the route's secret header is missing.
     MissingSecret,
-    /// Client: not allowed from this address, or the secret is wrong.
+    /// Client: not allowed from this address (`allow_from`).
     Forbidden,
+    /// Client: the route's secret header is wrong (or repeated).
+    WrongSecret,
     /// Client: over the route's rate limit; retry after this many seconds.
     RateLimited(u64),
     /// Us: the route has `max_in_flight` requests running already.
@@ -61,7 +64,7 @@ impl ProxyError {
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::MissingSecret => StatusCode::UNAUTHORIZED,
-            ProxyError::Forbidden => StatusCode::FORBIDDEN,
+            ProxyError::Forbidden | ProxyError::WrongSecret => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::RouteBusy => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnreachable | ProxyError::UpstreamBroken => StatusCode::BAD_GATEWAY,
@@ -79,12 +82,24 @@ impl ProxyError {
             ProxyError::UriTooLong => "request target too long\n",
             ProxyError::HeadTooLarge => "request head too large\n",
             ProxyError::MissingSecret => "unauthorized\n",
-            ProxyError::Forbidden => "forbidden\n",
+            ProxyError::Forbidden | ProxyError::WrongSecret => "forbidden\n",
             ProxyError::RateLimited(_) => "too many requests\n",
             ProxyError::RouteBusy => "route busy, retry later\n",
             ProxyError::UpstreamUnreachable => "upstream unreachable\n",
             ProxyError::UpstreamBroken => "upstream sent an invalid response\n",
             ProxyError::UpstreamTimeout => "upstream timed out\n",
+        }
+    }
+
+    /// The guard that refused the request, if one did.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ProxyError::Forbidden => Some(Refusal::AllowFrom),
+            ProxyError::MissingSecret | ProxyError::WrongSecret => Some(Refusal::Secret),
+            ProxyError::RateLimited(_) => Some(Refusal::Rate),
+            ProxyError::BodyTooLarge => Some(Refusal::Size),
+            ProxyError::RouteBusy => Some(Refusal::InFlight),
+            _ => None,
         }
     }
 
@@ -100,6 +115,7 @@ impl ProxyError {
                 | ProxyError::HeadTooLarge
                 | ProxyError::MissingSecret
                 | ProxyError::Forbidden
+                | ProxyError::WrongSecret
                 | ProxyError::RateLimited(_)
         )
     }
@@ -109,6 +125,7 @@ impl fmt::Display for ProxyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
+            ProxyError::WrongSecret => f.write_str("forbidden: wrong secret header"),
             other => f.write_str(other.body().trim_end()),
         }
     }
@@ -156,6 +173,7 @@ mod tests {
             (ProxyError::HeadTooLarge, 431),
             (ProxyError::MissingSecret, 401),
             (ProxyError::Forbidden, 403),
+            (ProxyError::WrongSecret, 403),
             (ProxyError::RateLimited(3), 429),
             (ProxyError::RouteBusy, 503),
             (ProxyError::UpstreamUnreachable, 502),

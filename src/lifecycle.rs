@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;
 use crate::server::{ListenerKind, Server};
+use crate::status;
 use crate::systemd::{self, Activated, Notifier};
 use crate::telegram::monitor::{self, WebhookStatus};
 
@@ -70,6 +71,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let metrics = Arc::new(if scrapable { Metrics::prometheus() } else { Metrics::disabled() });
     let readiness = Arc::new(Readiness::default());
     let admin_addr = config.admin;
+    let admin_token = config.admin_token.clone();
+    let started = std::time::Instant::now();
     let mut server =
         Server::new(State::new(config, &metrics, None), metrics.clone()).context("cannot start worker threads")?;
 
@@ -95,6 +98,17 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
     }
     let webhook = Arc::new(WebhookStatus::default());
+    let sources = Arc::new(status::Sources {
+        state: server.state_handle(),
+        metrics: metrics.clone(),
+        webhook: webhook.clone(),
+        config_path: path.display().to_string(),
+        started,
+        reloads: status::ReloadLog::default(),
+        listeners: Default::default(),
+    });
+    sources.reloads.loaded();
+    sources.set_listeners(server.bound());
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %listener.local_addr()?, "admin listening");
         let admin = Admin {
@@ -102,6 +116,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             metrics: metrics.clone(),
             reloads: reload_tx,
             webhook: webhook.clone(),
+            status: sources.clone(),
+            token: admin_token,
         };
         admin::spawn(listener, Arc::new(admin));
     }
@@ -128,11 +144,11 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
                 }
                 Event::Reload => {
                     tracing::info!("received SIGHUP");
-                    let _ = reload(&mut server, &path, &metrics, &notifier).await;
+                    let _ = reload(&mut server, &path, &metrics, &notifier, &sources).await;
                 }
             },
             Some(reply) = reload_rx.recv() => {
-                let outcome = reload(&mut server, &path, &metrics, &notifier).await;
+                let outcome = reload(&mut server, &path, &metrics, &notifier, &sources).await;
                 let _ = reply.send(outcome);
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
@@ -164,7 +180,14 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
 
 /// Re-reads `path`; on success swaps it in, on failure keeps serving the old
 /// config and says why. Either way systemd hears RELOADING=1 then READY=1.
-async fn reload(server: &mut Server, path: &Path, metrics: &Metrics, notifier: &Notifier) -> Result<String, String> {
+/// The status page hears the outcome and the listeners that now serve.
+async fn reload(
+    server: &mut Server,
+    path: &Path,
+    metrics: &Metrics,
+    notifier: &Notifier,
+    sources: &status::Sources,
+) -> Result<String, String> {
     notifier.reloading();
     let outcome = match Config::load(path) {
         Err(e) => Err(e.to_string()),
@@ -191,6 +214,8 @@ async fn reload(server: &mut Server, path: &Path, metrics: &Metrics, notifier: &
             tracing::error!("reload failed, still serving the previous config: {}", error.replace('\n', "; "));
         }
     }
+    sources.reloads.reloaded(&outcome);
+    sources.set_listeners(server.bound());
     notifier.ready(&status(server));
     outcome
 }

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Run(arg) => load(&arg.config).and_then(|config| run(&arg.config, config)),
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
         Command::Health(arg) => load(&arg.config).and_then(|config| health(&config)),
+        Command::Status(arg) => load(&arg.config).and_then(|config| status(&config)),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
         Command::Init(args) => write_config(&args),
@@ -114,7 +115,9 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
             TelegramAction::Info => {
                 // The daemon knows its last repair; ask it when it can be reached.
                 let daemon = match config.admin {
-                    Some(admin) => control::readyz(admin).await.map_err(|e| format!("{e:#}")),
+                    Some(admin) => {
+                        control::readyz(admin, config.admin_token.as_ref()).await.map_err(|e| format!("{e:#}"))
+                    }
                     None => Err("no [admin] listener to ask the daemon".to_string()),
                 };
                 telegram::cli::info(config, daemon).await
@@ -141,7 +144,8 @@ fn reload(config: &Config) -> Result<(), Failure> {
                 .to_string(),
         ));
     };
-    let (ok, answer) = runtime()?.block_on(control::request_reload(admin)).map_err(Failure::Runtime)?;
+    let (ok, answer) =
+        runtime()?.block_on(control::request_reload(admin, config.admin_token.as_ref())).map_err(Failure::Runtime)?;
     print!("{answer}");
     if ok { Ok(()) } else { Err(Failure::Rejected) }
 }
@@ -160,6 +164,22 @@ fn health(config: &Config) -> Result<(), Failure> {
         Ok(false) => Err(Failure::Refused(format!("{admin} answered /healthz with an error"))),
         Err(e) => Err(Failure::Refused(format!("{e:#}"))),
     }
+}
+
+/// `hookgate status`: the status page's summary in the terminal; exit 1 when
+/// something needs attention.
+fn status(config: &Config) -> Result<(), Failure> {
+    let Some(admin) = config.admin else {
+        return Err(Failure::Usage(
+            "hookgate status reads /status.json through [admin] addr, which this config does not set".to_string(),
+        ));
+    };
+    let snapshot =
+        runtime()?.block_on(control::status(admin, config.admin_token.as_ref())).map_err(Failure::Runtime)?;
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    print!("{}", hookgate::status::summary(&snapshot, colour));
+    let trouble = snapshot["trouble"].as_array().is_some_and(|t| !t.is_empty());
+    if trouble { Err(Failure::Rejected) } else { Ok(()) }
 }
 
 /// Hands memory freed by departed connections back to the OS every 10 s.

@@ -6,10 +6,15 @@
 //! Without `[admin]` nothing can be scraped, so every handle is a no-op.
 //! The text format is rendered by `metrics-exporter-prometheus`.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::recent::{Problems, RouteWindow, UpstreamWindow};
 
 const METADATA: Metadata<'static> = Metadata::new("hookgate", Level::INFO, None);
 
@@ -47,6 +52,10 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     last_reload_time: Gauge,
     telegram: TelegramMetrics,
+    /// What the status page shows; kept across reloads, by name.
+    route_windows: Mutex<HashMap<String, Arc<RouteWindow>>>,
+    upstream_windows: Mutex<HashMap<String, Arc<UpstreamWindow>>>,
+    pub problems: Arc<Problems>,
 }
 
 /// What the Telegram monitor exports.
@@ -79,6 +88,10 @@ impl Drop for OpenGauge {
 pub struct RouteMetrics {
     by_class: [Counter; 5],
     duration: Histogram,
+    /// The last 15 minutes, for the status page.
+    pub recent: Arc<RouteWindow>,
+    /// The process-wide list of recent 4xx/5xx answers.
+    pub problems: Arc<Problems>,
     /// Redelivered updates answered without forwarding them again (`dedupe`).
     pub dedupe_suppressed: Counter,
 }
@@ -88,18 +101,56 @@ impl RouteMetrics {
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
         self.by_class[class].increment(1);
         self.duration.record(elapsed.as_secs_f64());
+        self.recent.record(status, elapsed);
     }
 }
 
 /// An upstream's failure counters.
 #[derive(Clone)]
 pub struct UpstreamMetrics {
-    pub connect_errors: Counter,
-    pub timeouts: Counter,
+    connect_errors: Counter,
+    timeouts: Counter,
     /// Connections hookgate's own HTTP/1.1 client holds open, in use or idle.
-    pub open: Gauge,
+    pub open: ConnectionGauge,
     /// Of those, idle in a worker's pool.
-    pub idle: Gauge,
+    pub idle: ConnectionGauge,
+    /// Failures since start-up and the last one, for the status page.
+    pub recent: Arc<UpstreamWindow>,
+}
+
+impl UpstreamMetrics {
+    /// No connection could be made; `why` is shown on the status page.
+    pub fn connect_failed(&self, why: &str) {
+        self.connect_errors.increment(1);
+        self.recent.connect_errors.fetch_add(1, Ordering::Relaxed);
+        self.recent.failed(&format!("connect: {why}"));
+    }
+
+    /// No response head within `response_timeout`.
+    pub fn timed_out(&self, limit: Duration) {
+        self.timeouts.increment(1);
+        self.recent.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.recent.failed(&format!("no response head within {limit:?}"));
+    }
+}
+
+/// A connection-count gauge whose value can also be read back (the status page shows it).
+#[derive(Clone)]
+pub struct ConnectionGauge {
+    gauge: Gauge,
+    now: Arc<AtomicI64>,
+}
+
+impl ConnectionGauge {
+    pub fn increment(&self, n: usize) {
+        self.gauge.increment(n as f64);
+        self.now.fetch_add(n as i64, Ordering::Relaxed);
+    }
+
+    pub fn decrement(&self, n: usize) {
+        self.gauge.decrement(n as f64);
+        self.now.fetch_sub(n as i64, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -134,6 +185,9 @@ impl Metrics {
                 url_matches: Gauge::noop(),
                 monitor_errors: Counter::noop(),
             },
+            route_windows: Mutex::default(),
+            upstream_windows: Mutex::default(),
+            problems: Arc::default(),
         };
         metrics.connections = metrics.gauge(CONNECTIONS, vec![]);
         metrics.tunnels = metrics.gauge(TUNNELS, vec![]);
@@ -190,17 +244,37 @@ impl Metrics {
             by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
             duration,
             dedupe_suppressed,
+            recent: self.route_window(route),
+            problems: self.problems.clone(),
         }
     }
 
     pub fn upstream(&self, name: &str) -> UpstreamMetrics {
         let labels = || vec![Label::new("upstream", name.to_string())];
+        let recent = self.upstream_window(name);
+        let level = |state: &'static str, now: &Arc<AtomicI64>| ConnectionGauge {
+            gauge: self.gauge(POOLED, vec![Label::new("upstream", name.to_string()), Label::new("state", state)]),
+            now: now.clone(),
+        };
         UpstreamMetrics {
             connect_errors: self.counter(CONNECT_ERRORS, labels()),
             timeouts: self.counter(TIMEOUTS, labels()),
-            open: self.gauge(POOLED, vec![Label::new("upstream", name.to_string()), Label::new("state", "open")]),
-            idle: self.gauge(POOLED, vec![Label::new("upstream", name.to_string()), Label::new("state", "idle")]),
+            open: level("open", &recent.open),
+            idle: level("idle", &recent.idle),
+            recent,
         }
+    }
+
+    /// A route's recent activity (created on first use, kept across reloads).
+    pub fn route_window(&self, route: &str) -> Arc<RouteWindow> {
+        let mut windows = self.route_windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows.entry(route.to_string()).or_default().clone()
+    }
+
+    /// An upstream's recent failures (created on first use, kept across reloads).
+    pub fn upstream_window(&self, upstream: &str) -> Arc<UpstreamWindow> {
+        let mut windows = self.upstream_windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows.entry(upstream.to_string()).or_default().clone()
     }
 
     /// Records the outcome of a config reload.

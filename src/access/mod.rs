@@ -24,7 +24,9 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client_ip;
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
+use crate::error::ProxyError;
 use crate::metrics::RouteMetrics;
+use crate::recent::Problem;
 use format::{Line, Value};
 
 /// Which route a request was counted under.
@@ -51,6 +53,8 @@ pub struct RequestLine {
     pub route: Option<Arc<str>>,
     /// `None` for requests answered by hookgate itself.
     pub upstream: Option<Arc<str>>,
+    /// The error hookgate answered with, if it did.
+    pub error: Option<ProxyError>,
 }
 
 impl RequestLine {
@@ -65,6 +69,7 @@ impl RequestLine {
             route_ref: RouteRef::Unrouted,
             route: None,
             upstream: None,
+            error: None,
         }
     }
 
@@ -175,11 +180,31 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// Counts a guard's refusal and lists a 4xx/5xx answer, for the status page.
+    fn note_problem(&self) {
+        let status = self.status.as_u16();
+        if let Some(kind) = self.line.error.and_then(|e| e.refusal()) {
+            self.metrics.recent.refused(kind);
+        }
+        if status < 400 {
+            return;
+        }
+        let reason = match self.line.error {
+            Some(error) => error.to_string(),
+            None => format!("upstream {} answered {status}", self.line.upstream_name()),
+        };
+        let route = self.line.route_name().to_string();
+        self.metrics.problems.push(Problem { unix_time: crate::metrics::unix_seconds(), route, status, reason });
+    }
+}
+
 impl Drop for Delivery {
     fn drop(&mut self) {
         let l = &self.line;
         let elapsed = self.start.elapsed();
         self.metrics.record(self.status.as_u16(), elapsed);
+        self.note_problem();
         let aborted = self.aborted();
         let failure = self.failure.get();
         let (route, upstream) = (l.route_name(), l.upstream_name());

@@ -107,22 +107,26 @@ impl Checker<'_> {
             self.problem(&child(at, "name"), format!("invalid header name {:?}", raw.name));
             return None;
         };
-        let path = self.base_dir().join(&raw.value_file);
+        let value = self.secret_file(&child(at, "value_file"), &raw.value_file)?;
+        Some(SecretHeader { name, value, strip: raw.strip.unwrap_or(true) })
+    }
+
+    /// Reads a secret (one line, usable as a header value) from `file`,
+    /// relative to the config file. The value never enters an error message.
+    pub(super) fn secret_file(&mut self, at: &[Step], file: &str) -> Option<Secret> {
+        let path = self.base_dir().join(file);
         let text = match std::fs::read(&path) {
             Ok(text) => text,
             Err(e) => {
-                self.problem(&child(at, "value_file"), format!("cannot read {}: {e}", path.display()));
+                self.problem(at, format!("cannot read {}: {e}", path.display()));
                 return None;
             }
         };
         let value = text.trim_ascii();
         if value.is_empty() || HeaderValue::from_bytes(value).is_err() {
-            self.problem(
-                &child(at, "value_file"),
-                format!("{} must hold one non-empty line usable as a header value", path.display()),
-            );
+            self.problem(at, format!("{} must hold one non-empty line usable as a header value", path.display()));
             return None;
         }
-        Some(SecretHeader { name, value: Secret::new(value), strip: raw.strip.unwrap_or(true) })
+        Some(Secret::new(value))
     }
 }

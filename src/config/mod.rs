@@ -34,6 +34,9 @@ pub struct Config {
     pub listen: Listen,
     /// `[admin] addr`; `None` when there is no `[admin]` table.
     pub admin: Option<SocketAddr>,
+    /// `[admin] token_file`: every admin endpoint but `/healthz` then needs
+    /// `Authorization: Bearer <token>`. Required off loopback.
+    pub admin_token: Option<crate::guards::Secret>,
     pub limits: std::sync::Arc<Limits>,
     pub log: Log,
     /// `[runtime] workers`: threads serving requests; set at start-up only.

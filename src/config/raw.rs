@@ -106,6 +106,7 @@ pub struct RawRedirect {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub addr: Option<SocketAddr>,
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -66,7 +66,10 @@ impl<'a> Checker<'a> {
             );
         }
         let sets = self.sets(raw.sets);
-        let admin = raw.admin.map(|a| a.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901))));
+        let (admin, admin_token) = match raw.admin {
+            None => (None, None),
+            Some(raw) => self.admin(raw),
+        };
         let limits = self.limits(raw.limits);
         let log = Log {
             format: raw.log.format.unwrap_or_default(),
@@ -104,7 +107,17 @@ impl<'a> Checker<'a> {
         if workers == 0 || workers > 1024 {
             self.problem(&[key("runtime"), key("workers")], format!("must be 1 to 1024, got {workers}"));
         }
-        Some(Config { listen, admin, limits: limits.into(), log, workers, upstreams, routes: table, telegram })
+        Some(Config {
+            listen,
+            admin,
+            admin_token,
+            limits: limits.into(),
+            log,
+            workers,
+            upstreams,
+            routes: table,
+            telegram,
+        })
     }
 
     fn limits(&mut self, raw: raw::RawLimits) -> Limits {
@@ -145,6 +158,20 @@ impl<'a> Checker<'a> {
             self.problem(&at("max_headers"), "must be at least 1");
         }
         limits
+    }
+
+    /// `[admin]`: loopback unless a token guards it.
+    fn admin(&mut self, raw: super::raw::RawAdmin) -> (Option<SocketAddr>, Option<crate::guards::Secret>) {
+        let at = [Step::Key("admin".into())];
+        let addr = raw.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901)));
+        let token = raw.token_file.as_deref().and_then(|file| self.secret_file(&child(&at, "token_file"), file));
+        if !addr.ip().is_loopback() && raw.token_file.is_none() {
+            self.problem(
+                &child(&at, "addr"),
+                format!("{addr} is not a loopback address: set [admin] token_file so the admin endpoints need a token"),
+            );
+        }
+        (Some(addr), token)
     }
 
     fn upstream(&mut self, name: String, raw: RawUpstream) -> Option<Upstream> {

@@ -124,7 +124,7 @@ impl Guards {
         match (values.next(), values.next()) {
             (None, _) => Err(ProxyError::MissingSecret),
             (Some(value), None) if secret.value.matches(value.as_bytes()) => Ok(()),
-            _ => Err(ProxyError::Forbidden),
+            _ => Err(ProxyError::WrongSecret),
         }
     }
 }
@@ -210,11 +210,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         assert_eq!(guards.check_secret(&headers), Err(ProxyError::MissingSecret));
         headers.insert("x-telegram-bot-api-secret-token", "s3cre".parse().unwrap());
-        assert_eq!(guards.check_secret(&headers), Err(ProxyError::Forbidden));
+        assert_eq!(guards.check_secret(&headers), Err(ProxyError::WrongSecret));
         headers.insert("x-telegram-bot-api-secret-token", "s3cret".parse().unwrap());
         assert_eq!(guards.check_secret(&headers), Ok(()));
         headers.append("x-telegram-bot-api-secret-token", "s3cret".parse().unwrap());
-        assert_eq!(guards.check_secret(&headers), Err(ProxyError::Forbidden), "a repeated secret header is refused");
+        assert_eq!(guards.check_secret(&headers), Err(ProxyError::WrongSecret), "a repeated secret header is refused");
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
         let mut conn = match pool::checkout(config, &metrics.open, &metrics.idle).await {
             Ok(conn) => conn,
             Err(e) => {
-                metrics.connect_errors.increment(1);
+                metrics.connect_failed(&e.to_string());
                 tracing::debug!(upstream = %config.name, "connect failed: {e}");
                 buffers::give(ubuf);
                 return fail(client, ex.line, answering, ProxyError::UpstreamUnreachable, ex.framing).await;
@@ -149,7 +149,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
             Err(failure) => {
                 let error = match failure {
                     HeadFailure::Timeout => {
-                        metrics.timeouts.increment(1);
+                        metrics.timed_out(config.response_timeout);
                         ProxyError::UpstreamTimeout
                     }
                     HeadFailure::Closed | HeadFailure::Invalid(_) => ProxyError::UpstreamBroken,
@@ -204,12 +204,12 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
 /// client fault, the connection closes after the answer.
 pub(super) async fn fail<S: Io>(
     client: &mut Client<S>,
-    line: RequestLine,
+    mut line: RequestLine,
     mut answering: Answering,
     error: ProxyError,
     unread: Framing,
 ) -> bool {
-    let local = proxy::error_response(&error, &line);
+    let local = proxy::error_response(&error, &mut line);
     answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
     answer_local(client, &local, line, answering).await
 }

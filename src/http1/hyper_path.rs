@@ -59,7 +59,7 @@ pub async fn forward<S: Io>(
         _ => None,
     };
     if let Some(error) = error {
-        let local = proxy::error_response(&error, &line);
+        let local = proxy::error_response(&error, &mut line);
         let mut answering = answering;
         answering.keep_alive = false;
         return answer_local(client, &local, line, answering).await;
@@ -135,11 +135,11 @@ async fn tunnel<S: Io>(
     client: &mut Client<S>,
     mut response: http::Response<hyper::body::Incoming>,
     requested: Option<HeaderValue>,
-    line: crate::access::RequestLine,
+    mut line: crate::access::RequestLine,
     answering: Answering,
 ) -> bool {
     let Some(requested) = requested else {
-        let local = proxy::error_response(&ProxyError::UpstreamBroken, &line);
+        let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut line);
         answer_local(client, &local, line, answering).await;
         return false;
     };

@@ -156,7 +156,7 @@ async fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<Stat
     let mut line =
         RequestLine::new(&state.config.listen.trusted_proxies, &client.conn, &Method::GET, &HeaderMap::new(), "-");
     line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
-    let local = proxy::error_response(&proxy_error, &line);
+    let local = proxy::error_response(&proxy_error, &mut line);
     tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
     answer_local(client, &local, line, Answering { start, active, state, head: false, keep_alive: false }).await;
 }
@@ -190,7 +190,7 @@ async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: 
     let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive };
     match proxy::plan(&state, &client.conn, &mut parts, &mut line) {
         Err(error) => {
-            let local = proxy::error_response(&error, &line);
+            let local = proxy::error_response(&error, &mut line);
             // An unread body would be taken for the next request: close instead.
             let keep = keep_alive && framing == Framing::Empty && !error.is_client_fault();
             answer_local(client, &local, line, answering(keep)).await

@@ -25,12 +25,12 @@ pub async fn run<S: Io>(
     mut conn: UpstreamConn,
     mut ubuf: BytesMut,
     head: ResponseHead,
-    ex: Exchange,
+    mut ex: Exchange,
     answering: Answering,
 ) -> bool {
     let Some(requested) = ex.plan.upgrade else {
         // A 101 nobody asked for: the upstream is out of step.
-        let local = proxy::error_response(&ProxyError::UpstreamBroken, &ex.line);
+        let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ex.line);
         answer_local(client, &local, ex.line, answering).await;
         return false;
     };

@@ -41,7 +41,7 @@ pub async fn handle(
         }
         Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
         Err(error) => {
-            let local = error_response(&error, &line);
+            let local = error_response(&error, &mut line);
             local_response(&local, line, start, active, state)
         }
     };

@@ -32,8 +32,10 @@ use crate::routes::{Action, LocalResponse, RequestFacts};
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};
 
-/// The local answer for `error`, with its log line.
-pub fn error_response(error: &ProxyError, line: &RequestLine) -> LocalResponse {
+/// The local answer for `error`, with its log line. The line remembers the
+/// error for the access log's route counters and the status page.
+pub fn error_response(error: &ProxyError, line: &mut RequestLine) -> LocalResponse {
+    line.error = Some(*error);
     tracing::warn!(
         route = %line.route_name(), upstream = %line.upstream_name(), client = %line.client,
         status = error.status().as_u16(), "{error}"

@@ -106,6 +106,17 @@ impl Server {
     }
 
     /// Local addresses being served.
+    /// Every bound address once, with what it serves.
+    pub fn bound(&self) -> Vec<(SocketAddr, ListenerKind)> {
+        let mut bound: Vec<(SocketAddr, ListenerKind)> = Vec::new();
+        for listener in &self.listeners {
+            if !bound.iter().any(|(addr, _)| *addr == listener.local) {
+                bound.push((listener.local, listener.kind));
+            }
+        }
+        bound
+    }
+
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         let mut addrs: Vec<SocketAddr> = Vec::new();
         // Worker threads share each address; list it once.

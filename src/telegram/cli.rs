@@ -95,7 +95,8 @@ pub async fn delete(config: &Config, drop_pending: bool) -> Result<String, Strin
     Ok(format!("Telegram: {answer}{dropped}\n"))
 }
 
-fn age(seconds: u64) -> String {
+/// A number of seconds in the unit people read it in (`90 s`, `5 min`, `3 h`, `2 days`).
+pub fn age(seconds: u64) -> String {
     match seconds {
         0..=119 => format!("{seconds} s"),
         120..=7199 => format!("{} min", seconds / 60),

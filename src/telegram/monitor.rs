@@ -25,11 +25,28 @@ const ERROR_WINDOW: Duration = Duration::from_secs(600);
 /// (`hookgate telegram info` looks for it).
 pub const REPAIR_LINE: &str = "telegram last repair: ";
 
-/// The latest diagnosis and the last repair, for `/readyz`.
+/// The latest diagnosis and the last repair, for `/readyz` and the status page.
 #[derive(Debug, Default)]
 pub struct WebhookStatus {
     diagnosis: Mutex<Option<String>>,
     repair: Mutex<Option<String>>,
+    view: Mutex<Option<WebhookView>>,
+}
+
+/// What the last successful round saw, for the status page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebhookView {
+    /// The diagnosis in a few words (`healthy`, `webhook set to …`, …).
+    pub state: String,
+    pub healthy: bool,
+    /// The diagnosis with its fix, in one line.
+    pub explain: String,
+    pub pending_updates: u64,
+    pub url_matches_config: bool,
+    pub last_error: Option<String>,
+    pub last_error_age_seconds: Option<u64>,
+    /// Unix time of the round.
+    pub checked_at: u64,
 }
 
 impl WebhookStatus {
@@ -40,6 +57,16 @@ impl WebhookStatus {
     fn set(&self, text: Option<String>) {
         if let Ok(mut slot) = self.diagnosis.lock() {
             *slot = text;
+        }
+    }
+
+    pub fn view(&self) -> Option<WebhookView> {
+        self.view.lock().map(|v| v.clone()).unwrap_or(None)
+    }
+
+    fn set_view(&self, view: WebhookView) {
+        if let Ok(mut slot) = self.view.lock() {
+            *slot = Some(view);
         }
     }
 
@@ -81,6 +108,7 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
                     report(&diagnosis, &info.url);
                 }
                 status.set(Some(diagnosis.explain()));
+                status.set_view(view_of(&info, &diagnosis, telegram));
                 let seen = Seen { info: &info, diagnosis: &diagnosis, metrics: &metrics, status: &status };
                 repairer.round(telegram, &current.config, seen, &api).await;
                 last = Some(diagnosis);
@@ -108,6 +136,20 @@ async fn check(telegram: &TelegramConfig, repairer: &Repairer) -> Result<(BotApi
     let diagnosis =
         Diagnosis::of(&info, &telegram.webhook_url(), crate::metrics::unix_seconds(), error_window(telegram));
     Ok((api, info, diagnosis))
+}
+
+fn view_of(info: &WebhookInfo, diagnosis: &Diagnosis, telegram: &TelegramConfig) -> WebhookView {
+    let now = crate::metrics::unix_seconds();
+    WebhookView {
+        state: diagnosis.label(),
+        healthy: diagnosis.is_healthy(),
+        explain: diagnosis.explain(),
+        pending_updates: info.pending_update_count,
+        url_matches_config: info.url == telegram.webhook_url(),
+        last_error: info.last_error_message.clone(),
+        last_error_age_seconds: info.last_error_date.map(|date| now.saturating_sub(date)),
+        checked_at: now,
+    }
 }
 
 /// How young Telegram's last error must be to count as current.

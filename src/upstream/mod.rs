@@ -80,8 +80,8 @@ impl UpstreamClient {
             Err(_) => ProxyError::UpstreamTimeout,
         };
         match error {
-            ProxyError::UpstreamUnreachable => self.metrics.connect_errors.increment(1),
-            ProxyError::UpstreamTimeout => self.metrics.timeouts.increment(1),
+            ProxyError::UpstreamUnreachable => self.metrics.connect_failed("the connection failed"),
+            ProxyError::UpstreamTimeout => self.metrics.timed_out(self.config.response_timeout),
             _ => {}
         }
         Err(error)

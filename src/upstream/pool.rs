@@ -12,11 +12,11 @@
 use std::cell::RefCell;
 use std::io;
 
-use metrics::Gauge;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::config::Upstream;
+use crate::metrics::ConnectionGauge;
 
 /// An open connection to an upstream; the open-connections gauge follows it.
 pub struct UpstreamConn {
@@ -24,7 +24,7 @@ pub struct UpstreamConn {
     /// It came from the pool (and so may have been closed by the upstream
     /// just as it was sent a request).
     pub reused: bool,
-    open: Gauge,
+    open: ConnectionGauge,
 }
 
 impl Drop for UpstreamConn {
@@ -57,7 +57,7 @@ fn list_for<'a>(pools: &'a mut Vec<(String, Vec<Idle>)>, addr: &str) -> &'a mut 
 }
 
 /// A pooled connection if a live one is idle, else a new one.
-pub async fn checkout(upstream: &Upstream, open: &Gauge, idle: &Gauge) -> io::Result<UpstreamConn> {
+pub async fn checkout(upstream: &Upstream, open: &ConnectionGauge, idle: &ConnectionGauge) -> io::Result<UpstreamConn> {
     if let Some(conn) = take_idle(upstream, idle) {
         return Ok(conn);
     }
@@ -70,7 +70,7 @@ pub async fn checkout(upstream: &Upstream, open: &Gauge, idle: &Gauge) -> io::Re
     Ok(UpstreamConn { stream, reused: false, open: open.clone() })
 }
 
-fn take_idle(upstream: &Upstream, idle: &Gauge) -> Option<UpstreamConn> {
+fn take_idle(upstream: &Upstream, idle: &ConnectionGauge) -> Option<UpstreamConn> {
     IDLE.with(|pools| {
         let mut pools = pools.borrow_mut();
         let list = list_for(&mut pools, upstream.authority.as_str());
@@ -93,7 +93,7 @@ fn still_open(stream: &TcpStream) -> bool {
 }
 
 /// Returns a connection after a complete exchange. Beyond `max_idle` it is closed.
-pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &Gauge) {
+pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &ConnectionGauge) {
     IDLE.with(|pools| {
         let mut pools = pools.borrow_mut();
         let list = list_for(&mut pools, upstream.authority.as_str());
@@ -102,7 +102,7 @@ pub fn checkin(upstream: &Upstream, conn: UpstreamConn, idle: &Gauge) {
             // Full: make room by closing connections idle too long, if any.
             let before = list.len();
             list.retain(|i| now.duration_since(i.since) < upstream.idle_timeout);
-            idle.decrement((before - list.len()) as f64);
+            idle.decrement(before - list.len());
         }
         if list.len() < upstream.max_idle {
             idle.increment(1);

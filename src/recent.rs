@@ -1,0 +1,257 @@
+//! Recent activity, for the status page: per route, per-minute counters for
+//! the last 15 minutes (answers by status class, guard refusals by kind, a
+//! latency histogram); per upstream, failure counts and the last error; and
+//! the last 50 problems (4xx and 5xx answers). Recording is atomic adds, plus
+//! a short lock only for a problem or an upstream error. Everything here
+//! lives in `Metrics`, so it survives reloads.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Minutes of history shown (the ring has one more slot, the current minute).
+pub const MINUTES: usize = 15;
+const SLOTS: usize = MINUTES + 1;
+/// Latency buckets: bucket `i` holds answers under 2^i µs (the last, anything longer).
+const BUCKETS: usize = 26;
+/// Problems kept.
+pub const PROBLEMS: usize = 50;
+
+/// Why a guard refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    AllowFrom,
+    Secret,
+    Rate,
+    Size,
+    InFlight,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 5] =
+        [Refusal::AllowFrom, Refusal::Secret, Refusal::Rate, Refusal::Size, Refusal::InFlight];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::AllowFrom => "allow_from",
+            Refusal::Secret => "secret",
+            Refusal::Rate => "rate",
+            Refusal::Size => "size",
+            Refusal::InFlight => "in_flight",
+        }
+    }
+}
+
+/// One minute of one route.
+#[derive(Default)]
+struct Minute {
+    /// Which minute (since the epoch) the counters belong to.
+    stamp: AtomicU64,
+    /// 1xx..5xx.
+    classes: [AtomicU64; 5],
+    refusals: [AtomicU64; 5],
+    latency: [AtomicU64; BUCKETS],
+}
+
+impl Minute {
+    fn reset(&self, stamp: u64) {
+        for counter in self.classes.iter().chain(&self.refusals).chain(&self.latency) {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.stamp.store(stamp, Ordering::Release);
+    }
+}
+
+/// A route's last 15 minutes.
+#[derive(Default)]
+pub struct RouteWindow {
+    minutes: [Minute; SLOTS],
+}
+
+/// What a route's window says, summed over the minutes asked for.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RouteSummary {
+    pub requests: u64,
+    /// Answers by class, `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    pub classes: [u64; 5],
+    /// Refusals, in `Refusal::ALL` order.
+    pub refusals: [u64; 5],
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl RouteWindow {
+    fn current(&self, now_minute: u64) -> &Minute {
+        let minute = &self.minutes[now_minute as usize % SLOTS];
+        if minute.stamp.load(Ordering::Acquire) != now_minute {
+            // The first answer of a new minute clears the slot; a racing one
+            // may be lost, which a status page can afford.
+            minute.reset(now_minute);
+        }
+        minute
+    }
+
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let minute = self.current(unix_minute());
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        minute.classes[class].fetch_add(1, Ordering::Relaxed);
+        let micros = elapsed.as_micros().max(1) as u64;
+        let bucket = (64 - micros.leading_zeros() as usize).min(BUCKETS - 1);
+        minute.latency[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        let index = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.current(unix_minute()).refusals[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests per minute, oldest first, for the last `MINUTES` minutes
+    /// (the current, partial minute last).
+    pub fn per_minute(&self) -> Vec<u64> {
+        let now = unix_minute();
+        (0..MINUTES as u64)
+            .rev()
+            .map(|ago| self.minute(now.saturating_sub(ago)).map_or(0, |m| sum(&m.classes)))
+            .collect()
+    }
+
+    /// The last full minute plus the current one.
+    pub fn last_minute(&self) -> RouteSummary {
+        let now = unix_minute();
+        let mut summary = RouteSummary::default();
+        let mut latency = [0u64; BUCKETS];
+        for minute in [now.saturating_sub(1), now].iter().filter_map(|m| self.minute(*m)) {
+            add(&mut summary.classes, &minute.classes);
+            add(&mut summary.refusals, &minute.refusals);
+            add(&mut latency, &minute.latency);
+        }
+        summary.requests = summary.classes.iter().sum();
+        summary.p50_ms = quantile(&latency, 0.50);
+        summary.p99_ms = quantile(&latency, 0.99);
+        summary
+    }
+
+    fn minute(&self, stamp: u64) -> Option<&Minute> {
+        let minute = &self.minutes[stamp as usize % SLOTS];
+        (minute.stamp.load(Ordering::Acquire) == stamp).then_some(minute)
+    }
+}
+
+fn sum(counters: &[AtomicU64]) -> u64 {
+    counters.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+}
+
+fn add(into: &mut [u64], counters: &[AtomicU64]) {
+    for (total, counter) in into.iter_mut().zip(counters) {
+        *total += counter.load(Ordering::Relaxed);
+    }
+}
+
+/// The upper bound (ms) of the bucket holding quantile `q`.
+fn quantile(buckets: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = buckets.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, count) in buckets.iter().enumerate() {
+        seen += count;
+        if seen >= rank {
+            return Some((1u64 << i) as f64 / 1000.0);
+        }
+    }
+    None
+}
+
+fn unix_minute() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
+}
+
+/// An upstream's failures since start-up, and the last one's text.
+#[derive(Default)]
+pub struct UpstreamWindow {
+    pub connect_errors: AtomicU64,
+    pub timeouts: AtomicU64,
+    /// Connections of hookgate's own HTTP/1.1 client open now (in use or idle).
+    pub open: Arc<AtomicI64>,
+    /// Of those, idle in a worker's pool.
+    pub idle: Arc<AtomicI64>,
+    last_error: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl UpstreamWindow {
+    pub fn failed(&self, why: &str) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some((SystemTime::now(), why.to_string()));
+        }
+    }
+
+    pub fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.last_error.lock().ok()?.clone()
+    }
+}
+
+/// One 4xx or 5xx answer. Never the query string, a secret or a token: the
+/// reason is hookgate's own error text or the upstream's status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Problem {
+    pub unix_time: u64,
+    pub route: String,
+    pub status: u16,
+    pub reason: String,
+}
+
+/// The last `PROBLEMS` problems, newest last.
+#[derive(Default)]
+pub struct Problems(Mutex<VecDeque<Problem>>);
+
+impl Problems {
+    pub fn push(&self, problem: Problem) {
+        if let Ok(mut list) = self.0.lock() {
+            if list.len() == PROBLEMS {
+                list.pop_front();
+            }
+            list.push_back(problem);
+        }
+    }
+
+    pub fn list(&self) -> Vec<Problem> {
+        self.0.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_counts_classes_refusals_and_latency() {
+        let window = RouteWindow::default();
+        for _ in 0..98 {
+            window.record(200, Duration::from_micros(300));
+        }
+        window.record(502, Duration::from_millis(40));
+        window.record(403, Duration::from_micros(20));
+        window.refused(Refusal::AllowFrom);
+        let summary = window.last_minute();
+        assert_eq!(summary.requests, 100);
+        assert_eq!(summary.classes, [0, 98, 0, 1, 1]);
+        assert_eq!(summary.refusals, [1, 0, 0, 0, 0]);
+        assert_eq!(summary.p50_ms, Some(0.512), "300 µs falls in the bucket under 512 µs");
+        assert_eq!(summary.p99_ms, Some(0.512));
+        assert_eq!(window.per_minute().last(), Some(&100));
+        assert_eq!(window.per_minute().len(), MINUTES);
+    }
+
+    #[test]
+    fn problems_keep_the_last_fifty() {
+        let problems = Problems::default();
+        for i in 0..60 {
+            problems.push(Problem { unix_time: i, route: "r".into(), status: 502, reason: "x".into() });
+        }
+        let list = problems.list();
+        assert_eq!((list.len(), list[0].unix_time, list[49].unix_time), (50, 10, 59));
+    }
+}

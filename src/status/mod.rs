@@ -1,0 +1,293 @@
+//! The status page's data: one `Snapshot` of the gateway, served as
+//! `/status.json` and rendered as the HTML page at `/` (`html`), and read
+//! by `hookgate status`. It is assembled on request from what the daemon
+//! keeps anyway: the current config, the routes' and upstreams' recent
+//! activity (`recent`), the Telegram monitor's view, the last reload.
+
+mod html;
+mod terminal;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+pub use html::render;
+pub use terminal::summary;
+
+use crate::metrics::Metrics;
+use crate::recent::{MINUTES, Problem, Refusal, RouteSummary};
+use crate::server::StateHandle;
+use crate::telegram::monitor::{WebhookStatus, WebhookView};
+
+/// Certificates closer to expiry than this many days are amber; under `RED_DAYS`, red.
+pub const AMBER_DAYS: i64 = 14;
+pub const RED_DAYS: i64 = 3;
+
+/// Where the snapshot's parts come from.
+pub struct Sources {
+    pub state: StateHandle,
+    pub metrics: Arc<Metrics>,
+    pub webhook: Arc<WebhookStatus>,
+    pub config_path: String,
+    pub started: Instant,
+    pub reloads: ReloadLog,
+    /// The addresses the daemon listens on now (set at start-up and reload).
+    pub listeners: Mutex<Vec<Listener>>,
+}
+
+/// When the config was last loaded, and how the last reload went.
+#[derive(Default)]
+pub struct ReloadLog(Mutex<ReloadRecord>);
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadRecord {
+    /// Unix time of the last successful load (start-up or reload).
+    pub loaded_at: u64,
+    /// The last reload attempt, if there was one.
+    pub last_reload: Option<ReloadAttempt>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadAttempt {
+    pub at: u64,
+    pub ok: bool,
+    /// The summary, or every problem found.
+    pub message: String,
+}
+
+impl ReloadLog {
+    pub fn loaded(&self) {
+        self.update(|r| r.loaded_at = crate::metrics::unix_seconds());
+    }
+
+    pub fn reloaded(&self, outcome: &Result<String, String>) {
+        let at = crate::metrics::unix_seconds();
+        self.update(|r| {
+            if outcome.is_ok() {
+                r.loaded_at = at;
+            }
+            let (ok, message) = match outcome {
+                Ok(summary) => (true, summary.clone()),
+                Err(error) => (false, error.clone()),
+            };
+            r.last_reload = Some(ReloadAttempt { at, ok, message });
+        });
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ReloadRecord)) {
+        if let Ok(mut record) = self.0.lock() {
+            f(&mut record);
+        }
+    }
+
+    fn get(&self) -> ReloadRecord {
+        self.0.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub now: u64,
+    pub config_file: String,
+    pub reload: ReloadRecord,
+    /// `None` without a `[telegram]` table.
+    pub telegram: Option<Telegram>,
+    pub routes: Vec<Route>,
+    pub upstreams: Vec<Upstream>,
+    pub listeners: Vec<Listener>,
+    pub certificates: Vec<Certificate>,
+    /// Newest first.
+    pub problems: Vec<Problem>,
+    /// Whether anything needs attention (what `hookgate status` exits 1 for).
+    pub trouble: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Telegram {
+    pub route: String,
+    /// The monitor's view; `None` until its first round (or with the monitor off).
+    pub webhook: Option<WebhookView>,
+    pub repair: bool,
+    pub last_repair: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Route {
+    pub name: String,
+    pub matches: String,
+    /// The upstream's name, or `respond <status>`.
+    pub action: String,
+    /// Over the last minute (the last full one and the current one).
+    pub last_minute: RouteSummary,
+    pub requests_per_second: f64,
+    /// Refusals over the last minute, by guard.
+    pub refused: Vec<(&'static str, u64)>,
+    /// Requests per minute, oldest first, the current minute last.
+    pub per_minute: Vec<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Upstream {
+    pub name: String,
+    pub url: String,
+    pub connect_errors: u64,
+    pub timeouts: u64,
+    pub open_connections: i64,
+    pub idle_connections: i64,
+    pub last_error: Option<String>,
+    pub last_error_age_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listener {
+    pub addr: String,
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Certificate {
+    pub file: String,
+    pub names: Vec<String>,
+    pub days_left: i64,
+    /// `ok`, `amber` (under 14 days) or `red` (under 3).
+    pub level: &'static str,
+}
+
+impl Sources {
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state.load();
+        let config = &state.config;
+        let now = crate::metrics::unix_seconds();
+        let mut trouble = Vec::new();
+
+        let mut routes: Vec<Route> = config
+            .routes
+            .routes()
+            .iter()
+            .map(|r| self.route(&r.name, r.describe_match(), crate::report::describe_action(config, &r.action)))
+            .collect();
+        let default_action = crate::report::describe_action(config, config.routes.default_action());
+        routes.push(self.route("default", "anything else".to_string(), default_action));
+        for route in &routes {
+            let s = &route.last_minute;
+            if s.requests >= 10 && s.classes[4] * 2 >= s.requests {
+                trouble.push(format!(
+                    "route {}: {} of {} answers in the last minute were 5xx",
+                    route.name, s.classes[4], s.requests
+                ));
+            }
+        }
+
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|u| {
+                let recent = self.metrics.upstream_window(&u.name);
+                let last = recent.last_error();
+                let age = last.as_ref().and_then(|(at, _)| SystemTime::now().duration_since(*at).ok());
+                use std::sync::atomic::Ordering::Relaxed;
+                Upstream {
+                    name: u.name.to_string(),
+                    url: u.url.clone(),
+                    connect_errors: recent.connect_errors.load(Relaxed),
+                    timeouts: recent.timeouts.load(Relaxed),
+                    open_connections: recent.open.load(Relaxed),
+                    idle_connections: recent.idle.load(Relaxed),
+                    last_error: last.map(|(_, text)| text),
+                    last_error_age_seconds: age.map(|a| a.as_secs()),
+                }
+            })
+            .collect();
+
+        let telegram = config.telegram.as_ref().map(|t| {
+            let webhook = self.webhook.view();
+            if let Some(view) = webhook.as_ref().filter(|v| !v.healthy) {
+                trouble.push(format!("telegram webhook: {}", view.state));
+            }
+            Telegram { route: t.route.to_string(), webhook, repair: t.repair, last_repair: self.webhook.last_repair() }
+        });
+
+        let listeners = self.listeners.lock().map(|l| l.clone()).unwrap_or_default();
+        let certificates: Vec<Certificate> = config
+            .listen
+            .tls
+            .iter()
+            .flat_map(|t| &t.certificates)
+            .map(|c| {
+                let days_left = c.days_left(now as i64);
+                let level = match days_left {
+                    d if d < RED_DAYS => "red",
+                    d if d < AMBER_DAYS => "amber",
+                    _ => "ok",
+                };
+                if level != "ok" {
+                    trouble.push(format!("certificate {} expires in {days_left} days", c.cert_file));
+                }
+                Certificate { file: c.cert_file.clone(), names: c.names.clone(), days_left, level }
+            })
+            .collect();
+        let reload = self.reloads.get();
+        if let Some(attempt) = reload.last_reload.as_ref().filter(|a| !a.ok) {
+            trouble.push(format!("the last reload failed: {}", attempt.message));
+        }
+        let mut problems = self.metrics.problems.list();
+        problems.reverse();
+        Snapshot {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            now,
+            config_file: self.config_path.clone(),
+            reload,
+            telegram,
+            routes,
+            upstreams,
+            listeners,
+            certificates,
+            problems,
+            trouble,
+        }
+    }
+
+    /// Records what the daemon listens on now.
+    pub fn set_listeners(&self, bound: Vec<(std::net::SocketAddr, crate::server::ListenerKind)>) {
+        use crate::server::ListenerKind;
+        let list = bound
+            .into_iter()
+            .map(|(addr, kind)| Listener {
+                addr: addr.to_string(),
+                kind: match kind {
+                    ListenerKind::Plain => "http",
+                    ListenerKind::Tls => "https",
+                    ListenerKind::Redirect => "redirect",
+                },
+            })
+            .collect();
+        if let Ok(mut listeners) = self.listeners.lock() {
+            *listeners = list;
+        }
+    }
+
+    fn route(&self, name: &str, matches: String, action: String) -> Route {
+        let window = self.metrics.route_window(name);
+        let last_minute = window.last_minute();
+        let per_minute = window.per_minute();
+        // The last full minute, for a rate that does not jump at each new minute.
+        let full = per_minute.len().checked_sub(2).map_or(0, |i| per_minute[i]);
+        let refused = Refusal::ALL.iter().zip(last_minute.refusals).map(|(r, n)| (r.name(), n)).collect();
+        Route {
+            name: name.to_string(),
+            matches,
+            action,
+            requests_per_second: full as f64 / 60.0,
+            refused,
+            last_minute,
+            per_minute,
+        }
+    }
+}
+
+/// The sparkline's width in minutes.
+pub const SPARK_MINUTES: usize = MINUTES;

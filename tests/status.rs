@@ -1,0 +1,216 @@
+//! The status page: `/status.json` after real traffic, the HTML page as a
+//! real browser renders it (headless Chromium's DOM, plus a screenshot kept
+//! in `target/status-page.png`), `hookgate status`, and the admin token.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::telegram_sim::TelegramSim;
+use common::{Daemon, Upstream, eventually, raw};
+
+const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+const ADMIN_TOKEN: &str = "admin-token_0123456789";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    daemon: Daemon,
+    admin: std::net::SocketAddr,
+}
+
+/// A daemon with four routes (one to a dead upstream) and Telegram set up,
+/// after a little traffic of every kind.
+async fn setup(admin_extra: &str) -> Setup {
+    let app = Upstream::start("app").await;
+    let sim = TelegramSim::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    std::fs::write(dir.path().join("secret"), "s3cret").unwrap();
+    std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
+    let d = dir.path().display();
+    let admin_extra = admin_extra.replace("DIR", &d.to_string());
+    let config = format!(
+        r#"[admin]
+addr = "127.0.0.1:0"
+{admin_extra}
+[upstreams.app]
+url = "{app}"
+[upstreams.dead]
+url = "http://127.0.0.1:9"
+[[routes]]
+name = "telegram-webhook"
+path = "/api/v1/guest/telegram/webhook"
+methods = ["POST"]
+upstream = "app"
+secret_header = {{ name = "X-Telegram-Bot-Api-Secret-Token", value_file = "{d}/secret" }}
+[[routes]]
+name = "payment-notify"
+path_prefix = "/pay"
+upstream = "app"
+allow_from = ["10.0.0.0/8"]
+[[routes]]
+name = "broken-backend"
+path_prefix = "/broken"
+upstream = "dead"
+[default]
+upstream = "app"
+[telegram]
+bot_token_file = "{d}/token"
+public_url = "https://www.example.com"
+route = "telegram-webhook"
+api_url = "http://{api}"
+monitor_interval = "1s"
+repair = false
+"#,
+        app = app.url(),
+        api = sim.api_addr,
+    );
+    let daemon = Daemon::start(&config);
+    let addr = daemon.addr;
+    for _ in 0..20 {
+        assert_eq!(common::get(addr, "www.example.com", "/").status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(common::get(addr, "www.example.com", "/pay/x").status, 403);
+        assert_eq!(common::get(addr, "www.example.com", "/broken/x?token=hunter2").status, 502);
+    }
+    let unsigned = raw(
+        addr,
+        b"POST /api/v1/guest/telegram/webhook HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    );
+    assert_eq!(unsigned.status, 401);
+    let admin = daemon.admin.unwrap();
+    std::mem::forget(app);
+    std::mem::forget(sim);
+    Setup { dir, daemon, admin }
+}
+
+fn get_json(setup: &Setup, token: Option<&str>) -> Value {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!("GET /status.json HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n");
+    let response = raw(setup.admin, request.as_bytes());
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    serde_json::from_str(&response.body_text()).unwrap()
+}
+
+fn route<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
+    snapshot["routes"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_json_reports_the_traffic_the_routes_and_the_webhook() {
+    let setup = setup("").await;
+    // The webhook was never set: the monitor's first round says so.
+    assert!(eventually(Duration::from_secs(5), || !get_json(&setup, None)["telegram"]["webhook"].is_null()));
+    let s = get_json(&setup, None);
+
+    let names: Vec<&str> = s["routes"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["telegram-webhook", "payment-notify", "broken-backend", "default"]);
+    assert_eq!(route(&s, "default")["last_minute"]["classes"][1], 20);
+    assert_eq!(route(&s, "payment-notify")["last_minute"]["refusals"][0], 3, "allow_from refusals");
+    assert_eq!(route(&s, "telegram-webhook")["last_minute"]["refusals"][1], 1, "secret refusals");
+    assert_eq!(route(&s, "broken-backend")["last_minute"]["classes"][4], 3);
+    assert!(route(&s, "default")["last_minute"]["p99_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(route(&s, "default")["per_minute"].as_array().unwrap().len(), 15);
+
+    let dead = s["upstreams"].as_array().unwrap().iter().find(|u| u["name"] == "dead").unwrap();
+    assert_eq!(dead["connect_errors"], 3);
+    assert!(dead["last_error"].as_str().unwrap().starts_with("connect: "), "{dead}");
+
+    assert_eq!(s["telegram"]["webhook"]["state"], "no webhook set");
+    let listeners = s["listeners"].as_array().unwrap();
+    assert_eq!(listeners[0]["addr"], setup.daemon.addr.to_string(), "the bound address, not the configured :0");
+    assert_eq!(s["telegram"]["webhook"]["healthy"], false);
+    let problems = s["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 7, "3 × 403, 3 × 502, 1 × 401: {problems:#?}");
+    assert_eq!(problems[0]["status"], 401, "newest first");
+    assert!(problems.iter().any(|p| p["reason"] == "upstream unreachable" && p["route"] == "broken-backend"));
+    let text = s.to_string();
+    assert!(!text.contains("hunter2") && !text.contains("s3cret") && !text.contains(TOKEN), "{text}");
+    assert!(s["trouble"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().starts_with("telegram webhook")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hookgate_status_prints_the_summary_and_exits_1_on_trouble() {
+    let setup = setup("").await;
+    let config = std::fs::read_to_string(&setup.daemon.config_path).unwrap();
+    let path = setup.dir.path().join("cli.toml");
+    std::fs::write(&path, config.replacen("addr = \"127.0.0.1:0\"", &format!("addr = \"{}\"", setup.admin), 1))
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || !get_json(&setup, None)["telegram"]["webhook"].is_null()));
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["status", "-c"]).arg(&path).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "the webhook is not set: {said}");
+    for needle in
+        ["verdict: needs attention", "payment-notify", "allow_from 3", "dead", "recent problems", "no webhook set"]
+    {
+        assert!(said.contains(needle), "missing {needle:?} in:\n{said}");
+    }
+    assert!(!said.contains('\x1b'), "no colour when stdout is not a terminal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_renders_every_route_the_webhook_and_the_numbers() {
+    let setup = setup("").await;
+    assert!(eventually(Duration::from_secs(5), || !get_json(&setup, None)["telegram"]["webhook"].is_null()));
+    let url = format!("http://{}/", setup.admin);
+    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
+    let chromium = |args: &[&str]| {
+        Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1400"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .expect("chromium must be installed (.ci/run installs it)")
+    };
+    let dom = String::from_utf8(chromium(&["--dump-dom"]).stdout).unwrap();
+    for name in ["telegram-webhook", "payment-notify", "broken-backend", "default"] {
+        assert!(dom.contains(&format!("data-route=\"{name}\"")), "route {name} missing:\n{dom}");
+    }
+    assert!(dom.contains("id=\"webhook-state\">no webhook set</span>"), "{dom}");
+    let broken = dom.split("data-route=\"broken-backend\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(broken.contains(">100%<"), "all of broken-backend's answers were 5xx: {broken}");
+    let payment = dom.split("data-route=\"payment-notify\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(payment.contains("allow_from 3"), "{payment}");
+    assert!(dom.contains("data-upstream=\"dead\""), "{dom}");
+    assert!(dom.contains("upstream unreachable"), "the problem list: {dom}");
+    assert!(!dom.contains("hunter2"), "no query strings on the page");
+
+    let shot = chromium(&[&format!("--screenshot={}", screenshot.display())]);
+    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000, "the screenshot is an image of the page");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_every_admin_endpoint_but_healthz() {
+    let setup = setup("token_file = \"DIR/admin-token\"").await;
+    let ask = |path: &str, auth: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n");
+        raw(setup.admin, request.as_bytes())
+    };
+    let good = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
+    for path in ["/", "/status.json", "/readyz", "/metrics"] {
+        let refused = ask(path, "");
+        assert_eq!(refused.status, 401, "{path} without a token");
+        assert_eq!(refused.header("www-authenticate").as_deref(), Some("Bearer"));
+        assert_eq!(ask(path, "Authorization: Bearer wrong\r\n").status, 401, "{path} with a wrong token");
+        assert_eq!(ask(path, &format!("Authorization: Basic {ADMIN_TOKEN}\r\n")).status, 401);
+        assert_eq!(ask(path, &good).status, 200, "{path} with the token");
+    }
+    assert_eq!(ask("/healthz", "").status, 200, "health checks need no token");
+    let _ = get_json(&setup, Some(ADMIN_TOKEN));
+}
+
+#[test]
+fn a_public_admin_address_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, "[admin]\naddr = \"0.0.0.0:9901\"\n[default]\nrespond = { status = 200 }\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["check", "-c"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("admin.addr: 0.0.0.0:9901 is not a loopback address: set [admin] token_file"), "{said}");
+}
