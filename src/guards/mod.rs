@@ -218,6 +218,19 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_keeps_the_dedupe_table_while_its_settings_stay() {
+        let spec = DedupeSpec { window: std::time::Duration::from_secs(600), max_keys: 10 };
+        let guards = Guards { dedupe: Some(spec), ..Guards::default() };
+        let first = GuardState::new(&guards, None);
+        let same = GuardState::new(&guards, Some(&first));
+        assert!(Arc::ptr_eq(first.dedupe.as_ref().unwrap(), same.dedupe.as_ref().unwrap()));
+        let changed = Guards { dedupe: Some(DedupeSpec { max_keys: 20, ..spec }), ..Guards::default() };
+        let fresh = GuardState::new(&changed, Some(&same));
+        assert!(!Arc::ptr_eq(same.dedupe.as_ref().unwrap(), fresh.dedupe.as_ref().unwrap()));
+        assert!(GuardState::new(&Guards::default(), Some(&fresh)).dedupe.is_none());
+    }
+
+    #[test]
     fn allowlists_match_mapped_ipv4() {
         let guards = Guards { allow_from: Some(vec![TELEGRAM[0].parse().unwrap()]), ..Guards::default() };
         assert!(guards.allows("149.154.167.1".parse().unwrap()));
