@@ -8,23 +8,26 @@
 //! # Layout
 //! In the order a request meets them; imports only point down this list.
 //! - [`cli`], [`init`] — the command line's declaration; `hookgate init`.
-//! - [`lifecycle`], [`report`], [`telegram`], [`admin`], [`control`] — start-up,
-//!   signals, reload and shutdown; what `check`/`route` print; webhook control
-//!   and monitor; `/healthz` `/readyz` `/metrics` `POST /reload`; `hookgate reload`.
+//! - [`lifecycle`], [`report`], [`telegram`], [`admin`], [`status`], [`control`] —
+//!   start-up, signals, reload and shutdown; what `check`/`route` print; webhook
+//!   control, monitor and repair; `/healthz` `/readyz` `/metrics` `POST /reload`;
+//!   the status page and `/status.json`; the commands that talk to the daemon.
 //! - [`server`] — listeners, accept loops, connection limits, TLS and PROXY
 //!   handshakes, HTTP/2 timers, graceful drain.
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
 //! - [`proxy`] — one request in phases: admit, canonicalise, select, guard,
 //!   rewrite; error answers; hyper's service for HTTP/2 clients.
 //! - [`routes`] — the compiled route table; a pure function from request facts to a route.
-//! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight caps.
+//! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight
+//!   caps, Telegram redelivery suppression (`dedupe`).
 //! - [`upstream`] — per-upstream hyper clients (https, HTTP/2) and per-worker
 //!   pools of plain HTTP/1.1 connections.
 //! - [`access`] — the one-line-per-request access log.
 //! - [`config`] — the TOML file → a validated [`config::Config`].
-//! - `connection`, [`metrics`], [`error`], [`canonical`], [`client_ip`], [`tls`],
-//!   [`systemd`], [`logging`] — connection facts, Prometheus metrics with
-//!   pre-registered handles, error statuses, the canonical path, the client
+//! - `connection`, [`metrics`], [`recent`], [`error`], [`canonical`],
+//!   [`client_ip`], [`tls`], [`systemd`], [`logging`] — connection facts,
+//!   Prometheus metrics with pre-registered handles, the status page's
+//!   per-minute counters, error statuses, the canonical path, the client
 //!   address rule, certificates, sd_notify, log output.
 
 #![forbid(unsafe_code)]
