@@ -326,3 +326,51 @@ async fn healthy_delivery_is_reported() {
     report("healthy", &tally, &format!("median delay {:?}", median_delay(&fates)));
     assert_exactly_once(&tally);
 }
+
+/// The engine's side of dedupe over raw sockets: a chunked update sent with
+/// `Expect: 100-continue` reaches the backend byte for byte (re-framed with a
+/// Content-Length); its redelivery is answered without reaching it; bodies
+/// without an `update_id` pass through every time.
+#[tokio::test(flavor = "multi_thread")]
+async fn dedupe_forwards_the_body_unchanged_and_answers_the_redelivery_itself() {
+    let backend = common::Upstream::start("backend").await;
+    let config = format!(
+        "[upstreams.backend]\nurl = \"{}\"\n[[routes]]\nname = \"hook\"\npath = \"/hook\"\nupstream = \"backend\"\n\
+         dedupe = {{ key = \"telegram_update_id\" }}\n[default]\nrespond = {{ status = 404 }}\n",
+        backend.url()
+    );
+    let daemon = Daemon::start(&config);
+    let update = r#"{"update_id":42,"message":{"text":"caf\u00e9 \"quoted\""}}"#;
+    let (first, second) = update.split_at(20);
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    use std::io::Write;
+    let head = "POST /hook HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    std::io::Read::read_exact(&mut stream, &mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let chunks = format!("{:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n", first.len(), second.len());
+    stream.write_all(chunks.as_bytes()).unwrap();
+    let answer = common::read_response(&mut stream).unwrap();
+    assert_eq!(answer.status, 200, "{}", daemon.logs().join("\n"));
+    let seen = backend.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, update.as_bytes(), "the body reaches the backend unchanged");
+    assert_eq!(seen[0].headers["content-length"], update.len().to_string().as_str());
+
+    let again = format!("POST /hook HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{update}", update.len());
+    stream.write_all(again.as_bytes()).unwrap();
+    let answer = common::read_response(&mut stream).unwrap();
+    assert_eq!((answer.status, answer.body.len()), (200, 0), "the redelivery is answered here, empty");
+    assert_eq!(backend.seen().len(), 1, "and never reaches the backend");
+
+    for body in ["not json", r#"{"message":{"update_id":42}}"#] {
+        let request = format!("POST /hook HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        stream.write_all(request.as_bytes()).unwrap();
+        assert_eq!(common::read_response(&mut stream).unwrap().status, 200);
+    }
+    assert_eq!(backend.seen().len(), 3, "bodies without a top-level update_id always pass");
+    let suppressed =
+        daemon.wait_for_log("redelivered update answered without forwarding it again", Duration::from_secs(2));
+    assert!(suppressed.contains("update_id=42"), "{suppressed}");
+}

@@ -41,7 +41,11 @@ pub enum Gate {
 
 /// Reads the body, claims its update id and answers redeliveries.
 pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: Answering, table: &Arc<Dedupe>) -> Gate {
-    if ex.expects_continue && ex.framing != Framing::Empty {
+    if ex.framing == Framing::Empty {
+        // No body, no update: forwarded as it came.
+        return Gate::Forward(Box::new(ex), answering);
+    }
+    if ex.expects_continue {
         if !continue_client(client).await {
             return Gate::Answered(false);
         }
@@ -60,27 +64,31 @@ pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: An
         }
     }
     let body = collected.0;
-    let id = dedupe::update_id(&body);
-    // The body goes back in front of whatever the client pipelined after it.
-    let mut rbuf = BytesMut::with_capacity(body.len() + client.rbuf.len());
-    rbuf.extend_from_slice(&body);
-    rbuf.extend_from_slice(&client.rbuf);
-    client.rbuf = rbuf;
-    ex.framing = if body.is_empty() { Framing::Empty } else { Framing::Length(body.len() as u64) };
-    ex.parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-
-    let Some(id) = id else { return Gate::Forward(Box::new(ex), answering) };
+    let Some(id) = dedupe::update_id(&body) else { return forward_with(client, ex, answering, &body) };
     let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
     match table.settle(id, wait_limit).await {
         Settled::Forward(ticket) => {
             ex.ticket = Some(ticket);
-            Gate::Forward(Box::new(ex), answering)
+            forward_with(client, ex, answering, &body)
         }
+        // The body has been read: the connection can carry the next request.
         Settled::Repeat(status) => Gate::Answered(suppress(client, ex, answering, id, status).await),
         Settled::TimedOut => {
             Gate::Answered(fail(client, ex.line, answering, ProxyError::UpstreamTimeout, Framing::Empty).await)
         }
     }
+}
+
+/// Puts `body` back in front of whatever the client pipelined after it, so it
+/// is forwarded like a body that arrived with its head, with a Content-Length.
+fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: Answering, body: &[u8]) -> Gate {
+    let mut rbuf = BytesMut::with_capacity(body.len() + client.rbuf.len());
+    rbuf.extend_from_slice(body);
+    rbuf.extend_from_slice(&client.rbuf);
+    client.rbuf = rbuf;
+    ex.framing = if body.is_empty() { Framing::Empty } else { Framing::Length(body.len() as u64) };
+    ex.parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    Gate::Forward(Box::new(ex), answering)
 }
 
 /// Answers a redelivery with the first copy's status and an empty body.

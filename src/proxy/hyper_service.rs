@@ -94,7 +94,9 @@ async fn forward_with_hyper(
                 Settled::TimedOut => return Err(ProxyError::UpstreamTimeout),
             }
         }
-        parts.headers.insert(http::header::CONTENT_LENGTH, whole.len().into());
+        if !whole.is_empty() {
+            parts.headers.insert(http::header::CONTENT_LENGTH, whole.len().into());
+        }
         body = RequestBody::whole(whole);
     }
     let request = Request::from_parts(parts, body);
