@@ -380,3 +380,33 @@ async fn a_client_that_never_finishes_the_handshake_is_cut_off() {
     assert_eq!(n, 0, "expected the connection to be closed");
     assert!(start.elapsed() < Duration::from_secs(5), "cut after {:?}", start.elapsed());
 }
+
+/// dedupe on the HTTP/2 path (hyper's service): the body reaches the upstream
+/// unchanged once; its redelivery is answered here without reaching it.
+#[tokio::test(flavor = "multi_thread")]
+async fn dedupe_answers_an_http2_redelivery_itself() {
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, "dedupe = { key = \"telegram_update_id\" }"));
+    let stream = connect(&client(&pki, &[b"h2"]), daemon.addr, "a.test").await;
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let update = r#"{"update_id":7,"message":{"text":"hi"}}"#;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let request = Request::post("https://a.test/api/v1/guest/telegram/webhook")
+            .body(Full::new(Bytes::from_static(update.as_bytes())))
+            .unwrap();
+        let response = send.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        answers.push((status, response.into_body().collect().await.unwrap().to_bytes()));
+    }
+    assert_eq!(answers[0], (200, Bytes::from_static(b"app")));
+    assert_eq!(answers[1], (200, Bytes::new()), "the redelivery is answered here, empty");
+    let seen = app.seen();
+    assert_eq!(seen.len(), 1, "only the first copy reaches the upstream");
+    assert_eq!(seen[0].body, update.as_bytes());
+}
