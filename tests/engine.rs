@@ -172,6 +172,27 @@ async fn http_1_0_clients_get_keep_alive_only_when_they_ask() {
     assert_eq!(plain.header("connection").as_deref(), Some("close"));
 }
 
+/// Answers hookgate makes itself (a `respond` route) keep an HTTP/1.0
+/// connection alive the same way, when asked.
+#[test]
+fn http_1_0_keep_alive_holds_for_local_answers_too() {
+    let daemon = Daemon::start(
+        "[[routes]]\nname = \"r\"\npath = \"/r\"\nrespond = { status = 204 }\n[default]\nrespond = { status = 200, body = \"here\\n\" }\n",
+    );
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for target in ["/", "/r", "/"] {
+        stream
+            .write_all(format!("GET {target} HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n").as_bytes())
+            .unwrap();
+        let response = read_response(&mut stream).unwrap();
+        assert!(response.status == 200 || response.status == 204, "{target}: {}", response.status);
+        assert_eq!(response.header("connection").as_deref(), Some("keep-alive"), "{target}");
+    }
+    let plain = raw(daemon.addr, b"GET / HTTP/1.0\r\nHost: h\r\n\r\n");
+    assert_eq!((plain.status, plain.header("connection").as_deref()), (200, Some("close")));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_connections_are_reused_and_a_closed_one_is_retried_once() {
     let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

@@ -158,7 +158,8 @@ async fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<Stat
     line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
     let local = proxy::error_response(&proxy_error, &mut line);
     tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
-    answer_local(client, &local, line, Answering { start, active, state, head: false, keep_alive: false }).await;
+    let answering = Answering { start, active, state, head: false, keep_alive: false, http10: false };
+    answer_local(client, &local, line, answering).await;
 }
 
 /// What every answer needs besides the response itself.
@@ -169,6 +170,8 @@ pub struct Answering {
     /// The request was HEAD: headers only.
     pub head: bool,
     pub keep_alive: bool,
+    /// The client speaks HTTP/1.0: a kept connection is announced (`Connection: keep-alive`).
+    pub http10: bool,
 }
 
 /// One request: plan it, then answer it here or forward it. Returns whether
@@ -187,7 +190,8 @@ async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: 
     let is_head = parts.method == Method::HEAD;
     let keep_alive = keep_alive && !draining;
     let version = parts.version;
-    let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive };
+    let http10 = version == http::Version::HTTP_10;
+    let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive, http10 };
     match proxy::plan(&state, &client.conn, &mut parts, &mut line) {
         Err(error) => {
             let local = proxy::error_response(&error, &mut line);
@@ -213,11 +217,11 @@ pub async fn answer_local<S: Io>(
     line: RequestLine,
     answering: Answering,
 ) -> bool {
-    let Answering { start, active, state, head, keep_alive } = answering;
+    let Answering { start, active, state, head, keep_alive, http10 } = answering;
     let keep_alive = keep_alive && local.headers.get(header::CONNECTION).is_none_or(|v| v != "close");
     let mut out = Vec::with_capacity(256 + local.body.len());
     let framing = Framing::Length(local.body.len() as u64);
-    write_map_head(&mut out, local.status, &local.headers, framing, Connection { keep_alive, http10: false });
+    write_map_head(&mut out, local.status, &local.headers, framing, Connection { keep_alive, http10 });
     let body_at = out.len();
     let metrics = state.route_metrics(line.route_ref);
     let delivery = Delivery::new(line, local.status, start, active, metrics);
