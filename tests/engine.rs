@@ -117,6 +117,7 @@ async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
     let bodies: Vec<_> = upstream.seen().iter().filter(|s| s.complete && !s.body.is_empty()).cloned().collect();
     assert!(bodies.is_empty(), "a refused body reached the upstream: {bodies:?}");
     // The chunked ones were routed (their heads are fine) but their bodies never completed.
+    assert!(common::eventually(Duration::from_secs(5), || upstream.seen().len() == 2), "{:?}", upstream.seen());
     assert!(upstream.seen().iter().all(|s| s.method == "POST" && !s.complete), "{:?}", upstream.seen());
 }
 
