@@ -97,11 +97,11 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    pub fn record(&self, status: u16, elapsed: Duration) {
+    pub fn record(&self, status: u16, elapsed: Duration, at: SystemTime) {
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
         self.by_class[class].increment(1);
         self.duration.record(elapsed.as_secs_f64());
-        self.recent.record(status, elapsed);
+        self.recent.record(status, elapsed, at);
     }
 }
 

@@ -18,7 +18,7 @@ const BUCKETS: usize = 26;
 /// Problems kept.
 pub const PROBLEMS: usize = 50;
 
-/// Why a guard refused a request.
+/// Why a guard refused a request (the discriminant is its counter's index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     AllowFrom,
@@ -92,8 +92,9 @@ impl RouteWindow {
         minute
     }
 
-    pub fn record(&self, status: u16, elapsed: Duration) {
-        let minute = self.current(unix_minute());
+    /// An answer with `status`, `elapsed` after its head, ended `at`.
+    pub fn record(&self, status: u16, elapsed: Duration, at: SystemTime) {
+        let minute = self.current(minute_of(at));
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
         minute.classes[class].fetch_add(1, Ordering::Relaxed);
         let micros = elapsed.as_micros().max(1) as u64;
@@ -101,9 +102,8 @@ impl RouteWindow {
         minute.latency[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn refused(&self, why: Refusal) {
-        let index = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
-        self.current(unix_minute()).refusals[index].fetch_add(1, Ordering::Relaxed);
+    pub fn refused(&self, why: Refusal, at: SystemTime) {
+        self.current(minute_of(at)).refusals[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests per minute, oldest first, for the last `MINUTES` minutes
@@ -165,8 +165,12 @@ fn quantile(buckets: &[u64], q: f64) -> Option<f64> {
     None
 }
 
+fn minute_of(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
+}
+
 fn unix_minute() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
+    minute_of(SystemTime::now())
 }
 
 /// An upstream's failures since start-up, and the last one's text.
@@ -230,11 +234,11 @@ mod tests {
     fn a_window_counts_classes_refusals_and_latency() {
         let window = RouteWindow::default();
         for _ in 0..98 {
-            window.record(200, Duration::from_micros(300));
+            window.record(200, Duration::from_micros(300), SystemTime::now());
         }
-        window.record(502, Duration::from_millis(40));
-        window.record(403, Duration::from_micros(20));
-        window.refused(Refusal::AllowFrom);
+        window.record(502, Duration::from_millis(40), SystemTime::now());
+        window.record(403, Duration::from_micros(20), SystemTime::now());
+        window.refused(Refusal::AllowFrom, SystemTime::now());
         let summary = window.last_minute();
         assert_eq!(summary.requests, 100);
         assert_eq!(summary.classes, [0, 98, 0, 1, 1]);

@@ -37,6 +37,8 @@ pub enum Value<'a> {
 /// reach the client whole) and its fields in order.
 pub struct Line<'a> {
     pub warn: bool,
+    /// When the response ended (the timestamp written).
+    pub at: SystemTime,
     pub fields: &'a [(&'static str, Value<'a>)],
 }
 
@@ -68,7 +70,7 @@ pub fn emit(line: &Line<'_>) {
 }
 
 fn text(out: &mut Vec<u8>, line: &Line<'_>) {
-    timestamp(out, SystemTime::now());
+    timestamp(out, line.at);
     out.extend_from_slice(if line.warn { b"  WARN" } else { b"  INFO" });
     out.extend_from_slice(b" hookgate::access:");
     for (name, value) in line.fields {
@@ -86,7 +88,7 @@ fn text(out: &mut Vec<u8>, line: &Line<'_>) {
 
 fn json(out: &mut Vec<u8>, line: &Line<'_>) {
     out.extend_from_slice(b"{\"timestamp\":\"");
-    timestamp(out, SystemTime::now());
+    timestamp(out, line.at);
     out.extend_from_slice(if line.warn { b"\",\"level\":\"WARN\"" } else { b"\",\"level\":\"INFO\"" });
     for (name, value) in line.fields {
         out.extend_from_slice(b",\"");
@@ -240,7 +242,7 @@ mod tests {
             ("status", Value::Number(200)),
             ("bytes", Value::Number(0)),
         ];
-        let line = Line { warn: true, fields: &fields };
+        let line = Line { warn: true, at: SystemTime::now(), fields: &fields };
         let mut out = Vec::new();
         text(&mut out, &line);
         let text = String::from_utf8(out).unwrap();

@@ -16,7 +16,7 @@ pub mod format;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, StatusCode};
 use ipnet::IpNet;
@@ -182,10 +182,10 @@ impl Delivery {
 
 impl Delivery {
     /// Counts a guard's refusal and lists a 4xx/5xx answer, for the status page.
-    fn note_problem(&self) {
+    fn note_problem(&self, at: SystemTime) {
         let status = self.status.as_u16();
         if let Some(kind) = self.line.error.and_then(|e| e.refusal()) {
-            self.metrics.recent.refused(kind);
+            self.metrics.recent.refused(kind, at);
         }
         if status < 400 {
             return;
@@ -195,7 +195,8 @@ impl Delivery {
             None => format!("upstream {} answered {status}", self.line.upstream_name()),
         };
         let route = self.line.route_name().to_string();
-        self.metrics.problems.push(Problem { unix_time: crate::metrics::unix_seconds(), route, status, reason });
+        let unix_time = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.metrics.problems.push(Problem { unix_time, route, status, reason });
     }
 }
 
@@ -203,8 +204,10 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         let l = &self.line;
         let elapsed = self.start.elapsed();
-        self.metrics.record(self.status.as_u16(), elapsed);
-        self.note_problem();
+        // One wall-clock read serves the metrics, the status page and the line.
+        let at = SystemTime::now();
+        self.metrics.record(self.status.as_u16(), elapsed, at);
+        self.note_problem(at);
         let aborted = self.aborted();
         let failure = self.failure.get();
         let (route, upstream) = (l.route_name(), l.upstream_name());
@@ -228,6 +231,6 @@ impl Drop for Delivery {
             (Some(_), None) => 10,
             (Some(_), Some(_)) => 11,
         };
-        format::emit(&Line { warn: aborted.is_some(), fields: &fields[..shown] });
+        format::emit(&Line { warn: aborted.is_some(), at, fields: &fields[..shown] });
     }
 }

@@ -16,7 +16,7 @@ pub use html::render;
 pub use terminal::summary;
 
 use crate::metrics::Metrics;
-use crate::recent::{MINUTES, Problem, Refusal, RouteSummary};
+use crate::recent::{Problem, Refusal, RouteSummary};
 use crate::server::StateHandle;
 use crate::telegram::monitor::{WebhookStatus, WebhookView};
 
@@ -288,6 +288,3 @@ impl Sources {
         }
     }
 }
-
-/// The sparkline's width in minutes.
-pub const SPARK_MINUTES: usize = MINUTES;

@@ -27,10 +27,16 @@ pub const REPAIR_LINE: &str = "telegram last repair: ";
 
 /// The latest diagnosis and the last repair, for `/readyz` and the status page.
 #[derive(Debug, Default)]
-pub struct WebhookStatus {
-    diagnosis: Mutex<Option<String>>,
-    repair: Mutex<Option<String>>,
-    view: Mutex<Option<WebhookView>>,
+pub struct WebhookStatus(Mutex<Report>);
+
+#[derive(Debug, Default)]
+struct Report {
+    /// One line for `/readyz`: the diagnosis, or why Telegram could not be asked.
+    diagnosis: Option<String>,
+    /// The last repair: when, from which state to which, and its result.
+    repair: Option<String>,
+    /// What the last successful round saw.
+    view: Option<WebhookView>,
 }
 
 /// What the last successful round saw, for the status page.
@@ -50,35 +56,37 @@ pub struct WebhookView {
 }
 
 impl WebhookStatus {
-    pub fn get(&self) -> Option<String> {
-        self.diagnosis.lock().map(|s| s.clone()).unwrap_or(None)
+    fn read<T>(&self, f: impl FnOnce(&Report) -> T) -> T {
+        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    fn set(&self, text: Option<String>) {
-        if let Ok(mut slot) = self.diagnosis.lock() {
-            *slot = text;
-        }
+    fn write(&self, f: impl FnOnce(&mut Report)) {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.read(|r| r.diagnosis.clone())
     }
 
     pub fn view(&self) -> Option<WebhookView> {
-        self.view.lock().map(|v| v.clone()).unwrap_or(None)
-    }
-
-    fn set_view(&self, view: WebhookView) {
-        if let Ok(mut slot) = self.view.lock() {
-            *slot = Some(view);
-        }
+        self.read(|r| r.view.clone())
     }
 
     /// The last repair: when, from which state to which, and its result.
     pub fn last_repair(&self) -> Option<String> {
-        self.repair.lock().map(|s| s.clone()).unwrap_or(None)
+        self.read(|r| r.repair.clone())
+    }
+
+    fn set(&self, text: Option<String>) {
+        self.write(|r| r.diagnosis = text);
+    }
+
+    fn set_view(&self, view: WebhookView) {
+        self.write(|r| r.view = Some(view));
     }
 
     pub(super) fn set_repair(&self, text: String) {
-        if let Ok(mut slot) = self.repair.lock() {
-            *slot = Some(text);
-        }
+        self.write(|r| r.repair = Some(text));
     }
 }
 
