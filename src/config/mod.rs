@@ -24,6 +24,7 @@ use crate::routes::RouteTable;
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat};
+pub use telegram::{BotToken, TelegramConfig};
 
 /// Where the daemon looks when neither `-c` nor `HOOKGATE_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/hookgate/hookgate.toml";
@@ -45,7 +46,7 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     pub routes: RouteTable,
     /// `[telegram]`: webhook control and monitoring.
-    pub telegram: Option<crate::telegram::TelegramConfig>,
+    pub telegram: Option<telegram::TelegramConfig>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,18 +1,65 @@
-//! Validation of the `[telegram]` table.
+//! The `[telegram]` table: its validated form (`TelegramConfig`, `BotToken`)
+//! and its validation. What the table is used for (webhook URLs, the checks
+//! before `setWebhook`, the Bot API) lives in the top-level `telegram` module.
 //!
 //! The bot token is read from its file here; no error message ever includes
 //! it, only the file's path.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderName, Uri};
 
 use super::Step;
 use super::raw::RawTelegram;
 use super::validate::{Checker, child};
+use crate::guards::Secret;
 use crate::routes::{Action, PathMatch, RouteTable};
-use crate::telegram::{BotToken, TelegramConfig};
+
+/// A bot token. It never appears in `Debug` output, logs or errors.
+#[derive(Clone)]
+pub struct BotToken(Arc<str>);
+
+impl BotToken {
+    pub fn new(token: &str) -> Self {
+        BotToken(token.into())
+    }
+
+    /// For building Bot API request paths only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
+}
+
+/// The validated `[telegram]` table.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub token: BotToken,
+    /// Origin Telegram should call, e.g. `https://www.example.com`.
+    pub public_url: Uri,
+    /// The webhook route's name, index and exact path.
+    pub route: Arc<str>,
+    pub route_index: usize,
+    pub webhook_path: String,
+    /// The secret to register (`secret_token`), with the header the route checks.
+    pub secret: Option<(HeaderName, Secret)>,
+    pub xboard_access_token: bool,
+    pub api_url: Uri,
+    pub allowed_updates: Option<Vec<String>>,
+    pub max_connections: Option<u32>,
+    /// Zero disables the monitor.
+    pub monitor_interval: Duration,
+    /// The monitor re-registers the webhook when it was changed or lost its secret.
+    pub repair: bool,
+}
 
 const DEFAULT_API_URL: &str = "https://api.telegram.org";
 const DEFAULT_MONITOR_INTERVAL: Duration = Duration::from_secs(300);

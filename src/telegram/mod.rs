@@ -15,70 +15,26 @@ mod diagnosis;
 pub mod monitor;
 mod repair;
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
-
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue, Method};
 use md5::{Digest, Md5};
 
+pub use crate::config::{BotToken, TelegramConfig};
 pub use diagnosis::{Diagnosis, WebhookInfo};
 
 use api::WebhookParams;
 
 use crate::config::Config;
-use crate::guards::Secret;
 use crate::routes::{Action, RequestFacts};
 
 /// Ports Telegram delivers webhooks to.
 pub const WEBHOOK_PORTS: [u16; 4] = [443, 80, 88, 8443];
 
-/// A bot token. It never appears in `Debug` output, logs or errors.
-#[derive(Clone)]
-pub struct BotToken(Arc<str>);
-
+/// XBoard's view of the token.
 impl BotToken {
-    pub fn new(token: &str) -> Self {
-        BotToken(token.into())
-    }
-
-    /// For building Bot API request paths only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// XBoard's `access_token`: the hex MD5 of the token.
     pub fn xboard_access_token(&self) -> String {
-        Md5::digest(self.0.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        Md5::digest(self.expose().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }
-}
-
-impl fmt::Debug for BotToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BotToken(<redacted>)")
-    }
-}
-
-/// The validated `[telegram]` table.
-#[derive(Debug, Clone)]
-pub struct TelegramConfig {
-    pub token: BotToken,
-    /// Origin Telegram should call, e.g. `https://www.example.com`.
-    pub public_url: Uri,
-    /// The webhook route's name, index and exact path.
-    pub route: Arc<str>,
-    pub route_index: usize,
-    pub webhook_path: String,
-    /// The secret to register (`secret_token`), with the header the route checks.
-    pub secret: Option<(HeaderName, Secret)>,
-    pub xboard_access_token: bool,
-    pub api_url: Uri,
-    pub allowed_updates: Option<Vec<String>>,
-    pub max_connections: Option<u32>,
-    /// Zero disables the monitor.
-    pub monitor_interval: Duration,
-    /// The monitor re-registers the webhook when it was changed or lost its secret.
-    pub repair: bool,
 }
 
 impl TelegramConfig {
