@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod acme;
 pub mod admin;
 pub mod canonical;
 pub mod cli;

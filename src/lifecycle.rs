@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::admin::{self, Admin, Phase, Readiness};
 use crate::config::Config;
+use crate::acme;
 use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;
@@ -121,6 +122,9 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
         };
         admin::spawn(listener, Arc::new(admin));
     }
+    // Started once the listeners are bound: the ACME server validates through them.
+    let mut acme = acme::Supervisor::default();
+    acme.follow(&server.state().config, &metrics);
     // Runs for the life of the process; it follows reloads and idles without [telegram].
     tokio::spawn(monitor::run(server.state_handle(), metrics.clone(), webhook));
     log_summary(&server.state().config);
@@ -145,10 +149,12 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
                 Event::Reload => {
                     tracing::info!("received SIGHUP");
                     let _ = reload(&mut server, &path, &metrics, &notifier, &sources).await;
+                    acme.follow(&server.state().config, &metrics);
                 }
             },
             Some(reply) = reload_rx.recv() => {
                 let outcome = reload(&mut server, &path, &metrics, &notifier, &sources).await;
+                acme.follow(&server.state().config, &metrics);
                 let _ = reply.send(outcome);
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {
@@ -162,7 +168,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             _ = housekeeping.tick() => {
                 metrics.run_upkeep();
                 let now = crate::metrics::unix_now() as i64;
-                for cert in server.state().config.listen.tls.iter().flat_map(|t| &t.certificates) {
+                for cert in server.state().config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
                     metrics.certificate_expiry(&cert.cert_file, cert.days_left(now));
                 }
                 for (route, keys) in server.state().sweep_guards() {
@@ -172,6 +178,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             }
         }
     }
+    acme.stop();
     readiness.set(Phase::Draining);
     notifier.stopping();
     server.drain().await;

@@ -37,6 +37,7 @@ const TG_URL_MATCHES: &str = "hookgate_telegram_webhook_url_matches_config";
 const TG_MONITOR_ERRORS: &str = "hookgate_telegram_webhook_monitor_errors_total";
 const TG_REPAIRS: &str = "hookgate_telegram_webhook_repairs_total";
 const DEDUPE_SUPPRESSED: &str = "hookgate_dedupe_suppressed_total";
+const ACME_ATTEMPTS: &str = "hookgate_acme_attempts_total";
 
 /// Latency buckets in seconds: sub-millisecond proxying up to Telegram's 60 s limit.
 const BUCKETS: &[f64] =
@@ -319,6 +320,11 @@ impl Metrics {
         self.counter(TG_REPAIRS, vec![Label::new("result", result)]).increment(1);
     }
 
+    /// Records one ACME order attempt (`success` or `failure`).
+    pub fn acme_attempt(&self, result: &'static str) {
+        self.counter(ACME_ATTEMPTS, vec![Label::new("result", result)]).increment(1);
+    }
+
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
         self.prometheus.as_ref().map(|(_, handle)| handle.render())
@@ -334,7 +340,7 @@ impl Metrics {
 }
 
 fn describe(recorder: &PrometheusRecorder) {
-    let counters: [(&'static str, &'static str); 7] = [
+    let counters: [(&'static str, &'static str); 8] = [
         (REQUESTS, "Requests answered, by route, upstream and status class."),
         (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
         (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
@@ -342,6 +348,7 @@ fn describe(recorder: &PrometheusRecorder) {
         (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
         (TG_REPAIRS, "Webhook repairs (setWebhook with this config) by the monitor, by result."),
         (DEDUPE_SUPPRESSED, "Redelivered updates answered without forwarding them again, by route."),
+        (ACME_ATTEMPTS, "ACME certificate orders ([listen.tls.acme]), by result."),
     ];
     for (name, help) in counters {
         recorder.describe_counter(name.into(), None, SharedString::const_str(help));

@@ -24,6 +24,22 @@ pub fn route_table(config: &Config) -> String {
         for cert in &tls.certificates {
             let _ = writeln!(out, "  certificate {}: {}", cert.cert_file, cert.names.join(", "));
         }
+        if let Some(acme) = &tls.acme {
+            let settings = acme.settings();
+            let _ = writeln!(
+                out,
+                "  acme: {} by {} from {} (cache {})",
+                settings.domains.join(", "),
+                settings.challenge.name(),
+                settings.directory,
+                acme.folder().display()
+            );
+            let now = crate::metrics::unix_now() as i64;
+            let _ = match acme.current() {
+                Some(cert) => writeln!(out, "    cached certificate for {}: {} days left", cert.names.join(", "), cert.days_left(now)),
+                None => writeln!(out, "    no cached certificate: these names will be obtained at start"),
+            };
+        }
     }
     if let Some(redirect) = &config.listen.redirect {
         let exempt = if redirect.exempt.is_empty() { "none".to_string() } else { redirect.exempt.join(", ") };
@@ -59,12 +75,15 @@ pub fn route_table(config: &Config) -> String {
 pub fn warnings(config: &Config) -> Vec<String> {
     let mut out: Vec<String> = config.routes.shadowed().iter().map(ToString::to_string).collect();
     let now = crate::metrics::unix_now() as i64;
-    for cert in config.listen.tls.iter().flat_map(|t| &t.certificates) {
+    for cert in config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
         let days = cert.days_left(now);
         if days < crate::tls::EXPIRY_WARNING_DAYS {
             let when = if days < 0 { "has expired".to_string() } else { format!("expires in {days} days") };
             out.push(format!("certificate {} ({}) {when}", cert.cert_file, cert.names.join(", ")));
         }
+    }
+    if let Some(tls) = &config.listen.tls {
+        out.extend(acme_warnings(config, tls));
     }
     for up in &config.upstreams {
         if matches!(up.tls.as_ref().map(|t| &t.trust), Some(crate::tls::UpstreamTrust::Insecure)) {
@@ -88,6 +107,44 @@ pub fn warnings(config: &Config) -> Vec<String> {
                     route.name
                 ));
             }
+        }
+    }
+    out
+}
+
+/// The ACME server checks http-01 on port 80 and tls-alpn-01 on port 443; a
+/// name that a file certificate also covers is served with the file's.
+fn acme_warnings(config: &Config, tls: &crate::config::TlsListen) -> Vec<String> {
+    let Some(acme) = &tls.acme else { return Vec::new() };
+    let settings = acme.settings();
+    let mut out = Vec::new();
+    fn on_port<'a>(mut addrs: impl Iterator<Item = &'a std::net::SocketAddr>, port: u16) -> bool {
+        addrs.any(|a| a.port() == port)
+    }
+    match settings.challenge {
+        crate::tls::Challenge::TlsAlpn01 if !on_port(tls.addrs.iter(), 443) => out.push(
+            "[listen.tls.acme] uses tls-alpn-01, which the ACME server checks on port 443, but no [listen.tls] addr \
+             is on port 443 (fine only if port 443 is forwarded here)"
+                .to_string(),
+        ),
+        crate::tls::Challenge::Http01 => {
+            let redirect = config.listen.redirect.iter().flat_map(|r| r.addrs.iter());
+            if !on_port(config.listen.addrs.iter().chain(redirect), 80) {
+                out.push(
+                    "[listen.tls.acme] uses http-01, which the ACME server checks on port 80, but no [listen] or \
+                     [listen.redirect] addr is on port 80 (fine only if systemd's socket or a forward supplies it)"
+                        .to_string(),
+                );
+            }
+        }
+        crate::tls::Challenge::TlsAlpn01 => {}
+    }
+    for domain in &settings.domains {
+        if let Some(cert) = tls.certificates.iter().find(|c| c.names.contains(domain)) {
+            out.push(format!(
+                "{domain} is in [listen.tls.acme] domains and in certificate {}; the file's certificate is served for it",
+                cert.cert_file
+            ));
         }
     }
     out

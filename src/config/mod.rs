@@ -64,7 +64,10 @@ pub struct Listen {
 #[derive(Debug, Clone)]
 pub struct TlsListen {
     pub addrs: Vec<SocketAddr>,
+    /// From `certificates`: each `{ cert_file, key_file }`.
     pub certificates: Vec<crate::tls::LoadedCert>,
+    /// From `[listen.tls.acme]`.
+    pub acme: Option<std::sync::Arc<crate::tls::AcmeStore>>,
     pub server_config: std::sync::Arc<rustls::ServerConfig>,
     /// The whole TLS handshake must finish within this.
     pub handshake_timeout: Duration,
@@ -80,6 +83,14 @@ pub struct Redirect {
     pub exempt: Vec<String>,
     /// Port in the `Location`; `None` for 443.
     pub https_port: Option<u16>,
+}
+
+impl TlsListen {
+    /// Every certificate served now: the files', then ACME's (if it has one yet).
+    pub fn served_certificates(&self) -> Vec<crate::tls::LoadedCert> {
+        let acme = self.acme.as_ref().and_then(|store| store.current());
+        self.certificates.iter().cloned().chain(acme.map(|cert| (*cert).clone())).collect()
+    }
 }
 
 impl Redirect {

@@ -79,10 +79,24 @@ pub struct RawListen {
 pub struct RawTls {
     #[serde(default)]
     pub addrs: Vec<SocketAddr>,
+    #[serde(default)]
     pub certificates: Vec<RawCertificate>,
     pub handshake_timeout: Option<Parsed<Dur>>,
     pub http2: Option<bool>,
     pub max_concurrent_streams: Option<u32>,
+    pub acme: Option<RawAcme>,
+}
+
+/// `[listen.tls.acme]`: certificates obtained and renewed automatically.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcme {
+    pub domains: Vec<String>,
+    pub contact: Option<String>,
+    pub directory: Option<String>,
+    pub cache_dir: Option<String>,
+    pub challenge: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -84,6 +84,19 @@ pub struct Forward {
     pub dedupe: Option<Arc<Dedupe>>,
 }
 
+/// The answer to an open http-01 challenge (RFC 8555 §8.3), on any listener
+/// and before the redirect. A token nobody is waiting for goes on to the routes.
+fn acme_http_answer(state: &State, method: &http::Method, path: &str) -> Option<LocalResponse> {
+    let token = path.strip_prefix("/.well-known/acme-challenge/")?;
+    if method != http::Method::GET && method != http::Method::HEAD {
+        return None;
+    }
+    let answer = state.config.listen.tls.as_ref()?.acme.as_ref()?.http_answer(token)?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Some(LocalResponse::new(http::StatusCode::OK, answer, headers))
+}
+
 /// The admit, canonicalise, select and guard phases: checks the head, picks
 /// the route, runs its guards, and rewrites `parts` into the head the upstream
 /// gets (target, Host, hop-by-hop headers, `X-Forwarded-*`, `Via`). Fills in
@@ -110,6 +123,10 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     if !path.is_unchanged() {
         // The line already holds the raw path; only a rewritten one needs copying.
         line.path = path.as_str().to_string();
+    }
+    if let Some(answer) = acme_http_answer(state, &parts.method, path.match_key()) {
+        line.route = Some("acme-challenge".into());
+        return Ok(Plan::Local(answer));
     }
     if conn.kind == ListenerKind::Redirect
         && let Some(redirect) = &state.config.listen.redirect

@@ -107,7 +107,13 @@ async fn serve_tls(
             return;
         }
     };
-    if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+    let alpn = stream.get_ref().1.alpn_protocol();
+    if alpn == Some(crate::tls::ACME_TLS_ALPN) {
+        // A tls-alpn-01 validation: the handshake was the answer (RFC 8737 §3).
+        tracing::debug!(client = %peer, "answered a tls-alpn-01 challenge handshake");
+        return;
+    }
+    if alpn != Some(b"h2") {
         let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
         engine::serve(stream, context, &shared.state, limits, engine_stop).await;
         return;

@@ -192,6 +192,28 @@ fn listeners(out: &mut String, s: &Snapshot) {
         );
     }
     out.push_str("</table>\n");
+    if let Some(acme) = &s.acme {
+        let r = &acme.report;
+        let _ = write!(
+            out,
+            "<p id=\"acme\">ACME ({}, <code>{}</code>) for {}: <b class=\"{}\">{}</b>",
+            acme.challenge,
+            esc(&acme.directory),
+            esc(&acme.domains.join(", ")),
+            if r.state == "failing" { "red" } else { "ok" },
+            r.state
+        );
+        if r.failures > 0 {
+            let _ = write!(out, "; {} failed attempts in a row", r.failures);
+        }
+        if let Some(error) = &r.last_error {
+            let _ = write!(out, "; last error: <code>{}</code>", esc(error));
+        }
+        if let Some(next) = r.next_attempt {
+            let _ = write!(out, "; next check in {} s", next.saturating_sub(s.now));
+        }
+        out.push_str("</p>\n");
+    }
 }
 
 fn problems(out: &mut String, s: &Snapshot) {

@@ -99,6 +99,8 @@ pub struct Snapshot {
     pub upstreams: Vec<Upstream>,
     pub listeners: Vec<Listener>,
     pub certificates: Vec<Certificate>,
+    /// `None` without `[listen.tls.acme]`.
+    pub acme: Option<Acme>,
     /// Newest first.
     pub problems: Vec<Problem>,
     /// Whether anything needs attention (what `hookgate status` exits 1 for).
@@ -154,6 +156,16 @@ pub struct Certificate {
     pub days_left: i64,
     /// `ok`, `amber` (under 14 days) or `red` (under 3).
     pub level: &'static str,
+}
+
+/// `[listen.tls.acme]`: what it manages and how the last attempt went.
+#[derive(Debug, Serialize)]
+pub struct Acme {
+    pub domains: Vec<String>,
+    pub challenge: &'static str,
+    pub directory: String,
+    #[serde(flatten)]
+    pub report: crate::tls::AcmeReport,
 }
 
 impl Sources {
@@ -215,7 +227,7 @@ impl Sources {
             .listen
             .tls
             .iter()
-            .flat_map(|t| &t.certificates)
+            .flat_map(|t| t.served_certificates())
             .map(|c| {
                 let days_left = c.days_left(now as i64);
                 let level = match days_left {
@@ -229,6 +241,19 @@ impl Sources {
                 Certificate { file: c.cert_file.clone(), names: c.names.clone(), days_left, level }
             })
             .collect();
+        let acme = config.listen.tls.as_ref().and_then(|t| t.acme.as_ref()).map(|store| {
+            let settings = store.settings();
+            let report = store.report();
+            if let Some(error) = report.last_error.as_ref().filter(|_| report.state == "failing") {
+                trouble.push(format!("ACME is failing ({} attempts): {error}", report.failures));
+            }
+            Acme {
+                domains: settings.domains.clone(),
+                challenge: settings.challenge.name(),
+                directory: settings.directory.clone(),
+                report,
+            }
+        });
         let reload = self.reloads.get();
         if let Some(attempt) = reload.last_reload.as_ref().filter(|a| !a.ok) {
             trouble.push(format!("the last reload failed: {}", attempt.message));
@@ -246,6 +271,7 @@ impl Sources {
             upstreams,
             listeners,
             certificates,
+            acme,
             problems,
             trouble,
         }

@@ -97,6 +97,14 @@ pub fn summary(s: &Value, colour: bool) -> String {
     for c in s["certificates"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "certificate {}: {} days left", text(&c["file"]), c["days_left"]);
     }
+    if let Some(acme) = s.get("acme").filter(|a| !a.is_null()) {
+        let names: Vec<&str> = acme["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+        let _ = write!(out, "acme ({}) for {}: {}", text(&acme["challenge"]), names.join(", "), text(&acme["state"]));
+        if let Some(error) = acme["last_error"].as_str() {
+            let _ = write!(out, "; last error: {error}");
+        }
+        out.push('\n');
+    }
     let problems = s["problems"].as_array().map_or(&[][..], Vec::as_slice);
     if !problems.is_empty() {
         let _ = writeln!(out, "\nrecent problems ({} kept, newest first):", problems.len());

@@ -1,9 +1,15 @@
 //! TLS: server certificates chosen by SNI, and client configs for https upstreams.
 //!
-//! Certificates are loaded (and checked: the key must match the certificate)
-//! when the config is loaded, so a reload with a bad certificate fails as a
-//! whole and the old one keeps serving. Only TLS 1.2 and 1.3 are offered, with
-//! the `ring` provider. Nothing here does IO on the request path.
+//! Certificates from files are loaded (and checked: the key must match the
+//! certificate) when the config is loaded, so a reload with a bad certificate
+//! fails as a whole and the old one keeps serving. Certificates from ACME live
+//! in an [`AcmeStore`] that the resolver reads at every handshake, so a renewed
+//! one is served without a reload. Only TLS 1.2 and 1.3 are offered, with the
+//! `ring` provider. Nothing here does IO on the request path.
+
+mod acme_store;
+
+pub use acme_store::{AcmeReport, AcmeSettings, AcmeStore, Challenge, StoreError};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +23,9 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
+/// The ALPN protocol of the tls-alpn-01 challenge (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 /// Below this many days of validity left, `hookgate check` warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
@@ -26,6 +35,8 @@ pub struct LoadedCert {
     pub cert_file: String,
     /// DNS names from the certificate (subjectAltName, else the CN); `*.x` for wildcards.
     pub names: Vec<String>,
+    /// Unix time the leaf certificate became valid.
+    pub not_before: i64,
     /// Unix time the leaf certificate expires.
     pub not_after: i64,
     pub key: Arc<CertifiedKey>,
@@ -48,24 +59,55 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
-/// Loads a PEM chain and its PEM key; the key must match the leaf certificate.
-pub fn load_certificate(cert_file: &str, key_file: &str) -> Result<LoadedCert, String> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| format!("cannot read {cert_file}: {e}"))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{cert_file}: not a PEM certificate chain: {e}"))?;
-    let leaf = chain.first().ok_or_else(|| format!("{cert_file} holds no certificate"))?;
-    let (names, not_after) = describe(leaf).map_err(|e| format!("{cert_file}: {e}"))?;
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| format!("cannot read a private key from {key_file}: {e}"))?;
-    let certified = CertifiedKey::from_der(chain, key, &provider())
-        .map_err(|e| format!("{key_file} does not match {cert_file}: {e}"))?;
-    Ok(LoadedCert { cert_file: cert_file.to_string(), names, not_after, key: Arc::new(certified) })
+/// Why a certificate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("cannot read {file}: {source}")]
+    Read { file: String, source: std::io::Error },
+    #[error("{file}: not a PEM certificate chain: {detail}")]
+    NotPem { file: String, detail: String },
+    #[error("{file} holds no certificate")]
+    Empty { file: String },
+    #[error("{file}: bad certificate: {detail}")]
+    BadCertificate { file: String, detail: String },
+    #[error("cannot read a private key from {file}: {detail}")]
+    NoKey { file: String, detail: String },
+    #[error("{key_file} does not match {cert_file}: {detail}")]
+    Mismatch { cert_file: String, key_file: String, detail: String },
 }
 
-/// The DNS names and expiry of a certificate.
-fn describe(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| format!("bad certificate: {e}"))?;
+/// Loads a PEM chain and its PEM key; the key must match the leaf certificate.
+pub fn load_certificate(cert_file: &str, key_file: &str) -> Result<LoadedCert, CertError> {
+    let read = |file: &str| std::fs::read(file).map_err(|source| CertError::Read { file: file.to_string(), source });
+    certificate_from_pem(&read(cert_file)?, &read(key_file)?, cert_file, key_file)
+}
+
+/// Parses a PEM chain and its PEM key (named `cert_file` and `key_file` in errors).
+pub fn certificate_from_pem(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    cert_file: &str,
+    key_file: &str,
+) -> Result<LoadedCert, CertError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| CertError::NotPem { file: cert_file.to_string(), detail: e.to_string() })?;
+    let leaf = chain.first().ok_or_else(|| CertError::Empty { file: cert_file.to_string() })?;
+    let (names, not_before, not_after) =
+        describe(leaf).map_err(|detail| CertError::BadCertificate { file: cert_file.to_string(), detail })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| CertError::NoKey { file: key_file.to_string(), detail: e.to_string() })?;
+    let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| CertError::Mismatch {
+        cert_file: cert_file.to_string(),
+        key_file: key_file.to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(LoadedCert { cert_file: cert_file.to_string(), names, not_before, not_after, key: Arc::new(certified) })
+}
+
+/// The DNS names, start and expiry of a certificate.
+fn describe(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64, i64), String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -77,21 +119,25 @@ fn describe(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
     if names.is_empty() {
         names.extend(cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_ascii_lowercase));
     }
-    Ok((names, cert.validity().not_after.timestamp()))
+    Ok((names, cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp()))
 }
 
-/// Picks the certificate for the SNI name; the first certificate is the default.
+/// Picks the certificate for the SNI name. Certificates from files come first
+/// (in file order for a name two of them claim), then the ACME certificate for
+/// its names, then wildcards from files; without a match, the first file
+/// certificate, else the ACME one. A tls-alpn-01 handshake gets the challenge
+/// certificate for its name and nothing else.
 #[derive(Debug)]
 pub struct SniResolver {
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// `.example.com` → key, for `*.example.com` certificates.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
-    default: Arc<CertifiedKey>,
+    default: Option<Arc<CertifiedKey>>,
+    acme: Option<Arc<AcmeStore>>,
 }
 
 impl SniResolver {
-    pub fn new(certs: &[LoadedCert]) -> Option<Self> {
-        let default = certs.first()?.key.clone();
+    pub fn new(certs: &[LoadedCert], acme: Option<Arc<AcmeStore>>) -> Self {
         let (mut exact, mut wildcard) = (HashMap::new(), HashMap::new());
         // Earlier certificates win when two claim the same name.
         for cert in certs.iter().rev() {
@@ -102,34 +148,56 @@ impl SniResolver {
                 };
             }
         }
-        Some(SniResolver { exact, wildcard, default })
+        SniResolver { exact, wildcard, default: certs.first().map(|c| c.key.clone()), acme }
     }
 
-    fn pick(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
-        let Some(name) = sni.map(str::to_ascii_lowercase) else { return self.default.clone() };
+    fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let acme = self.acme.as_ref().and_then(|store| store.current());
+        let Some(name) = sni.map(str::to_ascii_lowercase) else {
+            return self.default.clone().or_else(|| acme.map(|c| c.key.clone()));
+        };
         if let Some(key) = self.exact.get(&name) {
-            return key.clone();
+            return Some(key.clone());
         }
-        name.find('.').and_then(|dot| self.wildcard.get(&name[dot..])).cloned().unwrap_or_else(|| self.default.clone())
+        if let Some(cert) = acme.as_ref().filter(|c| c.names.contains(&name)) {
+            return Some(cert.key.clone());
+        }
+        let wildcard = name.find('.').and_then(|dot| self.wildcard.get(&name[dot..]));
+        wildcard.or(self.default.as_ref()).cloned().or_else(|| acme.map(|c| c.key.clone()))
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.pick(hello.server_name()))
+        if hello.alpn().is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN)) {
+            let name = hello.server_name()?;
+            return self.acme.as_ref()?.challenge_certificate(name);
+        }
+        self.pick(hello.server_name())
     }
 }
 
 /// The server config: TLS 1.2 and 1.3 only, SNI selection, ALPN `h2` (when
-/// enabled) then `http/1.1`.
-pub fn server_config(certs: &[LoadedCert], http2: bool) -> Result<Arc<ServerConfig>, String> {
-    let resolver = SniResolver::new(certs).ok_or("no certificates")?;
+/// enabled) then `http/1.1`, and `acme-tls/1` last when tls-alpn-01 is in use
+/// (only a client that offers nothing else gets it).
+pub fn server_config(
+    certs: &[LoadedCert],
+    http2: bool,
+    acme: Option<Arc<AcmeStore>>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let alpn_challenge = acme.as_ref().is_some_and(|a| a.settings().challenge == Challenge::TlsAlpn01);
+    let resolver = SniResolver::new(certs, acme);
     let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+    if http2 {
+        config.alpn_protocols.push(b"h2".to_vec());
+    }
+    config.alpn_protocols.push(b"http/1.1".to_vec());
+    if alpn_challenge {
+        config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }
 
