@@ -410,3 +410,52 @@ async fn dedupe_answers_an_http2_redelivery_itself() {
     assert_eq!(seen.len(), 1, "only the first copy reaches the upstream");
     assert_eq!(seen[0].body, update.as_bytes());
 }
+
+/// One keep-alive GET over `stream` (HTTP/1.1); the whole response as text.
+async fn tls_get(stream: &mut TlsStream<tokio::net::TcpStream>) -> String {
+    stream.write_all(b"GET /idle HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+        let n = stream.read(&mut chunk).await.expect("response");
+        assert!(n > 0, "closed before the response: {:?}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&seen).to_string()
+}
+
+/// Between requests a TLS connection is idle (idle_timeout), not slow
+/// (header_timeout): it is not closed with a 408 once header_timeout passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_https_keep_alive_connection_outlives_header_timeout() {
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    let app = Upstream::start("app").await;
+    let limits = "[limits]\nheader_timeout = \"1s\"\nidle_timeout = \"10s\"\n";
+    let daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"), "the idle connection was kept");
+    assert!(!daemon.logs().iter().any(|l| l.contains("status=408")), "no 408 for an idle connection");
+}
+
+/// A graceful shutdown closes idle TLS connections at once, as it does plain
+/// ones, instead of waiting for shutdown_grace to cut them.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_does_not_wait_for_idle_https_connections() {
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    let app = Upstream::start("app").await;
+    let limits = "[limits]\nshutdown_grace = \"60s\"\n";
+    let mut daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0), "exited without waiting the 60 s grace");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+    assert!(rest.is_empty(), "nothing more was sent on the idle connection");
+}

@@ -7,15 +7,19 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
+use super::buffers;
+
 /// A client connection: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {
-    /// Waits until a read would return something, holding no buffer meanwhile.
-    fn ready_to_read(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Waits, between requests, until the next request's first bytes are
+    /// there. Then `idle_timeout` gives way to `header_timeout`.
+    fn wait_for_request(&mut self, rbuf: &mut BytesMut) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Completes if the client closes its side while hookgate waits on the
     /// upstream; stays pending if it cannot tell (bytes of a pipelined request
@@ -24,7 +28,8 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {
 }
 
 impl Io for TcpStream {
-    async fn ready_to_read(&self) -> io::Result<()> {
+    /// Waits for readability, holding no buffer meanwhile.
+    async fn wait_for_request(&mut self, _rbuf: &mut BytesMut) -> io::Result<()> {
         self.readable().await
     }
 
@@ -39,10 +44,15 @@ impl Io for TcpStream {
 }
 
 impl Io for TlsStream<TcpStream> {
-    /// rustls may already hold decrypted bytes, so there is nothing to wait for
-    /// here: the caller reads into a buffer at once.
-    async fn ready_to_read(&self) -> io::Result<()> {
-        Ok(())
+    /// The socket's readability says nothing about requests here (rustls may
+    /// hold decrypted bytes, or read only a handshake message), so this reads
+    /// the first bytes of the next request into `rbuf`.
+    async fn wait_for_request(&mut self, rbuf: &mut BytesMut) -> io::Result<()> {
+        buffers::ensure(rbuf);
+        match self.read_buf(rbuf).await? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(()),
+        }
     }
 
     async fn gone(&self) {

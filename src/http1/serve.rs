@@ -64,7 +64,7 @@ pub async fn serve<S: Io>(
             buffers::release(&mut client.rbuf);
             // Shutdown always drains before it cuts, so waiting on the drain covers both.
             let next = tokio::select! {
-                ready = timed(client.limits.idle_timeout, client.io.ready_to_read()) => ready,
+                ready = timed(client.limits.idle_timeout, client.io.wait_for_request(&mut client.rbuf)) => ready,
                 () = &mut drained => return,
             };
             if !matches!(next, Some(Ok(()))) {
