@@ -19,9 +19,9 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::acme;
 use crate::admin::{self, Admin, Phase, Readiness};
 use crate::config::Config;
-use crate::acme;
 use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;

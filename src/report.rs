@@ -36,7 +36,12 @@ pub fn route_table(config: &Config) -> String {
             );
             let now = crate::metrics::unix_now() as i64;
             let _ = match acme.current() {
-                Some(cert) => writeln!(out, "    cached certificate for {}: {} days left", cert.names.join(", "), cert.days_left(now)),
+                Some(cert) => writeln!(
+                    out,
+                    "    cached certificate for {}: {} days left",
+                    cert.names.join(", "),
+                    cert.days_left(now)
+                ),
                 None => writeln!(out, "    no cached certificate: these names will be obtained at start"),
             };
         }

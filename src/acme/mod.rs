@@ -124,7 +124,11 @@ async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>) {
                 failures += 1;
                 let delay = retry_delay(failures);
                 metrics.acme_attempt("failure");
-                let serving = if store.current().is_some() { "the current certificate keeps serving" } else { "no certificate to serve yet" };
+                let serving = if store.current().is_some() {
+                    "the current certificate keeps serving"
+                } else {
+                    "no certificate to serve yet"
+                };
                 tracing::error!(%domains, attempt = failures, "ACME: obtaining a certificate failed: {e}; {serving}; next attempt in {}", humantime::format_duration(delay));
                 store.update_report(|r| {
                     r.state = "failing";

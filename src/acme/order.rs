@@ -113,7 +113,9 @@ async fn finish(store: &AcmeStore, mut order: instant_acme::Order) -> Result<Arc
         match authz.status {
             AuthorizationStatus::Pending => {}
             AuthorizationStatus::Valid => continue,
-            status => return Err(OrderError::Invalid(format!("the authorization for {} is {status:?}", authz.identifier()))),
+            status => {
+                return Err(OrderError::Invalid(format!("the authorization for {} is {status:?}", authz.identifier())));
+            }
         }
         let name = authz.identifier().to_string();
         let Some(mut handle) = authz.challenge(kind.clone()) else {
@@ -171,7 +173,9 @@ fn alpn_certificate(
 async fn account(store: &AcmeStore, http: &AcmeHttp) -> Result<Account, OrderError> {
     if let Some(json) = store.account()? {
         match serde_json::from_slice::<AccountCredentials>(&json) {
-            Ok(credentials) => return Ok(Account::builder_with_http(http.boxed()).from_credentials(credentials).await?),
+            Ok(credentials) => {
+                return Ok(Account::builder_with_http(http.boxed()).from_credentials(credentials).await?);
+            }
             Err(e) => tracing::warn!("the saved ACME account is unreadable ({e}); registering a new one"),
         }
     }
@@ -201,8 +205,11 @@ impl AcmeHttp {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(REQUEST_TIMEOUT));
-        let connector =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().wrap_connector(http);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
         Ok(AcmeHttp(Client::builder(TokioExecutor::new()).build(connector)))
     }
 

@@ -25,7 +25,10 @@ impl Checker<'_> {
     pub(super) fn listen_tls(&mut self, raw: RawTls) -> Option<TlsListen> {
         let at = [Step::Key("listen".into()), Step::Key("tls".into())];
         if raw.certificates.is_empty() && raw.acme.is_none() {
-            self.problem(&child(&at, "certificates"), "at least one { cert_file, key_file } (or [listen.tls.acme]) is needed");
+            self.problem(
+                &child(&at, "certificates"),
+                "at least one { cert_file, key_file } (or [listen.tls.acme]) is needed",
+            );
             return None;
         }
         let mut certificates = Vec::new();

@@ -180,7 +180,8 @@ impl AcmeStore {
         let (Some(chain), Some(key)) = (read_if_present(&cert_path)?, read_if_present(&key_path)?) else {
             return Ok(None);
         };
-        let cert = certificate_from_pem(&chain, &key, &cert_path.display().to_string(), &key_path.display().to_string())?;
+        let cert =
+            certificate_from_pem(&chain, &key, &cert_path.display().to_string(), &key_path.display().to_string())?;
         Ok(Some(cert))
     }
 
@@ -290,13 +291,8 @@ fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let partial = path.with_extension("partial");
     let fail = |source| StoreError::Write { path: path.to_path_buf(), source };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(fail)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial).map_err(fail)?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(fail)?;
     std::fs::rename(&partial, path).map_err(fail)
 }

@@ -9,11 +9,13 @@
 //! - `daemon`: the hookgate process, its logs and signals.
 //! - `client`: raw-socket requests and response parsing.
 //! - `telegram_sim`: a fake Bot API and a Telegram-like webhook sender.
+//! - `pebble`: a real test ACME server (Debian's pebble) on loopback.
 
 #![allow(dead_code, unused_imports)]
 
 mod client;
 mod daemon;
+pub mod pebble;
 pub mod telegram_sim;
 mod upstream;
 
