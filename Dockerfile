@@ -15,7 +15,7 @@ COPY . .
 # --target keeps build scripts and proc-macros dynamically linked.
 RUN RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked --target x86_64-unknown-linux-gnu --bin hookgate \
- && mkdir -p /out/etc/hookgate \
+ && mkdir -p /out/etc/hookgate /out/var/lib/hookgate \
  && cp target/x86_64-unknown-linux-gnu/release/hookgate /out/hookgate \
  && cp examples/xboard-compose.toml /out/etc/hookgate/hookgate.toml
 
@@ -23,6 +23,10 @@ FROM scratch
 COPY --from=build /out/hookgate /usr/bin/hookgate
 # The default config routes to XBoard's compose services; mount your own over it.
 COPY --from=build /out/etc/hookgate/hookgate.toml /etc/hookgate/hookgate.toml
+# [listen.tls.acme] cache_dir's default parent, owned by the runtime user: a
+# named volume here keeps certificates across container restarts.
+COPY --from=build --chown=65532:65532 /out/var/lib/hookgate /var/lib/hookgate
+VOLUME ["/var/lib/hookgate"]
 USER 65532:65532
 EXPOSE 80 443
 # `hookgate health` asks [admin]'s /healthz, and passes when no [admin] is set.

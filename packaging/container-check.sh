@@ -18,11 +18,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --locked \
     --target x86_64-unknown-linux-gnu --bin hookgate
 BIN=target/x86_64-unknown-linux-gnu/release/hookgate
-mkdir -p "$WORK/ctx/out/etc/hookgate"
+mkdir -p "$WORK/ctx/out/etc/hookgate" "$WORK/ctx/out/var/lib/hookgate"
 cp "$BIN" "$WORK/ctx/out/hookgate"
 cp examples/xboard-compose.toml "$WORK/ctx/out/etc/hookgate/hookgate.toml"
 # The Dockerfile's runtime stage, copying from the local build instead of the build stage.
-sed -n '/^FROM scratch/,$p' Dockerfile | sed 's|COPY --from=build /out/|COPY out/|' > "$WORK/ctx/Containerfile"
+sed -n '/^FROM scratch/,$p' Dockerfile | sed 's|--from=build ||; s| /out/| out/|' > "$WORK/ctx/Containerfile"
 
 echo "== 1. podman build (runtime stage of Dockerfile)"
 podman build --quiet --format docker -t hookgate:check -f "$WORK/ctx/Containerfile" "$WORK/ctx"

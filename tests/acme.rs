@@ -169,6 +169,12 @@ async fn tls_alpn01_issues_once_and_a_restart_reuses_the_cached_certificate() {
     let stream = connect(&verifying(&pebble.root_file()), pebble.tls_port, "www.shop.test").await;
     assert_eq!(presented(&stream), first, "the restart serves the cached certificate");
     assert!(!daemon.logs().iter().any(|l| l.contains("registered an ACME account")), "the account is reused too");
+    // A reload with the table unchanged keeps the store and its task: no second start, no order.
+    daemon.signal("HUP");
+    daemon.wait_for_log("reloaded", Duration::from_secs(10));
+    let starts = daemon.logs().iter().filter(|l| l.contains("ACME: managing the certificate")).count();
+    assert_eq!(starts, 1, "the ACME task carried over the reload");
+    assert_eq!(presented(&connect(&peeking(), pebble.tls_port, "shop.test").await), first);
     assert_eq!(show_orders("tls-alpn-01 after a restart", &pebble), 1, "no new order at restart");
 }
 
@@ -227,4 +233,41 @@ async fn a_refused_order_leaves_the_cached_certificate_serving() {
     assert_eq!(status["acme"]["state"], "failing", "{status}");
     assert!(status["acme"]["last_error"].as_str().unwrap().contains("rejectedIdentifier"));
     assert_eq!(show_orders("an order pebble refuses", &pebble), 0);
+}
+
+#[test]
+fn check_names_what_will_be_obtained_and_warns_about_the_challenge_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookgate.toml");
+    let config = |challenge: &str, tls_port: u16| {
+        format!(
+            "[listen]\naddrs = [\"127.0.0.1:8080\"]\n[listen.tls]\naddrs = [\"0.0.0.0:{tls_port}\"]\n[listen.tls.acme]\n\
+             domains = [\"shop.test\", \"www.shop.test\"]\nchallenge = \"{challenge}\"\ncache_dir = \"acme\"\n\
+             [upstreams.app]\nurl = \"http://127.0.0.1:3000\"\n[default]\nupstream = \"app\"\n"
+        )
+    };
+    let check = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("check")
+            .arg("-c")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let http01 = check(config("http-01", 443));
+    assert!(
+        http01
+            .contains("acme: shop.test, www.shop.test by http-01 from https://acme-v02.api.letsencrypt.org/directory"),
+        "{http01}"
+    );
+    assert!(http01.contains("no cached certificate: these names will be obtained at start"), "{http01}");
+    assert!(http01.contains("uses http-01, which the ACME server checks on port 80, but no [listen]"), "{http01}");
+    let alpn = check(config("tls-alpn-01", 8443));
+    assert!(alpn.contains("uses tls-alpn-01, which the ACME server checks on port 443"), "{alpn}");
+    let fine = check(config("tls-alpn-01", 443));
+    assert!(!fine.contains("which the ACME server checks"), "{fine}");
+    assert!(!dir.path().join("acme").exists(), "check creates nothing");
 }

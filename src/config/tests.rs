@@ -228,3 +228,69 @@ fn telegram_table_errors_name_the_key_and_never_the_token() {
     let off = Config::from_toml_str(&table("monitor_interval = \"0\"\n"), &file).unwrap();
     assert!(off.telegram.unwrap().monitor_interval.is_zero(), "\"0\" turns the monitor off");
 }
+
+#[test]
+fn acme_settings_are_checked_and_defaulted() {
+    let table = |keys: &str| format!("[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n[listen.tls.acme]\n{keys}\n");
+    let cases: &[(&str, &str)] = &[
+        ("domains = []", "hookgate.toml:13: listen.tls.acme.domains: at least one domain is needed"),
+        (
+            "domains = [\"*.shop.test\"]",
+            "hookgate.toml:13: listen.tls.acme.domains[0]: \"*.shop.test\" is a wildcard: wildcards need the dns-01 challenge",
+        ),
+        (
+            "domains = [\"shop\"]",
+            "hookgate.toml:13: listen.tls.acme.domains[0]: \"shop\" is not a fully qualified DNS name",
+        ),
+        ("domains = [\"10.0.0.1\"]", "hookgate.toml:13: listen.tls.acme.domains[0]: \"10.0.0.1\" is an IP address"),
+        (
+            "domains = [\"a.test\", \"A.test\"]",
+            "hookgate.toml:13: listen.tls.acme.domains[1]: \"A.test\" is listed twice",
+        ),
+        (
+            "domains = [\"a.test\"]\nchallenge = \"dns-01\"",
+            "hookgate.toml:14: listen.tls.acme.challenge: \"dns-01\": expected \"tls-alpn-01\" or \"http-01\"",
+        ),
+        (
+            "domains = [\"a.test\"]\ndirectory = \"http://ca.test/dir\"",
+            "hookgate.toml:14: listen.tls.acme.directory: \"http://ca.test/dir\" is not an https:// URL",
+        ),
+        (
+            "domains = [\"a.test\"]\ncontact = \"ops\"",
+            "hookgate.toml:14: listen.tls.acme.contact: \"mailto:ops\" is not an e-mail address",
+        ),
+        (
+            "domains = [\"a.test\"]\nca_file = \"/nonexistent/ca.pem\"",
+            "hookgate.toml:14: listen.tls.acme.ca_file: cannot read /nonexistent/ca.pem",
+        ),
+        ("domains = [\"a.test\"]\nrenew = true", "hookgate.toml:14: listen.tls.acme.renew: unknown field `renew`"),
+    ];
+    for (keys, want) in cases {
+        let got = error(&table(keys));
+        assert!(got.starts_with(want), "for {keys:?}\n got: {got}\nwant: {want}…");
+    }
+    assert!(
+        error("[listen.tls]\naddrs = []\n")
+            .contains("listen.tls.certificates: at least one { cert_file, key_file } (or [listen.tls.acme])")
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let keys =
+        format!("domains = [\"Shop.test\"]\ncontact = \"ops@shop.test\"\ncache_dir = \"{}\"", cache.path().display());
+    let config = load(&table(&keys)).unwrap();
+    let acme = config.listen.tls.unwrap().acme.unwrap();
+    let settings = acme.settings();
+    assert_eq!(settings.domains, vec!["shop.test"]);
+    assert_eq!(settings.contact.as_deref(), Some("mailto:ops@shop.test"));
+    assert_eq!(settings.directory, "https://acme-v02.api.letsencrypt.org/directory");
+    assert_eq!(settings.challenge, crate::tls::Challenge::TlsAlpn01);
+    assert!(acme.current().is_none(), "nothing cached yet");
+    assert_eq!(acme.folder(), cache.path().join("acme-v02.api.letsencrypt.org_directory"));
+    // The same table again (a reload) gets the same store, and with it the running client task.
+    let again = load(&table(&keys)).unwrap().listen.tls.unwrap().acme.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&acme, &again));
+    let staging = keys.replace("contact", "directory = \"letsencrypt-staging\"\ncontact");
+    let other = load(&table(&staging)).unwrap().listen.tls.unwrap().acme.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&acme, &other), "a changed table gets its own store");
+    assert_eq!(other.settings().directory, "https://acme-staging-v02.api.letsencrypt.org/directory");
+}
