@@ -232,6 +232,9 @@ async fn a_refused_order_leaves_the_cached_certificate_serving() {
     let status: serde_json::Value = serde_json::from_str(&get(admin, "localhost", "/status.json").body_text()).unwrap();
     assert_eq!(status["acme"]["state"], "failing", "{status}");
     assert!(status["acme"]["last_error"].as_str().unwrap().contains("rejectedIdentifier"));
+    let page = get(admin, "localhost", "/").body_text();
+    assert!(page.contains("<p id=\"acme\">ACME (tls-alpn-01"), "the status page shows ACME: {page}");
+    assert!(page.contains("failing"), "{page}");
     assert_eq!(show_orders("an order pebble refuses", &pebble), 0);
 }
 

@@ -281,3 +281,79 @@ impl ServerCertVerifier for NoVerification {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for `names`, as PEM chain and key.
+    fn pem_for(names: &[&str]) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn loaded(names: &[&str]) -> LoadedCert {
+        let (chain, key) = pem_for(names);
+        certificate_from_pem(chain.as_bytes(), key.as_bytes(), "c.pem", "k.pem").unwrap()
+    }
+
+    /// A store whose cache already holds a certificate for `names`.
+    fn acme_with(names: &[&str]) -> (tempfile::TempDir, Arc<AcmeStore>) {
+        let cache = tempfile::tempdir().unwrap();
+        let settings = AcmeSettings {
+            domains: names.iter().map(|n| n.to_string()).collect(),
+            contact: None,
+            directory: "https://ca.test/dir".to_string(),
+            cache_dir: cache.path().to_path_buf(),
+            challenge: Challenge::TlsAlpn01,
+            ca_file: None,
+        };
+        let folder = cache.path().join("ca.test_dir");
+        std::fs::create_dir_all(&folder).unwrap();
+        let (chain, key) = pem_for(names);
+        std::fs::write(folder.join("cert.pem"), chain).unwrap();
+        std::fs::write(folder.join("key.pem"), key).unwrap();
+        let store = AcmeStore::shared(settings);
+        assert!(store.current().is_some(), "the cached certificate is loaded");
+        (cache, store)
+    }
+
+    #[test]
+    fn sni_mixes_file_and_acme_certificates() {
+        let (_cache, acme) = acme_with(&["shop.test"]);
+        let acme_key = acme.current().unwrap().key.clone();
+        let file = loaded(&["a.test", "*.wild.test"]);
+        let resolver = SniResolver::new(std::slice::from_ref(&file), Some(acme.clone()));
+        let is = |sni: Option<&str>, want: &Arc<CertifiedKey>| Arc::ptr_eq(&resolver.pick(sni).unwrap(), want);
+        assert!(is(Some("shop.test"), &acme_key), "ACME's name gets ACME's certificate");
+        assert!(is(Some("SHOP.test"), &acme_key));
+        assert!(is(Some("a.test"), &file.key));
+        assert!(is(Some("x.wild.test"), &file.key));
+        assert!(is(Some("other.test"), &file.key), "unknown names get the first file certificate");
+        assert!(is(None, &file.key));
+
+        let acme_only = SniResolver::new(&[], Some(acme));
+        assert!(Arc::ptr_eq(&acme_only.pick(None).unwrap(), &acme_key), "without files, ACME's is the default");
+        assert!(SniResolver::new(&[], None).pick(Some("a.test")).is_none());
+    }
+
+    #[test]
+    fn tls_alpn_handshakes_get_only_an_open_challenge_certificate() {
+        let (_cache, acme) = acme_with(&["alpn.test"]);
+        assert!(acme.challenge_certificate("alpn.test").is_none());
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["alpn.test".to_string()]).unwrap().self_signed(&key).unwrap();
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        acme.open_alpn_challenge("alpn.test", cert.der().clone(), der.into()).unwrap();
+        assert!(acme.challenge_certificate("ALPN.test").is_some());
+        acme.open_http_challenge("tok", "tok.thumb");
+        assert_eq!(acme.http_answer("tok").as_deref(), Some("tok.thumb"));
+        acme.close_challenges();
+        assert!(acme.challenge_certificate("alpn.test").is_none());
+        assert!(acme.http_answer("tok").is_none());
+    }
+}
