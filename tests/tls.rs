@@ -459,3 +459,21 @@ async fn shutdown_does_not_wait_for_idle_https_connections() {
     let _ = stream.read_to_end(&mut rest).await;
     assert!(rest.is_empty(), "nothing more was sent on the idle connection");
 }
+
+/// An HTTPS client that leaves while the upstream is still thinking cancels
+/// the exchange, as a plain one does (TLS hides the socket, so hookgate reads).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_client_that_leaves_cancels_its_upstream_exchange() {
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    stream.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
+    assert!(common::eventually(Duration::from_secs(5), || !app.seen().is_empty()));
+    drop(stream);
+    // Logged long before the upstream would have answered.
+    let line = daemon.wait_for_log("status=499", Duration::from_secs(10));
+    assert!(line.contains("aborted=client_closed") && line.contains("path=/slow"), "{line}");
+}

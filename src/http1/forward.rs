@@ -129,7 +129,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
         let cancellable = ex.ticket.is_none();
         let head = tokio::select! {
             head = read_response_head(&mut conn, &mut ubuf, is_head, deadline) => head,
-            () = client.io.gone(), if cancellable => {
+            () = client.io.gone(&mut client.rbuf), if cancellable => {
                 // Nobody is waiting for the answer: cancel the exchange (the
                 // upstream connection is closed, not pooled), log it as 499.
                 client.conn.clock.set_abort(crate::connection::AbortReason::ClientClosed);

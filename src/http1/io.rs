@@ -22,9 +22,9 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {
     fn wait_for_request(&mut self, rbuf: &mut BytesMut) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Completes if the client closes its side while hookgate waits on the
-    /// upstream; stays pending if it cannot tell (bytes of a pipelined request
-    /// are waiting, or TLS hides the socket).
-    fn gone(&self) -> impl Future<Output = ()> + Send;
+    /// upstream; stays pending once bytes of a pipelined request arrive (they
+    /// stay for the next request: peeked on TCP, read into `rbuf` on TLS).
+    fn gone(&mut self, rbuf: &mut BytesMut) -> impl Future<Output = ()> + Send;
 }
 
 impl Io for TcpStream {
@@ -33,7 +33,7 @@ impl Io for TcpStream {
         self.readable().await
     }
 
-    async fn gone(&self) {
+    async fn gone(&mut self, _rbuf: &mut BytesMut) {
         let mut probe = [0u8; 1];
         match self.peek(&mut probe).await {
             Ok(0) | Err(_) => {}
@@ -55,8 +55,14 @@ impl Io for TlsStream<TcpStream> {
         }
     }
 
-    async fn gone(&self) {
-        std::future::pending().await
+    /// TLS cannot be peeked: a close (close_notify, EOF or reset) shows only
+    /// as a read, so this reads, keeping whatever arrives in `rbuf`.
+    async fn gone(&mut self, rbuf: &mut BytesMut) {
+        buffers::ensure(rbuf);
+        match self.read_buf(rbuf).await {
+            Ok(0) | Err(_) => {}
+            Ok(_) => std::future::pending().await,
+        }
     }
 }
 
