@@ -14,7 +14,7 @@
 pub mod format;
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -94,7 +94,8 @@ impl RequestLine {
 /// counts only what was written.
 pub struct Delivery {
     line: RequestLine,
-    status: StatusCode,
+    /// The status sent; replaced only while no head has gone out.
+    status: AtomicU16,
     start: Instant,
     /// Body bytes handed to the connection.
     produced: AtomicU64,
@@ -122,7 +123,7 @@ impl Delivery {
     ) -> Arc<Self> {
         Arc::new(Delivery {
             line,
-            status,
+            status: AtomicU16::new(status.as_u16()),
             start,
             produced: AtomicU64::new(0),
             written: AtomicU64::new(0),
@@ -161,6 +162,16 @@ impl Delivery {
     }
 
     /// Records why the body stopped early; it is logged with the line.
+    /// hookgate answers `error` itself instead of the upstream's head, which
+    /// never went out (the body bytes read with it were already broken).
+    /// Logged like every error hookgate answers.
+    pub fn replace_with(&self, error: &crate::error::ProxyError) {
+        let status = error.status().as_u16();
+        self.status.store(status, Ordering::Relaxed);
+        let l = &self.line;
+        tracing::warn!(route = %l.route_name(), upstream = %l.upstream_name(), client = %l.client, status, "{error}");
+    }
+
     pub fn fail(&self, why: &dyn std::fmt::Display) {
         let _ = self.failure.set(why.to_string());
     }
@@ -183,7 +194,7 @@ impl Delivery {
 impl Delivery {
     /// Counts a guard's refusal and lists a 4xx/5xx answer, for the status page.
     fn note_problem(&self, at: SystemTime) {
-        let status = self.status.as_u16();
+        let status = self.status.load(Ordering::Relaxed);
         if let Some(kind) = self.line.error.and_then(|e| e.refusal()) {
             self.metrics.recent.refused(kind, at);
         }
@@ -206,7 +217,8 @@ impl Drop for Delivery {
         let elapsed = self.start.elapsed();
         // One wall-clock read serves the metrics, the status page and the line.
         let at = SystemTime::now();
-        self.metrics.record(self.status.as_u16(), elapsed, at);
+        let status = self.status.load(Ordering::Relaxed);
+        self.metrics.record(status, elapsed, at);
         self.note_problem(at);
         let aborted = self.aborted();
         let failure = self.failure.get();
@@ -219,7 +231,7 @@ impl Drop for Delivery {
             ("path", Value::Text(&l.path)),
             ("route", Value::Text(route)),
             ("upstream", Value::Text(upstream)),
-            ("status", Value::Number(u64::from(self.status.as_u16()))),
+            ("status", Value::Number(u64::from(status))),
             ("duration_us", Value::Number(elapsed.as_micros() as u64)),
             ("bytes", Value::Number(self.written.load(Ordering::Relaxed))),
             ("aborted", Value::Text(reason)),

@@ -19,7 +19,7 @@ use super::buffers;
 use super::chunked::{ChunkedDecoder, write_size};
 use super::head::Framing;
 use super::io::{Io, send_all, timed};
-use super::serve::{Client, note_send_error};
+use super::serve::{Client, note_send_error, write_header, write_status};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
 use crate::upstream::body::BodyError;
@@ -210,6 +210,23 @@ pub fn frame(
 
 const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: false };
 
+/// The answer when the upstream's body is found broken before its head went
+/// out: a 502 like any other, then the connection closes.
+async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery) {
+    let error = ProxyError::UpstreamBroken;
+    delivery.replace_with(&error);
+    let mut out = Vec::with_capacity(160);
+    write_status(&mut out, error.status().as_u16(), error.status().canonical_reason().unwrap_or(""));
+    write_header(&mut out, b"content-type", b"text/plain; charset=utf-8");
+    write_header(&mut out, b"content-length", error.body().len().to_string().as_bytes());
+    write_header(&mut out, b"connection", b"close");
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(error.body().as_bytes());
+    if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
+        note_send_error(&client.conn, e);
+    }
+}
+
 /// Copies an upstream's response body (after its head, which `ubuf` starts
 /// past) to the client, framed as `copy.to`.
 pub async fn copy_response<S: Io>(
@@ -225,6 +242,8 @@ pub async fn copy_response<S: Io>(
     let mut closed = false;
     let mut written = 0u64;
     let mut decoded = Vec::new();
+    // The head waits in `out` for the first body bytes, so one write carries both.
+    let mut head_sent = false;
     loop {
         // The body bytes now in hand: a slice of the read buffer, or decoded chunks.
         let (raw, done) = match from {
@@ -241,6 +260,9 @@ pub async fn copy_response<S: Io>(
                     Ok(used) => ubuf.advance(used),
                     Err(e) => {
                         delivery.fail(&e);
+                        if !head_sent {
+                            bad_gateway(client, delivery).await;
+                        }
                         return FAILED;
                     }
                 }
@@ -267,6 +289,7 @@ pub async fn copy_response<S: Io>(
                 note_send_error(&client.conn, e);
                 return FAILED;
             }
+            head_sent = true;
         }
         ubuf.advance(raw);
         out.clear();

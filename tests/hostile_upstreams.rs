@@ -1,0 +1,245 @@
+//! Upstreams that misbehave on purpose, each with a defined outcome: 502 (or
+//! 504) while nothing has reached the client, a cut client connection once a
+//! head has gone out, never a hang past the timeouts, and the upstream
+//! connection never reused after a fault (counted per test).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, read_head, read_response};
+
+/// What the upstream does once it has read a request head.
+type Behaviour = fn(&mut TcpStream);
+
+/// A raw upstream: per connection, it reads request heads and answers each with
+/// `behaviour`, until the behaviour closes the connection or the peer does.
+struct Hostile {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Hostile {
+    fn start(behaviour: Behaviour) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    while read_request_head(&mut stream) {
+                        behaviour(&mut stream);
+                    }
+                });
+            }
+        });
+        Hostile { addr, connections }
+    }
+
+    fn daemon(&self) -> Daemon {
+        Daemon::start(&format!(
+            "[runtime]\nworkers = 1\n[upstreams.app]\nurl = \"http://{}\"\nresponse_timeout = \"1s\"\n[default]\nupstream = \"app\"\n",
+            self.addr
+        ))
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+fn read_request_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Closes with a TCP reset (SO_LINGER 0) instead of a FIN: the serving loop's
+/// next read returns at once and dropping the socket sends the RST.
+fn reset(stream: &mut TcpStream) {
+    socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO)).unwrap();
+    let _ = stream.shutdown(std::net::Shutdown::Read);
+}
+
+fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    let _ = stream.write_all(bytes);
+}
+
+/// One GET on a new client connection: the status of the head (0 if none came),
+/// and whether the body arrived whole.
+fn exchange(daemon: &Daemon) -> (u16, bool) {
+    let mut client = TcpStream::connect(daemon.addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let Ok(head) = read_head(&mut client) else { return (0, false) };
+    let whole = match head.header("content-length") {
+        Some(len) => {
+            let mut body = vec![0u8; len.parse().unwrap()];
+            client.read_exact(&mut body).is_ok()
+        }
+        None => common::read_chunked(&mut std::io::BufReader::new(client)).is_ok(),
+    };
+    (head.status, whole)
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+fn reset_mid_head(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Le");
+    reset(s);
+}
+
+fn reset_after_head(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    reset(s);
+}
+
+fn reset_mid_body(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+    reset(s);
+}
+
+fn truncated_chunked(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n01234");
+    let _ = s.shutdown(std::net::Shutdown::Both);
+}
+
+/// Broken framing in the same bytes as the head: nothing has gone out yet.
+fn invalid_chunk_size_with_the_head(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+}
+
+/// Broken framing after the head and a good chunk have gone out.
+fn invalid_chunk_size_later(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    send(s, b"zz\r\nhello\r\n0\r\n\r\n");
+}
+
+fn huge_header(s: &mut TcpStream) {
+    let mut head = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 1 << 20));
+    head.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+    send(s, &head);
+}
+
+fn interim_storm(s: &mut TcpStream) {
+    let storm = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(1000);
+    send(s, &storm);
+    send(s, OK);
+}
+
+fn two_responses(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
+}
+
+fn unsolicited_later(s: &mut TcpStream) {
+    send(s, OK);
+    std::thread::sleep(Duration::from_millis(100));
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
+}
+
+fn body_longer_than_length(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA-BYTES");
+}
+
+fn promised_body_never_sent(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+fn trickled_head(s: &mut TcpStream) {
+    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')) {
+        if s.write_all(&[*byte]).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_before_the_head_are_502_or_504_and_the_connection_is_not_reused() {
+    let cases: &[(&str, Behaviour, u16)] = &[
+        ("reset mid-head", reset_mid_head, 502),
+        ("a 1 MiB header", huge_header, 502),
+        ("an invalid chunk size read with the head", invalid_chunk_size_with_the_head, 502),
+        ("a head trickled byte by byte", trickled_head, 504),
+    ];
+    for (name, behaviour, want) in cases {
+        let upstream = Hostile::start(*behaviour);
+        let daemon = upstream.daemon();
+        let started = Instant::now();
+        assert_eq!(exchange(&daemon), (*want, true), "{name}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}: answered within response_timeout + slack");
+        assert_eq!(exchange(&daemon).0, *want, "{name}, again");
+        assert_eq!(upstream.connections(), 2, "{name}: a faulty connection is never reused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_after_the_head_cut_the_client_and_the_connection_is_not_reused() {
+    let cases: &[(&str, Behaviour)] = &[
+        ("reset after the head", reset_after_head),
+        ("reset mid-body", reset_mid_body),
+        ("a truncated chunked body", truncated_chunked),
+        ("an invalid chunk size", invalid_chunk_size_later),
+        ("a promised body never sent", promised_body_never_sent),
+    ];
+    for (name, behaviour) in cases {
+        let upstream = Hostile::start(*behaviour);
+        let daemon = upstream.daemon();
+        let started = Instant::now();
+        assert_eq!(exchange(&daemon), (200, false), "{name}: the head went out, then the body was cut");
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}: cut within response_timeout + slack");
+        daemon.wait_for_log("aborted=upstream", Duration::from_secs(5));
+        assert_eq!(exchange(&daemon), (200, false), "{name}, again");
+        assert_eq!(upstream.connections(), 2, "{name}: a faulty connection is never reused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bytes_beyond_a_response_never_reach_the_next_request() {
+    let cases: &[(&str, Behaviour)] = &[
+        ("two responses at once", two_responses),
+        ("a response to a request never sent", unsolicited_later),
+        ("a body longer than its Content-Length", body_longer_than_length),
+    ];
+    for (name, behaviour) in cases {
+        let upstream = Hostile::start(*behaviour);
+        let daemon = upstream.daemon();
+        for round in 0..3 {
+            let response = common::get(daemon.addr, "h", "/");
+            assert_eq!((response.status, response.body_text().as_str()), (200, "ok"), "{name}, round {round}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(upstream.connections(), 3, "{name}: a connection with stray bytes is not reused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interim_storm_is_skipped_and_the_final_answer_forwarded() {
+    let upstream = Hostile::start(interim_storm);
+    let daemon = upstream.daemon();
+    let mut client = TcpStream::connect(daemon.addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let response = read_response(&mut client).unwrap();
+    assert_eq!(
+        (response.status, response.body_text().as_str()),
+        (200, "ok"),
+        "no 100 reaches a client that did not expect one"
+    );
+}
