@@ -42,6 +42,8 @@ pub mod config;
 mod connection;
 pub mod control;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guards;
 mod http1;
 pub mod init;

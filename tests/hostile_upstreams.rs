@@ -229,6 +229,24 @@ async fn bytes_beyond_a_response_never_reach_the_next_request() {
     }
 }
 
+/// A reason phrase that is not UTF-8, and none at all: both legal (obs-text),
+/// both forwarded. The first crashed the exchange until fuzzing found it.
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_reason_phrases_are_forwarded() {
+    fn latin1_reason(s: &mut TcpStream) {
+        send(s, b"HTTP/1.1 200 \xd8\xb0\xb4\xf2\r\nContent-Length: 2\r\n\r\nok");
+    }
+    fn no_reason(s: &mut TcpStream) {
+        send(s, b"HTTP/1.1 200\r\nX-Empty:\r\nContent-Length: 2\r\n\r\nok");
+    }
+    for behaviour in [latin1_reason as Behaviour, no_reason] {
+        let upstream = Hostile::start(behaviour);
+        let daemon = upstream.daemon();
+        let response = common::get(daemon.addr, "h", "/");
+        assert_eq!((response.status, response.body_text().as_str()), (200, "ok"), "{}", response.head);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interim_storm_is_skipped_and_the_final_answer_forwarded() {
     let upstream = Hostile::start(interim_storm);

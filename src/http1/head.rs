@@ -196,9 +196,12 @@ impl Facts {
                 self.content_length = Some(parse_length(value).ok_or(HeadError::Malformed("invalid Content-Length"))?);
             }
             "transfer-encoding" => {
-                // Only one header holding exactly `chunked` is unambiguous.
-                let chunked = self.transfer_encoding.is_none() && value.trim_ascii().eq_ignore_ascii_case(b"chunked");
-                self.transfer_encoding = Some(chunked);
+                // Only one header holding exactly one coding, `chunked`, is
+                // unambiguous. Empty list elements are ignored (RFC 9110 §5.6.1).
+                let mut codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty());
+                let only_chunked =
+                    codings.next().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) && codings.next().is_none();
+                self.transfer_encoding = Some(self.transfer_encoding.is_none() && only_chunked);
             }
             "connection" => {
                 for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
@@ -265,16 +268,13 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
     };
     let status = res.code.unwrap_or_default();
     let version = if res.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
-    let reason = res.reason.map_or(0..0, |r| offset(r.as_bytes())..offset(r.as_bytes()) + r.len());
+    let reason = res.reason.map_or(0..0, |r| range_in(buf, r.as_bytes()));
     let mut facts = Facts::default();
     let mut headers = Vec::with_capacity(res.headers.len());
     for h in res.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name")?;
         facts.note(&name, h.value).map_err(|_| "invalid Content-Length")?;
-        let name_at = offset(h.name.as_bytes());
-        let value_at = offset(h.value);
-        headers.push((name_at..name_at + h.name.len(), value_at..value_at + h.value.len()));
+        headers.push((range_in(buf, h.name.as_bytes()), range_in(buf, h.value)));
     }
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
     let framing = match (facts.transfer_encoding, facts.content_length) {
@@ -291,9 +291,43 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
     Ok(Some(ResponseHead { status, len, reason, headers, framing, close }))
 }
 
+/// Where `part`, a slice httparse took from `buf`, sits in `buf`. An empty
+/// part (an empty reason phrase or header value) may be a static `""` that
+/// is not inside `buf` at all: it gets an empty range (found by fuzzing).
+fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    if part.is_empty() || start > buf.len() || buf.len() - start < part.len() {
+        return 0..0;
+    }
+    start..start + part.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer: httparse gives a non-UTF-8 reason as a static `""`.
+    #[test]
+    fn empty_parts_outside_the_buffer_get_empty_ranges() {
+        for raw in [&b"HTTP/1.1 200 \xd8\xb0\r\nX:\r\nContent-Length: 1\r\n\r\nok"[..], b"HTTP/1.1 200\r\nX:\r\n\r\n"] {
+            let head = parse_response(raw, false, 1024).unwrap().unwrap();
+            assert!(head.reason.end <= head.len);
+            assert_eq!(head.headers[0].1, 0..0, "empty value");
+        }
+    }
+
+    /// Found by the differential fuzzer: empty list elements are not codings (RFC 9110 §5.6.1).
+    #[test]
+    fn transfer_encoding_ignores_empty_list_elements() {
+        for value in [",chunked", "chunked ,", " , Chunked"] {
+            let head = parse(&format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {value}\r\n\r\n")).unwrap();
+            assert_eq!(head.unwrap().framing, Framing::Chunked, "{value:?}");
+        }
+        for value in ["chunked, chunked", "gzip, chunked", ","] {
+            let head = parse(&format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {value}\r\n\r\n"));
+            assert!(head.is_err(), "{value:?}");
+        }
+    }
 
     const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 1024, max_uri_bytes: 256, max_headers: 8 };
 

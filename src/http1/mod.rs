@@ -15,10 +15,10 @@
 
 mod body;
 mod buffers;
-mod chunked;
+pub(crate) mod chunked;
 mod dedupe;
 mod forward;
-mod head;
+pub(crate) mod head;
 mod hyper_path;
 mod io;
 mod serve;

@@ -17,7 +17,7 @@
 mod accept;
 mod clock;
 mod conn;
-mod proxy_protocol;
+pub(crate) mod proxy_protocol;
 mod workers;
 
 use std::future::Future;

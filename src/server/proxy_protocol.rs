@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ppp::{HeaderResult, v1, v2};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 
 /// How long a trusted peer has to send its PROXY header.
@@ -30,7 +30,8 @@ pub async fn read_source(stream: &mut TcpStream) -> io::Result<Option<SocketAddr
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no PROXY header in time"))?
 }
 
-async fn read(stream: &mut TcpStream) -> io::Result<Option<SocketAddr>> {
+/// Reads exactly one header from `stream` (never a byte past its end).
+pub async fn read<R: AsyncRead + Unpin>(stream: &mut R) -> io::Result<Option<SocketAddr>> {
     let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
     let mut header = vec![0u8; 12];
     stream.read_exact(&mut header[..6]).await?;

@@ -1,0 +1,58 @@
+//! The client's request head: never a panic; a refusal maps to a 4xx; an
+//! accepted head re-serialises to one that parses back the same.
+#![no_main]
+
+use bytes::BytesMut;
+use hookgate::fuzzing::{HeadError, HeadLimits, RequestHead, parse_request};
+use libfuzzer_sys::fuzz_target;
+
+const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 8192, max_uri_bytes: 2048, max_headers: 64 };
+/// Re-serialising may add a space after each colon, so the second parse gets room.
+const ROOMY: HeadLimits = HeadLimits { max_header_bytes: 16384, max_uri_bytes: 2048, max_headers: 64 };
+
+fn serialise(head: &RequestHead) -> Vec<u8> {
+    let p = &head.parts;
+    let version = if p.version == http::Version::HTTP_10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let mut out = format!("{} {} {version}\r\n", p.method, p.uri).into_bytes();
+    for (name, value) in &p.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn status(error: HeadError) -> u16 {
+    match error {
+        HeadError::UriTooLong => 414,
+        HeadError::TooLarge => 431,
+        HeadError::FramingConflict | HeadError::Malformed(_) => 400,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut buf = BytesMut::from(data);
+    match parse_request(&mut buf, LIMITS) {
+        Ok(Some(head)) => {
+            assert!(buf.len() < data.len(), "a head was taken off the front");
+            let again = serialise(&head);
+            let mut again_buf = BytesMut::from(&again[..]);
+            let back = parse_request(&mut again_buf, ROOMY)
+                .unwrap_or_else(|e| {
+                    panic!("accepted head does not parse back: {e}: {:?}", String::from_utf8_lossy(&again))
+                })
+                .expect("a re-serialised head is complete");
+            assert!(again_buf.is_empty());
+            assert_eq!(back.parts.method, head.parts.method);
+            assert_eq!(back.parts.uri, head.parts.uri);
+            assert_eq!(back.parts.version, head.parts.version);
+            assert_eq!(back.parts.headers, head.parts.headers);
+            assert_eq!(back.framing, head.framing);
+            assert_eq!(back.keep_alive, head.keep_alive);
+        }
+        Ok(None) => assert_eq!(buf.len(), data.len(), "nothing is taken from an unfinished head"),
+        Err(error) => assert!((400..500).contains(&status(error))),
+    }
+});
