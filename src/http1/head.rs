@@ -230,13 +230,19 @@ impl Facts {
     }
 }
 
-/// A Content-Length value: digits only, no sign, no spaces inside, no overflow.
+/// A Content-Length value: 1*DIGIT (leading zeros allowed, RFC 9110 §8.6),
+/// no sign, no spaces inside, and no overflow.
 fn parse_length(value: &[u8]) -> Option<u64> {
     let digits = value.trim_ascii();
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    digits.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
 }
 
 /// A response head from an upstream, kept as offsets into the read buffer so
@@ -313,6 +319,16 @@ mod tests {
             let head = parse_response(raw, false, 1024).unwrap().unwrap();
             assert!(head.reason.end <= head.len);
             assert_eq!(head.headers[0].1, 0..0, "empty value");
+        }
+    }
+
+    /// Found by the differential fuzzer: a length with leading zeros is still a length.
+    #[test]
+    fn content_length_is_digits_that_fit_in_64_bits() {
+        assert_eq!(parse_length(b"0004306466688538014150"), Some(4_306_466_688_538_014_150));
+        assert_eq!(parse_length(b" 18446744073709551615 "), Some(u64::MAX));
+        for bad in [&b"18446744073709551616"[..], b"+5", b"-1", b"5 5", b"0x10", b"", b" "] {
+            assert_eq!(parse_length(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
