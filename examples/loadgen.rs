@@ -4,7 +4,8 @@
 //! Each of CONNS keep-alive connections sends GETs on its own schedule, so the
 //! total is RATE requests per second as long as answers come back within a
 //! connection's interval (at light load they do). Prints one line:
-//! `requests=N errors=E p50_us=X p99_us=Y`. Used by `bench/compare.sh`.
+//! `requests=N errors=E p50_us=X p99_us=Y` (a request unanswered within 5 s is an
+//! error). Used by `bench/compare.sh` and `bench/slow_clients.sh`.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,11 @@ use tokio::net::TcpStream;
 fn usage() -> ! {
     eprintln!("usage: loadgen http://HOST:PORT/PATH RATE CONNS SECONDS");
     std::process::exit(2)
+}
+
+/// A new connection, or `None` if none is made within 5 s.
+async fn connect(authority: &str) -> Option<TcpStream> {
+    tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority)).await.ok()?.ok()
 }
 
 /// Reads one response with a Content-Length body; false on any error.
@@ -63,7 +69,7 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
-            let mut stream = TcpStream::connect(&authority).await.ok();
+            let mut stream = connect(&authority).await;
             let mut buf = Vec::with_capacity(64 * 1024);
             // Spread the connections' schedules over one interval.
             let mut next = Instant::now() + interval.mul_f64(i as f64 / conns as f64);
@@ -72,18 +78,20 @@ async fn main() {
                 next += interval;
                 let Some(s) = stream.as_mut() else {
                     errors += 1;
-                    stream = TcpStream::connect(&authority).await.ok();
+                    stream = connect(&authority).await;
                     continue;
                 };
                 // Timed from the write: tokio's timer has millisecond resolution,
                 // too coarse to time from the schedule at these latencies.
                 let sent = Instant::now();
-                let ok = s.write_all(&request).await.is_ok() && read_response(s, &mut buf).await;
+                // A request not answered within 5 s counts as failed (its connection is replaced).
+                let exchange = async { s.write_all(&request).await.is_ok() && read_response(s, &mut buf).await };
+                let ok = tokio::time::timeout(Duration::from_secs(5), exchange).await.unwrap_or(false);
                 if ok {
                     latencies.push(sent.elapsed().as_micros() as u64);
                 } else {
                     errors += 1;
-                    stream = TcpStream::connect(&authority).await.ok();
+                    stream = connect(&authority).await;
                 }
             }
             (latencies, errors)
