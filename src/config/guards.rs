@@ -3,20 +3,16 @@
 //! Kept apart from `validate` because guards read files (the secret) and
 //! resolve names (CIDR sets); everything else there is pure.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use http::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
-use ipnet::IpNet;
 
 use super::Step;
 use super::raw::{RawRoute, RawSet};
-use super::validate::{Checker, child};
+use super::validate::{Checker, Sets, child};
 use crate::guards::{DedupeSpec, Guards, RateLimit, Secret, SecretHeader, TELEGRAM};
 
-/// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
-pub type Sets = HashMap<String, Vec<IpNet>>;
 
 /// Highest `per_second` accepted; above it a rate limit means nothing.
 const MAX_RATE: f64 = 1_000_000.0;

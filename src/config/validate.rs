@@ -4,15 +4,15 @@
 //! one of" rules, canonical paths and value ranges. Every problem is collected
 //! with its key path and line, so one run of `hookgate check` shows them all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{HeaderName, HeaderValue, StatusCode};
+use ipnet::IpNet;
 
-use super::guards::Sets;
 use super::raw::{self, RawConfig, RawRespond, RawRoute, RawUpstream};
 use super::{Config, Limits, Listen, Log, Problem, Step, Upstream, locate};
 use crate::canonical;
@@ -25,6 +25,9 @@ pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {
     path
 }
 
+
+/// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
+pub type Sets = HashMap<String, Vec<IpNet>>;
 /// Collects validation problems, each located in the source.
 pub struct Checker<'a> {
     source: &'a str,
