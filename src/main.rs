@@ -115,10 +115,8 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
             TelegramAction::Info => {
                 // The daemon knows its last repair; ask it when it can be reached.
                 let daemon = match config.admin {
-                    Some(admin) => {
-                        control::readyz(admin, config.admin_token.as_ref()).await.map_err(|e| format!("{e:#}"))
-                    }
-                    None => Err("no [admin] listener to ask the daemon".to_string()),
+                    Some(admin) => control::readyz(admin, config.admin_token.as_ref()).await,
+                    None => Err(anyhow::anyhow!("no [admin] listener to ask the daemon")),
                 };
                 telegram::cli::info(config, daemon).await
             }
@@ -130,7 +128,7 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
             print!("{text}");
             Ok(())
         }
-        Err(error) => Err(Failure::Refused(error)),
+        Err(error) => Err(Failure::Refused(error.to_string())),
     }
 }
 

@@ -13,7 +13,6 @@ use super::raw::{RawRoute, RawSet};
 use super::validate::{Checker, Sets, child};
 use crate::guards::{DedupeSpec, Guards, RateLimit, Secret, SecretHeader, TELEGRAM};
 
-
 /// Highest `per_second` accepted; above it a rate limit means nothing.
 const MAX_RATE: f64 = 1_000_000.0;
 

@@ -25,7 +25,6 @@ pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {
     path
 }
 
-
 /// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
 pub type Sets = HashMap<String, Vec<IpNet>>;
 /// Collects validation problems, each located in the source.

@@ -9,24 +9,24 @@ use std::fmt::Write;
 use super::api::BotApi;
 use super::diagnosis::redact;
 use super::monitor::REPAIR_LINE;
-use super::{Diagnosis, TelegramConfig};
+use super::{Diagnosis, TelegramConfig, TelegramError};
 use crate::config::Config;
 
-fn telegram(config: &Config) -> Result<&TelegramConfig, String> {
-    config.telegram.as_ref().ok_or_else(|| "this config has no [telegram] table".to_string())
+fn telegram(config: &Config) -> Result<&TelegramConfig, TelegramError> {
+    config.telegram.as_ref().ok_or(TelegramError::NotConfigured)
 }
 
-fn api(telegram: &TelegramConfig) -> Result<BotApi, String> {
-    BotApi::new(&telegram.api_url, telegram.token.clone()).map_err(|e| e.to_string())
+fn api(telegram: &TelegramConfig) -> Result<BotApi, TelegramError> {
+    Ok(BotApi::new(&telegram.api_url, telegram.token.clone())?)
 }
 
 /// Checks the URL, then registers it with the route's secret.
-pub async fn set_webhook(config: &Config) -> Result<String, String> {
+pub async fn set_webhook(config: &Config) -> Result<String, TelegramError> {
     let telegram = telegram(config)?;
     let upstream = telegram.check_registrable(config)?;
     let params = telegram.webhook_params();
     let url = params.url.clone();
-    let answer = api(telegram)?.set_webhook(&params).await.map_err(|e| e.to_string())?;
+    let answer = api(telegram)?.set_webhook(&params).await?;
     let mut out = String::new();
     let _ = writeln!(out, "checked:  POST {} → route {} → upstream {upstream}", redact(&url), telegram.route);
     let secret = match &telegram.secret {
@@ -39,10 +39,11 @@ pub async fn set_webhook(config: &Config) -> Result<String, String> {
 }
 
 /// `getWebhookInfo` in plain words, compared with this config. `daemon` is
-/// the running daemon's `/readyz` text, which carries its last repair.
-pub async fn info(config: &Config, daemon: Result<String, String>) -> Result<String, String> {
+/// the running daemon's `/readyz` text, which carries its last repair, or why
+/// it could not be asked.
+pub async fn info(config: &Config, daemon: anyhow::Result<String>) -> Result<String, TelegramError> {
     let telegram = telegram(config)?;
-    let info = api(telegram)?.get_webhook_info().await.map_err(|e| e.to_string())?;
+    let info = api(telegram)?.get_webhook_info().await?;
     let expected = telegram.webhook_url();
     let now = crate::metrics::unix_seconds();
     let mut out = String::new();
@@ -81,16 +82,16 @@ pub async fn info(config: &Config, daemon: Result<String, String>) -> Result<Str
             .lines()
             .find_map(|line| line.strip_prefix(REPAIR_LINE))
             .map_or_else(|| "none since the daemon started".to_string(), str::to_string),
-        Err(why) => format!("unknown ({why})"),
+        Err(why) => format!("unknown ({why:#})"),
     };
     let mode = if telegram.repair { "on" } else { "off" };
     let _ = writeln!(out, "repair:          {mode}; last repair: {repair}");
     Ok(out)
 }
 
-pub async fn delete(config: &Config, drop_pending: bool) -> Result<String, String> {
+pub async fn delete(config: &Config, drop_pending: bool) -> Result<String, TelegramError> {
     let telegram = telegram(config)?;
-    let answer = api(telegram)?.delete_webhook(drop_pending).await.map_err(|e| e.to_string())?;
+    let answer = api(telegram)?.delete_webhook(drop_pending).await?;
     let dropped = if drop_pending { " (pending updates dropped)" } else { "" };
     Ok(format!("Telegram: {answer}{dropped}\n"))
 }

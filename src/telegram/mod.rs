@@ -21,7 +21,7 @@ use md5::{Digest, Md5};
 pub use crate::config::{BotToken, TelegramConfig};
 pub use diagnosis::{Diagnosis, WebhookInfo};
 
-use api::WebhookParams;
+use api::{ApiError, WebhookParams};
 
 use crate::config::Config;
 use crate::routes::{Action, RequestFacts};
@@ -66,29 +66,26 @@ impl TelegramConfig {
 
     /// The checks before any `setWebhook`: Telegram can deliver to the URL,
     /// and `config` routes it to the webhook route. Returns the upstream's name.
-    pub fn check_registrable(&self, config: &Config) -> Result<String, String> {
+    pub fn check_registrable(&self, config: &Config) -> Result<String, Unregistrable> {
         self.check_deliverable()?;
         self.check_routed(config)
     }
 
     /// Telegram only calls https URLs on ports 443, 80, 88 and 8443.
-    pub fn check_deliverable(&self) -> Result<(), String> {
+    pub fn check_deliverable(&self) -> Result<(), Unregistrable> {
         if self.public_url.scheme_str() != Some("https") {
-            return Err(format!(
-                "public_url {} must be https: Telegram only delivers webhooks over TLS",
-                self.public_url
-            ));
+            return Err(Unregistrable::NotHttps(self.public_url.to_string()));
         }
         let port = self.public_url.port_u16().unwrap_or(443);
         if !WEBHOOK_PORTS.contains(&port) {
-            return Err(format!("public_url port {port} is not one Telegram delivers to (443, 80, 88 or 8443)"));
+            return Err(Unregistrable::Port(port));
         }
         Ok(())
     }
 
     /// Checks that `config` sends Telegram's POST to this route's upstream,
     /// and that the route's guards let Telegram through.
-    pub fn check_routed(&self, config: &Config) -> Result<String, String> {
+    pub fn check_routed(&self, config: &Config) -> Result<String, Unregistrable> {
         let host = self.public_url.host().unwrap_or_default().to_ascii_lowercase();
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -108,18 +105,42 @@ impl TelegramConfig {
         let selected = config.routes.select(&facts);
         let Some(route) = selected.route.filter(|_| selected.index == Some(self.route_index)) else {
             let got = selected.route.map_or("[default]".to_string(), |r| format!("route {:?}", r.name));
-            return Err(format!(
-                "POST {host}{} would go to {got}, not to route {:?}; check it with `hookgate route`",
-                self.webhook_path, self.route
-            ));
+            let target = format!("{host}{}", self.webhook_path);
+            return Err(Unregistrable::Misrouted { target, got, route: self.route.to_string() });
         };
         let Action::Upstream(upstream) = route.action else {
-            return Err(format!("route {:?} answers locally instead of forwarding to an upstream", self.route));
+            return Err(Unregistrable::AnswersLocally(self.route.to_string()));
         };
         let telegram_source = "149.154.167.197".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         if !route.guards.allows(telegram_source) {
-            return Err(format!("route {:?} has an allow_from that blocks Telegram's addresses", self.route));
+            return Err(Unregistrable::BlocksTelegram(self.route.to_string()));
         }
         Ok(config.upstreams[upstream].name.to_string())
     }
+}
+
+/// Why this config's webhook URL cannot be registered with Telegram.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unregistrable {
+    #[error("public_url {0} must be https: Telegram only delivers webhooks over TLS")]
+    NotHttps(String),
+    #[error("public_url port {0} is not one Telegram delivers to (443, 80, 88 or 8443)")]
+    Port(u16),
+    #[error("POST {target} would go to {got}, not to route {route:?}; check it with `hookgate route`")]
+    Misrouted { target: String, got: String, route: String },
+    #[error("route {0:?} answers locally instead of forwarding to an upstream")]
+    AnswersLocally(String),
+    #[error("route {0:?} has an allow_from that blocks Telegram's addresses")]
+    BlocksTelegram(String),
+}
+
+/// Why a `hookgate telegram` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error("this config has no [telegram] table")]
+    NotConfigured,
+    #[error(transparent)]
+    Unregistrable(#[from] Unregistrable),
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }

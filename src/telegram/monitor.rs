@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::api::BotApi;
+use super::api::{ApiError, BotApi};
 use super::diagnosis::redact;
 use super::repair::{Repairer, Seen};
 use super::{Diagnosis, TelegramConfig, WebhookInfo};
@@ -137,9 +137,9 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
     }
 }
 
-async fn check(telegram: &TelegramConfig, repairer: &Repairer) -> Result<(BotApi, WebhookInfo, Diagnosis), String> {
-    let api = BotApi::new(&telegram.api_url, telegram.token.clone()).map_err(|e| e.to_string())?;
-    let mut info = api.get_webhook_info().await.map_err(|e| e.to_string())?;
+async fn check(telegram: &TelegramConfig, repairer: &Repairer) -> Result<(BotApi, WebhookInfo, Diagnosis), ApiError> {
+    let api = BotApi::new(&telegram.api_url, telegram.token.clone())?;
+    let mut info = api.get_webhook_info().await?;
     repairer.forget_old_error(&mut info);
     let diagnosis =
         Diagnosis::of(&info, &telegram.webhook_url(), crate::metrics::unix_seconds(), error_window(telegram));

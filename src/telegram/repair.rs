@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::api::BotApi;
 use super::monitor::WebhookStatus;
-use super::{Diagnosis, TelegramConfig, WebhookInfo};
+use super::{Diagnosis, TelegramConfig, Unregistrable, WebhookInfo};
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -35,7 +35,7 @@ pub struct Repairer {
     /// it until a newer one, so it is history once the repair took.
     repaired_error: Option<(u64, String)>,
     /// The reason a needed repair was refused, logged once until it changes.
-    refused: Option<String>,
+    refused: Option<Unregistrable>,
 }
 
 impl Repairer {
