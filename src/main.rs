@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
         Command::Init(args) => write_config(&args),
         Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
-            let text = report::explain(&config, &method, &url, &headers, from).map_err(Failure::Usage)?;
+            let text =
+                report::explain(&config, &method, &url, &headers, from).map_err(|e| Failure::Usage(e.to_string()))?;
             print!("{text}");
             Ok(())
         }),

@@ -170,25 +170,40 @@ pub fn describe_action(config: &Config, action: &Action) -> String {
     }
 }
 
+/// A problem with `hookgate route`'s arguments.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("invalid method {0:?}")]
+    Method(String),
+    #[error("invalid URL {url:?}: {reason}")]
+    Url { url: String, reason: http::uri::InvalidUri },
+    #[error("header {0:?} must be 'Name: value'")]
+    HeaderShape(String),
+    #[error("invalid header name in {0:?}")]
+    HeaderName(String),
+    #[error("invalid header value in {0:?}")]
+    HeaderValue(String),
+    #[error("invalid host {0:?}")]
+    Host(String),
+}
+
 /// Explains which route `METHOD URL` with `headers` gets, why the routes above
 /// it did not match, and whether a request from `from` passes its guards.
-/// `Err` holds a usage problem with the arguments.
 pub fn explain(
     config: &Config,
     method: &str,
     url: &str,
     headers: &[String],
     from: Option<IpAddr>,
-) -> Result<String, String> {
-    let method =
-        Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| format!("invalid method {method:?}"))?;
-    let uri: Uri = url.parse().map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+) -> Result<String, UsageError> {
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| UsageError::Method(method.to_string()))?;
+    let uri: Uri = url.parse().map_err(|reason| UsageError::Url { url: url.to_string(), reason })?;
     let mut map = HeaderMap::new();
     for h in headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| format!("header {h:?} must be 'Name: value'"))?;
-        let name =
-            HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| format!("invalid header name in {h:?}"))?;
-        let value = HeaderValue::from_str(value.trim()).map_err(|_| format!("invalid header value in {h:?}"))?;
+        let (name, value) = h.split_once(':').ok_or_else(|| UsageError::HeaderShape(h.clone()))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| UsageError::HeaderName(h.clone()))?;
+        let value = HeaderValue::from_str(value.trim()).map_err(|_| UsageError::HeaderValue(h.clone()))?;
         map.append(name, value);
     }
     let raw_host = match uri.authority() {
@@ -198,7 +213,7 @@ pub fn explain(
     let host = if raw_host.is_empty() {
         String::new()
     } else {
-        canonical::normalize_host(&raw_host).ok_or_else(|| format!("invalid host {raw_host:?}"))?.into_owned()
+        canonical::normalize_host(&raw_host).ok_or_else(|| UsageError::Host(raw_host.clone()))?.into_owned()
     };
 
     let mut out = String::new();

@@ -224,7 +224,7 @@ impl<'a> Checker<'a> {
         let host = raw.host.as_deref().and_then(|h| match HostMatch::parse(h) {
             Ok(m) => Some(m),
             Err(e) => {
-                self.problem(&sub("host"), e);
+                self.problem(&sub("host"), e.to_string());
                 None
             }
         });

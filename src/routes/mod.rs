@@ -41,6 +41,11 @@ impl LocalResponse {
     }
 }
 
+/// A `host` that is neither a name nor `*.` and a name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid host {0:?}; write \"api.example.com\" or \"*.example.com\"")]
+pub struct InvalidHost(pub String);
+
 /// `host = "api.example.com"` or `host = "*.example.com"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostMatch {
@@ -50,14 +55,14 @@ pub enum HostMatch {
 }
 
 impl HostMatch {
-    pub fn parse(text: &str) -> Result<HostMatch, String> {
+    pub fn parse(text: &str) -> Result<HostMatch, InvalidHost> {
         let (wild, name) = match text.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, text),
         };
         let normal = crate::canonical::normalize_host(name)
             .filter(|h| h.len() == name.trim_end_matches('.').len())
-            .ok_or_else(|| format!("invalid host {text:?}; write \"api.example.com\" or \"*.example.com\""))?;
+            .ok_or_else(|| InvalidHost(text.to_string()))?;
         Ok(if wild { HostMatch::Suffix(format!(".{normal}")) } else { HostMatch::Exact(normal.into_owned()) })
     }
 
