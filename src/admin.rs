@@ -58,7 +58,7 @@ impl Readiness {
 }
 
 /// A reload request from `POST /reload`, answered with its outcome.
-pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
+pub type ReloadRequest = oneshot::Sender<Result<String, crate::status::ReloadError>>;
 
 pub struct Admin {
     pub readiness: Arc<Readiness>,

@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;
 use crate::server::{ListenerKind, Server};
-use crate::status;
+use crate::status::{self, ReloadError};
 use crate::systemd::{self, Activated, Notifier};
 use crate::telegram::monitor::{self, WebhookStatus};
 
@@ -194,10 +194,10 @@ async fn reload(
     metrics: &Metrics,
     notifier: &Notifier,
     sources: &status::Sources,
-) -> Result<String, String> {
+) -> Result<String, ReloadError> {
     notifier.reloading();
     let outcome = match Config::load(path) {
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(ReloadError::from(e)),
         Ok(config) => {
             warn_about_restart_only_changes(&server.state().config, &config);
             let routes = config.routes.routes().len();
@@ -206,7 +206,7 @@ async fn reload(
                 .reload(state)
                 .await
                 .map(|()| format!("reloaded {}: {routes} routes", path.display()))
-                .map_err(|e| e.to_string())
+                .map_err(ReloadError::from)
         }
     };
     match &outcome {
@@ -218,7 +218,10 @@ async fn reload(
         Err(error) => {
             metrics.reloaded(false);
             // One log line per reload, however many problems the file has.
-            tracing::error!("reload failed, still serving the previous config: {}", error.replace('\n', "; "));
+            tracing::error!(
+                "reload failed, still serving the previous config: {}",
+                error.to_string().replace('\n', "; ")
+            );
         }
     }
     sources.reloads.reloaded(&outcome);

@@ -56,12 +56,23 @@ pub struct ReloadAttempt {
     pub message: String,
 }
 
+/// Why a reload left the previous config serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is invalid; every problem, each naming its line.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A new listener could not be bound.
+    #[error("{0}")]
+    Listeners(#[from] std::io::Error),
+}
+
 impl ReloadLog {
     pub fn loaded(&self) {
         self.update(|r| r.loaded_at = crate::metrics::unix_seconds());
     }
 
-    pub fn reloaded(&self, outcome: &Result<String, String>) {
+    pub fn reloaded(&self, outcome: &Result<String, ReloadError>) {
         let at = crate::metrics::unix_seconds();
         self.update(|r| {
             if outcome.is_ok() {
@@ -69,7 +80,7 @@ impl ReloadLog {
             }
             let (ok, message) = match outcome {
                 Ok(summary) => (true, summary.clone()),
-                Err(error) => (false, error.clone()),
+                Err(error) => (false, error.to_string()),
             };
             r.last_reload = Some(ReloadAttempt { at, ok, message });
         });
