@@ -35,7 +35,11 @@ pub enum OrderError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("cannot set up the ACME client: {0}")]
-    Setup(String),
+    Trust(#[from] tls::TrustError),
+    #[error("cannot make the tls-alpn-01 certificate: {0}")]
+    ChallengeCertificate(#[from] rcgen::Error),
+    #[error("cannot save the ACME account: {0}")]
+    Account(#[from] serde_json::Error),
     /// From the ACME server or on the way to it; a problem document is spelled out.
     #[error("{}", describe(.0))]
     Protocol(#[from] instant_acme::Error),
@@ -125,8 +129,7 @@ async fn finish(store: &AcmeStore, mut order: instant_acme::Order) -> Result<Arc
         match challenge {
             Challenge::Http01 => store.open_http_challenge(&handle.token, key_authorization.as_str()),
             Challenge::TlsAlpn01 => {
-                let (cert, key) = alpn_certificate(&name, key_authorization.digest().as_ref())
-                    .map_err(|e| OrderError::Setup(format!("cannot make the tls-alpn-01 certificate: {e}")))?;
+                let (cert, key) = alpn_certificate(&name, key_authorization.digest().as_ref())?;
                 store.open_alpn_challenge(&name, cert, key)?;
             }
         }
@@ -188,7 +191,7 @@ async fn account_with_new_registration(store: &AcmeStore, http: &AcmeHttp) -> Re
     let new = NewAccount { contact: &contact, terms_of_service_agreed: true, only_return_existing: false };
     let (account, credentials) =
         Account::builder_with_http(http.boxed()).create(&new, settings.directory.clone(), None).await?;
-    let json = serde_json::to_vec(&credentials).map_err(|e| OrderError::Setup(e.to_string()))?;
+    let json = serde_json::to_vec(&credentials)?;
     store.save_account(&json)?;
     tracing::info!(directory = %settings.directory, "registered an ACME account");
     Ok(account)
@@ -201,7 +204,7 @@ struct AcmeHttp(Client<HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>);
 impl AcmeHttp {
     fn new(ca_file: Option<&str>) -> Result<Self, OrderError> {
         let trust = ca_file.map_or(UpstreamTrust::WebPki, |file| UpstreamTrust::CaFile(file.to_string()));
-        let tls = tls::client_config(&trust).map_err(OrderError::Setup)?;
+        let tls = tls::client_config(&trust)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(REQUEST_TIMEOUT));

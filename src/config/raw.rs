@@ -286,19 +286,24 @@ where
     }
 }
 
+/// A value that does not parse; the message says what to write instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
+
 /// A duration written like `"750ms"`, `"10s"` or `"5m"`.
 #[derive(Debug, Clone, Copy)]
 pub struct Dur(pub Duration);
 
 impl FromStr for Dur {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
         if text.trim() == "0" {
             return Ok(Dur(Duration::ZERO));
         }
-        humantime::parse_duration(text)
-            .map(Dur)
-            .map_err(|e| format!("invalid duration {text:?} ({e}); write e.g. \"750ms\", \"10s\" or \"5m\""))
+        humantime::parse_duration(text).map(Dur).map_err(|e| {
+            InvalidValue(format!("invalid duration {text:?} ({e}); write e.g. \"750ms\", \"10s\" or \"5m\""))
+        })
     }
 }
 
@@ -307,11 +312,11 @@ impl FromStr for Dur {
 pub struct Size(pub u64);
 
 impl FromStr for Size {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
         text.parse::<bytesize::ByteSize>()
             .map(|size| Size(size.as_u64()))
-            .map_err(|_| format!("invalid size {text:?}; write e.g. \"64KiB\" or \"10MiB\""))
+            .map_err(|_| InvalidValue(format!("invalid size {text:?}; write e.g. \"64KiB\" or \"10MiB\"")))
     }
 }
 
@@ -320,14 +325,14 @@ impl FromStr for Size {
 pub struct Cidr(pub IpNet);
 
 impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
         if let Ok(net) = text.parse::<IpNet>() {
             return Ok(Cidr(net.trunc()));
         }
         text.parse::<std::net::IpAddr>()
             .map(|ip| Cidr(IpNet::from(ip)))
-            .map_err(|_| format!("invalid CIDR {text:?}; write e.g. \"10.0.0.0/8\" or \"127.0.0.1\""))
+            .map_err(|_| InvalidValue(format!("invalid CIDR {text:?}; write e.g. \"10.0.0.0/8\" or \"127.0.0.1\"")))
     }
 }
 
@@ -336,11 +341,11 @@ impl FromStr for Cidr {
 pub struct Method(pub http::Method);
 
 impl FromStr for Method {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
         http::Method::from_bytes(text.to_ascii_uppercase().as_bytes())
             .map(Method)
-            .map_err(|_| format!("invalid method {text:?}"))
+            .map_err(|_| InvalidValue(format!("invalid method {text:?}")))
     }
 }
 
@@ -349,8 +354,8 @@ impl FromStr for Method {
 pub struct Pattern(pub regex::Regex);
 
 impl FromStr for Pattern {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        regex::Regex::new(text).map(Pattern).map_err(|e| format!("invalid regex: {e}"))
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        regex::Regex::new(text).map(Pattern).map_err(|e| InvalidValue(format!("invalid regex: {e}")))
     }
 }

@@ -39,7 +39,7 @@ impl Checker<'_> {
             let key_file = self.base_dir().join(&cert.key_file).display().to_string();
             match tls::load_certificate(&cert_file, &key_file) {
                 Ok(loaded) => certificates.push(loaded),
-                Err(e) => self.problem(&here, e.to_string()),
+                Err(e) => self.problem(&here, e),
             }
         }
         let acme = match raw.acme {
@@ -57,7 +57,7 @@ impl Checker<'_> {
         let server_config = match tls::server_config(&certificates, http2, acme.clone()) {
             Ok(config) => config,
             Err(e) => {
-                self.problem(&at, e.to_string());
+                self.problem(&at, e);
                 return None;
             }
         };

@@ -44,11 +44,11 @@ impl<'a> Checker<'a> {
         self.base_dir
     }
 
-    pub(super) fn problem(&mut self, path: &[Step], message: impl Into<String>) {
+    pub(super) fn problem(&mut self, path: &[Step], message: impl std::fmt::Display) {
         self.problems.push(Problem {
             line: locate::line_of(self.source, path),
             path: locate::render(path),
-            message: message.into(),
+            message: message.to_string(),
         });
     }
 
@@ -224,7 +224,7 @@ impl<'a> Checker<'a> {
         let host = raw.host.as_deref().and_then(|h| match HostMatch::parse(h) {
             Ok(m) => Some(m),
             Err(e) => {
-                self.problem(&sub("host"), e.to_string());
+                self.problem(&sub("host"), e);
                 None
             }
         });

@@ -94,7 +94,7 @@ pub fn certificate_from_pem(
         .map_err(|e| CertError::NotPem { file: cert_file.to_string(), detail: e.to_string() })?;
     let leaf = chain.first().ok_or_else(|| CertError::Empty { file: cert_file.to_string() })?;
     let (names, not_before, not_after) =
-        describe(leaf).map_err(|detail| CertError::BadCertificate { file: cert_file.to_string(), detail })?;
+        describe(leaf).map_err(|e| CertError::BadCertificate { file: cert_file.to_string(), detail: e.to_string() })?;
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| CertError::NoKey { file: key_file.to_string(), detail: e.to_string() })?;
     let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| CertError::Mismatch {
@@ -106,8 +106,10 @@ pub fn certificate_from_pem(
 }
 
 /// The DNS names, start and expiry of a certificate.
-fn describe(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64, i64), String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| e.to_string())?;
+fn describe(
+    der: &CertificateDer<'_>,
+) -> Result<(Vec<String>, i64, i64), x509_parser::nom::Err<x509_parser::error::X509Error>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())?;
     let mut names: Vec<String> = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -201,6 +203,21 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// Why the CAs to trust could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("cannot read {file}: {detail}")]
+    Read { file: String, detail: String },
+    #[error("{file}: not a PEM certificate: {detail}")]
+    NotPem { file: String, detail: String },
+    #[error("{file}: unusable CA certificate: {detail}")]
+    Unusable { file: String, detail: String },
+    #[error("{file} holds no CA certificate")]
+    Empty { file: String },
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+}
+
 /// How an https upstream's certificate is checked.
 #[derive(Debug, Clone)]
 pub enum UpstreamTrust {
@@ -214,10 +231,9 @@ pub enum UpstreamTrust {
 
 /// The client config for an https upstream. ALPN is left empty: the connector
 /// sets it (`h2` only when the upstream's `http2 = true`).
-pub fn client_config(trust: &UpstreamTrust) -> Result<ClientConfig, String> {
+pub fn client_config(trust: &UpstreamTrust) -> Result<ClientConfig, TrustError> {
     let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?;
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     let config = match trust {
         UpstreamTrust::WebPki => {
             let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
@@ -225,13 +241,14 @@ pub fn client_config(trust: &UpstreamTrust) -> Result<ClientConfig, String> {
         }
         UpstreamTrust::CaFile(file) => {
             let mut roots = RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+            let certs = CertificateDer::pem_file_iter(file)
+                .map_err(|e| TrustError::Read { file: file.clone(), detail: e.to_string() })?;
             for cert in certs {
-                let cert = cert.map_err(|e| format!("{file}: not a PEM certificate: {e}"))?;
-                roots.add(cert).map_err(|e| format!("{file}: unusable CA certificate: {e}"))?;
+                let cert = cert.map_err(|e| TrustError::NotPem { file: file.clone(), detail: e.to_string() })?;
+                roots.add(cert).map_err(|e| TrustError::Unusable { file: file.clone(), detail: e.to_string() })?;
             }
             if roots.is_empty() {
-                return Err(format!("{file} holds no CA certificate"));
+                return Err(TrustError::Empty { file: file.clone() });
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
