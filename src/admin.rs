@@ -27,8 +27,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::guards::Secret;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::status;
 use crate::telegram::monitor::{REPAIR_LINE, WebhookStatus};
 

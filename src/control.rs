@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::guards::Secret;
+use crate::secret::Secret;
 
 /// How long to wait for the daemon to answer a reload (it re-reads and binds).
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);

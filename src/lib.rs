@@ -8,10 +8,11 @@
 //! # Layout
 //! In the order a request meets them; imports only point down this list.
 //! - [`cli`], [`init`] — the command line's declaration; `hookgate init`.
-//! - [`lifecycle`], [`report`], [`telegram`], [`admin`], [`status`], [`control`] —
+//! - [`lifecycle`], [`report`], [`telegram`], [`acme`], [`admin`], [`status`], [`control`] —
 //!   start-up, signals, reload and shutdown; what `check`/`route` print; webhook
-//!   control, monitor and repair; `/healthz` `/readyz` `/metrics` `POST /reload`;
-//!   the status page and `/status.json`; the commands that talk to the daemon.
+//!   control, monitor and repair; obtaining and renewing `[listen.tls.acme]`
+//!   certificates; `/healthz` `/readyz` `/metrics` `POST /reload`; the status
+//!   page and `/status.json`; the commands that talk to the daemon.
 //! - [`server`] — listeners, accept loops, connection limits, TLS and PROXY
 //!   handshakes, HTTP/2 timers, graceful drain.
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
@@ -25,10 +26,12 @@
 //! - [`access`] — the one-line-per-request access log.
 //! - [`config`] — the TOML file → a validated [`config::Config`].
 //! - `connection`, [`metrics`], [`recent`], [`error`], [`canonical`],
-//!   [`client_ip`], [`tls`], [`systemd`], [`logging`] — connection facts,
-//!   Prometheus metrics with pre-registered handles, the status page's
+//!   [`client_ip`], [`tls`], [`secret`], [`systemd`], [`logging`] — connection
+//!   facts, Prometheus metrics with pre-registered handles, the status page's
 //!   per-minute counters, error statuses, the canonical path, the client
-//!   address rule, certificates, sd_notify, log output.
+//!   address rule, certificates (files and what ACME obtained), the one
+//!   redacted secret type, sd_notify, log output.
+//! - `fuzzing` — the parsers re-exported for `fuzz/` only.
 
 #![forbid(unsafe_code)]
 
@@ -54,6 +57,7 @@ pub mod proxy;
 pub mod recent;
 pub mod report;
 pub mod routes;
+pub mod secret;
 pub mod server;
 pub mod status;
 pub mod systemd;

@@ -37,7 +37,7 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// `[admin] token_file`: every admin endpoint but `/healthz` then needs
     /// `Authorization: Bearer <token>`. Required off loopback.
-    pub admin_token: Option<crate::guards::Secret>,
+    pub admin_token: Option<crate::secret::Secret>,
     pub limits: std::sync::Arc<Limits>,
     pub log: Log,
     /// `[runtime] workers`: threads serving requests; set at start-up only.

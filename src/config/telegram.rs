@@ -5,7 +5,6 @@
 //! The bot token is read from its file here; no error message ever includes
 //! it, only the file's path.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,27 +14,22 @@ use http::{HeaderName, Uri};
 use super::Step;
 use super::raw::RawTelegram;
 use super::validate::{Checker, child};
-use crate::guards::Secret;
 use crate::routes::{Action, PathMatch, RouteTable};
+use crate::secret::Secret;
 
 /// A bot token. It never appears in `Debug` output, logs or errors.
-#[derive(Clone)]
-pub struct BotToken(Arc<str>);
+#[derive(Debug, Clone)]
+pub struct BotToken(Secret);
 
 impl BotToken {
     pub fn new(token: &str) -> Self {
-        BotToken(token.into())
+        BotToken(Secret::new(token.as_bytes()))
     }
 
     /// For building Bot API request paths only.
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for BotToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BotToken(<redacted>)")
+        // Made from a `&str`, so always UTF-8.
+        std::str::from_utf8(self.0.expose()).unwrap_or_default()
     }
 }
 

@@ -9,49 +9,21 @@
 pub mod dedupe;
 mod rate;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
-use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use dedupe::{Dedupe, DedupeSpec};
 pub use rate::{RateLimit, RateLimiter};
 
 use crate::error::ProxyError;
+pub use crate::secret::Secret;
 
 /// Telegram's documented webhook source ranges (core.telegram.org/bots/webhooks).
 pub const TELEGRAM: [&str; 2] = ["149.154.160.0/20", "91.108.4.0/22"];
-
-/// A secret value read from a file. It never appears in `Debug` output or logs.
-#[derive(Clone)]
-pub struct Secret(Box<[u8]>);
-
-impl Secret {
-    pub fn new(bytes: &[u8]) -> Self {
-        Secret(bytes.into())
-    }
-
-    /// The raw value, for the one place that must send it: registering the
-    /// webhook with Telegram. Never log it.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Compares in constant time (for equal lengths).
-    pub fn matches(&self, candidate: &[u8]) -> bool {
-        self.0.as_ref().ct_eq(candidate).into()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct SecretHeader {
