@@ -10,7 +10,7 @@
 //! a time: a reload, a watchdog self-check, or housekeeping.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,38 +66,17 @@ impl Signals {
 pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) -> anyhow::Result<()> {
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     raise_file_limit(config.limits.max_connections);
-    let notifier = Notifier::from_env();
     // Metrics cost nothing when nobody can scrape them.
     let scrapable = config.admin.is_some() || activated.as_ref().is_some_and(|a| a.admin.is_some());
     let metrics = Arc::new(if scrapable { Metrics::prometheus() } else { Metrics::disabled() });
     let readiness = Arc::new(Readiness::default());
-    let admin_addr = config.admin;
-    let admin_token = config.admin_token.clone();
+    let (admin_addr, admin_token) = (config.admin, config.admin_token.clone());
     let started = std::time::Instant::now();
     let mut server =
         Server::new(State::new(config, &metrics, None), metrics.clone()).context("cannot start worker threads")?;
 
-    let mut admin_listener = None;
-    if let Some(sockets) = activated {
-        tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd; [listen] addrs are ignored");
-        for listener in sockets.proxy {
-            let listener = TcpListener::from_std(listener)?;
-            let addr = listener.local_addr()?;
-            server.serve(ListenerKind::Plain, listener, addr, true);
-        }
-        admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
-    }
-    // Without sockets from systemd this binds [listen] addrs; either way it binds TLS and redirect listeners.
-    server.bind_configured().await?;
-    anyhow::ensure!(!server.local_addrs().is_empty(), "no listen address: set [listen] addrs or use socket activation");
+    let admin_listener = listen(&mut server, activated, admin_addr).await?;
 
-    let (reload_tx, mut reload_rx) = mpsc::channel(4);
-    if admin_listener.is_none()
-        && let Some(addr) = admin_addr
-    {
-        admin_listener =
-            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
-    }
     let webhook = Arc::new(WebhookStatus::default());
     let sources = Arc::new(status::Sources {
         state: server.state_handle(),
@@ -110,6 +89,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     });
     sources.reloads.loaded();
     sources.set_listeners(server.bound());
+    let (reload_tx, reload_rx) = mpsc::channel(4);
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %listener.local_addr()?, "admin listening");
         let admin = Admin {
@@ -122,112 +102,152 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
         };
         admin::spawn(listener, Arc::new(admin));
     }
+    // Runs for the life of the process; it follows reloads and idles without [telegram].
+    tokio::spawn(monitor::run(server.state_handle(), metrics.clone(), webhook));
     // Started once the listeners are bound: the ACME server validates through them.
     let mut acme = acme::Supervisor::default();
     acme.follow(&server.state().config, &metrics);
-    // Runs for the life of the process; it follows reloads and idles without [telegram].
-    tokio::spawn(monitor::run(server.state_handle(), metrics.clone(), webhook));
     log_summary(&server.state().config);
 
     readiness.set(Phase::Serving);
-    let status_line = status(&server);
+    let mut running = Running { server, path, metrics, notifier: Notifier::from_env(), sources, acme };
+    let status_line = status(&running.server);
     tracing::info!(status = %status_line, "hookgate ready");
-    notifier.ready(&status_line);
-    let watchdog = systemd::watchdog_interval();
-    if let Some(every) = watchdog {
-        tracing::info!(every = ?every, "systemd watchdog enabled");
-    }
-    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::MAX / 4));
-    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
-    loop {
-        tokio::select! {
-            event = signals.next() => match event {
-                Event::Shutdown(name) => {
-                    tracing::info!("received {name}");
-                    break;
-                }
-                Event::Reload => {
-                    tracing::info!("received SIGHUP");
-                    let _ = reload(&mut server, &path, &metrics, &notifier, &sources).await;
-                    acme.follow(&server.state().config, &metrics);
-                }
-            },
-            Some(reply) = reload_rx.recv() => {
-                let outcome = reload(&mut server, &path, &metrics, &notifier, &sources).await;
-                acme.follow(&server.state().config, &metrics);
-                let _ = reply.send(outcome);
-            }
-            _ = watchdog_tick.tick(), if watchdog.is_some() => {
-                let limit = watchdog.unwrap_or_default().min(Duration::from_secs(1));
-                if server.healthy(limit).await {
-                    notifier.watchdog();
-                } else {
-                    tracing::error!("self-check failed: an accept loop did not answer; not pinging the watchdog");
-                }
-            }
-            _ = housekeeping.tick() => {
-                metrics.run_upkeep();
-                let now = crate::metrics::unix_now() as i64;
-                for cert in server.state().config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
-                    metrics.certificate_expiry(&cert.cert_file, cert.days_left(now));
-                }
-                for (route, keys) in server.state().sweep_guards() {
-                    metrics.rate_limit_keys(&route, keys);
-                }
-                notifier.status(&status(&server));
-            }
-        }
-    }
-    acme.stop();
+    running.notifier.ready(&status_line);
+    running.serve(&mut signals, reload_rx).await;
+
+    running.acme.stop();
     readiness.set(Phase::Draining);
-    notifier.stopping();
-    server.drain().await;
+    running.notifier.stopping();
+    running.server.drain().await;
     Ok(())
 }
 
-/// Re-reads `path`; on success swaps it in, on failure keeps serving the old
-/// config and says why. Either way systemd hears RELOADING=1 then READY=1.
-/// The status page hears the outcome and the listeners that now serve.
-async fn reload(
+/// Serves systemd's sockets (which replace `[listen] addrs`) and binds the
+/// configured TLS, redirect and plain listeners. Returns the admin listener:
+/// systemd's, or `[admin] addr` bound here.
+async fn listen(
     server: &mut Server,
-    path: &Path,
-    metrics: &Metrics,
-    notifier: &Notifier,
-    sources: &status::Sources,
-) -> Result<String, ReloadError> {
-    notifier.reloading();
-    let outcome = match Config::load(path) {
-        Err(e) => Err(ReloadError::from(e)),
-        Ok(config) => {
-            warn_about_restart_only_changes(&server.state().config, &config);
-            let routes = config.routes.routes().len();
-            let state = State::new(config, metrics, Some(&server.state()));
-            server
-                .reload(state)
-                .await
-                .map(|()| format!("reloaded {}: {routes} routes", path.display()))
-                .map_err(ReloadError::from)
+    activated: Option<Activated>,
+    admin_addr: Option<SocketAddr>,
+) -> anyhow::Result<Option<TcpListener>> {
+    let mut admin_listener = None;
+    if let Some(sockets) = activated {
+        tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd; [listen] addrs are ignored");
+        for listener in sockets.proxy {
+            let listener = TcpListener::from_std(listener)?;
+            let addr = listener.local_addr()?;
+            server.serve(ListenerKind::Plain, listener, addr, true);
         }
-    };
-    match &outcome {
-        Ok(summary) => {
-            metrics.reloaded(true);
-            tracing::info!("{summary}");
-            log_summary(&server.state().config);
+        admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
+    }
+    server.bind_configured().await?;
+    anyhow::ensure!(!server.local_addrs().is_empty(), "no listen address: set [listen] addrs or use socket activation");
+    if admin_listener.is_none()
+        && let Some(addr) = admin_addr
+    {
+        admin_listener =
+            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
+    }
+    Ok(admin_listener)
+}
+
+/// What the daemon holds while it serves, and what each event does to it.
+struct Running {
+    server: Server,
+    path: PathBuf,
+    metrics: Arc<Metrics>,
+    notifier: Notifier,
+    sources: Arc<status::Sources>,
+    acme: acme::Supervisor,
+}
+
+impl Running {
+    /// Handles one event at a time until SIGTERM/SIGINT: reloads (SIGHUP or
+    /// `POST /reload`), the watchdog's self-check, housekeeping.
+    async fn serve(&mut self, signals: &mut Signals, mut reloads: mpsc::Receiver<admin::ReloadRequest>) {
+        let watchdog = systemd::watchdog_interval();
+        if let Some(every) = watchdog {
+            tracing::info!(every = ?every, "systemd watchdog enabled");
         }
-        Err(error) => {
-            metrics.reloaded(false);
-            // One log line per reload, however many problems the file has.
-            tracing::error!(
-                "reload failed, still serving the previous config: {}",
-                error.to_string().replace('\n', "; ")
-            );
+        let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::MAX / 4));
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        loop {
+            tokio::select! {
+                event = signals.next() => match event {
+                    Event::Shutdown(name) => {
+                        tracing::info!("received {name}");
+                        return;
+                    }
+                    Event::Reload => {
+                        tracing::info!("received SIGHUP");
+                        let _ = self.reload().await;
+                    }
+                },
+                Some(reply) = reloads.recv() => {
+                    let _ = reply.send(self.reload().await);
+                }
+                _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                    let limit = watchdog.unwrap_or_default().min(Duration::from_secs(1));
+                    if self.server.healthy(limit).await {
+                        self.notifier.watchdog();
+                    } else {
+                        tracing::error!("self-check failed: an accept loop did not answer; not pinging the watchdog");
+                    }
+                }
+                _ = housekeeping.tick() => self.housekeeping(),
+            }
         }
     }
-    sources.reloads.reloaded(&outcome);
-    sources.set_listeners(server.bound());
-    notifier.ready(&status(server));
-    outcome
+
+    /// Metrics upkeep, certificate expiry, rate-limit tables, systemd's status line.
+    fn housekeeping(&self) {
+        self.metrics.run_upkeep();
+        let now = crate::metrics::unix_now() as i64;
+        for cert in self.server.state().config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
+            self.metrics.certificate_expiry(&cert.cert_file, cert.days_left(now));
+        }
+        for (route, keys) in self.server.state().sweep_guards() {
+            self.metrics.rate_limit_keys(&route, keys);
+        }
+        self.notifier.status(&status(&self.server));
+    }
+
+    /// Re-reads the file; on success swaps it in, on failure keeps serving the
+    /// old config and says why. Either way systemd hears RELOADING=1 then
+    /// READY=1, the status page hears the outcome and the listeners that now
+    /// serve, and ACME follows a changed `[listen.tls.acme]`.
+    async fn reload(&mut self) -> Result<String, ReloadError> {
+        self.notifier.reloading();
+        let outcome = match Config::load(&self.path) {
+            Err(e) => Err(ReloadError::from(e)),
+            Ok(config) => {
+                warn_about_restart_only_changes(&self.server.state().config, &config);
+                let routes = config.routes.routes().len();
+                let state = State::new(config, &self.metrics, Some(&self.server.state()));
+                let summary = format!("reloaded {}: {routes} routes", self.path.display());
+                self.server.reload(state).await.map(|()| summary).map_err(ReloadError::from)
+            }
+        };
+        match &outcome {
+            Ok(summary) => {
+                self.metrics.reloaded(true);
+                tracing::info!("{summary}");
+                log_summary(&self.server.state().config);
+            }
+            Err(error) => {
+                self.metrics.reloaded(false);
+                // One log line per reload, however many problems the file has.
+                let error = error.to_string().replace('\n', "; ");
+                tracing::error!("reload failed, still serving the previous config: {error}");
+            }
+        }
+        self.sources.reloads.reloaded(&outcome);
+        self.sources.set_listeners(self.server.bound());
+        self.notifier.ready(&status(&self.server));
+        self.acme.follow(&self.server.state().config, &self.metrics);
+        outcome
+    }
 }
 
 /// Raises the soft open-file limit to the hard one (often 1,024 → 524,288 by
