@@ -63,63 +63,9 @@ impl Checker<'_> {
         let at = [Step::Key("telegram".into())];
         let before = self.problems.len();
         let token = self.bot_token(&child(&at, "bot_token_file"), &raw.bot_token_file);
-        let public_url = match raw.public_url.parse::<Uri>() {
-            Ok(uri)
-                if matches!(uri.scheme_str(), Some("http" | "https"))
-                    && uri.host().is_some()
-                    && uri.path() == "/"
-                    && uri.query().is_none() =>
-            {
-                Some(uri)
-            }
-            _ => {
-                self.problem(
-                    &child(&at, "public_url"),
-                    format!("{:?} must be an origin like \"https://www.example.com\"", raw.public_url),
-                );
-                None
-            }
-        };
+        let public_url = self.public_url(&child(&at, "public_url"), &raw.public_url);
         let api_url = self.api_url(&child(&at, "api_url"), raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL));
-        let route = routes.routes().iter().enumerate().find(|(_, r)| *r.name == *raw.route);
-        let (route_index, webhook_path, secret) = match route {
-            None => {
-                let names: Vec<&str> = routes.routes().iter().map(|r| &*r.name).collect();
-                self.problem(
-                    &child(&at, "route"),
-                    format!("no route named {:?} (defined: {})", raw.route, names.join(", ")),
-                );
-                return None;
-            }
-            Some((i, route)) => {
-                let path = match (&route.matcher.path, &route.action) {
-                    (Some(PathMatch::Exact(path)), Action::Upstream(_)) => Some(path.clone()),
-                    _ => {
-                        self.problem(
-                            &child(&at, "route"),
-                            format!(
-                                "route {:?} needs an exact `path` and an `upstream` to build the webhook URL",
-                                raw.route
-                            ),
-                        );
-                        None
-                    }
-                };
-                let secret = route.guards.secret_header.as_ref().map(|s| (s.name.clone(), s.value.clone()));
-                let secret = match (raw.secret_header_from_route, secret) {
-                    (Some(false), _) => None,
-                    (Some(true), None) => {
-                        self.problem(
-                            &child(&at, "secret_header_from_route"),
-                            format!("route {:?} has no secret_header to take the secret from", raw.route),
-                        );
-                        None
-                    }
-                    (_, secret) => secret,
-                };
-                (i, path, secret)
-            }
-        };
+        let (route_index, webhook_path, secret) = self.webhook_route(&at, &raw, routes)?;
         if raw.max_connections.is_some_and(|n| !(1..=100).contains(&n)) {
             self.problem(&child(&at, "max_connections"), "Telegram accepts 1 to 100");
         }
@@ -141,6 +87,62 @@ impl Checker<'_> {
             monitor_interval: raw.monitor_interval.map_or(DEFAULT_MONITOR_INTERVAL, |d| d.0.0),
             repair: raw.repair.unwrap_or(has_secret),
         })
+    }
+
+    /// `public_url`: an origin, `http(s)://host[:port]` with nothing after it.
+    fn public_url(&mut self, at: &[Step], text: &str) -> Option<Uri> {
+        match text.parse::<Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.host().is_some()
+                    && uri.path() == "/"
+                    && uri.query().is_none() =>
+            {
+                Some(uri)
+            }
+            _ => {
+                self.problem(at, format!("{text:?} must be an origin like \"https://www.example.com\""));
+                None
+            }
+        }
+    }
+
+    /// The webhook route: its index, its exact path (`None` after a problem)
+    /// and the secret `setWebhook` should register. `None` if there is no such route.
+    fn webhook_route(
+        &mut self,
+        at: &[Step],
+        raw: &RawTelegram,
+        routes: &RouteTable,
+    ) -> Option<(usize, Option<String>, Option<(HeaderName, Secret)>)> {
+        let Some((i, route)) = routes.routes().iter().enumerate().find(|(_, r)| *r.name == *raw.route) else {
+            let names: Vec<&str> = routes.routes().iter().map(|r| &*r.name).collect();
+            self.problem(
+                &child(at, "route"),
+                format!("no route named {:?} (defined: {})", raw.route, names.join(", ")),
+            );
+            return None;
+        };
+        let path = match (&route.matcher.path, &route.action) {
+            (Some(PathMatch::Exact(path)), Action::Upstream(_)) => Some(path.clone()),
+            _ => {
+                let why =
+                    format!("route {:?} needs an exact `path` and an `upstream` to build the webhook URL", raw.route);
+                self.problem(&child(at, "route"), why);
+                None
+            }
+        };
+        let secret = route.guards.secret_header.as_ref().map(|s| (s.name.clone(), s.value.clone()));
+        let secret = match (raw.secret_header_from_route, secret) {
+            (Some(false), _) => None,
+            (Some(true), None) => {
+                let why = format!("route {:?} has no secret_header to take the secret from", raw.route);
+                self.problem(&child(at, "secret_header_from_route"), why);
+                None
+            }
+            (_, secret) => secret,
+        };
+        Some((i, path, secret))
     }
 
     /// Reads the token; its value never enters a message.
