@@ -33,6 +33,15 @@ impl BotToken {
     }
 }
 
+/// What the webhook route gives the `[telegram]` table.
+struct WebhookRoute {
+    index: usize,
+    /// `None` after a problem was reported.
+    path: Option<String>,
+    /// What `setWebhook` registers as `secret_token`, with the header the route checks.
+    secret: Option<(HeaderName, Secret)>,
+}
+
 /// The validated `[telegram]` table.
 #[derive(Debug, Clone)]
 pub struct TelegramConfig {
@@ -65,7 +74,7 @@ impl Checker<'_> {
         let token = self.bot_token(&child(&at, "bot_token_file"), &raw.bot_token_file);
         let public_url = self.public_url(&child(&at, "public_url"), &raw.public_url);
         let api_url = self.api_url(&child(&at, "api_url"), raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL));
-        let (route_index, webhook_path, secret) = self.webhook_route(&at, &raw, routes)?;
+        let WebhookRoute { index: route_index, path: webhook_path, secret } = self.webhook_route(&at, &raw, routes)?;
         if raw.max_connections.is_some_and(|n| !(1..=100).contains(&n)) {
             self.problem(&child(&at, "max_connections"), "Telegram accepts 1 to 100");
         }
@@ -109,12 +118,7 @@ impl Checker<'_> {
 
     /// The webhook route: its index, its exact path (`None` after a problem)
     /// and the secret `setWebhook` should register. `None` if there is no such route.
-    fn webhook_route(
-        &mut self,
-        at: &[Step],
-        raw: &RawTelegram,
-        routes: &RouteTable,
-    ) -> Option<(usize, Option<String>, Option<(HeaderName, Secret)>)> {
+    fn webhook_route(&mut self, at: &[Step], raw: &RawTelegram, routes: &RouteTable) -> Option<WebhookRoute> {
         let Some((i, route)) = routes.routes().iter().enumerate().find(|(_, r)| *r.name == *raw.route) else {
             let names: Vec<&str> = routes.routes().iter().map(|r| &*r.name).collect();
             self.problem(
@@ -142,7 +146,7 @@ impl Checker<'_> {
             }
             (_, secret) => secret,
         };
-        Some((i, path, secret))
+        Some(WebhookRoute { index: i, path, secret })
     }
 
     /// Reads the token; its value never enters a message.
