@@ -187,6 +187,39 @@ pub enum UsageError {
     Host(String),
 }
 
+/// `hookgate route`'s arguments as a request head.
+struct Request {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    /// Normalised, from the URL or else the `Host` header; empty if neither has one.
+    host: String,
+}
+
+impl Request {
+    fn parse(method: &str, url: &str, headers: &[String]) -> Result<Request, UsageError> {
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| UsageError::Method(method.to_string()))?;
+        let uri: Uri = url.parse().map_err(|reason| UsageError::Url { url: url.to_string(), reason })?;
+        let mut map = HeaderMap::new();
+        for h in headers {
+            let (name, value) = h.split_once(':').ok_or_else(|| UsageError::HeaderShape(h.clone()))?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| UsageError::HeaderName(h.clone()))?;
+            let value = HeaderValue::from_str(value.trim()).map_err(|_| UsageError::HeaderValue(h.clone()))?;
+            map.append(name, value);
+        }
+        let raw_host = match uri.authority() {
+            Some(authority) => authority.as_str().to_string(),
+            None => map.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
+        };
+        let host = match raw_host.as_str() {
+            "" => String::new(),
+            raw => canonical::normalize_host(raw).ok_or_else(|| UsageError::Host(raw.to_string()))?.into_owned(),
+        };
+        Ok(Request { method, uri, headers: map, host })
+    }
+}
+
 /// Explains which route `METHOD URL` with `headers` gets, why the routes above
 /// it did not match, and whether a request from `from` passes its guards.
 pub fn explain(
@@ -196,26 +229,7 @@ pub fn explain(
     headers: &[String],
     from: Option<IpAddr>,
 ) -> Result<String, UsageError> {
-    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| UsageError::Method(method.to_string()))?;
-    let uri: Uri = url.parse().map_err(|reason| UsageError::Url { url: url.to_string(), reason })?;
-    let mut map = HeaderMap::new();
-    for h in headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| UsageError::HeaderShape(h.clone()))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| UsageError::HeaderName(h.clone()))?;
-        let value = HeaderValue::from_str(value.trim()).map_err(|_| UsageError::HeaderValue(h.clone()))?;
-        map.append(name, value);
-    }
-    let raw_host = match uri.authority() {
-        Some(authority) => authority.as_str().to_string(),
-        None => map.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
-    };
-    let host = if raw_host.is_empty() {
-        String::new()
-    } else {
-        canonical::normalize_host(&raw_host).ok_or_else(|| UsageError::Host(raw_host.clone()))?.into_owned()
-    };
-
+    let Request { method, uri, headers: map, host } = Request::parse(method, url, headers)?;
     let mut out = String::new();
     let path = match canonical::canonicalize(uri.path()) {
         Ok(path) => path,
