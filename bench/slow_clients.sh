@@ -108,7 +108,8 @@ for kind in slowloris slowbody slowread; do
         total=$((requests + errors))
         success=$(python3 -c "print(f'{100*$requests/max($total,1):.2f}%')")
         # slowhttptest's status lines: the most connections it held open at once.
-        open=$(grep -oE 'connected: +[0-9]+' "$WORK/$kind-$proxy.out" | grep -oE '[0-9]+' | sort -n | tail -1 || true)
+        open=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$kind-$proxy.out" | grep -oE 'connected: +[0-9]+' \
+            | grep -oE '[0-9]+' | sort -n | tail -1 || true)
         ms() { python3 -c "print(f'{$1/1000:.1f} ms')"; }
         echo "| $kind | $proxy | ${open:-?} | $total | $success | $(ms "$p50_us") | $(ms "$p99_us") |"
         sleep 12   # let both sides drop what the attack left
