@@ -8,7 +8,7 @@
 //! # Layout
 //! In the order a request meets them; imports only point down this list.
 //! - [`cli`], [`init`] — the command line's declaration; `hookgate init`.
-//! - [`lifecycle`], [`report`], [`telegram`], [`acme`], [`admin`], [`status`], [`control`] —
+//! - [`lifecycle`], [`report`], [`telegram`], `acme`, `admin`, [`status`], [`control`] —
 //!   start-up, signals, reload and shutdown; what `check`/`route` print; webhook
 //!   control, monitor and repair; obtaining and renewing `[listen.tls.acme]`
 //!   certificates; `/healthz` `/readyz` `/metrics` `POST /reload`; the status
@@ -19,14 +19,14 @@
 //! - [`proxy`] — one request in phases: admit, canonicalise, select, guard,
 //!   rewrite; error answers; hyper's service for HTTP/2 clients.
 //! - [`routes`] — the compiled route table; a pure function from request facts to a route.
-//! - [`guards`] — per-route allowlists, secret headers, rate limits, in-flight
+//! - `guards` — per-route allowlists, secret headers, rate limits, in-flight
 //!   caps, Telegram redelivery suppression (`dedupe`).
-//! - [`upstream`] — per-upstream hyper clients (https, HTTP/2) and per-worker
+//! - `upstream` — per-upstream hyper clients (https, HTTP/2) and per-worker
 //!   pools of plain HTTP/1.1 connections.
 //! - [`access`] — the one-line-per-request access log.
 //! - [`config`] — the TOML file → a validated [`config::Config`].
-//! - `connection`, [`metrics`], [`recent`], [`error`], [`canonical`],
-//!   [`client_ip`], [`tls`], [`secret`], [`systemd`], [`logging`] — connection
+//! - `connection`, [`metrics`], `recent`, `error`, [`canonical`],
+//!   `client_ip`, [`tls`], `secret`, [`systemd`], [`logging`] — connection
 //!   facts, Prometheus metrics with pre-registered handles, the status page's
 //!   per-minute counters, error statuses, the canonical path, the client
 //!   address rule, certificates (files and what ACME obtained), the one
@@ -36,31 +36,31 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
-pub mod acme;
-pub mod admin;
+pub(crate) mod acme;
+pub(crate) mod admin;
 pub mod canonical;
 pub mod cli;
-pub mod client_ip;
+pub(crate) mod client_ip;
 pub mod config;
 mod connection;
 pub mod control;
-pub mod error;
+pub(crate) mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod guards;
+pub(crate) mod guards;
 mod http1;
 pub mod init;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
-pub mod recent;
+pub(crate) mod recent;
 pub mod report;
 pub mod routes;
-pub mod secret;
+pub(crate) mod secret;
 pub mod server;
 pub mod status;
 pub mod systemd;
 pub mod telegram;
 pub mod tls;
-pub mod upstream;
+pub(crate) mod upstream;
