@@ -2,9 +2,15 @@
 //!
 //! Serde reports where a *value* failed to parse; checks that run after
 //! deserializing (undefined upstream, duplicate name) only know the key path.
-//! This module maps that path back to a line so every config error can name it.
+//! A [`Locator`] parses the source once, with the `toml` crate's own spanned
+//! document (`toml::de::DeTable`), and maps each such path back to a line, so
+//! every config error can name it.
 
-use toml_edit::{Document, Item, Table, Value};
+use std::cell::OnceCell;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +36,24 @@ pub fn render(path: &[Step]) -> String {
     out
 }
 
-/// The 1-based line where the deepest existing part of `path` is written.
-pub fn line_of(source: &str, path: &[Step]) -> Option<usize> {
-    let doc = Document::parse(source).ok()?;
-    let offset = span_start(doc.as_table(), path)?;
-    Some(line_at(source, offset))
+/// The source and its spanned document, parsed once, at the first problem
+/// (a valid file is never parsed a second time).
+pub struct Locator<'a> {
+    source: &'a str,
+    document: OnceCell<Option<Spanned<DeTable<'a>>>>,
+}
+
+impl<'a> Locator<'a> {
+    pub fn new(source: &'a str) -> Self {
+        Locator { source, document: OnceCell::new() }
+    }
+
+    /// The 1-based line where the deepest existing part of `path` is written.
+    pub fn line_of(&self, path: &[Step]) -> Option<usize> {
+        let document = self.document.get_or_init(|| DeTable::parse(self.source).ok()).as_ref()?;
+        let offset = table_start(document.get_ref(), document.span(), path);
+        Some(line_at(self.source, offset))
+    }
 }
 
 /// The 1-based line holding byte `offset`.
@@ -43,41 +62,24 @@ pub fn line_at(source: &str, offset: usize) -> usize {
     source.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
-fn span_start(table: &Table, path: &[Step]) -> Option<usize> {
-    let Some((Step::Key(key), rest)) = path.split_first() else {
-        return table.span().map(|s| s.start);
-    };
-    let Some(item) = table.get(key) else {
-        return table.span().map(|s| s.start);
-    };
-    let here = table.key(key).and_then(|k| k.span()).or_else(|| item.span()).map(|s| s.start);
-    item_span(item, rest).or(here)
+/// Where `path` starts inside `table`: its key's position when the rest of
+/// the path cannot be followed, the table's own when the key is missing.
+fn table_start(table: &DeTable<'_>, span: Range<usize>, path: &[Step]) -> usize {
+    let Some((Step::Key(key), rest)) = path.split_first() else { return span.start };
+    let Some((name, value)) = table.iter().find(|(name, _)| name.get_ref() == key) else { return span.start };
+    value_start(value, rest).unwrap_or(name.span().start)
 }
 
-fn item_span(item: &Item, path: &[Step]) -> Option<usize> {
-    if path.is_empty() {
-        return None;
-    }
-    match (item, &path[0]) {
-        (Item::Table(table), Step::Key(_)) => span_start(table, path),
-        (Item::ArrayOfTables(tables), Step::Index(i)) => {
-            let table = tables.get(*i)?;
-            span_start(table, &path[1..]).or_else(|| table.span().map(|s| s.start))
+/// Where `path` starts inside `value`; `None` when the path ends here (the
+/// caller then points at the key that names the value).
+fn value_start(value: &Spanned<DeValue<'_>>, path: &[Step]) -> Option<usize> {
+    match (value.get_ref(), path.first()?) {
+        (DeValue::Table(table), Step::Key(_)) => Some(table_start(table, value.span(), path)),
+        (DeValue::Array(array), Step::Index(i)) => {
+            let element = array.get(*i)?;
+            Some(value_start(element, &path[1..]).unwrap_or(element.span().start))
         }
-        (Item::Value(value), _) => value_span(value, path),
-        _ => None,
-    }
-}
-
-fn value_span(value: &Value, path: &[Step]) -> Option<usize> {
-    match (value, path.first()) {
-        (_, None) => value.span().map(|s| s.start),
-        (Value::InlineTable(table), Some(Step::Key(key))) => {
-            let inner = table.get(key)?;
-            value_span(inner, &path[1..]).or_else(|| table.key(key).and_then(|k| k.span()).map(|s| s.start))
-        }
-        (Value::Array(array), Some(Step::Index(i))) => value_span(array.get(*i)?, &path[1..]),
-        _ => value.span().map(|s| s.start),
+        _ => Some(value.span().start),
     }
 }
 
@@ -93,14 +95,15 @@ mod tests {
 
     #[test]
     fn finds_keys_in_tables_arrays_and_inline_tables() {
-        assert_eq!(line_of(SOURCE, &[key("listen"), key("addrs")]), Some(2));
-        assert_eq!(line_of(SOURCE, &[key("routes"), Step::Index(1), key("upstream")]), Some(9));
-        assert_eq!(line_of(SOURCE, &[key("routes"), Step::Index(1), key("respond"), key("status")]), Some(10));
+        let at = Locator::new(SOURCE);
+        assert_eq!(at.line_of(&[key("listen"), key("addrs")]), Some(2));
+        assert_eq!(at.line_of(&[key("routes"), Step::Index(1), key("upstream")]), Some(9));
+        assert_eq!(at.line_of(&[key("routes"), Step::Index(1), key("respond"), key("status")]), Some(10));
     }
 
     #[test]
     fn falls_back_to_the_nearest_existing_parent() {
-        assert_eq!(line_of(SOURCE, &[key("routes"), Step::Index(0), key("upstream")]), Some(4));
+        assert_eq!(Locator::new(SOURCE).line_of(&[key("routes"), Step::Index(0), key("upstream")]), Some(4));
     }
 
     #[test]

@@ -13,8 +13,9 @@ use http::uri::Scheme;
 use http::{HeaderName, HeaderValue, StatusCode};
 use ipnet::IpNet;
 
+use super::locate::{self, Locator};
 use super::raw::{self, RawConfig, RawRespond, RawRoute, RawUpstream};
-use super::{Config, Limits, Listen, Log, Problem, Step, Upstream, locate};
+use super::{Config, Limits, Listen, Log, Problem, Step, Upstream};
 use crate::canonical;
 use crate::routes::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 
@@ -27,9 +28,10 @@ pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {
 
 /// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
 pub type Sets = HashMap<String, Vec<IpNet>>;
+
 /// Collects validation problems, each located in the source.
 pub struct Checker<'a> {
-    source: &'a str,
+    locator: Locator<'a>,
     /// Relative file names in the config (secret files) are relative to this.
     base_dir: &'a Path,
     pub problems: Vec<Problem>,
@@ -37,7 +39,7 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     pub fn new(source: &'a str, base_dir: &'a Path) -> Self {
-        Checker { source, base_dir, problems: Vec::new() }
+        Checker { locator: Locator::new(source), base_dir, problems: Vec::new() }
     }
 
     pub(super) fn base_dir(&self) -> &Path {
@@ -46,7 +48,7 @@ impl<'a> Checker<'a> {
 
     pub(super) fn problem(&mut self, path: &[Step], message: impl std::fmt::Display) {
         self.problems.push(Problem {
-            line: locate::line_of(self.source, path),
+            line: self.locator.line_of(path),
             path: locate::render(path),
             message: message.to_string(),
         });
