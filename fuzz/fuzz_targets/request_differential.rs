@@ -18,7 +18,10 @@ enum Verdict {
     Limit,
     Partial,
     Reject,
-    Accept { len: usize, framing: Framing },
+    Accept {
+        len: usize,
+        framing: Framing,
+    },
 }
 
 /// RFC 9112 §2.2: every line ends in CRLF; a bare CR or LF is refused.
