@@ -6,12 +6,12 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::pebble::{Pebble, PebbleOptions};
+use common::tls_client::{connect, peek_client, presented, trusting};
 use common::{Daemon, Upstream, get};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
@@ -48,25 +48,9 @@ upstream = "app"
     )
 }
 
-/// A client that trusts only `ca_file` (pebble's root for issued certificates).
-fn verifying(ca_file: &str) -> tokio_rustls::TlsConnector {
-    let trust = hookgate::tls::UpstreamTrust::CaFile(ca_file.to_string());
-    tokio_rustls::TlsConnector::from(Arc::new(hookgate::tls::client_config(&trust).unwrap()))
-}
-
-/// A client that accepts any certificate, to see which one is served.
-fn peeking() -> tokio_rustls::TlsConnector {
-    let config = hookgate::tls::client_config(&hookgate::tls::UpstreamTrust::Insecure).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-async fn connect(connector: &tokio_rustls::TlsConnector, port: u16, name: &str) -> TlsStream<tokio::net::TcpStream> {
-    let tcp = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).await.unwrap();
-    connector.connect(ServerName::try_from(name.to_string()).unwrap(), tcp).await.expect("TLS handshake")
-}
-
-fn presented(stream: &TlsStream<tokio::net::TcpStream>) -> CertificateDer<'static> {
-    stream.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned()
+/// hookgate's TLS listener, on pebble's tls-alpn-01 port.
+fn at(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// One keep-alive GET on `stream`; the status line.
@@ -127,7 +111,7 @@ async fn http01_is_answered_on_the_redirect_listener_and_the_certificate_is_serv
 
     let root = pebble.root_file();
     for name in DOMAINS {
-        let mut stream = connect(&verifying(&root), pebble.tls_port, name).await;
+        let mut stream = connect(&trusting(&root, &[]), at(pebble.tls_port), name).await;
         assert_eq!(names(&presented(&stream)), DOMAINS, "one certificate for both names");
         assert_eq!(get_over(&mut stream, name).await, "HTTP/1.1 200 OK");
     }
@@ -158,7 +142,7 @@ async fn tls_alpn01_issues_once_and_a_restart_reuses_the_cached_certificate() {
     let first = {
         let daemon = Daemon::start(&config);
         daemon.wait_for_log(ISSUED, Duration::from_secs(60));
-        let mut stream = connect(&verifying(&pebble.root_file()), pebble.tls_port, "shop.test").await;
+        let mut stream = connect(&trusting(&pebble.root_file(), &[]), at(pebble.tls_port), "shop.test").await;
         assert_eq!(get_over(&mut stream, "shop.test").await, "HTTP/1.1 200 OK");
         presented(&stream)
     };
@@ -166,7 +150,7 @@ async fn tls_alpn01_issues_once_and_a_restart_reuses_the_cached_certificate() {
 
     let daemon = Daemon::start(&config);
     daemon.wait_for_log("ACME: serving the cached certificate", Duration::from_secs(20));
-    let stream = connect(&verifying(&pebble.root_file()), pebble.tls_port, "www.shop.test").await;
+    let stream = connect(&trusting(&pebble.root_file(), &[]), at(pebble.tls_port), "www.shop.test").await;
     assert_eq!(presented(&stream), first, "the restart serves the cached certificate");
     assert!(!daemon.logs().iter().any(|l| l.contains("registered an ACME account")), "the account is reused too");
     // A reload with the table unchanged keeps the store and its task: no second start, no order.
@@ -174,7 +158,7 @@ async fn tls_alpn01_issues_once_and_a_restart_reuses_the_cached_certificate() {
     daemon.wait_for_log("reloaded", Duration::from_secs(10));
     let starts = daemon.logs().iter().filter(|l| l.contains("ACME: managing the certificate")).count();
     assert_eq!(starts, 1, "the ACME task carried over the reload");
-    assert_eq!(presented(&connect(&peeking(), pebble.tls_port, "shop.test").await), first);
+    assert_eq!(presented(&connect(&peek_client(), at(pebble.tls_port), "shop.test").await), first);
     assert_eq!(show_orders("tls-alpn-01 after a restart", &pebble), 1, "no new order at restart");
 }
 
@@ -187,7 +171,7 @@ async fn a_short_lived_certificate_is_renewed_without_dropping_connections() {
     let daemon = Daemon::start(&config(&pebble, &app, cache.path(), "tls-alpn-01", ""));
     daemon.wait_for_log(ISSUED, Duration::from_secs(60));
     let root = pebble.root_file();
-    let mut open = connect(&verifying(&root), pebble.tls_port, "shop.test").await;
+    let mut open = connect(&trusting(&root, &[]), at(pebble.tls_port), "shop.test").await;
     let first = presented(&open);
     assert_eq!(get_over(&mut open, "shop.test").await, "HTTP/1.1 200 OK");
 
@@ -195,7 +179,7 @@ async fn a_short_lived_certificate_is_renewed_without_dropping_connections() {
         daemon.logs().iter().filter(|l| l.contains(ISSUED)).count() >= 2
     });
     assert!(renewed, "no renewal; logs:\n{}", daemon.logs().join("\n"));
-    let fresh = connect(&verifying(&root), pebble.tls_port, "shop.test").await;
+    let fresh = connect(&trusting(&root, &[]), at(pebble.tls_port), "shop.test").await;
     assert_ne!(presented(&fresh), first, "new handshakes get the renewed certificate");
     assert_eq!(get_over(&mut open, "shop.test").await, "HTTP/1.1 200 OK", "the open connection keeps working");
     assert!(show_orders("renewal of a 30 s certificate", &pebble) >= 2);
@@ -221,7 +205,7 @@ async fn a_refused_order_leaves_the_cached_certificate_serving() {
     let failure = daemon.wait_for_log("ACME: obtaining a certificate failed", Duration::from_secs(60));
     assert!(failure.contains("rejectedIdentifier"), "the problem document is in the line: {failure}");
     assert!(failure.contains("the current certificate keeps serving"), "{failure}");
-    let mut stream = connect(&peeking(), pebble.tls_port, "shop.test").await;
+    let mut stream = connect(&peek_client(), at(pebble.tls_port), "shop.test").await;
     assert_eq!(presented(&stream), *cached.der(), "the cached certificate still serves");
     assert_eq!(get_over(&mut stream, "shop.test").await, "HTTP/1.1 200 OK");
 

@@ -3,117 +3,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::client::TlsStream;
 
+use common::tls_client::{Pki, client, connect, peek_client, presented, tls_config};
 use common::{Daemon, Upstream};
-
-/// A test CA and the files of the certificates it signed.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "hookgate test CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let pki = Pki { dir: tempfile::tempdir().unwrap(), ca };
-        std::fs::write(pki.path("ca.pem"), pki.ca.pem()).unwrap();
-        pki
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// Writes `<file>.pem` and `<file>.key` for `names`; returns the leaf's DER.
-    fn issue(&self, file: &str, names: &[&str]) -> CertificateDer<'static> {
-        self.issue_for(file, names, 365)
-    }
-
-    /// Like `issue`, valid for `days` from now.
-    fn issue_for(&self, file: &str, names: &[&str], days: i64) -> CertificateDer<'static> {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, names[0]);
-        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        std::fs::write(self.path(&format!("{file}.pem")), format!("{}{}", cert.pem(), self.ca.pem())).unwrap();
-        std::fs::write(self.path(&format!("{file}.key")), key.serialize_pem()).unwrap();
-        cert.der().clone()
-    }
-}
-
-fn tls_config(pki: &Pki, app: &Upstream, extra: &str) -> String {
-    format!(
-        r#"[listen]
-addrs = []
-[listen.tls]
-addrs = ["127.0.0.1:0"]
-certificates = [
-  {{ cert_file = "{a}.pem", key_file = "{a}.key" }},
-  {{ cert_file = "{b}.pem", key_file = "{b}.key" }},
-]
-[admin]
-addr = "127.0.0.1:0"
-[upstreams.app]
-url = "{url}"
-[[routes]]
-name = "telegram-webhook"
-path = "/api/v1/guest/telegram/webhook"
-methods = ["POST"]
-upstream = "app"
-{extra}
-[default]
-upstream = "app"
-"#,
-        a = pki.path("a"),
-        b = pki.path("b"),
-        url = app.url()
-    )
-}
-
-/// A client that trusts the test CA and offers `alpn`.
-fn client(pki: &Pki, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    let trust = hookgate::tls::UpstreamTrust::CaFile(pki.path("ca.pem"));
-    let mut config = hookgate::tls::client_config(&trust).unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-/// A client that accepts any certificate, to see which one the server picks.
-fn peek_client() -> tokio_rustls::TlsConnector {
-    let config = hookgate::tls::client_config(&hookgate::tls::UpstreamTrust::Insecure).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-async fn connect(
-    connector: &tokio_rustls::TlsConnector,
-    addr: SocketAddr,
-    name: &str,
-) -> TlsStream<tokio::net::TcpStream> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = ServerName::try_from(name.to_string()).unwrap();
-    connector.connect(name, tcp).await.expect("TLS handshake")
-}
-
-fn presented(stream: &TlsStream<tokio::net::TcpStream>) -> CertificateDer<'static> {
-    stream.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sni_picks_the_certificate_for_each_domain_with_a_default() {
@@ -136,9 +35,7 @@ async fn sni_picks_the_certificate_for_each_domain_with_a_default() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http1_and_http2_clients_reach_the_upstream_and_the_webhook_is_byte_exact() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
+    let pki = Pki::two_sites();
     let app = Upstream::start("app").await;
     let daemon = Daemon::start(&tls_config(&pki, &app, ""));
     let body: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
@@ -183,9 +80,7 @@ async fn http1_and_http2_clients_reach_the_upstream_and_the_webhook_is_byte_exac
 
 #[tokio::test(flavor = "multi_thread")]
 async fn curl_speaks_http2_to_hookgate() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
+    let pki = Pki::two_sites();
     let app = Upstream::start("app").await;
     let daemon = Daemon::start(&tls_config(&pki, &app, ""));
     let out = std::process::Command::new("curl")
@@ -229,9 +124,7 @@ async fn a_certificate_swap_on_reload_serves_new_connections_while_old_ones_keep
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_that_does_not_match_its_certificate_fails_check() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
+    let pki = Pki::two_sites();
     std::fs::copy(pki.path("b.key"), pki.path("a.key")).unwrap();
     let app = Upstream::start("app").await;
     let file = pki.path("hookgate.toml");
@@ -258,9 +151,7 @@ fn tls11_client_hello() -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_1_1_is_refused() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
+    let pki = Pki::two_sites();
     let app = Upstream::start("app").await;
     let daemon = Daemon::start(&tls_config(&pki, &app, ""));
     let mut tcp = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
@@ -274,9 +165,7 @@ async fn tls_1_1_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_plain_listener_redirects_to_https_except_exempt_paths() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
+    let pki = Pki::two_sites();
     let app = Upstream::start("app").await;
     let redirect = "[listen.redirect]\naddrs = [\"127.0.0.1:0\"]\nexempt = [\"/api/v1/guest/telegram/webhook\"]\n";
     let config = tls_config(&pki, &app, "").replace("[admin]", &format!("{redirect}[admin]"));
@@ -363,31 +252,11 @@ async fn expiring_certificates_are_warned_about_and_measured() {
     assert!((4.0..=5.0).contains(&days), "{line}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_client_that_never_finishes_the_handshake_is_cut_off() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
-    let app = Upstream::start("app").await;
-    let config =
-        tls_config(&pki, &app, "").replace("certificates = [", "handshake_timeout = \"500ms\"\ncertificates = [");
-    let daemon = Daemon::start(&config);
-    let mut tcp = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
-    tcp.write_all(&[0x16, 0x03, 0x01]).await.unwrap(); // the start of a record, then silence
-    let start = std::time::Instant::now();
-    let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await.unwrap().unwrap_or(0);
-    assert_eq!(n, 0, "expected the connection to be closed");
-    assert!(start.elapsed() < Duration::from_secs(5), "cut after {:?}", start.elapsed());
-}
-
 /// dedupe on the HTTP/2 path (hyper's service): the body reaches the upstream
 /// unchanged once; its redelivery is answered here without reaching it.
 #[tokio::test(flavor = "multi_thread")]
 async fn dedupe_answers_an_http2_redelivery_itself() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
+    let pki = Pki::two_sites();
     let app = Upstream::start("app").await;
     let daemon = Daemon::start(&tls_config(&pki, &app, "dedupe = { key = \"telegram_update_id\" }"));
     let stream = connect(&client(&pki, &[b"h2"]), daemon.addr, "a.test").await;
@@ -409,71 +278,4 @@ async fn dedupe_answers_an_http2_redelivery_itself() {
     let seen = app.seen();
     assert_eq!(seen.len(), 1, "only the first copy reaches the upstream");
     assert_eq!(seen[0].body, update.as_bytes());
-}
-
-/// One keep-alive GET over `stream` (HTTP/1.1); the whole response as text.
-async fn tls_get(stream: &mut TlsStream<tokio::net::TcpStream>) -> String {
-    stream.write_all(b"GET /idle HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
-        let n = stream.read(&mut chunk).await.expect("response");
-        assert!(n > 0, "closed before the response: {:?}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&chunk[..n]);
-    }
-    String::from_utf8_lossy(&seen).to_string()
-}
-
-/// Between requests a TLS connection is idle (idle_timeout), not slow
-/// (header_timeout): it is not closed with a 408 once header_timeout passes.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_idle_https_keep_alive_connection_outlives_header_timeout() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
-    let app = Upstream::start("app").await;
-    let limits = "[limits]\nheader_timeout = \"1s\"\nidle_timeout = \"10s\"\n";
-    let daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
-    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
-    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"), "the idle connection was kept");
-    assert!(!daemon.logs().iter().any(|l| l.contains("status=408")), "no 408 for an idle connection");
-}
-
-/// A graceful shutdown closes idle TLS connections at once, as it does plain
-/// ones, instead of waiting for shutdown_grace to cut them.
-#[tokio::test(flavor = "multi_thread")]
-async fn shutdown_does_not_wait_for_idle_https_connections() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
-    let app = Upstream::start("app").await;
-    let limits = "[limits]\nshutdown_grace = \"60s\"\n";
-    let mut daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
-    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
-    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0), "exited without waiting the 60 s grace");
-    let mut rest = Vec::new();
-    let _ = stream.read_to_end(&mut rest).await;
-    assert!(rest.is_empty(), "nothing more was sent on the idle connection");
-}
-
-/// An HTTPS client that leaves while the upstream is still thinking cancels
-/// the exchange, as a plain one does (TLS hides the socket, so hookgate reads).
-#[tokio::test(flavor = "multi_thread")]
-async fn an_https_client_that_leaves_cancels_its_upstream_exchange() {
-    let pki = Pki::new();
-    pki.issue("a", &["a.test"]);
-    pki.issue("b", &["b.test"]);
-    let app = Upstream::start("app").await;
-    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
-    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
-    stream.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
-    assert!(common::eventually(Duration::from_secs(5), || !app.seen().is_empty()));
-    drop(stream);
-    // Logged long before the upstream would have answered.
-    let line = daemon.wait_for_log("status=499", Duration::from_secs(10));
-    assert!(line.contains("aborted=client_closed") && line.contains("path=/slow"), "{line}");
 }

@@ -10,6 +10,7 @@
 //! - `client`: raw-socket requests and response parsing.
 //! - `telegram_sim`: a fake Bot API and a Telegram-like webhook sender.
 //! - `pebble`: a real test ACME server (Debian's pebble) on loopback.
+//! - `tls_client`: a throwaway CA, the two-site TLS config, rustls clients.
 
 #![allow(dead_code, unused_imports)]
 
@@ -17,6 +18,7 @@ mod client;
 mod daemon;
 pub mod pebble;
 pub mod telegram_sim;
+pub mod tls_client;
 mod upstream;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,90 @@
+//! The life of an HTTPS connection: a handshake that never finishes, idle
+//! keep-alive between requests, a drain, and a client that leaves while the
+//! upstream thinks. Same set-up as `tls.rs` (`common::tls_client`).
+
+mod common;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::client::TlsStream;
+
+use common::tls_client::{Pki, client, connect, tls_config};
+use common::{Daemon, Upstream};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_the_handshake_is_cut_off() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let config =
+        tls_config(&pki, &app, "").replace("certificates = [", "handshake_timeout = \"500ms\"\ncertificates = [");
+    let daemon = Daemon::start(&config);
+    let mut tcp = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
+    tcp.write_all(&[0x16, 0x03, 0x01]).await.unwrap(); // the start of a record, then silence
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "expected the connection to be closed");
+    assert!(start.elapsed() < Duration::from_secs(5), "cut after {:?}", start.elapsed());
+}
+
+/// One keep-alive GET over `stream` (HTTP/1.1); the whole response as text.
+async fn tls_get(stream: &mut TlsStream<tokio::net::TcpStream>) -> String {
+    stream.write_all(b"GET /idle HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+        let n = stream.read(&mut chunk).await.expect("response");
+        assert!(n > 0, "closed before the response: {:?}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&seen).to_string()
+}
+
+/// Between requests a TLS connection is idle (idle_timeout), not slow
+/// (header_timeout): it is not closed with a 408 once header_timeout passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_https_keep_alive_connection_outlives_header_timeout() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let limits = "[limits]\nheader_timeout = \"1s\"\nidle_timeout = \"10s\"\n";
+    let daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"), "the idle connection was kept");
+    assert!(!daemon.logs().iter().any(|l| l.contains("status=408")), "no 408 for an idle connection");
+}
+
+/// A graceful shutdown closes idle TLS connections at once, as it does plain
+/// ones, instead of waiting for shutdown_grace to cut them.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_does_not_wait_for_idle_https_connections() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let limits = "[limits]\nshutdown_grace = \"60s\"\n";
+    let mut daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0), "exited without waiting the 60 s grace");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+    assert!(rest.is_empty(), "nothing more was sent on the idle connection");
+}
+
+/// An HTTPS client that leaves while the upstream is still thinking cancels
+/// the exchange, as a plain one does (TLS hides the socket, so hookgate reads).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_client_that_leaves_cancels_its_upstream_exchange() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    stream.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
+    assert!(common::eventually(Duration::from_secs(5), || !app.seen().is_empty()));
+    drop(stream);
+    // Logged long before the upstream would have answered.
+    let line = daemon.wait_for_log("status=499", Duration::from_secs(10));
+    assert!(line.contains("aborted=client_closed") && line.contains("path=/slow"), "{line}");
+}
