@@ -116,7 +116,8 @@ async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>) {
                 metrics.certificate_expiry(&cert.cert_file, cert.days_left(now as i64));
                 tracing::info!(%domains, days_left = cert.days_left(now as i64), "ACME: obtained a certificate; serving it from the next handshake");
                 store.update_report(|r| {
-                    *r = crate::tls::AcmeReport { state: "valid", last_success: Some(now), ..r.clone() };
+                    r.state = "valid";
+                    r.last_success = Some(now);
                     r.failures = 0;
                 });
             }

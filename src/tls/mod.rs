@@ -154,13 +154,15 @@ impl SniResolver {
     }
 
     fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        let acme = self.acme.as_ref().and_then(|store| store.current());
+        // The ACME certificate is only looked at when no file certificate names the host.
+        let acme = || self.acme.as_ref().and_then(|store| store.current());
         let Some(name) = sni.map(str::to_ascii_lowercase) else {
-            return self.default.clone().or_else(|| acme.map(|c| c.key.clone()));
+            return self.default.clone().or_else(|| acme().map(|c| c.key.clone()));
         };
         if let Some(key) = self.exact.get(&name) {
             return Some(key.clone());
         }
+        let acme = acme();
         if let Some(cert) = acme.as_ref().filter(|c| c.names.contains(&name)) {
             return Some(cert.key.clone());
         }
