@@ -163,9 +163,10 @@ pub fn normalize_host(value: &str) -> Option<Cow<'_, str>> {
     if host.is_empty() {
         return None;
     }
-    // Keep a slice of `value` when nothing changes, to avoid allocating per request.
-    let start = value.find(host)?;
-    let host = &value[start..start + host.len()];
+    // Keep a slice of `value` when nothing changes, to avoid allocating per
+    // request. The authority is `value` verbatim, so the host sits at the same offset.
+    let start = host.as_ptr() as usize - authority.as_str().as_ptr() as usize;
+    let host = value.get(start..start + host.len())?;
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         Some(Cow::Owned(host.to_ascii_lowercase()))

@@ -18,6 +18,10 @@ use http::{Method, Uri, Version, request};
 /// The most header lines either parser looks at; `max_headers` is checked below it.
 const HEADER_SLOTS: usize = 256;
 
+/// Headers the rewrite may add to a request (Host, `X-Forwarded-*`, `Via`,
+/// `Connection`/`Upgrade`): a request's map is made with room for them.
+const ADDED_HEADERS: usize = 8;
+
 /// How a message's body is framed on the wire (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -109,14 +113,15 @@ fn build_request(head: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadErr
         .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len().min(limits.max_headers));
+    // Room for what the rewrite adds (Host, X-Forwarded-*, Via), so the map never grows.
+    let mut headers = HeaderMap::with_capacity(req.headers.len().min(limits.max_headers) + ADDED_HEADERS);
     let mut facts = Facts::default();
     for h in req.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
             .map_err(|_| HeadError::Malformed("invalid header value"))?;
-        facts.note(&name, h.value)?;
+        facts.note(name.as_str().as_bytes(), h.value)?;
         headers.append(name, value);
     }
     let framing = facts.request_framing(version)?;
@@ -187,30 +192,28 @@ struct Facts {
 }
 
 impl Facts {
-    fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), HeadError> {
-        match name.as_str() {
-            "content-length" => {
-                if self.content_length.is_some() {
-                    return Err(HeadError::Malformed("repeated Content-Length"));
-                }
-                self.content_length = Some(parse_length(value).ok_or(HeadError::Malformed("invalid Content-Length"))?);
+    /// Notes one header; `name` is a token (httparse checked it), in any case.
+    fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        if is(b"content-length") {
+            if self.content_length.is_some() {
+                return Err(HeadError::Malformed("repeated Content-Length"));
             }
-            "transfer-encoding" => {
-                // Only one header holding exactly one coding, `chunked`, is
-                // unambiguous. Empty list elements are ignored (RFC 9110 §5.6.1).
-                let mut codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty());
-                let only_chunked =
-                    codings.next().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) && codings.next().is_none();
-                self.transfer_encoding = Some(self.transfer_encoding.is_none() && only_chunked);
+            self.content_length = Some(parse_length(value).ok_or(HeadError::Malformed("invalid Content-Length"))?);
+        } else if is(b"transfer-encoding") {
+            // Only one header holding exactly one coding, `chunked`, is
+            // unambiguous. Empty list elements are ignored (RFC 9110 §5.6.1).
+            let mut codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty());
+            let only_chunked =
+                codings.next().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) && codings.next().is_none();
+            self.transfer_encoding = Some(self.transfer_encoding.is_none() && only_chunked);
+        } else if is(b"connection") {
+            for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
-            "connection" => {
-                for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                    self.close |= token.eq_ignore_ascii_case(b"close");
-                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                }
-            }
-            "expect" => self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
-            _ => {}
+        } else if is(b"expect") {
+            self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
         Ok(())
     }
@@ -278,8 +281,8 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
     let mut facts = Facts::default();
     let mut headers = Vec::with_capacity(res.headers.len());
     for h in res.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| "invalid header name")?;
-        facts.note(&name, h.value).map_err(|_| "invalid Content-Length")?;
+        // httparse has checked the name is a token.
+        facts.note(h.name.as_bytes(), h.value).map_err(|_| "invalid Content-Length")?;
         headers.push((range_in(buf, h.name.as_bytes()), range_in(buf, h.value)));
     }
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;

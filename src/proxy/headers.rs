@@ -41,20 +41,28 @@ pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 
 /// Whether `name` (any case) is always hop-by-hop; for heads kept as bytes.
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]).any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+    // Most names are ruled out by their length alone.
+    matches!(name.len(), 2 | 7 | 10 | 16..=19)
+        && HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]).any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
 }
 
 /// Removes hop-by-hop headers and every header named in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> =
-        connection_tokens(headers).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()).collect();
-    for name in named {
+    // One pass over the names finds what to remove: removing by name hashes
+    // every time, and most requests have no hop-by-hop header at all.
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_hop_by_hop(name.as_str().as_bytes()) {
+            doomed.push(name.clone());
+        }
+    }
+    if doomed.is_empty() {
+        return;
+    }
+    doomed.extend(connection_tokens(headers).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()));
+    for name in doomed {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP.iter() {
-        headers.remove(name);
-    }
-    headers.remove(PROXY_CONNECTION);
 }
 
 /// Appends this hop to `Via`.
@@ -129,6 +137,18 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-kept"]);
+    }
+
+    /// The length filter in `is_hop_by_hop` must let every hop-by-hop name through.
+    #[test]
+    fn every_hop_by_hop_name_is_recognised_in_any_case() {
+        for name in HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]) {
+            assert!(is_hop_by_hop(name.as_str().as_bytes()), "{name}");
+            assert!(is_hop_by_hop(name.as_str().to_ascii_uppercase().as_bytes()), "{name}");
+        }
+        for name in ["host", "content-length", "x-forwarded-for", "connections", "tee"] {
+            assert!(!is_hop_by_hop(name.as_bytes()), "{name}");
+        }
     }
 
     #[test]
