@@ -92,13 +92,16 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
     let needs_rewrite = bytes.iter().any(|&b| b == b'%' || b == b'\\') || bytes.windows(2).any(|w| w == b"//");
     let path: Cow<'_, str> = if needs_rewrite { Cow::Owned(rewrite(bytes)?) } else { Cow::Borrowed(raw) };
     let mut has_params = false;
-    for segment in path.split('/') {
-        let (name, params) = match segment.find(';') {
-            Some(i) => (&segment[..i], true),
-            None => (segment, false),
+    // Byte splits: `/` and `;` are ASCII, so no UTF-8 searching is needed.
+    for segment in path.as_bytes().split(|&b| b == b'/') {
+        let name = match segment.iter().position(|&b| b == b';') {
+            Some(i) => {
+                has_params = true;
+                &segment[..i]
+            }
+            None => segment,
         };
-        has_params |= params;
-        if name == "." || name == ".." {
+        if name == b"." || name == b".." {
             return Err(TargetError::DotSegment);
         }
     }

@@ -45,6 +45,8 @@ pub struct Line<'a> {
 thread_local! {
     /// The line being formatted; kept between lines so none allocates.
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+    /// The last second written and its `YYYY-MM-DDTHH:MM:SS`.
+    static SECOND: RefCell<(u64, Vec<u8>)> = const { RefCell::new((0, Vec::new())) };
 }
 
 /// Writes `line` to stderr if the log filter lets access lines of its level through.
@@ -176,10 +178,27 @@ fn ip_addr(out: &mut Vec<u8>, ip: IpAddr) {
 }
 
 /// RFC 3339 in UTC with microseconds, as `tracing-subscriber` writes it:
-/// `2026-11-28T09:44:27.647941Z`.
+/// `2026-11-28T09:44:27.647941Z`. The part up to the seconds is kept per
+/// thread and made again only when the second changes.
 fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != secs || second.1.is_empty() {
+            second.0 = secs;
+            second.1.clear();
+            date_time(&mut second.1, secs);
+        }
+        out.extend_from_slice(&second.1);
+    });
+    out.push(b'.');
+    padded(out, u64::from(since.subsec_micros()), 6);
+    out.push(b'Z');
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` for `secs` since the epoch.
+fn date_time(out: &mut Vec<u8>, secs: u64) {
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let of_day = secs % 86_400;
     padded(out, year.max(0) as u64, 4);
@@ -193,9 +212,6 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
     padded(out, of_day / 60 % 60, 2);
     out.push(b':');
     padded(out, of_day % 60, 2);
-    out.push(b'.');
-    padded(out, u64::from(since.subsec_micros()), 6);
-    out.push(b'Z');
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01
@@ -223,6 +239,8 @@ mod tests {
         let cases = [
             (0, 0, "1970-01-01T00:00:00.000000Z"),
             (951_782_400, 5, "2000-02-29T00:00:00.000005Z"),
+            // The same second again: the kept date and time.
+            (951_782_400, 6, "2000-02-29T00:00:00.000006Z"),
             (1_795_858_467, 647_941, "2026-11-28T09:34:27.647941Z"),
             (4_107_542_399, 999_999, "2100-02-28T23:59:59.999999Z"),
         ];

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use ipnet::IpNet;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -43,6 +43,9 @@ pub enum RouteRef {
 pub struct RequestLine {
     /// The client as resolved through trusted proxies (see `client_ip`).
     pub client: IpAddr,
+    /// `client` as text when it is the connection's peer (made once per
+    /// connection), so the line does not format the address again.
+    pub client_text: Option<HeaderValue>,
     /// The route's `max_in_flight` slot, held until the response ends.
     pub permit: Option<Arc<OwnedSemaphorePermit>>,
     pub method: Method,
@@ -60,8 +63,10 @@ pub struct RequestLine {
 impl RequestLine {
     /// The line as far as the head tells, before routing.
     pub fn new(trusted: &[IpNet], conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
+        let client = client_ip::resolve(conn.peer.ip(), headers, trusted);
         RequestLine {
-            client: client_ip::resolve(conn.peer.ip(), headers, trusted),
+            client,
+            client_text: (client == conn.peer.ip()).then(|| conn.peer_value.clone()),
             permit: None,
             method: method.clone(),
             host: String::new(),
@@ -225,7 +230,7 @@ impl Drop for Delivery {
         let (route, upstream) = (l.route_name(), l.upstream_name());
         let (reason, error) = (aborted.unwrap_or_default(), failure.map_or("", String::as_str));
         let fields = [
-            ("client", Value::Ip(l.client)),
+            ("client", l.client_text.as_ref().and_then(|t| t.to_str().ok()).map_or(Value::Ip(l.client), Value::Text)),
             ("method", Value::Text(l.method.as_str())),
             ("host", Value::Text(&l.host)),
             ("path", Value::Text(&l.path)),

@@ -52,7 +52,7 @@ pub struct Exchange {
 pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answering: Answering) -> bool {
     let (exchange, answering) = match exchange.plan.dedupe.clone() {
         None => (exchange, answering),
-        Some(table) => match super::dedupe::gate(client, exchange, answering, &table).await {
+        Some(table) => match Box::pin(super::dedupe::gate(client, exchange, answering, &table)).await {
             Gate::Forward(exchange, answering) => (*exchange, answering),
             Gate::Answered(keep_alive) => return keep_alive,
         },
@@ -60,7 +60,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
     let state = answering.state.clone();
     let upstream = &state.upstreams[exchange.plan.upstream];
     if upstream.config.tls.is_some() {
-        return hyper_path::forward(client, exchange, answering, upstream).await;
+        return Box::pin(hyper_path::forward(client, exchange, answering, upstream)).await;
     }
     let mut ex = exchange;
     let config = &upstream.config;
@@ -170,7 +170,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
     }
 
     if head.status == 101 {
-        return super::tunnel::run(client, conn, ubuf, head, ex, answering).await;
+        return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
     }
     let http10 = ex.version == Version::HTTP_10;
     let client_framing = match head.framing {

@@ -11,7 +11,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version, request};
 
@@ -70,12 +70,6 @@ pub struct HeadLimits {
 /// limits). The head's bytes are shared, not copied: the target and every
 /// header value point into them.
 pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<RequestHead>, HeadError> {
-    let Some(len) = head_len(buf, limits)? else { return Ok(None) };
-    build_request(buf.split_to(len).freeze(), limits).map(Some)
-}
-
-/// The length of the head at the start of `buf`, once it is all there.
-fn head_len(buf: &[u8], limits: HeadLimits) -> Result<Option<usize>, HeadError> {
     // Uninitialised slots: zeroing 256 of them cost more than parsing a head.
     let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
     let mut req = httparse::Request::new(&mut []);
@@ -95,33 +89,29 @@ fn head_len(buf: &[u8], limits: HeadLimits) -> Result<Option<usize>, HeadError> 
         return Err(HeadError::TooLarge);
     }
     check_line_endings(&buf[..len])?;
-    if req.path.unwrap_or_default().len() > limits.max_uri_bytes {
+    let target = req.path.unwrap_or_default();
+    if target.len() > limits.max_uri_bytes {
         return Err(HeadError::UriTooLong);
     }
-    Ok(Some(len))
-}
-
-/// Builds the request from a complete head (already checked by `head_len`).
-fn build_request(head: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadError> {
-    let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
-    let mut req = httparse::Request::new(&mut []);
-    req.parse_with_uninit_headers(&head, &mut slots).map_err(|e| HeadError::Malformed(describe(e)))?;
-    let target = req.path.unwrap_or_default();
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method"))?;
-    let uri = Uri::from_maybe_shared(head.slice_ref(target.as_bytes()))
-        .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-
-    // Room for what the rewrite adds (Host, X-Forwarded-*, Via), so the map never grows.
-    let mut headers = HeaderMap::with_capacity(req.headers.len().min(limits.max_headers) + ADDED_HEADERS);
+    // Where the parts sit in the head, so they can share its bytes once it is split off.
+    let target = range_in(buf, target.as_bytes());
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + ADDED_HEADERS);
     let mut facts = Facts::default();
+    let mut values = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
-            .map_err(|_| HeadError::Malformed("invalid header value"))?;
-        facts.note(name.as_str().as_bytes(), h.value)?;
+        facts.note(h.name.as_bytes(), h.value)?;
+        values.push((name, range_in(buf, h.value)));
+    }
+    let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| HeadError::Malformed("invalid request target"))?;
+    for (name, value) in values {
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| HeadError::Malformed("invalid header value"))?;
         headers.append(name, value);
     }
     let framing = facts.request_framing(version)?;
@@ -133,7 +123,7 @@ fn build_request(head: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadErr
     let (parts, ()) = builder.body(()).map_err(|_| HeadError::Malformed("invalid request"))?.into_parts();
     // An HTTP/1.0 client cannot have meant Expect (RFC 9110 §10.1.1): no 100 for it.
     let expects_continue = facts.expects_continue && version == Version::HTTP_11;
-    Ok(RequestHead { parts, framing, keep_alive, expects_continue })
+    Ok(Some(RequestHead { parts, framing, keep_alive, expects_continue }))
 }
 
 /// A head that has not ended yet is fine while it is within the limits. Its
@@ -194,7 +184,11 @@ struct Facts {
 impl Facts {
     /// Notes one header; `name` is a token (httparse checked it), in any case.
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
-        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        // The length rules out most names before any byte is compared.
+        let is = |known: &[u8]| name.len() == known.len() && name.eq_ignore_ascii_case(known);
+        if !matches!(name.len(), 6 | 10 | 14 | 17) {
+            return Ok(());
+        }
         if is(b"content-length") {
             if self.content_length.is_some() {
                 return Err(HeadError::Malformed("repeated Content-Length"));
