@@ -40,10 +40,10 @@ pub enum Gate {
 }
 
 /// Reads the body, claims its update id and answers redeliveries.
-pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: Answering, table: &Arc<Dedupe>) -> Gate {
+pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, table: &Arc<Dedupe>) -> Gate {
     if ex.framing == Framing::Empty {
         // No body, no update: forwarded as it came.
-        return Gate::Forward(Box::new(ex), answering);
+        return Gate::Forward(ex, answering);
     }
     if ex.expects_continue {
         if !continue_client(client).await {
@@ -81,18 +81,18 @@ pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: An
 
 /// Puts `body` back in front of whatever the client pipelined after it, so it
 /// is forwarded like a body that arrived with its head, with a Content-Length.
-fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: Answering, body: &[u8]) -> Gate {
+fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, body: &[u8]) -> Gate {
     let mut rbuf = BytesMut::with_capacity(body.len() + client.rbuf.len());
     rbuf.extend_from_slice(body);
     rbuf.extend_from_slice(&client.rbuf);
     client.rbuf = rbuf;
     ex.framing = if body.is_empty() { Framing::Empty } else { Framing::Length(body.len() as u64) };
     ex.parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    Gate::Forward(Box::new(ex), answering)
+    Gate::Forward(ex, answering)
 }
 
 /// Answers a redelivery with the first copy's status and an empty body.
-async fn suppress<S: Io>(client: &mut Client<S>, mut ex: Exchange, answering: Answering, id: i64, status: u16) -> bool {
+async fn suppress<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, id: i64, status: u16) -> bool {
     let local = proxy::repeated_answer(&mut ex.line, &answering.state, id, status);
     answer_local(client, &local, ex.line, answering).await
 }

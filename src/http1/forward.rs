@@ -10,6 +10,8 @@
 //! https upstreams (and HTTP/2 to them) go through hyper's client instead,
 //! see `via_hyper`.
 
+use std::pin::Pin;
+
 use bytes::{Buf, BytesMut};
 use http::Version;
 use http::request::Parts;
@@ -49,20 +51,22 @@ pub struct Exchange {
 
 /// Forwards `exchange` and answers the client. Returns whether the client
 /// connection may carry another request.
-pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answering: Answering) -> bool {
-    let (exchange, answering) = match exchange.plan.dedupe.clone() {
-        None => (exchange, answering),
-        Some(table) => match Box::pin(super::dedupe::gate(client, exchange, answering, &table)).await {
-            Gate::Forward(exchange, answering) => (*exchange, answering),
+///
+/// The exchange is boxed, and so are the futures of the paths most requests
+/// never take: async functions keep their arguments twice, and every byte of
+/// this future is copied into the per-request box `serve` makes.
+pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut answering: Answering) -> bool {
+    if let Some(table) = ex.plan.dedupe.clone() {
+        match Box::pin(super::dedupe::gate(client, ex, answering, &table)).await {
+            Gate::Forward(forwarded, kept) => (ex, answering) = (forwarded, kept),
             Gate::Answered(keep_alive) => return keep_alive,
-        },
-    };
-    let state = answering.state.clone();
-    let upstream = &state.upstreams[exchange.plan.upstream];
-    if upstream.config.tls.is_some() {
-        return Box::pin(hyper_path::forward(client, exchange, answering, upstream)).await;
+        }
     }
-    let mut ex = exchange;
+    let state = answering.state.clone();
+    let upstream = &state.upstreams[ex.plan.upstream];
+    if upstream.config.tls.is_some() {
+        return Box::pin(hyper_path::forward(client, ex, answering, upstream)).await;
+    }
     let config = &upstream.config;
     let metrics = &upstream.metrics;
     let is_head = answering.head;
@@ -202,16 +206,19 @@ pub async fn forward<S: Io>(client: &mut Client<S>, exchange: Exchange, answerin
 /// Answers `error` to the client. `unread` is how the request body still on
 /// the connection is framed (`Empty` when none is left); with any left, or a
 /// client fault, the connection closes after the answer.
-pub(super) async fn fail<S: Io>(
-    client: &mut Client<S>,
+/// Boxed: an error path should not make every exchange's future larger.
+pub(super) fn fail<'a, S: Io>(
+    client: &'a mut Client<S>,
     mut line: RequestLine,
     mut answering: Answering,
     error: ProxyError,
     unread: Framing,
-) -> bool {
-    let local = proxy::error_response(&error, &mut line);
-    answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
-    answer_local(client, &local, line, answering).await
+) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+    Box::pin(async move {
+        let local = proxy::error_response(&error, &mut line);
+        answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
+        answer_local(client, &local, line, answering).await
+    })
 }
 
 /// hookgate answers the client's `Expect: 100-continue` itself, once the

@@ -30,11 +30,11 @@ use crate::upstream::body::RequestBody;
 
 pub async fn forward<S: Io>(
     client: &mut Client<S>,
-    ex: Exchange,
+    ex: Box<Exchange>,
     answering: Answering,
     upstream: &UpstreamClient,
 ) -> bool {
-    let Exchange { mut parts, framing, expects_continue, version, plan, mut line, ticket } = ex;
+    let Exchange { mut parts, framing, expects_continue, version, plan, mut line, ticket } = *ex;
     parts.headers.remove(header::EXPECT);
     let length = match framing {
         Framing::Length(n) => Some(n),

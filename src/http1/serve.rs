@@ -204,7 +204,7 @@ async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: 
             answer_local(client, &local, line, answering(keep)).await
         }
         Ok(Plan::Forward(plan)) => {
-            let exchange = Exchange { parts, framing, expects_continue, version, plan, line, ticket: None };
+            let exchange = Box::new(Exchange { parts, framing, expects_continue, version, plan, line, ticket: None });
             forward::forward(client, exchange, answering(keep_alive)).await
         }
     }

@@ -25,7 +25,7 @@ pub async fn run<S: Io>(
     mut conn: UpstreamConn,
     mut ubuf: BytesMut,
     head: ResponseHead,
-    mut ex: Exchange,
+    mut ex: Box<Exchange>,
     answering: Answering,
 ) -> bool {
     let Some(requested) = ex.plan.upgrade else {
