@@ -155,21 +155,41 @@ fn rewrite(bytes: &[u8]) -> Result<String, TargetError> {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// `unreserved / sub-delims` (RFC 3986 §3.2.2). Percent-escapes are refused:
+/// DNS names have none, and a decoded name could differ from what rules match.
+fn is_reg_name_byte(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
+}
+
+/// What an IPv6 address (or IPvFuture, or a zone ID) in brackets is made of.
+fn is_ip_literal_byte(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b':' | b'%')
+}
+
 /// Normalises a `Host` value (or absolute-form authority) for matching:
-/// lower case, no port, no trailing dot. `None` when it is not a valid host.
+/// lower case, no port, no trailing dot. `None` when it is not a valid host
+/// (RFC 9110 §7.2, RFC 3986 §3.2.2): a registered name or IPv4 address, or an
+/// IP literal in brackets, then an optional `:` and a port of digits only. No
+/// userinfo (`@`), no path, no spaces.
 pub fn normalize_host(value: &str) -> Option<Cow<'_, str>> {
-    let authority: http::uri::Authority = value.parse().ok()?;
-    if authority.as_str().contains('@') {
-        return None;
+    let bytes = value.as_bytes();
+    let host_len = if bytes.first() == Some(&b'[') {
+        let close = bytes.iter().position(|&b| b == b']')?;
+        let literal = &bytes[1..close];
+        let valid = !literal.is_empty() && literal.iter().all(|&b| is_ip_literal_byte(b));
+        valid.then_some(close + 1)?
+    } else {
+        let len = bytes.iter().position(|&b| b == b':').unwrap_or(bytes.len());
+        let valid = len > 0 && bytes[..len].iter().all(|&b| is_reg_name_byte(b));
+        valid.then_some(len)?
+    };
+    match &bytes[host_len..] {
+        [] => {}
+        [b':', port @ ..] if port.iter().all(u8::is_ascii_digit) => {}
+        _ => return None,
     }
-    let host = authority.host();
-    if host.is_empty() {
-        return None;
-    }
-    // Keep a slice of `value` when nothing changes, to avoid allocating per
-    // request. The authority is `value` verbatim, so the host sits at the same offset.
-    let start = host.as_ptr() as usize - authority.as_str().as_ptr() as usize;
-    let host = value.get(start..start + host.len())?;
+    // A slice of `value` when nothing changes: no allocation per request.
+    let host = &value[..host_len];
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         Some(Cow::Owned(host.to_ascii_lowercase()))
@@ -262,6 +282,17 @@ mod tests {
             ("exa mple.com", None),
             ("", None),
             ("a/b", None),
+            ("example.com:", Some("example.com")),
+            ("example.com:80x", None),
+            ("example.com:80:81", None),
+            ("[::1", None),
+            ("[]:80", None),
+            ("[::1]x", None),
+            (":80", None),
+            ("a\"b", None),
+            ("a?b", None),
+            ("a%2eb", None),
+            ("xn--bcher-kva.example", Some("xn--bcher-kva.example")),
         ];
         for (raw, want) in cases {
             assert_eq!(normalize_host(raw).as_deref(), *want, "{raw:?}");

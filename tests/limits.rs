@@ -73,6 +73,9 @@ async fn host_must_be_present_once_and_valid() {
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: user@evil\r\nConnection: close\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+        // A port is digits only (RFC 3986 §3.2.3), an IP literal is bracketed whole.
+        b"GET / HTTP/1.1\r\nHost: a:80x\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n",
         b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
     ];
