@@ -40,7 +40,12 @@ pub enum Gate {
 }
 
 /// Reads the body, claims its update id and answers redeliveries.
-pub async fn gate<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, table: &Arc<Dedupe>) -> Gate {
+pub async fn gate<S: Io>(
+    client: &mut Client<S>,
+    mut ex: Box<Exchange>,
+    answering: Answering,
+    table: &Arc<Dedupe>,
+) -> Gate {
     if ex.framing == Framing::Empty {
         // No body, no update: forwarded as it came.
         return Gate::Forward(ex, answering);
@@ -92,7 +97,13 @@ fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering:
 }
 
 /// Answers a redelivery with the first copy's status and an empty body.
-async fn suppress<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, id: i64, status: u16) -> bool {
+async fn suppress<S: Io>(
+    client: &mut Client<S>,
+    mut ex: Box<Exchange>,
+    answering: Answering,
+    id: i64,
+    status: u16,
+) -> bool {
     let local = proxy::repeated_answer(&mut ex.line, &answering.state, id, status);
     answer_local(client, &local, ex.line, answering).await
 }

@@ -23,7 +23,7 @@ use super::buffers;
 use super::dedupe::Gate;
 use super::head::{self, Framing, ResponseHead};
 use super::hyper_path;
-use super::io::{Io, send_all, timed_until};
+use super::io::{Deadline, Io, Watchdog, send_all, timed_until};
 use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
 use crate::access::{Delivery, RequestLine};
 use crate::error::ProxyError;
@@ -132,7 +132,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
         // gave up: its redelivery is waiting for that status (see `dedupe`).
         let cancellable = ex.ticket.is_none();
         let head = tokio::select! {
-            head = read_response_head(&mut conn, &mut ubuf, is_head, deadline) => head,
+            head = read_response_head(&mut conn, &mut ubuf, is_head, (&mut client.watchdog, deadline)) => head,
             () = client.io.gone(&mut client.rbuf), if cancellable => {
                 // Nobody is waiting for the answer: cancel the exchange (the
                 // upstream connection is closed, not pooled), log it as 499.
@@ -274,7 +274,7 @@ async fn read_response_head(
     conn: &mut UpstreamConn,
     buf: &mut BytesMut,
     is_head: bool,
-    deadline: Instant,
+    (watchdog, deadline): (&mut Watchdog, Instant),
 ) -> Result<ResponseHead, HeadFailure> {
     loop {
         if !buf.is_empty() {
@@ -289,7 +289,7 @@ async fn read_response_head(
             }
         }
         buffers::ensure(buf);
-        match timed_until(deadline, conn.stream.read_buf(buf)).await {
+        match watchdog.run(Deadline::At(deadline), conn.stream.read_buf(buf)).await {
             None => return Err(HeadFailure::Timeout),
             Some(Ok(0) | Err(_)) => return Err(HeadFailure::Closed),
             Some(Ok(_)) => {}
@@ -326,12 +326,15 @@ pub fn write_response_head(
 /// names (and `Content-Length` when hookgate frames the body otherwise),
 /// plus `Via`.
 pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) {
+    // `keep-alive` names a header that is dropped anyway, so the usual
+    // `Connection: keep-alive` leaves this empty (no allocation).
     let named: Vec<&[u8]> = head
         .headers
         .iter()
         .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
         .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive"))
         .collect();
     for (name, value) in &head.headers {
         let name = &buf[name.clone()];

@@ -110,17 +110,15 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| HeadError::Malformed("invalid request target"))?;
     for (name, value) in values {
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| HeadError::Malformed("invalid header value"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value))
+            .map_err(|_| HeadError::Malformed("invalid header value"))?;
         headers.append(name, value);
     }
     let framing = facts.request_framing(version)?;
     let keep_alive = facts.keep_alive(version);
-    let mut builder = request::Request::builder().method(method).uri(uri).version(version);
-    if let Some(map) = builder.headers_mut() {
-        *map = headers;
-    }
-    let (parts, ()) = builder.body(()).map_err(|_| HeadError::Malformed("invalid request"))?.into_parts();
+    // Filled in directly: `request::Builder` moves the parts through a closure per field.
+    let (mut parts, ()) = request::Request::new(()).into_parts();
+    (parts.method, parts.uri, parts.version, parts.headers) = (method, uri, version, headers);
     // An HTTP/1.0 client cannot have meant Expect (RFC 9110 §10.1.1): no 100 for it.
     let expects_continue = facts.expects_continue && version == Version::HTTP_11;
     Ok(Some(RequestHead { parts, framing, keep_alive, expects_continue }))

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::buffers;
 use super::forward::{self, Exchange};
 use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
-use super::io::{Io, SendError, poll_once, send_all, timed, timed_until};
+use super::io::{Deadline, Io, SendError, Watchdog, poll_once, send_all};
 use crate::access::{Delivery, RequestLine};
 use crate::config::Limits;
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
@@ -37,6 +37,8 @@ pub struct Client<S> {
     pub rbuf: BytesMut,
     pub limits: Arc<Limits>,
     pub conn: Arc<ConnContext>,
+    /// Times the waits for the next request, its head and the response head.
+    pub watchdog: Watchdog,
 }
 
 /// The two ways shutdown reaches a connection.
@@ -55,7 +57,7 @@ pub async fn serve<S: Io>(
     limits: Arc<Limits>,
     stop: Shutdown<'_>,
 ) {
-    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone() };
+    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone(), watchdog: Watchdog::default() };
     // Registered once per connection rather than once per request.
     let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
     let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
@@ -64,7 +66,10 @@ pub async fn serve<S: Io>(
             buffers::release(&mut client.rbuf);
             // Shutdown always drains before it cuts, so waiting on the drain covers both.
             let next = tokio::select! {
-                ready = timed(client.limits.idle_timeout, client.io.wait_for_request(&mut client.rbuf)) => ready,
+                ready = client.watchdog.run(
+                    Deadline::In(client.limits.idle_timeout),
+                    client.io.wait_for_request(&mut client.rbuf),
+                ) => ready,
                 () = &mut drained => return,
             };
             if !matches!(next, Some(Ok(()))) {
@@ -135,7 +140,7 @@ async fn read_head<S: Io>(client: &mut Client<S>) -> Result<RequestHead, HeadRea
         if client.rbuf.capacity() - client.rbuf.len() < 1024 {
             client.rbuf.reserve(buffers::BUF_SIZE);
         }
-        match timed_until(deadline, client.io.read_buf(&mut client.rbuf)).await {
+        match client.watchdog.run(Deadline::At(deadline), client.io.read_buf(&mut client.rbuf)).await {
             None => return Err(HeadRead::Timeout),
             Some(Ok(0) | Err(_)) => return Err(HeadRead::Closed),
             Some(Ok(_)) => {}
