@@ -327,15 +327,18 @@ pub fn write_response_head(
 /// plus `Via`.
 pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) {
     // `keep-alive` names a header that is dropped anyway, so the usual
-    // `Connection: keep-alive` leaves this empty (no allocation).
-    let named: Vec<&[u8]> = head
-        .headers
-        .iter()
-        .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
-        .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive"))
-        .collect();
+    // `Connection: keep-alive` needs no list (parsing noted whether it does).
+    let named: Vec<&[u8]> = if head.names_headers {
+        head.headers
+            .iter()
+            .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
+            .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive"))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (name, value) in &head.headers {
         let name = &buf[name.clone()];
         // Hop-by-hop headers (RFC 9110 §7.6.1) and those `Connection` names.

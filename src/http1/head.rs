@@ -176,6 +176,8 @@ struct Facts {
     transfer_encoding: Option<bool>,
     close: bool,
     keep_alive: bool,
+    /// `Connection` holds a token other than `keep-alive`: a header name to drop.
+    names_headers: bool,
     expects_continue: bool,
 }
 
@@ -202,7 +204,9 @@ impl Facts {
         } else if is(b"connection") {
             for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                self.keep_alive |= keep_alive;
+                self.names_headers |= !keep_alive;
             }
         } else if is(b"expect") {
             self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
@@ -253,6 +257,8 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// The upstream will close the connection after this response.
     pub close: bool,
+    /// Its `Connection` header names headers that must not be passed on.
+    pub names_headers: bool,
 }
 
 /// Parses an upstream's response head from the start of `buf`; `Ok(None)`
@@ -289,7 +295,7 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         (None, None) => Framing::UntilClose,
     };
     let close = facts.close || (version == Version::HTTP_10 && !facts.keep_alive) || framing == Framing::UntilClose;
-    Ok(Some(ResponseHead { status, len, reason, headers, framing, close }))
+    Ok(Some(ResponseHead { status, len, reason, headers, framing, close, names_headers: facts.names_headers }))
 }
 
 /// Where `part`, a slice httparse took from `buf`, sits in `buf`. An empty

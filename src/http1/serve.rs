@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::buffers;
 use super::forward::{self, Exchange};
 use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
-use super::io::{Deadline, Io, SendError, Watchdog, poll_once, send_all};
+use super::io::{Deadline, Io, SendError, Watchdog, send_all};
 use crate::access::{Delivery, RequestLine};
 use crate::config::Limits;
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
@@ -58,7 +58,10 @@ pub async fn serve<S: Io>(
     stop: Shutdown<'_>,
 ) {
     let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone(), watchdog: Watchdog::default() };
-    // Registered once per connection rather than once per request.
+    // Registered once per connection rather than once per request. Every
+    // poll of one takes two locks, so the selects below are `biased`: the
+    // connection's own work is polled first, and when it is ready (the usual
+    // case on a busy connection) the shutdown futures are not polled at all.
     let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
     let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
     loop {
@@ -66,6 +69,7 @@ pub async fn serve<S: Io>(
             buffers::release(&mut client.rbuf);
             // Shutdown always drains before it cuts, so waiting on the drain covers both.
             let next = tokio::select! {
+                biased;
                 ready = client.watchdog.run(
                     Deadline::In(client.limits.idle_timeout),
                     client.io.wait_for_request(&mut client.rbuf),
@@ -77,6 +81,7 @@ pub async fn serve<S: Io>(
             }
         }
         let head = tokio::select! {
+            biased;
             head = read_head(&mut client) => head,
             () = &mut cut => return,
         };
@@ -95,9 +100,10 @@ pub async fn serve<S: Io>(
         let keep_alive = {
             // Boxed: an idle connection's task then holds only this loop's
             // small state, not the largest state an exchange can reach.
-            let draining = poll_once(drained.as_mut()).await.is_ready();
+            let draining = stop.drain.is_cancelled();
             let mut exchange = Box::pin(serve_request(&mut client, head, states.load_full(), draining));
             tokio::select! {
+                biased;
                 keep_alive = &mut exchange => keep_alive,
                 () = &mut cut => {
                     // Recorded before the exchange is dropped, so its access line says why.
