@@ -218,7 +218,7 @@ async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery) {
     let mut out = Vec::with_capacity(160);
     write_status(&mut out, error.status().as_u16(), error.status().canonical_reason().unwrap_or(""));
     write_header(&mut out, b"content-type", b"text/plain; charset=utf-8");
-    write_header(&mut out, b"content-length", error.body().len().to_string().as_bytes());
+    write_header(&mut out, b"content-length", itoa::Buffer::new().format(error.body().len()).as_bytes());
     write_header(&mut out, b"connection", b"close");
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(error.body().as_bytes());

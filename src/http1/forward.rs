@@ -194,7 +194,8 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
     ubuf.advance(head.len);
     let copy =
         BodyCopy { from: head.framing, to: client_framing, read_timeout: config.response_timeout, head: head_out };
-    let outcome = body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery).await;
+    // Boxed on its own, so neither box is too large for the allocator's small-block cache.
+    let outcome = Box::pin(body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery)).await;
     let upstream_reusable = outcome.upstream_clean && !head.close && request_complete && ubuf.is_empty();
     buffers::give(ubuf);
     if upstream_reusable {

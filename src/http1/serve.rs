@@ -9,6 +9,7 @@
 //! at once and records why, so unfinished responses are logged as cut.
 //! Pipelined requests stay in the read buffer and are answered in order.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -98,10 +99,10 @@ pub async fn serve<S: Io>(
             }
         };
         let keep_alive = {
-            // Boxed: an idle connection's task then holds only this loop's
-            // small state, not the largest state an exchange can reach.
+            // Boxed (by `serve_request`): an idle connection's task then holds
+            // only this loop's small state, not the largest an exchange reaches.
             let draining = stop.drain.is_cancelled();
-            let mut exchange = Box::pin(serve_request(&mut client, head, states.load_full(), draining));
+            let mut exchange = serve_request(&mut client, head, states.load_full(), draining);
             tokio::select! {
                 biased;
                 keep_alive = &mut exchange => keep_alive,
@@ -185,9 +186,20 @@ pub struct Answering {
     pub http10: bool,
 }
 
-/// One request: plan it, then answer it here or forward it. Returns whether
-/// the connection may carry another request.
-async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: Arc<State>, draining: bool) -> bool {
+/// The answer to one request, whose output says whether the connection may
+/// carry another request.
+type Exchanging<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+/// One request: plans it here and now, then returns the answer to run (made
+/// here or forwarded). The box holds only what that answer needs: a future
+/// spanning planning and every path would be kilobytes, too large for the
+/// allocator's cache of small blocks, and copied whole into each request's box.
+fn serve_request<S: Io>(
+    client: &mut Client<S>,
+    head: RequestHead,
+    state: Arc<State>,
+    draining: bool,
+) -> Exchanging<'_> {
     let start = Instant::now();
     let active = client.conn.clock.request_started();
     let RequestHead { mut parts, framing, keep_alive, expects_continue } = head;
@@ -208,15 +220,16 @@ async fn serve_request<S: Io>(client: &mut Client<S>, head: RequestHead, state: 
             let local = proxy::error_response(&error, &mut line);
             // An unread body would be taken for the next request: close instead.
             let keep = keep_alive && framing == Framing::Empty && !error.is_client_fault();
-            answer_local(client, &local, line, answering(keep)).await
+            let answering = answering(keep);
+            Box::pin(async move { answer_local(client, &local, line, answering).await })
         }
         Ok(Plan::Local(local)) => {
-            let keep = keep_alive && framing == Framing::Empty;
-            answer_local(client, &local, line, answering(keep)).await
+            let answering = answering(keep_alive && framing == Framing::Empty);
+            Box::pin(async move { answer_local(client, &local, line, answering).await })
         }
         Ok(Plan::Forward(plan)) => {
             let exchange = Box::new(Exchange { parts, framing, expects_continue, version, plan, line, ticket: None });
-            forward::forward(client, exchange, answering(keep_alive)).await
+            Box::pin(forward::forward(client, exchange, answering(keep_alive)))
         }
     }
 }
@@ -287,7 +300,7 @@ pub fn write_map_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap
         }
     }
     match framing {
-        Framing::Length(n) => write_header(out, b"content-length", n.to_string().as_bytes()),
+        Framing::Length(n) => write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes()),
         Framing::Chunked => write_header(out, b"transfer-encoding", b"chunked"),
         Framing::Empty | Framing::UntilClose => {}
     }
@@ -301,7 +314,7 @@ pub fn write_map_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap
 
 pub fn write_status(out: &mut Vec<u8>, status: u16, reason: &str) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
