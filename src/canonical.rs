@@ -89,21 +89,36 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
     if bytes.first() != Some(&b'/') {
         return Err(TargetError::NotOriginForm);
     }
-    let needs_rewrite = bytes.iter().any(|&b| b == b'%' || b == b'\\') || bytes.windows(2).any(|w| w == b"//");
+    // One pass: an escape, a backslash or a run of slashes means a rewrite.
+    let mut prev = 0;
+    let needs_rewrite = bytes.iter().any(|&b| {
+        let rewrite = b == b'%' || b == b'\\' || (b == b'/' && prev == b'/');
+        prev = b;
+        rewrite
+    });
     let path: Cow<'_, str> = if needs_rewrite { Cow::Owned(rewrite(bytes)?) } else { Cow::Borrowed(raw) };
+    // One pass over the bytes (`/` and `;` are ASCII): each segment's name
+    // (up to its first `;`) must not be `.` or `..`.
+    let is_dots = |name: &[u8]| name == b"." || name == b"..";
     let mut has_params = false;
-    // Byte splits: `/` and `;` are ASCII, so no UTF-8 searching is needed.
-    for segment in path.as_bytes().split(|&b| b == b'/') {
-        let name = match segment.iter().position(|&b| b == b';') {
-            Some(i) => {
-                has_params = true;
-                &segment[..i]
+    let (mut start, mut name_end) = (0, None);
+    for (i, &b) in path.as_bytes().iter().enumerate() {
+        match b {
+            b'/' => {
+                if is_dots(&path.as_bytes()[start..name_end.unwrap_or(i)]) {
+                    return Err(TargetError::DotSegment);
+                }
+                (start, name_end) = (i + 1, None);
             }
-            None => segment,
-        };
-        if name == b"." || name == b".." {
-            return Err(TargetError::DotSegment);
+            b';' if name_end.is_none() => {
+                has_params = true;
+                name_end = Some(i);
+            }
+            _ => {}
         }
+    }
+    if is_dots(&path.as_bytes()[start..name_end.unwrap_or(path.len())]) {
+        return Err(TargetError::DotSegment);
     }
     let key = has_params
         .then(|| path.split('/').map(|segment| segment.split(';').next().unwrap_or("")).collect::<Vec<_>>().join("/"));
