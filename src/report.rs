@@ -11,8 +11,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use crate::canonical;
 use crate::client_ip;
 use crate::config::Config;
+use crate::config::Guards;
 use crate::error::ProxyError;
-use crate::guards::Guards;
 use crate::routes::{Action, PathMatch, RequestFacts};
 
 /// The compiled route table, one line per route, then the default.

@@ -9,9 +9,10 @@ use http::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
 
 use super::Step;
+use super::guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader, TELEGRAM};
 use super::raw::{RawRoute, RawSet};
 use super::validate::{Checker, Sets, child};
-use crate::guards::{DedupeSpec, Guards, RateLimit, Secret, SecretHeader, TELEGRAM};
+use crate::secret::Secret;
 
 /// Highest `per_second` accepted; above it a rate limit means nothing.
 const MAX_RATE: f64 = 1_000_000.0;

@@ -5,6 +5,7 @@
 //! types defined here, which the daemon runs on, so an invalid state cannot
 //! exist past load time. Every error names the file, the line and the key path.
 
+mod guard_spec;
 mod guards;
 mod locate;
 pub mod raw;
@@ -21,6 +22,7 @@ use http::uri::{Authority, Scheme};
 use ipnet::IpNet;
 
 use crate::routes::RouteTable;
+pub use guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader, TELEGRAM};
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat};

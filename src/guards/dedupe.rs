@@ -17,17 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-/// A validated `dedupe = { key = "telegram_update_id", window, max_keys }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DedupeSpec {
-    pub window: Duration,
-    pub max_keys: usize,
-}
-
-impl DedupeSpec {
-    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
-    pub const DEFAULT_MAX_KEYS: usize = 100_000;
-}
+use crate::config::DedupeSpec;
 
 /// The update id Telegram puts at the top of every update.
 pub fn update_id(body: &[u8]) -> Option<i64> {

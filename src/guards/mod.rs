@@ -3,8 +3,9 @@
 //! A guard runs after the route is chosen and before a byte is forwarded. The
 //! order is fixed: source allowlist (403), secret header (401 missing, 403
 //! wrong), rate limit (429 with `Retry-After`), in-flight cap (503). Body size
-//! is enforced where the body streams. `Guards` is the validated config;
-//! `GuardState` holds the counters that live as long as one config load.
+//! is enforced where the body streams. `Guards` is the validated config (in
+//! `config`); this module runs it, and `GuardState` holds the counters that
+//! live as long as one config load.
 
 pub mod dedupe;
 mod rate;
@@ -12,77 +13,16 @@ mod rate;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName};
-use ipnet::IpNet;
+use http::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use dedupe::{Dedupe, DedupeSpec};
-pub use rate::{RateLimit, RateLimiter};
+pub use dedupe::Dedupe;
+pub use rate::RateLimiter;
 
+use crate::config::Guards;
 use crate::error::ProxyError;
-pub use crate::secret::Secret;
-
-/// Telegram's documented webhook source ranges (core.telegram.org/bots/webhooks).
-pub const TELEGRAM: [&str; 2] = ["149.154.160.0/20", "91.108.4.0/22"];
-
-#[derive(Debug, Clone)]
-pub struct SecretHeader {
-    pub name: HeaderName,
-    pub value: Secret,
-    /// Remove the header before forwarding (default), so the backend never sees it.
-    pub strip: bool,
-}
-
-/// The validated guards of one route.
-#[derive(Debug, Clone, Default)]
-pub struct Guards {
-    /// Allowed client networks; `None` means anyone.
-    pub allow_from: Option<Vec<IpNet>>,
-    /// The `allow_from` entries as written, for explanations.
-    pub allow_from_names: Vec<String>,
-    pub secret_header: Option<SecretHeader>,
-    /// Overrides `[limits] max_body` for this route.
-    pub max_body: Option<u64>,
-    pub rate_limit: Option<RateLimit>,
-    pub max_in_flight: Option<usize>,
-    /// Redeliveries of an answered update are answered here (`dedupe`).
-    pub dedupe: Option<DedupeSpec>,
-}
 
 impl Guards {
-    pub fn is_empty(&self) -> bool {
-        self.allow_from.is_none()
-            && self.secret_header.is_none()
-            && self.max_body.is_none()
-            && self.rate_limit.is_none()
-            && self.max_in_flight.is_none()
-            && self.dedupe.is_none()
-    }
-
-    /// A one-line summary for the route table; the secret's value is never shown.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if self.allow_from.is_some() {
-            parts.push(format!("allow_from=[{}]", self.allow_from_names.join(",")));
-        }
-        if let Some(secret) = &self.secret_header {
-            parts.push(format!("secret_header={}{}", secret.name, if secret.strip { "" } else { " (forwarded)" }));
-        }
-        if let Some(max) = self.max_body {
-            parts.push(format!("max_body={max}"));
-        }
-        if let Some(limit) = &self.rate_limit {
-            parts.push(format!("rate_limit={}/s burst {} per {:?}", limit.per_second, limit.burst, limit.key));
-        }
-        if let Some(n) = self.max_in_flight {
-            parts.push(format!("max_in_flight={n}"));
-        }
-        if let Some(dedupe) = &self.dedupe {
-            parts.push(format!("dedupe=telegram_update_id for {:?}", dedupe.window));
-        }
-        parts.join(" ")
-    }
-
     /// Whether `client` may call the route.
     pub fn allows(&self, client: IpAddr) -> bool {
         let client = canonical_ip(client);
@@ -161,7 +101,11 @@ impl GuardState {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderName;
+
     use super::*;
+    use crate::config::{DedupeSpec, SecretHeader, TELEGRAM};
+    use crate::secret::Secret;
 
     #[test]
     fn secrets_never_show_in_debug_output() {

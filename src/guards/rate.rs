@@ -14,25 +14,10 @@ use std::time::Duration;
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
-pub use crate::config::raw::RateKey;
-
-/// A validated `rate_limit = { per_second, burst, key, max_keys }`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: u32,
-    pub key: RateKey,
-    pub max_keys: usize,
-}
+use crate::config::RateLimit;
+use crate::config::raw::RateKey;
 
 impl RateLimit {
-    /// The default burst: one second's worth of requests, at least 1.
-    pub fn default_burst(per_second: f64) -> u32 {
-        per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32
-    }
-
-    pub const DEFAULT_MAX_KEYS: usize = 100_000;
-
     fn quota(&self) -> Quota {
         let period = Duration::from_secs_f64(1.0 / self.per_second).max(Duration::from_nanos(1));
         let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);

@@ -167,7 +167,7 @@ pub struct Route {
     pub name: std::sync::Arc<str>,
     pub matcher: Matcher,
     pub action: Action,
-    pub guards: crate::guards::Guards,
+    pub guards: crate::config::Guards,
 }
 
 /// The facts about a request that routes look at, already canonical.
