@@ -10,7 +10,7 @@
 //! https upstreams (and HTTP/2 to them) go through hyper's client instead,
 //! see `via_hyper`.
 
-use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use http::Version;
@@ -23,8 +23,8 @@ use super::buffers;
 use super::dedupe::Gate;
 use super::head::{self, Framing, ResponseHead};
 use super::hyper_path;
-use super::io::{Deadline, Io, Watchdog, send_all, timed_until};
-use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
+use super::io::{Deadline, Io, Watchdog, send_all};
+use super::serve::{Answering, Client, Exchanging, answer_local, note_send_error, write_header, write_status};
 use crate::access::{Delivery, RequestLine};
 use crate::error::ProxyError;
 use crate::guards::dedupe::Ticket;
@@ -96,7 +96,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
                 return fail(client, ex.line, answering, ProxyError::UpstreamUnreachable, ex.framing).await;
             }
         };
-        if write_upstream(&mut conn, &out, Instant::now() + config.response_timeout).await.is_err() {
+        if write_upstream(&mut conn, &out, &mut client.watchdog, config.response_timeout).await.is_err() {
             if conn.reused && !retried && retryable {
                 retried = true;
                 continue;
@@ -132,7 +132,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
         // gave up: its redelivery is waiting for that status (see `dedupe`).
         let cancellable = ex.ticket.is_none();
         let head = tokio::select! {
-            head = read_response_head(&mut conn, &mut ubuf, is_head, (&mut client.watchdog, deadline)) => head,
+            head = read_response_head(&mut conn, &mut ubuf, is_head, &mut client.watchdog, deadline) => head,
             () = client.io.gone(&mut client.rbuf), if cancellable => {
                 // Nobody is waiting for the answer: cancel the exchange (the
                 // upstream connection is closed, not pooled), log it as 499.
@@ -214,7 +214,7 @@ pub(super) fn fail<'a, S: Io>(
     mut answering: Answering,
     error: ProxyError,
     unread: Framing,
-) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+) -> Exchanging<'a> {
     Box::pin(async move {
         let local = proxy::error_response(&error, &mut line);
         answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
@@ -258,8 +258,15 @@ fn write_request_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing) {
     out.extend_from_slice(b"\r\n");
 }
 
-async fn write_upstream(conn: &mut UpstreamConn, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
-    timed_until(deadline, conn.stream.write_all(bytes)).await.unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))
+/// Writes the head (and a body already here) within `limit` of the first wait.
+async fn write_upstream(
+    conn: &mut UpstreamConn,
+    bytes: &[u8],
+    watchdog: &mut Watchdog,
+    limit: Duration,
+) -> std::io::Result<()> {
+    let written = watchdog.run(Deadline::In(limit), conn.stream.write_all(bytes)).await;
+    written.unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 enum HeadFailure {
@@ -275,7 +282,8 @@ async fn read_response_head(
     conn: &mut UpstreamConn,
     buf: &mut BytesMut,
     is_head: bool,
-    (watchdog, deadline): (&mut Watchdog, Instant),
+    watchdog: &mut Watchdog,
+    deadline: Instant,
 ) -> Result<ResponseHead, HeadFailure> {
     loop {
         if !buf.is_empty() {

@@ -188,7 +188,7 @@ impl Facts {
     /// Notes one header; `name` is a token (httparse checked it), in any case.
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
         // The length rules out most names before any byte is compared.
-        let is = |known: &[u8]| name.len() == known.len() && name.eq_ignore_ascii_case(known);
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
         if !matches!(name.len(), 6 | 10 | 14 | 17) {
             return Ok(());
         }

@@ -67,18 +67,8 @@ impl Io for TlsStream<TcpStream> {
     }
 }
 
-/// Runs `fut` until `deadline`. Most reads and writes on a busy connection
-/// finish on their first poll, so the timer is only set up for those that wait.
-pub async fn timed_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    if let Poll::Ready(out) = poll_once(fut.as_mut()).await {
-        return Some(out);
-    }
-    tokio::time::timeout_at(deadline, fut).await.ok()
-}
-
-/// `timed_until` with a limit counted from now (the clock is read only if
-/// `fut` has to wait).
+/// Runs `fut` for at most `limit`, counted from its first wait (the clock is
+/// read only if `fut` has to wait).
 pub async fn timed<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
     if let Poll::Ready(out) = poll_once(fut.as_mut()).await {
@@ -95,8 +85,8 @@ pub enum Deadline {
     In(Duration),
 }
 
-/// One timer for every timed wait of a connection (next request, response
-/// head), re-armed lazily. Setting up and cancelling a tokio timer twice per
+/// One timer for every timed wait of a connection (the next request, its
+/// head, the write upstream, the response head), re-armed lazily. Setting up and cancelling a tokio timer twice per
 /// request cost more than parsing the request head; this timer is moved only
 /// when a wait needs an earlier deadline than the one it is set to. When it
 /// fires for a deadline a later wait has pushed back, it is set again, so a

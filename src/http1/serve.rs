@@ -38,7 +38,7 @@ pub struct Client<S> {
     pub rbuf: BytesMut,
     pub limits: Arc<Limits>,
     pub conn: Arc<ConnContext>,
-    /// Times the waits for the next request, its head and the response head.
+    /// Times the waits for the next request, its head, the upstream write and the response head.
     pub watchdog: Watchdog,
 }
 
@@ -188,7 +188,7 @@ pub struct Answering {
 
 /// The answer to one request, whose output says whether the connection may
 /// carry another request.
-type Exchanging<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+pub(super) type Exchanging<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 /// One request: plans it here and now, then returns the answer to run (made
 /// here or forwarded). The box holds only what that answer needs: a future
