@@ -6,7 +6,8 @@
 //! backend. See `README.md` for the configuration and the routing rules.
 //!
 //! # Layout
-//! In the order a request meets them; imports only point down this list.
+//! In the order a request meets them; imports only point down this list
+//! (`tests/module_order.rs` holds the exact order and fails on an import that runs back up).
 //! - [`cli`], [`init`] — the command line's declaration; `hookgate init`.
 //! - [`lifecycle`], [`report`], [`telegram`], `acme`, `admin`, [`status`], [`control`] —
 //!   start-up, signals, reload and shutdown; what `check`/`route` print; webhook
@@ -18,13 +19,14 @@
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
 //! - [`proxy`] — one request in phases: admit, canonicalise, select, guard,
 //!   rewrite; error answers; hyper's service for HTTP/2 clients.
-//! - [`routes`] — the compiled route table; a pure function from request facts to a route.
+//! - [`routes`] — route selection, a pure function from request facts to a route, and its explanations.
 //! - `guards` — per-route allowlists, secret headers, rate limits, in-flight
 //!   caps, Telegram redelivery suppression (`dedupe`).
 //! - `upstream` — per-upstream hyper clients (https, HTTP/2) and per-worker
 //!   pools of plain HTTP/1.1 connections.
 //! - [`access`] — the one-line-per-request access log.
-//! - [`config`] — the TOML file → a validated [`config::Config`].
+//! - [`config`] — the TOML file → a validated [`config::Config`]: plain data (routes,
+//!   guards, TLS settings) that the modules above run.
 //! - `connection`, [`metrics`], `recent`, `error`, [`canonical`],
 //!   `client_ip`, [`tls`], `secret`, [`systemd`], [`logging`] — connection
 //!   facts, Prometheus metrics with pre-registered handles, the status page's

@@ -9,6 +9,8 @@ mod guard_spec;
 mod guards;
 mod locate;
 pub mod raw;
+mod route_index;
+mod route_spec;
 mod telegram;
 mod tls;
 mod validate;
@@ -21,11 +23,13 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use ipnet::IpNet;
 
-use crate::routes::RouteTable;
 pub use guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader, TELEGRAM};
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat};
+pub use route_spec::{
+    Action, HostMatch, InvalidHost, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches,
+};
 pub use telegram::{BotToken, TelegramConfig};
 
 /// Where the daemon looks when neither `-c` nor `HOOKGATE_CONFIG` is given.
@@ -97,7 +101,7 @@ impl TlsListen {
 
 impl Redirect {
     pub fn is_exempt(&self, path: &str) -> bool {
-        self.exempt.iter().any(|prefix| crate::routes::prefix_matches(prefix, path))
+        self.exempt.iter().any(|prefix| prefix_matches(prefix, path))
     }
 }
 

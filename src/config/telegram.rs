@@ -14,7 +14,7 @@ use http::{HeaderName, Uri};
 use super::Step;
 use super::raw::RawTelegram;
 use super::validate::{Checker, child};
-use crate::routes::{Action, PathMatch, RouteTable};
+use super::{Action, PathMatch, RouteTable};
 use crate::secret::Secret;
 
 /// A bot token. It never appears in `Debug` output, logs or errors.

@@ -15,9 +15,9 @@ use ipnet::IpNet;
 
 use super::locate::{self, Locator};
 use super::raw::{self, RawConfig, RawRespond, RawRoute, RawUpstream};
+use super::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 use super::{Config, Limits, Listen, Log, Problem, Step, Upstream};
 use crate::canonical;
-use crate::routes::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 
 /// The key path `at.key`.
 pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {

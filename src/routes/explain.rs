@@ -58,7 +58,7 @@ impl RouteTable {
     /// Walks the routes in order and says why each one did or did not match.
     pub fn explain(&self, req: &RequestFacts<'_>) -> Explanation {
         let mut tried = Vec::new();
-        for (i, route) in self.routes.iter().enumerate() {
+        for (i, route) in self.routes().iter().enumerate() {
             match route.matcher.check(req) {
                 Ok(()) => {
                     tried.push(Verdict { route: route.name.to_string(), reason: None });
@@ -74,8 +74,8 @@ impl RouteTable {
     /// Routes that an earlier route always wins over.
     pub fn shadowed(&self) -> Vec<Shadowed> {
         let mut out = Vec::new();
-        for (i, later) in self.routes.iter().enumerate() {
-            if let Some(earlier) = self.routes[..i].iter().find(|e| covers(&e.matcher, &later.matcher)) {
+        for (i, later) in self.routes().iter().enumerate() {
+            if let Some(earlier) = self.routes()[..i].iter().find(|e| covers(&e.matcher, &later.matcher)) {
                 out.push(Shadowed { route: later.name.to_string(), by: earlier.name.to_string() });
             }
         }

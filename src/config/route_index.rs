@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{PathMatch, Route};
+use super::route_spec::{PathMatch, Route};
 
 #[derive(Debug, Default)]
 pub struct PathIndex {
