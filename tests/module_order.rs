@@ -53,11 +53,8 @@ fn imports_only_point_down() {
         let from = top_module(relative);
         let Some(from_rank) = rank(&from) else { continue };
         for to in imported_modules(&fs::read_to_string(&file).unwrap(), depth(relative)) {
-            match rank(&to) {
-                Some(to_rank) if to_rank <= from_rank && to != from => {
-                    upward.insert(format!("{} imports `{to}`, which is above `{from}`", relative.display()))
-                }
-                _ => {}
+            if rank(&to).is_some_and(|to_rank| to_rank <= from_rank) && to != from {
+                upward.insert(format!("{} imports `{to}`, which is above `{from}`", relative.display()));
             }
         }
     }
