@@ -11,9 +11,9 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, Method};
 
-use hookgate::canonical;
-use hookgate::config::Config;
-use hookgate::routes::RequestFacts;
+use hookgate::Config;
+use hookgate::internals;
+use hookgate::internals::RequestFacts;
 
 fn config_with_routes(n: usize) -> Config {
     let mut text = String::from("[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\n");
@@ -62,13 +62,13 @@ fn canonicalize(c: &mut Criterion) {
         ("escaped", "/api/v1/guest/%74elegram//webhook%20x"),
         ("params", "/api;v=1/guest/telegram/webhook"),
     ] {
-        group.bench_function(label, |b| b.iter(|| canonical::canonicalize(black_box(path)).is_ok()));
+        group.bench_function(label, |b| b.iter(|| internals::canonicalize(black_box(path)).is_ok()));
     }
     group.finish();
 }
 
 fn rewrite_headers(c: &mut Criterion) {
-    use hookgate::proxy::headers;
+    use hookgate::internals as headers;
     use http::{HeaderMap, HeaderValue};
     let mut template = HeaderMap::new();
     for (name, value) in [

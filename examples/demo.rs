@@ -15,9 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use hookgate::config::Config;
-use hookgate::metrics::Metrics;
-use hookgate::{proxy, server};
+use hookgate::Config;
+use hookgate::Metrics;
+use hookgate::{State, serve};
 
 /// A toy upstream that answers every request with its own name.
 async fn toy_upstream(name: &'static str) -> std::io::Result<SocketAddr> {
@@ -72,8 +72,8 @@ upstream = "frontend"
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let hookgate = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = proxy::State::new(config, &Metrics::disabled(), None);
-    let daemon = tokio::spawn(server::run(vec![listener], state, async {
+    let state = State::new(config, &Metrics::disabled(), None);
+    let daemon = tokio::spawn(serve(vec![listener], state, async {
         let _ = stopped.await;
     }));
     println!("hookgate on {hookgate}, frontend on {frontend}, backend on {backend}\n");

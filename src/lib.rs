@@ -33,36 +33,46 @@
 //!   per-minute counters, error statuses, the canonical path, the client
 //!   address rule, certificates (files and what ACME obtained), the one
 //!   redacted secret type, sd_notify, log output.
-//! - `fuzzing` — the parsers re-exported for `fuzz/` only.
+//! - `internals` — what `fuzz/`, `benches/` and `tests/` drive directly (not an API).
 
 #![forbid(unsafe_code)]
 
-pub mod access;
+pub(crate) mod access;
 pub(crate) mod acme;
 pub(crate) mod admin;
-pub mod canonical;
+pub(crate) mod canonical;
 pub mod cli;
 pub(crate) mod client_ip;
-pub mod config;
+pub(crate) mod config;
 mod connection;
 pub mod control;
 pub(crate) mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub(crate) mod guards;
 mod http1;
 pub mod init;
+#[doc(hidden)]
+pub mod internals;
 pub mod lifecycle;
 pub mod logging;
-pub mod metrics;
-pub mod proxy;
+pub(crate) mod metrics;
+pub(crate) mod proxy;
 pub(crate) mod recent;
 pub mod report;
-pub mod routes;
+pub(crate) mod routes;
 pub(crate) mod secret;
-pub mod server;
-pub mod status;
+pub(crate) mod server;
+pub(crate) mod status;
 pub mod systemd;
-pub mod telegram;
-pub mod tls;
+pub(crate) mod telegram;
+pub(crate) mod tls;
 pub(crate) mod upstream;
+
+// The public surface: what the binary, `examples/` and the tests use (plus
+// `internals` for fuzz targets, benches and test helpers). Everything else is
+// crate-private, so the compiler reports what nothing uses.
+pub use config::{Config, ConfigError};
+pub use metrics::Metrics;
+pub use proxy::State;
+pub use server::{ListenerKind, Server, run as serve};
+pub use status::summary as status_summary;
+pub use telegram::cli as telegram_cli;

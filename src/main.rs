@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use hookgate::cli::{Cli, Command, InitArgs, TelegramAction};
-use hookgate::config::{self, Config};
-use hookgate::{control, init, lifecycle, logging, report, systemd, telegram};
+use hookgate::{Config, ConfigError, telegram_cli};
+use hookgate::{control, init, lifecycle, logging, report, systemd};
 
 /// EX_CONFIG from sysexits.h: the configuration is invalid.
 const EX_CONFIG: u8 = 78;
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 enum Failure {
-    Config(config::ConfigError),
+    Config(ConfigError),
     Usage(String),
     /// The daemon answered and said no; its answer was printed.
     Rejected,
@@ -112,16 +112,16 @@ fn run(path: &Path, config: Config) -> Result<(), Failure> {
 fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
     let outcome = runtime()?.block_on(async {
         match action {
-            TelegramAction::SetWebhook => telegram::cli::set_webhook(config).await,
+            TelegramAction::SetWebhook => telegram_cli::set_webhook(config).await,
             TelegramAction::Info => {
                 // The daemon knows its last repair; ask it when it can be reached.
                 let daemon = match config.admin {
                     Some(admin) => control::readyz(admin, config.admin_token.as_ref()).await,
                     None => Err(anyhow::anyhow!("no [admin] listener to ask the daemon")),
                 };
-                telegram::cli::info(config, daemon).await
+                telegram_cli::info(config, daemon).await
             }
-            TelegramAction::Delete { drop_pending } => telegram::cli::delete(config, drop_pending).await,
+            TelegramAction::Delete { drop_pending } => telegram_cli::delete(config, drop_pending).await,
         }
     });
     match outcome {
@@ -176,7 +176,7 @@ fn status(config: &Config) -> Result<(), Failure> {
     let snapshot =
         runtime()?.block_on(control::status(admin, config.admin_token.as_ref())).map_err(Failure::Runtime)?;
     let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    print!("{}", hookgate::status::summary(&snapshot, colour));
+    print!("{}", hookgate::status_summary(&snapshot, colour));
     let trouble = snapshot["trouble"].as_array().is_some_and(|t| !t.is_empty());
     if trouble { Err(Failure::Rejected) } else { Ok(()) }
 }

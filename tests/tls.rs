@@ -196,8 +196,8 @@ async fn the_plain_listener_redirects_to_https_except_exempt_paths() {
 async fn https_upstreams_are_verified_against_their_ca() {
     let pki = Pki::new();
     pki.issue("backend", &["localhost"]);
-    let cert = hookgate::tls::load_certificate(&pki.path("backend.pem"), &pki.path("backend.key")).unwrap();
-    let server = hookgate::tls::server_config(&[cert], true, None).unwrap();
+    let cert = hookgate::internals::load_certificate(&pki.path("backend.pem"), &pki.path("backend.key")).unwrap();
+    let server = hookgate::internals::server_config(&[cert], true, None).unwrap();
     let backend = Upstream::start_tls("backend", server).await;
     let port = backend.addr.port();
     let upstream = |url: &str, extra: &str| {

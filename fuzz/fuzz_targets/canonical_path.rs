@@ -2,7 +2,7 @@
 //! starts with `/`, and canonicalises to itself.
 #![no_main]
 
-use hookgate::canonical::canonicalize;
+use hookgate::internals::canonicalize;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! and the same body whether the bytes come in one piece or two.
 #![no_main]
 
-use hookgate::fuzzing::ChunkedDecoder;
+use hookgate::internals::ChunkedDecoder;
 use libfuzzer_sys::fuzz_target;
 
 /// Decodes `input` fed in the given pieces: (body, done, consumed) or an error.

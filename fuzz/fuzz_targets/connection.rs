@@ -11,11 +11,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hookgate::config::Config;
-use hookgate::fuzzing::parse_response;
-use hookgate::metrics::Metrics;
-use hookgate::proxy::State;
-use hookgate::server::{ListenerKind, Server};
+use hookgate::Config;
+use hookgate::internals::parse_response;
+use hookgate::Metrics;
+use hookgate::State;
+use hookgate::{ListenerKind, Server};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -90,8 +90,8 @@ fn check_responses(out: &[u8]) {
         assert!((100..600).contains(&head.status));
         let body = &rest[head.len..];
         let length = match head.framing {
-            hookgate::fuzzing::Framing::Length(n) => usize::try_from(n).unwrap(),
-            hookgate::fuzzing::Framing::Empty => 0,
+            hookgate::internals::Framing::Length(n) => usize::try_from(n).unwrap(),
+            hookgate::internals::Framing::Empty => 0,
             // Chunked or close-delimited: the fake upstream sends neither, and
             // hookgate's own answers have a length, so this is the last one.
             _ => return,

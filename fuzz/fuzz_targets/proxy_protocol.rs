@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use hookgate::fuzzing::read_proxy_header;
+use hookgate::internals::read_proxy_header;
 use libfuzzer_sys::fuzz_target;
 
 fn runtime() -> &'static tokio::runtime::Runtime {

@@ -7,7 +7,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use hookgate::fuzzing::{Framing, HeadError, HeadLimits, parse_request};
+use hookgate::internals::{Framing, HeadError, HeadLimits, parse_request};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 65536, max_uri_bytes: 65536, max_headers: 100 };

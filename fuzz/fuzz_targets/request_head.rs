@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use hookgate::fuzzing::{HeadError, HeadLimits, RequestHead, parse_request};
+use hookgate::internals::{HeadError, HeadLimits, RequestHead, parse_request};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 8192, max_uri_bytes: 2048, max_headers: 64 };

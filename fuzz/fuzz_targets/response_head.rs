@@ -2,7 +2,7 @@
 //! bodiless statuses never framed with a body.
 #![no_main]
 
-use hookgate::fuzzing::{Framing, parse_response};
+use hookgate::internals::{Framing, parse_response};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

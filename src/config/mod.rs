@@ -23,13 +23,13 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use ipnet::IpNet;
 
-pub use guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader, TELEGRAM};
+pub use guard_spec::{DedupeSpec, Guards, RateLimit};
+#[cfg(test)]
+pub use guard_spec::{SecretHeader, TELEGRAM};
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat};
-pub use route_spec::{
-    Action, HostMatch, InvalidHost, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches,
-};
+pub use route_spec::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches};
 pub use telegram::{BotToken, TelegramConfig};
 
 /// Where the daemon looks when neither `-c` nor `HOOKGATE_CONFIG` is given.

@@ -114,11 +114,6 @@ impl ConnClock {
         AbortReason::from_u8(self.abort.load(Ordering::Relaxed))
     }
 
-    /// Whether a request is in progress or its response is still being written.
-    pub fn is_busy(&self) -> bool {
-        self.active.load(Ordering::Relaxed) > 0 || self.write_blocked.load(Ordering::Relaxed) != NOT_SET
-    }
-
     /// A write to the client went (partly) through, or found the socket full.
     pub(crate) fn wrote(&self, progressed: bool) {
         if progressed {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
@@ -24,10 +23,9 @@ pub struct ConnContext {
     pub peer_value: HeaderValue,
     pub kind: ListenerKind,
     pub clock: Arc<ConnClock>,
-    /// This connection's `max_connections` slot; tunnels hold a clone.
-    pub slot: Arc<OwnedSemaphorePermit>,
-    /// Cancelled when `shutdown_grace` runs out: whatever is still open is cut.
-    pub cut: CancellationToken,
+    /// This connection's `max_connections` slot, held, never read: it is
+    /// released when the last holder of this context (a tunnel, say) is done.
+    pub _slot: Arc<OwnedSemaphorePermit>,
     pub metrics: Arc<Metrics>,
 }
 

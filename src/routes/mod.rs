@@ -9,10 +9,8 @@ mod explain;
 
 use http::{HeaderMap, Method};
 
-pub use crate::config::{
-    Action, HostMatch, InvalidHost, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches,
-};
-pub use explain::{Explanation, Mismatch, Shadowed};
+pub use crate::config::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches};
+pub use explain::Mismatch;
 
 impl HostMatch {
     fn matches(&self, host: &str) -> bool {

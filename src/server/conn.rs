@@ -56,8 +56,7 @@ pub(super) async fn serve(
         peer_value: ConnContext::peer_value(peer),
         kind,
         clock: clock.clone(),
-        slot,
-        cut: shared.cut.clone(),
+        _slot: slot,
         metrics: shared.metrics.clone(),
     });
     let limits = state.config.limits.clone();

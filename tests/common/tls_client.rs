@@ -89,8 +89,8 @@ upstream = "app"
 
 /// A client that trusts only the CAs in `ca_file` and offers `alpn`.
 pub fn trusting(ca_file: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    let trust = hookgate::tls::UpstreamTrust::CaFile(ca_file.to_string());
-    let mut config = hookgate::tls::client_config(&trust).unwrap();
+    let trust = hookgate::internals::UpstreamTrust::CaFile(ca_file.to_string());
+    let mut config = hookgate::internals::client_config(&trust).unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
@@ -102,7 +102,7 @@ pub fn client(pki: &Pki, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
 
 /// A client that accepts any certificate, to see which one the server picks.
 pub fn peek_client() -> tokio_rustls::TlsConnector {
-    let config = hookgate::tls::client_config(&hookgate::tls::UpstreamTrust::Insecure).unwrap();
+    let config = hookgate::internals::client_config(&hookgate::internals::UpstreamTrust::Insecure).unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
