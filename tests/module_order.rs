@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// `routes`/`guards`/`upstream`/`access`, `config`, then the leaf helpers.
 const ORDER: &[&str] = &[
     "main",
-    "fuzzing",
+    "internals",
     "init",
     "cli",
     "control",
