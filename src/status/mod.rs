@@ -15,6 +15,7 @@ use serde::Serialize;
 pub use html::render;
 pub use terminal::summary;
 
+use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::recent::{Problem, Refusal, RouteSummary};
 use crate::server::StateHandle;
@@ -185,46 +186,8 @@ impl Sources {
         let config = &state.config;
         let now = crate::metrics::unix_seconds();
         let mut trouble = Vec::new();
-
-        let mut routes: Vec<Route> = config
-            .routes
-            .routes()
-            .iter()
-            .map(|r| self.route(&r.name, r.describe_match(), crate::report::describe_action(config, &r.action)))
-            .collect();
-        let default_action = crate::report::describe_action(config, config.routes.default_action());
-        routes.push(self.route("default", "anything else".to_string(), default_action));
-        for route in &routes {
-            let s = &route.last_minute;
-            if s.requests >= 10 && s.classes[4] * 2 >= s.requests {
-                trouble.push(format!(
-                    "route {}: {} of {} answers in the last minute were 5xx",
-                    route.name, s.classes[4], s.requests
-                ));
-            }
-        }
-
-        let upstreams = config
-            .upstreams
-            .iter()
-            .map(|u| {
-                let recent = self.metrics.upstream_window(&u.name);
-                let last = recent.last_error();
-                let age = last.as_ref().and_then(|(at, _)| SystemTime::now().duration_since(*at).ok());
-                use std::sync::atomic::Ordering::Relaxed;
-                Upstream {
-                    name: u.name.to_string(),
-                    url: u.url.clone(),
-                    connect_errors: recent.connect_errors.load(Relaxed),
-                    timeouts: recent.timeouts.load(Relaxed),
-                    open_connections: recent.open.load(Relaxed),
-                    idle_connections: recent.idle.load(Relaxed),
-                    last_error: last.map(|(_, text)| text),
-                    last_error_age_seconds: age.map(|a| a.as_secs()),
-                }
-            })
-            .collect();
-
+        let routes = self.routes(config, &mut trouble);
+        let upstreams = config.upstreams.iter().map(|u| self.upstream(u)).collect();
         let telegram = config.telegram.as_ref().map(|t| {
             let webhook = self.webhook.view();
             if let Some(view) = webhook.as_ref().filter(|v| !v.healthy) {
@@ -232,39 +195,9 @@ impl Sources {
             }
             Telegram { route: t.route.to_string(), webhook, repair: t.repair, last_repair: self.webhook.last_repair() }
         });
-
         let listeners = self.listeners.lock().map(|l| l.clone()).unwrap_or_default();
-        let certificates: Vec<Certificate> = config
-            .listen
-            .tls
-            .iter()
-            .flat_map(|t| t.served_certificates())
-            .map(|c| {
-                let days_left = c.days_left(now as i64);
-                let level = match days_left {
-                    d if d < RED_DAYS => "red",
-                    d if d < AMBER_DAYS => "amber",
-                    _ => "ok",
-                };
-                if level != "ok" {
-                    trouble.push(format!("certificate {} expires in {days_left} days", c.cert_file));
-                }
-                Certificate { file: c.cert_file.clone(), names: c.names.clone(), days_left, level }
-            })
-            .collect();
-        let acme = config.listen.tls.as_ref().and_then(|t| t.acme.as_ref()).map(|store| {
-            let settings = store.settings();
-            let report = store.report();
-            if let Some(error) = report.last_error.as_ref().filter(|_| report.state == "failing") {
-                trouble.push(format!("ACME is failing ({} attempts): {error}", report.failures));
-            }
-            Acme {
-                domains: settings.domains.clone(),
-                challenge: settings.challenge.name(),
-                directory: settings.directory.clone(),
-                report,
-            }
-        });
+        let certificates = certificates(config, now, &mut trouble);
+        let acme = acme(config, &mut trouble);
         let reload = self.reloads.get();
         if let Some(attempt) = reload.last_reload.as_ref().filter(|a| !a.ok) {
             trouble.push(format!("the last reload failed: {}", attempt.message));
@@ -285,6 +218,46 @@ impl Sources {
             acme,
             problems,
             trouble,
+        }
+    }
+
+    /// Every route and the default, with their last minute; a route whose
+    /// answers were mostly 5xx is trouble.
+    fn routes(&self, config: &Config, trouble: &mut Vec<String>) -> Vec<Route> {
+        let mut routes: Vec<Route> = config
+            .routes
+            .routes()
+            .iter()
+            .map(|r| self.route(&r.name, r.describe_match(), crate::report::describe_action(config, &r.action)))
+            .collect();
+        let default_action = crate::report::describe_action(config, config.routes.default_action());
+        routes.push(self.route("default", "anything else".to_string(), default_action));
+        for route in &routes {
+            let s = &route.last_minute;
+            if s.requests >= 10 && s.classes[4] * 2 >= s.requests {
+                trouble.push(format!(
+                    "route {}: {} of {} answers in the last minute were 5xx",
+                    route.name, s.classes[4], s.requests
+                ));
+            }
+        }
+        routes
+    }
+
+    fn upstream(&self, upstream: &UpstreamConfig) -> Upstream {
+        use std::sync::atomic::Ordering::Relaxed;
+        let recent = self.metrics.upstream_window(&upstream.name);
+        let last = recent.last_error();
+        let age = last.as_ref().and_then(|(at, _)| SystemTime::now().duration_since(*at).ok());
+        Upstream {
+            name: upstream.name.to_string(),
+            url: upstream.url.clone(),
+            connect_errors: recent.connect_errors.load(Relaxed),
+            timeouts: recent.timeouts.load(Relaxed),
+            open_connections: recent.open.load(Relaxed),
+            idle_connections: recent.idle.load(Relaxed),
+            last_error: last.map(|(_, text)| text),
+            last_error_age_seconds: age.map(|a| a.as_secs()),
         }
     }
 
@@ -324,4 +297,39 @@ impl Sources {
             per_minute,
         }
     }
+}
+
+/// The certificates the TLS listener serves; one near expiry is trouble.
+fn certificates(config: &Config, now: u64, trouble: &mut Vec<String>) -> Vec<Certificate> {
+    let served = config.listen.tls.iter().flat_map(|t| t.served_certificates());
+    served
+        .map(|c| {
+            let days_left = c.days_left(now as i64);
+            let level = match days_left {
+                d if d < RED_DAYS => "red",
+                d if d < AMBER_DAYS => "amber",
+                _ => "ok",
+            };
+            if level != "ok" {
+                trouble.push(format!("certificate {} expires in {days_left} days", c.cert_file));
+            }
+            Certificate { file: c.cert_file.clone(), names: c.names.clone(), days_left, level }
+        })
+        .collect()
+}
+
+/// `[listen.tls.acme]` and how obtaining its certificate goes; failing is trouble.
+fn acme(config: &Config, trouble: &mut Vec<String>) -> Option<Acme> {
+    let store = config.listen.tls.as_ref()?.acme.as_ref()?;
+    let settings = store.settings();
+    let report = store.report();
+    if let Some(error) = report.last_error.as_ref().filter(|_| report.state == "failing") {
+        trouble.push(format!("ACME is failing ({} attempts): {error}", report.failures));
+    }
+    Some(Acme {
+        domains: settings.domains.clone(),
+        challenge: settings.challenge.name(),
+        directory: settings.directory.clone(),
+        report,
+    })
 }

@@ -10,8 +10,28 @@ use crate::telegram::cli::age;
 
 /// The summary of a `/status.json` document.
 pub fn summary(s: &Value, colour: bool) -> String {
-    let paint = |text: &str, code: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
+    let paint = Paint(colour);
     let mut out = String::new();
+    overview(&mut out, s, paint);
+    routes(&mut out, s, paint);
+    upstreams(&mut out, s);
+    certificates(&mut out, s);
+    problems(&mut out, s);
+    out
+}
+
+/// ANSI colour, or none.
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn apply(self, text: &str, code: &str) -> String {
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+/// Version, uptime and config; the verdict and its trouble; the webhook.
+fn overview(out: &mut String, s: &Value, paint: Paint) {
     let loaded = s["now"].as_u64().unwrap_or(0).saturating_sub(s["reload"]["loaded_at"].as_u64().unwrap_or(0));
     let _ = writeln!(
         out,
@@ -24,9 +44,9 @@ pub fn summary(s: &Value, colour: bool) -> String {
     let trouble: Vec<&str> =
         s["trouble"].as_array().map_or(Vec::new(), |t| t.iter().filter_map(Value::as_str).collect());
     if trouble.is_empty() {
-        let _ = writeln!(out, "verdict: {}", paint("healthy", "32"));
+        let _ = writeln!(out, "verdict: {}", paint.apply("healthy", "32"));
     } else {
-        let _ = writeln!(out, "verdict: {}", paint("needs attention", "31"));
+        let _ = writeln!(out, "verdict: {}", paint.apply("needs attention", "31"));
         for t in &trouble {
             let _ = writeln!(out, "  - {t}");
         }
@@ -37,12 +57,16 @@ pub fn summary(s: &Value, colour: bool) -> String {
             "not checked yet".to_string()
         } else {
             let healthy = webhook["healthy"].as_bool().unwrap_or(false);
-            let state = paint(text(&webhook["state"]), if healthy { "32" } else { "31" });
+            let state = paint.apply(text(&webhook["state"]), if healthy { "32" } else { "31" });
             format!("{state}, {} pending", webhook["pending_updates"].as_u64().unwrap_or(0))
         };
         let repair = t["last_repair"].as_str().unwrap_or("none");
         let _ = writeln!(out, "telegram webhook (route {}): {state}; last repair: {repair}", text(&t["route"]));
     }
+}
+
+/// One row per route (and the default): the last minute's traffic.
+fn routes(out: &mut String, s: &Value, paint: Paint) {
     let _ = writeln!(
         out,
         "\n{:<24} {:>7} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9}  refused",
@@ -59,7 +83,7 @@ pub fn summary(s: &Value, colour: bool) -> String {
             .filter(|pair| pair[1].as_u64().unwrap_or(0) > 0)
             .map(|pair| format!("{} {}", text(&pair[0]), pair[1]))
             .collect();
-        let fives = if classes[4] > 0 { paint(&classes[4].to_string(), "31") } else { "0".to_string() };
+        let fives = if classes[4] > 0 { paint.apply(&classes[4].to_string(), "31") } else { "0".to_string() };
         let _ = writeln!(
             out,
             "{:<24} {:>7.2} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9}  {}",
@@ -74,6 +98,10 @@ pub fn summary(s: &Value, colour: bool) -> String {
             if refused.is_empty() { "-".to_string() } else { refused.join(", ") }
         );
     }
+}
+
+/// One row per upstream: errors and pooled connections.
+fn upstreams(out: &mut String, s: &Value) {
     let _ = writeln!(
         out,
         "\n{:<16} {:>14} {:>9} {:>12}  last error",
@@ -94,6 +122,10 @@ pub fn summary(s: &Value, colour: bool) -> String {
             open
         );
     }
+}
+
+/// Days left on each served certificate; how ACME is doing.
+fn certificates(out: &mut String, s: &Value) {
     for c in s["certificates"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "certificate {}: {} days left", text(&c["file"]), c["days_left"]);
     }
@@ -105,6 +137,10 @@ pub fn summary(s: &Value, colour: bool) -> String {
         }
         out.push('\n');
     }
+}
+
+/// The five newest recorded problems.
+fn problems(out: &mut String, s: &Value) {
     let problems = s["problems"].as_array().map_or(&[][..], Vec::as_slice);
     if !problems.is_empty() {
         let _ = writeln!(out, "\nrecent problems ({} kept, newest first):", problems.len());
@@ -113,7 +149,6 @@ pub fn summary(s: &Value, colour: bool) -> String {
             let _ = writeln!(out, "  {} ago  {}  {}  {}", age(ago), text(&p["route"]), p["status"], text(&p["reason"]));
         }
     }
-    out
 }
 
 fn text(value: &Value) -> &str {
