@@ -100,20 +100,10 @@ pub struct Watchdog {
 impl Watchdog {
     /// Runs `fut` until `deadline`; `None` if it passes first. Most reads and
     /// writes finish on their first poll, and those never touch the timer.
-    pub async fn run<F: Future>(&mut self, deadline: Deadline, fut: F) -> Option<F::Output> {
-        let mut fut = pin!(fut);
-        let mut at = None;
-        poll_fn(|cx| {
-            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Some(out));
-            }
-            let at = *at.get_or_insert_with(|| match deadline {
-                Deadline::At(at) => at,
-                Deadline::In(limit) => Instant::now() + limit,
-            });
-            self.poll_expired(cx, at).map(|()| None)
-        })
-        .await
+    /// A future of its own rather than an async fn, which would keep `fut`
+    /// twice (as its argument and pinned), in every idle connection's task.
+    pub fn run<F: Future>(&mut self, deadline: Deadline, fut: F) -> Timed<'_, F> {
+        Timed { watchdog: self, deadline, fut }
     }
 
     /// Ready once `deadline` has passed.
@@ -131,6 +121,37 @@ impl Watchdog {
             // It fired for an earlier wait's deadline: on to this one.
             sleep.as_mut().reset(deadline);
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Watchdog::run`]'s future: `fut`'s output, or `None` once `deadline` passes.
+    pub struct Timed<'a, F> {
+        watchdog: &'a mut Watchdog,
+        // `In` becomes `At` at the first poll that has to wait.
+        deadline: Deadline,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for Timed<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let at = match *this.deadline {
+            Deadline::At(at) => at,
+            Deadline::In(limit) => {
+                let at = Instant::now() + limit;
+                *this.deadline = Deadline::At(at);
+                at
+            }
+        };
+        this.watchdog.poll_expired(cx, at).map(|()| None)
     }
 }
 
