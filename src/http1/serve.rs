@@ -51,71 +51,72 @@ pub struct Shutdown<'a> {
 }
 
 /// Serves `io` until the client leaves, a timer fires or shutdown says so.
-pub async fn serve<S: Io>(
+///
+/// Not an async fn: one would keep each argument twice (as given and as
+/// moved in), in every idle connection's task. The block below uses what it
+/// captured in place.
+pub fn serve<'a, S: Io + 'a>(
     io: S,
     conn: Arc<ConnContext>,
-    states: &ArcSwap<State>,
+    states: &'a ArcSwap<State>,
     limits: Arc<Limits>,
-    stop: Shutdown<'_>,
-) {
-    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn: conn.clone(), watchdog: Watchdog::default() };
-    // Registered once per connection rather than once per request. Every
-    // poll of one takes two locks, so the selects below are `biased`: the
-    // connection's own work is polled first, and when it is ready (the usual
-    // case on a busy connection) the shutdown futures are not polled at all.
-    let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
-    let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
-    loop {
-        if client.rbuf.is_empty() {
-            buffers::release(&mut client.rbuf);
-            // Shutdown always drains before it cuts, so waiting on the drain covers both.
-            let next = tokio::select! {
-                biased;
-                ready = client.watchdog.run(
-                    Deadline::In(client.limits.idle_timeout),
-                    client.io.wait_for_request(&mut client.rbuf),
-                ) => ready,
-                () = &mut drained => return,
-            };
-            if !matches!(next, Some(Ok(()))) {
-                return;
+    stop: Shutdown<'a>,
+) -> impl Future<Output = ()> + Send + 'a {
+    let clock = conn.clock.clone();
+    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default() };
+    async move {
+        // Registered once per connection rather than once per request. Every
+        // poll of one takes two locks, so the selects below are `biased`: the
+        // connection's own work is polled first, and when it is ready (the usual
+        // case on a busy connection) the shutdown futures are not polled at all.
+        let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
+        let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
+        loop {
+            if client.rbuf.is_empty() {
+                buffers::release(&mut client.rbuf);
+                // Shutdown always drains before it cuts, so waiting on the drain covers both.
+                let next = tokio::select! {
+                    biased;
+                    ready = client.watchdog.run(
+                        Deadline::In(client.limits.idle_timeout),
+                        client.io.wait_for_request(&mut client.rbuf),
+                    ) => ready,
+                    () = &mut drained => return,
+                };
+                if !matches!(next, Some(Ok(()))) {
+                    return;
+                }
             }
-        }
-        let head = tokio::select! {
-            biased;
-            head = read_head(&mut client) => head,
-            () = &mut cut => return,
-        };
-        let head = match head {
-            Ok(head) => head,
-            Err(HeadRead::Closed) => return,
-            Err(HeadRead::Timeout) => {
-                tracing::warn!(client = %client.conn.peer, status = 408, "request head not complete within header_timeout; closing");
-                return;
-            }
-            Err(HeadRead::Refused(error)) => {
-                Box::pin(refuse(&mut client, error, states.load_full())).await;
-                return;
-            }
-        };
-        let keep_alive = {
             // Boxed (by `serve_request`): an idle connection's task then holds
             // only this loop's small state, not the largest an exchange reaches.
-            let draining = stop.drain.is_cancelled();
-            let mut exchange = serve_request(&mut client, head, states.load_full(), draining);
-            tokio::select! {
+            // The head's scope ends here, so no later wait keeps room for it.
+            let mut exchange = match tokio::select! {
+                biased;
+                read = read_head(&mut client) => read,
+                () = &mut cut => return,
+            } {
+                Ok(head) => serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()),
+                Err(HeadRead::Closed) => return,
+                Err(HeadRead::Timeout) => {
+                    tracing::warn!(client = %client.conn.peer, status = 408, "request head not complete within header_timeout; closing");
+                    return;
+                }
+                Err(HeadRead::Refused(error)) => refuse(&mut client, error, states.load_full()),
+            };
+            let keep_alive = tokio::select! {
                 biased;
                 keep_alive = &mut exchange => keep_alive,
                 () = &mut cut => {
                     // Recorded before the exchange is dropped, so its access line says why.
-                    conn.clock.set_abort(AbortReason::Shutdown);
+                    clock.set_abort(AbortReason::Shutdown);
                     return;
                 }
+            };
+            drop(exchange);
+            if !keep_alive {
+                let _ = tokio::time::timeout(client.limits.send_timeout, client.io.shutdown()).await;
+                return;
             }
-        };
-        if !keep_alive {
-            let _ = tokio::time::timeout(client.limits.send_timeout, client.io.shutdown()).await;
-            return;
         }
     }
 }
@@ -155,23 +156,28 @@ async fn read_head<S: Io>(client: &mut Client<S>) -> Result<RequestHead, HeadRea
     }
 }
 
-/// Answers a head that could not be parsed, then the connection closes.
-async fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) {
-    let start = Instant::now();
-    let active = client.conn.clock.request_started();
-    let proxy_error = match error {
-        HeadError::UriTooLong => ProxyError::UriTooLong,
-        HeadError::FramingConflict => ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding),
-        HeadError::TooLarge => ProxyError::HeadTooLarge,
-        HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
-    };
-    let mut line =
-        RequestLine::new(&state.config.listen.trusted_proxies, &client.conn, &Method::GET, &HeaderMap::new(), "-");
-    line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
-    let local = proxy::error_response(&proxy_error, &mut line);
-    tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
-    let answering = Answering { start, active, state, head: false, keep_alive: false, http10: false };
-    answer_local(client, &local, line, answering).await;
+/// Answers a head that could not be parsed; the connection then closes.
+/// Boxed, like every exchange: an error path should not make every
+/// connection's future larger.
+fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) -> Exchanging<'_> {
+    Box::pin(async move {
+        let start = Instant::now();
+        let active = client.conn.clock.request_started();
+        let proxy_error = match error {
+            HeadError::UriTooLong => ProxyError::UriTooLong,
+            HeadError::FramingConflict => ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding),
+            HeadError::TooLarge => ProxyError::HeadTooLarge,
+            HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
+        };
+        let mut line =
+            RequestLine::new(&state.config.listen.trusted_proxies, &client.conn, &Method::GET, &HeaderMap::new(), "-");
+        line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
+        let local = proxy::error_response(&proxy_error, &mut line);
+        tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
+        let answering = Answering { start, active, state, head: false, keep_alive: false, http10: false };
+        answer_local(client, &local, line, answering).await;
+        false
+    })
 }
 
 /// What every answer needs besides the response itself.

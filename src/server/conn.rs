@@ -26,56 +26,85 @@ use crate::metrics::OpenGauge;
 use crate::proxy;
 use crate::proxy::body::ResponseBody;
 
-pub(super) async fn serve(
+/// Serves one accepted connection to its end.
+///
+/// Not an async fn: one would keep each argument twice (as given and as
+/// moved in) in every connection's task, for the connection's whole life.
+pub(super) fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     kind: ListenerKind,
     shared: Arc<Shared>,
     slot: Arc<OwnedSemaphorePermit>,
     stop: CancellationToken,
-) {
-    let _open = OpenGauge::new(&shared.metrics.connections);
-    let _ = stream.set_nodelay(true);
-    // Limits and TLS settings are fixed for the connection's life; routes are read per request.
+) -> impl Future<Output = ()> + Send {
+    let open = OpenGauge::new(&shared.metrics.connections);
+    let stop = Stop { drain: stop, cut: shared.cut.clone() };
+    async move {
+        let _ = stream.set_nodelay(true);
+        let Some(Setup { context, limits, tls }) = setup(&mut stream, peer, kind, &shared, slot).await else {
+            return;
+        };
+        match tls {
+            None => {
+                let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
+                engine::serve(stream, context, &shared.state, limits, engine_stop).await;
+            }
+            // Boxed so that plain connections, the common case, do not carry the size
+            // of the TLS and HTTP/2 states in their task.
+            Some(tls) => Box::pin(serve_tls(stream, *tls, context, &shared, limits, &stop)).await,
+        }
+        drop(open);
+    }
+}
+
+/// What a connection is served with, fixed when it is accepted: its
+/// context, the limits and (on a TLS listener) the TLS settings. Routes are
+/// read per request.
+struct Setup {
+    context: Arc<ConnContext>,
+    limits: Arc<Limits>,
+    tls: Option<Box<Tls>>,
+}
+
+/// Reads a trusted proxy's PROXY header (which names the client) and makes
+/// the connection's context; `None` when the header is missing or invalid.
+async fn setup(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+    shared: &Shared,
+    slot: Arc<OwnedSemaphorePermit>,
+) -> Option<Setup> {
     let state = shared.state.load_full();
     let listen = &state.config.listen;
     let peer = if listen.proxy_protocol && is_trusted(peer.ip(), &listen.trusted_proxies) {
-        match Box::pin(proxy_protocol::read_source(&mut stream)).await {
+        match Box::pin(proxy_protocol::read_source(stream)).await {
             Ok(source) => source.unwrap_or(peer),
             Err(e) => {
                 tracing::warn!(client = %peer, "closing connection from a trusted proxy: {e}");
-                return;
+                return None;
             }
         }
     } else {
         peer
     };
-    let clock = Arc::new(ConnClock::new());
     let context = Arc::new(ConnContext {
         peer,
         peer_value: ConnContext::peer_value(peer),
         kind,
-        clock: clock.clone(),
+        clock: Arc::new(ConnClock::new()),
         _slot: slot,
         metrics: shared.metrics.clone(),
     });
-    let limits = state.config.limits.clone();
-    let stop = Stop { drain: stop, cut: shared.cut.clone() };
-    let Some(tls) = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls) else {
-        drop(state);
-        let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
-        engine::serve(stream, context, &shared.state, limits, engine_stop).await;
-        return;
-    };
-    let tls = Tls {
-        acceptor: tokio_rustls::TlsAcceptor::from(tls.server_config.clone()),
-        handshake_timeout: tls.handshake_timeout,
-        max_streams: tls.max_concurrent_streams,
-    };
-    drop(state);
-    // Boxed so that plain connections, the common case, do not carry the size
-    // of the TLS and HTTP/2 states in their task.
-    Box::pin(serve_tls(stream, tls, context, &shared, limits, &stop)).await;
+    let tls = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls).map(|tls| {
+        Box::new(Tls {
+            acceptor: tokio_rustls::TlsAcceptor::from(tls.server_config.clone()),
+            handshake_timeout: tls.handshake_timeout,
+            max_streams: tls.max_concurrent_streams,
+        })
+    });
+    Some(Setup { context, limits: state.config.limits.clone(), tls })
 }
 
 /// What a TLS listener's connection needs from the config it was accepted under.
