@@ -4,8 +4,14 @@
 //! gives its buffers back here and takes them again when bytes arrive, as
 //! nginx releases its buffers on idle keep-alive connections. Each worker is
 //! one thread, so the list is a thread-local with no lock.
+//!
+//! The lists shrink back after a burst: every `TRIM_EVERY`, buffers that
+//! stayed on a list the whole period (its low-water mark) are freed, so the
+//! memory a burst of connections needed goes back to the allocator (and, by
+//! `malloc_trim`, to the OS) while a steady load keeps what it uses.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -15,13 +21,20 @@ pub const BUF_SIZE: usize = 16 * 1024;
 /// Buffers kept per worker; beyond this they are freed.
 const KEEP: usize = 256;
 
+/// How often each worker frees the buffers its last period did not need.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
 thread_local! {
     static FREE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    /// The fewest buffers `FREE` held since the last trim.
+    static FREE_LOW: Cell<usize> = const { Cell::new(0) };
+    static TRIMMER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// An empty buffer with at least `BUF_SIZE` bytes of room.
 pub fn take() -> BytesMut {
-    FREE.with(|free| free.borrow_mut().pop()).unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
+    let buf = FREE.with(|free| pop_noting_low(&mut free.borrow_mut(), &FREE_LOW));
+    buf.unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
 }
 
 /// Gives `buf` back (emptied). Buffers that grew past their size, or any
@@ -58,11 +71,13 @@ pub fn ensure(slot: &mut BytesMut) {
 
 thread_local! {
     static FREE_VECS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_VECS_LOW: Cell<usize> = const { Cell::new(0) };
 }
 
 /// An empty byte vector for writing a head into.
 pub fn take_vec() -> Vec<u8> {
-    FREE_VECS.with(|free| free.borrow_mut().pop()).unwrap_or_else(|| Vec::with_capacity(1024))
+    let vec = FREE_VECS.with(|free| pop_noting_low(&mut free.borrow_mut(), &FREE_VECS_LOW));
+    vec.unwrap_or_else(|| Vec::with_capacity(1024))
 }
 
 /// Gives a vector back for reuse (large ones are freed).
@@ -77,4 +92,70 @@ pub fn give_vec(mut vec: Vec<u8>) {
             free.push(vec);
         }
     });
+}
+
+fn pop_noting_low<T>(free: &mut Vec<T>, low: &'static std::thread::LocalKey<Cell<usize>>) -> Option<T> {
+    let item = free.pop();
+    low.with(|low| low.set(low.get().min(free.len())));
+    item
+}
+
+/// Frees the buffers that sat unused on this thread's lists since the last
+/// trim, and starts the next period.
+fn trim() {
+    fn trim_list<T>(free: &RefCell<Vec<T>>, low: &Cell<usize>) {
+        let mut free = free.borrow_mut();
+        let keep = free.len() - low.get().min(free.len());
+        free.truncate(keep);
+        free.shrink_to(keep);
+        low.set(free.len());
+    }
+    FREE.with(|free| FREE_LOW.with(|low| trim_list(free, low)));
+    FREE_VECS.with(|free| FREE_VECS_LOW.with(|low| trim_list(free, low)));
+}
+
+/// Starts this thread's trimmer once (each worker's runtime is one thread,
+/// and its accept loops call this); it runs every `TRIM_EVERY`.
+pub fn keep_trimmed() {
+    if TRIMMER.with(|started| started.replace(true)) {
+        return;
+    }
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(TRIM_EVERY);
+        loop {
+            every.tick().await;
+            trim();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept() -> usize {
+        FREE.with(|free| free.borrow().len())
+    }
+
+    #[test]
+    fn a_burst_is_freed_after_a_quiet_period_and_a_steady_load_keeps_its_buffers() {
+        trim();
+        let burst: Vec<BytesMut> = (0..10).map(|_| take()).collect();
+        burst.into_iter().for_each(give);
+        assert_eq!(kept(), 10);
+        // The list was empty during the burst: nothing sat unused, nothing is freed.
+        trim();
+        assert_eq!(kept(), 10);
+        // Two in use at a time: the eight that were never taken go.
+        for _ in 0..3 {
+            let (a, b) = (take(), take());
+            give(a);
+            give(b);
+        }
+        trim();
+        assert_eq!(kept(), 2);
+        // A quiet period: everything goes.
+        trim();
+        assert_eq!(kept(), 0);
+    }
 }

@@ -24,4 +24,5 @@ mod io;
 mod serve;
 mod tunnel;
 
+pub use buffers::keep_trimmed;
 pub use serve::{Shutdown, serve};

@@ -27,6 +27,7 @@ pub(super) async fn run(
     stop: CancellationToken,
     mut probes: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
+    crate::http1::keep_trimmed();
     loop {
         // Kept across probes: answering one must not drop an accepted connection.
         let next = accept_with_slot(&listener, &shared.slots);
