@@ -20,6 +20,11 @@ use super::{Config, Limits, Listen, Log, Problem, Step, Upstream};
 use crate::canonical;
 
 /// The key path `at.key`.
+/// One key step of a path.
+fn key(name: &str) -> Step {
+    Step::Key(name.to_string())
+}
+
 pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {
     let mut path = at.to_vec();
     path.push(Step::Key(key.to_string()));
@@ -55,62 +60,20 @@ impl<'a> Checker<'a> {
     }
 
     pub fn config(&mut self, raw: RawConfig) -> Option<Config> {
-        let key = |k: &str| Step::Key(k.to_string());
-        let listen = Listen {
-            addrs: raw.listen.addrs,
-            trusted_proxies: raw.listen.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
-            proxy_protocol: raw.listen.proxy_protocol.unwrap_or(false),
-            tls: raw.listen.tls.and_then(|t| self.listen_tls(t)),
-            redirect: raw.listen.redirect.and_then(|r| self.listen_redirect(r)),
-        };
-        if listen.proxy_protocol && listen.trusted_proxies.is_empty() {
-            self.problem(
-                &[key("listen"), key("proxy_protocol")],
-                "PROXY headers are only read from trusted_proxies, and none are set",
-            );
-        }
+        let listen = self.listen(raw.listen);
         let sets = self.sets(raw.sets);
         let (admin, admin_token) = match raw.admin {
             None => (None, None),
             Some(raw) => self.admin(raw),
         };
         let limits = self.limits(raw.limits);
-        let log = Log {
-            format: raw.log.format.unwrap_or_default(),
-            level: raw.log.level.unwrap_or_else(|| "info".to_string()),
-        };
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log.level) {
-            self.problem(&[key("log"), key("level")], format!("invalid level {:?}: {e}", log.level));
-        }
-
+        let log = self.log(raw.log);
         let upstreams: Vec<Upstream> =
             raw.upstreams.into_iter().filter_map(|(name, up)| self.upstream(name, up)).collect();
         let names: Vec<&str> = upstreams.iter().map(|u| &*u.name).collect();
-
-        let mut routes = Vec::with_capacity(raw.routes.len());
-        for (i, route) in raw.routes.into_iter().enumerate() {
-            let at = [key("routes"), Step::Index(i)];
-            if routes.iter().any(|r: &Route| *r.name == *route.name) {
-                self.problem(
-                    &[at[0].clone(), at[1].clone(), key("name")],
-                    format!("duplicate route name {:?}", route.name),
-                );
-            }
-            if let Some(route) = self.route(&at, route, &names, &sets) {
-                routes.push(route);
-            }
-        }
-        let default = match raw.default {
-            Some(action) => self.action(&[key("default")], action.upstream, action.respond, &names)?,
-            None => Action::Respond(LocalResponse::not_found()),
-        };
-        let table = RouteTable::new(routes, default);
+        let table = self.route_table(raw.routes, raw.default, &names, &sets)?;
         let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
-        let workers =
-            raw.runtime.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if workers == 0 || workers > 1024 {
-            self.problem(&[key("runtime"), key("workers")], format!("must be 1 to 1024, got {workers}"));
-        }
+        let workers = self.workers(raw.runtime);
         Some(Config {
             listen,
             admin,
@@ -122,6 +85,69 @@ impl<'a> Checker<'a> {
             routes: table,
             telegram,
         })
+    }
+
+    fn listen(&mut self, raw: raw::RawListen) -> Listen {
+        let listen = Listen {
+            addrs: raw.addrs,
+            trusted_proxies: raw.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
+            proxy_protocol: raw.proxy_protocol.unwrap_or(false),
+            tls: raw.tls.and_then(|t| self.listen_tls(t)),
+            redirect: raw.redirect.and_then(|r| self.listen_redirect(r)),
+        };
+        if listen.proxy_protocol && listen.trusted_proxies.is_empty() {
+            self.problem(
+                &[key("listen"), key("proxy_protocol")],
+                "PROXY headers are only read from trusted_proxies, and none are set",
+            );
+        }
+        listen
+    }
+
+    fn log(&mut self, raw: raw::RawLog) -> Log {
+        let log =
+            Log { format: raw.format.unwrap_or_default(), level: raw.level.unwrap_or_else(|| "info".to_string()) };
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log.level) {
+            self.problem(&[key("log"), key("level")], format!("invalid level {:?}: {e}", log.level));
+        }
+        log
+    }
+
+    /// The routes in file order (names unique) and `[default]`; `None` when
+    /// the default itself is invalid.
+    fn route_table(
+        &mut self,
+        raw_routes: Vec<RawRoute>,
+        raw_default: Option<raw::RawAction>,
+        upstreams: &[&str],
+        sets: &Sets,
+    ) -> Option<RouteTable> {
+        let mut routes = Vec::with_capacity(raw_routes.len());
+        for (i, route) in raw_routes.into_iter().enumerate() {
+            let at = [key("routes"), Step::Index(i)];
+            if routes.iter().any(|r: &Route| *r.name == *route.name) {
+                self.problem(
+                    &[at[0].clone(), at[1].clone(), key("name")],
+                    format!("duplicate route name {:?}", route.name),
+                );
+            }
+            if let Some(route) = self.route(&at, route, upstreams, sets) {
+                routes.push(route);
+            }
+        }
+        let default = match raw_default {
+            Some(action) => self.action(&[key("default")], action.upstream, action.respond, upstreams)?,
+            None => Action::Respond(LocalResponse::not_found()),
+        };
+        Some(RouteTable::new(routes, default))
+    }
+
+    fn workers(&mut self, raw: raw::RawRuntime) -> usize {
+        let workers = raw.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 || workers > 1024 {
+            self.problem(&[key("runtime"), key("workers")], format!("must be 1 to 1024, got {workers}"));
+        }
+        workers
     }
 
     fn limits(&mut self, raw: raw::RawLimits) -> Limits {
