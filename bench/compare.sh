@@ -21,6 +21,7 @@
 # request is the figure that separates the proxies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
@@ -130,17 +131,7 @@ http2 = false
 workers = $w
 [limits]
 max_connections = 20000
-[upstreams.frontend]
-url = "http://127.0.0.1:$UP_FRONT"
-[upstreams.backend]
-url = "http://127.0.0.1:$UP_BACK"
-[[routes]]
-name = "telegram-webhook"
-path = "/api/v1/guest/telegram/webhook"
-methods = ["POST"]
-upstream = "backend"
-[default]
-upstream = "frontend"
+$(hookgate_routes "$UP_FRONT" "$UP_BACK")
 EOF
     nginx -c "$WORK/nginx.conf" & NGINX_PID=$!
     haproxy -f "$WORK/haproxy.cfg" -q & HAPROXY_PID=$!
@@ -209,11 +200,7 @@ run_wrk() { # workload proxy extra-args...
     record "$workload" "$p" rss "$(rss_kib "$p")"
 }
 
-cat > "$WORK/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"update_id":10000,"message":{"text":"' .. string.rep("x", 970) .. '"}}'
-EOF
+write_post_lua "$WORK/post.lua"
 
 for w in $WORKERS; do
     start_proxies "$w"

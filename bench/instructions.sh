@@ -17,6 +17,7 @@
 # DURATION seconds (16 connections); instructions / requests is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-8}
 for tool in nginx wrk curl valgrind callgrind_control; do
@@ -78,23 +79,9 @@ cat > "$WORK/hookgate.toml" <<EOF
 addrs = ["127.0.0.1:$PORT"]
 [runtime]
 workers = 1
-[upstreams.frontend]
-url = "http://127.0.0.1:19201"
-[upstreams.backend]
-url = "http://127.0.0.1:19202"
-[[routes]]
-name = "telegram-webhook"
-path = "/api/v1/guest/telegram/webhook"
-methods = ["POST"]
-upstream = "backend"
-[default]
-upstream = "frontend"
+$(hookgate_routes 19201 19202)
 EOF
-cat > "$WORK/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"update_id":10000,"message":{"text":"' .. string.rep("x", 970) .. '"}}'
-EOF
+write_post_lua "$WORK/post.lua"
 
 measure() { # proxy workload -> instructions per request
     local proxy=$1 workload=$2 path=/ script=() pid out requests

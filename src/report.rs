@@ -10,8 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
 use crate::client_ip;
-use crate::config::Config;
-use crate::config::Guards;
+use crate::config::{Config, Guards};
 use crate::error::ProxyError;
 use crate::routes::{Action, PathMatch, RequestFacts};
 

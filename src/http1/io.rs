@@ -86,12 +86,13 @@ pub enum Deadline {
 }
 
 /// One timer for every timed wait of a connection (the next request, its
-/// head, the write upstream, the response head), re-armed lazily. Setting up and cancelling a tokio timer twice per
-/// request cost more than parsing the request head; this timer is moved only
-/// when a wait needs an earlier deadline than the one it is set to. When it
-/// fires for a deadline a later wait has pushed back, it is set again, so a
-/// busy keep-alive connection touches the timer wheel about once per timeout
-/// period instead of twice per request. Created at the first wait that waits.
+/// head, the write upstream, the response head), re-armed lazily. Setting up
+/// and cancelling a tokio timer twice per request cost more than parsing the
+/// request head; this timer is moved only when a wait needs an earlier
+/// deadline than the one it is set to. When it fires for a deadline a later
+/// wait has pushed back, it is set again, so a busy keep-alive connection
+/// touches the timer wheel about once per timeout period instead of twice per
+/// request. Created at the first wait that waits.
 #[derive(Default)]
 pub struct Watchdog {
     sleep: Option<Pin<Box<Sleep>>>,

@@ -54,6 +54,7 @@ pub(super) fn serve(
             // of the TLS and HTTP/2 states in their task.
             Some(tls) => Box::pin(serve_tls(stream, *tls, context, &shared, limits, &stop)).await,
         }
+        // Named here so the block owns it: the open-connections gauge counts until the end.
         drop(open);
     }
 }
