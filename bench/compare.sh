@@ -80,19 +80,13 @@ error_log $WORK/nginx.err;
 events { worker_connections 20000; }
 http {
   access_log $WORK/nginx.access;
-  upstream frontend { server 127.0.0.1:$UP_FRONT; keepalive 64; }
-  upstream backend { server 127.0.0.1:$UP_BACK; keepalive 64; }
+$(nginx_upstreams "$UP_FRONT" "$UP_BACK")
   server {
     listen 127.0.0.1:${PORT[nginx]};
     listen 127.0.0.1:${TLS_PORT[nginx]} ssl;
     ssl_certificate $WORK/cert.pem;
     ssl_certificate_key $WORK/key.pem;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header X-Forwarded-For \$remote_addr;
-    proxy_buffering off;
-    location = /api/v1/guest/telegram/webhook { proxy_pass http://backend; }
-    location / { proxy_pass http://frontend; }
+$(nginx_routes)
   }
 }
 EOF

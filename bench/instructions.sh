@@ -61,16 +61,10 @@ error_log $WORK/nginx.err;
 events { worker_connections 2000; }
 http {
   access_log $WORK/nginx.access;
-  upstream frontend { server 127.0.0.1:19201; keepalive 64; }
-  upstream backend { server 127.0.0.1:19202; keepalive 64; }
+$(nginx_upstreams 19201 19202)
   server {
     listen 127.0.0.1:$PORT;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header X-Forwarded-For \$remote_addr;
-    proxy_buffering off;
-    location = /api/v1/guest/telegram/webhook { proxy_pass http://backend; }
-    location / { proxy_pass http://frontend; }
+$(nginx_routes)
   }
 }
 EOF

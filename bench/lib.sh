@@ -1,4 +1,5 @@
-# The workload compare.sh and instructions.sh both measure, written once.
+# The workload compare.sh and instructions.sh both measure (the routes of
+# hookgate and nginx, the POST), written once.
 # Sourced (from the repository root), not run.
 
 # hookgate's upstreams and routes, the same as nginx's and HAProxy's in
@@ -27,4 +28,23 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"update_id":10000,"message":{"text":"' .. string.rep("x", 970) .. '"}}'
 EOF_LUA
+}
+
+# nginx's side of the same routes, inside its http block: the two upstream
+# pools (usage: nginx_upstreams FRONT_PORT BACK_PORT), then, inside a server
+# block after its listen lines, the forwarding rules (nginx_routes).
+nginx_upstreams() {
+    printf '  upstream frontend { server 127.0.0.1:%s; keepalive 64; }\n' "$1"
+    printf '  upstream backend { server 127.0.0.1:%s; keepalive 64; }\n' "$2"
+}
+
+nginx_routes() {
+    cat <<'EOF_NGINX'
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_buffering off;
+    location = /api/v1/guest/telegram/webhook { proxy_pass http://backend; }
+    location / { proxy_pass http://frontend; }
+EOF_NGINX
 }
