@@ -300,3 +300,41 @@ async fn a_client_that_leaves_cancels_its_upstream_exchange() {
     let line = daemon.wait_for_log("status=499", Duration::from_secs(10));
     assert!(line.contains("aborted=client_closed") && line.contains("path=/slow"), "{line}");
 }
+
+/// A long body of varied bytes (so a shifted or repeated piece shows).
+fn long_body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// A response with `head` and `body`, leaked for the scripted upstream.
+fn leaked_response(head: &str, body: &[u8]) -> &'static [u8] {
+    let mut response = head.as_bytes().to_vec();
+    response.extend_from_slice(body);
+    Box::leak(response.into_boxed_slice())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_bodies_pass_through_byte_for_byte() {
+    // Long enough to be spliced between the two sockets, on a plain client and upstream.
+    let body = long_body(3 * 1024 * 1024 + 7);
+    let sized = leaked_response(&format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()), &body);
+    let upstream = Scripted::start(&[sized], usize::MAX);
+    let daemon = Daemon::start(&format!("[runtime]\nworkers = 1\n{}", upstream.config("")));
+    let mut client = TcpStream::connect(daemon.addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    for round in 0..3 {
+        client.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        let response = read_response(&mut client).unwrap();
+        assert_eq!(response.status, 200, "round {round}");
+        assert!(response.body == body, "round {round}: the body changed on the way");
+    }
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 1, "a whole long body leaves the connection reusable");
+
+    // Close-delimited, to an HTTP/1.0 client: it ends where the upstream closes.
+    let until_close = leaked_response("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", &body);
+    let upstream = Scripted::start(&[until_close], 1);
+    let daemon = Daemon::start(&upstream.config(""));
+    let response = raw(daemon.addr, b"GET / HTTP/1.0\r\nHost: h\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert!(response.body == body, "close-delimited: {} of {} bytes", response.body.len(), body.len());
+}

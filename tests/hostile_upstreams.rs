@@ -112,6 +112,21 @@ fn reset_mid_body(s: &mut TcpStream) {
     reset(s);
 }
 
+/// Past the length hookgate splices from (256 KiB), so the kernel-side copy is tested too.
+const LONG_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n";
+
+fn reset_mid_long_body(s: &mut TcpStream) {
+    send(s, LONG_HEAD);
+    send(s, &[b'x'; 1024 * 1024]);
+    reset(s);
+}
+
+fn long_body_stalls(s: &mut TcpStream) {
+    send(s, LONG_HEAD);
+    send(s, &[b'x'; 1024 * 1024]);
+    std::thread::sleep(Duration::from_secs(30));
+}
+
 fn truncated_chunked(s: &mut TcpStream) {
     send(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n01234");
     let _ = s.shutdown(std::net::Shutdown::Both);
@@ -194,6 +209,8 @@ async fn faults_after_the_head_cut_the_client_and_the_connection_is_not_reused()
     let cases: &[(&str, Behaviour)] = &[
         ("reset after the head", reset_after_head),
         ("reset mid-body", reset_mid_body),
+        ("reset mid-way through a long body", reset_mid_long_body),
+        ("a long body that stalls", long_body_stalls),
         ("a truncated chunked body", truncated_chunked),
         ("an invalid chunk size", invalid_chunk_size_later),
         ("a promised body never sent", promised_body_never_sent),

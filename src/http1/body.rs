@@ -6,7 +6,9 @@
 //! carries a response body from an upstream socket to the client, with
 //! `response_timeout` between reads and `send_timeout` on every write, and
 //! tells the response's `Delivery` what was produced and what was written.
-//! Chunked bodies are decoded and written again in hookgate's own framing.
+//! Chunked bodies are decoded and written again in hookgate's own framing;
+//! long bodies that pass through unchanged between two plain TCP sockets are
+//! handed to `splice`.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use super::chunked::{ChunkedDecoder, write_size};
 use super::head::Framing;
 use super::io::{Io, send_all, timed};
 use super::serve::{Client, note_send_error, write_header, write_status};
+use super::splice::{self, Relay, Timeouts};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
 use crate::upstream::body::BodyError;
@@ -300,6 +303,14 @@ pub async fn copy_response<S: Io>(
             let client_ok = matches!(flushed, Ok(Ok(())));
             return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
         }
+        if head_sent
+            && ubuf.is_empty()
+            && to == from
+            && let Some(outcome) = splice_rest(client, upstream, from, left, read_timeout, delivery, written).await
+        {
+            buffers::give_vec(out);
+            return outcome;
+        }
         buffers::ensure(ubuf);
         if ubuf.capacity() - ubuf.len() < 4096 {
             // A body larger than a head: read it in bigger pieces.
@@ -320,6 +331,38 @@ pub async fn copy_response<S: Io>(
                 return FAILED;
             }
             Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// The rest of a long body that passes through unchanged, spliced when both
+/// sockets are plain TCP; `None` when it is not (the copy loop goes on).
+async fn splice_rest<S: Io>(
+    client: &mut Client<S>,
+    upstream: &TcpStream,
+    from: Framing,
+    left: u64,
+    read_timeout: Duration,
+    delivery: &Delivery,
+    written: u64,
+) -> Option<CopyOutcome> {
+    let left = match from {
+        Framing::Length(_) if left >= splice::MIN_BODY => Some(left),
+        // Close-delimited: once it has shown itself long.
+        Framing::UntilClose if written >= splice::MIN_BODY => None,
+        _ => return None,
+    };
+    let timeouts = Timeouts { read: read_timeout, send: client.limits.send_timeout };
+    match splice::relay(upstream, client.io.plain_tcp()?, left, timeouts, delivery, written).await {
+        Relay::Unavailable => None,
+        Relay::Ended => {
+            delivery.ended();
+            Some(CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok: true })
+        }
+        Relay::UpstreamFailed => Some(FAILED),
+        Relay::Client(error) => {
+            note_send_error(&client.conn, error);
+            Some(FAILED)
         }
     }
 }

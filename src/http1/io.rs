@@ -26,6 +26,11 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {
     /// upstream; stays pending once bytes of a pipelined request arrive (they
     /// stay for the next request: peeked on TCP, read into `rbuf` on TLS).
     fn gone(&mut self, rbuf: &mut BytesMut) -> impl Future<Output = ()> + Send;
+
+    /// The socket itself when the connection is plain TCP (bodies can then be spliced).
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        None
+    }
 }
 
 impl Io for TcpStream {
@@ -41,6 +46,10 @@ impl Io for TcpStream {
             // A pipelined request: the client is still there.
             Ok(_) => std::future::pending().await,
         }
+    }
+
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
     }
 }
 

@@ -10,6 +10,7 @@
 //! - `forward`: one request to a plain upstream over a pooled connection.
 //! - `dedupe`: redeliveries of an answered Telegram update, on `dedupe` routes.
 //! - `body` and `chunked`: body copies both ways, chunked decoding.
+//! - `splice`: long pass-through response bodies moved inside the kernel.
 //! - `tunnel`: WebSocket and other upgrades.
 //! - `hyper_path`: requests to https upstreams, through hyper's client.
 
@@ -22,6 +23,7 @@ pub(crate) mod head;
 mod hyper_path;
 mod io;
 mod serve;
+mod splice;
 mod tunnel;
 
 pub use buffers::keep_trimmed;
