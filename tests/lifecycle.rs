@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -92,4 +93,49 @@ async fn a_second_daemon_on_the_same_port_is_refused_even_with_worker_threads() 
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(said.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{said}");
     assert_eq!(upstream.seen().len(), 20);
+}
+
+/// A busy worker writes its access lines together; none may be lost or
+/// broken, also the ones still waiting when shutdown begins, and an idle
+/// daemon still writes a request's line at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_workers_write_every_access_line_whole_and_none_is_lost_at_shutdown() {
+    let upstream = Upstream::start("app").await;
+    let mut daemon = Daemon::start(&format!("[runtime]\nworkers = 2\n{}", config(&upstream, "10s")));
+    let addr = daemon.addr;
+    assert_eq!(get(addr, "h", "/alone").status, 200);
+    daemon.wait_for_log("path=/alone", Duration::from_millis(500));
+
+    let (clients, each) = (8, 40);
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                for i in 0..each {
+                    stream.write_all(format!("GET /busy-{c}-{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes()).unwrap();
+                    assert_eq!(common::read_response(&mut stream).unwrap().status, 200);
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+
+    let logs = daemon.logs();
+    let busy: Vec<&String> = logs.iter().filter(|l| l.contains("path=/busy-")).collect();
+    assert_eq!(busy.len(), clients * each, "one line per request");
+    for c in 0..clients {
+        for i in 0..each {
+            let path = format!("path=/busy-{c}-{i} ");
+            assert_eq!(busy.iter().filter(|l| l.contains(&path)).count(), 1, "{path}");
+        }
+    }
+    for line in busy {
+        assert!(line.starts_with("20") && line.contains(" INFO hookgate::access: client="), "{line}");
+        let bytes = line.rsplit_once(" bytes=").map(|(_, n)| n).unwrap_or_default();
+        assert!(!bytes.is_empty() && bytes.bytes().all(|b| b.is_ascii_digit()), "a line cut short: {line}");
+        assert_eq!(line.matches("hookgate::access").count(), 1, "lines run together: {line}");
+    }
 }

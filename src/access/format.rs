@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::output;
 use crate::config::LogFormat;
 
 /// Set once at start-up by `logging::init`; text until then.
@@ -43,13 +44,11 @@ pub struct Line<'a> {
 }
 
 thread_local! {
-    /// The line being formatted; kept between lines so none allocates.
-    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
     /// The last second written and its `YYYY-MM-DDTHH:MM:SS`.
     static SECOND: RefCell<(u64, Vec<u8>)> = const { RefCell::new((0, Vec::new())) };
 }
 
-/// Writes `line` to stderr if the log filter lets access lines of its level through.
+/// Writes `line` (through `output`) if the log filter lets access lines of its level through.
 pub fn emit(line: &Line<'_>) {
     let enabled = if line.warn {
         tracing::enabled!(target: "hookgate::access", tracing::Level::WARN)
@@ -59,15 +58,10 @@ pub fn emit(line: &Line<'_>) {
     if !enabled {
         return;
     }
-    BUFFER.with(|buffer| {
-        let mut out = buffer.borrow_mut();
-        out.clear();
-        match FORMAT.get().copied().unwrap_or(LogFormat::Text) {
-            LogFormat::Text => text(&mut out, line),
-            LogFormat::Json => json(&mut out, line),
-        }
-        // One write per line, as tracing's own writer does, so lines never interleave.
-        let _ = std::io::stderr().lock().write_all(&out);
+    let format = FORMAT.get().copied().unwrap_or(LogFormat::Text);
+    output::append(line.at, |out| match format {
+        LogFormat::Text => text(out, line),
+        LogFormat::Json => json(out, line),
     });
 }
 

@@ -12,6 +12,7 @@
 //! timer off while the response is being written.
 
 pub mod format;
+pub mod output;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};

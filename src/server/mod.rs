@@ -251,6 +251,7 @@ impl Server {
         let grace = self.state().config.limits.shutdown_grace;
         tracing::info!(grace = ?grace, "shutting down: listeners closed, draining open connections");
         self.stop.cancel();
+        crate::access::output::write_through();
         let tasks = &self.shared.tasks;
         tasks.close();
         if tokio::time::timeout(grace, tasks.wait()).await.is_err() {

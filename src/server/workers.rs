@@ -37,7 +37,10 @@ impl Workers {
         let mut jobs = Vec::with_capacity(count);
         for i in 0..count {
             let (tx, mut rx) = mpsc::unbounded_channel::<AcceptJob>();
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(crate::access::output::flush)
+                .build()?;
             std::thread::Builder::new().name(format!("hookgate-worker-{}", i + 1)).spawn(move || {
                 runtime.block_on(async move {
                     while let Some(job) = rx.recv().await {
