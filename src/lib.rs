@@ -70,7 +70,7 @@ pub(crate) mod upstream;
 // The public surface: what the binary, `examples/` and the tests use (plus
 // `internals` for fuzz targets, benches and test helpers). Everything else is
 // crate-private, so the compiler reports what nothing uses.
-pub use access::output::flush as flush_access_log;
+pub use access::output::before_park as access_log_before_park;
 pub use config::{Config, ConfigError};
 pub use metrics::Metrics;
 pub use proxy::State;

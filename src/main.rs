@@ -69,7 +69,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Access lines a busy runtime kept are written before it sleeps.
-        .on_thread_park(hookgate::flush_access_log)
+        .on_thread_park(hookgate::access_log_before_park)
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)

@@ -2,15 +2,15 @@
 //!
 //! A write per line cost about 7% of the proxy's CPU per request (GET under wrk
 //! -c64, user + sys 23.7 → 22.0 µs, medians of 10 interleaved rounds; system
-//! calls per 10,000 requests 10,000 → about 100 writes). A runtime thread that
-//! serves connections (`coalesce_on_this_thread`) keeps its lines and writes
-//! them together: before it sleeps (its runtime's park hook calls `flush`), so
-//! an idle or lightly loaded daemon writes each line at once; when 16 KiB are
-//! waiting; when the oldest waiting line is 100 ms older than a new one; every
-//! second; at the thread's exit. Once shutdown begins (`write_through`) every
-//! line is written at once. Other threads write each line as it comes. Writes
-//! go through std's stderr lock, like `tracing`'s, so lines from different
-//! threads never interleave.
+//! calls per 10,000 requests 10,000 → about 100 writes). So a busy runtime
+//! thread keeps its lines and writes them together: before it sleeps (its
+//! runtime's park hook, `before_park`), so an idle or lightly loaded daemon
+//! writes each line at once; when 16 KiB are waiting; when the oldest waiting
+//! line is 100 ms older than a new one; every second (`keep_flushed`); at the
+//! thread's exit. Lines wait only on threads that have both the park hook and
+//! the once-a-second flush, and, once shutdown begins (`write_through`), not
+//! at all. Writes go through std's stderr lock, like `tracing`'s, so lines
+//! from different threads never interleave.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -32,7 +32,17 @@ struct Pending {
     lines: RefCell<Vec<u8>>,
     /// When the oldest waiting line was made.
     oldest: Cell<SystemTime>,
-    coalescing: Cell<bool>,
+    /// The thread's runtime writes waiting lines before it sleeps.
+    flushed_on_park: Cell<bool>,
+    /// The thread's once-a-second flush runs.
+    ticking: Cell<bool>,
+}
+
+impl Pending {
+    /// Lines may wait only where both flushes are in place.
+    fn may_hold(&self) -> bool {
+        self.flushed_on_park.get() && self.ticking.get() && !WRITE_THROUGH.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Pending {
@@ -43,7 +53,12 @@ impl Drop for Pending {
 
 thread_local! {
     static PENDING: Pending = const {
-        Pending { lines: RefCell::new(Vec::new()), oldest: Cell::new(UNIX_EPOCH), coalescing: Cell::new(false) }
+        Pending {
+            lines: RefCell::new(Vec::new()),
+            oldest: Cell::new(UNIX_EPOCH),
+            flushed_on_park: Cell::new(false),
+            ticking: Cell::new(false),
+        }
     };
 }
 
@@ -57,37 +72,41 @@ pub fn append(at: SystemTime, format: impl FnOnce(&mut Vec<u8>)) {
         }
         format(&mut lines);
         let young = at.duration_since(pending.oldest.get()).is_ok_and(|age| age < MAX_AGE);
-        let hold =
-            pending.coalescing.get() && young && lines.len() < FLUSH_AT && !WRITE_THROUGH.load(Ordering::Relaxed);
-        if !hold {
+        if !(young && lines.len() < FLUSH_AT && pending.may_hold()) {
             write_out(&mut lines);
         }
     });
 }
 
-/// Writes this thread's waiting lines (the runtimes' park hook).
-pub fn flush() {
+/// A runtime's park hook (`on_thread_park`): writes this thread's waiting
+/// lines, and from now on lets them wait while the thread is busy. Threads of
+/// runtimes built without it write every line at once.
+pub fn before_park() {
     let _ = PENDING.try_with(|pending| {
-        if let Ok(mut lines) = pending.lines.try_borrow_mut() {
-            write_out(&mut lines);
-        }
+        pending.flushed_on_park.set(true);
+        flush(pending);
     });
 }
 
-/// Lets this thread's lines wait for the next flush. Called on each runtime
-/// thread that serves connections, inside its runtime; the first call also
-/// starts the thread's once-a-second flush.
-pub fn coalesce_on_this_thread() {
-    if PENDING.with(|pending| pending.coalescing.replace(true)) {
+/// Starts this thread's once-a-second flush (the first call on a thread; a
+/// runtime task, so called from inside the runtime).
+pub fn keep_flushed() {
+    if PENDING.with(|pending| pending.ticking.replace(true)) {
         return;
     }
     tokio::spawn(async {
         let mut every = tokio::time::interval(FLUSH_EVERY);
         loop {
             every.tick().await;
-            flush();
+            let _ = PENDING.try_with(flush);
         }
     });
+}
+
+fn flush(pending: &Pending) {
+    if let Ok(mut lines) = pending.lines.try_borrow_mut() {
+        write_out(&mut lines);
+    }
 }
 
 /// Shutdown has begun: every line from now on is written at once (with

@@ -28,7 +28,7 @@ pub(super) async fn run(
     mut probes: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
     crate::http1::keep_trimmed();
-    crate::access::output::coalesce_on_this_thread();
+    crate::access::output::keep_flushed();
     loop {
         // Kept across probes: answering one must not drop an accepted connection.
         let next = accept_with_slot(&listener, &shared.slots);

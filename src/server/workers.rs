@@ -39,7 +39,7 @@ impl Workers {
             let (tx, mut rx) = mpsc::unbounded_channel::<AcceptJob>();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .on_thread_park(crate::access::output::flush)
+                .on_thread_park(crate::access::output::before_park)
                 .build()?;
             std::thread::Builder::new().name(format!("hookgate-worker-{}", i + 1)).spawn(move || {
                 runtime.block_on(async move {
