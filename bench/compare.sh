@@ -4,7 +4,8 @@
 # Needs (installs nothing): nginx-light haproxy wrk curl python3 openssl
 #   apt-get install nginx-light haproxy wrk curl python3 openssl
 # Run from the repository root:  bench/compare.sh
-# Knobs: ROUNDS (5), DURATION seconds per wrk run (5), WORKERS ("1 2").
+# Knobs: ROUNDS (5), DURATION seconds per wrk run (5), WORKERS ("1 2"),
+#   STREAM_ROUNDS (7: one 100 MiB stream moves the most between rounds here).
 # Every run is bounded: wrk -d, curl --max-time, loadgen's duration.
 #
 # Workloads, each in interleaved rounds (nginx, haproxy, hookgate, nginx, ...):
@@ -26,6 +27,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WORKERS=${WORKERS:-"1 2"}
+STREAM_ROUNDS=${STREAM_ROUNDS:-7}
 for tool in nginx haproxy wrk curl python3 openssl; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy wrk curl python3 openssl" >&2; exit 1; }
 done
@@ -209,7 +211,7 @@ for w in $WORKERS; do
         for _ in $(seq "$ROUNDS"); do for p in $PROXIES; do run_wrk tls "$p"; done; done
 
 
-        for _ in $(seq 3); do
+        for _ in $(seq "$STREAM_ROUNDS"); do
             record stream direct mbps "$(curl -s -o /dev/null --max-time 60 -w '%{speed_download}' "http://127.0.0.1:$UP_FRONT/big" | awk '{print $1 / 1048576}')"
             for p in $PROXIES; do
                 before=$(rss_kib "$p"); peak=$before
