@@ -6,7 +6,7 @@
 //! thread keeps its lines and writes them together: before it sleeps (its
 //! runtime's park hook, `before_park`), so an idle or lightly loaded daemon
 //! writes each line at once; when 16 KiB are waiting; when the oldest waiting
-//! line is 100 ms older than a new one; every second (`keep_flushed`); at the
+//! line is 100 ms older than a new one; every second (`tick`); at the
 //! thread's exit. Lines wait only on threads that have both the park hook and
 //! the once-a-second flush, and, once shutdown begins (`write_through`), not
 //! at all. Writes go through std's stderr lock, like `tracing`'s, so lines
@@ -21,8 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const FLUSH_AT: usize = 16 * 1024;
 /// ... or once the oldest is this much older than the newest.
 const MAX_AGE: Duration = Duration::from_millis(100);
-/// ... and at least this often.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// ... and at least this often (by `tick`).
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Set when shutdown begins: from then on, no line waits.
 static WRITE_THROUGH: AtomicBool = AtomicBool::new(false);
@@ -88,18 +88,13 @@ pub fn before_park() {
     });
 }
 
-/// Starts this thread's once-a-second flush (the first call on a thread; a
-/// runtime task, so called from inside the runtime).
-pub fn keep_flushed() {
-    if PENDING.with(|pending| pending.ticking.replace(true)) {
-        return;
-    }
-    tokio::spawn(async {
-        let mut every = tokio::time::interval(FLUSH_EVERY);
-        loop {
-            every.tick().await;
-            let _ = PENDING.try_with(flush);
-        }
+/// The once-a-second flush (the server's per-thread upkeep calls it at
+/// least every `FLUSH_EVERY`): writes this thread's waiting lines, and from
+/// now on lets them wait, as `before_park` does.
+pub fn tick() {
+    let _ = PENDING.try_with(|pending| {
+        pending.ticking.set(true);
+        flush(pending);
     });
 }
 

@@ -5,8 +5,9 @@
 //! nginx releases its buffers on idle keep-alive connections. Each worker is
 //! one thread, so the list is a thread-local with no lock.
 //!
-//! The lists shrink back after a burst: every `TRIM_EVERY`, buffers that
-//! stayed on a list the whole period (its low-water mark) are freed, so the
+//! The lists shrink back after a burst: every `TRIM_EVERY` (the server's
+//! per-thread upkeep calls `trim`), buffers that stayed on a list the whole
+//! period (its low-water mark) are freed, so the
 //! memory a burst of connections needed goes back to the allocator (and, by
 //! `malloc_trim`, to the OS) while a steady load keeps what it uses.
 
@@ -22,13 +23,12 @@ pub const BUF_SIZE: usize = 16 * 1024;
 const KEEP: usize = 256;
 
 /// How often each worker frees the buffers its last period did not need.
-const TRIM_EVERY: Duration = Duration::from_secs(5);
+pub const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 thread_local! {
     static FREE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     /// The fewest buffers `FREE` held since the last trim.
     static FREE_LOW: Cell<usize> = const { Cell::new(0) };
-    static TRIMMER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// An empty buffer with at least `BUF_SIZE` bytes of room.
@@ -102,7 +102,7 @@ fn pop_noting_low<T>(free: &mut Vec<T>, low: &'static std::thread::LocalKey<Cell
 
 /// Frees the buffers that sat unused on this thread's lists since the last
 /// trim, and starts the next period.
-fn trim() {
+pub fn trim() {
     fn trim_list<T>(free: &RefCell<Vec<T>>, low: &Cell<usize>) {
         let mut free = free.borrow_mut();
         let keep = free.len() - low.get().min(free.len());
@@ -112,21 +112,6 @@ fn trim() {
     }
     FREE.with(|free| FREE_LOW.with(|low| trim_list(free, low)));
     FREE_VECS.with(|free| FREE_VECS_LOW.with(|low| trim_list(free, low)));
-}
-
-/// Starts this thread's trimmer once (each worker's runtime is one thread,
-/// and its accept loops call this); it runs every `TRIM_EVERY`.
-pub fn keep_trimmed() {
-    if TRIMMER.with(|started| started.replace(true)) {
-        return;
-    }
-    tokio::spawn(async {
-        let mut every = tokio::time::interval(TRIM_EVERY);
-        loop {
-            every.tick().await;
-            trim();
-        }
-    });
 }
 
 #[cfg(test)]

@@ -26,5 +26,5 @@ mod serve;
 mod splice;
 mod tunnel;
 
-pub use buffers::keep_trimmed;
+pub use buffers::{TRIM_EVERY as BUFFER_TRIM_EVERY, trim as trim_buffers};
 pub use serve::{Shutdown, serve};

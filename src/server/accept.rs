@@ -27,8 +27,7 @@ pub(super) async fn run(
     stop: CancellationToken,
     mut probes: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
-    crate::http1::keep_trimmed();
-    crate::access::output::keep_flushed();
+    super::upkeep::start_on_this_thread();
     loop {
         // Kept across probes: answering one must not drop an accepted connection.
         let next = accept_with_slot(&listener, &shared.slots);

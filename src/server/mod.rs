@@ -18,6 +18,7 @@ mod accept;
 mod clock;
 mod conn;
 pub(crate) mod proxy_protocol;
+mod upkeep;
 mod workers;
 
 use std::future::Future;
