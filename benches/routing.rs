@@ -89,8 +89,7 @@ fn rewrite_headers(c: &mut Criterion) {
             || template.clone(),
             |mut h| {
                 headers::strip_hop_by_hop(&mut h);
-                headers::set_forwarded(&mut h, &peer, false, "http", Some(&host));
-                headers::add_via(&mut h);
+                headers::forwarded(&mut h, &peer, false, "http", Some(&host)).insert_into(&mut h);
                 h
             },
             criterion::BatchSize::SmallInput,

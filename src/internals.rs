@@ -10,7 +10,7 @@ pub use crate::http1::chunked::ChunkedDecoder;
 pub use crate::http1::head::{
     Framing, HeadError, HeadLimits, RequestHead, ResponseHead, parse_request, parse_response,
 };
-pub use crate::proxy::headers::{add_via, set_forwarded, strip_hop_by_hop};
+pub use crate::proxy::headers::{forwarded, strip_hop_by_hop};
 pub use crate::routes::RequestFacts;
 pub use crate::server::proxy_protocol::read as read_proxy_header;
 pub use crate::tls::{UpstreamTrust, client_config, load_certificate, server_config};

@@ -146,6 +146,15 @@ async fn host_header_policy_is_per_upstream() {
     assert_eq!(frontend.seen()[0].headers["host"], "Www.Example.com:8080");
     assert_eq!(backend.seen()[0].headers["host"], backend.addr.to_string().as_str());
     assert_eq!(backend.seen()[0].headers["x-forwarded-host"], "www.example.com");
+    // A `Connection` header naming `Host` cannot take the preserved Host away.
+    let named = b"GET /a HTTP/1.1\r\nHost: named.example.com\r\nConnection: close, Host\r\n\r\n";
+    assert_eq!(raw(daemon.addr, named).status, 200);
+    let seen = &frontend.seen()[1];
+    assert_eq!(seen.headers.get_all("host").iter().collect::<Vec<_>>(), ["named.example.com"]);
+    // What hookgate adds goes out once, whoever the client claimed to be.
+    for name in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via"] {
+        assert_eq!(seen.headers.get_all(name).iter().count(), 1, "{name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -77,7 +77,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
     let is_head = answering.head;
 
     let mut out = buffers::take_vec();
-    write_request_head(&mut out, &ex.parts, ex.framing);
+    write_request_head(&mut out, &ex.parts, &ex.plan.added, ex.framing);
     // A body that is already here goes out with the head, in one write.
     let mut body_left = match ex.framing {
         Framing::Length(n) if client.rbuf.len() as u64 >= n => {
@@ -245,7 +245,7 @@ fn is_idempotent(method: &http::Method) -> bool {
 }
 
 /// The request line and headers for the upstream, in one buffer.
-fn write_request_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing) {
+fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, framing: Framing) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
@@ -256,6 +256,9 @@ fn write_request_head(out: &mut Vec<u8>, parts: &Parts, framing: Framing) {
             continue;
         }
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    for (name, value) in added.pairs() {
+        write_header(out, name.as_bytes(), value);
     }
     if framing == Framing::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");

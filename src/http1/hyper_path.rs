@@ -36,6 +36,7 @@ pub async fn forward<S: Io>(
 ) -> bool {
     let Exchange { mut parts, framing, expects_continue, version, plan, mut line, ticket } = *ex;
     parts.headers.remove(header::EXPECT);
+    plan.added.insert_into(&mut parts.headers);
     let length = match framing {
         Framing::Length(n) => Some(n),
         Framing::Empty => Some(0),

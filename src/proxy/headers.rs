@@ -47,7 +47,8 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
 }
 
 /// Removes hop-by-hop headers and every header named in `Connection`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Returns whether there were any.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     // One pass over the names finds what to remove: removing by name hashes
     // every time, and most requests have no hop-by-hop header at all.
     let mut doomed: Vec<HeaderName> = Vec::new();
@@ -57,12 +58,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if doomed.is_empty() {
-        return;
+        return false;
     }
     doomed.extend(connection_tokens(headers).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()));
     for name in doomed {
         headers.remove(name);
     }
+    true
 }
 
 /// Appends this hop to `Via`.
@@ -70,41 +72,82 @@ pub fn add_via(headers: &mut HeaderMap) {
     headers.append(header::VIA, HeaderValue::from_static(VIA_VALUE));
 }
 
-/// Sets `X-Forwarded-For`, `-Proto` and `-Host` for the upstream.
+/// The request headers hookgate adds itself: `X-Forwarded-For`, `-Proto`,
+/// `-Host` and `Via`. They are kept beside the head, not in its map: the
+/// engine writes them straight after the client's headers (`pairs`), and the
+/// hyper paths insert them (`insert_into`). Inserting into the map cost four
+/// hash probes per request for headers that are only ever written out.
+#[derive(Debug, Clone)]
+pub struct Added {
+    forwarded_for: HeaderValue,
+    /// `None` when a trusted proxy's own value stays in the head.
+    proto: Option<&'static str>,
+    /// `None` when there is no host to name, or a trusted proxy's value stays.
+    host: Option<HeaderValue>,
+}
+
+impl Added {
+    /// Name and value of each added header, in the order they go out.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        [
+            Some(("x-forwarded-for", self.forwarded_for.as_bytes())),
+            self.proto.map(|proto| ("x-forwarded-proto", proto.as_bytes())),
+            self.host.as_ref().map(|host| ("x-forwarded-host", host.as_bytes())),
+            Some(("via", VIA_VALUE.as_bytes())),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Puts the added headers into `headers`, for a head a library sends.
+    pub fn insert_into(self, headers: &mut HeaderMap) {
+        headers.insert(X_FORWARDED_FOR, self.forwarded_for);
+        if let Some(proto) = self.proto {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        }
+        if let Some(host) = self.host {
+            headers.insert(X_FORWARDED_HOST, host);
+        }
+        add_via(headers);
+    }
+}
+
+/// Works out `X-Forwarded-For`, `-Proto` and `-Host` for the upstream, and
+/// takes out of `headers` every client value they replace.
 ///
 /// From an untrusted peer every client-supplied value (and `Forwarded`) is
 /// dropped, so the upstream can believe what it reads. From a trusted proxy the
 /// chain is extended with the peer, and its `-Proto`/`-Host` are kept.
-pub fn set_forwarded(
+pub fn forwarded(
     headers: &mut HeaderMap,
     peer: &HeaderValue,
     trusted: bool,
     proto: &'static str,
     host: Option<&HeaderValue>,
-) {
-    let chain = if trusted {
-        let earlier: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-        let peer_text = peer.to_str().unwrap_or_default();
-        if earlier.is_empty() {
-            Some(peer.clone())
-        } else {
-            HeaderValue::from_str(&format!("{}, {peer_text}", earlier.join(", "))).ok()
+) -> Added {
+    if !trusted {
+        let claims = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST, FORWARDED];
+        // Most requests carry none of them: one pass over the names instead of four probes.
+        if headers.keys().any(|name| claims.contains(name)) {
+            for name in claims {
+                headers.remove(name);
+            }
         }
+        return Added { forwarded_for: peer.clone(), proto: Some(proto), host: host.cloned() };
+    }
+    let earlier: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+    let forwarded_for = if earlier.is_empty() {
+        peer.clone()
     } else {
-        headers.remove(&FORWARDED);
-        Some(peer.clone())
+        // Visible ASCII joined by ", " is always a valid value.
+        let chain = format!("{}, {}", earlier.join(", "), peer.to_str().unwrap_or_default());
+        HeaderValue::from_str(&chain).unwrap_or_else(|_| peer.clone())
     };
-    if let Some(value) = chain {
-        headers.insert(X_FORWARDED_FOR, value);
-    }
-    if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    }
-    if !(trusted && headers.contains_key(&X_FORWARDED_HOST)) {
-        match host {
-            Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
-            None => headers.remove(&X_FORWARDED_HOST),
-        };
+    headers.remove(&X_FORWARDED_FOR);
+    Added {
+        forwarded_for,
+        proto: (!headers.contains_key(&X_FORWARDED_PROTO)).then_some(proto),
+        host: if headers.contains_key(&X_FORWARDED_HOST) { None } else { host.cloned() },
     }
 }
 
@@ -160,7 +203,19 @@ mod tests {
             ("forwarded", "for=1.2.3.4"),
         ]);
         let host = HeaderValue::from_static("www.example.com");
-        set_forwarded(&mut h, &HeaderValue::from_static("127.0.0.9"), false, "http", Some(&host));
+        let added = forwarded(&mut h, &HeaderValue::from_static("127.0.0.9"), false, "http", Some(&host));
+        assert!(h.is_empty(), "every client claim is gone before anything is added: {h:?}");
+        let pairs: Vec<(&str, &[u8])> = added.pairs().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("x-forwarded-for", &b"127.0.0.9"[..]),
+                ("x-forwarded-proto", b"http"),
+                ("x-forwarded-host", b"www.example.com"),
+                ("via", b"1.1 hookgate"),
+            ]
+        );
+        added.insert_into(&mut h);
         assert_eq!(h["x-forwarded-for"], "127.0.0.9");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "www.example.com");
@@ -171,7 +226,11 @@ mod tests {
     fn trusted_peer_extends_the_chain() {
         let mut h =
             map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
-        set_forwarded(&mut h, &HeaderValue::from_static("10.0.0.1"), true, "http", None);
+        let added = forwarded(&mut h, &HeaderValue::from_static("10.0.0.1"), true, "http", None);
+        let pairs: Vec<(&str, &[u8])> = added.pairs().collect();
+        assert_eq!(pairs, [("x-forwarded-for", &b"1.2.3.4, 5.6.7.8, 10.0.0.1"[..]), ("via", b"1.1 hookgate")]);
+        added.insert_into(&mut h);
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
     }

@@ -82,6 +82,7 @@ async fn forward_with_hyper(
         Plan::Local(local) => return Ok(Answer::Local(local)),
         Plan::Forward(forward) => forward,
     };
+    forward.added.insert_into(&mut parts.headers);
     let upstream = &state.upstreams[forward.upstream];
     let mut body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
     let mut ticket = None;

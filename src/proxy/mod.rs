@@ -82,6 +82,8 @@ pub struct Forward {
     pub upgrade: Option<HeaderValue>,
     /// The route's table of answered updates, when it has `dedupe`.
     pub dedupe: Option<Arc<Dedupe>>,
+    /// `X-Forwarded-*` and `Via`, which the head does not hold yet.
+    pub added: headers::Added,
 }
 
 /// The answer to an open http-01 challenge (RFC 8555 §8.3), on any listener
@@ -168,6 +170,6 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     }
     let upgrade = tunnel::requested(parts.version, &parts.headers);
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
-    rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
-    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe }))
+    let added = rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
+    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, added }))
 }

@@ -47,7 +47,8 @@ pub(super) struct Target<'a> {
     pub strip: Option<&'a HeaderName>,
 }
 
-/// Turns the client's request head into the one sent upstream.
+/// Turns the client's request head into the one sent upstream, and returns
+/// the headers hookgate adds to it (see `headers::Added`).
 pub(super) fn rewrite(
     parts: &mut Parts,
     Target { uri, path, host, strip }: Target<'_>,
@@ -55,7 +56,7 @@ pub(super) fn rewrite(
     state: &State,
     upstream: &UpstreamClient,
     upgrade: Option<&HeaderValue>,
-) -> Result<(), ProxyError> {
+) -> Result<headers::Added, ProxyError> {
     let target = forwarded_target(uri, path)?;
     let config = &upstream.config;
     parts.uri = Uri::builder()
@@ -68,27 +69,33 @@ pub(super) fn rewrite(
     parts.extensions = http::Extensions::new();
 
     let headers = &mut parts.headers;
-    headers::strip_hop_by_hop(headers);
+    let mut removed_any = headers::strip_hop_by_hop(headers);
     if let Some(secret) = strip {
         headers.remove(secret);
+        removed_any = true;
     }
     let upstream_host = || HeaderValue::from_str(config.authority.as_str()).ok();
-    let forwarded_host = match (config.host_header, &host) {
-        (HostHeader::Preserve, Some(host)) => Some(host.clone()),
-        _ => upstream_host(),
-    };
-    if let Some(value) = forwarded_host {
-        headers.insert(header::HOST, value);
+    match (config.host_header, &host) {
+        // The client's one `Host` header is still there as it came (nothing
+        // was removed that could have been it): nothing to write.
+        (HostHeader::Preserve, Some(_)) if uri.authority().is_none() && !removed_any => {}
+        (HostHeader::Preserve, Some(host)) => {
+            headers.insert(header::HOST, host.clone());
+        }
+        _ => {
+            if let Some(value) = upstream_host() {
+                headers.insert(header::HOST, value);
+            }
+        }
     }
     let trusted = crate::client_ip::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
     let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
-    headers::set_forwarded(headers, &conn.peer_value, trusted, proto, host.as_ref());
-    headers::add_via(headers);
+    let added = headers::forwarded(headers, &conn.peer_value, trusted, proto, host.as_ref());
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    Ok(())
+    Ok(added)
 }
 
 /// The canonical path plus the client's query string, byte for byte.
