@@ -303,10 +303,14 @@ pub async fn copy_response<S: Io>(
             let client_ok = matches!(flushed, Ok(Ok(())));
             return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
         }
+        // Boxed, and only for a long body: inline, its future would make every
+        // response's copy future too large for the allocator's thread cache.
         if head_sent
             && ubuf.is_empty()
             && to == from
-            && let Some(outcome) = splice_rest(client, upstream, from, left, read_timeout, delivery, written).await
+            && long_enough(from, left, written)
+            && let Some(outcome) =
+                Box::pin(splice_rest(client, upstream, from, left, read_timeout, delivery, written)).await
         {
             buffers::give_vec(out);
             return outcome;
@@ -335,8 +339,19 @@ pub async fn copy_response<S: Io>(
     }
 }
 
-/// The rest of a long body that passes through unchanged, spliced when both
-/// sockets are plain TCP; `None` when it is not (the copy loop goes on).
+/// Whether the rest of a body that passes through unchanged is worth
+/// splicing: `splice::MIN_BODY` or more still to come, or close-delimited and
+/// that long already.
+fn long_enough(from: Framing, left: u64, written: u64) -> bool {
+    match from {
+        Framing::Length(_) => left >= splice::MIN_BODY,
+        Framing::UntilClose => written >= splice::MIN_BODY,
+        Framing::Empty | Framing::Chunked => false,
+    }
+}
+
+/// The rest of a long body (see `long_enough`), spliced when both sockets are
+/// plain TCP; `None` when they are not (the copy loop goes on).
 async fn splice_rest<S: Io>(
     client: &mut Client<S>,
     upstream: &TcpStream,
@@ -346,12 +361,8 @@ async fn splice_rest<S: Io>(
     delivery: &Delivery,
     written: u64,
 ) -> Option<CopyOutcome> {
-    let left = match from {
-        Framing::Length(_) if left >= splice::MIN_BODY => Some(left),
-        // Close-delimited: once it has shown itself long.
-        Framing::UntilClose if written >= splice::MIN_BODY => None,
-        _ => return None,
-    };
+    // How much is left, or `None`: up to the close.
+    let left = matches!(from, Framing::Length(_)).then_some(left);
     let timeouts = Timeouts { read: read_timeout, send: client.limits.send_timeout };
     match splice::relay(upstream, client.io.plain_tcp()?, left, timeouts, delivery, written).await {
         Relay::Unavailable => None,
