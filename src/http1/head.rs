@@ -8,6 +8,7 @@
 //! token characters). A response head from an upstream gets the same framing
 //! checks; what fails them is a broken upstream (502), never passed on.
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -18,11 +19,12 @@ use http::{Method, Uri, Version, request};
 /// The most header lines either parser looks at; `max_headers` is checked below it.
 const HEADER_SLOTS: usize = 256;
 
-/// Headers the rewrite adds to a request (`X-Forwarded-For`, `-Proto`,
-/// `-Host`, `Via`): a request's map is made with room for them, so it does
-/// not grow. No more: a short head's map then stays small enough for the
-/// allocator's cache of small blocks. (An upgrade adds two more and grows it.)
-const ADDED_HEADERS: usize = 4;
+thread_local! {
+    /// Each header's name and where its value sits, between parsing a head and
+    /// splitting it off the read buffer (the values then share the head's
+    /// bytes). Kept per thread, so a request allocates nothing for it.
+    static PARSED: RefCell<Vec<(HeaderName, Range<usize>)>> = const { RefCell::new(Vec::new()) };
+}
 
 /// How a message's body is framed on the wire (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,22 +102,30 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     // Where the parts sit in the head, so they can share its bytes once it is split off.
     let target = range_in(buf, target.as_bytes());
-    let mut headers = HeaderMap::with_capacity(req.headers.len() + ADDED_HEADERS);
+    // The map has room for the client's headers only: the engine writes the
+    // ones hookgate adds straight into the upstream's head (`headers::Added`).
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut facts = Facts::default();
-    let mut values = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name =
-            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
-        facts.note(h.name.as_bytes(), h.value)?;
-        values.push((name, range_in(buf, h.value)));
-    }
+    PARSED.with_borrow_mut(|parsed| {
+        parsed.clear();
+        for h in req.headers.iter() {
+            let name =
+                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
+            facts.note(h.name.as_bytes(), h.value)?;
+            parsed.push((name, range_in(buf, h.value)));
+        }
+        Ok(())
+    })?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| HeadError::Malformed("invalid request target"))?;
-    for (name, value) in values {
-        let value = HeaderValue::from_maybe_shared(head.slice(value))
-            .map_err(|_| HeadError::Malformed("invalid header value"))?;
-        headers.append(name, value);
-    }
+    PARSED.with_borrow_mut(|parsed| {
+        for (name, value) in parsed.drain(..) {
+            let value = HeaderValue::from_maybe_shared(head.slice(value))
+                .map_err(|_| HeadError::Malformed("invalid header value"))?;
+            headers.append(name, value);
+        }
+        Ok::<_, HeadError>(())
+    })?;
     let framing = facts.request_framing(version)?;
     let keep_alive = facts.keep_alive(version);
     // Filled in directly: `request::Builder` moves the parts through a closure per field.
