@@ -1,0 +1,126 @@
+//! Table-driven framing cases for request and response heads, both directions.
+
+use super::*;
+
+/// Found by the fuzzer: httparse gives a non-UTF-8 reason as a static `""`.
+#[test]
+fn empty_parts_outside_the_buffer_get_empty_ranges() {
+    for raw in [&b"HTTP/1.1 200 \xd8\xb0\r\nX:\r\nContent-Length: 1\r\n\r\nok"[..], b"HTTP/1.1 200\r\nX:\r\n\r\n"] {
+        let head = parse_response(raw, false, 1024).unwrap().unwrap();
+        assert!(head.reason.end <= head.len);
+        assert_eq!(head.headers[0].1, 0..0, "empty value");
+    }
+}
+
+/// Found by the differential fuzzer: a length with leading zeros is still a length.
+#[test]
+fn content_length_is_digits_that_fit_in_64_bits() {
+    assert_eq!(parse_length(b"0004306466688538014150"), Some(4_306_466_688_538_014_150));
+    assert_eq!(parse_length(b" 18446744073709551615 "), Some(u64::MAX));
+    for bad in [&b"18446744073709551616"[..], b"+5", b"-1", b"5 5", b"0x10", b"", b" "] {
+        assert_eq!(parse_length(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+/// Found by the differential fuzzer: empty list elements are not codings (RFC 9110 §5.6.1).
+#[test]
+fn transfer_encoding_ignores_empty_list_elements() {
+    for value in [",chunked", "chunked ,", " , Chunked"] {
+        let head = parse(&format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {value}\r\n\r\n")).unwrap();
+        assert_eq!(head.unwrap().framing, Framing::Chunked, "{value:?}");
+    }
+    for value in ["chunked, chunked", "gzip, chunked", ","] {
+        let head = parse(&format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {value}\r\n\r\n"));
+        assert!(head.is_err(), "{value:?}");
+    }
+}
+
+const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 1024, max_uri_bytes: 256, max_headers: 8 };
+
+fn parse(head: &str) -> Result<Option<RequestHead>, HeadError> {
+    parse_request(&mut BytesMut::from(head.as_bytes()), LIMITS)
+}
+
+#[test]
+fn request_framing_follows_rfc_9112() {
+    let cases: &[(&str, Framing)] = &[
+        ("GET / HTTP/1.1\r\nHost: h\r\n\r\n", Framing::Empty),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", Framing::Length(5)),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", Framing::Empty),
+        ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", Framing::Chunked),
+        ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED \r\n\r\n", Framing::Chunked),
+    ];
+    for (head, framing) in cases {
+        assert_eq!(parse(head).unwrap().unwrap().framing, *framing, "{head:?}");
+    }
+}
+
+#[test]
+fn ambiguous_or_malformed_heads_are_refused() {
+    let cases: &[(&str, HeadError)] = &[
+        ("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::FramingConflict),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", HeadError::FramingConflict),
+        ("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", HeadError::Malformed("")),
+        ("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", HeadError::Malformed("")),
+        ("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", HeadError::Malformed("")),
+        ("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", HeadError::Malformed("")),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", HeadError::Malformed("")),
+        (
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            HeadError::Malformed(""),
+        ),
+        ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/1.1\nHost: h\r\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/1.1\r\nHost: h\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n", HeadError::Malformed("")),
+        ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", HeadError::Malformed("")),
+    ];
+    for (head, want) in cases {
+        let got = parse(head).expect_err(head);
+        let same = std::mem::discriminant(&got) == std::mem::discriminant(want);
+        assert!(same, "{head:?}: got {got:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn limits_give_414_and_431_even_before_the_head_ends() {
+    let long = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(300));
+    assert_eq!(parse(&long).unwrap_err(), HeadError::UriTooLong);
+    let endless = format!("GET /{}", "a".repeat(400));
+    assert_eq!(parse(&endless).unwrap_err(), HeadError::UriTooLong);
+    let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "b".repeat(1100));
+    assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
+    let many: String = (0..9).map(|i| format!("X-{i}: v\r\n")).collect();
+    assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+    assert!(parse("GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_none(), "partial head within limits");
+}
+
+#[test]
+fn keep_alive_and_expect() {
+    let head = |s: &str| parse(s).unwrap().unwrap();
+    assert!(head("GET / HTTP/1.1\r\n\r\n").keep_alive);
+    assert!(!head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+    assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive);
+    assert!(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+    assert!(head("PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expects_continue);
+}
+
+#[test]
+fn response_framing_and_reuse() {
+    let parse = |s: &str, head: bool| parse_response(s.as_bytes(), head, 4096).unwrap().unwrap();
+    let r = parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", false);
+    assert_eq!((r.status, r.framing, r.close, r.len), (200, Framing::Length(3), false, 38));
+    assert_eq!(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).framing, Framing::Chunked);
+    assert_eq!(parse("HTTP/1.1 200 OK\r\n\r\n", false).framing, Framing::UntilClose);
+    assert!(parse("HTTP/1.1 200 OK\r\n\r\n", false).close);
+    assert_eq!(parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true).framing, Framing::Empty);
+    assert_eq!(parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n", false).framing, Framing::Empty);
+    assert!(parse("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false).close);
+    let bad = ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "garbage\r\n\r\n"];
+    for head in bad {
+        assert!(parse_response(head.as_bytes(), false, 4096).is_err(), "{head:?}");
+    }
+}
