@@ -7,9 +7,9 @@
 //!
 //! The lists shrink back after a burst: every `TRIM_EVERY` (the server's
 //! per-thread upkeep calls `trim`), buffers that stayed on a list the whole
-//! period (its low-water mark) are freed, so the
-//! memory a burst of connections needed goes back to the allocator (and, by
-//! `malloc_trim`, to the OS) while a steady load keeps what it uses.
+//! period (its low-water mark) are freed, so the memory a burst of
+//! connections needed goes back to the allocator (and, by `malloc_trim`, to
+//! the OS) while a steady load keeps what it uses.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;

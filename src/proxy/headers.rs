@@ -77,7 +77,7 @@ pub fn add_via(headers: &mut HeaderMap) {
 /// engine writes them straight after the client's headers (`pairs`), and the
 /// hyper paths insert them (`insert_into`). Inserting into the map cost four
 /// hash probes per request for headers that are only ever written out.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Added {
     forwarded_for: HeaderValue,
     /// `None` when a trusted proxy's own value stays in the head.

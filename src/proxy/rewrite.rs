@@ -74,7 +74,6 @@ pub(super) fn rewrite(
         headers.remove(secret);
         removed_any = true;
     }
-    let upstream_host = || HeaderValue::from_str(config.authority.as_str()).ok();
     match (config.host_header, &host) {
         // The client's one `Host` header is still there as it came (nothing
         // was removed that could have been it): nothing to write.
@@ -83,7 +82,7 @@ pub(super) fn rewrite(
             headers.insert(header::HOST, host.clone());
         }
         _ => {
-            if let Some(value) = upstream_host() {
+            if let Ok(value) = HeaderValue::from_str(config.authority.as_str()) {
                 headers.insert(header::HOST, value);
             }
         }
