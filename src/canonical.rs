@@ -70,7 +70,7 @@ impl CanonicalPath<'_> {
     }
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
@@ -172,9 +172,20 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// `unreserved / sub-delims` (RFC 3986 §3.2.2). Percent-escapes are refused:
 /// DNS names have none, and a decoded name could differ from what rules match.
-fn is_reg_name_byte(b: u8) -> bool {
+const fn is_reg_name_byte(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
 }
+
+/// `is_reg_name_byte` as a table: every request's Host goes through it.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_reg_name_byte(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// What an IPv6 address (or IPvFuture, or a zone ID) in brackets is made of.
 fn is_ip_literal_byte(b: u8) -> bool {
@@ -194,9 +205,9 @@ pub fn normalize_host(value: &str) -> Option<Cow<'_, str>> {
         let valid = !literal.is_empty() && literal.iter().all(|&b| is_ip_literal_byte(b));
         valid.then_some(close + 1)?
     } else {
-        let len = bytes.iter().position(|&b| b == b':').unwrap_or(bytes.len());
-        let valid = len > 0 && bytes[..len].iter().all(|&b| is_reg_name_byte(b));
-        valid.then_some(len)?
+        // The name runs to its first byte that cannot be in one; only a port may follow.
+        let len = bytes.iter().position(|&b| !REG_NAME[usize::from(b)]).unwrap_or(bytes.len());
+        (len > 0).then_some(len)?
     };
     match &bytes[host_len..] {
         [] => {}
