@@ -290,6 +290,28 @@ async fn chunked_uploads_are_framed_again_with_their_trailers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn chunk_extensions_are_limited_across_a_whole_body() {
+    let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let upstream = Scripted::start(&[ok], 1);
+    let daemon = Daemon::start(&upstream.config(""));
+    // Each size line is well under the per-line limit; 20 of them pass 16 KiB.
+    let upload = |chunks: usize| {
+        let chunk = format!("1;{}\r\nx\r\n", "e".repeat(1000));
+        let head = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        format!("{head}{}0\r\n\r\n", chunk.repeat(chunks))
+    };
+    assert_eq!(raw(daemon.addr, upload(10).as_bytes()).status, 200);
+    let response = raw(daemon.addr, upload(20).as_bytes());
+    assert_eq!((response.status, response.body_text().as_str()), (400, "bad request\n"));
+    // Only the first body reached the upstream whole, framed again without its extensions.
+    let seen = upstream.requests.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (_, body) = seen[0].split_once("\r\n\r\n").unwrap();
+    assert!(!body.contains(';'), "chunk extensions must not pass: {body:?}");
+    assert_eq!(common::read_chunked(&mut body.as_bytes()).unwrap(), b"x".repeat(10));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_leaves_cancels_its_upstream_exchange() {
     let (upstream, daemon) = frontend().await;
     let mut stream = TcpStream::connect(daemon.addr).unwrap();

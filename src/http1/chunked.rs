@@ -5,11 +5,18 @@
 //! extension or trailer that another parser could read differently never
 //! reaches it. Chunk extensions are checked and dropped; trailer fields are
 //! checked and kept, to be written after the last chunk. A size line longer
-//! than `MAX_LINE`, trailers larger than the limit, a bare LF or CR, or a size
-//! that overflows are errors.
+//! than `MAX_LINE`, more than `MAX_EXTENSIONS` of extensions in one body,
+//! trailers larger than the limit, a bare LF or CR, or a size that overflows
+//! are errors.
 
 /// Longest chunk-size line (size plus extensions).
 const MAX_LINE: usize = 4096;
+
+/// Most extension bytes in one body, all its chunks together (hyper's limit
+/// too). Nobody sends extensions for real, and without a total a body of
+/// one-byte chunks with long extensions would have hookgate read and drop
+/// thousands of bytes for each byte of `max_body` it counts.
+const MAX_EXTENSIONS: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("invalid chunked body: {0}")]
@@ -40,6 +47,8 @@ pub struct ChunkedDecoder {
     size: u64,
     line: usize,
     digits: usize,
+    /// Extension bytes so far in this body.
+    extensions: usize,
     /// Trailer section as received (each line with its CRLF).
     trailers: Vec<u8>,
     max_trailers: usize,
@@ -47,7 +56,15 @@ pub struct ChunkedDecoder {
 
 impl ChunkedDecoder {
     pub fn new(max_trailers: usize) -> Self {
-        ChunkedDecoder { state: State::Size, size: 0, line: 0, digits: 0, trailers: Vec::new(), max_trailers }
+        ChunkedDecoder {
+            state: State::Size,
+            size: 0,
+            line: 0,
+            digits: 0,
+            extensions: 0,
+            trailers: Vec::new(),
+            max_trailers,
+        }
     }
 
     /// The last chunk and the trailers have been read.
@@ -133,7 +150,12 @@ impl ChunkedDecoder {
                 self.state = State::SizeLf;
             }
             // Extension names, values and quoted strings: any visible byte, space or tab.
-            (State::Extension, b' ' | b'\t' | 0x21..=0x7e | 0x80..=0xff) => {}
+            (State::Extension, b' ' | b'\t' | 0x21..=0x7e | 0x80..=0xff) => {
+                self.extensions += 1;
+                if self.extensions > MAX_EXTENSIONS {
+                    return Err(ChunkError("chunk extensions too large"));
+                }
+            }
             _ => return Err(ChunkError("invalid chunk size line")),
         }
         Ok(())
@@ -246,6 +268,18 @@ mod tests {
         assert!(decode_all(&long_ext, 1000).is_err());
         let big_trailers = [b"0\r\n".as_slice(), b"X: ", &[b'a'; 300], b"\r\n\r\n"].concat();
         assert!(decode_all(&big_trailers, 1000).is_err());
+    }
+
+    #[test]
+    fn extensions_are_limited_across_the_whole_body() {
+        // Each line is well under MAX_LINE; together they pass MAX_EXTENSIONS.
+        let chunk = [b"1;".as_slice(), &[b'e'; 1000], b"\r\nx\r\n"].concat();
+        let body = |chunks: usize| [chunk.repeat(chunks), b"0\r\n\r\n".to_vec()].concat();
+        let within = MAX_EXTENSIONS / 1001;
+        let (out, _, _, done) = decode_all(&body(within), 700).unwrap();
+        assert_eq!((out.len(), done), (within, true));
+        let error = decode_all(&body(within + 1), 700).unwrap_err();
+        assert_eq!(error, ChunkError("chunk extensions too large"));
     }
 
     #[test]
