@@ -51,6 +51,7 @@ UP_FRONT=19001; UP_BACK=19002
 declare -A PORT=([nginx]=19081 [haproxy]=19082 [hookgate]=19083)
 declare -A TLS_PORT=([nginx]=19091 [haproxy]=19092 [hookgate]=19093)
 PROXIES="nginx haproxy hookgate"
+require_free_ports "$UP_FRONT" "$UP_BACK" "${PORT[@]}" "${TLS_PORT[@]}"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null

@@ -37,6 +37,7 @@ trap cleanup EXIT
 
 # Ports: upstreams 19201/19202, the proxy under test 19283.
 PORT=19283
+require_free_ports 19201 19202 "$PORT"
 cat > "$WORK/upstream.conf" <<EOF
 worker_processes 1;
 daemon off;

@@ -48,3 +48,16 @@ nginx_routes() {
     location / { proxy_pass http://frontend; }
 EOF_NGINX
 }
+
+# Stops the run when something already listens on one of the ports it needs:
+# a proxy or upstream left from another run would answer in place of the one
+# under test, and the table would measure it. Usage: require_free_ports PORT...
+require_free_ports() {
+    local port
+    for port in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port on 127.0.0.1 is taken; stop what listens there (ss -ltnp 'sport = :$port') and run again" >&2
+            exit 1
+        fi
+    done
+}
