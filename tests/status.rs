@@ -77,15 +77,26 @@ repair = false
         assert_eq!(common::get(addr, "www.example.com", "/pay/x").status, 403);
         assert_eq!(common::get(addr, "www.example.com", "/broken/x?token=hunter2").status, 502);
     }
+    // So the 401 below is the newest problem, whichever thread served what.
+    wait_for_access_lines(&daemon, 26);
     let unsigned = raw(
         addr,
         b"POST /api/v1/guest/telegram/webhook HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     );
     assert_eq!(unsigned.status, 401);
+    wait_for_access_lines(&daemon, 27);
     let admin = daemon.admin.unwrap();
     std::mem::forget(app);
     std::mem::forget(sim);
     Setup { dir, daemon, admin }
+}
+
+/// Waits until `count` responses have been counted. A response is counted
+/// once its last byte is written, which can be just after the client has read
+/// it; its access line is written after the counters, so it says it has been.
+fn wait_for_access_lines(daemon: &Daemon, count: usize) {
+    let written = || daemon.logs().iter().filter(|l| l.contains("hookgate::access")).count();
+    assert!(eventually(Duration::from_secs(10), || written() >= count), "{} access lines, not {count}", written());
 }
 
 fn get_json(setup: &Setup, token: Option<&str>) -> Value {
