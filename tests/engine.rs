@@ -14,11 +14,12 @@ use std::time::Duration;
 use common::{Daemon, Upstream, raw, read_head, read_response};
 
 /// A raw upstream: for every request head it reads, it writes the next
-/// scripted response (the last one repeats). It counts connections and keeps
-/// every request it saw.
+/// scripted response (the last one repeats). It counts connections, and those
+/// hookgate closed, and keeps every request it saw.
 struct Scripted {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    closed_by_proxy: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
@@ -28,18 +29,22 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
+        let closed_by_proxy = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let responses: Vec<&'static [u8]> = responses.to_vec();
-        let (count, seen) = (connections.clone(), requests.clone());
+        let (count, closed, seen) = (connections.clone(), closed_by_proxy.clone(), requests.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
-                let (responses, seen) = (responses.clone(), seen.clone());
+                let (responses, closed, seen) = (responses.clone(), closed.clone(), seen.clone());
                 std::thread::spawn(move || {
                     let mut served = 0;
                     while served < close_after {
-                        let Some(mut head) = read_request_head(&mut stream) else { return };
+                        let Some(mut head) = read_request_head(&mut stream) else {
+                            closed.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        };
                         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
                             let Some(body) = read_chunked_raw(&mut stream) else { return };
                             head.push_str(&body);
@@ -54,7 +59,7 @@ impl Scripted {
                 });
             }
         });
-        Scripted { addr, connections, requests }
+        Scripted { addr, connections, closed_by_proxy, requests }
     }
 
     fn config(&self, extra: &str) -> String {
@@ -224,6 +229,28 @@ async fn max_idle_caps_the_pool() {
         assert_eq!(common::get(daemon.addr, "h", "/").status, 200);
     }
     assert_eq!(upstream.connections.load(Ordering::SeqCst), 3, "max_idle = 0 keeps nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_upstream_connections_are_closed_when_their_time_is_up() {
+    let request: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let closed_within = |upstream: &Scripted, seconds| {
+        common::eventually(Duration::from_secs(seconds), || upstream.closed_by_proxy.load(Ordering::SeqCst) == 1)
+    };
+    // idle_timeout, with no later request to notice it.
+    let plain = Scripted::start(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], usize::MAX);
+    let daemon = Daemon::start(&plain.config("idle_timeout = \"1s\""));
+    assert_eq!(raw(daemon.addr, request).status, 200);
+    assert!(closed_within(&plain, 5), "the pooled connection outlived idle_timeout");
+    // The upstream's own, shorter timeout (a second is kept in hand); idle_timeout is 60 s here.
+    let hinted =
+        Scripted::start(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=2\r\n\r\nok"], usize::MAX);
+    let daemon = Daemon::start(&hinted.config(""));
+    let response = raw(daemon.addr, request);
+    assert_eq!(response.status, 200);
+    assert!(response.header("keep-alive").is_none(), "Keep-Alive is hop-by-hop");
+    assert!(closed_within(&hinted, 5), "the pooled connection outlived the upstream's Keep-Alive timeout");
+    assert_eq!(hinted.connections.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -204,7 +204,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
     let upstream_reusable = outcome.upstream_clean && !head.close && request_complete && ubuf.is_empty();
     buffers::give(ubuf);
     if upstream_reusable {
-        pool::checkin(config, conn, &metrics.idle);
+        pool::checkin(config, conn, head.idle_hint);
     }
     outcome.client_ok && keep_alive
 }

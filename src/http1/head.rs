@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -192,6 +193,8 @@ struct Facts {
     /// `Connection` holds a token other than `keep-alive`: a header name to drop.
     names_headers: bool,
     expects_continue: bool,
+    /// `Keep-Alive: timeout=N`, in seconds.
+    idle_hint: Option<u64>,
 }
 
 impl Facts {
@@ -221,6 +224,8 @@ impl Facts {
                 self.keep_alive |= keep_alive;
                 self.names_headers |= !keep_alive;
             }
+        } else if is(b"keep-alive") {
+            self.idle_hint = keep_alive_timeout(value);
         } else if is(b"expect") {
             self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
@@ -240,6 +245,16 @@ impl Facts {
     fn keep_alive(&self, version: Version) -> bool {
         !self.close && (version == Version::HTTP_11 || self.keep_alive)
     }
+}
+
+/// The `timeout=N` parameter of a `Keep-Alive` header (RFC 2068 §19.7.1.1;
+/// Node.js and Apache still send it): the seconds the sender keeps an idle
+/// connection open. Anything else in the header is ignored.
+fn keep_alive_timeout(value: &[u8]) -> Option<u64> {
+    value.split(|&b| b == b',').find_map(|param| {
+        let (name, seconds) = param.trim_ascii().split_at_checked(b"timeout=".len())?;
+        name.eq_ignore_ascii_case(b"timeout=").then(|| parse_length(seconds))?
+    })
 }
 
 /// A Content-Length value: 1*DIGIT (leading zeros allowed, RFC 9110 §8.6),
@@ -272,6 +287,8 @@ pub struct ResponseHead {
     pub close: bool,
     /// Its `Connection` header names headers that must not be passed on.
     pub names_headers: bool,
+    /// How long the upstream keeps an idle connection, if it said (`Keep-Alive: timeout=N`).
+    pub idle_hint: Option<Duration>,
 }
 
 /// Parses an upstream's response head from the start of `buf`; `Ok(None)`
@@ -308,7 +325,17 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         (None, None) => Framing::UntilClose,
     };
     let close = facts.close || (version == Version::HTTP_10 && !facts.keep_alive) || framing == Framing::UntilClose;
-    Ok(Some(ResponseHead { status, len, reason, headers, framing, close, names_headers: facts.names_headers }))
+    let idle_hint = facts.idle_hint.map(Duration::from_secs);
+    Ok(Some(ResponseHead {
+        status,
+        len,
+        reason,
+        headers,
+        framing,
+        close,
+        names_headers: facts.names_headers,
+        idle_hint,
+    }))
 }
 
 /// Where `part`, a slice httparse took from `buf`, sits in `buf`. An empty
