@@ -11,7 +11,6 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -287,8 +286,9 @@ pub struct ResponseHead {
     pub close: bool,
     /// Its `Connection` header names headers that must not be passed on.
     pub names_headers: bool,
-    /// How long the upstream keeps an idle connection, if it said (`Keep-Alive: timeout=N`).
-    pub idle_hint: Option<Duration>,
+    /// How many seconds the upstream keeps an idle connection, if it said
+    /// (`Keep-Alive: timeout=N`). Small, since every exchange holds it.
+    pub idle_hint: Option<u16>,
 }
 
 /// Parses an upstream's response head from the start of `buf`; `Ok(None)`
@@ -325,7 +325,7 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         (None, None) => Framing::UntilClose,
     };
     let close = facts.close || (version == Version::HTTP_10 && !facts.keep_alive) || framing == Framing::UntilClose;
-    let idle_hint = facts.idle_hint.map(Duration::from_secs);
+    let idle_hint = facts.idle_hint.map(|seconds| u16::try_from(seconds).unwrap_or(u16::MAX));
     Ok(Some(ResponseHead {
         status,
         len,

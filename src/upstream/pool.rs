@@ -29,8 +29,6 @@ pub struct UpstreamConn {
     /// just as it was sent a request).
     pub reused: bool,
     open: ConnectionGauge,
-    /// The upstream's idle gauge, counted while the connection waits in a pool.
-    idle: ConnectionGauge,
 }
 
 impl Drop for UpstreamConn {
@@ -49,27 +47,45 @@ struct Idle {
 /// its close and a new request do not cross on the wire.
 const HINT_MARGIN: Duration = Duration::from_secs(1);
 
-thread_local! {
-    /// Idle connections by upstream address, most recently used last. A few
-    /// upstreams at most: a list compared by address beats hashing the key.
-    static IDLE: RefCell<Vec<(String, Vec<Idle>)>> = const { RefCell::new(Vec::new()) };
+/// One upstream address's idle connections, most recently used last.
+struct Pool {
+    addr: String,
+    idle: Vec<Idle>,
+    /// Counts `idle` (the gauge of the first upstream to use the address).
+    gauge: ConnectionGauge,
 }
 
-/// The idle list for `addr`, created on first use.
-fn list_for<'a>(pools: &'a mut Vec<(String, Vec<Idle>)>, addr: &str) -> &'a mut Vec<Idle> {
-    let at = match pools.iter().position(|(a, _)| a == addr) {
+impl Pool {
+    /// Closes the connections whose time is up.
+    fn close_expired(&mut self, now: Instant) {
+        let before = self.idle.len();
+        self.idle.retain(|idle| now < idle.expires);
+        self.gauge.decrement(before - self.idle.len());
+    }
+}
+
+thread_local! {
+    /// This thread's pools. A few upstreams at most: a list compared by
+    /// address beats hashing the key.
+    static POOLS: RefCell<Vec<Pool>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The pool for `upstream`'s address, created on first use.
+fn pool_for<'a>(pools: &'a mut Vec<Pool>, upstream: &Upstream, gauge: &ConnectionGauge) -> &'a mut Pool {
+    let addr = upstream.authority.as_str();
+    let at = match pools.iter().position(|pool| pool.addr == addr) {
         Some(at) => at,
         None => {
-            pools.push((addr.to_string(), Vec::new()));
+            pools.push(Pool { addr: addr.to_string(), idle: Vec::new(), gauge: gauge.clone() });
             pools.len() - 1
         }
     };
-    &mut pools[at].1
+    &mut pools[at]
 }
 
 /// A pooled connection if a live one is idle, else a new one.
 pub async fn checkout(upstream: &Upstream, open: &ConnectionGauge, idle: &ConnectionGauge) -> io::Result<UpstreamConn> {
-    if let Some(conn) = take_idle(upstream) {
+    if let Some(conn) = take_idle(upstream, idle) {
         return Ok(conn);
     }
     let addr = upstream.authority.as_str();
@@ -78,15 +94,15 @@ pub async fn checkout(upstream: &Upstream, open: &ConnectionGauge, idle: &Connec
     })??;
     stream.set_nodelay(true)?;
     open.increment(1);
-    Ok(UpstreamConn { stream, reused: false, open: open.clone(), idle: idle.clone() })
+    Ok(UpstreamConn { stream, reused: false, open: open.clone() })
 }
 
-fn take_idle(upstream: &Upstream) -> Option<UpstreamConn> {
-    IDLE.with(|pools| {
+fn take_idle(upstream: &Upstream, gauge: &ConnectionGauge) -> Option<UpstreamConn> {
+    POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = list_for(&mut pools, upstream.authority.as_str());
-        while let Some(Idle { mut conn, expires }) = list.pop() {
-            conn.idle.decrement(1);
+        let pool = pool_for(&mut pools, upstream, gauge);
+        while let Some(Idle { mut conn, expires }) = pool.idle.pop() {
+            pool.gauge.decrement(1);
             if Instant::now() < expires && still_open(&conn.stream) {
                 conn.reused = true;
                 return Some(conn);
@@ -107,23 +123,23 @@ fn still_open(stream: &TcpStream) -> bool {
 /// own idle timeout, if its response announced one (`Keep-Alive: timeout=N`).
 /// Beyond `max_idle`, or when the hint is no longer than `HINT_MARGIN`, the
 /// connection is closed.
-pub fn checkin(upstream: &Upstream, conn: UpstreamConn, hint: Option<Duration>) {
+pub fn checkin(upstream: &Upstream, conn: UpstreamConn, hint: Option<Duration>, gauge: &ConnectionGauge) {
     let keep_for =
         hint.map_or(upstream.idle_timeout, |hint| upstream.idle_timeout.min(hint.saturating_sub(HINT_MARGIN)));
     if keep_for.is_zero() {
         return;
     }
-    IDLE.with(|pools| {
+    POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = list_for(&mut pools, upstream.authority.as_str());
+        let pool = pool_for(&mut pools, upstream, gauge);
         let now = Instant::now();
-        if list.len() >= upstream.max_idle {
+        if pool.idle.len() >= upstream.max_idle {
             // Full: make room by closing connections idle too long, if any.
-            close_expired_in(list, now);
+            pool.close_expired(now);
         }
-        if list.len() < upstream.max_idle {
-            conn.idle.increment(1);
-            list.push(Idle { conn, expires: now + keep_for });
+        if pool.idle.len() < upstream.max_idle {
+            pool.gauge.increment(1);
+            pool.idle.push(Idle { conn, expires: now + keep_for });
         }
     });
 }
@@ -133,21 +149,9 @@ pub fn checkin(upstream: &Upstream, conn: UpstreamConn, hint: Option<Duration>) 
 /// (and, once the upstream closed its end, half-closed) until the next request.
 pub fn close_expired() {
     let now = Instant::now();
-    let _ = IDLE.try_with(|pools| {
+    let _ = POOLS.try_with(|pools| {
         if let Ok(mut pools) = pools.try_borrow_mut() {
-            for (_, list) in pools.iter_mut() {
-                close_expired_in(list, now);
-            }
+            pools.iter_mut().for_each(|pool| pool.close_expired(now));
         }
-    });
-}
-
-fn close_expired_in(list: &mut Vec<Idle>, now: Instant) {
-    list.retain(|idle| {
-        let keep = now < idle.expires;
-        if !keep {
-            idle.conn.idle.decrement(1);
-        }
-        keep
     });
 }
