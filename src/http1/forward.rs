@@ -204,8 +204,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
     let upstream_reusable = outcome.upstream_clean && !head.close && request_complete && ubuf.is_empty();
     buffers::give(ubuf);
     if upstream_reusable {
-        let hint = head.idle_hint.map(|seconds| Duration::from_secs(seconds.into()));
-        pool::checkin(config, conn, hint, &metrics.idle);
+        pool::checkin(config, conn, head.idle_hint(), &metrics.idle);
     }
     outcome.client_ok && keep_alive
 }

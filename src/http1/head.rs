@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -193,7 +194,7 @@ struct Facts {
     names_headers: bool,
     expects_continue: bool,
     /// `Keep-Alive: timeout=N`, in seconds.
-    idle_hint: Option<u64>,
+    idle_hint: Option<u16>,
 }
 
 impl Facts {
@@ -248,11 +249,12 @@ impl Facts {
 
 /// The `timeout=N` parameter of a `Keep-Alive` header (RFC 2068 §19.7.1.1;
 /// Node.js and Apache still send it): the seconds the sender keeps an idle
-/// connection open. Anything else in the header is ignored.
-fn keep_alive_timeout(value: &[u8]) -> Option<u64> {
+/// connection open (at most `u16::MAX`). Anything else in the header is ignored.
+fn keep_alive_timeout(value: &[u8]) -> Option<u16> {
     value.split(|&b| b == b',').find_map(|param| {
         let (name, seconds) = param.trim_ascii().split_at_checked(b"timeout=".len())?;
-        name.eq_ignore_ascii_case(b"timeout=").then(|| parse_length(seconds))?
+        let seconds = name.eq_ignore_ascii_case(b"timeout=").then(|| parse_length(seconds))??;
+        Some(u16::try_from(seconds).unwrap_or(u16::MAX))
     })
 }
 
@@ -287,8 +289,15 @@ pub struct ResponseHead {
     /// Its `Connection` header names headers that must not be passed on.
     pub names_headers: bool,
     /// How many seconds the upstream keeps an idle connection, if it said
-    /// (`Keep-Alive: timeout=N`). Small, since every exchange holds it.
-    pub idle_hint: Option<u16>,
+    /// (`Keep-Alive: timeout=N`). Seconds in a `u16`: every exchange holds it.
+    idle_hint_seconds: Option<u16>,
+}
+
+impl ResponseHead {
+    /// How long the upstream keeps an idle connection, if it said.
+    pub fn idle_hint(&self) -> Option<Duration> {
+        self.idle_hint_seconds.map(|seconds| Duration::from_secs(seconds.into()))
+    }
 }
 
 /// Parses an upstream's response head from the start of `buf`; `Ok(None)`
@@ -325,7 +334,6 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         (None, None) => Framing::UntilClose,
     };
     let close = facts.close || (version == Version::HTTP_10 && !facts.keep_alive) || framing == Framing::UntilClose;
-    let idle_hint = facts.idle_hint.map(|seconds| u16::try_from(seconds).unwrap_or(u16::MAX));
     Ok(Some(ResponseHead {
         status,
         len,
@@ -334,7 +342,7 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         framing,
         close,
         names_headers: facts.names_headers,
-        idle_hint,
+        idle_hint_seconds: facts.idle_hint,
     }))
 }
 

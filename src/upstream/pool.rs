@@ -101,9 +101,10 @@ fn take_idle(upstream: &Upstream, gauge: &ConnectionGauge) -> Option<UpstreamCon
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         let pool = pool_for(&mut pools, upstream, gauge);
+        let now = Instant::now();
         while let Some(Idle { mut conn, expires }) = pool.idle.pop() {
             pool.gauge.decrement(1);
-            if Instant::now() < expires && still_open(&conn.stream) {
+            if now < expires && still_open(&conn.stream) {
                 conn.reused = true;
                 return Some(conn);
             }
