@@ -71,7 +71,7 @@ http {
   server { listen 127.0.0.1:$UP_BACK; location / { return 200 "backend\n"; } }
 }
 EOF
-nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+nginx -c "$WORK/upstream.conf" & UPSTREAM_PID=$!; PIDS+=("$UPSTREAM_PID")
 
 start_proxies() { # $1 = workers
     local w=$1
@@ -143,12 +143,13 @@ stop_proxies() {
     wait "$NGINX_PID" "$HAPROXY_PID" "$HOOKGATE_PID" 2>/dev/null || true
 }
 
-# Every process of a proxy (nginx master + workers).
+# Every process of a proxy (nginx master + workers); "direct" is the upstream.
 proxy_pids() {
     case $1 in
         nginx) echo "$NGINX_PID $(pgrep -P "$NGINX_PID" || true)" ;;
         haproxy) echo "$HAPROXY_PID $(pgrep -P "$HAPROXY_PID" || true)" ;;
         hookgate) echo "$HOOKGATE_PID" ;;
+        direct) echo "$UPSTREAM_PID $(pgrep -P "$UPSTREAM_PID" || true)" ;;
     esac
 }
 
@@ -197,6 +198,24 @@ run_wrk() { # workload proxy extra-args...
     record "$workload" "$p" rss "$(rss_kib "$p")"
 }
 
+# One 100 MiB download from $1 (direct: the upstream itself), recording its
+# throughput and the peak growth of $1's RSS. The RSS is sampled every 50 ms
+# while the download runs, for direct too (the upstream's), so the sampler's
+# own CPU weighs on both sides of the ratio alike.
+stream_once() {
+    local target=$1 port before peak now cpid
+    port=$UP_FRONT; [ "$target" = direct ] || port=${PORT[$target]}
+    before=$(rss_kib "$target"); peak=$before
+    curl -s -o /dev/null --max-time 60 -w '%{speed_download}' "http://127.0.0.1:$port/big" > "$WORK/speed" &
+    cpid=$!
+    while kill -0 "$cpid" 2>/dev/null; do
+        now=$(rss_kib "$target"); [ "$now" -gt "$peak" ] && peak=$now; sleep 0.05
+    done
+    wait "$cpid" || true
+    record stream "$target" mbps "$(awk '{print $1 / 1048576}' "$WORK/speed")"
+    [ "$target" = direct ] || record stream "$target" rss_growth "$((peak - before))"
+}
+
 write_post_lua "$WORK/post.lua"
 
 for w in $WORKERS; do
@@ -212,20 +231,7 @@ for w in $WORKERS; do
         for _ in $(seq "$ROUNDS"); do for p in $PROXIES; do run_wrk tls "$p"; done; done
 
 
-        for _ in $(seq "$STREAM_ROUNDS"); do
-            record stream direct mbps "$(curl -s -o /dev/null --max-time 60 -w '%{speed_download}' "http://127.0.0.1:$UP_FRONT/big" | awk '{print $1 / 1048576}')"
-            for p in $PROXIES; do
-                before=$(rss_kib "$p"); peak=$before
-                curl -s -o /dev/null --max-time 60 -w '%{speed_download}' "http://127.0.0.1:${PORT[$p]}/big" > "$WORK/speed" &
-                cpid=$!
-                while kill -0 "$cpid" 2>/dev/null; do
-                    now=$(rss_kib "$p"); [ "$now" -gt "$peak" ] && peak=$now; sleep 0.05
-                done
-                wait "$cpid" || true
-                record stream "$p" mbps "$(awk '{print $1 / 1048576}' "$WORK/speed")"
-                record stream "$p" rss_growth "$((peak - before))"
-            done
-        done
+        for _ in $(seq "$STREAM_ROUNDS"); do for target in direct $PROXIES; do stream_once "$target"; done; done
 
         record latency direct p50 0; record latency direct p99 0
         for target in direct $PROXIES; do
