@@ -28,21 +28,12 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WORKERS=${WORKERS:-"1 2"}
 STREAM_ROUNDS=${STREAM_ROUNDS:-7}
-for tool in nginx haproxy wrk curl python3 openssl; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light haproxy wrk curl python3 openssl" >&2; exit 1; }
-done
+require_tools "apt-get install nginx-light haproxy wrk curl python3 openssl" nginx haproxy wrk curl python3 openssl
 cargo build --release --quiet --bin hookgate --example loadgen
 HOOKGATE=$PWD/target/release/hookgate
 LOADGEN=$PWD/target/release/examples/loadgen
 
-WORK=$(mktemp -d /tmp/hookgate-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+make_workdir bench
 ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need the room
 
 # Ports: upstreams 19001/19002, proxies nginx 19081, haproxy 19082, hookgate 19083;

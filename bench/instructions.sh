@@ -20,20 +20,11 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 DURATION=${DURATION:-8}
-for tool in nginx wrk curl valgrind callgrind_control; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light wrk curl valgrind" >&2; exit 1; }
-done
+require_tools "apt-get install nginx-light wrk curl valgrind" nginx wrk curl valgrind callgrind_control
 cargo build --release --quiet --bin hookgate
 HOOKGATE=$PWD/target/release/hookgate
 
-WORK=$(mktemp -d /tmp/hookgate-instr.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+make_workdir instr
 
 # Ports: upstreams 19201/19202, the proxy under test 19283.
 PORT=19283

@@ -1,5 +1,6 @@
-# The workload compare.sh and instructions.sh both measure (the routes of
-# hookgate and nginx, the POST), written once.
+# What the bench scripts share, written once: the workload compare.sh and
+# instructions.sh both measure (the routes of hookgate and nginx, the POST),
+# and every script's checks and scratch-folder set-up.
 # Sourced (from the repository root), not run.
 
 # hookgate's upstreams and routes, the same as nginx's and HAProxy's in
@@ -60,4 +61,32 @@ require_free_ports() {
             exit 1
         fi
     done
+}
+
+# Stops the run unless every TOOL is installed, naming the one missing and the
+# install command. Usage: require_tools "apt-get install PACKAGES" TOOL...
+require_tools() {
+    local hint=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "missing $tool: $hint" >&2; exit 1; }
+    done
+}
+
+# A scratch folder in $WORK and a list of started processes in $PIDS, both
+# cleaned up however the script ends: each process in PIDS is stopped, then
+# the script's own cleanup_more runs if it defines one, then the folder goes.
+# Usage: make_workdir NAME (the folder is /tmp/hookgate-NAME.XXXXXX)
+make_workdir() {
+    WORK=$(mktemp -d "/tmp/hookgate-$1.XXXXXX")
+    PIDS=()
+    trap cleanup_workdir EXIT
+}
+
+cleanup_workdir() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if declare -F cleanup_more >/dev/null; then cleanup_more; fi
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
 }

@@ -15,23 +15,16 @@
 # send_timeout 10s; both allow 20,000 connections. Every run is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 CONNS=${CONNS:-4000}
 SECONDS_MEASURED=${SECONDS_MEASURED:-20}
-for tool in nginx slowhttptest; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light slowhttptest" >&2; exit 1; }
-done
+require_tools "apt-get install nginx-light slowhttptest" nginx slowhttptest
 cargo build --release --quiet --bin hookgate --example loadgen
 HOOKGATE=$PWD/target/release/hookgate
 LOADGEN=$PWD/target/release/examples/loadgen
-WORK=$(mktemp -d /tmp/hookgate-slow.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    pkill -f "slowhttptest.*1928" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# slowhttptest runs are not in PIDS (each is waited for), but one cut short may linger.
+cleanup_more() { pkill -f "slowhttptest.*1928" 2>/dev/null || true; }
+make_workdir slow
 ulimit -n "$(ulimit -Hn)"
 
 UP=19201
