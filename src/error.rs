@@ -53,6 +53,8 @@ pub enum BadRequest {
     ContentLengthWithTransferEncoding,
     /// The head breaks HTTP/1.1's syntax (bare LF or CR, obs-fold, bad bytes or framing).
     Malformed,
+    /// A TRACE or OPTIONS request's `Max-Forwards` is not one decimal number.
+    MaxForwards,
 }
 
 impl ProxyError {
@@ -140,6 +142,7 @@ impl fmt::Display for BadRequest {
             BadRequest::TransferEncoding => f.write_str("Transfer-Encoding other than chunked"),
             BadRequest::ContentLengthWithTransferEncoding => f.write_str("both Content-Length and Transfer-Encoding"),
             BadRequest::Malformed => f.write_str("malformed request head"),
+            BadRequest::MaxForwards => f.write_str("Max-Forwards is not one number"),
         }
     }
 }
@@ -167,6 +170,7 @@ mod tests {
         let table = [
             (ProxyError::BadRequest(BadRequest::MissingHost), 400),
             (ProxyError::BadRequest(BadRequest::Target(TargetError::DotSegment)), 400),
+            (ProxyError::BadRequest(BadRequest::MaxForwards), 400),
             (ProxyError::BodyTimeout, 408),
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::UriTooLong, 414),

@@ -131,6 +131,39 @@ async fn forwarded_headers_come_from_the_socket_unless_the_peer_is_trusted() {
     assert_eq!(seen.headers["x-forwarded-host"], "evil");
 }
 
+/// RFC 9110 §7.6.2: TRACE and OPTIONS count `Max-Forwards` down, and at zero
+/// hookgate answers itself; other methods pass the header on as it came.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_forwards_is_counted_down_and_answered_at_zero() {
+    let (frontend, _, daemon) = setup("").await;
+    let send = |method: &str, max_forwards: &str| {
+        let request = format!(
+            "{method} /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: {max_forwards}\r\nCookie: session=s\r\nConnection: close\r\n\r\n"
+        );
+        raw(daemon.addr, request.as_bytes())
+    };
+    let options = send("OPTIONS", "0");
+    assert_eq!(options.status, 200);
+    assert_eq!(options.header("allow").as_deref(), Some("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"));
+    assert!(options.body.is_empty());
+    let trace = send("TRACE", "0");
+    assert_eq!(trace.status, 200);
+    assert_eq!(trace.header("content-type").as_deref(), Some("message/http"));
+    let text = trace.body_text();
+    assert!(text.starts_with("TRACE /x HTTP/1.1\r\n") && text.contains("max-forwards: 0\r\n"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("cookie"), "credentials reflected: {text}");
+    assert!(frontend.seen().is_empty(), "a request at Max-Forwards: 0 reached the upstream");
+
+    assert_eq!(send("OPTIONS", "3").status, 200);
+    assert_eq!(send("TRACE", "1").status, 200);
+    assert_eq!(send("GET", "0").status, 200);
+    assert_eq!(send("TRACE", "two").status, 400);
+    let seen = frontend.seen();
+    let forwarded: Vec<_> =
+        seen.iter().map(|s| (s.method.as_str(), s.headers["max-forwards"].to_str().unwrap())).collect();
+    assert_eq!(forwarded, [("OPTIONS", "2"), ("TRACE", "0"), ("GET", "0")]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn host_header_policy_is_per_upstream() {
     let frontend = Upstream::start("frontend").await;

@@ -1,6 +1,7 @@
 //! One request, in phases: `plan` admits the head (target length, Host,
 //! Transfer-Encoding; `admit`), computes the one canonical path, selects the
-//! route, runs its guards and rewrites the head for the upstream (`rewrite`).
+//! route, runs its guards, answers TRACE and OPTIONS whose `Max-Forwards` has
+//! run out (`max_forwards`), and rewrites the head for the upstream (`rewrite`).
 //! The front ends then forward and answer: the HTTP/1 engine itself, and
 //! `hyper_service` for HTTP/2 clients. Every failure becomes a `ProxyError`
 //! with a fixed status and a one-line body (`error_response`), plus a log line
@@ -10,6 +11,7 @@ mod admit;
 pub mod body;
 pub mod headers;
 mod hyper_service;
+mod max_forwards;
 mod rewrite;
 mod state;
 pub mod tunnel;
@@ -67,7 +69,8 @@ pub fn repeated_answer(line: &mut RequestLine, state: &State, update_id: i64, st
 
 /// What to do with a request, decided from its head alone.
 pub enum Plan {
-    /// Answer it here (a `respond` route or the HTTPS redirect).
+    /// Answer it here (a `respond` route, the HTTPS redirect, an ACME
+    /// challenge, or TRACE/OPTIONS at `Max-Forwards: 0`).
     Local(LocalResponse),
     /// Send it to `upstream` (an index into `State::upstreams`), whose head
     /// has been rewritten for it.
@@ -156,18 +159,24 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     let upstream = &state.upstreams[index];
     line.upstream = Some(upstream.config.name.clone());
     let mut max_body = limits.max_body;
-    let mut strip = None;
+    let mut secret = None;
     let mut dedupe = None;
     if let Some(i) = selected.index {
         let guards = &state.config.routes.routes()[i].guards;
         line.permit = state.guard_state(i).admit(guards, line.client, &parts.headers)?.map(Arc::new);
         max_body = guards.max_body.unwrap_or(max_body);
-        strip = guards.secret_header.as_ref().filter(|s| s.strip).map(|s| &s.name);
+        secret = guards.secret_header.as_ref();
         dedupe = state.guard_state(i).dedupe.clone();
     }
     if content_length(&parts.headers).is_some_and(|length| length > max_body) {
         return Err(ProxyError::BodyTooLarge);
     }
+    // Past the guards: only a client the route admits learns that hookgate is there.
+    if let Some(answer) = max_forwards::count_down(parts, secret.map(|s| &s.name))? {
+        line.upstream = None;
+        return Ok(Plan::Local(answer));
+    }
+    let strip = secret.filter(|s| s.strip).map(|s| &s.name);
     let upgrade = tunnel::requested(parts.version, &parts.headers);
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     let added = rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
