@@ -264,6 +264,47 @@ async fn odd_reason_phrases_are_forwarded() {
     }
 }
 
+/// RFC 9110 §6.6.1: a response an upstream sent without `Date` reaches the
+/// client with one, a response with its own keeps it unchanged, and hookgate's
+/// own answers carry one.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_reaches_the_client_with_one_date() {
+    fn undated(s: &mut TcpStream) {
+        send(s, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+    fn dated(s: &mut TcpStream) {
+        send(s, b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\n\r\nok");
+    }
+    let dates = |response: &common::RawResponse| -> Vec<String> {
+        let lines = response.head.lines().skip(1);
+        lines
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(name, _)| name.eq_ignore_ascii_case("date"))
+            .map(|(_, value)| value.trim().to_string())
+            .collect()
+    };
+    let is_now = |date: &str| {
+        let when = httpdate::parse_http_date(date).unwrap_or_else(|e| panic!("{date:?}: {e}"));
+        std::time::SystemTime::now().duration_since(when).is_ok_and(|age| age.as_secs() <= 5)
+    };
+
+    let upstream = Hostile::start(undated);
+    let daemon = upstream.daemon();
+    let response = common::get(daemon.addr, "h", "/");
+    assert_eq!(response.status, 200);
+    let added = dates(&response);
+    assert!(added.len() == 1 && is_now(&added[0]), "{}", response.head);
+    let refused = common::raw(daemon.addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(refused.status, 400);
+    let own = dates(&refused);
+    assert!(own.len() == 1 && is_now(&own[0]), "{}", refused.head);
+
+    let upstream = Hostile::start(dated);
+    let daemon = upstream.daemon();
+    let response = common::get(daemon.addr, "h", "/");
+    assert_eq!(dates(&response), ["Sun, 06 Nov 1994 08:49:37 GMT"], "{}", response.head);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interim_storm_is_skipped_and_the_final_answer_forwarded() {
     let upstream = Hostile::start(interim_storm);

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::body::{self, BodyCopy, PumpError, SocketSink};
 use super::buffers;
+use super::date;
 use super::dedupe::Gate;
 use super::head::{self, Framing, ResponseHead};
 use super::hyper_path;
@@ -327,7 +328,9 @@ pub fn write_response_head(
 ) {
     let reason = std::str::from_utf8(&buf[head.reason.clone()]).unwrap_or("");
     write_status(out, head.status, reason);
-    write_end_to_end_headers(out, buf, head, matches!(framing, Framing::Chunked | Framing::UntilClose));
+    if !write_end_to_end_headers(out, buf, head, matches!(framing, Framing::Chunked | Framing::UntilClose)) {
+        date::write(out);
+    }
     if framing == Framing::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -341,8 +344,8 @@ pub fn write_response_head(
 
 /// The upstream's headers minus hop-by-hop ones and those its `Connection`
 /// names (and `Content-Length` when hookgate frames the body otherwise),
-/// plus `Via`.
-pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) {
+/// plus `Via`. Returns whether the upstream sent a `Date`.
+pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) -> bool {
     // `keep-alive` names a header that is dropped anyway, so the usual
     // `Connection: keep-alive` needs no list (parsing noted whether it does).
     let named: Vec<&[u8]> = if head.names_headers {
@@ -356,6 +359,7 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
     } else {
         Vec::new()
     };
+    let mut dated = false;
     for (name, value) in &head.headers {
         let name = &buf[name.clone()];
         // Hop-by-hop headers (RFC 9110 §7.6.1) and those `Connection` names.
@@ -363,8 +367,10 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
             || named.iter().any(|h| name.eq_ignore_ascii_case(h))
             || (drop_length && name.eq_ignore_ascii_case(b"content-length"));
         if !dropped {
+            dated |= name.eq_ignore_ascii_case(b"date");
             write_header(out, name, &buf[value.clone()]);
         }
     }
     out.extend_from_slice(b"via: 1.1 hookgate\r\n");
+    dated
 }

@@ -13,10 +13,12 @@
 //! - `splice`: long pass-through response bodies moved inside the kernel.
 //! - `tunnel`: WebSocket and other upgrades.
 //! - `hyper_path`: requests to https upstreams, through hyper's client.
+//! - `date`: the `Date` header for responses that have none.
 
 mod body;
 mod buffers;
 pub(crate) mod chunked;
+mod date;
 mod dedupe;
 mod forward;
 pub(crate) mod head;

@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::buffers;
+use super::date;
 use super::forward::{self, Exchange};
 use super::head::{self, Framing, HeadError, HeadLimits, RequestHead};
 use super::io::{Deadline, Io, SendError, Watchdog, send_all};
@@ -304,6 +305,9 @@ pub fn write_map_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap
         if !own {
             write_header(out, name.as_str().as_bytes(), value.as_bytes());
         }
+    }
+    if !headers.contains_key(header::DATE) {
+        date::write(out);
     }
     match framing {
         Framing::Length(n) => write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes()),

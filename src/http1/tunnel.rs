@@ -41,6 +41,7 @@ pub async fn run<S: Io>(
         .map_or(requested.as_bytes().to_vec(), |(_, value)| ubuf[value.clone()].to_vec());
     let mut out = Vec::with_capacity(256);
     write_status(&mut out, 101, "Switching Protocols");
+    // A 101 may go without a Date (RFC 9110 §6.6.1 asks it of 2xx-4xx), so none is added.
     write_end_to_end_headers(&mut out, &ubuf, &head, false);
     write_header(&mut out, b"connection", b"upgrade");
     write_header(&mut out, b"upgrade", &protocol);
