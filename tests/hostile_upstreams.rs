@@ -275,14 +275,7 @@ async fn every_response_reaches_the_client_with_one_date() {
     fn dated(s: &mut TcpStream) {
         send(s, b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\n\r\nok");
     }
-    let dates = |response: &common::RawResponse| -> Vec<String> {
-        let lines = response.head.lines().skip(1);
-        lines
-            .filter_map(|line| line.split_once(':'))
-            .filter(|(name, _)| name.eq_ignore_ascii_case("date"))
-            .map(|(_, value)| value.trim().to_string())
-            .collect()
-    };
+    let dates = |response: &common::RawResponse| -> Vec<String> { response.headers("date").collect() };
     let is_now = |date: &str| {
         let when = httpdate::parse_http_date(date).unwrap_or_else(|e| panic!("{date:?}: {e}"));
         std::time::SystemTime::now().duration_since(when).is_ok_and(|age| age.as_secs() <= 5)

@@ -13,8 +13,14 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
+    /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|line| {
+        self.headers(name).next()
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.head.lines().skip(1).filter_map(move |line| {
             let (k, v) = line.split_once(':')?;
             k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
