@@ -1,6 +1,7 @@
 //! The admin listener (`[admin] addr`, loopback by default).
 //!
-//! Endpoints:
+//! Endpoints (each `GET` one also answers `HEAD`; a method an endpoint does
+//! not take gets 405 with `Allow`):
 //! - `GET /healthz`: 200 while the process is alive.
 //! - `GET /readyz`: 200 while serving; 503 while starting or draining. A
 //!   second line carries the Telegram webhook diagnosis when `[telegram]` is
@@ -12,7 +13,7 @@
 //!
 //! It binds to loopback by default. With `[admin] token_file` (required for any
 //! other address) every endpoint but `/healthz` needs `Authorization: Bearer
-//! <token>`, compared in constant time; otherwise 401.
+//! <token>` (the scheme in any case), compared in constant time; otherwise 401.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -98,7 +99,9 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Fu
         refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         return Ok(refused);
     }
-    let response = match (req.method(), path) {
+    // HEAD is GET without the body (RFC 9110 §9.3.2); hyper leaves the body out.
+    let method = if req.method() == Method::HEAD { &Method::GET } else { req.method() };
+    let response = match (method, path) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".to_string()),
         (&Method::GET, "/") => {
             let page = status::render(&admin.status.snapshot());
@@ -125,9 +128,8 @@ async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Fu
             r
         }
         (&Method::POST, "/reload") => reload(&admin).await,
-        (_, "/" | "/status.json" | "/healthz" | "/readyz" | "/metrics" | "/reload") => {
-            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_string())
-        }
+        (_, "/reload") => not_allowed("POST"),
+        (_, "/" | "/status.json" | "/healthz" | "/readyz" | "/metrics") => not_allowed("GET, HEAD"),
         _ => text(StatusCode::NOT_FOUND, "not found\n".to_string()),
     };
     Ok(response)
@@ -151,9 +153,25 @@ fn authorized(token: Option<&Secret>, headers: &http::HeaderMap) -> bool {
     let Some(token) = token else { return true };
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     match (values.next(), values.next()) {
-        (Some(value), None) => value.as_bytes().strip_prefix(b"Bearer ").is_some_and(|given| token.matches(given)),
+        (Some(value), None) => bearer(value.as_bytes()).is_some_and(|given| token.matches(given)),
         _ => false,
     }
+}
+
+/// The credentials of a `Bearer` authorization: `auth-scheme 1*SP token68`,
+/// the scheme compared without regard to case (RFC 9110 §11.1, §11.4), so
+/// `bearer` and `BEARER` are `Bearer`.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, credentials) = value.split_at(space);
+    scheme.eq_ignore_ascii_case(b"Bearer").then(|| credentials.trim_ascii_start())
+}
+
+/// 405 with the `Allow` the RFC requires on it (RFC 9110 §15.5.6).
+fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_string());
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    response
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -166,4 +184,26 @@ fn typed(status: StatusCode, body: String, content_type: &'static str) -> Respon
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        let table: &[(&[u8], Option<&[u8]>)] = &[
+            (b"Bearer tok", Some(b"tok")),
+            (b"bearer tok", Some(b"tok")),
+            (b"BEARER tok", Some(b"tok")),
+            (b"bEaReR  tok", Some(b"tok")),
+            (b"Basic tok", None),
+            (b"Bearertok", None),
+            (b"Bearer", None),
+            (b"Bearers tok", None),
+        ];
+        for (value, want) in table {
+            assert_eq!(bearer(value), *want, "{:?}", String::from_utf8_lossy(value));
+        }
+    }
 }
