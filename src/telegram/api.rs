@@ -2,14 +2,17 @@
 //!
 //! HTTPS through rustls with the webpki roots (plain http only reaches a
 //! loopback `api_url`, which the config enforces). Every call is bounded by
-//! `CALL_TIMEOUT`. The token is part of the request path, so no error built
+//! `CALL_TIMEOUT`, and its answer by `MAX_ANSWER`: Telegram's answers are a
+//! few KiB, so a larger one (a broken proxy, a hostile `api_url`) fails the
+//! call instead of being held in memory. The token is part of the request path, so no error built
 //! here ever includes the URL (hyper's errors and their causes do not).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Uri, header};
-use http_body_util::{BodyExt, Full};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -21,6 +24,9 @@ use super::{BotToken, WebhookInfo};
 /// How long one Bot API call may take, connect included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read. `getWebhookInfo` is under 1 KiB; the largest
+/// documented answers (a `getUpdates` batch of 100) stay well under this.
+const MAX_ANSWER: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -32,6 +38,9 @@ pub enum ApiError {
     Refused { code: i64, description: String },
     #[error("unexpected answer from the Bot API: {0}")]
     Invalid(String),
+    /// Reading stops at `MAX_ANSWER`; the connection is dropped, not drained.
+    #[error("{0}: Bot API answer larger than 1 MiB; stopped reading it")]
+    TooLarge(String),
 }
 
 /// What `setWebhook` is told.
@@ -103,11 +112,18 @@ impl BotApi {
                 .request(request)
                 .await
                 .map_err(|e| ApiError::Unreachable { origin: self.origin.clone(), reason: crate::error::chain(&e) })?;
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ApiError::Unreachable { origin: self.origin.clone(), reason: e.to_string() })?;
+            // A declared length over the cap fails before any of the body is read.
+            let body = response.into_body();
+            if body.size_hint().lower() > MAX_ANSWER as u64 {
+                return Err(ApiError::TooLarge(method.to_string()));
+            }
+            let body = Limited::new(body, MAX_ANSWER).collect().await.map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    ApiError::TooLarge(method.to_string())
+                } else {
+                    ApiError::Unreachable { origin: self.origin.clone(), reason: e.to_string() }
+                }
+            })?;
             Ok::<_, ApiError>(body.to_bytes())
         };
         let body =
