@@ -251,12 +251,23 @@ fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, 
     out.push(b' ');
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut length_written = false;
     for (name, value) in &parts.headers {
         // hookgate answers `Expect` itself; the framing header is its own.
-        if name == http::header::EXPECT || name == http::header::CONTENT_LENGTH && framing == Framing::Chunked {
+        if name == http::header::EXPECT {
             continue;
         }
+        if name == http::header::CONTENT_LENGTH {
+            if framing == Framing::Chunked {
+                continue;
+            }
+            length_written = true;
+        }
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    // A body is never sent without its framing, whatever took the header out.
+    if let (Framing::Length(n), false) = (framing, length_written) {
+        write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
     }
     for (name, value) in added.pairs() {
         write_header(out, name.as_bytes(), value);
@@ -354,7 +365,7 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
             .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
             .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
             .map(<[u8]>::trim_ascii)
-            .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive"))
+            .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive") && headers::is_removable_token(token))
             .collect()
     } else {
         Vec::new()

@@ -6,7 +6,9 @@
 //! Content-Length, a Transfer-Encoding other than one `chunked`, a line ending
 //! in a bare LF or CR, obs-fold, or bytes `httparse` rejects (NUL, invalid
 //! token characters). A response head from an upstream gets the same framing
-//! checks; what fails them is a broken upstream (502), never passed on.
+//! checks (and a transfer coding other than `chunked`, which hookgate would
+//! drop but cannot undo); what fails them is a broken upstream (502), never
+//! passed on.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -327,8 +329,11 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         _ if bodiless => Framing::Empty,
         (Some(_), Some(_)) => return Err("both Content-Length and Transfer-Encoding"),
         (Some(true), None) => Framing::Chunked,
-        // A coding other than chunked last: the body ends when the upstream closes.
-        (Some(false), None) => Framing::UntilClose,
+        // Another coding (`gzip, chunked`, or `gzip` alone, or codings over two
+        // lines): hookgate would have to remove it, since Transfer-Encoding is
+        // hop-by-hop, and cannot undo it, so the response is refused (RFC 9112
+        // §6.1: a proxy that removes a coding must decode it), as nginx does.
+        (Some(false), None) => return Err("Transfer-Encoding other than chunked"),
         (None, Some(0)) => Framing::Empty,
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,

@@ -53,7 +53,14 @@ pub async fn forward<S: Io>(
         drop(sink);
         pumped
     };
-    let (response, pumped) = tokio::join!(upstream.send(request), pump);
+    let (mut response, pumped) = tokio::join!(upstream.send(request), pump);
+    if response.as_ref().is_ok_and(|r| headers::has_foreign_transfer_coding(r.headers())) {
+        tracing::warn!(upstream = %upstream.config.name, "upstream sent a Transfer-Encoding other than chunked");
+        response = Err(ProxyError::UpstreamBroken);
+    }
+    // The upstream answered before taking the whole body: what is left of it
+    // is still on the client connection, which must close after the answer.
+    let request_complete = !matches!(pumped, Err(PumpError::Upstream));
     let error = match (&response, pumped) {
         (_, Err(PumpError::Client(error))) => Some(error),
         (Err(error), _) => Some(*error),
@@ -86,7 +93,7 @@ pub async fn forward<S: Io>(
         None if http10 => Framing::UntilClose,
         None => Framing::Chunked,
     };
-    let keep_alive = answering.keep_alive && to != Framing::UntilClose;
+    let keep_alive = answering.keep_alive && request_complete && to != Framing::UntilClose;
     let mut out = Vec::with_capacity(512);
     write_map_head(&mut out, status, response.headers(), to, Connection { keep_alive, http10 });
     let Answering { start, active, state, .. } = answering;

@@ -1,5 +1,6 @@
 //! The admit phase: what the head itself must get right before routing
-//! (Host, framing headers, the declared body length).
+//! (Host, framing headers, the declared body length, and for HTTP/2 clients
+//! the field rules hyper leaves to its user).
 
 use http::Version;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -39,4 +40,35 @@ pub(super) fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
 
 pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Holds an HTTP/2 request's fields to the rules hyper does not check, before
+/// anything matches on them, so a route sees what the upstream will see:
+/// - a value with leading or trailing whitespace is malformed (RFC 9113
+///   §8.2.1) and refused: an HTTP/1.1 upstream would trim it, so it could
+///   slip past a route that matches the trimmed value;
+/// - `content-length` more than once is refused, as over HTTP/1.1;
+/// - several `cookie` fields become one, joined by "; " (RFC 9113 §8.2.3),
+///   since an HTTP/1.1 upstream may keep only one `Cookie` line;
+/// - `expect` is dropped: hyper answers `100-continue` to the client itself.
+pub(super) fn hold_to_http2_field_rules(headers: &mut HeaderMap) -> Result<(), ProxyError> {
+    let padded = |v: &HeaderValue| {
+        let bytes = v.as_bytes();
+        [bytes.first(), bytes.last()].into_iter().flatten().any(|b| matches!(b, b' ' | b'\t'))
+    };
+    if headers.values().any(padded) || headers.get_all(header::CONTENT_LENGTH).iter().nth(1).is_some() {
+        return Err(ProxyError::BadRequest(BadRequest::Malformed));
+    }
+    let mut cookies = headers.get_all(header::COOKIE).iter();
+    if let (Some(first), Some(_)) = (cookies.next(), cookies.next()) {
+        let mut joined = first.as_bytes().to_vec();
+        for cookie in headers.get_all(header::COOKIE).iter().skip(1) {
+            joined.extend_from_slice(b"; ");
+            joined.extend_from_slice(cookie.as_bytes());
+        }
+        let joined = HeaderValue::from_bytes(&joined).map_err(|_| ProxyError::BadRequest(BadRequest::Malformed))?;
+        headers.insert(header::COOKIE, joined);
+    }
+    headers.remove(header::EXPECT);
+    Ok(())
 }

@@ -2,8 +2,11 @@
 //!
 //! Hop-by-hop headers belong to one connection and are removed in both
 //! directions (RFC 9110 §7.6.1), together with every header the `Connection`
-//! header names. `X-Forwarded-*` are set from the socket; values a client sent
-//! are kept only when its peer address is a configured trusted proxy. `Via` is
+//! header names, except the fields that frame or address the message: those
+//! are never hop-by-hop, whatever `Connection` says. A transfer coding other
+//! than `chunked` cannot be passed on (the header is hop-by-hop) and is
+//! refused. `X-Forwarded-*` are set from the socket; values a client sent are
+//! kept only when its peer address is a configured trusted proxy. `Via` is
 //! added as RFC 9110 §7.6.3 asks of a proxy.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -29,6 +32,18 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 const FORWARDED: HeaderName = header::FORWARDED;
 const VIA_VALUE: &str = "1.1 hookgate";
 
+/// Fields a `Connection` header may name but never remove: a message's
+/// framing (RFC 9112 §6.3) and its target host are not the connection's to
+/// drop. Removing `Content-Length` while forwarding the body let the body be
+/// read as a request of its own upstream (request smuggling).
+const NEVER_HOP_BY_HOP: [&str; 3] = ["content-length", "transfer-encoding", "host"];
+
+/// Whether a `Connection` token names a header hookgate removes: any field
+/// but those in `NEVER_HOP_BY_HOP` (RFC 9110 §7.6.1).
+pub fn is_removable_token(token: &[u8]) -> bool {
+    !NEVER_HOP_BY_HOP.iter().any(|kept| token.eq_ignore_ascii_case(kept.as_bytes()))
+}
+
 /// The comma-separated tokens of every `Connection` header, trimmed.
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
@@ -46,6 +61,19 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
         && HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]).any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
 }
 
+/// Whether a message carries a transfer coding other than `chunked` (after
+/// hyper has taken its chunked framing off). `Transfer-Encoding` is
+/// hop-by-hop, so forwarding the body without it would silently drop a coding
+/// hookgate cannot undo (RFC 9112 §6.1): such a response is refused instead.
+pub fn has_foreign_transfer_coding(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"chunked"))
+}
+
 /// Removes hop-by-hop headers and every header named in `Connection`.
 /// Returns whether there were any.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
@@ -60,7 +88,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     if doomed.is_empty() {
         return false;
     }
-    doomed.extend(connection_tokens(headers).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()));
+    doomed.extend(
+        connection_tokens(headers)
+            .filter(|t| is_removable_token(t.as_bytes()))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()),
+    );
     for name in doomed {
         headers.remove(name);
     }
@@ -180,6 +212,21 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-kept"]);
+    }
+
+    /// A `Connection` header naming the framing or the host removes neither.
+    #[test]
+    fn connection_never_removes_framing_or_host() {
+        let mut h = map(&[
+            ("connection", "Content-Length, HOST, transfer-encoding, x-gone"),
+            ("content-length", "48"),
+            ("host", "a"),
+            ("x-gone", "1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "host"]);
     }
 
     /// The length filter in `is_hop_by_hop` must let every hop-by-hop name through.

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::ResponseBody;
-use super::{Plan, State, error_response, headers, plan};
+use super::{Plan, State, admit, error_response, headers, plan};
 use crate::access::{Delivery, RequestLine};
 use crate::connection::{ActiveRequest, ConnContext};
 use crate::error::ProxyError;
@@ -78,6 +78,7 @@ async fn forward_with_hyper(
     line: &mut RequestLine,
 ) -> Result<Answer, ProxyError> {
     let (mut parts, incoming) = req.into_parts();
+    admit::hold_to_http2_field_rules(&mut parts.headers)?;
     let forward = match plan(state, conn, &mut parts, line)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
         Plan::Forward(forward) => forward,
@@ -119,6 +120,10 @@ async fn forward_with_hyper(
     };
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(ProxyError::UpstreamBroken);
+    }
+    if headers::has_foreign_transfer_coding(response.headers()) {
+        tracing::warn!(upstream = %upstream.config.name, "upstream sent a Transfer-Encoding other than chunked");
         return Err(ProxyError::UpstreamBroken);
     }
     headers::strip_hop_by_hop(response.headers_mut());
