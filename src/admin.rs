@@ -16,6 +16,8 @@
 //! <token>` (the scheme in any case), compared in constant time; otherwise 401.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -28,8 +30,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::{Config, ConfigError, Problem};
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::server::StateHandle;
 use crate::status;
 use crate::telegram::monitor::{REPAIR_LINE, WebhookStatus};
 
@@ -69,8 +73,10 @@ pub struct Admin {
     pub webhook: Arc<WebhookStatus>,
     /// What the status page (`/`, `/status.json`) is made of.
     pub status: Arc<status::Sources>,
-    /// `[admin] token_file`: required as a bearer token on all but `/healthz`.
-    pub token: Option<Secret>,
+    /// The current config, whose `[admin] token_file` is the bearer token
+    /// required on all but `/healthz`. Read per request, so a reload that
+    /// rotates, adds or removes the token applies to the next request.
+    pub state: StateHandle,
 }
 
 /// Serves the admin endpoints on `listener` until the process exits.
@@ -93,7 +99,8 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
 
 async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path();
-    if path != "/healthz" && !authorized(admin.token.as_ref(), req.headers()) {
+    let state = admin.state.load();
+    if path != "/healthz" && !authorized(state.config.admin_token.as_ref(), req.headers()) {
         let mut refused =
             text(StatusCode::UNAUTHORIZED, "a bearer token is required ([admin] token_file)\n".to_string());
         refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
@@ -144,6 +151,44 @@ async fn reload(admin: &Admin) -> Response<Full<Bytes>> {
         Ok(Ok(summary)) => text(StatusCode::OK, format!("{summary}\n")),
         Ok(Err(error)) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("{error}\n")),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_string()),
+    }
+}
+
+/// Whether `config` may serve the admin listener bound to `bound`: one off
+/// loopback needs a token. `[admin] addr` is checked when the file is read, but
+/// the listener keeps the address it was started with (a systemd socket, or an
+/// address a reload changed), so this checks the address actually bound. A
+/// reload that removes the token from a loopback listener opens it, which is
+/// allowed and logged.
+pub fn check_token(
+    bound: Option<SocketAddr>,
+    old: Option<&Config>,
+    new: &Config,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    let Some(bound) = bound else { return Ok(()) };
+    let had = old.is_some_and(|old| old.admin_token.is_some());
+    match &new.admin_token {
+        None if !bound.ip().to_canonical().is_loopback() => Err(ConfigError {
+            file: file.display().to_string(),
+            problems: vec![Problem {
+                line: None,
+                path: "admin.token_file".to_string(),
+                message: format!(
+                    "the admin listener on {bound} is not on loopback, so it needs a token; it keeps that address \
+                     until a restart"
+                ),
+            }],
+        }),
+        None if had => {
+            tracing::warn!(addr = %bound, "[admin] token_file removed: the admin endpoints no longer need a token");
+            Ok(())
+        }
+        Some(_) if old.is_some() && !had => {
+            tracing::info!("[admin] token_file added: the admin endpoints now need its token");
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

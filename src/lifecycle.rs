@@ -70,12 +70,14 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let scrapable = config.admin.is_some() || activated.as_ref().is_some_and(|a| a.admin.is_some());
     let metrics = Arc::new(if scrapable { Metrics::prometheus() } else { Metrics::disabled() });
     let readiness = Arc::new(Readiness::default());
-    let (admin_addr, admin_token) = (config.admin, config.admin_token.clone());
+    let admin_addr = config.admin;
     let started = std::time::Instant::now();
     let mut server =
         Server::new(State::new(config, &metrics, None), metrics.clone()).context("cannot start worker threads")?;
 
     let admin_listener = listen(&mut server, activated, admin_addr).await?;
+    let admin_bound = admin_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    admin::check_token(admin_bound, None, &server.state().config, &path)?;
 
     let webhook = Arc::new(WebhookStatus::default());
     let sources = Arc::new(status::Sources {
@@ -98,7 +100,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             reloads: reload_tx,
             webhook: webhook.clone(),
             status: sources.clone(),
-            token: admin_token,
+            state: server.state_handle(),
         };
         admin::spawn(listener, Arc::new(admin));
     }
@@ -110,7 +112,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     log_summary(&server.state().config);
 
     readiness.set(Phase::Serving);
-    let mut running = Running { server, path, metrics, notifier: Notifier::from_env(), sources, acme };
+    let mut running = Running { server, path, metrics, notifier: Notifier::from_env(), sources, acme, admin_bound };
     let status_line = status(&running.server);
     tracing::info!(status = %status_line, "hookgate ready");
     running.notifier.ready(&status_line);
@@ -160,6 +162,8 @@ struct Running {
     notifier: Notifier,
     sources: Arc<status::Sources>,
     acme: acme::Supervisor,
+    /// The admin listener's address: it keeps it across reloads.
+    admin_bound: Option<SocketAddr>,
 }
 
 impl Running {
@@ -219,7 +223,11 @@ impl Running {
     /// serve, and ACME follows a changed `[listen.tls.acme]`.
     async fn reload(&mut self) -> Result<String, ReloadError> {
         self.notifier.reloading();
-        let outcome = match Config::load(&self.path) {
+        let loaded = Config::load(&self.path).and_then(|config| {
+            admin::check_token(self.admin_bound, Some(&self.server.state().config), &config, &self.path)
+                .map(|()| config)
+        });
+        let outcome = match loaded {
             Err(e) => Err(ReloadError::from(e)),
             Ok(config) => {
                 warn_about_restart_only_changes(&self.server.state().config, &config);

@@ -1,39 +1,94 @@
 //! The admin listener over real sockets, against the real daemon: the bearer
-//! token (its scheme in any case, rotated on reload), the methods each
-//! endpoint takes (`HEAD` wherever `GET`, `Allow` on 405).
+//! token (its scheme in any case; rotated, added and removed by a reload), the
+//! methods each endpoint takes (`HEAD` wherever `GET`, `Allow` on 405).
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, RawResponse, read_head, read_response};
+use common::{Daemon, RawResponse, eventually, read_head, read_response};
 
 const TOKEN: &str = "admin-token_0123456789";
+const NEW_TOKEN: &str = "rotated-token_9876543210";
 
-/// A daemon with `[admin]` on a port of its own, and a folder for token files.
+/// A daemon with `[admin]` on a fixed port (so the `hookgate` commands find
+/// it in the file), and a folder holding the token file `DIR/token`.
 struct Setup {
-    _daemon: Daemon,
+    daemon: Daemon,
     admin: SocketAddr,
-    _dir: tempfile::TempDir,
+    /// `[admin] addr` as written in the file.
+    admin_addr: String,
+    dir: tempfile::TempDir,
 }
 
 impl Setup {
-    /// `admin_extra` goes into the `[admin]` table; `DIR` in it names `dir`.
+    /// `admin_extra` goes into the `[admin]` table; `DIR` in it names the token's folder.
     fn start(admin_extra: &str) -> Setup {
+        Setup::start_on("127.0.0.1", admin_extra)
+    }
+
+    /// With `[admin] addr` on `ip` (a free port of loopback's).
+    fn start_on(ip: &str, admin_extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), TOKEN).unwrap();
-        let daemon =
-            Daemon::start(&config("127.0.0.1:0", &admin_extra.replace("DIR", &dir.path().display().to_string())));
-        let admin = daemon.admin.expect("admin listener");
-        Setup { _daemon: daemon, admin, _dir: dir }
+        let admin_addr = format!("{ip}:{}", free_port());
+        let extra = admin_extra.replace("DIR", &dir.path().display().to_string());
+        let daemon = Daemon::start(&config(&admin_addr, &extra));
+        let admin = SocketAddr::from(([127, 0, 0, 1], daemon.admin.expect("admin listener").port()));
+        Setup { daemon, admin, admin_addr, dir }
+    }
+
+    fn token_file(&self) -> PathBuf {
+        self.dir.path().join("token")
+    }
+
+    /// Rewrites the config file with the same `[admin] addr` (unless `admin_extra`
+    /// sets one) and `admin_extra` (`DIR` as in `start`) in the `[admin]` table.
+    fn rewrite(&self, admin_extra: &str) {
+        let extra = admin_extra.replace("DIR", &self.dir.path().display().to_string());
+        let addr = if extra.contains("addr =") { String::new() } else { format!("addr = \"{}\"\n", self.admin_addr) };
+        self.daemon.rewrite_config(&format!(
+            "[listen]\naddrs = [\"127.0.0.1:0\"]\n[admin]\n{addr}{extra}\n[default]\nrespond = {{ status = 200 }}\n"
+        ));
+    }
+
+    /// SIGHUP, then waits for the reload's outcome in the log.
+    fn sighup(&self) {
+        let outcomes =
+            || self.daemon.logs().iter().filter(|l| l.contains("reloaded ") || l.contains("reload failed")).count();
+        let before = outcomes();
+        self.daemon.signal("HUP");
+        assert!(eventually(Duration::from_secs(10), || outcomes() > before), "no reload outcome logged");
+    }
+
+    /// `hookgate <command> -c <the daemon's file>`.
+    fn hookgate(&self, command: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg(command)
+            .arg("-c")
+            .arg(&self.daemon.config_path)
+            .env_remove("HOOKGATE_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     /// One request to the admin listener with `Host: localhost` and `Connection: close`.
     fn ask(&self, method: &str, path: &str, headers: &str) -> RawResponse {
         ask(self.admin, method, path, &format!("Host: localhost\r\n{headers}"))
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn config(admin_addr: &str, admin_extra: &str) -> String {
@@ -108,4 +163,97 @@ fn head_is_answered_wherever_get_is() {
         let (get, head) = (setup.ask("GET", path, ""), setup.ask("HEAD", path, ""));
         assert_eq!(head.header("content-length"), get.header("content-length"), "HEAD {path}");
     }
+}
+
+#[test]
+fn a_rotated_token_file_applies_at_the_reload() {
+    let setup = Setup::start("token_file = \"DIR/token\"");
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", TOKEN)).status, 200);
+    std::fs::write(setup.token_file(), NEW_TOKEN).unwrap();
+    setup.sighup();
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", NEW_TOKEN)).status, 200);
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", TOKEN)).status, 401, "the old token still works");
+    // The commands read the token from the file, so they send the new one.
+    let out = setup.hookgate("status");
+    assert_eq!(out.status.code(), Some(0), "hookgate status: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = setup.hookgate("reload");
+    assert_eq!(out.status.code(), Some(0), "hookgate reload: {}{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
+fn adding_a_token_file_guards_the_admin_from_the_reload_on() {
+    let setup = Setup::start("");
+    assert_eq!(setup.ask("GET", "/status.json", "").status, 200);
+    setup.rewrite("token_file = \"DIR/token\"");
+    let reload = setup.ask("POST", "/reload", "Content-Length: 0\r\n");
+    assert_eq!(reload.status, 200, "{}", reload.body_text());
+    for path in ["/status.json", "/metrics", "/readyz", "/"] {
+        assert_eq!(setup.ask("GET", path, "").status, 401, "{path} without the token");
+    }
+    assert_eq!(setup.ask("POST", "/reload", "Content-Length: 0\r\n").status, 401);
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", TOKEN)).status, 200);
+    assert_eq!(setup.ask("GET", "/healthz", "").status, 200);
+    setup.daemon.wait_for_log("token_file added", Duration::from_secs(1));
+}
+
+#[test]
+fn removing_the_token_file_opens_a_loopback_admin_with_a_warning() {
+    let setup = Setup::start("token_file = \"DIR/token\"");
+    assert_eq!(setup.ask("GET", "/status.json", "").status, 401);
+    setup.rewrite("");
+    let reload = setup.ask("POST", "/reload", &format!("{}Content-Length: 0\r\n", bearer("Bearer", TOKEN)));
+    assert_eq!(reload.status, 200, "{}", reload.body_text());
+    assert_eq!(setup.ask("GET", "/status.json", "").status, 200);
+    let warning = setup.daemon.wait_for_log("token_file removed", Duration::from_secs(1));
+    assert!(warning.contains("WARN"), "{warning}");
+}
+
+#[test]
+fn an_admin_off_loopback_cannot_lose_its_token_at_a_reload() {
+    let setup = Setup::start_on("0.0.0.0", "token_file = \"DIR/token\"");
+    let with_token = format!("{}Content-Length: 0\r\n", bearer("Bearer", TOKEN));
+    // Each file is valid on its own, but the listener stays on 0.0.0.0 until a restart.
+    let on_loopback = format!("[admin]\naddr = \"127.0.0.1:{}\"\n", setup.admin.port());
+    for admin in [on_loopback.as_str(), ""] {
+        setup.daemon.rewrite_config(&format!(
+            "[listen]\naddrs = [\"127.0.0.1:0\"]\n{admin}[default]\nrespond = {{ status = 200 }}\n"
+        ));
+        let reload = setup.ask("POST", "/reload", &with_token);
+        assert_eq!(reload.status, 422, "{admin:?}: {}", reload.body_text());
+        let said = reload.body_text();
+        assert!(said.contains("admin.token_file: the admin listener on 0.0.0.0:"), "{said}");
+        assert_eq!(setup.ask("GET", "/status.json", "").status, 401, "{admin:?}");
+    }
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", TOKEN)).status, 200);
+}
+
+#[test]
+fn a_systemd_admin_socket_off_loopback_needs_a_token_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, "[listen]\naddrs = [\"127.0.0.1:0\"]\n[default]\nrespond = { status = 200 }\n").unwrap();
+    let port = free_port();
+    let mut child = Command::new("systemd-socket-activate")
+        .arg(format!("--listen=0.0.0.0:{port}"))
+        .arg("--fdname=admin")
+        .arg(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["run", "-c"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate must be installed (.ci/run installs the systemd package)");
+    // The first connection makes systemd-socket-activate start hookgate.
+    let admin = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(eventually(Duration::from_secs(20), || TcpStream::connect(admin).is_ok()), "never listened");
+    let exited = eventually(Duration::from_secs(20), || child.try_wait().unwrap().is_some());
+    if !exited {
+        let open = ask(admin, "GET", "/status.json", "Host: localhost\r\n").status;
+        let _ = child.kill();
+        panic!("hookgate serves an admin socket on 0.0.0.0 without a token (/status.json: {open})");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(said.contains("admin.token_file: the admin listener on 0.0.0.0:"), "{said}");
 }
