@@ -1,7 +1,10 @@
 //! The Bot API client's limits, over real sockets: a Bot API whose answer never
 //! ends (or declares gigabytes) fails the call with "larger than 1 MiB" as soon
 //! as 1 MiB has arrived, in the daemon's monitor and in `hookgate telegram
-//! info`, and neither process grows past a few tens of MB.
+//! info`, and neither process grows past a few tens of MB. And what `[telegram]`
+//! may hold: no `user:password@` in `api_url` (refused by `check`, `run` and
+//! `telegram`, and the password never printed), and no route secret that
+//! Telegram would refuse as `secret_token`.
 
 mod common;
 
@@ -199,4 +202,97 @@ fn telegram_info_stops_reading_a_huge_answer_at_1_mib() {
         assert!(api.sent() < 32 * MIB, "the sim sent {} MiB", api.sent() / MIB);
         assert!(!said.contains(TOKEN), "the token leaked: {said}");
     }
+}
+
+/// A password that must never be printed.
+const PASSWORD: &str = "hunter2-Pa55";
+
+fn hookgate(args: &[&str], config: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate")).args(args).arg("-c").arg(config).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), said)
+}
+
+/// Writes `config(...)` with `tweak` applied; returns its path.
+fn write_config(dir: &std::path::Path, tweak: impl Fn(String) -> String) -> std::path::PathBuf {
+    let api: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let path = dir.join("hookgate.toml");
+    std::fs::write(&path, tweak(config(dir, api))).unwrap();
+    path
+}
+
+#[test]
+fn an_api_url_with_a_user_and_password_is_refused_without_printing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        format!("https://bot:{PASSWORD}@api.telegram.org"),
+        format!("http://bot:{PASSWORD}@127.0.0.1:8081/"),
+        format!("https://{PASSWORD}@api.telegram.org"),
+        // No scheme, and one that does not parse as a URL: both used to echo it.
+        format!("bot:{PASSWORD}@api.telegram.org"),
+        format!("https://bot:{PASSWORD} x@api.telegram.org"),
+    ];
+    for url in urls {
+        let path =
+            write_config(dir.path(), |c| c.replace("api_url = \"http://127.0.0.1:9\"", &format!("api_url = {url:?}")));
+        let line = std::fs::read_to_string(&path).unwrap().lines().position(|l| l.starts_with("api_url")).unwrap() + 1;
+        for args in [&["check"][..], &["telegram", "info"], &["run"]] {
+            let (code, said) = hookgate(args, &path);
+            assert_eq!(code, Some(78), "{args:?} with {url}: {said}");
+            let want = format!("{}:{line}: telegram.api_url: ", path.display());
+            assert!(said.contains(&want), "want {want:?} in {said}");
+            assert!(said.contains("must be scheme://host[:port] with no user or password"), "{said}");
+            assert!(said.contains("…@"), "{said}");
+            assert!(!said.contains(PASSWORD), "{args:?} printed the password: {said}");
+        }
+    }
+}
+
+#[test]
+fn a_route_secret_telegram_would_refuse_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_secret = |extra: &'static str| {
+        let secret = format!("{}/secret", dir.path().display());
+        move |c: String| {
+            c.replace(
+                "upstream = \"backend\"\n[default]",
+                &format!("upstream = \"backend\"\nsecret_header = {{ name = \"X-Telegram-Bot-Api-Secret-Token\", value_file = {secret:?} }}\n[default]"),
+            )
+            .replace("monitor_interval", &format!("{extra}monitor_interval"))
+        }
+    };
+    let refused = [
+        ("a.secret-with-a-dot".to_string(), "it holds 1 other character"),
+        ("with spaces inside".to_string(), "it holds 2 other characters"),
+        ("sécret".to_string(), "it holds 1 other character"),
+        ("a".repeat(257), "it is 257 characters long"),
+    ];
+    for (secret, why) in refused {
+        std::fs::write(dir.path().join("secret"), format!("{secret}\n")).unwrap();
+        let path = write_config(dir.path(), with_secret(""));
+        let line =
+            std::fs::read_to_string(&path).unwrap().lines().position(|l| l.starts_with("secret_header")).unwrap() + 1;
+        let (code, said) = hookgate(&["check"], &path);
+        assert_eq!(code, Some(78), "{secret:?}: {said}");
+        let want = format!("{}:{line}: routes[0].secret_header.value_file: ", path.display());
+        assert!(said.contains(&want), "want {want:?} in {said}");
+        assert!(said.contains("registered with Telegram as secret_token"), "{said}");
+        assert!(said.contains(why), "want {why:?} in {said}");
+        assert!(!said.contains(&secret), "the secret was printed: {said}");
+        // Not registered with Telegram, the route may keep it for other senders.
+        let path = write_config(dir.path(), with_secret("secret_header_from_route = false\n"));
+        let (code, said) = hookgate(&["check"], &path);
+        assert_eq!(code, Some(0), "{secret:?} not registered: {said}");
+    }
+    // The longest and widest secret Telegram takes passes.
+    for secret in ["a".repeat(256), "Az09_-".to_string()] {
+        std::fs::write(dir.path().join("secret"), format!("{secret}\n")).unwrap();
+        let (code, said) = hookgate(&["check"], &write_config(dir.path(), with_secret("")));
+        assert_eq!(code, Some(0), "{secret:?}: {said}");
+    }
+    // An empty one was already refused, as no header value, naming the same key.
+    std::fs::write(dir.path().join("secret"), "\n").unwrap();
+    let (code, said) = hookgate(&["check"], &write_config(dir.path(), with_secret("")));
+    assert_eq!(code, Some(78), "{said}");
+    assert!(said.contains("routes[0].secret_header.value_file: "), "{said}");
 }

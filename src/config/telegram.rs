@@ -146,6 +146,19 @@ impl Checker<'_> {
             }
             (_, secret) => secret,
         };
+        if let Some(why) = secret.as_ref().and_then(|(_, value)| unusable_secret_token(value.expose())) {
+            let value_file = [
+                Step::Key("routes".into()),
+                Step::Index(i),
+                Step::Key("secret_header".into()),
+                Step::Key("value_file".into()),
+            ];
+            let why = format!(
+                "the secret is registered with Telegram as secret_token, which must be 1 to 256 characters of \
+                 A-Z a-z 0-9 _ -, and {why}; use such a secret, or set telegram.secret_header_from_route = false"
+            );
+            self.problem(&value_file, why);
+        }
         Some(WebhookRoute { index: i, path, secret })
     }
 
@@ -174,7 +187,15 @@ impl Checker<'_> {
     }
 
     /// `https://…`, or plain http only to a loopback address (tests, a local Bot API server).
+    /// No `user:password@`, as for upstream URLs; and since a password would
+    /// otherwise reach `check`, logs, `/readyz` and `telegram info` through the
+    /// URL, no message here shows it (the userinfo is checked before parsing,
+    /// and parse errors would echo it).
     fn api_url(&mut self, at: &[Step], text: &str) -> Option<Uri> {
+        if let Some(shown) = without_userinfo(text) {
+            self.problem(at, format!("{shown:?} must be scheme://host[:port] with no user or password"));
+            return None;
+        }
         let uri: Uri = match text.parse() {
             Ok(uri) => uri,
             Err(e) => {
@@ -192,5 +213,64 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+/// Why Telegram would refuse `secret` as `setWebhook`'s `secret_token`
+/// (1 to 256 characters, each `A-Z`, `a-z`, `0-9`, `_` or `-`), in words that
+/// never include the secret itself; `None` if it would take it.
+fn unusable_secret_token(secret: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(secret);
+    let length = text.chars().count();
+    if length == 0 {
+        return Some("it is empty".to_string());
+    }
+    if length > 256 {
+        return Some(format!("it is {length} characters long"));
+    }
+    let allowed = |c: &char| c.is_ascii_alphanumeric() || *c == '_' || *c == '-';
+    let bad = text.chars().filter(|c| !allowed(c)).count();
+    (bad > 0).then(|| format!("it holds {bad} other character{}", if bad == 1 { "" } else { "s" }))
+}
+
+/// When the URL's authority carries userinfo (`user[:password]@`), the URL
+/// with that part shown as `…`; `None` when it carries none. Works on the text
+/// (with or without a scheme), so a URL that does not parse is caught too.
+fn without_userinfo(text: &str) -> Option<String> {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
+    let at = text[start..end].rfind('@')? + start;
+    Some(format!("{}…{}", &text[..start], &text[at..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_found_and_hidden() {
+        let cases = [
+            ("https://user:hunter2@api.telegram.org", Some("https://…@api.telegram.org")),
+            ("http://u:p@127.0.0.1:8081/", Some("http://…@127.0.0.1:8081/")),
+            ("user:hunter2@api.telegram.org", Some("…@api.telegram.org")),
+            ("https://a:b@c@api.telegram.org/x", Some("https://…@api.telegram.org/x")),
+            ("https://api.telegram.org", None),
+            ("https://api.telegram.org/path@x", None),
+            ("https://api.telegram.org?x=a@b", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(without_userinfo(text).as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn secret_tokens_telegram_refuses_are_named_without_the_secret() {
+        assert_eq!(unusable_secret_token(b"hookgate_Secret-42"), None);
+        assert_eq!(unusable_secret_token(&[b'a'; 256]), None);
+        assert_eq!(unusable_secret_token(b"").as_deref(), Some("it is empty"));
+        assert_eq!(unusable_secret_token(&[b'a'; 257]).as_deref(), Some("it is 257 characters long"));
+        assert_eq!(unusable_secret_token(b"pass.word").as_deref(), Some("it holds 1 other character"));
+        assert_eq!(unusable_secret_token(b"p=ss w+rd").as_deref(), Some("it holds 3 other characters"));
+        assert_eq!(unusable_secret_token("sécret".as_bytes()).as_deref(), Some("it holds 1 other character"));
     }
 }
