@@ -1,6 +1,8 @@
 //! The admin listener over real sockets, against the real daemon: the bearer
 //! token (its scheme in any case; rotated, added and removed by a reload), the
-//! methods each endpoint takes (`HEAD` wherever `GET`, `Allow` on 405).
+//! methods each endpoint takes (`HEAD` wherever `GET`, `Allow` on 405), and
+//! what keeps browsers' cross-site and DNS-rebinding requests out (`Host`,
+//! `Origin`) while the `hookgate` commands still get in.
 
 mod common;
 
@@ -256,4 +258,99 @@ fn a_systemd_admin_socket_off_loopback_needs_a_token_to_start() {
     assert!(!out.status.success());
     let said = text(&out.stderr);
     assert!(said.contains("admin.token_file: the admin listener on 0.0.0.0:"), "{said}");
+}
+
+/// `method path HTTP/1.x` with exactly `headers` (no Host added), on a fresh connection.
+fn exact(admin: SocketAddr, request: &str) -> RawResponse {
+    let mut stream = TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    read_response(&mut stream).unwrap()
+}
+
+#[test]
+fn without_a_token_the_host_must_name_the_admin() {
+    let setup = Setup::start("");
+    let port = setup.admin.port();
+    // DNS rebinding: evil.example now resolves to 127.0.0.1, and the page reads the answer.
+    for host in [format!("evil.example:{port}"), "evil.example".to_string(), format!("localhost.evil.example:{port}")] {
+        let response = ask(setup.admin, "GET", "/status.json", &format!("Host: {host}\r\n"));
+        assert_eq!(response.status, 421, "Host: {host}");
+        assert_eq!(response.body_text().lines().count(), 1, "{}", response.body_text());
+        assert!(!response.body_text().contains('{'), "{}", response.body_text());
+    }
+    for host in [
+        "localhost".to_string(),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        format!("127.0.0.1:{port}"),
+        "127.3.4.5".to_string(),
+        format!("[::1]:{port}"),
+    ] {
+        let response = ask(setup.admin, "GET", "/status.json", &format!("Host: {host}\r\n"));
+        assert_eq!(response.status, 200, "Host: {host}: {}", response.body_text());
+    }
+    // The absolute form's authority is the one that counts (RFC 9112 §3.2.2).
+    let response = exact(
+        setup.admin,
+        &format!("GET http://evil.example:{port}/status.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(response.status, 421);
+    // HTTP/1.0 may leave Host out; HTTP/1.1 may not, nor send two.
+    assert_eq!(exact(setup.admin, "GET /status.json HTTP/1.0\r\n\r\n").status, 200);
+    assert_eq!(exact(setup.admin, "GET /status.json HTTP/1.1\r\nConnection: close\r\n\r\n").status, 400);
+    let twice = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(exact(setup.admin, twice).status, 400);
+}
+
+#[test]
+fn a_cross_site_post_is_refused() {
+    let setup = Setup::start("");
+    let port = setup.admin.port();
+    let form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n";
+    let post = |host: &str, origin: &str| {
+        let mut stream = TcpStream::connect(setup.admin).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let request =
+            format!("POST /reload HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n{form}Connection: close\r\n\r\na=b");
+        stream.write_all(request.as_bytes()).unwrap();
+        read_response(&mut stream).unwrap()
+    };
+    let host = format!("127.0.0.1:{port}");
+    for origin in [
+        "http://evil.example",
+        "null",
+        &format!("http://localhost:{port}"),
+        "http://127.0.0.1:3000",
+        "http://127.0.0.1",
+    ] {
+        let response = post(&host, origin);
+        assert_eq!(response.status, 403, "Origin: {origin}: {}", response.body_text());
+        assert_eq!(response.body_text().lines().count(), 1, "{}", response.body_text());
+    }
+    assert!(!setup.daemon.logs().iter().any(|l| l.contains("reloaded ")), "a refused POST reloaded");
+    // The page's own origin, and the commands (no Origin at all), may reload.
+    let response = post(&host, &format!("http://{host}"));
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    let out = setup.hookgate("reload");
+    assert_eq!(out.status.code(), Some(0), "hookgate reload: {}{}", text(&out.stdout), text(&out.stderr));
+    for command in ["health", "status"] {
+        let out = setup.hookgate(command);
+        assert_eq!(out.status.code(), Some(0), "hookgate {command}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+}
+
+#[test]
+fn with_a_token_a_cross_site_post_is_refused_too() {
+    let setup = Setup::start("token_file = \"DIR/token\"");
+    let token = bearer("Bearer", TOKEN);
+    let evil = format!("{token}Origin: http://evil.example\r\nContent-Length: 0\r\n");
+    assert_eq!(setup.ask("POST", "/reload", &evil).status, 403);
+    // A reverse proxy that adds the token may pass its own name as Host.
+    let proxied = ask(setup.admin, "GET", "/status.json", &format!("Host: admin.example.com\r\n{token}"));
+    assert_eq!(proxied.status, 200);
+    for command in ["health", "status", "reload"] {
+        let out = setup.hookgate(command);
+        assert_eq!(out.status.code(), Some(0), "hookgate {command}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
 }

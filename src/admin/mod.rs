@@ -14,9 +14,14 @@
 //! It binds to loopback by default. With `[admin] token_file` (required for any
 //! other address) every endpoint but `/healthz` needs `Authorization: Bearer
 //! <token>` (the scheme in any case), compared in constant time; otherwise 401.
+//! Before that, `gate` keeps browsers' cross-site and DNS-rebinding requests
+//! out: without a token the `Host` must name this listener (otherwise 421),
+//! and a state-changing request from another origin gets 403.
+
+mod gate;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -32,10 +37,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, ConfigError, Problem};
 use crate::metrics::Metrics;
-use crate::secret::Secret;
 use crate::server::StateHandle;
 use crate::status;
 use crate::telegram::monitor::{REPAIR_LINE, WebhookStatus};
+use gate::Refusal;
 
 /// Where the daemon is in its life, for `/readyz`.
 #[derive(Debug, Default)]
@@ -87,9 +92,10 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
+            let Ok(local) = stream.local_addr() else { continue };
             let admin = admin.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(admin.clone(), req));
+                let service = service_fn(move |req| handle(admin.clone(), local.ip(), req));
                 let _ =
                     hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
@@ -97,15 +103,18 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
     });
 }
 
-async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path();
+/// Answers one request that came in on the local address `local`: the gate
+/// first, then the endpoint.
+async fn handle(admin: Arc<Admin>, local: IpAddr, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let state = admin.state.load();
-    if path != "/healthz" && !authorized(state.config.admin_token.as_ref(), req.headers()) {
-        let mut refused =
-            text(StatusCode::UNAUTHORIZED, "a bearer token is required ([admin] token_file)\n".to_string());
-        refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    if let Err(refusal) = gate::admit(&req, local, state.config.admin_token.as_ref()) {
+        let mut refused = text(refusal.status(), refusal.message().to_string());
+        if refusal == Refusal::Unauthorized {
+            refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
         return Ok(refused);
     }
+    let path = req.uri().path();
     // HEAD is GET without the body (RFC 9110 §9.3.2); hyper leaves the body out.
     let method = if req.method() == Method::HEAD { &Method::GET } else { req.method() };
     let response = match (method, path) {
@@ -192,26 +201,6 @@ pub fn check_token(
     }
 }
 
-/// Whether `headers` carry `Authorization: Bearer <token>` (compared in
-/// constant time); always true without a token.
-fn authorized(token: Option<&Secret>, headers: &http::HeaderMap) -> bool {
-    let Some(token) = token else { return true };
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    match (values.next(), values.next()) {
-        (Some(value), None) => bearer(value.as_bytes()).is_some_and(|given| token.matches(given)),
-        _ => false,
-    }
-}
-
-/// The credentials of a `Bearer` authorization: `auth-scheme 1*SP token68`,
-/// the scheme compared without regard to case (RFC 9110 §11.1, §11.4), so
-/// `bearer` and `BEARER` are `Bearer`.
-fn bearer(value: &[u8]) -> Option<&[u8]> {
-    let space = value.iter().position(|&b| b == b' ')?;
-    let (scheme, credentials) = value.split_at(space);
-    scheme.eq_ignore_ascii_case(b"Bearer").then(|| credentials.trim_ascii_start())
-}
-
 /// 405 with the `Allow` the RFC requires on it (RFC 9110 §15.5.6).
 fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_string());
@@ -229,26 +218,4 @@ fn typed(status: StatusCode, body: String, content_type: &'static str) -> Respon
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_scheme_in_any_case() {
-        let table: &[(&[u8], Option<&[u8]>)] = &[
-            (b"Bearer tok", Some(b"tok")),
-            (b"bearer tok", Some(b"tok")),
-            (b"BEARER tok", Some(b"tok")),
-            (b"bEaReR  tok", Some(b"tok")),
-            (b"Basic tok", None),
-            (b"Bearertok", None),
-            (b"Bearer", None),
-            (b"Bearers tok", None),
-        ];
-        for (value, want) in table {
-            assert_eq!(bearer(value), *want, "{:?}", String::from_utf8_lossy(value));
-        }
-    }
 }
