@@ -17,6 +17,10 @@
 //! Before that, `gate` keeps browsers' cross-site and DNS-rebinding requests
 //! out: without a token the `Host` must name this listener (otherwise 421),
 //! and a state-changing request from another origin gets 403.
+//!
+//! Its connections share the process's descriptors with the proxy, so they
+//! are bounded: [`MAX_CONNECTIONS`] at once, and `[limits] header_timeout`
+//! for each request head, which also closes idle keep-alive connections.
 
 mod gate;
 
@@ -25,15 +29,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::config::{Config, ConfigError, Problem};
 use crate::metrics::Metrics;
@@ -84,20 +90,47 @@ pub struct Admin {
     pub state: StateHandle,
 }
 
+/// Admin connections served at once. The admin listener shares the process's
+/// descriptors with the proxy: without a cap, connections that send nothing
+/// took them all and the proxy could not accept. Operators' tools need a few.
+const MAX_CONNECTIONS: usize = 64;
+
 /// Serves the admin endpoints on `listener` until the process exits.
+///
+/// A connection beyond [`MAX_CONNECTIONS`] is closed as soon as it is
+/// accepted. Each request head must arrive within `[limits] header_timeout`
+/// (the config's at accept) of the connection opening or of the previous
+/// response, so this bounds idle keep-alive connections and slow heads alike;
+/// the connection is then closed without an answer.
 pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
+        // Say so once each time the cap is reached, not once per connection.
+        let mut full = false;
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let Ok((stream, peer)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                if !full {
+                    tracing::warn!(%peer, "{MAX_CONNECTIONS} admin connections open; closing new ones until one ends");
+                }
+                full = true;
+                continue;
+            };
+            full = false;
             let Ok(local) = stream.local_addr() else { continue };
+            let header_timeout = admin.state.load().config.limits.header_timeout;
             let admin = admin.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| handle(admin.clone(), local.ip(), req));
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                drop(slot);
             });
         }
     });
