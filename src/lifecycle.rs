@@ -250,6 +250,8 @@ impl Running {
                 tracing::error!("reload failed, still serving the previous config: {error}");
             }
         }
+        // After a failed reload too: State::new may have registered the names of a config not swapped in.
+        self.metrics.forget_gone(&self.server.state().config);
         self.sources.reloads.reloaded(&outcome);
         self.sources.set_listeners(self.server.bound());
         self.notifier.ready(&status(&self.server));

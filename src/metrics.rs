@@ -4,19 +4,27 @@
 //! its upstream's error counters) is registered once, when a config is loaded,
 //! and stored beside the route table. A request then only does atomic adds.
 //! Without `[admin]` nothing can be scraped, so every handle is a no-op.
-//! The text format is rendered by `metrics-exporter-prometheus`.
+//! The series live in `registry`, which renders the text format.
+//!
+//! What a config names (routes, upstreams, certificates) is measured only
+//! while a config names it: at each reload `forget_gone` drops the series and
+//! status-page windows of the names the new config no longer has, so renaming
+//! routes, upstreams or certificate files does not grow `/metrics` or memory,
+//! and a replaced certificate's expiry stops being exported.
 
-use std::collections::HashMap;
+mod registry;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics::{Counter, Gauge, Histogram};
 
+use crate::config::Config;
 use crate::recent::{Problems, RouteWindow, UpstreamWindow};
-
-const METADATA: Metadata<'static> = Metadata::new("hookgate", Level::INFO, None);
+use crate::routes::Action;
+use registry::{Registry, SeriesKey};
 
 const REQUESTS: &str = "hookgate_requests_total";
 const DURATION: &str = "hookgate_request_duration_seconds";
@@ -43,9 +51,16 @@ const ACME_ATTEMPTS: &str = "hookgate_acme_attempts_total";
 const BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
+/// The `route` label of requests no route or `[default]` took (refused before
+/// routing), and the `upstream` label of routes that answer locally.
+pub const NONE: &str = "-";
+/// The `route` label of `[default]`.
+pub const DEFAULT_ROUTE: &str = "default";
+
 /// The process-wide registry; lives across reloads.
 pub struct Metrics {
-    prometheus: Option<(PrometheusRecorder, PrometheusHandle)>,
+    /// `None` without `[admin]`: every handle is then a no-op.
+    registry: Option<Registry>,
     pub connections: Gauge,
     pub tunnels: Gauge,
     reloads_ok: Counter,
@@ -157,13 +172,7 @@ impl ConnectionGauge {
 impl Metrics {
     /// A registry that `/metrics` renders.
     pub fn prometheus() -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(DURATION.to_string()), BUCKETS)
-            .map(PrometheusBuilder::build_recorder)
-            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
-        let handle = recorder.handle();
-        describe(&recorder);
-        Metrics::with(Some((recorder, handle)))
+        Metrics::with(Some(Registry::default()))
     }
 
     /// Every handle a no-op: for a daemon without `[admin]`.
@@ -171,9 +180,9 @@ impl Metrics {
         Metrics::with(None)
     }
 
-    fn with(prometheus: Option<(PrometheusRecorder, PrometheusHandle)>) -> Self {
+    fn with(registry: Option<Registry>) -> Self {
         let mut metrics = Metrics {
-            prometheus,
+            registry,
             connections: Gauge::noop(),
             tunnels: Gauge::noop(),
             reloads_ok: Counter::noop(),
@@ -192,8 +201,8 @@ impl Metrics {
         };
         metrics.connections = metrics.gauge(CONNECTIONS, vec![]);
         metrics.tunnels = metrics.gauge(TUNNELS, vec![]);
-        metrics.reloads_ok = metrics.counter(RELOADS, vec![Label::new("result", "success")]);
-        metrics.reloads_failed = metrics.counter(RELOADS, vec![Label::new("result", "failure")]);
+        metrics.reloads_ok = metrics.counter(RELOADS, vec![("result", "success".into())]);
+        metrics.reloads_failed = metrics.counter(RELOADS, vec![("result", "failure".into())]);
         metrics.last_reload_ok = metrics.gauge(LAST_RELOAD_OK, vec![]);
         metrics.last_reload_time = metrics.gauge(LAST_RELOAD_TIME, vec![]);
         metrics.telegram = TelegramMetrics {
@@ -204,43 +213,36 @@ impl Metrics {
         };
         metrics.last_reload_ok.set(1.0);
         metrics.last_reload_time.set(unix_now());
-        metrics.gauge(BUILD_INFO, vec![Label::new("version", env!("CARGO_PKG_VERSION"))]).set(1.0);
+        metrics.gauge(BUILD_INFO, vec![("version", env!("CARGO_PKG_VERSION").into())]).set(1.0);
         metrics
     }
 
-    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
-        match &self.prometheus {
-            Some((recorder, _)) => recorder.register_counter(&Key::from_parts(name, labels), &METADATA),
+    fn counter(&self, name: &'static str, labels: Vec<(&'static str, String)>) -> Counter {
+        match &self.registry {
+            Some(registry) => registry.counter(SeriesKey::new(name, labels)),
             None => Counter::noop(),
         }
     }
 
-    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
-        match &self.prometheus {
-            Some((recorder, _)) => recorder.register_gauge(&Key::from_parts(name, labels), &METADATA),
+    fn gauge(&self, name: &'static str, labels: Vec<(&'static str, String)>) -> Gauge {
+        match &self.registry {
+            Some(registry) => registry.gauge(SeriesKey::new(name, labels)),
             None => Gauge::noop(),
         }
     }
 
-    /// Handles for one route; `route` is `default` for `[default]` and `-` for
-    /// requests refused before routing.
+    /// Handles for one route; `route` is `DEFAULT_ROUTE` for `[default]` and
+    /// `NONE` for requests refused before routing.
     pub fn route(&self, route: &str, upstream: &str) -> RouteMetrics {
         let class = |c: &'static str| {
-            let labels = vec![
-                Label::new("route", route.to_string()),
-                Label::new("upstream", upstream.to_string()),
-                Label::new("class", c),
-            ];
+            let labels = vec![("route", route.to_string()), ("upstream", upstream.to_string()), ("class", c.into())];
             self.counter(REQUESTS, labels)
         };
-        let duration = match &self.prometheus {
-            Some((recorder, _)) => recorder.register_histogram(
-                &Key::from_parts(DURATION, vec![Label::new("route", route.to_string())]),
-                &METADATA,
-            ),
+        let duration = match &self.registry {
+            Some(registry) => registry.histogram(SeriesKey::new(DURATION, vec![("route", route.to_string())]), BUCKETS),
             None => Histogram::noop(),
         };
-        let dedupe_suppressed = self.counter(DEDUPE_SUPPRESSED, vec![Label::new("route", route.to_string())]);
+        let dedupe_suppressed = self.counter(DEDUPE_SUPPRESSED, vec![("route", route.to_string())]);
         RouteMetrics {
             by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
             duration,
@@ -251,10 +253,10 @@ impl Metrics {
     }
 
     pub fn upstream(&self, name: &str) -> UpstreamMetrics {
-        let labels = || vec![Label::new("upstream", name.to_string())];
+        let labels = || vec![("upstream", name.to_string())];
         let recent = self.upstream_window(name);
         let level = |state: &'static str, now: &Arc<AtomicI64>| ConnectionGauge {
-            gauge: self.gauge(POOLED, vec![Label::new("upstream", name.to_string()), Label::new("state", state)]),
+            gauge: self.gauge(POOLED, vec![("upstream", name.to_string()), ("state", state.into())]),
             now: now.clone(),
         };
         UpstreamMetrics {
@@ -266,15 +268,17 @@ impl Metrics {
         }
     }
 
-    /// A route's recent activity (created on first use, kept across reloads).
+    /// A route's recent activity (created on first use, kept across reloads
+    /// while the config has the route).
     pub fn route_window(&self, route: &str) -> Arc<RouteWindow> {
-        let mut windows = self.route_windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = lock(&self.route_windows);
         windows.entry(route.to_string()).or_default().clone()
     }
 
-    /// An upstream's recent failures (created on first use, kept across reloads).
+    /// An upstream's recent failures (created on first use, kept across
+    /// reloads while the config has the upstream).
     pub fn upstream_window(&self, upstream: &str) -> Arc<UpstreamWindow> {
-        let mut windows = self.upstream_windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = lock(&self.upstream_windows);
         windows.entry(upstream.to_string()).or_default().clone()
     }
 
@@ -292,15 +296,15 @@ impl Metrics {
 
     /// How many client buckets a route's rate limiter holds (updated every few seconds).
     pub fn rate_limit_keys(&self, route: &str, keys: usize) {
-        if keys > 0 || self.prometheus.is_some() {
-            self.gauge(RATE_LIMIT_KEYS, vec![Label::new("route", route.to_string())]).set(keys as f64);
+        if keys > 0 || self.registry.is_some() {
+            self.gauge(RATE_LIMIT_KEYS, vec![("route", route.to_string())]).set(keys as f64);
         }
     }
 
     /// Whole days until a served certificate expires (negative once expired).
     pub fn certificate_expiry(&self, cert_file: &str, days: i64) {
-        if self.prometheus.is_some() {
-            self.gauge(CERT_EXPIRY, vec![Label::new("cert_file", cert_file.to_string())]).set(days as f64);
+        if self.registry.is_some() {
+            self.gauge(CERT_EXPIRY, vec![("cert_file", cert_file.to_string())]).set(days as f64);
         }
     }
 
@@ -317,64 +321,88 @@ impl Metrics {
 
     /// Counts one webhook repair by the monitor; `result` is `success` or `failure`.
     pub fn telegram_repair(&self, result: &'static str) {
-        self.counter(TG_REPAIRS, vec![Label::new("result", result)]).increment(1);
+        self.counter(TG_REPAIRS, vec![("result", result.into())]).increment(1);
     }
 
     /// Records one ACME order attempt (`success` or `failure`).
     pub fn acme_attempt(&self, result: &'static str) {
-        self.counter(ACME_ATTEMPTS, vec![Label::new("result", result)]).increment(1);
+        self.counter(ACME_ATTEMPTS, vec![("result", result.into())]).increment(1);
+    }
+
+    /// Forgets the series and windows of what `config` (the one now serving)
+    /// no longer has: routes (as `route`, and as a `route` with its
+    /// `upstream`), upstreams and served certificate files. Called after every
+    /// reload. A request still running on the old config records into handles
+    /// nothing renders any more; a name that comes back starts again at zero.
+    pub fn forget_gone(&self, config: &Config) {
+        let upstream_of = |action: &Action| match action {
+            Action::Upstream(i) => config.upstreams[*i].name.to_string(),
+            Action::Respond(_) => NONE.to_string(),
+        };
+        let mut pairs: HashSet<(String, String)> =
+            config.routes.routes().iter().map(|r| (r.name.to_string(), upstream_of(&r.action))).collect();
+        pairs.insert((DEFAULT_ROUTE.to_string(), upstream_of(config.routes.default_action())));
+        pairs.insert((NONE.to_string(), NONE.to_string()));
+        let routes: HashSet<&str> = pairs.iter().map(|(route, _)| route.as_str()).collect();
+        let mut upstreams: HashSet<&str> = config.upstreams.iter().map(|u| &*u.name).collect();
+        upstreams.insert(NONE);
+        let certificates: Vec<String> =
+            config.listen.tls.iter().flat_map(|t| t.served_certificates()).map(|c| c.cert_file).collect();
+        if let Some(registry) = &self.registry {
+            registry.retain(|key| {
+                let route = key.label("route");
+                let upstream = key.label("upstream");
+                route.is_none_or(|r| routes.contains(r))
+                    && upstream.is_none_or(|u| upstreams.contains(u))
+                    && key.label("cert_file").is_none_or(|c| certificates.iter().any(|kept| kept == c))
+                    && match (route, upstream) {
+                        (Some(r), Some(u)) => pairs.contains(&(r.to_string(), u.to_string())),
+                        _ => true,
+                    }
+            });
+        }
+        lock(&self.route_windows).retain(|name, _| routes.contains(name.as_str()));
+        lock(&self.upstream_windows).retain(|name, _| upstreams.contains(name.as_str()));
     }
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
-        self.prometheus.as_ref().map(|(_, handle)| handle.render())
+        self.registry.as_ref().map(|registry| registry.render(&HELP))
     }
 
-    /// Folds recorded histogram samples into their buckets. Call it now and
-    /// then even if nobody scrapes, so memory stays bounded.
-    pub fn run_upkeep(&self) {
-        if let Some((_, handle)) = &self.prometheus {
-            handle.run_upkeep();
-        }
-    }
+    /// Nothing to do since histograms count into their buckets as they
+    /// record (the exporter used before kept samples until this folded them);
+    /// kept for the daemon's housekeeping, which calls it.
+    pub fn run_upkeep(&self) {}
 }
 
-fn describe(recorder: &PrometheusRecorder) {
-    let counters: [(&'static str, &'static str); 8] = [
-        (REQUESTS, "Requests answered, by route, upstream and status class."),
-        (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
-        (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
-        (RELOADS, "Config reloads, by result."),
-        (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
-        (TG_REPAIRS, "Webhook repairs (setWebhook with this config) by the monitor, by result."),
-        (DEDUPE_SUPPRESSED, "Redelivered updates answered without forwarding them again, by route."),
-        (ACME_ATTEMPTS, "ACME certificate orders ([listen.tls.acme]), by result."),
-    ];
-    for (name, help) in counters {
-        recorder.describe_counter(name.into(), None, SharedString::const_str(help));
-    }
-    let gauges: [(&'static str, &'static str); 11] = [
-        (POOLED, "Connections to an upstream: open (in use or idle) and idle in the workers' pools."),
-        (CERT_EXPIRY, "Whole days until a served certificate expires."),
-        (TG_PENDING, "Updates Telegram holds for the webhook (getWebhookInfo)."),
-        (TG_LAST_ERROR, "Unix time of Telegram's last delivery error, 0 if none."),
-        (TG_URL_MATCHES, "1 if the registered webhook URL is the one this config builds."),
-        (RATE_LIMIT_KEYS, "Client buckets a route's rate limiter holds (bounded by max_keys)."),
-        (CONNECTIONS, "Client connections open now, tunnels included."),
-        (TUNNELS, "Upgrade (WebSocket) tunnels open now."),
-        (LAST_RELOAD_OK, "1 if the last config reload succeeded, 0 if it failed."),
-        (LAST_RELOAD_TIME, "Unix time of the last successful config load."),
-        (BUILD_INFO, "Always 1; the version label says which build runs."),
-    ];
-    for (name, help) in gauges {
-        recorder.describe_gauge(name.into(), None, SharedString::const_str(help));
-    }
-    recorder.describe_histogram(
-        DURATION.into(),
-        Some(Unit::Seconds),
-        SharedString::const_str("Time from request head to the end of the response, by route."),
-    );
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// `# HELP` text for every metric name.
+const HELP: [(&str, &str); 20] = [
+    (REQUESTS, "Requests answered, by route, upstream and status class."),
+    (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
+    (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
+    (RELOADS, "Config reloads, by result."),
+    (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
+    (TG_REPAIRS, "Webhook repairs (setWebhook with this config) by the monitor, by result."),
+    (DEDUPE_SUPPRESSED, "Redelivered updates answered without forwarding them again, by route."),
+    (ACME_ATTEMPTS, "ACME certificate orders ([listen.tls.acme]), by result."),
+    (POOLED, "Connections to an upstream: open (in use or idle) and idle in the workers' pools."),
+    (CERT_EXPIRY, "Whole days until a served certificate expires."),
+    (TG_PENDING, "Updates Telegram holds for the webhook (getWebhookInfo)."),
+    (TG_LAST_ERROR, "Unix time of Telegram's last delivery error, 0 if none."),
+    (TG_URL_MATCHES, "1 if the registered webhook URL is the one this config builds."),
+    (RATE_LIMIT_KEYS, "Client buckets a route's rate limiter holds (bounded by max_keys)."),
+    (CONNECTIONS, "Client connections open now, tunnels included."),
+    (TUNNELS, "Upgrade (WebSocket) tunnels open now."),
+    (LAST_RELOAD_OK, "1 if the last config reload succeeded, 0 if it failed."),
+    (LAST_RELOAD_TIME, "Unix time of the last successful config load."),
+    (BUILD_INFO, "Always 1; the version label says which build runs."),
+    (DURATION, "Time from request head to the end of the response, by route."),
+];
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> f64 {
@@ -385,3 +413,6 @@ pub fn unix_now() -> f64 {
 pub fn unix_seconds() -> u64 {
     unix_now() as u64
 }
+
+#[cfg(test)]
+mod tests;
