@@ -133,7 +133,7 @@ async fn an_invalid_file_keeps_the_old_routes_and_says_why() {
     let line = daemon.wait_for_log("no upstream named \"nope\"", Duration::from_secs(5));
     assert!(line.contains("hookgate.toml:") && line.contains("routes[0].upstream"), "{line}");
     assert_eq!(get(daemon.addr, "h", "/").body_text(), "v1");
-    let metrics = get(daemon.admin.unwrap(), "h", "/metrics").body_text();
+    let metrics = get(daemon.admin.unwrap(), "localhost", "/metrics").body_text();
     assert!(metrics.contains("hookgate_config_last_reload_successful 0"), "{metrics}");
     assert!(metrics.contains("hookgate_config_reloads_total{result=\"failure\"} 1"), "{metrics}");
 
@@ -141,7 +141,7 @@ async fn an_invalid_file_keeps_the_old_routes_and_says_why() {
     daemon.rewrite_config(&config(&v2));
     reload_and_wait(&daemon);
     assert_eq!(get(daemon.addr, "h", "/").body_text(), "v2");
-    let metrics = get(daemon.admin.unwrap(), "h", "/metrics").body_text();
+    let metrics = get(daemon.admin.unwrap(), "localhost", "/metrics").body_text();
     assert!(metrics.contains("hookgate_config_last_reload_successful 1"), "{metrics}");
 }
 
@@ -192,16 +192,16 @@ async fn admin_endpoints_and_hookgate_reload() {
     let mut daemon = Daemon::start(&config_with_admin(&app, &admin_addr.to_string()));
     let admin = daemon.admin.expect("admin listener");
     assert_eq!(admin, admin_addr);
-    assert_eq!(get(admin, "h", "/healthz").body_text(), "ok\n");
-    assert_eq!(get(admin, "h", "/readyz").status, 200);
-    assert_eq!(get(admin, "h", "/nope").status, 404);
+    assert_eq!(get(admin, "localhost", "/healthz").body_text(), "ok\n");
+    assert_eq!(get(admin, "localhost", "/readyz").status, 200);
+    assert_eq!(get(admin, "localhost", "/nope").status, 404);
     get(daemon.addr, "h", "/counted");
     raw(daemon.addr, b"GET /a/../b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     // A request is counted when its last byte has been written, which the
     // client can see a moment before hookgate finishes the count.
     let counted = |metrics: &str| metrics.contains("class=\"2xx\"} 1") && metrics.contains("class=\"4xx\"} 1");
-    assert!(eventually(Duration::from_secs(5), || counted(&get(admin, "h", "/metrics").body_text())));
-    let metrics = get(admin, "h", "/metrics").body_text();
+    assert!(eventually(Duration::from_secs(5), || counted(&get(admin, "localhost", "/metrics").body_text())));
+    let metrics = get(admin, "localhost", "/metrics").body_text();
     for needle in [
         "hookgate_requests_total{route=\"default\",upstream=\"app\",class=\"2xx\"} 1",
         "hookgate_requests_total{route=\"-\",upstream=\"-\",class=\"4xx\"} 1",
@@ -218,7 +218,9 @@ async fn admin_endpoints_and_hookgate_reload() {
         Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["reload", "-c"]).arg(&daemon.config_path).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
-    assert!(get(admin, "h", "/metrics").body_text().contains("hookgate_config_reloads_total{result=\"success\"} 1"));
+    assert!(
+        get(admin, "localhost", "/metrics").body_text().contains("hookgate_config_reloads_total{result=\"success\"} 1")
+    );
     std::fs::write(&daemon.config_path, "[listen]\nbogus = 1\n").unwrap();
     let out =
         Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["reload", "-c"]).arg(&daemon.config_path).output().unwrap();
@@ -229,8 +231,8 @@ async fn admin_endpoints_and_hookgate_reload() {
     let in_flight = std::thread::spawn(move || get(addr, "h", "/slow?ms=1500"));
     assert!(eventually(Duration::from_secs(5), || app.seen().iter().any(|s| s.target.starts_with("/slow"))));
     daemon.signal("TERM");
-    assert!(eventually(Duration::from_secs(5), || get(admin, "h", "/readyz").status == 503));
-    assert_eq!(get(admin, "h", "/readyz").body_text(), "draining\n");
+    assert!(eventually(Duration::from_secs(5), || get(admin, "localhost", "/readyz").status == 503));
+    assert_eq!(get(admin, "localhost", "/readyz").body_text(), "draining\n");
     assert_eq!(in_flight.join().unwrap().status, 200);
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
 }

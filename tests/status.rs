@@ -101,7 +101,7 @@ fn wait_for_access_lines(daemon: &Daemon, count: usize) {
 
 fn get_json(setup: &Setup, token: Option<&str>) -> Value {
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!("GET /status.json HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n");
+    let request = format!("GET /status.json HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
     let response = raw(setup.admin, request.as_bytes());
     assert_eq!(response.status, 200, "{}", response.body_text());
     serde_json::from_str(&response.body_text()).unwrap()

@@ -128,13 +128,13 @@ async fn socket_activation_serves_inherited_sockets() {
     let response = get(proxy, "h", "/through-activation");
     assert_eq!((response.status, response.body_text().as_str()), (200, "app"));
     assert_eq!(upstream.seen()[0].target, "/through-activation");
-    let health = get(admin, "h", "/healthz");
+    let health = get(admin, "localhost", "/healthz");
     assert_eq!((health.status, health.body_text().as_str()), (200, "ok\n"));
     // The config has no [admin]; the inherited admin socket still gets real metrics.
     // Counted once its last byte is written, which the client may see first.
     let counted = "hookgate_requests_total{route=\"default\",upstream=\"app\",class=\"2xx\"} 1";
-    let seen = eventually(Duration::from_secs(5), || get(admin, "h", "/metrics").body_text().contains(counted));
-    assert!(seen, "{}", get(admin, "h", "/metrics").body_text());
+    let seen = eventually(Duration::from_secs(5), || get(admin, "localhost", "/metrics").body_text().contains(counted));
+    assert!(seen, "{}", get(admin, "localhost", "/metrics").body_text());
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     let _ = child.wait();
 }

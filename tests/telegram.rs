@@ -275,7 +275,7 @@ async fn the_monitor_diagnoses_each_known_failure_once_and_exports_metrics() {
     let admin = daemon.admin.unwrap();
     daemon.wait_for_log("telegram webhook: healthy", Duration::from_secs(10));
     let metric = |name: &str| -> Option<f64> {
-        let text = common::get(admin, "h", "/metrics").body_text();
+        let text = common::get(admin, "localhost", "/metrics").body_text();
         text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'))?.rsplit(' ').next()?.parse().ok()
     };
     assert_eq!(metric("hookgate_telegram_webhook_url_matches_config"), Some(1.0));
@@ -300,7 +300,7 @@ async fn the_monitor_diagnoses_each_known_failure_once_and_exports_metrics() {
             == Some((10 + i) as f64)));
     }
     assert_eq!(metric("hookgate_telegram_webhook_last_error_timestamp_seconds"), Some((now - 5) as f64));
-    let readyz = common::get(admin, "h", "/readyz").body_text();
+    let readyz = common::get(admin, "localhost", "/readyz").body_text();
     assert!(readyz.starts_with("ready\ntelegram webhook: ") && readyz.contains("longer than 60 s"), "{readyz}");
 
     // Someone re-sets the webhook elsewhere.

@@ -147,9 +147,9 @@ async fn xboards_button_is_repaired_within_one_monitor_round() {
     assert_exactly_once(&tally);
 
     let admin = daemon.admin.unwrap();
-    let metrics = common::get(admin, "h", "/metrics").body_text();
+    let metrics = common::get(admin, "localhost", "/metrics").body_text();
     assert!(metrics.contains("hookgate_telegram_webhook_repairs_total{result=\"success\"} 1"), "{metrics}");
-    let readyz = common::get(admin, "h", "/readyz").body_text();
+    let readyz = common::get(admin, "localhost", "/readyz").body_text();
     assert!(readyz.contains("telegram last repair: ") && readyz.contains("(success)"), "{readyz}");
 
     // `hookgate telegram info` asks the daemon (through [admin]) for its last repair.
@@ -228,7 +228,7 @@ async fn a_slow_answer_is_handled_once_with_dedupe_and_twice_without() {
         assert_eq!((tally.sent, tally.lost, tally.out_of_order), (500, 0, 0), "{tally:?}");
         if dedupe {
             assert_eq!((times, tally.twice), (1, 0), "{tally:?}");
-            let metrics = common::get(daemon.admin.unwrap(), "h", "/metrics").body_text();
+            let metrics = common::get(daemon.admin.unwrap(), "localhost", "/metrics").body_text();
             let suppressed = "hookgate_dedupe_suppressed_total{route=\"telegram-webhook\"}";
             assert!(metrics.lines().any(|l| l.starts_with(suppressed) && !l.ends_with(" 0")), "{metrics}");
             daemon.wait_for_log("redelivered update answered without forwarding it again", Duration::from_secs(2));
