@@ -35,6 +35,8 @@ pub enum ProxyError {
     RateLimited(u64),
     /// Us: the route has `max_in_flight` requests running already.
     RouteBusy,
+    /// Us: `shutdown_grace` ran out before the upstream answered.
+    ShuttingDown,
     /// Upstream: could not connect, or the connection broke.
     UpstreamUnreachable,
     /// Upstream: sent something that is not a valid HTTP response.
@@ -68,7 +70,7 @@ impl ProxyError {
             ProxyError::MissingSecret => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden | ProxyError::WrongSecret => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::RouteBusy => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::RouteBusy | ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnreachable | ProxyError::UpstreamBroken => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -87,6 +89,7 @@ impl ProxyError {
             ProxyError::Forbidden | ProxyError::WrongSecret => "forbidden\n",
             ProxyError::RateLimited(_) => "too many requests\n",
             ProxyError::RouteBusy => "route busy, retry later\n",
+            ProxyError::ShuttingDown => "shutting down, retry later\n",
             ProxyError::UpstreamUnreachable => "upstream unreachable\n",
             ProxyError::UpstreamBroken => "upstream sent an invalid response\n",
             ProxyError::UpstreamTimeout => "upstream timed out\n",
@@ -180,6 +183,7 @@ mod tests {
             (ProxyError::WrongSecret, 403),
             (ProxyError::RateLimited(3), 429),
             (ProxyError::RouteBusy, 503),
+            (ProxyError::ShuttingDown, 503),
             (ProxyError::UpstreamUnreachable, 502),
             (ProxyError::UpstreamBroken, 502),
             (ProxyError::ClientAborted, 400),

@@ -379,3 +379,23 @@ async fn expect_100_continue_gets_its_interim_response_and_the_body_flows() {
     assert_eq!((response.status, response.body_text().as_str()), (200, "hello"));
     assert_eq!(frontend.seen()[0].body, "hello");
 }
+
+/// hookgate's own 204 carries no Content-Length (RFC 9110 §8.6: a server
+/// must not send one in a 204); its other answers do.
+#[tokio::test(flavor = "multi_thread")]
+async fn hookgates_own_204_has_no_content_length() {
+    let app = Upstream::start("app").await;
+    let routes = "[[routes]]\nname = \"empty\"\npath = \"/empty\"\nrespond = { status = 204 }\n[[routes]]\nname = \"teapot\"\npath = \"/teapot\"\nrespond = { status = 418, body = \"short\\n\" }\n";
+    let daemon =
+        Daemon::start(&format!("[upstreams.app]\nurl = \"{}\"\n{routes}[default]\nupstream = \"app\"\n", app.url()));
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /empty HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let empty = common::read_head(&mut stream).unwrap();
+    assert_eq!(empty.status, 204);
+    assert_eq!(empty.header("content-length"), None, "{}", empty.head);
+    // The connection goes on: nothing followed the 204's head.
+    std::io::Write::write_all(&mut stream, b"GET /teapot HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let teapot = common::read_response(&mut stream).unwrap();
+    assert_eq!((teapot.status, teapot.header("content-length").as_deref()), (418, Some("6")));
+}

@@ -50,6 +50,9 @@ async fn sigint_drains_the_same_way() {
     daemon.wait_for_log("received SIGINT", Duration::from_secs(1));
 }
 
+/// A request still waiting for its upstream's head when the grace runs out
+/// gets a 503 and its access line (issue 27 §10: it once got a silent close
+/// and no line at all).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_grace_period_cuts_requests_and_says_so() {
     let upstream = Upstream::start("app").await;
@@ -59,16 +62,20 @@ async fn an_expired_grace_period_cuts_requests_and_says_so() {
         let mut stream = TcpStream::connect(addr).unwrap();
         std::io::Write::write_all(&mut stream, b"GET /slow?ms=20000 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        common::read_response(&mut stream).is_err()
+        let response = common::read_response(&mut stream).unwrap();
+        (response.status, response.body_text(), response.header("connection"))
     });
     assert!(common::eventually(Duration::from_secs(5), || !upstream.seen().is_empty()));
     let start = Instant::now();
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(start.elapsed() < Duration::from_secs(8), "exit took {:?}", start.elapsed());
-    assert!(in_flight.join().unwrap(), "the cut request should see the connection close");
+    let answer = in_flight.join().unwrap();
+    assert_eq!(answer, (503, "shutting down, retry later\n".to_string(), Some("close".to_string())));
     let line = daemon.wait_for_log("grace of", Duration::from_secs(1));
     assert!(line.contains("expired") && line.contains("cut=1"), "{line}");
+    let access = daemon.wait_for_log("path=/slow", Duration::from_secs(1));
+    assert!(access.contains("status=503") && access.contains("upstream=app"), "{access}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

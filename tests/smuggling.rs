@@ -4,88 +4,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use common::tls_client::{Pki, client, connect, tls_config};
-use common::{Daemon, Upstream, read_response, two_upstream_config};
-
-/// A raw upstream, plain or TLS: per connection it reads one request head,
-/// writes `reply`, and closes 300 ms later without reading any more. It records the request line of every head.
-#[derive(Clone)]
-struct RawUpstream {
-    addr: SocketAddr,
-    request_lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl RawUpstream {
-    async fn start(reply: &'static [u8], tls: Option<tokio_rustls::TlsAcceptor>) -> RawUpstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = RawUpstream { addr: listener.local_addr().unwrap(), request_lines: Arc::default() };
-        let lines = upstream.request_lines.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (lines, tls) = (lines.clone(), tls.clone());
-                tokio::spawn(async move {
-                    match tls {
-                        None => answer_once(stream, reply, lines).await,
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                answer_once(stream, reply, lines).await;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        upstream
-    }
-
-    /// An https upstream with a certificate for `localhost` from `pki`.
-    async fn start_tls(reply: &'static [u8], pki: &Pki) -> RawUpstream {
-        pki.issue("upstream", &["localhost"]);
-        let cert = hookgate::internals::load_certificate(&pki.path("upstream.pem"), &pki.path("upstream.key")).unwrap();
-        let config = hookgate::internals::server_config(&[cert], false, None).unwrap();
-        RawUpstream::start(reply, Some(tokio_rustls::TlsAcceptor::from(config))).await
-    }
-
-    fn request_lines(&self) -> Vec<String> {
-        self.request_lines.lock().unwrap().clone()
-    }
-
-    /// A config sending everything to this upstream (over TLS when `pki` is given).
-    fn config(&self, pki: Option<&Pki>) -> String {
-        let url = match pki {
-            None => format!("http://{}", self.addr),
-            Some(pki) => format!("https://localhost:{}\"\ntls_ca_file = \"{}", self.addr.port(), pki.path("ca.pem")),
-        };
-        format!("[upstreams.app]\nurl = \"{url}\"\nresponse_timeout = \"2s\"\n[default]\nupstream = \"app\"\n")
-    }
-}
-
-async fn answer_once<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, reply: &[u8], lines: Arc<Mutex<Vec<String>>>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-            return;
-        }
-        head.push(byte[0]);
-    }
-    let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
-    lines.lock().unwrap().push(line);
-    let _ = stream.write_all(reply).await;
-    let _ = stream.flush().await;
-    // Reads nothing more, then closes: a sender still sending gets a reset.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-}
+use common::{Daemon, RawUpstream, Upstream, read_response, two_upstream_config};
 
 /// Issue 27 §1, request side: `Connection: Content-Length` once made hookgate
 /// drop the framing and forward the body, which the upstream then read as a

@@ -243,7 +243,7 @@ async fn expiring_certificates_are_warned_about_and_measured() {
     assert!(said.contains("certificate ") && said.contains("b.test"), "{said}");
 
     let daemon = Daemon::start(&config);
-    let metrics = || common::get(daemon.admin.unwrap(), "h", "/metrics").body_text();
+    let metrics = || common::get(daemon.admin.unwrap(), "localhost", "/metrics").body_text();
     assert!(common::eventually(Duration::from_secs(8), || metrics().contains("hookgate_tls_certificate_expiry_days{")));
     let text = metrics();
     let line =
@@ -278,4 +278,26 @@ async fn dedupe_answers_an_http2_redelivery_itself() {
     let seen = app.seen();
     assert_eq!(seen.len(), 1, "only the first copy reaches the upstream");
     assert_eq!(seen[0].body, update.as_bytes());
+}
+
+/// Trailers pass both ways through an https upstream, as they do through a
+/// plain one (issue 27 §13: this path once dropped them in both directions).
+#[tokio::test(flavor = "multi_thread")]
+async fn trailers_pass_both_ways_through_https_upstreams() {
+    let pki = Pki::new();
+    let reply =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n";
+    let upstream = common::RawUpstream::start_tls(reply, &pki).await;
+    let daemon = Daemon::start(&upstream.config(Some(&pki)));
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = b"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Check\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Check: 1\r\n\r\n";
+    std::io::Write::write_all(&mut stream, request).unwrap();
+    let mut response = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    assert!(response.starts_with("http/1.1 200"), "{response}");
+    assert!(response.ends_with("5\r\nhello\r\n0\r\nx-sum: 42\r\n\r\n"), "{response}");
+    let seen = String::from_utf8_lossy(&upstream.requests()[0]).to_ascii_lowercase();
+    assert!(seen.ends_with("0\r\nx-check: 1\r\n\r\n"), "{seen}");
 }

@@ -73,6 +73,30 @@ async fn shutdown_does_not_wait_for_idle_https_connections() {
     assert!(rest.is_empty(), "nothing more was sent on the idle connection");
 }
 
+/// Connections with no request in flight do not hold up the exit (issue 27
+/// §11): one that never sends a ClientHello and one with half a request head
+/// once kept a 60 s grace waiting for the 10 s handshake and head timeouts.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_does_not_wait_for_handshakes_or_half_heads() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let limits = "[limits]\nshutdown_grace = \"60s\"\nheader_timeout = \"30s\"\n";
+    let config = format!("{limits}{}", tls_config(&pki, &app, ""))
+        .replace("certificates = [", "handshake_timeout = \"30s\"\ncertificates = [");
+    let mut daemon = Daemon::start(&config);
+    let mut silent = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
+    let mut half = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    half.write_all(b"GET /half HTTP/1.1\r\nHost: a.te").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = std::time::Instant::now();
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(40)), Some(0));
+    assert!(start.elapsed() < Duration::from_secs(5), "exit took {:?}", start.elapsed());
+    let mut buf = [0u8; 64];
+    assert_eq!(silent.read(&mut buf).await.unwrap_or(0), 0, "the silent connection was closed");
+    assert!(app.seen().is_empty(), "the half request was never forwarded");
+}
+
 /// An HTTPS client that leaves while the upstream is still thinking cancels
 /// the exchange, as a plain one does (TLS hides the socket, so hookgate reads).
 #[tokio::test(flavor = "multi_thread")]

@@ -109,7 +109,8 @@ pub struct Delivery {
     written: AtomicU64,
     /// The body reached its end (as opposed to being dropped part-way).
     ended: AtomicBool,
-    /// The client left before the response began.
+    /// The response did not reach the client: it left before the response
+    /// began, or a write to it failed (which counts even with no body bytes).
     left: AtomicBool,
     /// Why the upstream's body stopped early.
     failure: OnceLock<String>,
@@ -159,6 +160,12 @@ impl Delivery {
 
     /// The client went away before any of the response was written.
     pub fn client_left(&self) {
+        self.left.store(true, Ordering::Relaxed);
+    }
+
+    /// A write of this response to the client failed. A response without a
+    /// body (a 204, a HEAD answer) would otherwise be logged as delivered.
+    pub fn write_failed(&self) {
         self.left.store(true, Ordering::Relaxed);
     }
 

@@ -13,15 +13,18 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http_body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::buffers;
 use super::chunked::{ChunkedDecoder, write_size};
+use super::date;
 use super::head::Framing;
 use super::io::{Io, send_all, timed};
-use super::serve::{Client, note_send_error, write_header, write_status};
+use super::serve::{Client, note_failed_write, write_header, write_status};
 use super::splice::{self, Relay, Timeouts};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
@@ -85,15 +88,29 @@ impl BodySink for SocketSink<'_> {
 }
 
 /// The channel feeding hyper's client (which frames the body itself).
-pub struct ChannelSink(pub mpsc::Sender<Result<Bytes, BodyError>>);
+pub struct ChannelSink(pub mpsc::Sender<Result<Frame<Bytes>, BodyError>>);
 
 impl BodySink for ChannelSink {
     async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        self.0.send(Ok(Bytes::copy_from_slice(bytes))).await.map_err(|_| ())
+        self.0.send(Ok(Frame::data(Bytes::copy_from_slice(bytes)))).await.map_err(|_| ())
     }
 
-    async fn end_chunked(&mut self, _trailers: &[u8]) -> Result<(), ()> {
-        Ok(())
+    /// The trailer lines (checked by the chunked decoder) become a trailers
+    /// frame; hyper sends those the request's `Trailer` header declares.
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()> {
+        let mut fields = HeaderMap::new();
+        for line in trailers.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()) {
+            let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+            let name = HeaderName::from_bytes(line[..colon].trim_ascii());
+            let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii());
+            if let (Ok(name), Ok(value)) = (name, value) {
+                fields.append(name, value);
+            }
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        self.0.send(Ok(Frame::trailers(fields))).await.map_err(|_| ())
     }
 }
 
@@ -185,15 +202,9 @@ pub struct CopyOutcome {
 const STREAM_READ: usize = 64 * 1024;
 
 /// Appends `data` to `out` framed as `to` (a chunk, or as is), and the last
-/// chunk with its trailers when the body is `done`. Returns where the body
-/// bytes sit in `out`.
-pub fn frame(
-    out: &mut Vec<u8>,
-    data: &[u8],
-    to: Framing,
-    done: bool,
-    decoder: Option<&ChunkedDecoder>,
-) -> std::ops::Range<usize> {
+/// chunk with its `trailers` (whole lines, each ending in CRLF) when the body
+/// is `done`. Returns where the body bytes sit in `out`.
+pub fn frame(out: &mut Vec<u8>, data: &[u8], to: Framing, done: bool, trailers: &[u8]) -> std::ops::Range<usize> {
     let chunked = to == Framing::Chunked;
     if chunked && !data.is_empty() {
         write_size(out, data.len());
@@ -205,7 +216,7 @@ pub fn frame(
     }
     if done && chunked {
         out.extend_from_slice(b"0\r\n");
-        out.extend_from_slice(decoder.map_or(&[][..], ChunkedDecoder::trailers));
+        out.extend_from_slice(trailers);
         out.extend_from_slice(b"\r\n");
     }
     range
@@ -214,19 +225,29 @@ pub fn frame(
 const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: false };
 
 /// The answer when the upstream's body is found broken before its head went
-/// out: a 502 like any other, then the connection closes.
+/// out: a 502 like any other, then the connection closes. It is logged as
+/// the 502 it is (hookgate's own complete answer), not as a cut response.
 async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery) {
     let error = ProxyError::UpstreamBroken;
     delivery.replace_with(&error);
-    let mut out = Vec::with_capacity(160);
+    let body = error.body().as_bytes();
+    let mut out = Vec::with_capacity(192);
     write_status(&mut out, error.status().as_u16(), error.status().canonical_reason().unwrap_or(""));
+    date::write(&mut out);
     write_header(&mut out, b"content-type", b"text/plain; charset=utf-8");
-    write_header(&mut out, b"content-length", itoa::Buffer::new().format(error.body().len()).as_bytes());
+    write_header(&mut out, b"content-length", itoa::Buffer::new().format(body.len()).as_bytes());
     write_header(&mut out, b"connection", b"close");
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(error.body().as_bytes());
-    if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
-        note_send_error(&client.conn, e);
+    let body_at = out.len();
+    out.extend_from_slice(body);
+    delivery.produced(body.len());
+    let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |at| {
+        delivery.set_written(at.saturating_sub(body_at) as u64);
+    })
+    .await;
+    match sent {
+        Ok(()) => delivery.ended(),
+        Err(e) => note_failed_write(&client.conn, e, delivery),
     }
 }
 
@@ -261,11 +282,13 @@ pub async fn copy_response<S: Io>(
                 decoded.clear();
                 match decoder.decode(ubuf, &mut decoded) {
                     Ok(used) => ubuf.advance(used),
-                    Err(e) => {
+                    Err(e) if head_sent => {
                         delivery.fail(&e);
-                        if !head_sent {
-                            bad_gateway(client, delivery).await;
-                        }
+                        return FAILED;
+                    }
+                    Err(e) => {
+                        tracing::warn!("upstream's chunked body is broken before its head went out: {e}");
+                        bad_gateway(client, delivery).await;
                         return FAILED;
                     }
                 }
@@ -278,7 +301,11 @@ pub async fn copy_response<S: Io>(
         // Plain bytes after the head has gone out are written straight from
         // the read buffer; anything else is framed in `out` first.
         let direct = out.is_empty() && to != Framing::Chunked;
-        let data_range = if direct { 0..data.len() } else { frame(&mut out, data, to, done, decoder.as_ref()) };
+        let data_range = if direct {
+            0..data.len()
+        } else {
+            frame(&mut out, data, to, done, decoder.as_ref().map_or(&[], ChunkedDecoder::trailers))
+        };
         let bytes: &[u8] = if direct { data } else { &out };
         if !bytes.is_empty() {
             let before = written;
@@ -289,7 +316,7 @@ pub async fn copy_response<S: Io>(
             .await;
             written = before + data_range.len() as u64;
             if let Err(e) = sent {
-                note_send_error(&client.conn, e);
+                note_failed_write(&client.conn, e, delivery);
                 return FAILED;
             }
             head_sent = true;
@@ -372,7 +399,7 @@ async fn splice_rest<S: Io>(
         }
         Relay::UpstreamFailed => Some(FAILED),
         Relay::Client(error) => {
-            note_send_error(&client.conn, error);
+            note_failed_write(&client.conn, error, delivery);
             Some(FAILED)
         }
     }

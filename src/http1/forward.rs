@@ -111,6 +111,8 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
             return fail(client, ex.line, answering, ProxyError::UpstreamBroken, ex.framing).await;
         }
         if ex.expects_continue && body_left != Framing::Empty && !continue_client(client).await {
+            // The head went upstream: the request still gets its line.
+            log_client_left(ex.line, answering);
             return false;
         }
         let mut request_complete = true;
@@ -137,17 +139,21 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
         // A claimed update waits for the backend's answer even if Telegram
         // gave up: its redelivery is waiting for that status (see `dedupe`).
         let cancellable = ex.ticket.is_none();
+        // Biased, the head first: once it is in, the other two (the shutdown
+        // token's poll takes locks) are not polled again.
         let head = tokio::select! {
+            biased;
             head = read_response_head(&mut conn, &mut ubuf, is_head, &mut client.watchdog, deadline) => head,
             () = client.io.gone(&mut client.rbuf), if cancellable => {
                 // Nobody is waiting for the answer: cancel the exchange (the
                 // upstream connection is closed, not pooled), log it as 499.
                 client.conn.clock.set_abort(crate::connection::AbortReason::ClientClosed);
-                let Answering { start, active, state, .. } = answering;
-                let metrics = state.route_metrics(ex.line.route_ref);
-                let status = http::StatusCode::from_u16(499).unwrap_or(http::StatusCode::BAD_REQUEST);
-                Delivery::new(ex.line, status, start, active, metrics).client_left();
+                log_client_left(ex.line, answering);
                 return false;
+            }
+            () = client.cut.cancelled() => {
+                buffers::give(ubuf);
+                return fail(client, ex.line, answering, ProxyError::ShuttingDown, Framing::UntilClose).await;
             }
         };
         match head {
@@ -226,6 +232,15 @@ pub(super) fn fail<'a, S: Io>(
         answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
         answer_local(client, &local, line, answering).await
     })
+}
+
+/// Logs a request whose client left before its answer began: 499, as nginx
+/// does, with the reason the connection's clock holds.
+pub(super) fn log_client_left(line: RequestLine, answering: Answering) {
+    let Answering { start, active, state, .. } = answering;
+    let metrics = state.route_metrics(line.route_ref);
+    let status = http::StatusCode::from_u16(499).unwrap_or(http::StatusCode::BAD_REQUEST);
+    Delivery::new(line, status, start, active, metrics).client_left();
 }
 
 /// hookgate answers the client's `Expect: 100-continue` itself, once the

@@ -19,7 +19,8 @@ use super::forward::Exchange;
 use super::head::Framing;
 use super::io::{Io, send_all};
 use super::serve::{
-    Answering, Client, Connection, answer_local, note_send_error, write_header, write_map_head, write_status,
+    Answering, Client, Connection, answer_local, note_failed_write, note_send_error, write_header, write_map_head,
+    write_status,
 };
 use crate::access::Delivery;
 use crate::error::ProxyError;
@@ -45,15 +46,24 @@ pub async fn forward<S: Io>(
     let (chunks, receiver) = mpsc::channel(2);
     let request = Request::from_parts(parts, RequestBody::from_engine(receiver, length));
     if expects_continue && framing != Framing::Empty && !super::forward::continue_client(client).await {
+        super::forward::log_client_left(line, answering);
         return false;
     }
     let mut sink = ChannelSink(chunks);
+    let cut = client.cut.clone();
     let pump = async {
         let pumped = body::pump(client, &mut sink, framing, plan.max_body).await;
         drop(sink);
         pumped
     };
-    let (mut response, pumped) = tokio::join!(upstream.send(request), pump);
+    let exchanged = tokio::select! {
+        exchanged = async { tokio::join!(upstream.send(request), pump) } => exchanged,
+        () = cut.cancelled() => {
+            let local = proxy::error_response(&ProxyError::ShuttingDown, &mut line);
+            return answer_local(client, &local, line, Answering { keep_alive: false, ..answering }).await;
+        }
+    };
+    let (mut response, pumped) = exchanged;
     if response.as_ref().is_ok_and(|r| headers::has_foreign_transfer_coding(r.headers())) {
         tracing::warn!(upstream = %upstream.config.name, "upstream sent a Transfer-Encoding other than chunked");
         response = Err(ProxyError::UpstreamBroken);
@@ -101,6 +111,7 @@ pub async fn forward<S: Io>(
     let read_timeout = upstream.config.response_timeout;
     let mut body = response.into_body();
     let mut written = 0u64;
+    let mut trailers = Vec::new();
     loop {
         let mut done = to == Framing::Empty;
         let mut data = Bytes::new();
@@ -115,11 +126,20 @@ pub async fn forward<S: Io>(
                     delivery.fail(&e);
                     return false;
                 }
-                Ok(Some(Ok(frame))) => data = frame.into_data().unwrap_or_default(),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(bytes) => data = bytes,
+                    // Trailers end the body; they go out with the last chunk.
+                    Err(frame) => {
+                        if let Some(fields) = frame.trailers_ref() {
+                            write_trailers(&mut trailers, fields);
+                        }
+                        continue;
+                    }
+                },
             }
         }
         delivery.produced(data.len());
-        let range = body::frame(&mut out, &data, to, done, None);
+        let range = body::frame(&mut out, &data, to, done, &trailers);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
             delivery.set_written(before + (reached.clamp(range.start, range.end) - range.start) as u64);
@@ -127,13 +147,25 @@ pub async fn forward<S: Io>(
         .await;
         written += data.len() as u64;
         if let Err(e) = sent {
-            note_send_error(&client.conn, e);
+            note_failed_write(&client.conn, e, &delivery);
             return false;
         }
         out.clear();
         if done {
             delivery.ended();
             return keep_alive && client.io.flush().await.is_ok();
+        }
+    }
+}
+
+/// The upstream's trailer fields as lines for the last chunk. Framing and
+/// routing fields never travel in a trailer (RFC 9110 §6.5.1); hyper has
+/// already checked names and values.
+fn write_trailers(out: &mut Vec<u8>, fields: &http::HeaderMap) {
+    for (name, value) in fields {
+        let forbidden = [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::HOST, header::TRAILER];
+        if !forbidden.contains(name) && !headers::is_hop_by_hop(name.as_str().as_bytes()) {
+            write_header(out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
 }

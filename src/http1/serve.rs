@@ -41,6 +41,9 @@ pub struct Client<S> {
     pub conn: Arc<ConnContext>,
     /// Times the waits for the next request, its head, the upstream write and the response head.
     pub watchdog: Watchdog,
+    /// Cancelled when `shutdown_grace` runs out: a request still waiting for
+    /// its upstream's answer then gets a 503 (and its line) before the cut.
+    pub cut: CancellationToken,
 }
 
 /// The two ways shutdown reaches a connection.
@@ -64,7 +67,8 @@ pub fn serve<'a, S: Io + 'a>(
     stop: Shutdown<'a>,
 ) -> impl Future<Output = ()> + Send + 'a {
     let clock = conn.clock.clone();
-    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default() };
+    let cut_token = stop.cut.clone();
+    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default(), cut: cut_token };
     async move {
         // Registered once per connection rather than once per request. Every
         // poll of one takes two locks, so the selects below are `biased`: the
@@ -91,10 +95,11 @@ pub fn serve<'a, S: Io + 'a>(
             // Boxed (by `serve_request`): an idle connection's task then holds
             // only this loop's small state, not the largest an exchange reaches.
             // The head's scope ends here, so no later wait keeps room for it.
+            // A head still arriving is no request in flight: drain does not wait for it.
             let mut exchange = match tokio::select! {
                 biased;
                 read = read_head(&mut client) => read,
-                () = &mut cut => return,
+                () = &mut drained => return,
             } {
                 Ok(head) => serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()),
                 Err(HeadRead::Closed) => return,
@@ -251,12 +256,15 @@ pub async fn answer_local<S: Io>(
     let Answering { start, active, state, head, keep_alive, http10 } = answering;
     let keep_alive = keep_alive && local.headers.get(header::CONNECTION).is_none_or(|v| v != "close");
     let mut out = Vec::with_capacity(256 + local.body.len());
-    let framing = Framing::Length(local.body.len() as u64);
-    write_map_head(&mut out, local.status, &local.headers, framing, Connection { keep_alive, http10 });
+    // 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 §8.6).
+    let status = local.status;
+    let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let framing = if bodiless { Framing::Empty } else { Framing::Length(local.body.len() as u64) };
+    write_map_head(&mut out, status, &local.headers, framing, Connection { keep_alive, http10 });
     let body_at = out.len();
     let metrics = state.route_metrics(line.route_ref);
-    let delivery = Delivery::new(line, local.status, start, active, metrics);
-    if !head {
+    let delivery = Delivery::new(line, status, start, active, metrics);
+    if !head && !bodiless {
         out.extend_from_slice(&local.body);
         delivery.produced(local.body.len());
     }
@@ -264,14 +272,23 @@ pub async fn answer_local<S: Io>(
         delivery.set_written(at.saturating_sub(body_at) as u64);
     })
     .await;
-    delivery.ended();
     match sent {
-        Ok(()) => keep_alive && client.io.flush().await.is_ok(),
+        Ok(()) => {
+            delivery.ended();
+            keep_alive && client.io.flush().await.is_ok()
+        }
         Err(e) => {
-            note_send_error(&client.conn, e);
+            note_failed_write(&client.conn, e, &delivery);
             false
         }
     }
+}
+
+/// Records why writing `delivery`'s response failed: its line says so, even
+/// for a response with no body bytes to fall short of.
+pub fn note_failed_write(conn: &ConnContext, error: SendError, delivery: &Delivery) {
+    note_send_error(conn, error);
+    delivery.write_failed();
 }
 
 /// Records why a write to the client failed, for the access log.

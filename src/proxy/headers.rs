@@ -15,10 +15,11 @@ use crate::client_ip::X_FORWARDED_FOR;
 
 /// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1, plus the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// `Trailer` is not one (RFC 9110 §6.6.2): it goes with the trailer fields,
+/// which pass, and hyper's client sends only the trailers it declares.
+const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     header::PROXY_AUTHENTICATE,

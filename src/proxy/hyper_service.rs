@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use super::body::ResponseBody;
 use super::{Plan, State, admit, error_response, headers, plan};
 use crate::access::{Delivery, RequestLine};
-use crate::connection::{ActiveRequest, ConnContext};
+use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Settled};
 use crate::routes::LocalResponse;
@@ -31,7 +31,10 @@ pub async fn handle(
     let active = conn.clock.request_started();
     let mut line =
         RequestLine::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
-    let outcome = forward_with_hyper(&state, &conn, req, &mut line).await;
+    let mut pending = Unanswered { line: &mut line, conn: &conn, start, state: &state, armed: true };
+    let outcome = forward_with_hyper(&state, &conn, req, pending.line).await;
+    pending.armed = false;
+    drop(pending);
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
@@ -46,6 +49,37 @@ pub async fn handle(
         }
     };
     Ok(response)
+}
+
+/// A request's line while its answer is being made. When hyper drops the
+/// request first (the client reset the stream, or shutdown cut the
+/// connection), the line is still written: 499 with `aborted=client_closed`,
+/// or 503 with `aborted=shutdown`, as the HTTP/1 engine does.
+struct Unanswered<'a> {
+    line: &'a mut RequestLine,
+    conn: &'a ConnContext,
+    start: Instant,
+    state: &'a Arc<State>,
+    /// Cleared once the answer takes over the line.
+    armed: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let shutdown = self.conn.clock.abort_reason() == Some(AbortReason::Shutdown);
+        let status = if shutdown { StatusCode::SERVICE_UNAVAILABLE } else { client_closed_status() };
+        let metrics = self.state.route_metrics(self.line.route_ref);
+        let active = self.conn.clock.request_started();
+        Delivery::new(self.line.clone(), status, self.start, active, metrics).client_left();
+    }
+}
+
+/// nginx's 499, "client closed request".
+fn client_closed_status() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 enum Answer {

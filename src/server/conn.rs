@@ -125,7 +125,16 @@ async fn serve_tls(
     stop: &Stop,
 ) {
     let peer = context.peer;
-    let stream = match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await {
+    let handshake = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream));
+    // A connection still in its handshake has no request in flight: drain does not wait for it.
+    let handshaken = tokio::select! {
+        handshaken = handshake => handshaken,
+        () = stop.drain.cancelled() => {
+            tracing::debug!(client = %peer, "draining: closed a connection still in its TLS handshake");
+            return;
+        }
+    };
+    let stream = match handshaken {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(client = %peer, "TLS handshake failed: {e}");

@@ -105,7 +105,7 @@ enum RequestSource {
     /// The engine has already enforced `max_body` and `body_timeout`; `None`
     /// at the end of the channel is the end of the body.
     Engine {
-        chunks: tokio::sync::mpsc::Receiver<Result<Bytes, BodyError>>,
+        chunks: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BodyError>>,
         length: Option<u64>,
     },
 }
@@ -117,7 +117,10 @@ impl RequestBody {
 
     /// A body the HTTP/1 engine feeds, chunk by chunk.
     /// `length` is the body's length when the client declared one.
-    pub fn from_engine(chunks: tokio::sync::mpsc::Receiver<Result<Bytes, BodyError>>, length: Option<u64>) -> Self {
+    pub fn from_engine(
+        chunks: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BodyError>>,
+        length: Option<u64>,
+    ) -> Self {
         let inner = RequestSource::Engine { chunks, length };
         RequestBody { inner, read: 0, limit: u64::MAX, timer: IdleTimer::new(Duration::ZERO) }
     }
@@ -128,7 +131,7 @@ impl RequestBody {
         let length = bytes.len() as u64;
         if !bytes.is_empty() {
             // A fresh channel with room for one: this cannot fail.
-            let _ = sender.try_send(Ok(bytes));
+            let _ = sender.try_send(Ok(Frame::data(bytes)));
         }
         RequestBody::from_engine(chunks, Some(length))
     }
@@ -141,7 +144,7 @@ impl Body for RequestBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         let inner = match &mut this.inner {
-            RequestSource::Engine { chunks, .. } => return chunks.poll_recv(cx).map(|c| c.map(|c| c.map(Frame::data))),
+            RequestSource::Engine { chunks, .. } => return chunks.poll_recv(cx),
             RequestSource::Incoming(inner) => inner,
         };
         let polled = this.timer.poll_frame(inner, cx);

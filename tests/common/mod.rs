@@ -8,6 +8,7 @@
 //! - `upstream`: recording upstreams, plain or TLS.
 //! - `daemon`: the hookgate process, its logs and signals.
 //! - `client`: raw-socket requests and response parsing.
+//! - `raw_upstream`: an upstream (plain or TLS) that answers with fixed bytes.
 //! - `telegram_sim`: a fake Bot API and a Telegram-like webhook sender.
 //! - `pebble`: a real test ACME server (Debian's pebble) on loopback.
 //! - `tls_client`: a throwaway CA, the two-site TLS config, rustls clients.
@@ -17,6 +18,7 @@
 mod client;
 mod daemon;
 pub mod pebble;
+mod raw_upstream;
 pub mod telegram_sim;
 pub mod tls_client;
 mod upstream;
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use client::*;
 pub use daemon::*;
+pub use raw_upstream::*;
 pub use upstream::*;
 
 /// Waits until `f` holds, up to `timeout`.
