@@ -49,6 +49,21 @@ fn check_rejects_an_invalid_file_with_exit_78_and_a_located_error() {
     assert_eq!(hookgate(&["check", "-c", "/nonexistent.toml"]).status.code(), Some(78));
 }
 
+/// An upstream URL with a user and password is refused without printing the
+/// password (it was echoed whole by both URL errors).
+#[test]
+fn check_never_prints_an_upstream_password() {
+    let urls = ["http://bot:hunter2@127.0.0.1:3000", "http://bot:hunter2@127.0.0.1:3000/path", "bot:hunter2@[::1"];
+    for url in urls {
+        let (_dir, path) = write_config(&format!("[upstreams.app]\nurl = \"{url}\"\n[default]\nupstream = \"app\"\n"));
+        let out = hookgate(&["check", "-c", &path]);
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(78), "{url}: {said}");
+        assert!(said.contains("upstreams.app.url") && said.contains("…@"), "{url}: {said}");
+        assert!(!said.contains("hunter2"), "{url}: the password is printed: {said}");
+    }
+}
+
 #[test]
 fn check_warns_about_routes_that_can_never_match() {
     let (_dir, path) = write_config(

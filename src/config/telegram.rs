@@ -13,7 +13,7 @@ use http::{HeaderName, Uri};
 
 use super::Step;
 use super::raw::RawTelegram;
-use super::validate::{Checker, child};
+use super::validate::{Checker, child, without_userinfo};
 use super::{Action, PathMatch, RouteTable};
 use crate::secret::Secret;
 
@@ -231,16 +231,6 @@ fn unusable_secret_token(secret: &[u8]) -> Option<String> {
     let allowed = |c: &char| c.is_ascii_alphanumeric() || *c == '_' || *c == '-';
     let bad = text.chars().filter(|c| !allowed(c)).count();
     (bad > 0).then(|| format!("it holds {bad} other character{}", if bad == 1 { "" } else { "s" }))
-}
-
-/// When the URL's authority carries userinfo (`user[:password]@`), the URL
-/// with that part shown as `…`; `None` when it carries none. Works on the text
-/// (with or without a scheme), so a URL that does not parse is caught too.
-fn without_userinfo(text: &str) -> Option<String> {
-    let start = text.find("://").map_or(0, |i| i + 3);
-    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
-    let at = text[start..end].rfind('@')? + start;
-    Some(format!("{}…{}", &text[..start], &text[at..]))
 }
 
 #[cfg(test)]

@@ -209,12 +209,13 @@ impl<'a> Checker<'a> {
         let uri: http::Uri = match raw.url.parse() {
             Ok(uri) => uri,
             Err(e) => {
-                self.problem(&at("url"), format!("invalid URL {:?}: {e}", raw.url));
+                self.problem(&at("url"), format!("invalid URL {:?}: {e}", shown_url(&raw.url)));
                 return None;
             }
         };
         let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
-            self.problem(&at("url"), format!("{:?} must be an absolute URL like \"http://127.0.0.1:3000\"", raw.url));
+            let url = shown_url(&raw.url);
+            self.problem(&at("url"), format!("{url:?} must be an absolute URL like \"http://127.0.0.1:3000\""));
             return None;
         };
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
@@ -222,7 +223,8 @@ impl<'a> Checker<'a> {
             return None;
         }
         if uri.path() != "/" || uri.query().is_some() || authority.as_str().contains('@') {
-            self.problem(&at("url"), format!("{:?} must be scheme://host[:port] with no path, query or user", raw.url));
+            let url = shown_url(&raw.url);
+            self.problem(&at("url"), format!("{url:?} must be scheme://host[:port] with no path, query or user"));
             return None;
         }
         let here = [Step::Key("upstreams".into()), Step::Key(name.clone())];
@@ -383,4 +385,19 @@ impl<'a> Checker<'a> {
         }
         Some(LocalResponse::new(status, raw.body, headers))
     }
+}
+
+/// When the URL's authority carries userinfo (`user[:password]@`), the URL
+/// with that part shown as `…`; `None` when it carries none. Works on the text
+/// (with or without a scheme), so a URL that does not parse is caught too.
+pub(super) fn without_userinfo(text: &str) -> Option<String> {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
+    let at = text[start..end].rfind('@')? + start;
+    Some(format!("{}…{}", &text[..start], &text[at..]))
+}
+
+/// A URL as an error may show it: any user and password replaced by `…`.
+fn shown_url(text: &str) -> String {
+    without_userinfo(text).unwrap_or_else(|| text.to_string())
 }
