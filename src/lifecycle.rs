@@ -204,9 +204,8 @@ impl Running {
         }
     }
 
-    /// Metrics upkeep, certificate expiry, rate-limit tables, systemd's status line.
+    /// Certificate expiry, rate-limit tables, systemd's status line.
     fn housekeeping(&self) {
-        self.metrics.run_upkeep();
         let now = crate::metrics::unix_now() as i64;
         for cert in self.server.state().config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
             self.metrics.certificate_expiry(&cert.cert_file, cert.days_left(now));

@@ -369,11 +369,6 @@ impl Metrics {
     pub fn render(&self) -> Option<String> {
         self.registry.as_ref().map(|registry| registry.render(&HELP))
     }
-
-    /// Nothing to do since histograms count into their buckets as they
-    /// record (the exporter used before kept samples until this folded them);
-    /// kept for the daemon's housekeeping, which calls it.
-    pub fn run_upkeep(&self) {}
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
