@@ -188,8 +188,12 @@ impl Running {
                         let _ = self.reload().await;
                     }
                 },
-                Some(reply) = reloads.recv() => {
-                    let _ = reply.send(self.reload().await);
+                Some(request) = reloads.recv() => {
+                    let outcome = match request.new_token {
+                        Some(token) if !self.file_names_token(&token) => Err(ReloadError::Unauthorized),
+                        _ => self.reload().await,
+                    };
+                    let _ = request.reply.send(outcome);
                 }
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
                     let limit = watchdog.unwrap_or_default().min(Duration::from_secs(1));
@@ -214,6 +218,16 @@ impl Running {
             self.metrics.rate_limit_keys(&route, keys);
         }
         self.notifier.status(&status(&self.server));
+    }
+
+    /// Whether the config file as it is now names `token` as `[admin]`'s: a
+    /// reload asked for with it may load the file (see `admin::ReloadRequest`).
+    fn file_names_token(&self, token: &[u8]) -> bool {
+        let named = Config::load(&self.path).is_ok_and(|c| c.admin_token.is_some_and(|t| t.matches(token)));
+        if !named {
+            tracing::warn!("POST /reload refused: its bearer token is not the admin token, old or new");
+        }
+        named
     }
 
     /// Re-reads the file; on success swaps it in, on failure keeps serving the

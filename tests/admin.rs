@@ -184,6 +184,26 @@ fn a_rotated_token_file_applies_at_the_reload() {
     assert_eq!(out.status.code(), Some(0), "hookgate reload: {}{}", text(&out.stdout), text(&out.stderr));
 }
 
+/// `hookgate reload` after the token file was rotated sends the new token,
+/// which the running daemon does not know yet: the reload goes ahead because
+/// the file it loads names that token. A token neither config names gets 401
+/// and loads nothing.
+#[test]
+fn hookgate_reload_loads_a_rotated_token_file() {
+    let setup = Setup::start("token_file = \"DIR/token\"");
+    std::fs::write(setup.token_file(), "a-guess").unwrap();
+    let guess = setup.ask("POST", "/reload", &bearer("Bearer", "a-guess"));
+    assert_eq!(guess.status, 200, "the file names this token: {}", guess.body_text());
+    std::fs::write(setup.token_file(), NEW_TOKEN).unwrap();
+    let stranger = setup.ask("POST", "/reload", &bearer("Bearer", "not-in-any-file"));
+    assert_eq!(stranger.status, 401, "{}", stranger.body_text());
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", "a-guess")).status, 200, "nothing was loaded");
+    let out = setup.hookgate("reload");
+    assert_eq!(out.status.code(), Some(0), "hookgate reload: {}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", NEW_TOKEN)).status, 200);
+    assert_eq!(setup.ask("GET", "/status.json", &bearer("Bearer", "a-guess")).status, 401, "the old token is gone");
+}
+
 #[test]
 fn adding_a_token_file_guards_the_admin_from_the_reload_on() {
     let setup = Setup::start("");

@@ -145,10 +145,16 @@ fn strip_prefix_ignore_case<'a>(value: &'a [u8], prefix: &[u8]) -> Option<&'a [u
 /// constant time); always true without a token.
 fn authorized(token: Option<&Secret>, headers: &HeaderMap) -> bool {
     let Some(token) = token else { return true };
+    presented_token(headers).is_some_and(|given| token.matches(given))
+}
+
+/// The one bearer token `headers` present, whatever it is: `POST /reload`
+/// may show the token the file being loaded names (see `super::reload`).
+pub(super) fn presented_token(headers: &HeaderMap) -> Option<&[u8]> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     match (values.next(), values.next()) {
-        (Some(value), None) => bearer(value.as_bytes()).is_some_and(|given| token.matches(given)),
-        _ => false,
+        (Some(value), None) => bearer(value.as_bytes()),
+        _ => None,
     }
 }
 

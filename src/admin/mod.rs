@@ -74,7 +74,14 @@ impl Readiness {
 }
 
 /// A reload request from `POST /reload`, answered with its outcome.
-pub type ReloadRequest = oneshot::Sender<Result<String, crate::status::ReloadError>>;
+pub struct ReloadRequest {
+    pub reply: oneshot::Sender<Result<String, crate::status::ReloadError>>,
+    /// A bearer token the running config does not know: the reload goes
+    /// ahead only if the file being loaded names it. That is how `hookgate
+    /// reload` loads a config whose token file was rotated, sending the new
+    /// token; anyone else gets 401 and nothing changes.
+    pub new_token: Option<Vec<u8>>,
+}
 
 pub struct Admin {
     pub readiness: Arc<Readiness>,
@@ -141,11 +148,14 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
 async fn handle(admin: Arc<Admin>, local: IpAddr, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let state = admin.state.load();
     if let Err(refusal) = gate::admit(&req, local, state.config.admin_token.as_ref()) {
-        let mut refused = text(refusal.status(), refusal.message().to_string());
-        if refusal == Refusal::Unauthorized {
-            refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        if refusal == Refusal::Unauthorized
+            && req.method() == Method::POST
+            && req.uri().path() == "/reload"
+            && let Some(token) = gate::presented_token(req.headers())
+        {
+            return Ok(reload(&admin, Some(token.to_vec())).await);
         }
-        return Ok(refused);
+        return Ok(refused(refusal));
     }
     let path = req.uri().path();
     // HEAD is GET without the body (RFC 9110 §9.3.2); hyper leaves the body out.
@@ -176,7 +186,7 @@ async fn handle(admin: Arc<Admin>, local: IpAddr, req: Request<Incoming>) -> Res
             r.headers_mut().insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().unwrap());
             r
         }
-        (&Method::POST, "/reload") => reload(&admin).await,
+        (&Method::POST, "/reload") => reload(&admin, None).await,
         (_, "/reload") => not_allowed("POST"),
         (_, "/" | "/status.json" | "/healthz" | "/readyz" | "/metrics") => not_allowed("GET, HEAD"),
         _ => text(StatusCode::NOT_FOUND, "not found\n".to_string()),
@@ -184,13 +194,25 @@ async fn handle(admin: Arc<Admin>, local: IpAddr, req: Request<Incoming>) -> Res
     Ok(response)
 }
 
-async fn reload(admin: &Admin) -> Response<Full<Bytes>> {
+/// The gate's answer to a refused request.
+fn refused(refusal: Refusal) -> Response<Full<Bytes>> {
+    let mut refused = text(refusal.status(), refusal.message().to_string());
+    if refusal == Refusal::Unauthorized {
+        refused.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    refused
+}
+
+/// `POST /reload`: asks the daemon to reload and answers with the outcome.
+/// `new_token` is a bearer token the running config refused (see `ReloadRequest`).
+async fn reload(admin: &Admin, new_token: Option<Vec<u8>>) -> Response<Full<Bytes>> {
     let (reply, outcome) = oneshot::channel();
-    if admin.reloads.send(reply).await.is_err() {
+    if admin.reloads.send(ReloadRequest { reply, new_token }).await.is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_string());
     }
     match outcome.await {
         Ok(Ok(summary)) => text(StatusCode::OK, format!("{summary}\n")),
+        Ok(Err(crate::status::ReloadError::Unauthorized)) => refused(Refusal::Unauthorized),
         Ok(Err(error)) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("{error}\n")),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_string()),
     }
