@@ -27,8 +27,9 @@ impl Checker<'_> {
                 Entry::Occupied(built_in) => {
                     self.problem(&at, format!("{:?} is built in and cannot be redefined", built_in.key()));
                 }
-                Entry::Vacant(_) if set.cidrs.is_empty() => {
+                Entry::Vacant(slot) if set.cidrs.is_empty() => {
                     self.problem(&child(&at, "cidrs"), "a set needs at least one CIDR");
+                    self.defined.broken_sets.insert(slot.into_key());
                 }
                 Entry::Vacant(slot) => {
                     slot.insert(set.cidrs.into_iter().map(|c| c.0.0).collect());
@@ -48,6 +49,8 @@ impl Checker<'_> {
                     nets.push(net.0);
                 } else if let Some(set) = sets.get(entry) {
                     nets.extend(set.iter().copied());
+                } else if self.defined.broken_sets.contains(entry) {
+                    // Defined, but invalid: reported where it is defined.
                 } else {
                     let mut known: Vec<&str> = sets.keys().map(String::as_str).collect();
                     known.sort_unstable();

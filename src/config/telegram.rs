@@ -120,11 +120,11 @@ impl Checker<'_> {
     /// and the secret `setWebhook` should register. `None` if there is no such route.
     fn webhook_route(&mut self, at: &[Step], raw: &RawTelegram, routes: &RouteTable) -> Option<WebhookRoute> {
         let Some((i, route)) = routes.routes().iter().enumerate().find(|(_, r)| *r.name == *raw.route) else {
-            let names: Vec<&str> = routes.routes().iter().map(|r| &*r.name).collect();
-            self.problem(
-                &child(at, "route"),
-                format!("no route named {:?} (defined: {})", raw.route, names.join(", ")),
-            );
+            // A route that is there but failed was reported where it is written.
+            if !self.defined.broken_routes.contains(&raw.route) {
+                let defined = self.defined.routes.join(", ");
+                self.problem(&child(at, "route"), format!("no route named {:?} (defined: {defined})", raw.route));
+            }
             return None;
         };
         let path = match (&route.matcher.path, &route.action) {

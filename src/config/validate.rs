@@ -4,7 +4,7 @@
 //! one of" rules, canonical paths and value ranges. Every problem is collected
 //! with its key path and line, so one run of `hookgate check` shows them all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -40,11 +40,28 @@ pub struct Checker<'a> {
     /// Relative file names in the config (secret files) are relative to this.
     base_dir: &'a Path,
     pub problems: Vec<Problem>,
+    /// What the file defines, valid or not, so a reference names every choice
+    /// and a reference to a definition that failed is not reported again.
+    pub(super) defined: Defined,
+}
+
+/// The names the file defines. A name in `broken` was defined, but its
+/// definition failed and was reported: a reference to it is that same
+/// mistake, so it is not reported as undefined too (one error per mistake).
+#[derive(Default)]
+pub(super) struct Defined {
+    /// `[upstreams.NAME]` in file order.
+    pub upstreams: Vec<String>,
+    /// `[[routes]] name` in file order.
+    pub routes: Vec<String>,
+    pub broken_upstreams: HashSet<String>,
+    pub broken_routes: HashSet<String>,
+    pub broken_sets: HashSet<String>,
 }
 
 impl<'a> Checker<'a> {
     pub fn new(source: &'a str, base_dir: &'a Path) -> Self {
-        Checker { locator: Locator::new(source), base_dir, problems: Vec::new() }
+        Checker { locator: Locator::new(source), base_dir, problems: Vec::new(), defined: Defined::default() }
     }
 
     pub(super) fn base_dir(&self) -> &Path {
@@ -68,8 +85,16 @@ impl<'a> Checker<'a> {
         };
         let limits = self.limits(raw.limits);
         let log = self.log(raw.log);
-        let upstreams: Vec<Upstream> =
-            raw.upstreams.into_iter().filter_map(|(name, up)| self.upstream(name, up)).collect();
+        let mut upstreams: Vec<Upstream> = Vec::with_capacity(raw.upstreams.len());
+        for (name, up) in raw.upstreams {
+            self.defined.upstreams.push(name.clone());
+            match self.upstream(name.clone(), up) {
+                Some(upstream) => upstreams.push(upstream),
+                None => {
+                    self.defined.broken_upstreams.insert(name);
+                }
+            }
+        }
         let names: Vec<&str> = upstreams.iter().map(|u| &*u.name).collect();
         let table = self.route_table(raw.routes, raw.default, &names, &sets)?;
         let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
@@ -125,14 +150,16 @@ impl<'a> Checker<'a> {
         let mut routes = Vec::with_capacity(raw_routes.len());
         for (i, route) in raw_routes.into_iter().enumerate() {
             let at = [key("routes"), Step::Index(i)];
-            if routes.iter().any(|r: &Route| *r.name == *route.name) {
-                self.problem(
-                    &[at[0].clone(), at[1].clone(), key("name")],
-                    format!("duplicate route name {:?}", route.name),
-                );
+            let name = route.name.clone();
+            if self.defined.routes.contains(&name) {
+                self.problem(&child(&at, "name"), format!("duplicate route name {name:?}"));
             }
-            if let Some(route) = self.route(&at, route, upstreams, sets) {
-                routes.push(route);
+            self.defined.routes.push(name.clone());
+            match self.route(&at, route, upstreams, sets) {
+                Some(route) => routes.push(route),
+                None => {
+                    self.defined.broken_routes.insert(name);
+                }
             }
         }
         let default = match raw_default {
@@ -251,6 +278,7 @@ impl<'a> Checker<'a> {
         let sub = |k: &str| child(at, k);
         let before = self.problems.len();
         let guards = self.guards(at, &mut raw, sets);
+        let before_match_keys = self.problems.len();
         let host = raw.host.as_deref().and_then(|h| match HostMatch::parse(h) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -273,7 +301,8 @@ impl<'a> Checker<'a> {
         let headers = raw.headers.map(|h| self.header_matchers(&sub("headers"), h)).unwrap_or_default();
         let query = raw.query.map(|q| q.into_iter().collect()).unwrap_or_default();
         let matcher = Matcher { host, path, methods, headers, query };
-        if matcher.is_empty() {
+        // A match key that failed was reported; the route is not also "without one".
+        if matcher.is_empty() && self.problems.len() == before_match_keys {
             self.problem(
                 at,
                 "a route needs at least one match key (host, path, path_prefix, path_regex, methods, headers or query)",
@@ -352,11 +381,11 @@ impl<'a> Checker<'a> {
             }
             (Some(name), None) => match upstreams.iter().position(|u| *u == name) {
                 Some(index) => Some(Action::Upstream(index)),
+                // Defined, but invalid: that was reported where it is defined.
+                None if self.defined.broken_upstreams.contains(&name) => None,
                 None => {
-                    self.problem(
-                        &sub("upstream"),
-                        format!("no upstream named {name:?} (defined: {})", upstreams.join(", ")),
-                    );
+                    let defined = self.defined.upstreams.join(", ");
+                    self.problem(&sub("upstream"), format!("no upstream named {name:?} (defined: {defined})"));
                     None
                 }
             },

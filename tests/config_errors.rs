@@ -1,0 +1,131 @@
+//! What `hookgate check` (and `run`, which loads the file the same way) says
+//! about a config with mistakes in it, over the real binary: one error per
+//! mistake, with no follow-on errors from a key that already failed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Exit code and stdout + stderr of `hookgate ARGS -c FILE`.
+fn hookgate(args: &[&str], file: &Path) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(args)
+        .arg("-c")
+        .arg(file)
+        .env_remove("HOOKGATE_CONFIG")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Writes `body` as `hookgate.toml` in `dir`.
+fn write(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("hookgate.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+/// `check`'s error lines for `body`, asserting it exits 78.
+fn refused(body: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), body);
+    let (code, stdout, stderr) = hookgate(&["check"], &path);
+    assert_eq!(code, Some(78), "stdout: {stdout}\nstderr: {stderr}");
+    let prefix = format!("{}:", path.display());
+    stderr.lines().map(|line| line.strip_prefix(&prefix).unwrap_or(line).to_string()).collect()
+}
+
+const LISTEN: &str = "[listen]\naddrs = [\"127.0.0.1:0\"]\n";
+
+/// Issue 28 §3: a bad backend URL was reported once, then once more as
+/// `no upstream named "backend" (defined: frontend)` for every route and the
+/// default that name it.
+#[test]
+fn a_bad_upstream_url_is_one_error_not_one_per_route_that_names_it() {
+    let mut body = format!(
+        "{LISTEN}[upstreams.frontend]\nurl = \"http://127.0.0.1:3000\"\n[upstreams.backend]\nurl = \"127.0.0.1:7001\"\n"
+    );
+    for i in 0..10 {
+        body.push_str(&format!("[[routes]]\nname = \"r{i}\"\npath = \"/r{i}\"\nupstream = \"backend\"\n"));
+    }
+    body.push_str("[default]\nupstream = \"backend\"\n");
+    let errors = refused(&body);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with("6: upstreams.backend.url: "), "{errors:#?}");
+    // A name that is really undefined is still reported, and the broken one counts as defined.
+    let errors = refused(&body.replace("upstream = \"backend\"\n[default]", "upstream = \"bakend\"\n[default]"));
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[1].ends_with("routes[9].upstream: no upstream named \"bakend\" (defined: frontend, backend)"));
+}
+
+/// Issue 28 §3: a path that does not parse also drew "a route needs at least one match key".
+#[test]
+fn a_bad_path_or_host_is_one_error() {
+    let route = |key: &str| {
+        format!(
+            "{LISTEN}[upstreams.b]\nurl = \"http://127.0.0.1:7001\"\n[[routes]]\nname = \"a\"\n{key}\nupstream = \"b\"\n"
+        )
+    };
+    let cases = [
+        ("path = \"api/x\"", "7: routes[0].path: \"api/x\": path must start with /"),
+        ("path_prefix = \"/a/../b\"", "7: routes[0].path_prefix: \"/a/../b\""),
+        ("host = \"bad host\"", "7: routes[0].host: invalid host"),
+        ("headers = { \"bad name\" = \"x\" }", "7: routes[0].headers.bad name: invalid header name"),
+    ];
+    for (key, want) in cases {
+        let errors = refused(&route(key));
+        assert_eq!(errors.len(), 1, "{key}: {errors:#?}");
+        assert!(errors[0].starts_with(want), "{key}: {errors:#?}");
+    }
+    // With no match key at all, that is the mistake, and it is still said.
+    let errors = refused(&route("# no match key"));
+    assert_eq!(
+        errors,
+        [
+            "5: routes[0]: a route needs at least one match key (host, path, path_prefix, path_regex, methods, headers or query)"
+        ]
+    );
+}
+
+/// Issue 28 §2 and §3: with the webhook route's secret file missing, `check`
+/// went on to say `telegram.route: no route named "telegram-webhook"`,
+/// although the route is right there.
+#[test]
+fn a_telegram_route_that_failed_is_not_reported_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "123456:ABC-def_ghi\n").unwrap();
+    let body = format!(
+        "{LISTEN}[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\n\
+         [[routes]]\nname = \"telegram-webhook\"\npath = \"/api/v1/guest/telegram/webhook\"\nupstream = \"backend\"\n\
+         secret_header = {{ name = \"X-Telegram-Bot-Api-Secret-Token\", value_file = \"missing-secret\" }}\n\
+         [telegram]\nbot_token_file = \"token\"\npublic_url = \"https://www.example.com\"\nroute = \"telegram-webhook\"\n"
+    );
+    let path = write(dir.path(), &body);
+    let (code, _, stderr) = hookgate(&["check"], &path);
+    assert_eq!(code, Some(78), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].contains(":9: routes[0].secret_header.value_file: cannot read "), "{errors:#?}");
+    // The same file under `run`: the same one error.
+    let (code, _, run) = hookgate(&["run"], &path);
+    assert_eq!((code, run.as_str()), (Some(78), stderr.as_str()));
+    // A route that really is not there is still named.
+    std::fs::write(dir.path().join("missing-secret"), "s3cret\n").unwrap();
+    let path = write(dir.path(), &body.replace("route = \"telegram-webhook\"", "route = \"telegram\""));
+    let (_, _, stderr) = hookgate(&["check"], &path);
+    assert!(stderr.contains("telegram.route: no route named \"telegram\" (defined: telegram-webhook)"), "{stderr}");
+}
+
+/// A set that failed is not reported again, as "neither a CIDR nor a set", by each route that uses it.
+#[test]
+fn a_bad_set_is_one_error() {
+    let body = format!(
+        "{LISTEN}[sets.office]\ncidrs = []\n[upstreams.b]\nurl = \"http://127.0.0.1:7001\"\n\
+         [[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"b\"\nallow_from = [\"office\"]\n\
+         [[routes]]\nname = \"b\"\npath = \"/b\"\nupstream = \"b\"\nallow_from = [\"office\", \"telegram\"]\n"
+    );
+    let errors = refused(&body);
+    assert_eq!(errors, ["4: sets.office.cidrs: a set needs at least one CIDR"]);
+}
