@@ -95,9 +95,52 @@ pub struct InitArgs {
     /// The backend's own public name, when it points at hookgate too.
     #[arg(long)]
     pub api_domain: Option<String>,
-    /// Where to write the config.
+    /// Where clients connect, repeatable: the HTTPS addresses with --tls acme or
+    /// files (default 0.0.0.0:443), the plain ones with --tls none (default
+    /// 127.0.0.1:8080, for a proxy or tunnel in front that terminates TLS).
+    #[arg(long)]
+    pub listen: Vec<String>,
+    /// How HTTPS is served: certificates from an ACME CA (Let's Encrypt),
+    /// certificate files (--cert, --key), or not at all. Telegram delivers
+    /// webhooks only over HTTPS.
+    #[arg(long, value_enum, default_value = "none")]
+    pub tls: TlsMode,
+    /// With --tls acme: where the CA sends expiry warnings.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// With --tls acme: another ACME directory than Let's Encrypt's
+    /// (`letsencrypt-staging` to try a setup).
+    #[arg(long)]
+    pub acme_directory: Option<String>,
+    /// With --tls acme: PEM CAs the ACME server's own certificate is checked
+    /// against, for a private ACME server.
+    #[arg(long)]
+    pub acme_ca_file: Option<String>,
+    /// With --tls files: the PEM certificate chain (leaf first).
+    #[arg(long)]
+    pub cert: Option<String>,
+    /// With --tls files: the PEM private key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// With --tls acme or files: the plain-HTTP address that redirects to
+    /// HTTPS (the callbacks excepted); "none" for no such listener.
+    #[arg(long, default_value = "0.0.0.0:80")]
+    pub redirect_from: String,
+    /// Where to write the config. An untouched copy of the example the
+    /// package installs there is replaced; any other file is never overwritten.
     #[arg(short, long, default_value = config::DEFAULT_PATH)]
     pub output: PathBuf,
+}
+
+/// How `hookgate init` has HTTPS served.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsMode {
+    /// Certificates obtained and renewed from an ACME CA ([listen.tls.acme]).
+    Acme,
+    /// Certificate and key files ([listen.tls] certificates).
+    Files,
+    /// Plain HTTP only.
+    None,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

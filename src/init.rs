@@ -1,51 +1,58 @@
-//! `hookgate init`: a commented config for the operator's URLs and names,
-//! written from the shipped preset (`config/xboard.toml`) so the two never
-//! drift. The result is validated like `hookgate check` before anything is
-//! written, and an existing file is never overwritten.
+//! `hookgate init`: a commented config for the operator's URLs, names, listen
+//! addresses and HTTPS, written from the shipped preset (`config/xboard.toml`)
+//! so the two never drift. Every option is checked on its own first, so an
+//! error names the option; the result is then validated like `hookgate
+//! check` before anything is written. A file is never overwritten, except an
+//! untouched copy of the example the Debian package installs at the default
+//! path, which is all the package leaves there.
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{InitArgs, Preset};
+use crate::cli::{InitArgs, Preset, TlsMode};
 use crate::config::{Config, ConfigError};
 
 const XBOARD: &str = include_str!("../config/xboard.toml");
+/// What the Debian package installs at the default path (a conffile).
+const PACKAGED_EXAMPLE: &str = include_str!("../config/hookgate.toml");
 
 /// The preset's placeholders, as the shipped file spells them.
 const FRONTEND_URL: &str = "url = \"http://127.0.0.1:3000\"";
 const BACKEND_URL: &str = "url = \"http://127.0.0.1:7001\"";
+/// The preset's `[listen]` keys, which `listen_section` writes anew.
+const LISTEN: &str = "addrs = [\"127.0.0.1:8080\"]\n";
+const TRUSTED_PROXIES: &str =
+    "trusted_proxies = []             # add your CDN / load balancer ranges if one sits in front\n";
 const SITE: &str = "www.example.com";
 const API_SITE: &str = "api.example.com";
+
+/// Callbacks the plain-HTTP listener serves instead of redirecting: Telegram
+/// and payment gateways do not follow redirects.
+const NOT_REDIRECTED: &str = r#"["/api/v1/guest/telegram/webhook", "/api/v1/guest/payment/notify"]"#;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("{0} exists; hookgate init never overwrites a config (choose another path with -o)")]
     Exists(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {source} (choose another path with -o)")]
     Write { path: String, source: std::io::Error },
-    #[error("{0:?} is not a domain name")]
-    BadName(String),
-    #[error("the config these options make is invalid: {0}")]
+    #[error("{0}: {1}")]
+    BadOption(&'static str, String),
+    #[error("the config these options make is invalid (nothing was written): {0}")]
     Invalid(#[from] ConfigError),
 }
 
 /// The config text for `args`, validated.
 pub fn render(args: &InitArgs) -> Result<String, InitError> {
     let Preset::Xboard = args.preset;
-    for name in args.domains.iter().chain(&args.api_domain) {
-        let plausible = !name.is_empty()
-            && name.len() <= 253
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'*');
-        if !plausible {
-            return Err(InitError::BadName(name.clone()));
-        }
-    }
+    check_options(args)?;
     let mut text = format!(
         "# Written by `hookgate init --preset xboard`; the notes below come from the\n\
          # preset and still apply. Check it with `hookgate check -c <this file>`.\n#\n{XBOARD}"
     );
     text = text.replacen(FRONTEND_URL, &format!("url = {}", toml_string(&args.frontend)), 1);
     text = text.replacen(BACKEND_URL, &format!("url = {}", toml_string(&args.backend)), 1);
+    text = text.replacen(&format!("{LISTEN}{TRUSTED_PROXIES}"), &listen_section(args), 1);
     text = match &args.api_domain {
         Some(api) => text.replace(API_SITE, api),
         None => without_backend_domain_route(&text),
@@ -53,12 +60,108 @@ pub fn render(args: &InitArgs) -> Result<String, InitError> {
     if let Some(site) = args.domains.first() {
         text = text.replace(SITE, site);
     }
+    text = text.replace(crate::config::DEFAULT_PATH, &args.output.display().to_string());
     if args.domains.len() > 1 {
         let names = args.domains.join(", ");
         text = text.replacen("[listen]\n", &format!("# Public names of this site: {names}.\n[listen]\n"), 1);
     }
     Config::from_toml_str(&text, &args.output.display().to_string())?;
     Ok(text)
+}
+
+/// Each option on its own, so a mistake names the option rather than a line
+/// of a file the operator never wrote.
+fn check_options(args: &InitArgs) -> Result<(), InitError> {
+    for (option, url) in [("--frontend", &args.frontend), ("--backend", &args.backend)] {
+        let plausible = url.parse::<http::Uri>().is_ok_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+        });
+        if !plausible {
+            let why = format!("{url:?} is not a URL like http://127.0.0.1:3000 (scheme, host and port, nothing else)");
+            return Err(InitError::BadOption(option, why));
+        }
+    }
+    for name in args.domains.iter().chain(&args.api_domain) {
+        let plausible = !name.is_empty()
+            && name.len() <= 253
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'*');
+        if !plausible {
+            let option = if args.api_domain.as_ref() == Some(name) { "--api-domain" } else { "--domain" };
+            return Err(InitError::BadOption(option, format!("{name:?} is not a domain name")));
+        }
+    }
+    for addr in &args.listen {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(InitError::BadOption("--listen", format!("{addr:?} is not an address like 0.0.0.0:443")));
+        }
+    }
+    if args.tls != TlsMode::None
+        && args.redirect_from != "none"
+        && args.redirect_from.parse::<std::net::SocketAddr>().is_err()
+    {
+        let why = format!("{:?} is not an address like 0.0.0.0:80, or none", args.redirect_from);
+        return Err(InitError::BadOption("--redirect-from", why));
+    }
+    match args.tls {
+        TlsMode::Acme if args.domains.is_empty() => {
+            Err(InitError::BadOption("--tls acme", "needs the site's names: give --domain".to_string()))
+        }
+        TlsMode::Files if args.cert.is_none() || args.key.is_none() => {
+            Err(InitError::BadOption("--tls files", "needs --cert FILE and --key FILE".to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `[listen]` addresses, and for HTTPS the `[listen.tls]` (and its
+/// `acme`) and `[listen.redirect]` tables, in place of the preset's address.
+fn listen_section(args: &InitArgs) -> String {
+    let addrs = |default: &str| {
+        let given: Vec<String> = args.listen.iter().map(|a| toml_string(a)).collect();
+        if given.is_empty() { format!("[{}]", toml_string(default)) } else { format!("[{}]", given.join(", ")) }
+    };
+    if args.tls == TlsMode::None {
+        let plain = addrs("127.0.0.1:8080");
+        return format!("addrs = {plain}          # plain HTTP: put HTTPS in front, or see --tls\n{TRUSTED_PROXIES}");
+    }
+    let mut tls = format!(
+        "addrs = []                       # plain HTTP only redirects (below)\n{TRUSTED_PROXIES}\n\
+         [listen.tls]                     # Telegram delivers webhooks only over HTTPS\n\
+         addrs = {}\n",
+        addrs("0.0.0.0:443")
+    );
+    match args.tls {
+        TlsMode::Files => {
+            let (cert, key) = (args.cert.as_deref().unwrap_or_default(), args.key.as_deref().unwrap_or_default());
+            tls.push_str(&format!(
+                "certificates = [{{ cert_file = {}, key_file = {} }}]\n",
+                toml_string(cert),
+                toml_string(key)
+            ));
+        }
+        TlsMode::Acme => {
+            let mut names: Vec<String> = args.domains.iter().chain(&args.api_domain).map(|d| toml_string(d)).collect();
+            names.dedup();
+            tls.push_str(&format!("\n[listen.tls.acme]                # certificates from Let's Encrypt, renewed by hookgate\ndomains = [{}]\n", names.join(", ")));
+            let optional =
+                [("contact", &args.email), ("directory", &args.acme_directory), ("ca_file", &args.acme_ca_file)];
+            for (key, value) in optional {
+                if let Some(value) = value {
+                    tls.push_str(&format!("{key} = {}\n", toml_string(value)));
+                }
+            }
+        }
+        TlsMode::None => {}
+    }
+    if args.redirect_from != "none" {
+        tls.push_str(&format!(
+            "\n[listen.redirect]                # plain HTTP answers 308 to https://, except these callbacks\n\
+             addrs = [{}]\nexempt = {NOT_REDIRECTED}\n",
+            toml_string(&args.redirect_from)
+        ));
+    }
+    tls
 }
 
 /// Comments out the backend-domain route when no backend name was given.
@@ -91,22 +194,38 @@ fn toml_string(value: &str) -> String {
     toml::Value::String(value.to_string()).to_string()
 }
 
-/// Writes `text` to `path`, refusing to replace an existing file.
-pub fn write_new(path: &Path, text: &str) -> Result<(), InitError> {
+/// Writes `text` to `path`, creating its folder, and refusing to replace a
+/// file unless it is the package's untouched example. Returns whether it
+/// replaced that example.
+pub fn write_new(path: &Path, text: &str) -> Result<bool, InitError> {
     let shown = path.display().to_string();
+    let write_error = |source| InitError::Write { path: shown.clone(), source };
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(write_error)?;
+    }
+    let example = std::fs::read_to_string(path).is_ok_and(|existing| existing == PACKAGED_EXAMPLE);
+    if example {
+        // Beside it first, then over it: a failed write leaves the example whole.
+        let fresh = path.with_extension("toml.new");
+        std::fs::write(&fresh, text).map_err(write_error)?;
+        std::fs::rename(&fresh, path).map_err(write_error)?;
+        return Ok(true);
+    }
     let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(InitError::Exists(shown)),
-        Err(source) => return Err(InitError::Write { path: shown, source }),
+        Err(source) => return Err(write_error(source)),
     };
-    file.write_all(text.as_bytes()).map_err(|source| InitError::Write { path: shown, source })
+    file.write_all(text.as_bytes()).map_err(write_error)?;
+    Ok(false)
 }
 
 /// What to run next, for the config at `path`.
-pub fn next_steps(path: &Path, site: Option<&str>) -> String {
+pub fn next_steps(path: &Path, site: Option<&str>, replaced_example: bool) -> String {
     let path = path.display();
     let site = site.unwrap_or(SITE);
+    let replaced = if replaced_example { " (in place of the package's untouched example)" } else { "" };
     format!(
-        "wrote {path}\nnext:\n  hookgate check -c {path}\n  hookgate route -c {path} POST 'https://{site}/api/v1/guest/telegram/webhook?access_token=x'\n  hookgate run -c {path}\n"
+        "wrote {path}{replaced}\nnext:\n  hookgate check -c {path}\n  hookgate route -c {path} POST 'https://{site}/api/v1/guest/telegram/webhook?access_token=x'\n  hookgate run -c {path}\n"
     )
 }

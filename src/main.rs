@@ -85,8 +85,8 @@ fn write_config(args: &InitArgs) -> Result<(), Failure> {
         init::InitError::Invalid(e) => Failure::Config(e),
         other => Failure::Usage(other.to_string()),
     })?;
-    init::write_new(&args.output, &text).map_err(|e| Failure::Refused(e.to_string()))?;
-    print!("{}", init::next_steps(&args.output, args.domains.first().map(String::as_str)));
+    let replaced = init::write_new(&args.output, &text).map_err(|e| Failure::Refused(e.to_string()))?;
+    print!("{}", init::next_steps(&args.output, args.domains.first().map(String::as_str), replaced));
     Ok(())
 }
 
