@@ -138,15 +138,13 @@ impl UpstreamMetrics {
     /// No connection could be made; `why` is shown on the status page.
     pub fn connect_failed(&self, why: &str) {
         self.connect_errors.increment(1);
-        self.recent.connect_errors.fetch_add(1, Ordering::Relaxed);
-        self.recent.failed(&format!("connect: {why}"));
+        self.recent.connect_failed(why);
     }
 
     /// No response head within `response_timeout`.
     pub fn timed_out(&self, limit: Duration) {
         self.timeouts.increment(1);
-        self.recent.timeouts.fetch_add(1, Ordering::Relaxed);
-        self.recent.failed(&format!("no response head within {limit:?}"));
+        self.recent.timed_out(limit);
     }
 }
 

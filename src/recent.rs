@@ -1,12 +1,13 @@
 //! Recent activity, for the status page: per route, per-minute counters for
 //! the last 15 minutes (answers by status class, guard refusals by kind, a
-//! latency histogram); per upstream, failure counts and the last error; and
+//! latency histogram); per upstream, failure counts, the last error and
+//! whether it answered since (its `UpstreamHealth`); and
 //! the last 50 problems (4xx and 5xx answers). Recording is atomic adds, plus
 //! a short lock only for a problem or an upstream error. Everything here
 //! lives in `Metrics`, so it survives reloads.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -173,7 +174,16 @@ fn unix_minute() -> u64 {
     minute_of(SystemTime::now())
 }
 
-/// An upstream's failures since start-up, and the last one's text.
+/// Failures in a row (with no answer between them) that make an upstream
+/// "refusing connections" or "not answering": one is a blip (a restart), two
+/// with nothing answered since is a pattern.
+pub const FAILING_IN_A_ROW: u32 = 2;
+/// How long the last failures count once traffic stops: no answer since
+/// them, but no attempt either, is not knowing any more.
+pub const FAILING_FOR: Duration = Duration::from_secs(MINUTES as u64 * 60);
+
+/// An upstream's failures since start-up, the last one's text, and whether it
+/// has answered since: what the status page judges it by.
 #[derive(Default)]
 pub struct UpstreamWindow {
     pub connect_errors: AtomicU64,
@@ -182,18 +192,99 @@ pub struct UpstreamWindow {
     pub open: Arc<AtomicI64>,
     /// Of those, idle in a worker's pool.
     pub idle: Arc<AtomicI64>,
-    last_error: Mutex<Option<(SystemTime, String)>>,
+    /// Set by each response head the upstream sends, cleared by each failure.
+    answered: AtomicBool,
+    last_failure: Mutex<Option<LastFailure>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    Connect,
+    Timeout,
+}
+
+struct LastFailure {
+    at: SystemTime,
+    text: String,
+    kind: Failure,
+    /// Failures since the upstream last answered (or since start-up).
+    in_a_row: u32,
+}
+
+/// How an upstream is doing, judged by its latest outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamHealth {
+    /// It answered since its last failure, failed only once, or not lately.
+    Ok,
+    /// The last `n` connection attempts (or timeouts) failed, the newest of
+    /// them a connection failure, and it has not answered since.
+    Refusing(u32),
+    /// As `Refusing`, the newest a response timeout.
+    NotAnswering(u32),
+}
+
+impl UpstreamHealth {
+    /// In a few words, for the page and the trouble list.
+    pub fn label(self) -> &'static str {
+        match self {
+            UpstreamHealth::Ok => "ok",
+            UpstreamHealth::Refusing(_) => "refusing connections",
+            UpstreamHealth::NotAnswering(_) => "not answering",
+        }
+    }
 }
 
 impl UpstreamWindow {
-    pub fn failed(&self, why: &str) {
-        if let Ok(mut last) = self.last_error.lock() {
-            *last = Some((SystemTime::now(), why.to_string()));
+    /// No connection could be made.
+    pub fn connect_failed(&self, why: &str) {
+        self.connect_errors.fetch_add(1, Ordering::Relaxed);
+        self.failed(Failure::Connect, format!("connect: {why}"));
+    }
+
+    /// No response head within `limit`.
+    pub fn timed_out(&self, limit: Duration) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.failed(Failure::Timeout, format!("no response head within {limit:?}"));
+    }
+
+    /// A response head arrived. Called for every one, so it only reads the
+    /// flag unless a failure cleared it (no write to a shared line per request).
+    pub fn answered(&self) {
+        if !self.answered.load(Ordering::Relaxed) {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn failed(&self, kind: Failure, text: String) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            let answered_since = self.answered.swap(false, Ordering::Relaxed);
+            let in_a_row = match last.as_ref() {
+                Some(l) if !answered_since => l.in_a_row.saturating_add(1),
+                _ => 1,
+            };
+            *last = Some(LastFailure { at: SystemTime::now(), text, kind, in_a_row });
         }
     }
 
     pub fn last_error(&self) -> Option<(SystemTime, String)> {
-        self.last_error.lock().ok()?.clone()
+        let last = self.last_failure.lock().ok()?;
+        last.as_ref().map(|l| (l.at, l.text.clone()))
+    }
+
+    /// Judged at `now` from the latest outcomes, not from counts: a dead
+    /// upstream is `Refusing` after two requests, and `Ok` again as soon as it
+    /// answers one.
+    pub fn health(&self, now: SystemTime) -> UpstreamHealth {
+        let Ok(last) = self.last_failure.lock() else { return UpstreamHealth::Ok };
+        let Some(last) = last.as_ref() else { return UpstreamHealth::Ok };
+        let recent = now.duration_since(last.at).unwrap_or_default() <= FAILING_FOR;
+        if self.answered.load(Ordering::Relaxed) || last.in_a_row < FAILING_IN_A_ROW || !recent {
+            return UpstreamHealth::Ok;
+        }
+        match last.kind {
+            Failure::Connect => UpstreamHealth::Refusing(last.in_a_row),
+            Failure::Timeout => UpstreamHealth::NotAnswering(last.in_a_row),
+        }
     }
 }
 
@@ -247,6 +338,29 @@ mod tests {
         assert_eq!(summary.p99_ms, Some(0.512));
         assert_eq!(window.per_minute().last(), Some(&100));
         assert_eq!(window.per_minute().len(), MINUTES);
+    }
+
+    #[test]
+    fn an_upstream_is_judged_by_its_latest_outcomes() {
+        let window = UpstreamWindow::default();
+        let now = SystemTime::now;
+        assert_eq!(window.health(now()), UpstreamHealth::Ok, "no attempt yet");
+        window.connect_failed("refused");
+        assert_eq!(window.health(now()), UpstreamHealth::Ok, "one failure is a blip");
+        window.connect_failed("refused");
+        assert_eq!(window.health(now()), UpstreamHealth::Refusing(2));
+        window.timed_out(Duration::from_secs(1));
+        assert_eq!(window.health(now()), UpstreamHealth::NotAnswering(3), "the newest failure names it");
+        let later = now() + FAILING_FOR + Duration::from_secs(1);
+        assert_eq!(window.health(later), UpstreamHealth::Ok, "old failures with no attempt since");
+        window.answered();
+        assert_eq!(window.health(now()), UpstreamHealth::Ok, "it answered");
+        window.connect_failed("refused");
+        assert_eq!(window.health(now()), UpstreamHealth::Ok, "the count starts again after an answer");
+        window.connect_failed("refused");
+        assert_eq!(window.health(now()), UpstreamHealth::Refusing(2));
+        assert_eq!(window.connect_errors.load(Ordering::Relaxed), 4);
+        assert_eq!(window.last_error().unwrap().1, "connect: refused");
     }
 
     #[test]

@@ -181,6 +181,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
     };
     buffers::give_vec(out);
     let (head, request_complete) = response;
+    metrics.recent.answered();
     if let Some(ticket) = ex.ticket.take() {
         ticket.answered(head.status);
     }

@@ -84,12 +84,31 @@ fn telegram(out: &mut String, s: &Snapshot) {
     out.push_str("<h2>Telegram webhook</h2><table id=\"telegram\">");
     let _ = write!(out, "<tr><th>route</th><td>{}</td></tr>", esc(&t.route));
     match &t.webhook {
-        None => out.push_str("<tr><th>state</th><td><span class=\"badge muted\">not checked yet</span></td></tr>"),
+        None if !t.monitored => out.push_str(
+            "<tr><th>state</th><td><span class=\"badge muted\" id=\"webhook-state\">not monitored</span> \
+             monitor_interval is 0s</td></tr>",
+        ),
+        None => out.push_str(
+            "<tr><th>state</th><td><span class=\"badge muted\" id=\"webhook-state\">not checked yet</span></td></tr>",
+        ),
+        Some(w) if w.unreachable.is_some() => {
+            let reached =
+                w.reached_at.map_or("never".to_string(), |at| format!("{} ago", duration(s.now.saturating_sub(at))));
+            let _ = write!(
+                out,
+                "<tr><th>state</th><td><span class=\"badge red\" id=\"webhook-state\">{}</span> \
+                 <span id=\"webhook-explain\">{}</span></td></tr>\
+                 <tr><th>last reached</th><td>{reached}</td></tr>",
+                esc(&w.state),
+                esc(&w.explain),
+            );
+        }
         Some(w) => {
             let class = if w.healthy { "ok" } else { "red" };
             let _ = write!(
                 out,
-                "<tr><th>state</th><td><span class=\"badge {class}\" id=\"webhook-state\">{}</span> {}</td></tr>\
+                "<tr><th>state</th><td><span class=\"badge {class}\" id=\"webhook-state\">{}</span> \
+                 <span id=\"webhook-explain\">{}</span></td></tr>\
                  <tr><th>pending updates</th><td class=\"n\" id=\"webhook-pending\">{}</td></tr>\
                  <tr><th>URL matches config</th><td>{}</td></tr>",
                 esc(&w.state),
@@ -148,7 +167,7 @@ fn routes(out: &mut String, routes: &[Route]) {
 
 fn upstreams(out: &mut String, upstreams: &[Upstream]) {
     out.push_str(
-        "<h2>Upstreams</h2><table id=\"upstreams\"><tr><th>upstream</th><th>url</th><th>connect errors</th>\
+        "<h2>Upstreams</h2><table id=\"upstreams\"><tr><th>upstream</th><th>url</th><th>state</th><th>connect errors</th>\
          <th>timeouts</th><th>open (idle) connections</th><th>last error</th></tr>\n",
     );
     for u in upstreams {
@@ -158,9 +177,12 @@ fn upstreams(out: &mut String, upstreams: &[Upstream]) {
         };
         let _ = writeln!(
             out,
-            "<tr data-upstream=\"{name}\"><td>{name}</td><td><code>{}</code></td><td class=\"n\">{}</td>\
+            "<tr data-upstream=\"{name}\"><td>{name}</td><td><code>{}</code></td>\
+             <td><span class=\"{}\">{}</span></td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{} ({})</td><td>{last}</td></tr>",
             esc(&u.url),
+            if u.state == "ok" { "ok" } else { "badge red" },
+            u.state,
             u.connect_errors,
             u.timeouts,
             u.open_connections,

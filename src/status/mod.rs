@@ -17,7 +17,7 @@ pub use terminal::summary;
 
 use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::metrics::Metrics;
-use crate::recent::{Problem, Refusal, RouteSummary};
+use crate::recent::{Problem, Refusal, RouteSummary, UpstreamHealth};
 use crate::server::StateHandle;
 use crate::telegram::monitor::{WebhookStatus, WebhookView};
 
@@ -119,14 +119,18 @@ pub struct Snapshot {
     pub acme: Option<Acme>,
     /// Newest first.
     pub problems: Vec<Problem>,
-    /// Whether anything needs attention (what `hookgate status` exits 1 for).
+    /// What needs attention, one line each (`hookgate status` exits 1 for
+    /// any): the verdict is the worst of the parts above.
     pub trouble: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Telegram {
     pub route: String,
-    /// The monitor's view; `None` until its first round (or with the monitor off).
+    /// `false` with `monitor_interval = "0s"`: then nobody asks Telegram.
+    pub monitored: bool,
+    /// What the monitor's last round learned, including that it could not ask
+    /// Telegram; `None` until its first round ends (or with the monitor off).
     pub webhook: Option<WebhookView>,
     pub repair: bool,
     pub last_repair: Option<String>,
@@ -151,6 +155,11 @@ pub struct Route {
 pub struct Upstream {
     pub name: String,
     pub url: String,
+    /// `ok`, `refusing connections` or `not answering`: from its latest
+    /// outcomes (see `UpstreamHealth`), not from counts.
+    pub state: &'static str,
+    /// The failures since it last answered (0 when `ok` for lack of them).
+    pub failures_in_a_row: u32,
     pub connect_errors: u64,
     pub timeouts: u64,
     pub open_connections: i64,
@@ -191,13 +200,23 @@ impl Sources {
         let now = crate::metrics::unix_seconds();
         let mut trouble = Vec::new();
         let routes = self.routes(config, &mut trouble);
-        let upstreams = config.upstreams.iter().map(|u| self.upstream(u)).collect();
+        let upstreams = config.upstreams.iter().map(|u| self.upstream(u, &mut trouble)).collect();
         let telegram = config.telegram.as_ref().map(|t| {
             let webhook = self.webhook.view();
-            if let Some(view) = webhook.as_ref().filter(|v| !v.healthy) {
-                trouble.push(format!("telegram webhook: {}", view.state));
+            match webhook.as_ref().filter(|v| !v.healthy) {
+                Some(WebhookView { state, unreachable: Some(why), .. }) => {
+                    trouble.push(format!("telegram webhook: {state}: {why}"));
+                }
+                Some(view) => trouble.push(format!("telegram webhook: {}", view.state)),
+                None => {}
             }
-            Telegram { route: t.route.to_string(), webhook, repair: t.repair, last_repair: self.webhook.last_repair() }
+            Telegram {
+                route: t.route.to_string(),
+                monitored: !t.monitor_interval.is_zero(),
+                webhook,
+                repair: t.repair,
+                last_repair: self.webhook.last_repair(),
+            }
         });
         let listeners = self.listeners.lock().map(|l| l.clone()).unwrap_or_default();
         let certificates = certificates(config, now, &mut trouble);
@@ -248,14 +267,31 @@ impl Sources {
         routes
     }
 
-    fn upstream(&self, upstream: &UpstreamConfig) -> Upstream {
+    /// An upstream whose latest attempts all failed is trouble, however few.
+    fn upstream(&self, upstream: &UpstreamConfig, trouble: &mut Vec<String>) -> Upstream {
         use std::sync::atomic::Ordering::Relaxed;
         let recent = self.metrics.upstream_window(&upstream.name);
+        let now = SystemTime::now();
+        let health = recent.health(now);
         let last = recent.last_error();
-        let age = last.as_ref().and_then(|(at, _)| SystemTime::now().duration_since(*at).ok());
+        let age = last.as_ref().and_then(|(at, _)| now.duration_since(*at).ok());
+        let failures_in_a_row = match health {
+            UpstreamHealth::Refusing(n) | UpstreamHealth::NotAnswering(n) => n,
+            UpstreamHealth::Ok => 0,
+        };
+        if let (true, Some((_, error))) = (failures_in_a_row > 0, &last) {
+            let ago = crate::telegram::cli::age(age.map_or(0, |a| a.as_secs()));
+            trouble.push(format!(
+                "upstream {}: {} (the last {failures_in_a_row} attempts failed, the newest {ago} ago: {error})",
+                upstream.name,
+                health.label()
+            ));
+        }
         Upstream {
             name: upstream.name.to_string(),
             url: upstream.url.clone(),
+            state: health.label(),
+            failures_in_a_row,
             connect_errors: recent.connect_errors.load(Relaxed),
             timeouts: recent.timeouts.load(Relaxed),
             open_connections: recent.open.load(Relaxed),

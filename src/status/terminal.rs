@@ -54,7 +54,10 @@ fn overview(out: &mut String, s: &Value, paint: Paint) {
     if let Some(t) = s["telegram"].as_object() {
         let webhook = &t["webhook"];
         let state = if webhook.is_null() {
-            "not checked yet".to_string()
+            if t["monitored"] == false { "not monitored (monitor_interval is 0s)" } else { "not checked yet" }
+                .to_string()
+        } else if let Some(why) = webhook["unreachable"].as_str() {
+            format!("{}: {why}", paint.apply(text(&webhook["state"]), "31"))
         } else {
             let healthy = webhook["healthy"].as_bool().unwrap_or(false);
             let state = paint.apply(text(&webhook["state"]), if healthy { "32" } else { "31" });
@@ -104,8 +107,8 @@ fn routes(out: &mut String, s: &Value, paint: Paint) {
 fn upstreams(out: &mut String, s: &Value) {
     let _ = writeln!(
         out,
-        "\n{:<16} {:>14} {:>9} {:>12}  last error",
-        "upstream", "connect errors", "timeouts", "open (idle)"
+        "\n{:<16} {:<20} {:>14} {:>9} {:>12}  last error",
+        "upstream", "state", "connect errors", "timeouts", "open (idle)"
     );
     for u in s["upstreams"].as_array().into_iter().flatten() {
         let last = match (u["last_error"].as_str(), u["last_error_age_seconds"].as_u64()) {
@@ -115,8 +118,9 @@ fn upstreams(out: &mut String, s: &Value) {
         let open = format!("{} ({})", u["open_connections"], u["idle_connections"]);
         let _ = writeln!(
             out,
-            "{:<16} {:>14} {:>9} {:>12}  {last}",
+            "{:<16} {:<20} {:>14} {:>9} {:>12}  {last}",
             text(&u["name"]),
+            text(&u["state"]),
             u["connect_errors"],
             u["timeouts"],
             open

@@ -1,7 +1,8 @@
 //! The daemon's watch on the webhook: `getWebhookInfo` every
 //! `monitor_interval` (with ±10% jitter, and a shorter, growing retry delay
 //! after a failed call), exported as metrics, logged once per change of state
-//! (not every interval), and shown under `/readyz`.
+//! (not every interval), and shown under `/readyz` and on the status page,
+//! a failed call included: then Telegram's state is unknown, and both say why.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
@@ -35,25 +36,39 @@ struct Report {
     diagnosis: Option<String>,
     /// The last repair: when, from which state to which, and its result.
     repair: Option<String>,
-    /// What the last successful round saw.
+    /// What the last round learned.
     view: Option<WebhookView>,
 }
 
-/// What the last successful round saw, for the status page.
+/// What the last round learned, for the status page: the diagnosis, or that
+/// Telegram could not be asked and why. A round that could not ask keeps the
+/// numbers of the last one that could, but never its verdict.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WebhookView {
-    /// The diagnosis in a few words (`healthy`, `webhook set to …`, …).
+    /// The diagnosis in a few words (`healthy`, `webhook set to …`, …), or
+    /// `cannot reach Telegram` / `cannot ask Telegram` when the round failed.
     pub state: String,
     pub healthy: bool,
-    /// The diagnosis with its fix, in one line.
+    /// The diagnosis with its fix, in one line; when the round failed, the
+    /// line `/readyz` shows (`unknown: cannot ask Telegram (…)`).
     pub explain: String,
+    /// Why the last round could not ask Telegram; `None` when it could.
+    pub unreachable: Option<String>,
+    /// From the last round that reached Telegram (0 before one did).
     pub pending_updates: u64,
     pub url_matches_config: bool,
     pub last_error: Option<String>,
     pub last_error_age_seconds: Option<u64>,
-    /// Unix time of the round.
+    /// Unix time of the last round, whether or not it reached Telegram.
     pub checked_at: u64,
+    /// Unix time of the last round that reached Telegram.
+    pub reached_at: Option<u64>,
 }
+
+/// `state` when Telegram's servers could not be reached in time.
+pub const UNREACHABLE: &str = "cannot reach Telegram";
+/// `state` when they answered, but not with a webhook's state (a refused token, a broken answer).
+pub const UNANSWERED: &str = "cannot ask Telegram";
 
 impl WebhookStatus {
     fn read<T>(&self, f: impl FnOnce(&Report) -> T) -> T {
@@ -77,12 +92,50 @@ impl WebhookStatus {
         self.read(|r| r.repair.clone())
     }
 
-    fn set(&self, text: Option<String>) {
-        self.write(|r| r.diagnosis = text);
+    fn set(&self, text: String) {
+        self.write(|r| r.diagnosis = Some(text));
     }
 
     fn set_view(&self, view: WebhookView) {
         self.write(|r| r.view = Some(view));
+    }
+
+    /// A round could not ask Telegram: the view says so, with `/readyz`'s line.
+    fn set_unreachable(&self, error: &ApiError) {
+        let line = unknown(error);
+        let state = match error {
+            ApiError::Unreachable { .. } | ApiError::Timeout(_) => UNREACHABLE,
+            _ => UNANSWERED,
+        };
+        let now = crate::metrics::unix_seconds();
+        self.write(|r| {
+            r.diagnosis = Some(line.clone());
+            let view = r.view.get_or_insert_with(|| WebhookView {
+                state: String::new(),
+                healthy: false,
+                explain: String::new(),
+                unreachable: None,
+                pending_updates: 0,
+                url_matches_config: false,
+                last_error: None,
+                last_error_age_seconds: None,
+                checked_at: now,
+                reached_at: None,
+            });
+            view.state = state.to_string();
+            view.healthy = false;
+            view.explain = line;
+            view.unreachable = Some(error.to_string());
+            view.checked_at = now;
+        });
+    }
+
+    /// No `[telegram]` (or the monitor off): nothing to show.
+    fn clear(&self) {
+        self.write(|r| {
+            r.diagnosis = None;
+            r.view = None;
+        });
     }
 
     pub(super) fn set_repair(&self, text: String) {
@@ -98,7 +151,7 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
     loop {
         let current = state.load();
         let Some(telegram) = current.config.telegram.as_ref().filter(|t| !t.monitor_interval.is_zero()) else {
-            status.set(None);
+            status.clear();
             drop(current);
             tokio::time::sleep(IDLE_RECHECK).await;
             continue;
@@ -115,7 +168,7 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
                 if last.as_ref() != Some(&diagnosis) {
                     report(&diagnosis, &info.url);
                 }
-                status.set(Some(diagnosis.explain()));
+                status.set(diagnosis.explain());
                 status.set_view(view_of(&info, &diagnosis, telegram));
                 let seen = Seen { info: &info, diagnosis: &diagnosis, metrics: &metrics, status: &status };
                 repairer.round(telegram, &current.config, seen, &api).await;
@@ -128,7 +181,7 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
                 if failures == 1 {
                     tracing::warn!("telegram monitor: cannot read the webhook state: {error}");
                 }
-                status.set(Some(format!("unknown: cannot ask Telegram ({error})")));
+                status.set_unreachable(&error);
                 FIRST_RETRY.saturating_mul(1 << failures.min(16)).min(interval)
             }
         };
@@ -152,12 +205,19 @@ fn view_of(info: &WebhookInfo, diagnosis: &Diagnosis, telegram: &TelegramConfig)
         state: diagnosis.label(),
         healthy: diagnosis.is_healthy(),
         explain: diagnosis.explain(),
+        unreachable: None,
         pending_updates: info.pending_update_count,
         url_matches_config: info.url == telegram.webhook_url(),
         last_error: info.last_error_message.clone(),
         last_error_age_seconds: info.last_error_date.map(|date| now.saturating_sub(date)),
         checked_at: now,
+        reached_at: Some(now),
     }
+}
+
+/// `/readyz`'s line for a round that could not ask Telegram.
+fn unknown(error: &ApiError) -> String {
+    format!("unknown: cannot ask Telegram ({error})")
 }
 
 /// How young Telegram's last error must be to count as current.

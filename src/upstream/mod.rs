@@ -68,7 +68,10 @@ impl UpstreamClient {
             }
         };
         let error = match tokio::time::timeout(self.config.response_timeout, sent).await {
-            Ok(Ok(response)) => return Ok(response),
+            Ok(Ok(response)) => {
+                self.metrics.recent.answered();
+                return Ok(response);
+            }
             Ok(Err(e)) => {
                 let kind = classify(&e);
                 if self.config.tls.is_some() && kind == ProxyError::UpstreamUnreachable {
