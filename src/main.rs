@@ -18,12 +18,12 @@ const EX_CONFIG: u8 = 78;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(arg) => load(&arg.config).and_then(|config| run(&arg.config, config)),
+        Command::Run(arg) => load_to_serve(&arg.config).and_then(|config| run(&arg.config, config)),
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
         Command::Health(arg) => load(&arg.config).and_then(|config| health(&config)),
         Command::Status(arg) => load(&arg.config).and_then(|config| status(&config)),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
-        Command::Check(arg) => load(&arg.config).map(|config| check(&config)),
+        Command::Check(arg) => load_to_serve(&arg.config).map(|config| check(&config)),
         Command::Init(args) => write_config(&args),
         Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
             let text =
@@ -77,6 +77,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(Failure::Config)
+}
+
+/// For `run`, and for `check`, which refuses what `run` would: also a config
+/// with nowhere to listen (see `Config::load_to_serve`).
+fn load_to_serve(path: &Path) -> Result<Config, Failure> {
+    Config::load_to_serve(path).map_err(Failure::Config)
 }
 
 /// `hookgate init`: renders, validates and writes a new config.

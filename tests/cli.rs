@@ -35,14 +35,14 @@ fn check_accepts_the_shipped_configs_and_prints_the_table() {
 #[test]
 fn check_rejects_an_invalid_file_with_exit_78_and_a_located_error() {
     let (_dir, path) = write_config(
-        "[upstreams.frontend]\nurl = \"http://127.0.0.1:3000\"\n[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\n\n[[routes]]\nname = \"hook\"\npath = \"/hook\"\nupstream = \"backnd\"\n",
+        "[listen]\naddrs = [\"127.0.0.1:0\"]\n[upstreams.frontend]\nurl = \"http://127.0.0.1:3000\"\n[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\n\n[[routes]]\nname = \"hook\"\npath = \"/hook\"\nupstream = \"backnd\"\n",
     );
     let out = hookgate(&["check", "-c", &path]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = text(&out.stderr);
     assert_eq!(
         stderr.trim(),
-        format!("{path}:9: routes[0].upstream: no upstream named \"backnd\" (defined: frontend, backend)")
+        format!("{path}:11: routes[0].upstream: no upstream named \"backnd\" (defined: frontend, backend)")
     );
     // `run` refuses the same file the same way, before binding anything.
     assert_eq!(hookgate(&["run", "-c", &path]).status.code(), Some(78));
@@ -67,7 +67,7 @@ fn check_never_prints_an_upstream_password() {
 #[test]
 fn check_warns_about_routes_that_can_never_match() {
     let (_dir, path) = write_config(
-        "[upstreams.b]\nurl = \"http://127.0.0.1:7001\"\n[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\nupstream = \"b\"\n[[routes]]\nname = \"hook\"\npath = \"/api/hook\"\nupstream = \"b\"\n",
+        "[listen]\naddrs = [\"127.0.0.1:0\"]\n[upstreams.b]\nurl = \"http://127.0.0.1:7001\"\n[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\nupstream = \"b\"\n[[routes]]\nname = \"hook\"\npath = \"/api/hook\"\nupstream = \"b\"\n",
     );
     let out = hookgate(&["check", "-c", &path]);
     assert_eq!(out.status.code(), Some(0));

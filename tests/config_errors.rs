@@ -2,11 +2,19 @@
 //! about a config with mistakes in it, over the real binary: one error per
 //! mistake, with no follow-on errors from a key that already failed.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// Exit code and stdout + stderr of `hookgate ARGS -c FILE`.
+/// Exit code, stdout and stderr of `hookgate ARGS -c FILE`.
 fn hookgate(args: &[&str], file: &Path) -> (Option<i32>, String, String) {
+    hookgate_with(args, file, &[])
+}
+
+/// The same, with `env` set (and no other socket-activation variables).
+fn hookgate_with(args: &[&str], file: &Path, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args(args)
         .arg("-c")
@@ -14,10 +22,15 @@ fn hookgate(args: &[&str], file: &Path) -> (Option<i32>, String, String) {
         .env_remove("HOOKGATE_CONFIG")
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Writes `body` as `hookgate.toml` in `dir`.
@@ -128,4 +141,89 @@ fn a_bad_set_is_one_error() {
     );
     let errors = refused(&body);
     assert_eq!(errors, ["4: sets.office.cidrs: a set needs at least one CIDR"]);
+}
+
+/// Issue 28 §4: `check` said `config OK (0 routes, 0 warnings)` and exited 0
+/// for an empty file (or one with no listen address), which `run` refused
+/// (exit 1, "no listen address"). Now both refuse it alike, exit 78.
+#[test]
+fn check_refuses_a_config_with_nowhere_to_listen_as_run_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies = [
+        "",
+        "[listen]\naddrs = []\n",
+        "[upstreams.app]\nurl = \"http://127.0.0.1:3000\"\n[default]\nupstream = \"app\"\n",
+    ];
+    for body in bodies {
+        let path = write(dir.path(), body);
+        let (code, stdout, stderr) = hookgate(&["check"], &path);
+        assert_eq!(code, Some(78), "{body:?}: {stdout}{stderr}");
+        let want = ": listen.addrs: no listen address: set [listen] addrs (or [listen.tls] addrs), \
+                    or start hookgate with sockets from systemd (socket activation)";
+        assert!(stderr.contains(want), "{body:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let (run_code, _, run_stderr) = hookgate(&["run"], &path);
+        assert_eq!((run_code, run_stderr), (code, stderr), "{body:?}: run refuses it the same way");
+    }
+    // Sockets systemd passes are somewhere to listen, as `run` counts them:
+    // not one named `admin`, nor ones passed to another process.
+    let path = write(dir.path(), "[default]\nrespond = { status = 200 }\n");
+    let (code, stdout, _) = hookgate_with(&["check"], &path, &[("LISTEN_FDS", "2"), ("LISTEN_FDNAMES", "http:admin")]);
+    assert_eq!(code, Some(0), "{stdout}");
+    for env in [[("LISTEN_FDS", "1"), ("LISTEN_FDNAMES", "admin")], [("LISTEN_FDS", "1"), ("LISTEN_PID", "1")]] {
+        let (code, _, stderr) = hookgate_with(&["check"], &path, &env);
+        assert_eq!(code, Some(78), "{env:?}");
+        assert!(stderr.contains("listen.addrs: no listen address"), "{env:?}: {stderr}");
+    }
+}
+
+/// Under real socket activation a config with no listen address passes
+/// `check` and `run` serves it.
+#[test]
+fn socket_activation_supplies_the_listener_to_check_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "[default]\nrespond = { status = 200, body = \"activated\\n\" }\n");
+    let check = activated(&["check"], &path, |addr| {
+        let _ = TcpStream::connect(addr);
+    });
+    let out = check.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("config OK"), "{}", text(&out.stdout));
+
+    let mut answer = String::new();
+    let mut run = activated(&["run"], &path, |addr| {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
+        let _ = stream.read_to_string(&mut answer);
+    });
+    let _ = Command::new("kill").arg("-TERM").arg(run.id().to_string()).status();
+    let _ = run.wait();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("activated\n"), "{answer}");
+}
+
+/// Starts `hookgate ARGS -c FILE` under `systemd-socket-activate` on a free
+/// loopback port, and calls `first` with the address once it listens (the
+/// first connection starts hookgate).
+fn activated(args: &[&str], file: &Path, first: impl FnOnce(SocketAddr)) -> std::process::Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let child = Command::new("systemd-socket-activate")
+        .arg(format!("--listen={addr}"))
+        .arg(env!("CARGO_BIN_EXE_hookgate"))
+        .args(args)
+        .arg("-c")
+        .arg(file)
+        .env_remove("HOOKGATE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate must be installed (.ci/run installs the systemd package)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "systemd-socket-activate never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first(addr);
+    child
 }

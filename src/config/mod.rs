@@ -220,26 +220,77 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::read(path, None)
+    }
+
+    /// Reads and validates the file at `path` to serve it: for `run`, and for
+    /// `check`, which must refuse what `run` would. On top of [`Config::load`],
+    /// the config must give the proxy somewhere to listen: an address in
+    /// `[listen] addrs`, `[listen.tls] addrs` or `[listen.redirect] addrs`, or
+    /// sockets systemd passes this process (socket activation, see
+    /// [`systemd_proxy_sockets`]). Without them `run` could not serve.
+    ///
+    /// systemd passes its sockets to `ExecStart=` only, so an `ExecStartPre=`
+    /// check does not see them: a config meant for socket activation keeps its
+    /// `[listen] addrs`, which are ignored while systemd passes sockets.
+    /// Reloads use [`Config::load`]: the running daemon keeps the sockets it has.
+    pub fn load_to_serve(path: &Path) -> Result<Config, ConfigError> {
+        Config::read(path, Some(systemd_proxy_sockets()))
+    }
+
+    fn read(path: &Path, systemd_sockets: Option<usize>) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             problems: vec![Problem { line: None, path: String::new(), message: format!("cannot read: {e}") }],
         })?;
-        Config::from_toml_str(&source, &file)
+        Config::parse(&source, &file, systemd_sockets)
     }
 
     /// Parses and validates `source`; `file` is only used to name it in errors.
     pub fn from_toml_str(source: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::parse(source, file, None)
+    }
+
+    /// `systemd_sockets`: when serving, how many proxy sockets systemd passes
+    /// (a config without listen addresses needs at least one); `None` otherwise.
+    fn parse(source: &str, file: &str, systemd_sockets: Option<usize>) -> Result<Config, ConfigError> {
         let fail = |problems| ConfigError { file: file.to_string(), problems };
         let raw = parse_raw(source).map_err(|p| fail(vec![p]))?;
         let base_dir = Path::new(file).parent().unwrap_or(Path::new("."));
         let mut checker = validate::Checker::new(source, base_dir);
+        checker.systemd_sockets = systemd_sockets;
         let config = checker.config(raw);
         match config {
             Some(config) if checker.problems.is_empty() => Ok(config),
             _ => Err(fail(checker.problems)),
         }
     }
+}
+
+/// How many sockets systemd passes this process to serve as proxy listeners:
+/// those `lifecycle` serves after `systemd::take_activated` takes them, read
+/// here without taking them.
+pub fn systemd_proxy_sockets() -> usize {
+    let var = |name| std::env::var(name).ok();
+    proxy_sockets(var("LISTEN_FDS"), var("LISTEN_PID"), var("LISTEN_FDNAMES"), std::process::id())
+}
+
+/// `LISTEN_FDS` sockets (when `LISTEN_PID` is unset or names `pid`, as the
+/// `listenfd` crate takes them), less the one named `admin`, which serves the
+/// admin endpoints instead.
+fn proxy_sockets(fds: Option<String>, listen_pid: Option<String>, names: Option<String>, pid: u32) -> usize {
+    let Some(count) = fds.and_then(|n| n.parse::<usize>().ok()) else { return 0 };
+    let ours = match listen_pid.as_deref() {
+        None | Some("") => true,
+        Some(listen_pid) => listen_pid.parse() == Ok(pid),
+    };
+    if !ours {
+        return 0;
+    }
+    let names = names.unwrap_or_default();
+    let mut names = names.split(':');
+    (0..count).filter(|_| names.next() != Some("admin")).count()
 }
 
 fn parse_raw(source: &str) -> Result<RawConfig, Problem> {

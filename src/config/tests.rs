@@ -294,3 +294,16 @@ fn acme_settings_are_checked_and_defaulted() {
     assert!(!std::sync::Arc::ptr_eq(&acme, &other), "a changed table gets its own store");
     assert_eq!(other.settings().directory, "https://acme-staging-v02.api.letsencrypt.org/directory");
 }
+
+#[test]
+fn systemd_proxy_sockets_are_counted_as_run_takes_them() {
+    let count = |fds: &str, pid: Option<&str>, names: Option<&str>| {
+        proxy_sockets(Some(fds.to_string()), pid.map(str::to_string), names.map(str::to_string), 42)
+    };
+    assert_eq!(proxy_sockets(None, None, None, 42), 0);
+    assert_eq!(count("2", None, None), 2);
+    assert_eq!(count("2", Some("42"), Some("http:admin")), 1);
+    assert_eq!(count("1", Some("42"), Some("admin")), 0, "an admin socket alone serves no proxy");
+    assert_eq!(count("2", Some("7"), None), 0, "sockets for another process");
+    assert_eq!(count("x", None, None), 0);
+}

@@ -43,6 +43,10 @@ pub struct Checker<'a> {
     /// What the file defines, valid or not, so a reference names every choice
     /// and a reference to a definition that failed is not reported again.
     pub(super) defined: Defined,
+    /// When the config is loaded to serve it (`run`, `check`): how many proxy
+    /// sockets systemd passes, so a config with no listen address is refused
+    /// only when they are none, as `run` would. `None` for other loads.
+    pub(super) systemd_sockets: Option<usize>,
 }
 
 /// The names the file defines. A name in `broken` was defined, but its
@@ -61,7 +65,13 @@ pub(super) struct Defined {
 
 impl<'a> Checker<'a> {
     pub fn new(source: &'a str, base_dir: &'a Path) -> Self {
-        Checker { locator: Locator::new(source), base_dir, problems: Vec::new(), defined: Defined::default() }
+        Checker {
+            locator: Locator::new(source),
+            base_dir,
+            problems: Vec::new(),
+            defined: Defined::default(),
+            systemd_sockets: None,
+        }
     }
 
     pub(super) fn base_dir(&self) -> &Path {
@@ -113,6 +123,18 @@ impl<'a> Checker<'a> {
     }
 
     fn listen(&mut self, raw: raw::RawListen) -> Listen {
+        // Counted as written, so a [listen.tls] table that fails for its
+        // certificates is not also "no listen address".
+        let configured = !raw.addrs.is_empty()
+            || raw.tls.as_ref().is_some_and(|t| !t.addrs.is_empty())
+            || raw.redirect.as_ref().is_some_and(|r| !r.addrs.is_empty());
+        if !configured && self.systemd_sockets == Some(0) {
+            self.problem(
+                &[key("listen"), key("addrs")],
+                "no listen address: set [listen] addrs (or [listen.tls] addrs), \
+                 or start hookgate with sockets from systemd (socket activation)",
+            );
+        }
         let listen = Listen {
             addrs: raw.addrs,
             trusted_proxies: raw.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
