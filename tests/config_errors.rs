@@ -227,3 +227,37 @@ fn activated(args: &[&str], file: &Path, first: impl FnOnce(SocketAddr)) -> std:
     first(addr);
     child
 }
+
+/// Issue 28 §4: a CIDR with host bits set (`149.154.160.1/20`) was taken
+/// silently as its network. It is refused, naming the network it would mean
+/// and the one address it might mean instead.
+#[test]
+fn a_cidr_with_host_bits_set_is_refused_naming_the_network() {
+    let route = |allow: &str| {
+        format!(
+            "{LISTEN}[upstreams.b]\nurl = \"http://127.0.0.1:7001\"\n\
+             [[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"b\"\nallow_from = [\"telegram\", {allow:?}]\n"
+        )
+    };
+    let errors = refused(&route("149.154.160.1/20"));
+    assert_eq!(
+        errors,
+        ["9: routes[0].allow_from[1]: \"149.154.160.1/20\" has host bits set: \
+          write \"149.154.160.0/20\" for the network, or \"149.154.160.1\" for the one address"]
+    );
+    let errors = refused(&format!("{LISTEN}trusted_proxies = [\"10.0.0.0/8\", \"2001:db8::1/64\"]\n"));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0]
+            .starts_with("3: listen.trusted_proxies[1]: \"2001:db8::1/64\" has host bits set: write \"2001:db8::/64\"")
+    );
+    let errors = refused(&format!("{LISTEN}[sets.office]\ncidrs = [\"91.108.4.1/22\"]\n"));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].starts_with("4: sets.office.cidrs[0]: \"91.108.4.1/22\" has host bits set"), "{errors:#?}");
+    // Networks, single addresses and /32s are taken as they are.
+    let dir = tempfile::tempdir().unwrap();
+    for allow in ["149.154.160.0/20", "149.154.160.1", "149.154.160.1/32", "2001:db8::/64"] {
+        let (code, stdout, stderr) = hookgate(&["check"], &write(dir.path(), &route(allow)));
+        assert_eq!(code, Some(0), "{allow}: {stdout}{stderr}");
+    }
+}

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::Step;
 use super::guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader, TELEGRAM};
-use super::raw::{RawRoute, RawSet};
+use super::raw::{Cidr, RawRoute, RawSet};
 use super::validate::{Checker, Sets, child};
 use crate::secret::Secret;
 
@@ -45,18 +45,12 @@ impl Checker<'_> {
         if let Some(entries) = raw.allow_from.take() {
             let mut nets = Vec::new();
             for (i, entry) in entries.iter().enumerate() {
-                if let Ok(net) = entry.parse::<crate::config::raw::Cidr>() {
-                    nets.push(net.0);
-                } else if let Some(set) = sets.get(entry) {
-                    nets.extend(set.iter().copied());
-                } else if self.defined.broken_sets.contains(entry) {
-                    // Defined, but invalid: reported where it is defined.
-                } else {
-                    let mut known: Vec<&str> = sets.keys().map(String::as_str).collect();
-                    known.sort_unstable();
-                    let mut here = child(at, "allow_from");
-                    here.push(Step::Index(i));
-                    self.problem(&here, format!("{entry:?} is neither a CIDR nor a set (sets: {})", known.join(", ")));
+                let mut here = child(at, "allow_from");
+                here.push(Step::Index(i));
+                match entry.parse::<Cidr>() {
+                    Ok(net) => nets.push(net.0),
+                    Err(e) if Cidr::is_written_as_one(entry) => self.problem(&here, e),
+                    Err(_) => self.allow_from_set(&here, entry, sets, &mut nets),
                 }
             }
             guards.allow_from = Some(nets);
@@ -98,6 +92,18 @@ impl Checker<'_> {
                 Some(DedupeSpec { window, max_keys: dedupe.max_keys.unwrap_or(DedupeSpec::DEFAULT_MAX_KEYS) });
         }
         guards
+    }
+
+    /// Adds the CIDRs of the set named `entry` to `nets`.
+    fn allow_from_set(&mut self, at: &[Step], entry: &str, sets: &Sets, nets: &mut Vec<ipnet::IpNet>) {
+        if let Some(set) = sets.get(entry) {
+            nets.extend(set.iter().copied());
+        } else if !self.defined.broken_sets.contains(entry) {
+            // (A set that is defined but invalid was reported where it is defined.)
+            let mut known: Vec<&str> = sets.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            self.problem(at, format!("{entry:?} is neither a CIDR nor a set (sets: {})", known.join(", ")));
+        }
     }
 
     /// Reads the secret from its file. The value never enters an error message.

@@ -321,14 +321,33 @@ impl FromStr for Size {
 }
 
 /// A CIDR block; a bare address means that one host.
+///
+/// A block with host bits set (`149.154.160.1/20`) is refused rather than
+/// read as its network: it may as well mean the one address, and reading it
+/// either way silently would let in more, or fewer, clients than meant.
 #[derive(Debug, Clone, Copy)]
 pub struct Cidr(pub IpNet);
+
+impl Cidr {
+    /// Whether `text` is written as a CIDR block, valid or not (for telling
+    /// a bad block from a set name).
+    pub fn is_written_as_one(text: &str) -> bool {
+        text.parse::<IpNet>().is_ok()
+    }
+}
 
 impl FromStr for Cidr {
     type Err = InvalidValue;
     fn from_str(text: &str) -> Result<Self, InvalidValue> {
         if let Ok(net) = text.parse::<IpNet>() {
-            return Ok(Cidr(net.trunc()));
+            if net.trunc() != net {
+                return Err(InvalidValue(format!(
+                    "{text:?} has host bits set: write {:?} for the network, or {:?} for the one address",
+                    net.trunc().to_string(),
+                    net.addr().to_string()
+                )));
+            }
+            return Ok(Cidr(net));
         }
         text.parse::<std::net::IpAddr>()
             .map(|ip| Cidr(IpNet::from(ip)))
