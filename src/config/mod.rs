@@ -7,10 +7,12 @@
 
 mod guard_spec;
 mod guards;
+mod hints;
 mod locate;
 pub mod raw;
 mod route_index;
 mod route_spec;
+mod syntax;
 mod telegram;
 mod tls;
 mod validate;
@@ -293,19 +295,39 @@ fn proxy_sockets(fds: Option<String>, listen_pid: Option<String>, names: Option<
     (0..count).filter(|_| names.next() != Some("admin")).count()
 }
 
+/// The file as serde reads it. A syntax error gets the key path it is in
+/// (found by `syntax`, as the file did not parse), and a syntax or data error
+/// words that say what to write (`hints`).
 fn parse_raw(source: &str) -> Result<RawConfig, Problem> {
-    let deserializer = toml::Deserializer::parse(source).map_err(|e| Problem {
-        line: e.span().map(|s| locate::line_at(source, s.start)),
-        path: String::new(),
-        message: e.message().trim().to_string(),
+    let deserializer = toml::Deserializer::parse(source).map_err(|e| {
+        let message = e.message().trim();
+        match e.span() {
+            Some(span) => {
+                let spot = syntax::spot(source, span.start);
+                Problem {
+                    line: Some(locate::line_at(source, span.start)),
+                    path: locate::render(&spot.path),
+                    message: hints::syntax(message, &spot),
+                }
+            }
+            None => Problem { line: None, path: String::new(), message: message.to_string() },
+        }
     })?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        let path: Vec<Step> = e
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
         let inner = e.inner();
         Problem {
             line: inner.span().map(|s| locate::line_at(source, s.start)),
-            path: if path == "." { String::new() } else { path },
-            message: inner.message().trim().to_string(),
+            path: locate::render(&path),
+            message: hints::data(&path, inner.message().trim()),
         }
     })
 }

@@ -320,6 +320,15 @@ impl FromStr for Size {
     }
 }
 
+/// A size as the file would write it: `"10MiB"`, `"64KiB"`, or bytes.
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    match UNITS.iter().find(|(unit, _)| bytes > 0 && bytes % unit == 0) {
+        Some((unit, name)) => format!("{}{name}", bytes / unit),
+        None => bytes.to_string(),
+    }
+}
+
 /// A CIDR block; a bare address means that one host.
 ///
 /// A block with host bits set (`149.154.160.1/20`) is refused rather than

@@ -68,7 +68,11 @@ fn errors_name_file_line_and_key() {
         ("[limits]\nmax_header_bytes = \"1000\"\n", "hookgate.toml:11: limits.max_header_bytes: must be at least 1KiB"),
         ("[limits]\nmax_connections = \"many\"\n", "hookgate.toml:11: limits.max_connections: invalid type"),
         ("[limits]\nbogus = 1\n", "hookgate.toml:11: limits.bogus: unknown field `bogus`"),
-        ("[listen]\n", "hookgate.toml:10: duplicate key"),
+        ("[listen]\n", "hookgate.toml:10: listen: duplicate table: [listen] is already on line 2"),
+        (
+            "[limits]\nmax_body = 10MiB\n",
+            "hookgate.toml:11: limits.max_body: \"10MiB\" must be quoted: write max_body = \"10MiB\"",
+        ),
         (
             "[[routes]]\nname = \"a\"\nupstream = \"backend\"\n",
             "hookgate.toml:10: routes[0]: a route needs at least one match key",
