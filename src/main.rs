@@ -102,7 +102,13 @@ fn check(config: &Config) {
     for warning in &warnings {
         println!("warning: {warning}");
     }
-    println!("config OK ({} routes, {} warnings)", config.routes.routes().len(), warnings.len());
+    let routes = config.routes.routes().len();
+    println!("config OK ({}, {})", counted(routes, "route"), counted(warnings.len(), "warning"));
+}
+
+/// `1 route`, `2 routes`, `0 warnings`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 fn run(path: &Path, config: Config) -> Result<(), Failure> {

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
 use crate::client_ip;
-use crate::config::{Config, Guards};
+use crate::config::{Config, Guards, duration_text};
 use crate::error::ProxyError;
 use crate::routes::{Action, PathMatch, RequestFacts};
 
@@ -51,10 +51,15 @@ pub fn route_table(config: &Config) -> String {
         let _ = writeln!(out, "redirect listeners: {addrs} (308 to https; exempt: {exempt})");
     }
     for up in &config.upstreams {
+        // The keys as the file writes them, defaults filled in.
         let _ = writeln!(
             out,
-            "upstream {}: {} (connect_timeout {:?}, response_timeout {:?}, host_header {:?})",
-            up.name, up.url, up.connect_timeout, up.response_timeout, up.host_header
+            "upstream {}: {} (connect_timeout = {:?}, response_timeout = {:?}, host_header = \"{}\")",
+            up.name,
+            up.url,
+            duration_text(up.connect_timeout),
+            duration_text(up.response_timeout),
+            up.host_header.as_str()
         );
     }
     let _ = writeln!(out, "routes (first match wins):");
@@ -67,8 +72,8 @@ pub fn route_table(config: &Config) -> String {
             route.describe_match(),
             describe_action(config, &route.action)
         );
-        if !route.guards.is_empty() {
-            let _ = writeln!(out, "       guards: {}", route.guards.describe());
+        for guard in route.guards.as_written() {
+            let _ = writeln!(out, "       {guard}");
         }
     }
     let _ = writeln!(out, "  default{:>69} -> {}", "", describe_action(config, config.routes.default_action()));
@@ -316,12 +321,22 @@ fn explain_guards(out: &mut String, guards: &Guards, client: Option<IpAddr>, hea
     if let Some(limit) = &guards.rate_limit {
         let _ = writeln!(
             out,
-            "  rate_limit: {} per second, burst {}, per {:?} (429 above)",
-            limit.per_second, limit.burst, limit.key
+            "  rate_limit: {} per second, burst {}, key \"{}\" (429 above)",
+            limit.per_second,
+            limit.burst,
+            limit.key.as_str()
         );
     }
     if let Some(n) = guards.max_in_flight {
         let _ = writeln!(out, "  max_in_flight: {n} (503 above)");
+    }
+    if let Some(dedupe) = &guards.dedupe {
+        let _ = writeln!(
+            out,
+            "  dedupe: key \"telegram_update_id\", window {}: a redelivered update the backend already \
+             answered with 2xx is answered here with that status and not forwarded again",
+            duration_text(dedupe.window)
+        );
     }
     refusal
 }

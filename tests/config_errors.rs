@@ -1,6 +1,8 @@
 //! What `hookgate check` (and `run`, which loads the file the same way) says
 //! about a config with mistakes in it, over the real binary: one error per
-//! mistake, with no follow-on errors from a key that already failed.
+//! mistake, with no follow-on errors from a key that already failed, each
+//! naming its key path and what to write; what it refuses as `run` would; and
+//! the table it prints for a good one, in the file's own spelling.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -347,4 +349,58 @@ fn type_errors_give_an_example_value() {
             errors[0]
         );
     }
+}
+
+/// Issue 28 §9: the table printed Rust names (`host_header Preserve`,
+/// `per ClientIp`), said "1 warnings", and `hookgate route` did not list the
+/// dedupe guard. Now the table uses the file's spelling, counts in English,
+/// and `route` lists every guard.
+#[test]
+fn check_prints_the_config_spelling_and_route_lists_the_dedupe_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{LISTEN}[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\nhost_header = \"upstream\"\nresponse_timeout = \"90s\"\n\
+         [[routes]]\nname = \"hook\"\npath = \"/hook\"\nmethods = [\"POST\"]\nupstream = \"backend\"\n\
+         rate_limit = {{ per_second = 20, burst = 50 }}\nmax_body = \"1MiB\"\n\
+         dedupe = {{ key = \"telegram_update_id\", window = \"10m\" }}\n\
+         [upstreams.frontend]\nurl = \"http://127.0.0.1:3000\"\n"
+    );
+    let path = write(dir.path(), &body);
+    let (code, stdout, stderr) = hookgate(&["check"], &path);
+    assert_eq!(code, Some(0), "{stderr}");
+    for want in [
+        "upstream backend: http://127.0.0.1:7001 (connect_timeout = \"3s\", response_timeout = \"1m 30s\", host_header = \"upstream\")",
+        "upstream frontend: http://127.0.0.1:3000 (connect_timeout = \"3s\", response_timeout = \"1m\", host_header = \"preserve\")",
+        "       rate_limit = { per_second = 20, burst = 50, key = \"client_ip\", max_keys = 100000 }",
+        "       max_body = \"1MiB\"",
+        "       dedupe = { key = \"telegram_update_id\", window = \"10m\", max_keys = 100000 }",
+        "config OK (1 route, 0 warnings)",
+    ] {
+        assert!(stdout.lines().any(|line| line == want), "want the line {want:?} in\n{stdout}");
+    }
+    for rust in ["Preserve", "Upstream", "ClientIp", "600s"] {
+        assert!(!stdout.contains(rust), "{rust:?} in\n{stdout}");
+    }
+    // One warning is "1 warning"; two routes are "2 routes".
+    let shadowed = body.replace(
+        "[upstreams.frontend]",
+        "[[routes]]\nname = \"later\"\npath = \"/hook\"\nmethods = [\"POST\"]\nupstream = \"frontend\"\n[upstreams.frontend]",
+    );
+    let (_, stdout, _) = hookgate(&["check"], &write(dir.path(), &shadowed));
+    assert!(stdout.ends_with("config OK (2 routes, 1 warning)\n"), "{stdout}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["route", "-c"])
+        .arg(&path)
+        .args(["POST", "http://www.example.com/hook"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("  rate_limit: 20 per second, burst 50, key \"client_ip\" (429 above)"), "{stdout}");
+    assert!(
+        stdout.contains("  dedupe: key \"telegram_update_id\", window 10m: a redelivered update the backend already answered with 2xx is answered here with that status and not forwarded again"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> route hook -> upstream backend"), "{stdout}");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 use ipnet::IpNet;
 
-use super::raw::RateKey;
+use super::raw::{RateKey, duration_text, size_text};
 use crate::secret::Secret;
 
 /// Telegram's documented webhook source ranges (core.telegram.org/bots/webhooks).
@@ -47,28 +47,41 @@ impl Guards {
             && self.dedupe.is_none()
     }
 
-    /// A one-line summary for the route table; the secret's value is never shown.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
+    /// The guards as the route table shows them: one `key = value` each, in
+    /// the file's own spelling with the defaults filled in, so what `check`
+    /// prints can be pasted back. The secret's value (and its file) is never shown.
+    pub fn as_written(&self) -> Vec<String> {
+        let mut lines = Vec::new();
         if self.allow_from.is_some() {
-            parts.push(format!("allow_from=[{}]", self.allow_from_names.join(",")));
+            let names: Vec<String> = self.allow_from_names.iter().map(|n| format!("{n:?}")).collect();
+            lines.push(format!("allow_from = [{}]", names.join(", ")));
         }
         if let Some(secret) = &self.secret_header {
-            parts.push(format!("secret_header={}{}", secret.name, if secret.strip { "" } else { " (forwarded)" }));
+            lines.push(format!("secret_header = {{ name = \"{}\", strip = {} }}", secret.name, secret.strip));
         }
         if let Some(max) = self.max_body {
-            parts.push(format!("max_body={max}"));
+            lines.push(format!("max_body = {:?}", size_text(max)));
         }
         if let Some(limit) = &self.rate_limit {
-            parts.push(format!("rate_limit={}/s burst {} per {:?}", limit.per_second, limit.burst, limit.key));
+            lines.push(format!(
+                "rate_limit = {{ per_second = {}, burst = {}, key = \"{}\", max_keys = {} }}",
+                limit.per_second,
+                limit.burst,
+                limit.key.as_str(),
+                limit.max_keys
+            ));
         }
         if let Some(n) = self.max_in_flight {
-            parts.push(format!("max_in_flight={n}"));
+            lines.push(format!("max_in_flight = {n}"));
         }
         if let Some(dedupe) = &self.dedupe {
-            parts.push(format!("dedupe=telegram_update_id for {:?}", dedupe.window));
+            lines.push(format!(
+                "dedupe = {{ key = \"telegram_update_id\", window = {:?}, max_keys = {} }}",
+                duration_text(dedupe.window),
+                dedupe.max_keys
+            ));
         }
-        parts.join(" ")
+        lines
     }
 }
 

@@ -30,7 +30,7 @@ pub use guard_spec::{DedupeSpec, Guards, RateLimit};
 pub use guard_spec::{SecretHeader, TELEGRAM};
 pub use locate::Step;
 use raw::RawConfig;
-pub use raw::{HostHeader, LogFormat};
+pub use raw::{HostHeader, LogFormat, duration_text};
 pub use route_spec::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches};
 pub use telegram::{BotToken, TelegramConfig};
 

@@ -186,6 +186,16 @@ pub enum HostHeader {
     Upstream,
 }
 
+impl HostHeader {
+    /// As the file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostHeader::Preserve => "preserve",
+            HostHeader::Upstream => "upstream",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -250,6 +260,16 @@ pub enum RateKey {
     ClientIp,
     /// One bucket for the whole route.
     Route,
+}
+
+impl RateKey {
+    /// As the file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateKey::ClientIp => "client_ip",
+            RateKey::Route => "route",
+        }
+    }
 }
 
 /// `[default]`: `upstream = "name"` or `respond = { ... }`; exactly one is checked in validation.
@@ -320,10 +340,15 @@ impl FromStr for Size {
     }
 }
 
+/// A duration as the file would write it: `"10s"`, `"10m"`, `"1s 500ms"`.
+pub fn duration_text(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
 /// A size as the file would write it: `"10MiB"`, `"64KiB"`, or bytes.
 pub fn size_text(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    match UNITS.iter().find(|(unit, _)| bytes > 0 && bytes % unit == 0) {
+    match UNITS.iter().find(|(unit, _)| bytes > 0 && bytes.is_multiple_of(*unit)) {
         Some((unit, name)) => format!("{}{name}", bytes / unit),
         None => bytes.to_string(),
     }

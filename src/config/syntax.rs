@@ -75,13 +75,13 @@ impl Scan<'_> {
         loop {
             match self.peek() {
                 Some(b' ' | b'\t' | b'\r' | b'\n') => self.pos += 1,
-                Some(b'#') => self.to_line_end(),
+                Some(b'#') => self.skip_line(),
                 _ => return,
             }
         }
     }
 
-    fn to_line_end(&mut self) {
+    fn skip_line(&mut self) {
         while !matches!(self.peek(), None | Some(b'\n')) {
             self.pos += 1;
         }
@@ -109,17 +109,14 @@ impl Scan<'_> {
             }
             let start = self.pos;
             let written = if self.peek() == Some(b'[') {
-                self.header(at, start).map(|path| {
-                    table = path.clone();
-                    path
-                })
+                self.header(at, start).inspect(|path| table = path.clone())
             } else {
                 self.pair(at, &table)
             };
             let Ok(path) = written else { return };
             // The rest of the line (an unclosed string, trailing junk, a
             // comment) belongs to what was just written.
-            self.to_line_end();
+            self.skip_line();
             if self.target <= self.pos {
                 *at = Spot { path, kind: SpotKind::Value, first_line: None };
                 return;

@@ -311,3 +311,24 @@ fn systemd_proxy_sockets_are_counted_as_run_takes_them() {
     assert_eq!(count("2", Some("7"), None), 0, "sockets for another process");
     assert_eq!(count("x", None, None), 0);
 }
+
+#[test]
+fn the_spelling_check_prints_is_the_spelling_the_file_takes() {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        host_header: HostHeader,
+        key: raw::RateKey,
+    }
+    for (host_header, key) in
+        [(HostHeader::Preserve, raw::RateKey::ClientIp), (HostHeader::Upstream, raw::RateKey::Route)]
+    {
+        let text = format!("host_header = \"{}\"\nkey = \"{}\"\n", host_header.as_str(), key.as_str());
+        let read: Keys = toml::from_str(&text).unwrap();
+        assert_eq!((read.host_header, read.key), (host_header, key));
+    }
+    let config = load("[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nmax_body = \"64KiB\"\nmax_in_flight = 3\nallow_from = [\"telegram\", \"10.0.0.0/8\"]\n").unwrap();
+    assert_eq!(
+        config.routes.routes()[0].guards.as_written(),
+        ["allow_from = [\"telegram\", \"10.0.0.0/8\"]", "max_body = \"64KiB\"", "max_in_flight = 3"]
+    );
+}
