@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const MINUTES: usize = 15;
 const SLOTS: usize = MINUTES + 1;
 /// Latency buckets: bucket `i` holds answers under 2^i µs (the last, anything longer).
-const BUCKETS: usize = 26;
+pub const BUCKETS: usize = 26;
 /// Problems kept.
 pub const PROBLEMS: usize = 50;
 

@@ -1,6 +1,7 @@
 //! The status page: `/status.json` after real traffic, the HTML page as a
-//! real browser renders it (headless Chromium's DOM, plus a screenshot kept
-//! in `target/status-page.png`), `hookgate status`, and the admin token.
+//! real browser renders it (headless Chromium's DOM and layout at 1280 × 900
+//! and 390 × 844, with screenshots kept in `target/status-page-1280.png` and
+//! `target/status-page-390.png`), `hookgate status`, and the admin token.
 
 mod common;
 
@@ -21,8 +22,8 @@ struct Setup {
     admin: std::net::SocketAddr,
 }
 
-/// A daemon with four routes (one to a dead upstream) and Telegram set up,
-/// after a little traffic of every kind.
+/// A daemon with XBoard's routes (one to a dead upstream, one answered by
+/// hookgate) and Telegram set up, after a little traffic of every kind.
 async fn setup(admin_extra: &str) -> Setup {
     let app = Upstream::start("app").await;
     let sim = TelegramSim::start(TOKEN).await;
@@ -48,13 +49,25 @@ upstream = "app"
 secret_header = {{ name = "X-Telegram-Bot-Api-Secret-Token", value_file = "{d}/secret" }}
 [[routes]]
 name = "payment-notify"
-path_prefix = "/pay"
+path_prefix = "/api/v1/guest/payment/notify/"
 upstream = "app"
 allow_from = ["10.0.0.0/8"]
+[[routes]]
+name = "node-api"
+path_regex = "^/api/v[12]/server/"
+upstream = "app"
+[[routes]]
+name = "subscriptions"
+path_prefix = "/api/v1/client/subscribe"
+upstream = "app"
 [[routes]]
 name = "broken-backend"
 path_prefix = "/broken"
 upstream = "dead"
+[[routes]]
+name = "block-admin"
+path_prefix = "/admin"
+respond = {{ status = 403, body = "forbidden\n" }}
 [default]
 upstream = "app"
 [telegram]
@@ -74,7 +87,7 @@ repair = false
         assert_eq!(common::get(addr, "www.example.com", "/").status, 200);
     }
     for _ in 0..3 {
-        assert_eq!(common::get(addr, "www.example.com", "/pay/x").status, 403);
+        assert_eq!(common::get(addr, "www.example.com", "/api/v1/guest/payment/notify/EPay/x").status, 403);
         assert_eq!(common::get(addr, "www.example.com", "/broken/x?token=hunter2").status, 502);
     }
     // So the 401 below is the newest problem, whichever thread served what.
@@ -119,7 +132,10 @@ async fn status_json_reports_the_traffic_the_routes_and_the_webhook() {
     let s = get_json(&setup, None);
 
     let names: Vec<&str> = s["routes"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["telegram-webhook", "payment-notify", "broken-backend", "default"]);
+    assert_eq!(
+        names,
+        ["telegram-webhook", "payment-notify", "node-api", "subscriptions", "broken-backend", "block-admin", "default"]
+    );
     assert_eq!(route(&s, "default")["last_minute"]["classes"][1], 20);
     assert_eq!(route(&s, "payment-notify")["last_minute"]["refusals"][0], 3, "allow_from refusals");
     assert_eq!(route(&s, "telegram-webhook")["last_minute"]["refusals"][1], 1, "secret refusals");
@@ -161,6 +177,107 @@ async fn hookgate_status_prints_the_summary_and_exits_1_on_trouble() {
         assert!(said.contains(needle), "missing {needle:?} in:\n{said}");
     }
     assert!(!said.contains('\x1b'), "no colour when stdout is not a terminal");
+    assert!(said.contains("refusing connections"), "{said}");
+    for table in ["upstream ", "age ", "route (last minute) "] {
+        assert_aligned(&said, table);
+    }
+}
+
+/// The table in `said` whose header line starts with `header` lines up:
+/// every cell starts (left-aligned) or ends (right-aligned) where its
+/// column's header does. Cells are apart by two spaces or more.
+fn assert_aligned(said: &str, header: &str) {
+    let lines: Vec<&str> =
+        said.lines().skip_while(|l| !l.trim_start().starts_with(header)).take_while(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "no table under {header:?} in:\n{said}");
+    let cells = |line: &str| {
+        let chars: Vec<char> = line.chars().collect();
+        let mut spans = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == ' ' {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < chars.len() && !(chars[i] == ' ' && chars.get(i + 1).is_none_or(|c| *c == ' ')) {
+                i += 1;
+            }
+            spans.push((start, i));
+        }
+        spans
+    };
+    let columns = cells(lines[0]);
+    for line in &lines[1..] {
+        let row = cells(line);
+        let table = lines.join("\n");
+        assert_eq!(row.len(), columns.len(), "{line:?} has other columns than its header:\n{table}");
+        for (cell, column) in row.iter().zip(&columns) {
+            assert!(cell.0 == column.0 || cell.1 == column.1, "{line:?}: a cell out of its column:\n{table}");
+        }
+    }
+}
+
+/// Headless Chromium with a window of `width` × `height`.
+fn chromium(width: u32, height: u32, args: &[&str], url: &str) -> std::process::Output {
+    Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"])
+        .arg(format!("--window-size={width},{height}"))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium must be installed (.ci/run installs it)")
+}
+
+/// A page holding `page` in a `width` × `height` frame at its top left, which
+/// measures it once laid out: its scroll width against the frame's, the
+/// tables that end past the frame's right edge, and where the upstreams and
+/// the newest problem end. A frame because headless Chromium's windows are at
+/// least 500 px wide; a screenshot of the window's `width` × `height` is the frame.
+fn framed(page: &str, width: u32, height: u32) -> String {
+    let srcdoc = page.replace('&', "&amp;").replace('"', "&quot;");
+    format!(
+        r#"<!doctype html><html><head><style>body{{margin:0}}iframe{{border:0;display:block;width:{width}px;height:{height}px}}</style></head>
+<body><iframe id="page" srcdoc="{srcdoc}"></iframe><script>
+document.getElementById('page').onload = () => {{
+  const w = document.getElementById('page').contentWindow, d = w.document;
+  const bottom = q => {{ const e = d.querySelector(q); return e ? Math.round(e.getBoundingClientRect().bottom + w.scrollY) : null; }};
+  const measured = {{
+    inner_width: w.innerWidth,
+    inner_height: w.innerHeight,
+    scroll_width: d.documentElement.scrollWidth,
+    wide_tables: [...d.querySelectorAll('table')].filter(t => t.getBoundingClientRect().right > w.innerWidth).map(t => t.id),
+    upstreams_end: bottom('#upstreams'),
+    first_problem_end: bottom('#problems tbody tr'),
+  }};
+  document.body.insertAdjacentHTML('beforeend', '<pre id="measured" hidden>' + JSON.stringify(measured) + '</pre>');
+}};
+</script></body></html>"#
+    )
+}
+
+/// Lays `page` out at `width` × `height` (see `framed`) and returns the
+/// measurements; keeps a screenshot in `target/status-page-{width}.png`.
+fn measure(page: &str, width: u32, height: u32) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("framed.html");
+    std::fs::write(&file, framed(page, width, height)).unwrap();
+    let url = format!("file://{}", file.display());
+    let out = chromium(width, height, &["--dump-dom"], &url);
+    let dom = String::from_utf8(out.stdout).unwrap();
+    let json = dom.rsplit("<pre id=\"measured\" hidden=\"\">").next().and_then(|r| r.split("</pre>").next());
+    let json = json.filter(|j| j.starts_with('{'));
+    let json = json.unwrap_or_else(|| panic!("no measurement: {dom}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let measured: Value = serde_json::from_str(&json.replace("&quot;", "\"").replace("&amp;", "&")).unwrap();
+
+    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/status-page-{width}.png"));
+    let shot = chromium(width, height, &[&format!("--screenshot={}", screenshot.display())], &url);
+    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 2_000, "the screenshot is an image of the page");
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (width, height), "the screenshot is the frame");
+    measured
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,32 +285,47 @@ async fn a_browser_renders_every_route_the_webhook_and_the_numbers() {
     let setup = setup("").await;
     assert!(eventually(Duration::from_secs(5), || !get_json(&setup, None)["telegram"]["webhook"].is_null()));
     let url = format!("http://{}/", setup.admin);
-    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
-    let chromium = |args: &[&str]| {
-        Command::new("chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1400"])
-            .args(args)
-            .arg(&url)
-            .output()
-            .expect("chromium must be installed (.ci/run installs it)")
-    };
-    let dom = String::from_utf8(chromium(&["--dump-dom"]).stdout).unwrap();
-    for name in ["telegram-webhook", "payment-notify", "broken-backend", "default"] {
+    let dom = String::from_utf8(chromium(1280, 900, &["--dump-dom"], &url).stdout).unwrap();
+    for name in ["telegram-webhook", "payment-notify", "node-api", "subscriptions", "broken-backend", "default"] {
         assert!(dom.contains(&format!("data-route=\"{name}\"")), "route {name} missing:\n{dom}");
     }
     assert!(dom.contains("id=\"webhook-state\">no webhook set</span>"), "{dom}");
-    let broken = dom.split("data-route=\"broken-backend\"").nth(1).unwrap().split("</tr>").next().unwrap();
-    assert!(broken.contains(">100%<"), "all of broken-backend's answers were 5xx: {broken}");
-    let payment = dom.split("data-route=\"payment-notify\"").nth(1).unwrap().split("</tr>").next().unwrap();
-    assert!(payment.contains("allow_from 3"), "{payment}");
+    let row = |name: &str| dom.split(&format!("data-route=\"{name}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(
+        row("broken-backend").contains(">100%<"),
+        "all of broken-backend's answers were 5xx: {}",
+        row("broken-backend")
+    );
+    assert!(row("payment-notify").contains("allow_from 3"), "{}", row("payment-notify"));
+    // Latencies in plain numbers (`512 µs`, `4 ms`), not bucket bounds (`≤4.096 ms`).
+    let p99 = row("default").split("data-label=\"p99\"").nth(1);
+    let p99 = p99.unwrap_or_else(|| panic!("no cell labelled p99: {}", row("default")));
+    let p99 = p99.split('>').nth(1).unwrap().split('<').next().unwrap();
+    assert!(p99.ends_with(" µs") || p99.ends_with(" ms"), "{p99}");
+    assert!(p99.trim_end_matches(" µs").trim_end_matches(" ms").parse::<u32>().is_ok(), "a whole number: {p99}");
+    assert!(!dom.contains('≤'), "no bucket bounds on the page");
     assert!(dom.contains("data-upstream=\"dead\""), "{dom}");
     assert!(dom.contains("upstream unreachable"), "the problem list: {dom}");
     assert!(!dom.contains("hunter2"), "no query strings on the page");
 
-    let shot = chromium(&[&format!("--screenshot={}", screenshot.display())]);
-    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
-    let png = std::fs::read(&screenshot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 2_000, "the screenshot is an image of the page");
+    // At a laptop's 1280 × 900 and a phone's 390 × 844: nothing wider than
+    // the window; at 1280 × 900, with something wrong, the upstreams and the
+    // newest problem above the fold.
+    let page = raw(setup.admin, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").body_text();
+    for (width, height) in [(1280u32, 900u32), (390, 844)] {
+        let m = measure(&page, width, height);
+        assert_eq!(
+            (m["inner_width"].as_u64(), m["inner_height"].as_u64()),
+            (Some(u64::from(width)), Some(u64::from(height))),
+            "{m}"
+        );
+        assert!(m["scroll_width"].as_u64().unwrap() <= u64::from(width), "scrolls sideways at {width} px: {m}");
+        assert_eq!(m["wide_tables"], serde_json::json!([]), "tables past the right edge at {width} px: {m}");
+        if width == 1280 {
+            assert!(m["upstreams_end"].as_u64().unwrap() <= u64::from(height), "upstreams below the fold: {m}");
+            assert!(m["first_problem_end"].as_u64().unwrap() <= u64::from(height), "problems below the fold: {m}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -160,7 +160,8 @@ upstream = "app"
     let get = |path: &str| common::get(daemon.addr, "www.example.com", path).status;
     assert_eq!(get("/"), 200);
     assert_eq!(get("/api/x"), 502);
-    let backend = |s: &Value| s["upstreams"].as_array().unwrap().iter().find(|u| u["name"] == "backend").unwrap().clone();
+    let backend =
+        |s: &Value| s["upstreams"].as_array().unwrap().iter().find(|u| u["name"] == "backend").unwrap().clone();
     // One refused connection is a blip (a restart), not a verdict.
     assert!(trouble(&status_json(admin)).is_empty(), "{:?}", trouble(&status_json(admin)));
     assert_eq!(get("/api/y"), 502);

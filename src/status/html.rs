@@ -2,22 +2,31 @@
 //! and inline SVG sparklines, no script and no external assets. It refreshes
 //! itself every 5 s with a `<meta http-equiv="refresh">`, which works with
 //! JavaScript off. Every text from the config or the outside is escaped.
+//!
+//! What needs attention comes first: the verdict with its reasons, then the
+//! upstreams and the newest problems, so at 1280 × 900 they are above the
+//! fold; then the webhook, the routes, the listeners. Every table is as wide
+//! as the page and wraps long text (URLs, match rules, errors) instead of
+//! growing past it; under 720 px the wide tables become one card per row.
 
 use std::fmt::Write;
 
-use super::{Route, Snapshot, Upstream};
+use super::{Snapshot, Upstream, readable_ms};
 use crate::telegram::cli::age as duration;
+
+/// Problems shown before the rest are folded away.
+const NEWEST_PROBLEMS: usize = 5;
 
 /// The whole page.
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::with_capacity(16 * 1024);
     out.push_str(HEAD);
     header(&mut out, s);
-    telegram(&mut out, s);
-    routes(&mut out, &s.routes);
     upstreams(&mut out, &s.upstreams);
-    listeners(&mut out, s);
     problems(&mut out, s);
+    telegram(&mut out, s);
+    routes(&mut out, s);
+    listeners(&mut out, s);
     out.push_str("</body></html>\n");
     out
 }
@@ -28,15 +37,32 @@ const HEAD: &str = r#"<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>hookgate status</title>
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2430;background:#fafbfc}
-h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .4em}
-table{border-collapse:collapse;background:#fff;box-shadow:0 0 0 1px #dde1e6}
-th,td{padding:.3em .7em;text-align:left;border-bottom:1px solid #eef0f3;vertical-align:top}
-th{background:#f1f3f6;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;padding:1.2em 1.5em 2em;max-width:1400px;color:#1d2430;background:#fafbfc}
+h1{font-size:1.4em;margin:0 0 .1em}h2{font-size:1.1em;margin:1.3em 0 .4em}p{margin:.35em 0}
+code{font-size:.92em;overflow-wrap:anywhere}
+table{border-collapse:collapse;background:#fff;box-shadow:0 0 0 1px #dde1e6;width:100%}
+table.narrow{width:auto}
+th,td{padding:.3em .6em;text-align:left;border-bottom:1px solid #eef0f3;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f1f3f6;font-weight:600;white-space:nowrap}tbody th{width:1%}
+.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .ok{color:#137333}.amber{color:#b06000}.red{color:#c5221f}.muted{color:#6b7280}
-.badge{display:inline-block;padding:.1em .6em;border-radius:1em;color:#fff;font-weight:600}
+.badge{display:inline-block;padding:.05em .6em;border-radius:1em;color:#fff;font-weight:600;white-space:nowrap}
 .badge.ok{background:#137333}.badge.amber{background:#b06000}.badge.red{background:#c5221f}.badge.muted{background:#6b7280}
+#trouble{margin:.3em 0 0;padding-left:1.3em}#trouble li{margin:.15em 0}
+details summary{cursor:pointer;margin:.5em 0;color:#4a5568}#certificates{margin-top:.6em}
 svg{vertical-align:middle}
+@media (max-width:720px){
+body{padding:.8em .7em 1.5em}tbody th{white-space:normal;width:7em}
+table.cards thead{display:none}
+table.cards,table.cards tbody{display:block}
+table.cards tr{display:flex;flex-wrap:wrap;border-bottom:1px solid #dde1e6;padding:.3em 0}
+table.cards td{flex:1 1 100%;border:0;padding:.08em .7em;text-align:left;white-space:normal}
+table.cards td.n{flex-basis:50%}
+table.cards td:first-child{font-weight:600}
+table.cards td.n.whole{flex-basis:100%}
+table.cards td[data-label]::before{content:attr(data-label);display:inline-block;width:7.5em;color:#6b7280}
+}
 </style></head><body>
 "#;
 
@@ -71,7 +97,7 @@ fn header(out: &mut String, s: &Snapshot) {
     if s.trouble.is_empty() {
         out.push_str("<p id=\"verdict\"><span class=\"badge ok\">healthy</span></p>\n");
     } else {
-        out.push_str("<p id=\"verdict\"><span class=\"badge red\">needs attention</span></p><ul>");
+        out.push_str("<p id=\"verdict\"><span class=\"badge red\">needs attention</span></p><ul id=\"trouble\">");
         for t in &s.trouble {
             let _ = write!(out, "<li>{}</li>", esc(t));
         }
@@ -79,9 +105,88 @@ fn header(out: &mut String, s: &Snapshot) {
     }
 }
 
+/// A header row; a column whose name starts with `#` is numeric (right-aligned).
+/// Under 720 px the header is hidden and each cell shows its `data-label`
+/// instead; numeric cells then take half a line (`whole` ones a full line).
+fn thead(out: &mut String, columns: &[&str]) {
+    out.push_str("<thead><tr>");
+    for c in columns {
+        match c.strip_prefix('#') {
+            Some(c) => {
+                let _ = write!(out, "<th class=\"n\">{c}</th>");
+            }
+            None => {
+                let _ = write!(out, "<th>{c}</th>");
+            }
+        }
+    }
+    out.push_str("</tr></thead><tbody>\n");
+}
+
+fn upstreams(out: &mut String, upstreams: &[Upstream]) {
+    out.push_str("<h2>Upstreams</h2><table id=\"upstreams\" class=\"cards\">");
+    thead(out, &["upstream", "url", "state", "#connect errors", "#timeouts", "#open (idle)", "last error"]);
+    for u in upstreams {
+        let last = match (&u.last_error, u.last_error_age_seconds) {
+            (Some(e), Some(age)) => format!("<span class=\"red\">{}</span> ({} ago)", esc(e), duration(age)),
+            _ => "none".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr data-upstream=\"{name}\"><td>{name}</td><td data-label=\"url\"><code>{}</code></td>\
+             <td data-label=\"state\"><span class=\"{}\">{}</span></td>\
+             <td class=\"n\" data-label=\"connect errors\">{}</td><td class=\"n\" data-label=\"timeouts\">{}</td>\
+             <td class=\"n\" data-label=\"open (idle)\">{} ({})</td><td data-label=\"last error\">{last}</td></tr>",
+            esc(&u.url),
+            if u.state == "ok" { "ok" } else { "badge red" },
+            u.state,
+            u.connect_errors,
+            u.timeouts,
+            u.open_connections,
+            u.idle_connections,
+            name = esc(&u.name),
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+/// The newest problems in a table, the older ones folded under it.
+fn problems(out: &mut String, s: &Snapshot) {
+    out.push_str("<h2>Recent problems</h2>");
+    if s.problems.is_empty() {
+        out.push_str("<p id=\"problems\" class=\"muted\">none</p>\n");
+        return;
+    }
+    let (newest, older) = s.problems.split_at(s.problems.len().min(NEWEST_PROBLEMS));
+    problem_table(out, s, "problems", newest);
+    if !older.is_empty() {
+        let _ = write!(out, "<details><summary>{} older problems</summary>", older.len());
+        problem_table(out, s, "older-problems", older);
+        out.push_str("</details>\n");
+    }
+}
+
+fn problem_table(out: &mut String, s: &Snapshot, id: &str, problems: &[crate::recent::Problem]) {
+    let _ = write!(out, "<table id=\"{id}\" class=\"cards\">");
+    thead(out, &["age", "route", "#status", "reason"]);
+    for p in problems {
+        let class = if p.status >= 500 { "red" } else { "amber" };
+        let _ = writeln!(
+            out,
+            "<tr><td>{} ago</td><td data-label=\"route\">{}</td><td class=\"n {class}\" data-label=\"status\">{}</td>\
+             <td data-label=\"reason\">{}</td></tr>",
+            duration(s.now.saturating_sub(p.unix_time)),
+            esc(&p.route),
+            p.status,
+            esc(&p.reason)
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
 fn telegram(out: &mut String, s: &Snapshot) {
     let Some(t) = &s.telegram else { return };
-    out.push_str("<h2>Telegram webhook</h2><table id=\"telegram\">");
+    out.push_str("<h2>Telegram webhook</h2><table id=\"telegram\"><tbody>");
     let _ = write!(out, "<tr><th>route</th><td>{}</td></tr>", esc(&t.route));
     match &t.webhook {
         None if !t.monitored => out.push_str(
@@ -109,7 +214,7 @@ fn telegram(out: &mut String, s: &Snapshot) {
                 out,
                 "<tr><th>state</th><td><span class=\"badge {class}\" id=\"webhook-state\">{}</span> \
                  <span id=\"webhook-explain\">{}</span></td></tr>\
-                 <tr><th>pending updates</th><td class=\"n\" id=\"webhook-pending\">{}</td></tr>\
+                 <tr><th>pending updates</th><td id=\"webhook-pending\">{}</td></tr>\
                  <tr><th>URL matches config</th><td>{}</td></tr>",
                 esc(&w.state),
                 esc(&w.explain),
@@ -125,84 +230,74 @@ fn telegram(out: &mut String, s: &Snapshot) {
     }
     let repair = t.last_repair.as_deref().map_or_else(|| "none".to_string(), esc);
     let mode = if t.repair { "on" } else { "off" };
-    let _ = writeln!(out, "<tr><th>repair</th><td>{mode}; last: {repair}</td></tr></table>");
+    let _ = writeln!(out, "<tr><th>repair</th><td>{mode}; last: {repair}</td></tr></tbody></table>");
 }
 
-fn routes(out: &mut String, routes: &[Route]) {
-    out.push_str(
-        "<h2>Routes</h2><table id=\"routes\"><tr><th>route</th><th>matches</th><th>upstream</th><th>req/s</th>\
-         <th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>p50</th><th>p99</th><th>refused</th><th>last 15 min</th></tr>\n",
-    );
-    for r in routes {
-        let s = &r.last_minute;
+fn routes(out: &mut String, s: &Snapshot) {
+    out.push_str("<h2>Routes</h2><table id=\"routes\" class=\"cards\">");
+    let columns = ["route", "matches", "upstream", "#req/s", "#2xx", "#3xx", "#4xx", "#5xx", "#p50", "#p99"];
+    thead(out, &[&columns[..], &["refused", "last 15 min"]].concat());
+    for r in &s.routes {
+        let m = &r.last_minute;
         let share = |n: u64| {
-            if s.requests == 0 { "–".to_string() } else { format!("{:.0}%", n as f64 * 100.0 / s.requests as f64) }
+            if m.requests == 0 { "–".to_string() } else { format!("{:.0}%", n as f64 * 100.0 / m.requests as f64) }
         };
-        let ms = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("≤{v} ms"));
+        let latency = |label: &str, v: Option<f64>| match v {
+            Some(v) => format!(
+                "<td class=\"n\" data-label=\"{label}\" title=\"at most {v} ms (a histogram bucket's bound)\">{}</td>",
+                readable_ms(v)
+            ),
+            None => format!("<td class=\"n\" data-label=\"{label}\">–</td>"),
+        };
         let refused: Vec<String> =
             r.refused.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| format!("{kind} {n}")).collect();
+        // The upstream's name (its URL is in the upstreams table), red while it is failing.
+        let target = match &r.upstream {
+            Some(name) => {
+                let failing = s.upstreams.iter().any(|u| &u.name == name && u.state != "ok");
+                format!("<span class=\"{}\">{}</span>", if failing { "red" } else { "" }, esc(name))
+            }
+            None => esc(&r.action),
+        };
         let _ = writeln!(
             out,
-            "<tr data-route=\"{name}\"><td>{name}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{:.2}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-route=\"{name}\"><td>{name}</td><td data-label=\"matches\"><code>{}</code></td>\
+             <td data-label=\"upstream\" title=\"{}\">{target}</td><td class=\"n whole\" data-label=\"req/s\">{:.2}</td>\
+             <td class=\"n\" data-label=\"2xx\">{}</td><td class=\"n\" data-label=\"3xx\">{}</td>\
+             <td class=\"n\" data-label=\"4xx\">{}</td><td class=\"n\" data-label=\"5xx\">{}</td>{}{}\
+             <td data-label=\"refused\">{}</td><td data-label=\"last 15 min\">{}</td></tr>",
             esc(&r.matches),
             esc(&r.action),
             r.requests_per_second,
-            share(s.classes[1]),
-            share(s.classes[2]),
-            share(s.classes[3]),
-            share(s.classes[4]),
-            ms(s.p50_ms),
-            ms(s.p99_ms),
+            share(m.classes[1]),
+            share(m.classes[2]),
+            share(m.classes[3]),
+            share(m.classes[4]),
+            latency("p50", m.p50_ms),
+            latency("p99", m.p99_ms),
             if refused.is_empty() { "–".to_string() } else { refused.join(", ") },
             sparkline(&r.per_minute),
             name = esc(&r.name),
         );
     }
     out.push_str(
-        "</table>\n<p class=\"muted\">Shares and latencies over the last minute; latencies are bucket bounds.</p>\n",
+        "</tbody></table>\n<p class=\"muted\">Shares and latencies over the last minute. A latency is the upper \
+         bound of the histogram bucket it falls in, rounded (hover for the exact bound).</p>\n",
     );
-}
-
-fn upstreams(out: &mut String, upstreams: &[Upstream]) {
-    out.push_str(
-        "<h2>Upstreams</h2><table id=\"upstreams\"><tr><th>upstream</th><th>url</th><th>state</th><th>connect errors</th>\
-         <th>timeouts</th><th>open (idle) connections</th><th>last error</th></tr>\n",
-    );
-    for u in upstreams {
-        let last = match (&u.last_error, u.last_error_age_seconds) {
-            (Some(e), Some(age)) => format!("<span class=\"red\">{}</span> ({} ago)", esc(e), duration(age)),
-            _ => "none".to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "<tr data-upstream=\"{name}\"><td>{name}</td><td><code>{}</code></td>\
-             <td><span class=\"{}\">{}</span></td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{} ({})</td><td>{last}</td></tr>",
-            esc(&u.url),
-            if u.state == "ok" { "ok" } else { "badge red" },
-            u.state,
-            u.connect_errors,
-            u.timeouts,
-            u.open_connections,
-            u.idle_connections,
-            name = esc(&u.name),
-        );
-    }
-    out.push_str("</table>\n");
 }
 
 fn listeners(out: &mut String, s: &Snapshot) {
-    out.push_str("<h2>Listeners and certificates</h2><table id=\"listeners\"><tr><th>address</th><th>kind</th></tr>");
+    out.push_str("<h2>Listeners and certificates</h2><table id=\"listeners\" class=\"narrow\">");
+    thead(out, &["address", "kind"]);
     for l in &s.listeners {
         let _ = write!(out, "<tr><td><code>{}</code></td><td>{}</td></tr>", esc(&l.addr), l.kind);
     }
-    out.push_str("</table>\n");
+    out.push_str("</tbody></table>\n");
     if s.certificates.is_empty() {
         return;
     }
-    out.push_str("<table id=\"certificates\"><tr><th>certificate</th><th>names</th><th>days left</th></tr>");
+    out.push_str("<table id=\"certificates\">");
+    thead(out, &["certificate", "names", "#days left"]);
     for c in &s.certificates {
         let _ = write!(
             out,
@@ -213,7 +308,7 @@ fn listeners(out: &mut String, s: &Snapshot) {
             c.days_left
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</tbody></table>\n");
     if let Some(acme) = &s.acme {
         let r = &acme.report;
         let _ = write!(
@@ -236,27 +331,6 @@ fn listeners(out: &mut String, s: &Snapshot) {
         }
         out.push_str("</p>\n");
     }
-}
-
-fn problems(out: &mut String, s: &Snapshot) {
-    out.push_str("<h2>Recent problems</h2>");
-    if s.problems.is_empty() {
-        out.push_str("<p id=\"problems\" class=\"muted\">none</p>\n");
-        return;
-    }
-    out.push_str("<table id=\"problems\"><tr><th>age</th><th>route</th><th>status</th><th>reason</th></tr>\n");
-    for p in &s.problems {
-        let class = if p.status >= 500 { "red" } else { "amber" };
-        let _ = writeln!(
-            out,
-            "<tr><td>{} ago</td><td>{}</td><td class=\"n {class}\">{}</td><td>{}</td></tr>",
-            duration(s.now.saturating_sub(p.unix_time)),
-            esc(&p.route),
-            p.status,
-            esc(&p.reason)
-        );
-    }
-    out.push_str("</table>\n");
 }
 
 /// Requests per minute as a small bar chart.

@@ -18,8 +18,27 @@ pub use terminal::summary;
 use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::recent::{Problem, Refusal, RouteSummary, UpstreamHealth};
+use crate::routes::Action;
 use crate::server::StateHandle;
 use crate::telegram::monitor::{WebhookStatus, WebhookView};
+
+/// A latency bound in milliseconds as people write it: `512 µs`, `1 ms`,
+/// `131 ms`, `2.1 s`. The bounds are powers of two in µs, so `1.024` is `1 ms`;
+/// the last bucket (from 2^24 µs, 16.8 s) has no upper bound.
+pub fn readable_ms(ms: f64) -> String {
+    let last_bucket = (1u64 << (crate::recent::BUCKETS - 1)) as f64 / 1000.0;
+    if ms >= last_bucket {
+        "over 16 s".to_string()
+    } else if ms < 1.0 {
+        format!("{} µs", (ms * 1000.0).round())
+    } else if ms < 999.5 {
+        format!("{} ms", ms.round())
+    } else if ms < 9_950.0 {
+        format!("{:.1} s", ms / 1000.0).replace(".0 s", " s")
+    } else {
+        format!("{} s", (ms / 1000.0).round())
+    }
+}
 
 /// Certificates closer to expiry than this many days are amber; under `RED_DAYS`, red.
 pub const AMBER_DAYS: i64 = 14;
@@ -140,8 +159,10 @@ pub struct Telegram {
 pub struct Route {
     pub name: String,
     pub matches: String,
-    /// The upstream's name, or `respond <status>`.
+    /// `upstream <name> (<url>)`, or `respond <status>`.
     pub action: String,
+    /// The upstream's name, when the route forwards.
+    pub upstream: Option<String>,
     /// Over the last minute (the last full one and the current one).
     pub last_minute: RouteSummary,
     pub requests_per_second: f64,
@@ -247,14 +268,9 @@ impl Sources {
     /// Every route and the default, with their last minute; a route whose
     /// answers were mostly 5xx is trouble.
     fn routes(&self, config: &Config, trouble: &mut Vec<String>) -> Vec<Route> {
-        let mut routes: Vec<Route> = config
-            .routes
-            .routes()
-            .iter()
-            .map(|r| self.route(&r.name, r.describe_match(), crate::report::describe_action(config, &r.action)))
-            .collect();
-        let default_action = crate::report::describe_action(config, config.routes.default_action());
-        routes.push(self.route("default", "anything else".to_string(), default_action));
+        let mut routes: Vec<Route> =
+            config.routes.routes().iter().map(|r| self.route(config, &r.name, r.describe_match(), &r.action)).collect();
+        routes.push(self.route(config, "default", "anything else".to_string(), config.routes.default_action()));
         for route in &routes {
             let s = &route.last_minute;
             if s.requests >= 10 && s.classes[4] * 2 >= s.requests {
@@ -320,7 +336,7 @@ impl Sources {
         }
     }
 
-    fn route(&self, name: &str, matches: String, action: String) -> Route {
+    fn route(&self, config: &Config, name: &str, matches: String, action: &Action) -> Route {
         let window = self.metrics.route_window(name);
         let last_minute = window.last_minute();
         let per_minute = window.per_minute();
@@ -330,7 +346,11 @@ impl Sources {
         Route {
             name: name.to_string(),
             matches,
-            action,
+            action: crate::report::describe_action(config, action),
+            upstream: match action {
+                Action::Upstream(i) => Some(config.upstreams[*i].name.to_string()),
+                Action::Respond(_) => None,
+            },
             requests_per_second: full as f64 / 60.0,
             refused,
             last_minute,
@@ -372,4 +392,21 @@ fn acme(config: &Config, trouble: &mut Vec<String>) -> Option<Acme> {
         directory: settings.directory.clone(),
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_ms;
+
+    #[test]
+    fn latencies_read_as_people_write_them() {
+        let bound = |i: u32| (1u64 << i) as f64 / 1000.0;
+        let cases =
+            [(0, "1 µs"), (9, "512 µs"), (10, "1 ms"), (13, "8 ms"), (15, "33 ms"), (17, "131 ms"), (19, "524 ms")];
+        for (i, want) in
+            cases.iter().chain(&[(20, "1 s"), (21, "2.1 s"), (23, "8.4 s"), (24, "17 s"), (25, "over 16 s")])
+        {
+            assert_eq!(readable_ms(bound(*i)), *want, "2^{i} µs");
+        }
+    }
 }

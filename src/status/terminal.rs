@@ -1,6 +1,8 @@
 //! `hookgate status`: the status page's summary as plain text for one
 //! terminal screen, read from `/status.json` (so it works against any daemon
-//! version that serves it). Colour only when asked (stdout is a TTY).
+//! version that serves it), in the page's order: the verdict, the upstreams,
+//! the newest problems, the routes. Tables are aligned by `Table`. Colour
+//! only when asked (stdout is a TTY).
 
 use std::fmt::Write;
 
@@ -13,10 +15,10 @@ pub fn summary(s: &Value, colour: bool) -> String {
     let paint = Paint(colour);
     let mut out = String::new();
     overview(&mut out, s, paint);
+    upstreams(&mut out, s, paint);
+    problems(&mut out, s, paint);
     routes(&mut out, s, paint);
-    upstreams(&mut out, s);
     certificates(&mut out, s);
-    problems(&mut out, s);
     out
 }
 
@@ -70,15 +72,23 @@ fn overview(out: &mut String, s: &Value, paint: Paint) {
 
 /// One row per route (and the default): the last minute's traffic.
 fn routes(out: &mut String, s: &Value, paint: Paint) {
-    let _ = writeln!(
-        out,
-        "\n{:<24} {:>7} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9}  refused",
-        "route (last minute)", "req/s", "2xx", "3xx", "4xx", "5xx", "p50", "p99"
-    );
+    use Align::{Left, Right};
+    let mut table = Table::new(&[
+        ("route (last minute)", Left),
+        ("upstream", Left),
+        ("req/s", Right),
+        ("2xx", Right),
+        ("3xx", Right),
+        ("4xx", Right),
+        ("5xx", Right),
+        ("p50", Right),
+        ("p99", Right),
+        ("refused", Left),
+    ]);
     for r in s["routes"].as_array().into_iter().flatten() {
         let m = &r["last_minute"];
         let classes: Vec<u64> = (0..5).map(|i| m["classes"][i].as_u64().unwrap_or(0)).collect();
-        let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |v| format!("≤{v}ms"));
+        let ms = |v: &Value| v.as_f64().map_or("-".to_string(), super::readable_ms);
         let refused: Vec<String> = r["refused"]
             .as_array()
             .into_iter()
@@ -86,54 +96,65 @@ fn routes(out: &mut String, s: &Value, paint: Paint) {
             .filter(|pair| pair[1].as_u64().unwrap_or(0) > 0)
             .map(|pair| format!("{} {}", text(&pair[0]), pair[1]))
             .collect();
-        let fives = if classes[4] > 0 { paint.apply(&classes[4].to_string(), "31") } else { "0".to_string() };
-        let _ = writeln!(
-            out,
-            "{:<24} {:>7.2} {:>5} {:>5} {:>5} {:>5} {:>9} {:>9}  {}",
-            text(&r["name"]),
-            r["requests_per_second"].as_f64().unwrap_or(0.0),
-            classes[1],
-            classes[2],
-            classes[3],
-            fives,
-            ms(&m["p50_ms"]),
-            ms(&m["p99_ms"]),
-            if refused.is_empty() { "-".to_string() } else { refused.join(", ") }
-        );
+        let target = r["upstream"].as_str().unwrap_or_else(|| text(&r["action"]));
+        table.row(vec![
+            Cell::plain(text(&r["name"])),
+            Cell::plain(target),
+            Cell::plain(format!("{:.2}", r["requests_per_second"].as_f64().unwrap_or(0.0))),
+            Cell::plain(classes[1].to_string()),
+            Cell::plain(classes[2].to_string()),
+            Cell::plain(classes[3].to_string()),
+            Cell::painted(classes[4].to_string(), (classes[4] > 0).then_some("31")),
+            Cell::plain(ms(&m["p50_ms"])),
+            Cell::plain(ms(&m["p99_ms"])),
+            Cell::plain(if refused.is_empty() { "-".to_string() } else { refused.join(", ") }),
+        ]);
     }
+    out.push('\n');
+    table.render(out, paint);
 }
 
-/// One row per upstream: errors and pooled connections.
-fn upstreams(out: &mut String, s: &Value) {
-    let _ = writeln!(
-        out,
-        "\n{:<16} {:<20} {:>14} {:>9} {:>12}  last error",
-        "upstream", "state", "connect errors", "timeouts", "open (idle)"
-    );
+/// One row per upstream: its state, errors and pooled connections.
+fn upstreams(out: &mut String, s: &Value, paint: Paint) {
+    use Align::{Left, Right};
+    let mut table = Table::new(&[
+        ("upstream", Left),
+        ("state", Left),
+        ("connect errors", Right),
+        ("timeouts", Right),
+        ("open (idle)", Right),
+        ("last error", Left),
+    ]);
     for u in s["upstreams"].as_array().into_iter().flatten() {
         let last = match (u["last_error"].as_str(), u["last_error_age_seconds"].as_u64()) {
             (Some(e), Some(a)) => format!("{e} ({} ago)", age(a)),
             _ => "none".to_string(),
         };
-        let open = format!("{} ({})", u["open_connections"], u["idle_connections"]);
-        let _ = writeln!(
-            out,
-            "{:<16} {:<20} {:>14} {:>9} {:>12}  {last}",
-            text(&u["name"]),
-            text(&u["state"]),
-            u["connect_errors"],
-            u["timeouts"],
-            open
-        );
+        let state = u["state"].as_str().unwrap_or("?");
+        let number = |v: &Value| v.as_i64().unwrap_or(0).to_string();
+        table.row(vec![
+            Cell::plain(text(&u["name"])),
+            Cell::painted(state, Some(if state == "ok" { "32" } else { "31" })),
+            Cell::plain(number(&u["connect_errors"])),
+            Cell::plain(number(&u["timeouts"])),
+            Cell::plain(format!("{} ({})", number(&u["open_connections"]), number(&u["idle_connections"]))),
+            Cell::plain(last),
+        ]);
     }
+    out.push('\n');
+    table.render(out, paint);
 }
 
 /// Days left on each served certificate; how ACME is doing.
 fn certificates(out: &mut String, s: &Value) {
+    let acme = s.get("acme").filter(|a| !a.is_null());
+    if s["certificates"].as_array().is_some_and(|c| !c.is_empty()) || acme.is_some() {
+        out.push('\n');
+    }
     for c in s["certificates"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "certificate {}: {} days left", text(&c["file"]), c["days_left"]);
     }
-    if let Some(acme) = s.get("acme").filter(|a| !a.is_null()) {
+    if let Some(acme) = acme {
         let names: Vec<&str> = acme["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
         let _ = write!(out, "acme ({}) for {}: {}", text(&acme["challenge"]), names.join(", "), text(&acme["state"]));
         if let Some(error) = acme["last_error"].as_str() {
@@ -144,17 +165,147 @@ fn certificates(out: &mut String, s: &Value) {
 }
 
 /// The five newest recorded problems.
-fn problems(out: &mut String, s: &Value) {
+fn problems(out: &mut String, s: &Value, paint: Paint) {
     let problems = s["problems"].as_array().map_or(&[][..], Vec::as_slice);
-    if !problems.is_empty() {
-        let _ = writeln!(out, "\nrecent problems ({} kept, newest first):", problems.len());
-        for p in problems.iter().take(5) {
-            let ago = s["now"].as_u64().unwrap_or(0).saturating_sub(p["unix_time"].as_u64().unwrap_or(0));
-            let _ = writeln!(out, "  {} ago  {}  {}  {}", age(ago), text(&p["route"]), p["status"], text(&p["reason"]));
+    if problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nrecent problems ({} kept, newest first):", problems.len());
+    let mut table =
+        Table::new(&[("age", Align::Right), ("route", Align::Left), ("status", Align::Right), ("reason", Align::Left)]);
+    for p in problems.iter().take(5) {
+        let ago = s["now"].as_u64().unwrap_or(0).saturating_sub(p["unix_time"].as_u64().unwrap_or(0));
+        let status = p["status"].as_u64().unwrap_or(0);
+        table.row(vec![
+            Cell::plain(format!("{} ago", age(ago))),
+            Cell::plain(text(&p["route"])),
+            Cell::painted(status.to_string(), Some(if status >= 500 { "31" } else { "33" })),
+            Cell::plain(text(&p["reason"])),
+        ]);
+    }
+    table.render(out, paint);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// One cell: its text, and its colour on a terminal.
+struct Cell {
+    text: String,
+    colour: Option<&'static str>,
+}
+
+impl Cell {
+    fn plain(text: impl Into<String>) -> Cell {
+        Cell { text: text.into(), colour: None }
+    }
+
+    fn painted(text: impl Into<String>, colour: Option<&'static str>) -> Cell {
+        Cell { text: text.into(), colour }
+    }
+}
+
+/// Columns as wide as their widest cell, two spaces apart. Widths count
+/// characters (`µ` is one), and colour goes around the text, never into the
+/// padding, so a coloured cell lines up like a plain one.
+struct Table {
+    columns: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn new(columns: &[(&'static str, Align)]) -> Table {
+        Table { columns: columns.to_vec(), rows: Vec::new() }
+    }
+
+    fn row(&mut self, cells: Vec<Cell>) {
+        self.rows.push(cells);
+    }
+
+    fn render(&self, out: &mut String, paint: Paint) {
+        let width = |text: &str| text.chars().count();
+        let widths: Vec<usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                self.rows.iter().filter_map(|r| r.get(i)).map(|c| width(&c.text)).fold(width(name), usize::max)
+            })
+            .collect();
+        let header: Vec<Cell> = self.columns.iter().map(|(name, _)| Cell::plain(*name)).collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                let (align, pad) = (self.columns[i].1, widths[i].saturating_sub(width(&cell.text)));
+                let text = match cell.colour {
+                    Some(code) => paint.apply(&cell.text, code),
+                    None => cell.text.clone(),
+                };
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                if align == Align::Right {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+                line.push_str(&text);
+                if align == Align::Left && i + 1 < row.len() {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
 }
 
 fn text(value: &Value) -> &str {
     value.as_str().unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::summary;
+
+    /// Colour goes around the text, not into the widths: without its escape
+    /// codes, the coloured summary is the plain one.
+    #[test]
+    fn colour_does_not_move_the_columns() {
+        let s = json!({
+            "version": "0.1.0", "uptime_seconds": 5, "now": 100, "config_file": "h.toml", "reload": {"loaded_at": 95},
+            "trouble": ["upstream dead: refusing connections"],
+            "routes": [
+                {"name": "webhook", "upstream": "backend", "requests_per_second": 0.5, "refused": [],
+                 "last_minute": {"classes": [0, 1, 0, 0, 12], "p50_ms": 1.024, "p99_ms": 8.192}},
+                {"name": "default", "action": "respond 404", "requests_per_second": 12.0, "refused": [["rate", 3]],
+                 "last_minute": {"classes": [0, 700, 0, 0, 0], "p50_ms": 0.256, "p99_ms": null}},
+            ],
+            "upstreams": [
+                {"name": "backend", "state": "refusing connections", "connect_errors": 12, "timeouts": 0,
+                 "open_connections": 0, "idle_connections": 0, "last_error": "connect: refused", "last_error_age_seconds": 1},
+                {"name": "frontend", "state": "ok", "connect_errors": 0, "timeouts": 0,
+                 "open_connections": 4, "idle_connections": 3, "last_error": null},
+            ],
+            "problems": [{"unix_time": 99, "route": "webhook", "status": 502, "reason": "upstream unreachable"}],
+        });
+        let plain = summary(&s, false);
+        let coloured = summary(&s, true);
+        assert!(coloured.contains("\x1b[31m12\x1b[0m"), "{coloured}");
+        let mut stripped = String::new();
+        let mut rest = coloured.as_str();
+        while let Some(at) = rest.find('\x1b') {
+            stripped.push_str(&rest[..at]);
+            rest = &rest[at + rest[at..].find('m').unwrap() + 1..];
+        }
+        stripped.push_str(rest);
+        assert_eq!(stripped, plain);
+        assert!(
+            plain.contains("webhook              backend       0.50    1    0    0   12    1 ms  8 ms  -"),
+            "{plain}"
+        );
+    }
 }
