@@ -7,6 +7,7 @@
 
 pub use crate::canonical::canonicalize;
 pub use crate::http1::chunked::ChunkedDecoder;
+pub use crate::http1::forward::{client_framing, write_request_head, write_response_head};
 pub use crate::http1::head::{
     Framing, HeadError, HeadLimits, RequestHead, ResponseHead, parse_request, parse_response,
 };
@@ -14,3 +15,28 @@ pub use crate::proxy::headers::{forwarded, strip_hop_by_hop};
 pub use crate::routes::RequestFacts;
 pub use crate::server::proxy_protocol::read as read_proxy_header;
 pub use crate::tls::{UpstreamTrust, client_config, load_certificate, server_config};
+
+/// The head the engine sends upstream for `head`: hop-by-hop headers and
+/// those `Connection` names removed, `X-Forwarded-*` and `Via` added, and the
+/// framing written, as the forward phase does it; `None` for a target the
+/// proxy refuses (400) rather than forwards. For the fuzz targets that hold
+/// the framing the upstream reads to the one the client sent.
+pub fn upstream_request_head(head: &RequestHead) -> Option<Vec<u8>> {
+    // The proxy refuses these targets (400); an absolute-form one is rewritten
+    // by `plan` (its scheme checked, an empty path made `/`), which this skips.
+    canonicalize(head.parts.uri.path()).ok()?;
+    if head.parts.uri.scheme().is_some() {
+        return None;
+    }
+    let mut headers = head.parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    let peer = http::HeaderValue::from_static("127.0.0.1");
+    let added = forwarded(&mut headers, &peer, false, "http", head.parts.headers.get(http::header::HOST));
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = head.parts.method.clone();
+    parts.uri = head.parts.uri.clone();
+    parts.headers = headers;
+    let mut out = Vec::new();
+    write_request_head(&mut out, &parts, &added, head.framing);
+    Some(out)
+}

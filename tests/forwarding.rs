@@ -399,3 +399,19 @@ async fn hookgates_own_204_has_no_content_length() {
     let teapot = common::read_response(&mut stream).unwrap();
     assert_eq!((teapot.status, teapot.header("content-length").as_deref()), (418, Some("6")));
 }
+
+/// An absolute-form target with no path (`http://h?x`) is forwarded with the
+/// path `/`: it went out as `GET ?x`, which the upstream refused (found by
+/// fuzzing the head the upstream gets). An origin-form target without its
+/// `/` stays refused by hookgate itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_without_a_leading_slash_is_refused_and_an_empty_path_becomes_slash() {
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&format!("[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", app.url()));
+    let refused = raw(daemon.addr, b"GET ?x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!((refused.status, refused.body_text().as_str()), (400, "bad request\n"), "hookgate's own 400");
+    let absolute = raw(daemon.addr, b"GET http://h?x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(absolute.status, 200);
+    let targets: Vec<String> = app.seen().iter().map(|s| s.target.clone()).collect();
+    assert_eq!(targets, ["/?x"]);
+}

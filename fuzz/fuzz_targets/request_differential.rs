@@ -3,11 +3,13 @@
 //! framing rules written out here independently (plus hookgate's documented
 //! stricter ones: CL with TE, repeated CL, and any coding but a single
 //! `chunked` are refused; HTTP/1.0 has no chunked). Both must agree on
-//! accept/reject, on where the head ends, and on the framing.
+//! accept/reject, on where the head ends, and on the framing, and the head
+//! hookgate sends upstream must carry the reference's framing too: in the
+//! reference, as in RFC 9112, `Connection` never changes a message's framing.
 #![no_main]
 
 use bytes::BytesMut;
-use hookgate::internals::{Framing, HeadError, HeadLimits, parse_request};
+use hookgate::internals::{Framing, HeadError, HeadLimits, parse_request, upstream_request_head};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 65536, max_uri_bytes: 65536, max_headers: 100 };
@@ -104,8 +106,12 @@ fn reference(data: &[u8]) -> Verdict {
 
 fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);
+    let mut upstream = None;
     let ours = match parse_request(&mut buf, LIMITS) {
-        Ok(Some(head)) => Verdict::Accept { len: data.len() - buf.len(), framing: head.framing },
+        Ok(Some(head)) => {
+            upstream = upstream_request_head(&head);
+            Verdict::Accept { len: data.len() - buf.len(), framing: head.framing }
+        }
         Ok(None) => Verdict::Partial,
         // Limits are hookgate's own; the reference has none.
         Err(HeadError::TooLarge | HeadError::UriTooLong) => return,
@@ -116,4 +122,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     assert_eq!(ours, reference, "disagreement on {:?}", String::from_utf8_lossy(data));
+    if let (Some(sent), Verdict::Accept { framing, .. }) = (upstream, reference) {
+        let mut sent_buf = BytesMut::from(&sent[..]);
+        let roomy = HeadLimits { max_headers: LIMITS.max_headers + 8, ..LIMITS };
+        let upstream = parse_request(&mut sent_buf, roomy).ok().flatten().map(|head| head.framing);
+        assert_eq!(upstream, Some(framing), "the upstream reads {:?}", String::from_utf8_lossy(&sent));
+    }
 });

@@ -1,14 +1,18 @@
 //! The client's request head: never a panic; a refusal maps to a 4xx; an
-//! accepted head re-serialises to one that parses back the same.
+//! accepted head re-serialises to one that parses back the same; and the head
+//! hookgate sends upstream for it is framed as the client framed it, whatever
+//! its `Connection` header names (a `Connection: Content-Length` once sent the
+//! body unframed, to be read upstream as a request of its own).
 #![no_main]
 
 use bytes::BytesMut;
-use hookgate::internals::{HeadError, HeadLimits, RequestHead, parse_request};
+use hookgate::internals::{HeadError, HeadLimits, RequestHead, parse_request, upstream_request_head};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 8192, max_uri_bytes: 2048, max_headers: 64 };
-/// Re-serialising may add a space after each colon, so the second parse gets room.
-const ROOMY: HeadLimits = HeadLimits { max_header_bytes: 16384, max_uri_bytes: 2048, max_headers: 64 };
+/// Re-serialising may add a space after each colon, so the second parse gets
+/// room; the upstream's head also has up to four headers hookgate adds.
+const ROOMY: HeadLimits = HeadLimits { max_header_bytes: 16384, max_uri_bytes: 2048, max_headers: 72 };
 
 fn serialise(head: &RequestHead) -> Vec<u8> {
     let p = &head.parts;
@@ -51,8 +55,21 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(back.parts.headers, head.parts.headers);
             assert_eq!(back.framing, head.framing);
             assert_eq!(back.keep_alive, head.keep_alive);
+            assert_upstream_framing(&head);
         }
         Ok(None) => assert_eq!(buf.len(), data.len(), "nothing is taken from an unfinished head"),
         Err(error) => assert!((400..500).contains(&status(error))),
     }
 });
+
+/// The upstream parses hookgate's head for `head` with the client's framing.
+fn assert_upstream_framing(head: &RequestHead) {
+    let Some(sent) = upstream_request_head(head) else { return };
+    let mut sent_buf = BytesMut::from(&sent[..]);
+    let upstream = parse_request(&mut sent_buf, ROOMY)
+        .unwrap_or_else(|e| panic!("the upstream's head does not parse: {e}: {:?}", String::from_utf8_lossy(&sent)))
+        .expect("the upstream's head is complete");
+    assert!(sent_buf.is_empty());
+    assert_eq!(upstream.framing, head.framing, "framing lost on the way up: {:?}", String::from_utf8_lossy(&sent));
+    assert_eq!(upstream.parts.headers.get(http::header::HOST), head.parts.headers.get(http::header::HOST));
+}

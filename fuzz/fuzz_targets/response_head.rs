@@ -1,8 +1,10 @@
-//! An upstream's response head: never a panic, offsets inside the head, and
-//! bodiless statuses never framed with a body.
+//! An upstream's response head: never a panic, offsets inside the head,
+//! bodiless statuses never framed with a body, and the head hookgate writes
+//! for the client framed as hookgate frames the body, whatever the upstream's
+//! `Connection` header names.
 #![no_main]
 
-use hookgate::internals::{Framing, parse_response};
+use hookgate::internals::{Framing, client_framing, parse_response, write_response_head};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,4 +24,12 @@ fuzz_target!(|data: &[u8]| {
     let alone =
         parse_response(&buf[..head.len], head_request, 65536).expect("the head alone parses").expect("complete");
     assert_eq!((alone.status, alone.len, alone.framing), (head.status, head.len, head.framing));
+    for http10 in [false, true] {
+        let to = client_framing(head.framing, http10);
+        let mut out = Vec::new();
+        write_response_head(&mut out, buf, &head, to, true, http10);
+        let client = parse_response(&out, head_request, 1 << 20).expect("hookgate's head parses").expect("complete");
+        assert_eq!((client.status, client.len), (head.status, out.len()));
+        assert_eq!(client.framing, to, "the client reads {:?}", String::from_utf8_lossy(&out));
+    }
 });

@@ -190,12 +190,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
         return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
     }
     let http10 = ex.version == Version::HTTP_10;
-    let client_framing = match head.framing {
-        Framing::Empty => Framing::Empty,
-        Framing::Length(n) => Framing::Length(n),
-        Framing::Chunked | Framing::UntilClose if http10 => Framing::UntilClose,
-        Framing::Chunked | Framing::UntilClose => Framing::Chunked,
-    };
+    let client_framing = client_framing(head.framing, http10);
     let keep_alive = answering.keep_alive && request_complete && client_framing != Framing::UntilClose;
     let mut head_out = buffers::take_vec();
     write_response_head(&mut head_out, &ubuf, &head, client_framing, keep_alive, http10);
@@ -261,8 +256,20 @@ fn is_idempotent(method: &http::Method) -> bool {
     [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE, Method::TRACE].contains(method)
 }
 
+/// How a response framed as `upstream` is framed for the client: lengths
+/// stay, and a body of unknown length is chunked again (HTTP/1.0 clients,
+/// which cannot read chunks, get it until the connection closes).
+pub fn client_framing(upstream: Framing, http10: bool) -> Framing {
+    match upstream {
+        Framing::Empty => Framing::Empty,
+        Framing::Length(n) => Framing::Length(n),
+        Framing::Chunked | Framing::UntilClose if http10 => Framing::UntilClose,
+        Framing::Chunked | Framing::UntilClose => Framing::Chunked,
+    }
+}
+
 /// The request line and headers for the upstream, in one buffer.
-fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, framing: Framing) {
+pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, framing: Framing) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());

@@ -20,7 +20,7 @@ mod buffers;
 pub(crate) mod chunked;
 mod date;
 mod dedupe;
-mod forward;
+pub(crate) mod forward;
 pub(crate) mod head;
 mod hyper_path;
 mod io;

@@ -97,10 +97,13 @@ pub(super) fn rewrite(
     Ok(added)
 }
 
-/// The canonical path plus the client's query string, byte for byte.
+/// The canonical path plus the client's query string, byte for byte. An
+/// absolute-form target with an empty path (`http://a?x`) gets `/` (RFC 9112
+/// §3.2.1: origin-form's path is never empty).
 fn forwarded_target(uri: &Uri, path: &CanonicalPath<'_>) -> Result<PathAndQuery, ProxyError> {
     if path.is_unchanged()
         && let Some(pq) = uri.path_and_query()
+        && pq.as_str().starts_with('/')
     {
         return Ok(pq.clone());
     }
