@@ -101,15 +101,12 @@ pub fn warnings(config: &Config) -> Vec<String> {
     }
     if let Some(redirect) = &config.listen.redirect {
         // Telegram does not follow redirects: a webhook must be served, not redirected.
-        let telegram = config.telegram.as_ref().map(|t| &*t.route);
-        for route in config.routes.routes() {
-            let webhook =
-                Some(&*route.name) == telegram || route.guards.allow_from_names.iter().any(|n| n == "telegram");
+        for route in telegram_webhooks(config) {
             let exempt = match &route.matcher.path {
                 Some(PathMatch::Exact(p) | PathMatch::Prefix(p)) => redirect.is_exempt(p),
                 _ => false,
             };
-            if webhook && !exempt {
+            if !exempt {
                 out.push(format!(
                     "route {} looks like a webhook but [listen.redirect] would redirect it on the plain listener; \
                      Telegram does not follow redirects: add its path to exempt",
@@ -118,7 +115,36 @@ pub fn warnings(config: &Config) -> Vec<String> {
             }
         }
     }
+    out.extend(telegram_https_warning(config));
     out
+}
+
+/// The `[telegram]` route and every route that admits the `telegram` set.
+fn telegram_webhooks(config: &Config) -> impl Iterator<Item = &crate::config::Route> {
+    let telegram = config.telegram.as_ref().map(|t| &*t.route);
+    config.routes.routes().iter().filter(move |route| {
+        Some(&*route.name) == telegram || route.guards.allow_from_names.iter().any(|n| n == "telegram")
+    })
+}
+
+/// Telegram delivers webhooks only over HTTPS, to ports 443, 80, 88 or 8443.
+/// A config with a Telegram webhook, no TLS listener on one of those ports and
+/// no trusted proxy (one terminating HTTPS in front would be listed there)
+/// cannot receive it.
+fn telegram_https_warning(config: &Config) -> Option<String> {
+    const TELEGRAM_PORTS: [u16; 4] = [443, 80, 88, 8443];
+    let route = telegram_webhooks(config).next()?;
+    let mut tls_addrs = config.listen.tls.iter().flat_map(|tls| &tls.addrs);
+    let served = tls_addrs.any(|addr| TELEGRAM_PORTS.contains(&addr.port()));
+    if served || !config.listen.trusted_proxies.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "route {} is a Telegram webhook, but Telegram delivers only over HTTPS to ports 443, 80, 88 or 8443, \
+         and no [listen.tls] address here uses one; serve HTTPS (hookgate init --tls acme|files), or list the \
+         proxy that terminates it in front of hookgate in [listen] trusted_proxies",
+        route.name
+    ))
 }
 
 /// The ACME server checks http-01 on port 80 and tls-alpn-01 on port 443; a

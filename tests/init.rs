@@ -53,7 +53,10 @@ async fn an_init_config_serves_the_webhook_over_https_and_reports_healthy() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
-    assert!(text(&check.stdout).contains("0 warnings"), "{}", text(&check.stdout));
+    // The only warning: this test's HTTPS port is not one Telegram delivers to.
+    let warnings: Vec<String> =
+        text(&check.stdout).lines().filter(|l| l.starts_with("warning:")).map(String::from).collect();
+    assert!(warnings.iter().all(|w| w.contains("ports 443, 80, 88 or 8443")), "{warnings:?}");
 
     // As written, but on free ports (the admin's fixed one could be taken) and with
     // loopback as the trusted proxy, so a Telegram address can be claimed from here.
@@ -117,6 +120,30 @@ fn init_writes_acme_and_a_redirect_that_spares_the_callbacks() {
     let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
     assert!(text(&check.stdout).contains("0 warnings"), "no webhook is redirected: {}", text(&check.stdout));
+}
+
+/// `check` warns when the Telegram webhook cannot be reached: Telegram
+/// delivers only over HTTPS to 443, 80, 88 or 8443, and a plain config with
+/// no proxy in front listed has no such listener. It said nothing.
+#[test]
+fn check_warns_that_a_plain_config_cannot_receive_telegrams_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.toml");
+    let out = init("http://127.0.0.1:3000", "http://127.0.0.1:7001", &[], &path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
+    let said = text(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "a warning, not an error: {said}");
+    assert!(
+        said.contains("warning: route telegram-webhook is a Telegram webhook, but Telegram delivers only over HTTPS"),
+        "{said}"
+    );
+    // With the proxy that terminates HTTPS in front listed, it is fine.
+    let fronted =
+        std::fs::read_to_string(&path).unwrap().replace("trusted_proxies = []", "trusted_proxies = [\"127.0.0.1\"]");
+    std::fs::write(&path, fronted).unwrap();
+    let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
+    assert!(text(&check.stdout).contains("0 warnings"), "{}", text(&check.stdout));
 }
 
 /// A bad option is named as the option (it was reported at a line of a file
