@@ -23,8 +23,9 @@ fn main() -> std::io::Result<()> {
     write_man(&command, &man, "hookgate")?;
     for sub in command.get_subcommands() {
         let name = format!("hookgate-{}", sub.get_name());
+        // No `.version()` here: clap would then list -V, which a subcommand refuses.
         let page = sub.clone().display_name(name.clone()).bin_name(format!("hookgate {}", sub.get_name()));
-        write_man(&page.version(env!("CARGO_PKG_VERSION")), &man, &name)?;
+        write_man(&page, &man, &name)?;
     }
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut command.clone(), "hookgate", &completions)?;
@@ -35,6 +36,8 @@ fn main() -> std::io::Result<()> {
 
 fn write_man(command: &clap::Command, dir: &Path, name: &str) -> std::io::Result<()> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(command.clone()).render(&mut page)?;
+    // The version goes in the page's footer, as "hookgate 0.1.0".
+    let source = format!("hookgate {}", env!("CARGO_PKG_VERSION"));
+    clap_mangen::Man::new(command.clone()).source(source).render(&mut page)?;
     std::fs::write(dir.join(format!("{name}.1")), page)
 }
