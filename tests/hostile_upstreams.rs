@@ -137,6 +137,15 @@ fn invalid_chunk_size_with_the_head(s: &mut TcpStream) {
     send(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
 }
 
+/// Found by fuzzing: `020` was forwarded as `HTTP/1.1 20 OK`, no status line at all.
+fn status_below_100(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 020 OK\r\nContent-Length: 2\r\n\r\nok");
+}
+
+fn status_above_599(s: &mut TcpStream) {
+    send(s, b"HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\nok");
+}
+
 /// Broken framing after the head and a good chunk have gone out.
 fn invalid_chunk_size_later(s: &mut TcpStream) {
     send(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
@@ -192,6 +201,8 @@ async fn faults_before_the_head_are_502_or_504_and_the_connection_is_not_reused(
         ("a 1 MiB header", huge_header, 502),
         ("an invalid chunk size read with the head", invalid_chunk_size_with_the_head, 502),
         ("a head trickled byte by byte", trickled_head, 504),
+        ("a status code below 100", status_below_100, 502),
+        ("a status code above 599", status_above_599, 502),
     ];
     for (name, behaviour, want) in cases {
         let upstream = Hostile::start(*behaviour);

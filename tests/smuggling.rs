@@ -101,9 +101,12 @@ async fn an_early_answer_from_an_https_upstream_closes_the_client_connection() {
 /// Issue 27 §3: a response whose transfer codings are more than `chunked`
 /// (hookgate drops Transfer-Encoding and cannot undo gzip) is a 502, not a
 /// close-delimited body holding the raw chunk framing; on both upstream paths.
+/// So is a status outside 100-599 (found by fuzzing: `020` went out as `20`;
+/// hyper takes up to 999 from an https upstream).
 #[tokio::test(flavor = "multi_thread")]
 async fn transfer_codings_other_than_chunked_in_a_response_are_refused() {
-    const REPLIES: [&[u8]; 3] = [
+    const REPLIES: [&[u8]; 4] = [
+        b"HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\nhello",

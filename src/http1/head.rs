@@ -315,6 +315,11 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
         httparse::Status::Partial => return Ok(None),
     };
     let status = res.code.unwrap_or_default();
+    // Three digits, the first 1-5 (RFC 9110 §15): `020` or `600` cannot be
+    // passed on (it would go out as `20`, not a status line at all).
+    if !(100..600).contains(&status) {
+        return Err("status code outside 100-599");
+    }
     let version = if res.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let reason = res.reason.map_or(0..0, |r| range_in(buf, r.as_bytes()));
     let mut facts = Facts::default();

@@ -64,8 +64,10 @@ pub async fn forward<S: Io>(
         }
     };
     let (mut response, pumped) = exchanged;
-    if response.as_ref().is_ok_and(|r| headers::has_foreign_transfer_coding(r.headers())) {
-        tracing::warn!(upstream = %upstream.config.name, "upstream sent a Transfer-Encoding other than chunked");
+    if let Ok(answer) = &response
+        && let Some(why) = headers::unforwardable(answer.status(), answer.headers())
+    {
+        tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
         response = Err(ProxyError::UpstreamBroken);
     }
     // The upstream answered before taking the whole body: what is left of it

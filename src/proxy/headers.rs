@@ -62,11 +62,22 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
         && HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]).any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
 }
 
+/// Why a response hyper accepted from an upstream cannot be passed on, if it
+/// cannot (then it is a 502), as the engine's own parser refuses the same:
+/// a status outside 100-599 (RFC 9110 §15; hyper takes up to 999), or a
+/// transfer coding other than `chunked`.
+pub fn unforwardable(status: http::StatusCode, headers: &HeaderMap) -> Option<&'static str> {
+    if status.as_u16() >= 600 {
+        return Some("status code outside 100-599");
+    }
+    has_foreign_transfer_coding(headers).then_some("Transfer-Encoding other than chunked")
+}
+
 /// Whether a message carries a transfer coding other than `chunked` (after
 /// hyper has taken its chunked framing off). `Transfer-Encoding` is
 /// hop-by-hop, so forwarding the body without it would silently drop a coding
 /// hookgate cannot undo (RFC 9112 §6.1): such a response is refused instead.
-pub fn has_foreign_transfer_coding(headers: &HeaderMap) -> bool {
+fn has_foreign_transfer_coding(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::TRANSFER_ENCODING)
         .iter()

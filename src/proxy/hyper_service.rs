@@ -156,8 +156,8 @@ async fn forward_with_hyper(
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(ProxyError::UpstreamBroken);
     }
-    if headers::has_foreign_transfer_coding(response.headers()) {
-        tracing::warn!(upstream = %upstream.config.name, "upstream sent a Transfer-Encoding other than chunked");
+    if let Some(why) = headers::unforwardable(response.status(), response.headers()) {
+        tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
         return Err(ProxyError::UpstreamBroken);
     }
     headers::strip_hop_by_hop(response.headers_mut());
