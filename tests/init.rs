@@ -207,17 +207,18 @@ fn the_presets_telegram_steps_work_as_written() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(&path).unwrap();
     let steps = [
-        "1. put the bot token in telegram-bot-token",
-        "2. put a random secret in telegram-secret",
+        "1. put the bot token in credentials/telegram-bot-token",
+        "2. put a random secret in credentials/telegram-secret",
         "3. uncomment the telegram-webhook route's secret_header line, and this block;",
-        "4. hookgate check, hookgate reload, then hookgate telegram set-webhook.",
+        "4. hookgate check; hookgate reload (under the shipped systemd unit",
     ];
     for step in steps {
         assert!(written.contains(step), "the preset no longer says {step:?}");
     }
     // Steps 1 and 2.
-    std::fs::write(dir.path().join("telegram-bot-token"), "123456:ABCdef\n").unwrap();
-    std::fs::write(dir.path().join("telegram-secret"), "s3cret_Value-1\n").unwrap();
+    std::fs::create_dir(dir.path().join("credentials")).unwrap();
+    std::fs::write(dir.path().join("credentials/telegram-bot-token"), "123456:ABCdef\n").unwrap();
+    std::fs::write(dir.path().join("credentials/telegram-secret"), "s3cret_Value-1\n").unwrap();
     // Step 3: the route's secret_header line, and every line of the block from `# [telegram]` on.
     let mut in_block = false;
     let enabled: Vec<String> = written
@@ -235,4 +236,60 @@ fn the_presets_telegram_steps_work_as_written() {
     // Step 4's first command.
     let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}{}", text(&check.stdout), text(&check.stderr));
+}
+
+/// Under the shipped unit, secret files reach the service through systemd's
+/// credentials (`$CREDENTIALS_DIRECTORY/hookgate_<file>`): its throw-away user
+/// cannot read root's 0600 files, and the service could not start with a bot
+/// token or admin token file. The file the config names is still read first.
+#[test]
+fn secret_files_are_read_from_systemds_credentials_when_not_readable_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("creds");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("hookgate_admin-token"), "from-systemd_0123456789\n").unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[listen]\naddrs = [\"127.0.0.1:0\"]\n[admin]\naddr = \"{admin}\"\ntoken_file = \"credentials/admin-token\"\n\
+         [default]\nrespond = {{ status = 200 }}\n"
+    );
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, &config).unwrap();
+    let check = |env: Option<&Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+        command.args(["check", "-c", path.to_str().unwrap()]).env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(folder) = env {
+            command.env("CREDENTIALS_DIRECTORY", folder);
+        }
+        command.output().unwrap()
+    };
+    let without = check(None);
+    assert_eq!(without.status.code(), Some(78), "{}", text(&without.stdout));
+    assert!(text(&without.stderr).contains("cannot read"), "{}", text(&without.stderr));
+    let with = check(Some(&credentials));
+    assert_eq!(with.status.code(), Some(0), "{}{}", text(&with.stdout), text(&with.stderr));
+
+    // The daemon too: the admin takes the credential's token.
+    let env = [("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())];
+    let daemon = Daemon::start_with_env(&config, &env);
+    let ask = |token: &str| {
+        let request = format!(
+            "GET /status.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        common::raw(daemon.admin.unwrap(), request.as_bytes()).status
+    };
+    assert_eq!(ask("from-systemd_0123456789"), 200);
+    assert_eq!(ask("something-else"), 401);
+
+    // A file the config names that can be read wins over the credential.
+    let beside = daemon.config_path.parent().unwrap().join("credentials");
+    std::fs::create_dir(&beside).unwrap();
+    std::fs::write(beside.join("admin-token"), "in-place_0123456789\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["reload", "-c", daemon.config_path.to_str().unwrap()])
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(ask("in-place_0123456789"), 200);
 }

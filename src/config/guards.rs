@@ -120,10 +120,10 @@ impl Checker<'_> {
     /// relative to the config file. The value never enters an error message.
     pub(super) fn secret_file(&mut self, at: &[Step], file: &str) -> Option<Secret> {
         let path = self.base_dir().join(file);
-        let text = match std::fs::read(&path) {
+        let text = match super::credentials::read_secret(&path) {
             Ok(text) => text,
-            Err(e) => {
-                self.problem(at, format!("cannot read {}: {e}", path.display()));
+            Err(why) => {
+                self.problem(at, why);
                 return None;
             }
         };

@@ -5,6 +5,7 @@
 //! types defined here, which the daemon runs on, so an invalid state cannot
 //! exist past load time. Every error names the file, the line and the key path.
 
+mod credentials;
 mod guard_spec;
 mod guards;
 mod hints;

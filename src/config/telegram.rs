@@ -165,10 +165,10 @@ impl Checker<'_> {
     /// Reads the token; its value never enters a message.
     fn bot_token(&mut self, at: &[Step], file: &str) -> Option<BotToken> {
         let path = self.base_dir().join(file);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                self.problem(at, format!("cannot read {}: {e}", path.display()));
+        let text = match super::credentials::read_secret(&path) {
+            Ok(text) => String::from_utf8_lossy(&text).into_owned(),
+            Err(why) => {
+                self.problem(at, why);
                 return None;
             }
         };
