@@ -264,7 +264,7 @@ impl Running {
             }
         }
         // After a failed reload too: State::new may have registered the names of a config not swapped in.
-        self.metrics.forget_gone(&self.server.state().config);
+        self.metrics.forget_gone(&metric_names(&self.server.state().config));
         self.sources.reloads.reloaded(&outcome);
         self.sources.set_listeners(self.server.bound());
         self.notifier.ready(&status(&self.server));
@@ -325,4 +325,22 @@ fn log_summary(config: &Config) {
         tracing::info!(name = %route.name, r#match = %route.describe_match(), %action, "route");
     }
     tracing::info!(action = %report::describe_action(config, config.routes.default_action()), "default");
+}
+
+/// The route, upstream and certificate names `config` serves, as its metrics
+/// series carry them (see `Metrics::forget_gone`).
+pub(crate) fn metric_names(config: &Config) -> crate::metrics::Kept {
+    use crate::metrics::{DEFAULT_ROUTE, NONE};
+    let upstream_of = |action: &crate::routes::Action| match action {
+        crate::routes::Action::Upstream(i) => config.upstreams[*i].name.to_string(),
+        crate::routes::Action::Respond(_) => NONE.to_string(),
+    };
+    let mut routes: Vec<(String, String)> =
+        config.routes.routes().iter().map(|r| (r.name.to_string(), upstream_of(&r.action))).collect();
+    routes.push((DEFAULT_ROUTE.to_string(), upstream_of(config.routes.default_action())));
+    crate::metrics::Kept {
+        routes,
+        upstreams: config.upstreams.iter().map(|u| u.name.to_string()).collect(),
+        certificates: config.listen.tls.iter().flat_map(|t| t.served_certificates()).map(|c| c.cert_file).collect(),
+    }
 }

@@ -21,9 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::config::Config;
 use crate::recent::{Problems, RouteWindow, UpstreamWindow};
-use crate::routes::Action;
 use registry::{Registry, SeriesKey};
 
 const REQUESTS: &str = "hookgate_requests_total";
@@ -327,25 +325,19 @@ impl Metrics {
         self.counter(ACME_ATTEMPTS, vec![("result", result.into())]).increment(1);
     }
 
-    /// Forgets the series and windows of what `config` (the one now serving)
-    /// no longer has: routes (as `route`, and as a `route` with its
-    /// `upstream`), upstreams and served certificate files. Called after every
-    /// reload. A request still running on the old config records into handles
-    /// nothing renders any more; a name that comes back starts again at zero.
-    pub fn forget_gone(&self, config: &Config) {
-        let upstream_of = |action: &Action| match action {
-            Action::Upstream(i) => config.upstreams[*i].name.to_string(),
-            Action::Respond(_) => NONE.to_string(),
-        };
-        let mut pairs: HashSet<(String, String)> =
-            config.routes.routes().iter().map(|r| (r.name.to_string(), upstream_of(&r.action))).collect();
-        pairs.insert((DEFAULT_ROUTE.to_string(), upstream_of(config.routes.default_action())));
-        pairs.insert((NONE.to_string(), NONE.to_string()));
-        let routes: HashSet<&str> = pairs.iter().map(|(route, _)| route.as_str()).collect();
-        let mut upstreams: HashSet<&str> = config.upstreams.iter().map(|u| &*u.name).collect();
+    /// Forgets the series and windows of every name the serving config no
+    /// longer has (`kept` says which it has): routes (as `route`, and as a
+    /// `route` with its `upstream`), upstreams and served certificate files.
+    /// Called after every reload. A request still running on the old config
+    /// records into handles nothing renders any more; a name that comes back
+    /// starts again at zero.
+    pub fn forget_gone(&self, kept: &Kept) {
+        let mut pairs: HashSet<(&str, &str)> = kept.routes.iter().map(|(r, u)| (r.as_str(), u.as_str())).collect();
+        pairs.insert((NONE, NONE));
+        let routes: HashSet<&str> = pairs.iter().map(|(route, _)| *route).collect();
+        let mut upstreams: HashSet<&str> = kept.upstreams.iter().map(String::as_str).collect();
         upstreams.insert(NONE);
-        let certificates: Vec<String> =
-            config.listen.tls.iter().flat_map(|t| t.served_certificates()).map(|c| c.cert_file).collect();
+        let certificates = &kept.certificates;
         if let Some(registry) = &self.registry {
             registry.retain(|key| {
                 let route = key.label("route");
@@ -354,7 +346,7 @@ impl Metrics {
                     && upstream.is_none_or(|u| upstreams.contains(u))
                     && key.label("cert_file").is_none_or(|c| certificates.iter().any(|kept| kept == c))
                     && match (route, upstream) {
-                        (Some(r), Some(u)) => pairs.contains(&(r.to_string(), u.to_string())),
+                        (Some(r), Some(u)) => pairs.contains(&(r, u)),
                         _ => true,
                     }
             });
@@ -367,6 +359,19 @@ impl Metrics {
     pub fn render(&self) -> Option<String> {
         self.registry.as_ref().map(|registry| registry.render(&HELP))
     }
+}
+
+/// The names a serving config has, as its series carry them: what
+/// `Metrics::forget_gone` keeps. Built from the config by the caller, so this
+/// module needs nothing above it.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// Each route with the upstream it sends to (`NONE` for a `respond` route),
+    /// `[default]` as `DEFAULT_ROUTE` among them.
+    pub routes: Vec<(String, String)>,
+    pub upstreams: Vec<String>,
+    /// The certificate files the TLS listener serves.
+    pub certificates: Vec<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -2,6 +2,9 @@
 //! rendered, and what it keeps keeps its counts.
 
 use super::*;
+use crate::config::Config;
+use crate::lifecycle::metric_names;
+use crate::routes::Action;
 
 /// The handles and windows `State::new` takes for `config`, plus what
 /// housekeeping sets.
@@ -47,7 +50,7 @@ fn a_reload_forgets_the_series_and_windows_of_names_the_config_dropped() {
 
     let after = config(&[("keep", "app"), ("moves", "new"), ("fresh", "new")]);
     serve(&metrics, &after);
-    metrics.forget_gone(&after);
+    metrics.forget_gone(&metric_names(&after));
     let text = metrics.render().unwrap();
     for gone in ["route=\"gone\"", "upstream=\"old\"", "cert_file"] {
         assert!(!text.contains(gone), "{gone} still in {text}");
