@@ -59,6 +59,13 @@ pub fn render(args: &InitArgs) -> Result<String, InitError> {
     };
     if let Some(site) = args.domains.first() {
         text = text.replace(SITE, site);
+        // Telegram's webhook URL names the HTTPS port when it is not 443.
+        if let Some(port) = https_port(args).filter(|port| *port != 443) {
+            text = text.replace(
+                &format!("public_url = \"https://{site}\""),
+                &format!("public_url = \"https://{site}:{port}\""),
+            );
+        }
     }
     text = text.replace(crate::config::DEFAULT_PATH, &args.output.display().to_string());
     if args.domains.len() > 1 {
@@ -125,8 +132,9 @@ fn listen_section(args: &InitArgs) -> String {
         let plain = addrs("127.0.0.1:8080");
         return format!("addrs = {plain}          # plain HTTP: put HTTPS in front, or see --tls\n{TRUSTED_PROXIES}");
     }
+    let plain = if args.redirect_from == "none" { "no plain HTTP" } else { "plain HTTP only redirects (below)" };
     let mut tls = format!(
-        "addrs = []                       # plain HTTP only redirects (below)\n{TRUSTED_PROXIES}\n\
+        "addrs = []                       # {plain}\n{TRUSTED_PROXIES}\n\
          [listen.tls]                     # Telegram delivers webhooks only over HTTPS\n\
          addrs = {}\n",
         addrs("0.0.0.0:443")
@@ -136,19 +144,24 @@ fn listen_section(args: &InitArgs) -> String {
             let (cert, key) = (args.cert.as_deref().unwrap_or_default(), args.key.as_deref().unwrap_or_default());
             tls.push_str(&format!(
                 "certificates = [{{ cert_file = {}, key_file = {} }}]\n",
-                toml_string(cert),
-                toml_string(key)
+                toml_string(&from_here(cert)),
+                toml_string(&from_here(key))
             ));
         }
         TlsMode::Acme => {
             let mut names: Vec<String> = args.domains.iter().chain(&args.api_domain).map(|d| toml_string(d)).collect();
             names.dedup();
-            tls.push_str(&format!("\n[listen.tls.acme]                # certificates from Let's Encrypt, renewed by hookgate\ndomains = [{}]\n", names.join(", ")));
+            let ca = if args.acme_directory.is_some() { "the ACME directory below" } else { "Let's Encrypt" };
+            tls.push_str(&format!(
+                "\n[listen.tls.acme]                # certificates from {ca}, renewed by hookgate\ndomains = [{}]\n",
+                names.join(", ")
+            ));
+            let ca_file = args.acme_ca_file.as_deref().map(from_here);
             let optional =
-                [("contact", &args.email), ("directory", &args.acme_directory), ("ca_file", &args.acme_ca_file)];
+                [("contact", args.email.clone()), ("directory", args.acme_directory.clone()), ("ca_file", ca_file)];
             for (key, value) in optional {
                 if let Some(value) = value {
-                    tls.push_str(&format!("{key} = {}\n", toml_string(value)));
+                    tls.push_str(&format!("{key} = {}\n", toml_string(&value)));
                 }
             }
         }
@@ -160,8 +173,28 @@ fn listen_section(args: &InitArgs) -> String {
              addrs = [{}]\nexempt = {NOT_REDIRECTED}\n",
             toml_string(&args.redirect_from)
         ));
+        if let Some(port) = https_port(args).filter(|port| *port != 443) {
+            tls.push_str(&format!("https_port = {port}\n"));
+        }
     }
     tls
+}
+
+/// The port clients reach HTTPS on: the first --listen address's (443 by
+/// default); `None` without HTTPS.
+fn https_port(args: &InitArgs) -> Option<u16> {
+    if args.tls == TlsMode::None {
+        return None;
+    }
+    let first = args.listen.first().and_then(|addr| addr.parse::<std::net::SocketAddr>().ok());
+    Some(first.map_or(443, |addr| addr.port()))
+}
+
+/// A path given on the command line, made absolute from the current folder:
+/// the config's own relative paths are relative to the config file, which may
+/// be elsewhere (`-o`).
+fn from_here(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
 }
 
 /// Comments out the backend-domain route when no backend name was given.

@@ -293,3 +293,32 @@ fn secret_files_are_read_from_systemds_credentials_when_not_readable_in_place() 
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(ask("in-place_0123456789"), 200);
 }
+
+/// Found by trying the walkthrough from a fresh clone: with HTTPS on a port
+/// other than 443 the redirect and Telegram's URL pointed at 443, and a
+/// relative --cert was looked for beside the output file, not where it was
+/// given. Both follow what the operator typed now.
+#[test]
+fn init_follows_the_https_port_and_paths_given_from_here() {
+    let pki = Pki::new();
+    pki.issue("site", &["panel.test"]);
+    let here = std::path::PathBuf::from(pki.path("site.pem")).parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("elsewhere/hookgate.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .current_dir(&here)
+        .args(["init", "--frontend", "http://127.0.0.1:3000", "--backend", "http://127.0.0.1:7001"])
+        .args(["--domain", "panel.test", "--tls", "files", "--cert", "site.pem", "--key", "site.key"])
+        .args(["--listen", "0.0.0.0:8443", "-o", path.to_str().unwrap()])
+        .env_remove("HOOKGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&path).unwrap();
+    let cert = here.join("site.pem").display().to_string();
+    assert!(written.contains(&format!("cert_file = \"{cert}\"")), "{written}");
+    assert!(written.contains("\nhttps_port = 8443\n"), "{written}");
+    assert!(written.contains("public_url = \"https://panel.test:8443\""), "{written}");
+    let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
