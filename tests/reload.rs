@@ -182,6 +182,13 @@ async fn reload_binds_new_addresses_and_closes_removed_ones_only() {
     assert!(daemon.logs().iter().any(|l| l.contains("reload failed")));
     let routes = raw(b, b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
     assert_eq!(routes.status, 101, "the old route table must still serve");
+
+    // A config with no listen address at all is refused: the daemon would have
+    // closed every listener and listened nowhere.
+    daemon.rewrite_config(&with(""));
+    reload_and_wait(&daemon);
+    daemon.wait_for_log("would listen nowhere", Duration::from_secs(5));
+    assert_eq!(get(b, "h", "/still-listening").status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

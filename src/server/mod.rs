@@ -185,6 +185,11 @@ impl Server {
     pub async fn reload(&mut self, state: State) -> io::Result<()> {
         let wanted = wanted_listeners(&state.config);
         let activated = self.listeners.iter().any(|l| l.inherited);
+        if wanted.is_empty() && !activated {
+            let why = "the new config has no listen address ([listen], [listen.tls] or [listen.redirect] addrs): \
+                       hookgate would listen nowhere";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        }
         let is_open = |kind: ListenerKind, addr: SocketAddr| {
             self.listeners.iter().any(|l| l.kind == kind && l.configured == addr)
         };
