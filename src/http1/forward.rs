@@ -24,7 +24,7 @@ use super::date;
 use super::dedupe::Gate;
 use super::head::{self, Framing, ResponseHead};
 use super::hyper_path;
-use super::io::{Deadline, Io, Watchdog, send_all};
+use super::io::{self, Deadline, Io, Watchdog, send_all};
 use super::serve::{Answering, Client, Exchanging, answer_local, note_send_error, write_header, write_status};
 use crate::access::{Delivery, RequestLine};
 use crate::error::ProxyError;
@@ -139,8 +139,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
         // A claimed update waits for the backend's answer even if Telegram
         // gave up: its redelivery is waiting for that status (see `dedupe`).
         let cancellable = ex.ticket.is_none();
-        // Biased, the head first: once it is in, the other two (the shutdown
-        // token's poll takes locks) are not polled again.
+        // Biased, the head first: once it is in, the other two are not polled again.
         let head = tokio::select! {
             biased;
             head = read_response_head(&mut conn, &mut ubuf, is_head, &mut client.watchdog, deadline) => head,
@@ -151,7 +150,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, mut a
                 log_client_left(ex.line, answering);
                 return false;
             }
-            () = client.cut.cancelled() => {
+            () = io::cut(&client.conn.clock) => {
                 buffers::give(ubuf);
                 return fail(client, ex.line, answering, ProxyError::ShuttingDown, Framing::UntilClose).await;
             }

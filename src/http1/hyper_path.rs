@@ -50,7 +50,7 @@ pub async fn forward<S: Io>(
         return false;
     }
     let mut sink = ChannelSink(chunks);
-    let cut = client.cut.clone();
+    let clock = client.conn.clock.clone();
     let pump = async {
         let pumped = body::pump(client, &mut sink, framing, plan.max_body).await;
         drop(sink);
@@ -58,7 +58,7 @@ pub async fn forward<S: Io>(
     };
     let exchanged = tokio::select! {
         exchanged = async { tokio::join!(upstream.send(request), pump) } => exchanged,
-        () = cut.cancelled() => {
+        () = super::io::cut(&clock) => {
             let local = proxy::error_response(&ProxyError::ShuttingDown, &mut line);
             return answer_local(client, &local, line, Answering { keep_alive: false, ..answering }).await;
         }

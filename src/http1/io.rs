@@ -1,6 +1,7 @@
 //! The client socket as the engine uses it: waiting for readability without a
-//! buffer, writes timed by progress rather than by total duration, and the
-//! connection's one lazily re-armed timer.
+//! buffer, writes timed by progress rather than by total duration, the
+//! connection's one lazily re-armed timer, and the shutdown cut as an exchange
+//! sees it.
 
 use std::future::poll_fn;
 use std::io;
@@ -15,6 +16,18 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::server::TlsStream;
 
 use super::buffers;
+use crate::connection::{AbortReason, ConnClock};
+
+/// Completes once shutdown has cut the connection. The serve loop records the
+/// cut on the connection's clock, then polls the exchange once more, so an
+/// exchange still waiting for its upstream can answer 503 and leave its line.
+/// It registers no waker: a request pays one atomic load per poll, where a
+/// wait on the shutdown token cost a registration (+~300 instructions per GET).
+pub fn cut(clock: &ConnClock) -> impl Future<Output = ()> + Send + '_ {
+    poll_fn(move |_| {
+        if clock.abort_reason() == Some(AbortReason::Shutdown) { Poll::Ready(()) } else { Poll::Pending }
+    })
+}
 
 /// A client connection: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {

@@ -41,10 +41,10 @@ pub struct Client<S> {
     pub conn: Arc<ConnContext>,
     /// Times the waits for the next request, its head, the upstream write and the response head.
     pub watchdog: Watchdog,
-    /// Cancelled when `shutdown_grace` runs out: a request still waiting for
-    /// its upstream's answer then gets a 503 (and its line) before the cut.
-    pub cut: CancellationToken,
 }
+
+/// How long a cut exchange may take to write its 503 before it is dropped.
+const LAST_ANSWER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The two ways shutdown reaches a connection.
 pub struct Shutdown<'a> {
@@ -67,8 +67,7 @@ pub fn serve<'a, S: Io + 'a>(
     stop: Shutdown<'a>,
 ) -> impl Future<Output = ()> + Send + 'a {
     let clock = conn.clock.clone();
-    let cut_token = stop.cut.clone();
-    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default(), cut: cut_token };
+    let mut client = Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default() };
     async move {
         // Registered once per connection rather than once per request. Every
         // poll of one takes two locks, so the selects below are `biased`: the
@@ -113,8 +112,11 @@ pub fn serve<'a, S: Io + 'a>(
                 biased;
                 keep_alive = &mut exchange => keep_alive,
                 () = &mut cut => {
-                    // Recorded before the exchange is dropped, so its access line says why.
+                    // Recorded before the exchange is dropped, so its access line says why;
+                    // polled once more (see `io::cut`): one still waiting for its upstream
+                    // answers 503. Anything else is dropped at the bound.
                     clock.set_abort(AbortReason::Shutdown);
+                    let _ = tokio::time::timeout(LAST_ANSWER, &mut exchange).await;
                     return;
                 }
             };
