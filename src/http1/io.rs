@@ -24,9 +24,7 @@ use crate::connection::{AbortReason, ConnClock};
 /// It registers no waker: a request pays one atomic load per poll, where a
 /// wait on the shutdown token cost a registration (+~300 instructions per GET).
 pub fn cut(clock: &ConnClock) -> impl Future<Output = ()> + Send + '_ {
-    poll_fn(move |_| {
-        if clock.abort_reason() == Some(AbortReason::Shutdown) { Poll::Ready(()) } else { Poll::Pending }
-    })
+    poll_fn(move |_| if clock.abort_reason() == Some(AbortReason::Shutdown) { Poll::Ready(()) } else { Poll::Pending })
 }
 
 /// A client connection: plain TCP or TLS.
