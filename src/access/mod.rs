@@ -39,6 +39,12 @@ pub enum RouteRef {
     Route(usize),
 }
 
+/// nginx's 499, "client closed request": the status a request is logged with
+/// when its client left before the answer began.
+pub fn client_closed_status() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
 /// What is known about a request when its response starts.
 #[derive(Debug, Clone)]
 pub struct RequestLine {

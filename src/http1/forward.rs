@@ -234,8 +234,7 @@ pub(super) fn fail<'a, S: Io>(
 pub(super) fn log_client_left(line: RequestLine, answering: Answering) {
     let Answering { start, active, state, .. } = answering;
     let metrics = state.route_metrics(line.route_ref);
-    let status = http::StatusCode::from_u16(499).unwrap_or(http::StatusCode::BAD_REQUEST);
-    Delivery::new(line, status, start, active, metrics).client_left();
+    Delivery::new(line, crate::access::client_closed_status(), start, active, metrics).client_left();
 }
 
 /// hookgate answers the client's `Expect: 100-continue` itself, once the

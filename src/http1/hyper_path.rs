@@ -111,7 +111,21 @@ pub async fn forward<S: Io>(
     let Answering { start, active, state, .. } = answering;
     let delivery = Delivery::new(line, status, start, active, state.route_metrics(route_ref));
     let read_timeout = upstream.config.response_timeout;
-    let mut body = response.into_body();
+    let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
+    whole && keep_alive
+}
+
+/// Writes an upstream's response body to the client after its head (already
+/// in `out`), framed as `to`, its trailers with the last chunk. Returns
+/// whether all of it reached the client.
+async fn relay_body<S: Io>(
+    client: &mut Client<S>,
+    mut body: hyper::body::Incoming,
+    to: Framing,
+    mut out: Vec<u8>,
+    delivery: &Delivery,
+    read_timeout: std::time::Duration,
+) -> bool {
     let mut written = 0u64;
     let mut trailers = Vec::new();
     loop {
@@ -149,13 +163,13 @@ pub async fn forward<S: Io>(
         .await;
         written += data.len() as u64;
         if let Err(e) = sent {
-            note_failed_write(&client.conn, e, &delivery);
+            note_failed_write(&client.conn, e, delivery);
             return false;
         }
         out.clear();
         if done {
             delivery.ended();
-            return keep_alive && client.io.flush().await.is_ok();
+            return client.io.flush().await.is_ok();
         }
     }
 }

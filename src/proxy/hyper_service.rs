@@ -70,16 +70,11 @@ impl Drop for Unanswered<'_> {
             return;
         }
         let shutdown = self.conn.clock.abort_reason() == Some(AbortReason::Shutdown);
-        let status = if shutdown { StatusCode::SERVICE_UNAVAILABLE } else { client_closed_status() };
+        let status = if shutdown { StatusCode::SERVICE_UNAVAILABLE } else { crate::access::client_closed_status() };
         let metrics = self.state.route_metrics(self.line.route_ref);
         let active = self.conn.clock.request_started();
         Delivery::new(self.line.clone(), status, self.start, active, metrics).client_left();
     }
-}
-
-/// nginx's 499, "client closed request".
-fn client_closed_status() -> StatusCode {
-    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 enum Answer {
