@@ -4,6 +4,8 @@
 //! cannot (cross-references, "exactly one of", canonical paths) and builds the
 //! types defined here, which the daemon runs on, so an invalid state cannot
 //! exist past load time. Every error names the file, the line and the key path.
+//! Tables with rules of their own are checked in files of their own (`guards`,
+//! `tls`, `telegram`, `upstreams`), and secret files are read by `credentials`.
 
 mod credentials;
 mod guard_spec;
@@ -16,6 +18,7 @@ mod route_spec;
 mod syntax;
 mod telegram;
 mod tls;
+mod upstreams;
 mod validate;
 
 use std::fmt;

@@ -13,7 +13,8 @@ use http::{HeaderName, Uri};
 
 use super::Step;
 use super::raw::RawTelegram;
-use super::validate::{Checker, child, without_userinfo};
+use super::upstreams::without_userinfo;
+use super::validate::{Checker, child};
 use super::{Action, PathMatch, RouteTable};
 use crate::secret::Secret;
 
