@@ -21,13 +21,15 @@ use tokio::sync::mpsc;
 
 use super::buffers;
 use super::chunked::{ChunkedDecoder, write_size};
-use super::date;
+use super::client::Client;
+use super::exchange::{note_failed_write, send_local};
 use super::head::Framing;
 use super::io::{Io, send_all, timed};
-use super::serve::{Client, note_failed_write, write_header, write_status};
 use super::splice::{self, Relay, Timeouts};
+use super::wire::{Connection, frame};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
+use crate::proxy;
 use crate::upstream::body::BodyError;
 
 /// Why a request body did not get through.
@@ -164,20 +166,7 @@ pub async fn pump<S: Io>(
                 _ => {}
             }
         }
-        read_client(client).await?;
-    }
-}
-
-/// Reads more of a request body, within `body_timeout`.
-async fn read_client<S: Io>(client: &mut Client<S>) -> Result<(), PumpError> {
-    buffers::ensure(&mut client.rbuf);
-    if client.rbuf.capacity() - client.rbuf.len() < 1024 {
-        client.rbuf.reserve(buffers::BUF_SIZE);
-    }
-    match timed(client.limits.body_timeout, client.io.read_buf(&mut client.rbuf)).await {
-        None => Err(PumpError::Client(ProxyError::BodyTimeout)),
-        Some(Ok(0) | Err(_)) => Err(PumpError::Client(ProxyError::ClientAborted)),
-        Some(Ok(_)) => Ok(()),
+        client.read_body().await.map_err(|e| PumpError::Client(e.into()))?;
     }
 }
 
@@ -201,27 +190,6 @@ pub struct CopyOutcome {
 /// Room to read a streamed response body into.
 const STREAM_READ: usize = 64 * 1024;
 
-/// Appends `data` to `out` framed as `to` (a chunk, or as is), and the last
-/// chunk with its `trailers` (whole lines, each ending in CRLF) when the body
-/// is `done`. Returns where the body bytes sit in `out`.
-pub fn frame(out: &mut Vec<u8>, data: &[u8], to: Framing, done: bool, trailers: &[u8]) -> std::ops::Range<usize> {
-    let chunked = to == Framing::Chunked;
-    if chunked && !data.is_empty() {
-        write_size(out, data.len());
-    }
-    let range = out.len()..out.len() + data.len();
-    out.extend_from_slice(data);
-    if chunked && !data.is_empty() {
-        out.extend_from_slice(b"\r\n");
-    }
-    if done && chunked {
-        out.extend_from_slice(b"0\r\n");
-        out.extend_from_slice(trailers);
-        out.extend_from_slice(b"\r\n");
-    }
-    range
-}
-
 const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: false };
 
 /// The answer when the upstream's body is found broken before its head went
@@ -230,25 +198,8 @@ const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: fals
 async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery) {
     let error = ProxyError::UpstreamBroken;
     delivery.replace_with(&error);
-    let body = error.body().as_bytes();
-    let mut out = Vec::with_capacity(192);
-    write_status(&mut out, error.status().as_u16(), error.status().canonical_reason().unwrap_or(""));
-    date::write(&mut out);
-    write_header(&mut out, b"content-type", b"text/plain; charset=utf-8");
-    write_header(&mut out, b"content-length", itoa::Buffer::new().format(body.len()).as_bytes());
-    write_header(&mut out, b"connection", b"close");
-    out.extend_from_slice(b"\r\n");
-    let body_at = out.len();
-    out.extend_from_slice(body);
-    delivery.produced(body.len());
-    let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |at| {
-        delivery.set_written(at.saturating_sub(body_at) as u64);
-    })
-    .await;
-    match sent {
-        Ok(()) => delivery.ended(),
-        Err(e) => note_failed_write(&client.conn, e, delivery),
-    }
+    let local = proxy::error_answer(&error);
+    send_local(client, &local, delivery, false, Connection { keep_alive: false, http10: false }).await;
 }
 
 /// Copies an upstream's response body (after its head, which `ubuf` starts
@@ -316,7 +267,7 @@ pub async fn copy_response<S: Io>(
             .await;
             written = before + data_range.len() as u64;
             if let Err(e) = sent {
-                note_failed_write(&client.conn, e, delivery);
+                note_failed_write(client, e, delivery);
                 return FAILED;
             }
             head_sent = true;
@@ -399,7 +350,7 @@ async fn splice_rest<S: Io>(
         }
         Relay::UpstreamFailed => Some(FAILED),
         Relay::Client(error) => {
-            note_failed_write(&client.conn, error, delivery);
+            note_failed_write(client, error, delivery);
             Some(FAILED)
         }
     }

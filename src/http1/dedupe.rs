@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use http::header::{self, HeaderValue};
 
 use super::body::{self, BodySink, PumpError};
-use super::forward::{Exchange, continue_client, fail};
+use super::client::Client;
+use super::exchange::{Answering, Exchange, answer_local, fail};
 use super::head::Framing;
 use super::io::Io;
-use super::serve::{Answering, Client, answer_local};
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Dedupe, Settled};
 use crate::proxy;
@@ -51,7 +51,7 @@ pub async fn gate<S: Io>(
         return Gate::Forward(ex, answering);
     }
     if ex.expects_continue {
-        if !continue_client(client).await {
+        if !client.send_continue().await {
             return Gate::Answered(false);
         }
         ex.expects_continue = false;

@@ -15,26 +15,20 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::body::{self, ChannelSink, PumpError};
-use super::forward::Exchange;
+use super::client::Client;
+use super::exchange::{Answering, Exchange, answer_local, client_left, note_failed_write};
 use super::head::Framing;
 use super::io::{Io, send_all};
-use super::serve::{
-    Answering, Client, Connection, answer_local, note_failed_write, note_send_error, write_header, write_map_head,
-    write_status,
-};
+use super::wire::{self, Connection, write_header, write_map_head, write_status};
 use crate::access::Delivery;
 use crate::error::ProxyError;
 use crate::metrics::OpenGauge;
 use crate::proxy::{self, headers};
-use crate::upstream::UpstreamClient;
 use crate::upstream::body::RequestBody;
 
-pub async fn forward<S: Io>(
-    client: &mut Client<S>,
-    ex: Box<Exchange>,
-    answering: Answering,
-    upstream: &UpstreamClient,
-) -> bool {
+pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering: Answering) -> bool {
+    let state = answering.state.clone();
+    let upstream = &state.upstreams[ex.plan.upstream];
     let Exchange { mut parts, framing, expects_continue, version, plan, mut line, ticket } = *ex;
     parts.headers.remove(header::EXPECT);
     plan.added.insert_into(&mut parts.headers);
@@ -45,8 +39,8 @@ pub async fn forward<S: Io>(
     };
     let (chunks, receiver) = mpsc::channel(2);
     let request = Request::from_parts(parts, RequestBody::from_engine(receiver, length));
-    if expects_continue && framing != Framing::Empty && !super::forward::continue_client(client).await {
-        super::forward::log_client_left(line, answering);
+    if expects_continue && framing != Framing::Empty && !client.send_continue().await {
+        client_left(line, answering);
         return false;
     }
     let mut sink = ChannelSink(chunks);
@@ -96,7 +90,6 @@ pub async fn forward<S: Io>(
     headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
     let http10 = version == Version::HTTP_10;
-    let route_ref = line.route_ref;
     let status = response.status();
     let bodiless = answering.head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let to = match response.body().size_hint().exact() {
@@ -108,8 +101,7 @@ pub async fn forward<S: Io>(
     let keep_alive = answering.keep_alive && request_complete && to != Framing::UntilClose;
     let mut out = Vec::with_capacity(512);
     write_map_head(&mut out, status, response.headers(), to, Connection { keep_alive, http10 });
-    let Answering { start, active, state, .. } = answering;
-    let delivery = Delivery::new(line, status, start, active, state.route_metrics(route_ref));
+    let delivery = answering.deliver(line, status);
     let read_timeout = upstream.config.response_timeout;
     let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
     whole && keep_alive
@@ -155,7 +147,7 @@ async fn relay_body<S: Io>(
             }
         }
         delivery.produced(data.len());
-        let range = body::frame(&mut out, &data, to, done, &trailers);
+        let range = wire::frame(&mut out, &data, to, done, &trailers);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
             delivery.set_written(before + (reached.clamp(range.start, range.end) - range.start) as u64);
@@ -163,7 +155,7 @@ async fn relay_body<S: Io>(
         .await;
         written += data.len() as u64;
         if let Err(e) = sent {
-            note_failed_write(&client.conn, e, delivery);
+            note_failed_write(client, e, delivery);
             return false;
         }
         out.clear();
@@ -208,11 +200,9 @@ async fn tunnel<S: Io>(
         write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    let Answering { start, active, state, .. } = answering;
-    let metrics = state.route_metrics(line.route_ref);
-    drop(Delivery::new(line, StatusCode::SWITCHING_PROTOCOLS, start, active, metrics));
+    drop(answering.deliver(line, StatusCode::SWITCHING_PROTOCOLS));
     if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
-        note_send_error(&client.conn, e);
+        client.note_send_error(e);
         return false;
     }
     let Ok(upgraded) = upgraded.await else { return false };

@@ -18,15 +18,19 @@
 mod body;
 mod buffers;
 pub(crate) mod chunked;
+mod client;
 mod date;
 mod dedupe;
-pub(crate) mod forward;
+mod exchange;
+mod forward;
 pub(crate) mod head;
 mod hyper_path;
 mod io;
 mod serve;
 mod splice;
 mod tunnel;
+pub(crate) mod wire;
 
 pub use buffers::{TRIM_EVERY as BUFFER_TRIM_EVERY, trim as trim_buffers};
-pub use serve::{Shutdown, serve};
+pub use client::Shutdown;
+pub use serve::serve;

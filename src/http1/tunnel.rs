@@ -8,11 +8,11 @@ use bytes::{Buf, BytesMut};
 use http::StatusCode;
 use tokio::io::AsyncWriteExt;
 
-use super::forward::{Exchange, write_end_to_end_headers};
+use super::client::Client;
+use super::exchange::{Answering, Exchange, answer_local};
 use super::head::ResponseHead;
 use super::io::{Io, send_all};
-use super::serve::{Answering, Client, answer_local, note_send_error, write_header, write_status};
-use crate::access::Delivery;
+use super::wire::{write_end_to_end_headers, write_header, write_status};
 use crate::error::ProxyError;
 use crate::metrics::OpenGauge;
 use crate::proxy;
@@ -49,11 +49,9 @@ pub async fn run<S: Io>(
     ubuf.advance(head.len);
     // Bytes the upstream sent right after its 101 belong to the tunnel.
     out.extend_from_slice(&ubuf);
-    let Answering { start, active, state, .. } = answering;
-    let metrics = state.route_metrics(ex.line.route_ref);
-    drop(Delivery::new(ex.line, StatusCode::SWITCHING_PROTOCOLS, start, active, metrics));
+    drop(answering.deliver(ex.line, StatusCode::SWITCHING_PROTOCOLS));
     if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
-        note_send_error(&client.conn, e);
+        client.note_send_error(e);
         return false;
     }
     // And bytes the client sent after its request head belong to the upstream.

@@ -42,6 +42,13 @@ pub fn error_response(error: &ProxyError, line: &mut RequestLine) -> LocalRespon
         route = %line.route_name(), upstream = %line.upstream_name(), client = %line.client,
         status = error.status().as_u16(), "{error}"
     );
+    error_answer(error)
+}
+
+/// The answer for `error` itself: its status, its one-line body, and the
+/// headers it needs. `error_response` is the usual way in; this is for an
+/// answer whose line already exists (a response replaced before its head went out).
+pub fn error_answer(error: &ProxyError) -> LocalResponse {
     let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
     local.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     if let ProxyError::RateLimited(seconds) = error {

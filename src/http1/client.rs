@@ -1,0 +1,133 @@
+//! The client side of an engine connection: its socket, the bytes read and
+//! not yet used, the limits it is held to and the one timer its waits share.
+//! Reading heads and body bytes, answering `Expect: 100-continue`, and
+//! recording why a write to the client failed happen here; what to send is
+//! decided by the exchange (`forward`, the answer path in `exchange`).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use super::buffers;
+use super::head::{self, HeadError, HeadLimits, RequestHead};
+use super::io::{Deadline, Io, SendError, Watchdog, send_all, timed};
+use crate::config::Limits;
+use crate::connection::{AbortReason, ConnContext};
+use crate::error::ProxyError;
+
+/// The client side of a connection and what it is held to.
+pub struct Client<S> {
+    pub io: S,
+    /// Bytes read from the client and not yet used; unallocated while idle.
+    pub rbuf: BytesMut,
+    pub limits: Arc<Limits>,
+    pub conn: Arc<ConnContext>,
+    /// Times the waits for the next request, its head, the upstream write and the response head.
+    pub watchdog: Watchdog,
+}
+
+/// The two ways shutdown reaches a connection.
+pub struct Shutdown<'a> {
+    /// Finish the exchange in progress, then close.
+    pub drain: &'a CancellationToken,
+    /// `shutdown_grace` ran out: close now.
+    pub cut: &'a CancellationToken,
+}
+
+/// Why no request head was read.
+pub enum HeadRead {
+    /// The client closed (or reset) before sending a whole head.
+    Closed,
+    Timeout,
+    Refused(HeadError),
+}
+
+/// Why no more request body bytes were read.
+pub enum ReadError {
+    /// Nothing arrived for `body_timeout`.
+    Timeout,
+    /// The client closed or reset the connection.
+    Closed,
+}
+
+impl From<ReadError> for ProxyError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Timeout => ProxyError::BodyTimeout,
+            ReadError::Closed => ProxyError::ClientAborted,
+        }
+    }
+}
+
+impl<S: Io> Client<S> {
+    pub fn new(io: S, conn: Arc<ConnContext>, limits: Arc<Limits>) -> Self {
+        Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default() }
+    }
+
+    /// Reads until a whole head is buffered, within `header_timeout` of its first byte.
+    pub async fn read_head(&mut self) -> Result<RequestHead, HeadRead> {
+        let limits = HeadLimits {
+            max_header_bytes: self.limits.max_header_bytes,
+            max_uri_bytes: self.limits.max_uri_bytes,
+            max_headers: self.limits.max_headers,
+        };
+        let deadline = tokio::time::Instant::now() + self.limits.header_timeout;
+        buffers::ensure(&mut self.rbuf);
+        loop {
+            if !self.rbuf.is_empty() {
+                match head::parse_request(&mut self.rbuf, limits) {
+                    Ok(Some(head)) => return Ok(head),
+                    Ok(None) => {}
+                    Err(e) => return Err(HeadRead::Refused(e)),
+                }
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+                self.rbuf.reserve(buffers::BUF_SIZE);
+            }
+            match self.watchdog.run(Deadline::At(deadline), self.io.read_buf(&mut self.rbuf)).await {
+                None => return Err(HeadRead::Timeout),
+                Some(Ok(0) | Err(_)) => return Err(HeadRead::Closed),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Reads more of a request body into `rbuf`, within `body_timeout`.
+    pub async fn read_body(&mut self) -> Result<(), ReadError> {
+        buffers::ensure(&mut self.rbuf);
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(buffers::BUF_SIZE);
+        }
+        match timed(self.limits.body_timeout, self.io.read_buf(&mut self.rbuf)).await {
+            None => Err(ReadError::Timeout),
+            Some(Ok(0) | Err(_)) => Err(ReadError::Closed),
+            Some(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// hookgate answers the client's `Expect: 100-continue` itself, once the
+    /// request is routed and admitted (the upstream never sees the header).
+    /// Returns whether the client can still be written to.
+    pub async fn send_continue(&mut self) -> bool {
+        match send_all(&mut self.io, b"HTTP/1.1 100 Continue\r\n\r\n", self.limits.send_timeout, |_| {}).await {
+            Ok(()) => true,
+            Err(e) => {
+                self.note_send_error(e);
+                false
+            }
+        }
+    }
+
+    /// Records why a write to the client failed, for the access log.
+    pub fn note_send_error(&self, error: SendError) {
+        match error {
+            SendError::Timeout => {
+                self.conn.clock.set_abort(AbortReason::ClientTimeout);
+                tracing::warn!(client = %self.conn.peer, "client read nothing for send_timeout; closing");
+            }
+            SendError::Closed => self.conn.clock.set_abort(AbortReason::ClientClosed),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The HTTP/1.1 wire format hookgate writes: status lines, header lines,
+//! whole request and response heads, and body framing. Plain functions over
+//! byte buffers; no socket, timer or policy here (`forward`, `body` and the
+//! answer path decide what to write, this says how it is spelled).
+
+use http::StatusCode;
+use http::header::{self, HeaderMap};
+use http::request::Parts;
+
+use super::chunked::write_size;
+use super::date;
+use super::head::{Framing, ResponseHead};
+use crate::proxy::headers;
+
+/// How the client connection goes on after a response.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub keep_alive: bool,
+    /// The client speaks HTTP/1.0, which keeps a connection only when told.
+    pub http10: bool,
+}
+
+/// A response head from a header map, with framing and connection headers of
+/// hookgate's own: the map's are replaced, except a `Content-Length` on a
+/// bodiless answer (HEAD, 204, 304), which describes the resource.
+pub fn write_map_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap, framing: Framing, conn: Connection) {
+    write_status(out, status.as_u16(), status.canonical_reason().unwrap_or(""));
+    for (name, value) in headers {
+        let own = name == header::CONNECTION
+            || name == header::TRANSFER_ENCODING
+            || (name == header::CONTENT_LENGTH && framing != Framing::Empty);
+        if !own {
+            write_header(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if !headers.contains_key(header::DATE) {
+        date::write(out);
+    }
+    match framing {
+        Framing::Length(n) => write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes()),
+        Framing::Chunked => write_header(out, b"transfer-encoding", b"chunked"),
+        Framing::Empty | Framing::UntilClose => {}
+    }
+    if !conn.keep_alive {
+        write_header(out, b"connection", b"close");
+    } else if conn.http10 {
+        write_header(out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn write_status(out: &mut Vec<u8>, status: u16, reason: &str) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a response framed as `upstream` is framed for the client: lengths
+/// stay, and a body of unknown length is chunked again (HTTP/1.0 clients,
+/// which cannot read chunks, get it until the connection closes).
+pub fn client_framing(upstream: Framing, http10: bool) -> Framing {
+    match upstream {
+        Framing::Empty => Framing::Empty,
+        Framing::Length(n) => Framing::Length(n),
+        Framing::Chunked | Framing::UntilClose if http10 => Framing::UntilClose,
+        Framing::Chunked | Framing::UntilClose => Framing::Chunked,
+    }
+}
+
+/// The request line and headers for the upstream, in one buffer.
+pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, framing: Framing) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut length_written = false;
+    for (name, value) in &parts.headers {
+        // hookgate answers `Expect` itself; the framing header is its own.
+        if name == http::header::EXPECT {
+            continue;
+        }
+        if name == http::header::CONTENT_LENGTH {
+            if framing == Framing::Chunked {
+                continue;
+            }
+            length_written = true;
+        }
+        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    // A body is never sent without its framing, whatever took the header out.
+    if let (Framing::Length(n), false) = (framing, length_written) {
+        write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
+    }
+    for (name, value) in added.pairs() {
+        write_header(out, name.as_bytes(), value);
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the upstream's response head for the client: hop-by-hop headers
+/// and those named in `Connection` removed, `Via` added, framing and
+/// connection headers of hookgate's own.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &ResponseHead,
+    framing: Framing,
+    keep_alive: bool,
+    http10: bool,
+) {
+    let reason = std::str::from_utf8(&buf[head.reason.clone()]).unwrap_or("");
+    write_status(out, head.status, reason);
+    if !write_end_to_end_headers(out, buf, head, matches!(framing, Framing::Chunked | Framing::UntilClose)) {
+        date::write(out);
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The upstream's headers minus hop-by-hop ones and those its `Connection`
+/// names (and `Content-Length` when hookgate frames the body otherwise),
+/// plus `Via`. Returns whether the upstream sent a `Date`.
+pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) -> bool {
+    // `keep-alive` names a header that is dropped anyway, so the usual
+    // `Connection: keep-alive` needs no list (parsing noted whether it does).
+    let named: Vec<&[u8]> = if head.names_headers {
+        head.headers
+            .iter()
+            .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
+            .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive") && headers::is_removable_token(token))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut dated = false;
+    for (name, value) in &head.headers {
+        let name = &buf[name.clone()];
+        // Hop-by-hop headers (RFC 9110 §7.6.1) and those `Connection` names.
+        let dropped = headers::is_hop_by_hop(name)
+            || named.iter().any(|h| name.eq_ignore_ascii_case(h))
+            || (drop_length && name.eq_ignore_ascii_case(b"content-length"));
+        if !dropped {
+            dated |= name.eq_ignore_ascii_case(b"date");
+            write_header(out, name, &buf[value.clone()]);
+        }
+    }
+    out.extend_from_slice(b"via: 1.1 hookgate\r\n");
+    dated
+}
+
+/// Appends `data` to `out` framed as `to` (a chunk, or as is), and the last
+/// chunk with its `trailers` (whole lines, each ending in CRLF) when the body
+/// is `done`. Returns where the body bytes sit in `out`.
+pub fn frame(out: &mut Vec<u8>, data: &[u8], to: Framing, done: bool, trailers: &[u8]) -> std::ops::Range<usize> {
+    let chunked = to == Framing::Chunked;
+    if chunked && !data.is_empty() {
+        write_size(out, data.len());
+    }
+    let range = out.len()..out.len() + data.len();
+    out.extend_from_slice(data);
+    if chunked && !data.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    if done && chunked {
+        out.extend_from_slice(b"0\r\n");
+        out.extend_from_slice(trailers);
+        out.extend_from_slice(b"\r\n");
+    }
+    range
+}
