@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::buffers;
-use super::chunked::{ChunkedDecoder, write_size};
+use super::chunked::{ChunkError, ChunkedDecoder, write_size};
 use super::client::Client;
 use super::exchange::{note_failed_write, send_local};
 use super::head::Framing;
@@ -195,11 +195,20 @@ const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: fals
 /// The answer when the upstream's body is found broken before its head went
 /// out: a 502 like any other, then the connection closes. It is logged as
 /// the 502 it is (hookgate's own complete answer), not as a cut response.
-async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery) {
+async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery, broken: ChunkError) -> CopyOutcome {
+    tracing::warn!("upstream's chunked body is broken before its head went out: {broken}");
     let error = ProxyError::UpstreamBroken;
     delivery.replace_with(&error);
     let local = proxy::error_answer(&error);
     send_local(client, &local, delivery, false, Connection { keep_alive: false, http10: false }).await;
+    FAILED
+}
+
+/// The upstream's body failed after its head went out: the response is cut,
+/// and its line says why.
+fn upstream_failed(delivery: &Delivery, why: &dyn std::fmt::Display) -> CopyOutcome {
+    delivery.fail(why);
+    FAILED
 }
 
 /// Copies an upstream's response body (after its head, which `ubuf` starts
@@ -212,65 +221,30 @@ pub async fn copy_response<S: Io>(
     delivery: &Delivery,
 ) -> CopyOutcome {
     let BodyCopy { from, to, read_timeout, head: mut out } = copy;
-    let mut left = if let Framing::Length(n) = from { n } else { 0 };
-    let mut decoder = (from == Framing::Chunked).then(|| ChunkedDecoder::new(64 * 1024));
-    let mut closed = false;
+    let mut body = Unframing::new(from);
     let mut written = 0u64;
-    let mut decoded = Vec::new();
-    // The head waits in `out` for the first body bytes, so one write carries both.
-    let mut head_sent = false;
+    // The head waits in `out` for the first body bytes, so one write carries
+    // both; the first pass writes it, and `out` is empty from then on.
     loop {
-        // The body bytes now in hand: a slice of the read buffer, or decoded chunks.
-        let (raw, done) = match from {
-            Framing::Empty => (0, true),
-            Framing::Length(_) => {
-                let take = (ubuf.len() as u64).min(left) as usize;
-                left -= take as u64;
-                (take, left == 0)
-            }
-            Framing::Chunked => {
-                let Some(decoder) = decoder.as_mut() else { return FAILED };
-                decoded.clear();
-                match decoder.decode(ubuf, &mut decoded) {
-                    Ok(used) => ubuf.advance(used),
-                    Err(e) if head_sent => {
-                        delivery.fail(&e);
-                        return FAILED;
-                    }
-                    Err(e) => {
-                        tracing::warn!("upstream's chunked body is broken before its head went out: {e}");
-                        bad_gateway(client, delivery).await;
-                        return FAILED;
-                    }
-                }
-                (0, decoder.is_done())
-            }
-            Framing::UntilClose => (ubuf.len(), closed),
+        let (raw, done) = match body.next(ubuf) {
+            Ok(next) => next,
+            Err(e) if out.is_empty() => return upstream_failed(delivery, &e),
+            Err(e) => return bad_gateway(client, delivery, e).await,
         };
-        let data: &[u8] = if from == Framing::Chunked { &decoded } else { &ubuf[..raw] };
+        let data = body.data(ubuf, raw);
         delivery.produced(data.len());
-        // Plain bytes after the head has gone out are written straight from
-        // the read buffer; anything else is framed in `out` first.
-        let direct = out.is_empty() && to != Framing::Chunked;
-        let data_range = if direct {
-            0..data.len()
-        } else {
-            frame(&mut out, data, to, done, decoder.as_ref().map_or(&[], ChunkedDecoder::trailers))
-        };
-        let bytes: &[u8] = if direct { data } else { &out };
+        let (bytes, range) = stage(&mut out, data, to, done, body.trailers());
         if !bytes.is_empty() {
             let before = written;
             let sent = send_all(&mut client.io, bytes, client.limits.send_timeout, |at| {
-                let now = at.clamp(data_range.start, data_range.end) - data_range.start;
-                delivery.set_written(before + now as u64);
+                delivery.set_written(before + written_of(&range, at));
             })
             .await;
-            written = before + data_range.len() as u64;
+            written = before + range.len() as u64;
             if let Err(e) = sent {
                 note_failed_write(client, e, delivery);
                 return FAILED;
             }
-            head_sent = true;
         }
         ubuf.advance(raw);
         out.clear();
@@ -278,42 +252,152 @@ pub async fn copy_response<S: Io>(
             buffers::give_vec(out);
             delivery.ended();
             let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
-            let client_ok = matches!(flushed, Ok(Ok(())));
-            return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
+            return CopyOutcome {
+                upstream_clean: from != Framing::UntilClose,
+                client_ok: matches!(flushed, Ok(Ok(()))),
+            };
         }
         // Boxed, and only for a long body: inline, its future would make every
         // response's copy future too large for the allocator's thread cache.
-        if head_sent
-            && ubuf.is_empty()
+        if ubuf.is_empty()
             && to == from
-            && long_enough(from, left, written)
+            && long_enough(from, body.left(), written)
             && let Some(outcome) =
-                Box::pin(splice_rest(client, upstream, from, left, read_timeout, delivery, written)).await
+                Box::pin(splice_rest(client, upstream, from, body.left(), read_timeout, delivery, written)).await
         {
             buffers::give_vec(out);
             return outcome;
         }
-        buffers::ensure(ubuf);
-        if ubuf.capacity() - ubuf.len() < 4096 {
-            // A body larger than a head: read it in bigger pieces.
-            ubuf.reserve(STREAM_READ);
+        match read_upstream(upstream, ubuf, read_timeout, from).await {
+            Ok(true) => body.upstream_closed(),
+            Ok(false) => {}
+            Err(why) => return upstream_failed(delivery, &why),
         }
-        match timed(read_timeout, upstream.read_buf(ubuf)).await {
-            None => {
-                delivery.fail(&format_args!("no response body bytes for {read_timeout:?}"));
-                return FAILED;
-            }
-            Some(Ok(0)) if from == Framing::UntilClose => closed = true,
-            Some(Ok(0)) => {
-                delivery.fail(&"the upstream closed before its body ended");
-                return FAILED;
-            }
-            Some(Err(e)) => {
-                delivery.fail(&e);
-                return FAILED;
-            }
-            Some(Ok(_)) => {}
+    }
+}
+
+/// Where a response body stands while it is read.
+enum Unframing {
+    Empty,
+    /// Bytes still expected.
+    Length(u64),
+    /// The decoder, and the body bytes it decoded last.
+    Chunked(ChunkedDecoder, Vec<u8>),
+    /// Runs until the upstream closes; whether it has.
+    UntilClose(bool),
+}
+
+impl Unframing {
+    fn new(from: Framing) -> Self {
+        match from {
+            Framing::Empty => Unframing::Empty,
+            Framing::Length(n) => Unframing::Length(n),
+            Framing::Chunked => Unframing::Chunked(ChunkedDecoder::new(64 * 1024), Vec::new()),
+            Framing::UntilClose => Unframing::UntilClose(false),
         }
+    }
+
+    /// Takes the body bytes now in `ubuf`: how many of its bytes are body
+    /// bytes to pass on as they are (a chunked body is decoded instead, its
+    /// framing consumed), and whether the body is done.
+    fn next(&mut self, ubuf: &mut BytesMut) -> Result<(usize, bool), ChunkError> {
+        match self {
+            Unframing::Empty => Ok((0, true)),
+            Unframing::Length(left) => {
+                let take = (ubuf.len() as u64).min(*left) as usize;
+                *left -= take as u64;
+                Ok((take, *left == 0))
+            }
+            Unframing::Chunked(decoder, decoded) => {
+                decoded.clear();
+                let used = decoder.decode(ubuf, decoded)?;
+                ubuf.advance(used);
+                Ok((0, decoder.is_done()))
+            }
+            Unframing::UntilClose(closed) => Ok((ubuf.len(), *closed)),
+        }
+    }
+
+    /// The body bytes `next` found: decoded chunks, or the first `raw` bytes of `ubuf`.
+    fn data<'a>(&'a self, ubuf: &'a [u8], raw: usize) -> &'a [u8] {
+        match self {
+            Unframing::Chunked(_, decoded) => decoded,
+            _ => &ubuf[..raw],
+        }
+    }
+
+    fn trailers(&self) -> &[u8] {
+        match self {
+            Unframing::Chunked(decoder, _) => decoder.trailers(),
+            _ => &[],
+        }
+    }
+
+    /// Bytes a `Length` body still expects (0 for the others).
+    fn left(&self) -> u64 {
+        if let Unframing::Length(left) = self { *left } else { 0 }
+    }
+
+    fn upstream_closed(&mut self) {
+        if let Unframing::UntilClose(closed) = self {
+            *closed = true;
+        }
+    }
+}
+
+/// What to write for `data`, and where the body bytes sit in it. Plain bytes
+/// after the head has gone out are written straight from where they are;
+/// anything else is framed in `out` (after the head, while it waits there).
+fn stage<'a>(
+    out: &'a mut Vec<u8>,
+    data: &'a [u8],
+    to: Framing,
+    done: bool,
+    trailers: &[u8],
+) -> (&'a [u8], std::ops::Range<usize>) {
+    if out.is_empty() && to != Framing::Chunked {
+        return (data, 0..data.len());
+    }
+    let range = frame(out, data, to, done, trailers);
+    (out, range)
+}
+
+/// How many body bytes are written once `at` bytes of a write whose body
+/// bytes sit at `range` have reached the socket.
+pub fn written_of(range: &std::ops::Range<usize>, at: usize) -> u64 {
+    (at.clamp(range.start, range.end) - range.start) as u64
+}
+
+/// Why an upstream's response body stopped before its end.
+#[derive(Debug, thiserror::Error)]
+enum BodyReadError {
+    #[error("no response body bytes for {0:?}")]
+    Timeout(Duration),
+    #[error("the upstream closed before its body ended")]
+    Closed,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads more of a response body within `read_timeout`. `Ok(true)`: the
+/// upstream closed, which ends a body framed by the close.
+async fn read_upstream(
+    upstream: &mut TcpStream,
+    ubuf: &mut BytesMut,
+    read_timeout: Duration,
+    from: Framing,
+) -> Result<bool, BodyReadError> {
+    buffers::ensure(ubuf);
+    if ubuf.capacity() - ubuf.len() < 4096 {
+        // A body larger than a head: read it in bigger pieces.
+        ubuf.reserve(STREAM_READ);
+    }
+    match timed(read_timeout, upstream.read_buf(ubuf)).await {
+        None => Err(BodyReadError::Timeout(read_timeout)),
+        Some(Ok(0)) if from == Framing::UntilClose => Ok(true),
+        Some(Ok(0)) => Err(BodyReadError::Closed),
+        Some(Err(e)) => Err(e.into()),
+        Some(Ok(_)) => Ok(false),
     }
 }
 

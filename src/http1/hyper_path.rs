@@ -150,7 +150,7 @@ async fn relay_body<S: Io>(
         let range = wire::frame(&mut out, &data, to, done, &trailers);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
-            delivery.set_written(before + (reached.clamp(range.start, range.end) - range.start) as u64);
+            delivery.set_written(before + body::written_of(&range, reached));
         })
         .await;
         written += data.len() as u64;
