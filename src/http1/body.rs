@@ -24,7 +24,7 @@ use super::chunked::{ChunkError, ChunkedDecoder, write_size};
 use super::client::Client;
 use super::exchange::{note_failed_write, send_local};
 use super::head::Framing;
-use super::io::{Io, send_all, timed};
+use super::io::{Io, SendError, send_all, timed};
 use super::splice::{self, Relay, Timeouts};
 use super::wire::{Connection, frame};
 use crate::access::Delivery;
@@ -204,6 +204,12 @@ async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery, broken:
     FAILED
 }
 
+/// A write to the client failed: the response is cut, and its line says why.
+fn client_failed<S: Io>(client: &Client<S>, error: SendError, delivery: &Delivery) -> CopyOutcome {
+    note_failed_write(client, error, delivery);
+    FAILED
+}
+
 /// The upstream's body failed after its head went out: the response is cut,
 /// and its line says why.
 fn upstream_failed(delivery: &Delivery, why: &dyn std::fmt::Display) -> CopyOutcome {
@@ -242,8 +248,7 @@ pub async fn copy_response<S: Io>(
             .await;
             written = before + range.len() as u64;
             if let Err(e) = sent {
-                note_failed_write(client, e, delivery);
-                return FAILED;
+                return client_failed(client, e, delivery);
             }
         }
         ubuf.advance(raw);
@@ -252,10 +257,8 @@ pub async fn copy_response<S: Io>(
             buffers::give_vec(out);
             delivery.ended();
             let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
-            return CopyOutcome {
-                upstream_clean: from != Framing::UntilClose,
-                client_ok: matches!(flushed, Ok(Ok(()))),
-            };
+            let client_ok = matches!(flushed, Ok(Ok(())));
+            return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
         }
         // Boxed, and only for a long body: inline, its future would make every
         // response's copy future too large for the allocator's thread cache.
@@ -433,9 +436,6 @@ async fn splice_rest<S: Io>(
             Some(CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok: true })
         }
         Relay::UpstreamFailed => Some(FAILED),
-        Relay::Client(error) => {
-            note_failed_write(client, error, delivery);
-            Some(FAILED)
-        }
+        Relay::Client(error) => Some(client_failed(client, error, delivery)),
     }
 }

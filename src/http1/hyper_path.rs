@@ -7,16 +7,18 @@
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, StatusCode, Version};
-use http_body::Body;
+use http::request::Parts;
+use http::{Request, Response, StatusCode, Version};
+use http_body::{Body, Frame};
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::body::{self, ChannelSink, PumpError};
 use super::client::Client;
-use super::exchange::{Answering, Exchange, answer_local, client_left, note_failed_write};
+use super::exchange::{Answering, Exchange, answer_local, client_left, fail, note_failed_write};
 use super::head::Framing;
 use super::io::{Io, send_all};
 use super::wire::{self, Connection, write_header, write_map_head, write_status};
@@ -24,21 +26,15 @@ use crate::access::Delivery;
 use crate::error::ProxyError;
 use crate::metrics::OpenGauge;
 use crate::proxy::{self, headers};
-use crate::upstream::body::RequestBody;
+use crate::upstream::UpstreamClient;
+use crate::upstream::body::{BodyError, RequestBody};
 
+/// Forwards `ex` to an https upstream through hyper's client and answers the client.
 pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering: Answering) -> bool {
     let state = answering.state.clone();
     let upstream = &state.upstreams[ex.plan.upstream];
-    let Exchange { mut parts, framing, expects_continue, version, plan, mut line, ticket } = *ex;
-    parts.headers.remove(header::EXPECT);
-    plan.added.insert_into(&mut parts.headers);
-    let length = match framing {
-        Framing::Length(n) => Some(n),
-        Framing::Empty => Some(0),
-        _ => None,
-    };
-    let (chunks, receiver) = mpsc::channel(2);
-    let request = Request::from_parts(parts, RequestBody::from_engine(receiver, length));
+    let Exchange { parts, framing, expects_continue, version, plan, mut line, ticket } = *ex;
+    let (request, chunks) = upstream_request(parts, framing, plan.added);
     if expects_continue && framing != Framing::Empty && !client.send_continue().await {
         client_left(line, answering);
         return false;
@@ -50,61 +46,87 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
         drop(sink);
         pumped
     };
-    let exchanged = tokio::select! {
+    let (response, pumped) = tokio::select! {
         exchanged = async { tokio::join!(upstream.send(request), pump) } => exchanged,
         () = super::io::cut(&clock) => {
-            let local = proxy::error_response(&ProxyError::ShuttingDown, &mut line);
-            return answer_local(client, &local, line, Answering { keep_alive: false, ..answering }).await;
+            return fail(client, line, answering, ProxyError::ShuttingDown, Framing::UntilClose).await;
         }
     };
-    let (mut response, pumped) = exchanged;
-    if let Ok(answer) = &response
-        && let Some(why) = headers::unforwardable(answer.status(), answer.headers())
-    {
-        tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
-        response = Err(ProxyError::UpstreamBroken);
-    }
     // The upstream answered before taking the whole body: what is left of it
     // is still on the client connection, which must close after the answer.
     let request_complete = !matches!(pumped, Err(PumpError::Upstream));
-    let error = match (&response, pumped) {
-        (_, Err(PumpError::Client(error))) => Some(error),
-        (Err(error), _) => Some(*error),
-        _ => None,
+    let mut response = match checked(response, pumped, upstream) {
+        Ok(response) => response,
+        Err(error) => return fail(client, line, answering, error, Framing::UntilClose).await,
     };
-    if let Some(error) = error {
-        let local = proxy::error_response(&error, &mut line);
-        let mut answering = answering;
-        answering.keep_alive = false;
-        return answer_local(client, &local, line, answering).await;
-    }
-    let Ok(mut response) = response else { return false };
     line.upstream = Some(upstream.config.name.clone());
     if let Some(ticket) = ticket {
         ticket.answered(response.status().as_u16());
     }
-
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return tunnel(client, response, plan.upgrade, line, answering).await;
     }
     headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
     let http10 = version == Version::HTTP_10;
+    let to = response_framing(&response, answering.head, http10);
+    let keep_alive = answering.keep_alive && request_complete && to != Framing::UntilClose;
+    let mut out = Vec::with_capacity(512);
+    write_map_head(&mut out, response.status(), response.headers(), to, Connection { keep_alive, http10 });
+    let delivery = answering.deliver(line, response.status());
+    let read_timeout = upstream.config.response_timeout;
+    let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
+    whole && keep_alive
+}
+
+/// The request for hyper's client (hookgate answers `Expect` itself), and
+/// the channel its body is fed through as the engine reads it.
+fn upstream_request(
+    mut parts: Parts,
+    framing: Framing,
+    added: headers::Added,
+) -> (Request<RequestBody>, mpsc::Sender<Result<Frame<Bytes>, BodyError>>) {
+    parts.headers.remove(header::EXPECT);
+    added.insert_into(&mut parts.headers);
+    let length = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::Empty => Some(0),
+        Framing::Chunked | Framing::UntilClose => None,
+    };
+    let (chunks, receiver) = mpsc::channel(2);
+    (Request::from_parts(parts, RequestBody::from_engine(receiver, length)), chunks)
+}
+
+/// The upstream's response, or the error to answer instead: the client's
+/// fault in sending the body comes first, then the upstream's failure or a
+/// response head that must not be forwarded.
+fn checked(
+    response: Result<Response<Incoming>, ProxyError>,
+    pumped: Result<(), PumpError>,
+    upstream: &UpstreamClient,
+) -> Result<Response<Incoming>, ProxyError> {
+    if let Err(PumpError::Client(error)) = pumped {
+        return Err(error);
+    }
+    let response = response?;
+    if let Some(why) = headers::unforwardable(response.status(), response.headers()) {
+        tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
+        return Err(ProxyError::UpstreamBroken);
+    }
+    Ok(response)
+}
+
+/// How the response body is framed for the client: its exact length when
+/// hyper knows it, chunked otherwise (until the close for HTTP/1.0 clients).
+fn response_framing(response: &Response<Incoming>, head: bool, http10: bool) -> Framing {
     let status = response.status();
-    let bodiless = answering.head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let to = match response.body().size_hint().exact() {
+    let bodiless = head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    match response.body().size_hint().exact() {
         _ if bodiless => Framing::Empty,
         Some(n) => Framing::Length(n),
         None if http10 => Framing::UntilClose,
         None => Framing::Chunked,
-    };
-    let keep_alive = answering.keep_alive && request_complete && to != Framing::UntilClose;
-    let mut out = Vec::with_capacity(512);
-    write_map_head(&mut out, status, response.headers(), to, Connection { keep_alive, http10 });
-    let delivery = answering.deliver(line, status);
-    let read_timeout = upstream.config.response_timeout;
-    let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
-    whole && keep_alive
+    }
 }
 
 /// Writes an upstream's response body to the client after its head (already
