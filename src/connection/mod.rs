@@ -2,9 +2,11 @@
 //! other end, what kind of listener accepted it, and its clock (the "request
 //! in progress" mark and why a response was cut). The connection layer
 //! (`server`, `http1`) fills these in; `proxy` and `access` only read them, so
-//! nothing below the connection layer needs to reach up into it.
+//! nothing below the connection layer needs to reach up into it. `Shutdown`
+//! is how a connection is told to drain or to close.
 
 mod clock;
+pub mod timer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +17,14 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::metrics::Metrics;
 
 pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired};
+
+/// The two ways shutdown reaches a connection, whichever front end serves it.
+pub struct Shutdown {
+    /// Finish the request in progress, then close.
+    pub drain: tokio_util::sync::CancellationToken,
+    /// `shutdown_grace` ran out: close now.
+    pub cut: tokio_util::sync::CancellationToken,
+}
 
 /// What a request handler may know about its connection.
 pub struct ConnContext {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
-use tokio_util::sync::CancellationToken;
 
 use super::buffers;
 use super::head::{self, HeadError, HeadLimits, RequestHead};
-use super::io::{Deadline, Io, SendError, Watchdog, send_all, timed};
+use super::io::{Io, SendError, send_all, timed};
 use crate::config::Limits;
+use crate::connection::timer::{Deadline, Watchdog};
 use crate::connection::{AbortReason, ConnContext};
 use crate::error::ProxyError;
 
@@ -26,14 +26,6 @@ pub struct Client<S> {
     pub conn: Arc<ConnContext>,
     /// Times the waits for the next request, its head, the upstream write and the response head.
     pub watchdog: Watchdog,
-}
-
-/// The two ways shutdown reaches a connection.
-pub struct Shutdown<'a> {
-    /// Finish the exchange in progress, then close.
-    pub drain: &'a CancellationToken,
-    /// `shutdown_grace` ran out: close now.
-    pub cut: &'a CancellationToken,
 }
 
 /// Why no request head was read.

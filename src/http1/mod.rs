@@ -32,5 +32,4 @@ mod tunnel;
 pub(crate) mod wire;
 
 pub use buffers::{TRIM_EVERY as BUFFER_TRIM_EVERY, trim as trim_buffers};
-pub use client::Shutdown;
 pub use serve::serve;

@@ -18,15 +18,16 @@ use http::header::HeaderMap;
 use tokio::io::AsyncWriteExt;
 
 use super::buffers;
-use super::client::{Client, HeadRead, Shutdown};
+use super::client::{Client, HeadRead};
 use super::dedupe::{self, Gate};
 use super::exchange::{Answering, Exchange, Exchanging, answer_local};
 use super::forward;
 use super::head::{Framing, HeadError, RequestHead};
-use super::io::{Deadline, Io};
+use super::io::Io;
 use crate::access::RequestLine;
 use crate::config::Limits;
-use crate::connection::{AbortReason, ConnContext};
+use crate::connection::timer::Deadline;
+use crate::connection::{AbortReason, ConnContext, Shutdown};
 use crate::error::{BadRequest, ProxyError};
 use crate::proxy::{self, Plan, State};
 
@@ -43,7 +44,7 @@ pub fn serve<'a, S: Io + 'a>(
     conn: Arc<ConnContext>,
     states: &'a ArcSwap<State>,
     limits: Arc<Limits>,
-    stop: Shutdown<'a>,
+    stop: &'a Shutdown,
 ) -> impl Future<Output = ()> + Send + 'a {
     let clock = conn.clock.clone();
     let mut client = Client::new(io, conn, limits);

@@ -13,7 +13,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::access::Delivery;
-use crate::upstream::body::{BodyError, IdleTimer};
+use crate::connection::timer::IdleTimer;
+use crate::upstream::body::{BodyError, poll_timed_frame};
 
 enum Source {
     Upstream { inner: Incoming, timer: IdleTimer },
@@ -69,7 +70,7 @@ impl Body for ResponseBody {
         let this = &mut *self;
         let polled = match &mut this.source {
             Source::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Source::Upstream { inner, timer } => timer.poll_frame(inner, cx),
+            Source::Upstream { inner, timer } => poll_timed_frame(timer, inner, cx),
         };
         let delivery = &this.delivery;
         let polled = match polled {

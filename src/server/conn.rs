@@ -20,7 +20,7 @@ use super::clock::ClockedIo;
 use super::{ListenerKind, Shared, proxy_protocol};
 use crate::client_ip::is_trusted;
 use crate::config::Limits;
-use crate::connection::{AbortReason, ConnClock, ConnContext, Expired};
+use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, Shutdown};
 use crate::http1 as engine;
 use crate::metrics::OpenGauge;
 use crate::proxy;
@@ -39,7 +39,7 @@ pub(super) fn serve(
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send {
     let open = OpenGauge::new(&shared.metrics.connections);
-    let stop = Stop { drain: stop, cut: shared.cut.clone() };
+    let stop = Shutdown { drain: stop, cut: shared.cut.clone() };
     async move {
         let _ = stream.set_nodelay(true);
         let Some(Setup { context, limits, tls }) = setup(&mut stream, peer, kind, &shared, slot).await else {
@@ -47,8 +47,7 @@ pub(super) fn serve(
         };
         match tls {
             None => {
-                let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
-                engine::serve(stream, context, &shared.state, limits, engine_stop).await;
+                engine::serve(stream, context, &shared.state, limits, &stop).await;
             }
             // Boxed so that plain connections, the common case, do not carry the size
             // of the TLS and HTTP/2 states in their task.
@@ -122,7 +121,7 @@ async fn serve_tls(
     context: Arc<ConnContext>,
     shared: &Arc<Shared>,
     limits: Arc<Limits>,
-    stop: &Stop,
+    stop: &Shutdown,
 ) {
     let peer = context.peer;
     let handshake = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream));
@@ -152,8 +151,7 @@ async fn serve_tls(
         return;
     }
     if alpn != Some(b"h2") {
-        let engine_stop = engine::Shutdown { drain: &stop.drain, cut: &stop.cut };
-        engine::serve(stream, context, &shared.state, limits, engine_stop).await;
+        engine::serve(stream, context, &shared.state, limits, stop).await;
         return;
     }
     let clock = context.clock.clone();
@@ -169,14 +167,6 @@ async fn serve_tls(
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(Some(256));
     drive(builder.serve_connection(io, service), &clock, &limits, stop, peer).await;
-}
-
-/// The two ways shutdown reaches a connection.
-struct Stop {
-    /// Finish the request in progress, then close.
-    drain: CancellationToken,
-    /// `shutdown_grace` ran out: close now.
-    cut: CancellationToken,
 }
 
 /// A hyper connection that can be asked to finish gracefully.
@@ -199,7 +189,7 @@ where
 /// Polls `conn` to the end while enforcing the head, idle and send timers and
 /// the drain. Before it gives up on a connection it records why on the clock,
 /// so responses still being written are logged as cut, not as delivered.
-async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &Stop, peer: SocketAddr) {
+async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &Shutdown, peer: SocketAddr) {
     tokio::pin!(conn);
     let mut draining = false;
     loop {

@@ -5,7 +5,6 @@
 //! `max_body` and `body_timeout` while it streams (for HTTP/2 clients; the
 //! HTTP/1 engine enforces them itself and feeds the body through a channel).
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -13,7 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep};
+
+use crate::connection::timer::IdleTimer;
 
 /// Why a streamed body stopped.
 #[derive(Debug, thiserror::Error)]
@@ -40,52 +40,23 @@ impl BodyError {
     }
 }
 
-/// A timer that fires when a body has been silent for `limit`.
-pub struct IdleTimer {
-    pub limit: Duration,
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// A frame arrived since the timer was last armed.
-    stale: bool,
-}
-
-impl IdleTimer {
-    pub fn new(limit: Duration) -> Self {
-        IdleTimer { limit, sleep: None, stale: true }
-    }
-
-    pub fn saw_frame(&mut self) {
-        self.stale = true;
-    }
-
-    /// Called when the inner body is pending: `Ready` means the limit passed.
-    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = Instant::now() + self.limit;
-        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if self.stale {
-            sleep.as_mut().reset(deadline);
-            self.stale = false;
+/// Polls `inner` for its next frame; a pause longer than `timer`'s limit is
+/// a `Timeout` error. Both body directions through hyper go through here.
+pub fn poll_timed_frame(
+    timer: &mut IdleTimer,
+    inner: &mut Incoming,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    match Pin::new(inner).poll_frame(cx) {
+        Poll::Ready(Some(Ok(frame))) => {
+            timer.saw_frame();
+            Poll::Ready(Some(Ok(frame)))
         }
-        sleep.as_mut().poll(cx)
-    }
-
-    /// Polls `inner` for its next frame; a pause longer than the limit is a
-    /// `Timeout` error. Both body directions go through here.
-    pub fn poll_frame(
-        &mut self,
-        inner: &mut Incoming,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        match Pin::new(inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                self.saw_frame();
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Read(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                ready!(self.poll_expired(cx));
-                Poll::Ready(Some(Err(BodyError::Timeout(self.limit))))
-            }
+        Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Read(e)))),
+        Poll::Ready(None) => Poll::Ready(None),
+        Poll::Pending => {
+            ready!(timer.poll_expired(cx));
+            Poll::Ready(Some(Err(BodyError::Timeout(timer.limit))))
         }
     }
 }
@@ -147,7 +118,7 @@ impl Body for RequestBody {
             RequestSource::Engine { chunks, .. } => return chunks.poll_recv(cx),
             RequestSource::Incoming(inner) => inner,
         };
-        let polled = this.timer.poll_frame(inner, cx);
+        let polled = poll_timed_frame(&mut this.timer, inner, cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
         {
