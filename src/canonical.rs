@@ -15,34 +15,26 @@
 //! No IO here; this is pure string work with table-driven tests.
 
 use std::borrow::Cow;
-use std::fmt;
 
 /// Why a request target was refused with 400.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
+    #[error("path must start with /")]
     NotOriginForm,
+    #[error("malformed percent-escape")]
     MalformedEscape,
+    #[error("encoded slash (%2F)")]
     EncodedSlash,
+    #[error("encoded backslash (%5C)")]
     EncodedBackslash,
+    #[error("encoded NUL (%00)")]
     EncodedNul,
+    #[error("backslash in path")]
     Backslash,
+    #[error("dot segment in path")]
     DotSegment,
+    #[error("path is not UTF-8 once decoded")]
     InvalidUtf8,
-}
-
-impl fmt::Display for TargetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TargetError::NotOriginForm => "path must start with /",
-            TargetError::MalformedEscape => "malformed percent-escape",
-            TargetError::EncodedSlash => "encoded slash (%2F)",
-            TargetError::EncodedBackslash => "encoded backslash (%5C)",
-            TargetError::EncodedNul => "encoded NUL (%00)",
-            TargetError::Backslash => "backslash in path",
-            TargetError::DotSegment => "dot segment in path",
-            TargetError::InvalidUtf8 => "path is not UTF-8 once decoded",
-        })
-    }
 }
 
 /// A canonical path: what is forwarded, and the key routes are matched against.

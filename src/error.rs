@@ -4,58 +4,80 @@
 //! who is at fault (the client, the upstream, or us). `status()` is the only
 //! place a kind turns into a status code, and a test pins the whole table.
 
-use std::fmt;
-
 use http::StatusCode;
 
 use crate::canonical::TargetError;
 use crate::recent::Refusal;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its message is its body's line, but for the two kinds that say more in a log
+/// line than they tell the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
     /// Client: the request target or head is ambiguous or malformed.
+    #[error("bad request: {0}")]
     BadRequest(BadRequest),
     /// Client: the body paused longer than `body_timeout`.
+    #[error("{}", self.body().trim_end())]
     BodyTimeout,
     /// Client: the upload broke off before it was complete.
+    #[error("{}", self.body().trim_end())]
     ClientAborted,
     /// Client: the body is larger than `max_body`.
+    #[error("{}", self.body().trim_end())]
     BodyTooLarge,
     /// Client: the target is longer than `max_uri_bytes`.
+    #[error("{}", self.body().trim_end())]
     UriTooLong,
     /// Client: the head is larger than `max_header_bytes` or has more than `max_headers` lines.
+    #[error("{}", self.body().trim_end())]
     HeadTooLarge,
     /// Client: the route's secret header is missing.
+    #[error("{}", self.body().trim_end())]
     MissingSecret,
     /// Client: not allowed from this address (`allow_from`).
+    #[error("{}", self.body().trim_end())]
     Forbidden,
     /// Client: the route's secret header is wrong (or repeated).
+    #[error("forbidden: wrong secret header")]
     WrongSecret,
     /// Client: over the route's rate limit; retry after this many seconds.
+    #[error("{}", self.body().trim_end())]
     RateLimited(u64),
     /// Us: the route has `max_in_flight` requests running already.
+    #[error("{}", self.body().trim_end())]
     RouteBusy,
     /// Us: `shutdown_grace` ran out before the upstream answered.
+    #[error("{}", self.body().trim_end())]
     ShuttingDown,
     /// Upstream: could not connect, or the connection broke.
+    #[error("{}", self.body().trim_end())]
     UpstreamUnreachable,
     /// Upstream: sent something that is not a valid HTTP response.
+    #[error("{}", self.body().trim_end())]
     UpstreamBroken,
     /// Upstream: no response head within `response_timeout`.
+    #[error("{}", self.body().trim_end())]
     UpstreamTimeout,
 }
 
 /// Why a request was refused with 400.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BadRequest {
+    #[error("{0}")]
     Target(TargetError),
+    #[error("missing or repeated Host header")]
     MissingHost,
+    #[error("invalid Host")]
     InvalidHost,
+    #[error("Transfer-Encoding other than chunked")]
     TransferEncoding,
+    #[error("both Content-Length and Transfer-Encoding")]
     ContentLengthWithTransferEncoding,
     /// The head breaks HTTP/1.1's syntax (bare LF or CR, obs-fold, bad bytes or framing).
+    #[error("malformed request head")]
     Malformed,
     /// A TRACE or OPTIONS request's `Max-Forwards` is not one decimal number.
+    #[error("Max-Forwards is not one number")]
     MaxForwards,
 }
 
@@ -125,32 +147,6 @@ impl ProxyError {
         )
     }
 }
-
-impl fmt::Display for ProxyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
-            ProxyError::WrongSecret => f.write_str("forbidden: wrong secret header"),
-            other => f.write_str(other.body().trim_end()),
-        }
-    }
-}
-
-impl fmt::Display for BadRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BadRequest::Target(e) => write!(f, "{e}"),
-            BadRequest::MissingHost => f.write_str("missing or repeated Host header"),
-            BadRequest::InvalidHost => f.write_str("invalid Host"),
-            BadRequest::TransferEncoding => f.write_str("Transfer-Encoding other than chunked"),
-            BadRequest::ContentLengthWithTransferEncoding => f.write_str("both Content-Length and Transfer-Encoding"),
-            BadRequest::Malformed => f.write_str("malformed request head"),
-            BadRequest::MaxForwards => f.write_str("Max-Forwards is not one number"),
-        }
-    }
-}
-
-impl std::error::Error for ProxyError {}
 
 /// An error and its causes on one line, for log lines and messages.
 pub fn chain(error: &dyn std::error::Error) -> String {

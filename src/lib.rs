@@ -34,6 +34,33 @@
 //!   address rule, certificates (files and what ACME obtained), the one
 //!   redacted secret type, sd_notify, log output.
 //! - `internals` — what `fuzz/`, `benches/` and `tests/` drive directly (not an API).
+//!
+//! # Errors
+//! One policy, so that a reader knows what an `Err` holds before opening it:
+//! - **What callers match on is a `thiserror` enum of the module's own** (a struct when
+//!   there is one kind), named for what failed: `ConfigError`, `ReloadError`, `OrderError`. On
+//!   the request path the kinds say who is at fault (the client, the upstream or us) and
+//!   `error::ProxyError::status` is the one place a kind becomes a status code. The
+//!   `#[error]` texts are pinned by tests: reword one only together with its test.
+//! - **`io::Error` only at the socket edge**: `server`, `http1`, `upstream`'s pools and the
+//!   sockets `systemd` passes, and only for failures that are IO. Past that edge it travels
+//!   inside one of our enums beside what was being done (the file, the address); a failure
+//!   that is not IO gets a variant of its own instead of an `io::Error` made up for it.
+//! - **`anyhow` only at the top**: `main`, `lifecycle` and the CLI glue (`control`), whose
+//!   `anyhow::Result`s go to `main` and nowhere else. `telegram::cli` is CLI glue too, but
+//!   `main` calls it with plain types. `main` prints an error once with its cause chain
+//!   (`{:#}`), so an error that can reach it shows a cause in its message or returns it from
+//!   `source()`, not both. `main`'s `Failure` is its exit-code table, not an error type.
+//! - **No `Result<_, ()>`, no `&'static str` or `String` errors**: a failure has a type that
+//!   says what failed. A walk that stops early and is not failing returns `ControlFlow`.
+//! - **No third-party error type in a signature that crosses a module**: it is wrapped in a
+//!   variant of ours (`#[from]`, or `#[error(transparent)]` to keep its text). Trait methods
+//!   whose signature a crate fixes (hyper's `Body`, rustls' verifiers, instant-acme's
+//!   `HttpClient`) are the exception.
+//! - **`Option` means absent, not failed**: a function that can fail returns `Result`, and its
+//!   caller decides whether to log. The one exception is `config`'s validator, which records
+//!   each problem (with its line) and returns `None` for what it could not build, so that a
+//!   file's every problem is reported at once.
 
 #![forbid(unsafe_code)]
 

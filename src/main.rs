@@ -133,7 +133,7 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
                     Some(admin) => control::readyz(admin, config.admin_token.as_ref()).await,
                     None => Err(anyhow::anyhow!("no [admin] listener to ask the daemon")),
                 };
-                telegram_cli::info(config, daemon).await
+                telegram_cli::info(config, daemon.as_deref().map_err(|e| e.as_ref())).await
             }
             TelegramAction::Delete { drop_pending } => telegram_cli::delete(config, drop_pending).await,
         }

@@ -68,13 +68,22 @@ pub struct Activated {
     pub admin: Option<std::net::TcpListener>,
 }
 
+/// Why the sockets systemd passed could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    #[error("socket {0} from systemd is not a TCP listener")]
+    NotTcp(usize),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 /// Takes the sockets passed in `LISTEN_FDS`, if `LISTEN_PID` names this
 /// process. A socket named `admin` (`FileDescriptorName=admin`) serves the
 /// admin endpoints; every other one is a proxy listener.
 ///
 /// Call it before any other thread starts: it clears `LISTEN_FDS` and
 /// `LISTEN_PID` so that children do not inherit them.
-pub fn take_activated() -> io::Result<Option<Activated>> {
+pub fn take_activated() -> Result<Option<Activated>, ActivationError> {
     let names: Vec<String> =
         std::env::var("LISTEN_FDNAMES").map(|v| v.split(':').map(str::to_string).collect()).unwrap_or_default();
     let mut fds = listenfd::ListenFd::from_env();
@@ -83,9 +92,7 @@ pub fn take_activated() -> io::Result<Option<Activated>> {
     }
     let mut activated = Activated::default();
     for i in 0..fds.len() {
-        let listener = fds.take_tcp_listener(i)?.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("socket {i} from systemd is not a TCP listener"))
-        })?;
+        let listener = fds.take_tcp_listener(i)?.ok_or(ActivationError::NotTcp(i))?;
         listener.set_nonblocking(true)?;
         if names.get(i).map(String::as_str) == Some("admin") {
             activated.admin = Some(listener);

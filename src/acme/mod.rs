@@ -105,8 +105,8 @@ async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>) {
         }
         store.update_report(|r| r.state = "obtaining");
         let outcome = match tokio::time::timeout(ORDER_LIMIT, order::obtain(&store)).await {
-            Ok(outcome) => outcome.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("the order did not finish within {ORDER_LIMIT:?}")),
+            Ok(outcome) => outcome,
+            Err(_) => Err(order::OrderError::TimedOut(ORDER_LIMIT)),
         };
         let now = unix_now() as u64;
         match outcome {
@@ -134,7 +134,7 @@ async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>) {
                 store.update_report(|r| {
                     r.state = "failing";
                     r.failures = failures;
-                    r.last_error = Some(e);
+                    r.last_error = Some(e.to_string());
                     r.next_attempt = Some(now + delay.as_secs());
                 });
                 tokio::time::sleep(delay).await;

@@ -45,6 +45,9 @@ pub enum OrderError {
     Protocol(#[from] instant_acme::Error),
     #[error("the order became invalid: {0}")]
     Invalid(String),
+    /// The whole order took longer than this (see `super::ORDER_LIMIT`).
+    #[error("the order did not finish within {0:?}")]
+    TimedOut(Duration),
 }
 
 /// An error with its problem document's fields, when the server sent one.

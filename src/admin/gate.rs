@@ -25,16 +25,21 @@ use http::{HeaderMap, Method, Request, StatusCode, Version, header};
 
 use crate::secret::Secret;
 
-/// Why a request was refused before it reached an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request was refused before it reached an endpoint. Its message is
+/// the answer's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(super) enum Refusal {
     /// An HTTP/1.1 request without one valid `Host`, or any with two (RFC 9112 §3.2).
+    #[error("{}", self.message().trim_end())]
     BadHost,
     /// Without a token, a `Host` that does not name this listener.
+    #[error("{}", self.message().trim_end())]
     ForeignHost,
     /// A state-changing request whose `Origin` is another site.
+    #[error("{}", self.message().trim_end())]
     CrossSite,
     /// No bearer token, or the wrong one.
+    #[error("{}", self.message().trim_end())]
     Unauthorized,
 }
 

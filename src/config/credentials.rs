@@ -15,10 +15,18 @@ use std::path::{Path, PathBuf};
 /// The credential ID prefix the shipped unit's `LoadCredential=` gives the folder.
 const ID_PREFIX: &str = "hookgate_";
 
+/// Why a secret file could not be read: the file's own error (its credential
+/// copy is only a fallback), with a hint when permission is what stopped it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}{}", path.display(), permission_hint(source))]
+pub(super) struct Unreadable {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
 /// The bytes of the secret file at `path`, or of its credential copy when the
-/// file cannot be read. On failure, the error says why the file could not be
-/// read, with a hint when permission is what stopped it.
-pub(super) fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
+/// file cannot be read.
+pub(super) fn read_secret(path: &Path) -> Result<Vec<u8>, Unreadable> {
     let plain = match std::fs::read(path) {
         Ok(bytes) => return Ok(bytes),
         Err(e) => e,
@@ -28,12 +36,15 @@ pub(super) fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
     {
         return Ok(bytes);
     }
-    let hint = if plain.kind() == std::io::ErrorKind::PermissionDenied {
+    Err(Unreadable { path: path.to_path_buf(), source: plain })
+}
+
+fn permission_hint(error: &std::io::Error) -> &'static str {
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
         " (under the shipped systemd unit, put secret files in /etc/hookgate/credentials/, which it passes as credentials)"
     } else {
         ""
-    };
-    Err(format!("cannot read {}: {plain}{hint}", path.display()))
+    }
 }
 
 /// `$CREDENTIALS_DIRECTORY/hookgate_<file name>`, when systemd passed credentials.

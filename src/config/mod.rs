@@ -21,7 +21,7 @@ mod tls;
 mod upstreams;
 mod validate;
 
-use std::fmt;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -188,8 +188,10 @@ pub struct UpstreamTls {
     pub http2: bool,
 }
 
-/// A config that failed to load: every problem found, each with its place.
-#[derive(Debug)]
+/// A config that failed to load: every problem found, each with its place,
+/// one line each (`file:line: key.path: message`).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.lines())]
 pub struct ConfigError {
     pub file: String,
     pub problems: Vec<Problem>,
@@ -202,26 +204,25 @@ pub struct Problem {
     pub message: String,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ConfigError {
+    fn lines(&self) -> String {
+        let mut out = String::new();
         for (i, p) in self.problems.iter().enumerate() {
             if i > 0 {
-                writeln!(f)?;
+                out.push('\n');
             }
-            write!(f, "{}", self.file)?;
+            out.push_str(&self.file);
             if let Some(line) = p.line {
-                write!(f, ":{line}")?;
+                let _ = write!(out, ":{line}");
             }
             if !p.path.is_empty() {
-                write!(f, ": {}", p.path)?;
+                let _ = write!(out, ": {}", p.path);
             }
-            write!(f, ": {}", p.message)?;
+            let _ = write!(out, ": {}", p.message);
         }
-        Ok(())
+        out
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Reads and validates the file at `path`.

@@ -13,6 +13,7 @@
 //! [`Locator`]: super::locate::Locator
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use super::locate::{Step, line_at, render};
 
@@ -55,8 +56,8 @@ struct Scan<'a> {
     first: HashMap<String, (usize, usize)>,
 }
 
-/// Stops the walk: the offset has been found.
-type Found = Result<(), ()>;
+/// `Break` stops the walk: the offset has been found and `at` filled.
+type Found = ControlFlow<()>;
 
 impl Scan<'_> {
     fn peek(&self) -> Option<u8> {
@@ -91,16 +92,16 @@ impl Scan<'_> {
     fn reached(&self, at: &mut Spot, path: &[Step], kind: SpotKind) -> Found {
         if self.target < self.pos {
             *at = Spot { path: path.to_vec(), kind, first_line: None };
-            return Err(());
+            return ControlFlow::Break(());
         }
-        Ok(())
+        ControlFlow::Continue(())
     }
 
     fn document(&mut self, at: &mut Spot) {
         let mut table: Vec<Step> = Vec::new();
         loop {
             self.blank();
-            if self.reached(at, &table, SpotKind::Value).is_err() {
+            if self.reached(at, &table, SpotKind::Value).is_break() {
                 return;
             }
             if self.pos >= self.src.len() {
@@ -108,12 +109,12 @@ impl Scan<'_> {
                 return;
             }
             let start = self.pos;
-            let written = if self.peek() == Some(b'[') {
-                self.header(at, start).inspect(|path| table = path.clone())
-            } else {
-                self.pair(at, &table)
-            };
-            let Ok(path) = written else { return };
+            let is_header = self.peek() == Some(b'[');
+            let written = if is_header { self.header(at, start) } else { self.pair(at, &table) };
+            let ControlFlow::Continue(path) = written else { return };
+            if is_header {
+                table = path.clone();
+            }
             // The rest of the line (an unclosed string, trailing junk, a
             // comment) belongs to what was just written.
             self.skip_line();
@@ -125,7 +126,7 @@ impl Scan<'_> {
     }
 
     /// `[a.b]` or `[[a.b]]`: the table path it opens.
-    fn header(&mut self, at: &mut Spot, start: usize) -> Result<Vec<Step>, ()> {
+    fn header(&mut self, at: &mut Spot, start: usize) -> ControlFlow<(), Vec<Step>> {
         self.pos += 1;
         let array = self.peek() == Some(b'[');
         if array {
@@ -156,9 +157,9 @@ impl Scan<'_> {
         let first_line = if array { None } else { self.first_line(&path, start) };
         if self.target >= start && self.target <= self.pos {
             *at = Spot { path, kind: SpotKind::Header, first_line };
-            return Err(());
+            return ControlFlow::Break(());
         }
-        Ok(path)
+        ControlFlow::Continue(path)
     }
 
     /// Records `path` as written at `start`; if it was written before, the
@@ -174,23 +175,23 @@ impl Scan<'_> {
     }
 
     /// `key = value` under `table`: the key's path.
-    fn pair(&mut self, at: &mut Spot, table: &[Step]) -> Result<Vec<Step>, ()> {
+    fn pair(&mut self, at: &mut Spot, table: &[Step]) -> ControlFlow<(), Vec<Step>> {
         let start = self.pos;
         let mut path = table.to_vec();
         path.extend(self.keys().into_iter().map(Step::Key));
         let first_line = self.first_line(&path, start);
         if self.target >= start && self.target <= self.pos {
             *at = Spot { path, kind: SpotKind::Key, first_line };
-            return Err(());
+            return ControlFlow::Break(());
         }
         self.spaces();
         if self.peek() != Some(b'=') {
             self.reached(at, &path, SpotKind::Value)?;
-            return Ok(path);
+            return ControlFlow::Continue(path);
         }
         self.pos += 1;
         self.value(at, &path)?;
-        Ok(path)
+        ControlFlow::Continue(path)
     }
 
     /// A dotted key; stops at `=`, `]` or the end of the line.
@@ -253,9 +254,9 @@ impl Scan<'_> {
                 // Up to just after it: an unclosed one-line string stops at its line's end.
                 if self.target <= self.pos {
                     *at = Spot { path: path.to_vec(), kind: SpotKind::Value, first_line: None };
-                    return Err(());
+                    return ControlFlow::Break(());
                 }
-                Ok(())
+                ControlFlow::Continue(())
             }
             Some(b'[') => self.array(at, path),
             Some(b'{') => self.inline_table(at, path),
@@ -267,9 +268,9 @@ impl Scan<'_> {
                 let bare = String::from_utf8_lossy(&self.src[from..self.pos]).into_owned();
                 if self.target >= from && self.target <= self.pos {
                     *at = Spot { path: path.to_vec(), kind: SpotKind::Bare(bare), first_line: None };
-                    return Err(());
+                    return ControlFlow::Break(());
                 }
-                Ok(())
+                ControlFlow::Continue(())
             }
         }
     }
@@ -284,7 +285,7 @@ impl Scan<'_> {
                 None => return self.reached(at, path, SpotKind::Value),
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(());
+                    return ControlFlow::Continue(());
                 }
                 _ => {}
             }

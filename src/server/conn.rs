@@ -3,6 +3,7 @@
 //! with the connection clock's head, idle and send timers and graceful drain).
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -42,8 +43,12 @@ pub(super) fn serve(
     let stop = Shutdown { drain: stop, cut: shared.cut.clone() };
     async move {
         let _ = stream.set_nodelay(true);
-        let Some(Setup { context, limits, tls }) = setup(&mut stream, peer, kind, &shared, slot).await else {
-            return;
+        let Setup { context, limits, tls } = match setup(&mut stream, peer, kind, &shared, slot).await {
+            Ok(setup) => setup,
+            Err(e) => {
+                tracing::warn!(client = %peer, "closing connection from a trusted proxy: {e}");
+                return;
+            }
         };
         match tls {
             None => {
@@ -68,24 +73,18 @@ struct Setup {
 }
 
 /// Reads a trusted proxy's PROXY header (which names the client) and makes
-/// the connection's context; `None` when the header is missing or invalid.
+/// the connection's context; an error when the header is missing or invalid.
 async fn setup(
     stream: &mut TcpStream,
     peer: SocketAddr,
     kind: ListenerKind,
     shared: &Shared,
     slot: Arc<OwnedSemaphorePermit>,
-) -> Option<Setup> {
+) -> io::Result<Setup> {
     let state = shared.state.load_full();
     let listen = &state.config.listen;
     let peer = if listen.proxy_protocol && is_trusted(peer.ip(), &listen.trusted_proxies) {
-        match Box::pin(proxy_protocol::read_source(stream)).await {
-            Ok(source) => source.unwrap_or(peer),
-            Err(e) => {
-                tracing::warn!(client = %peer, "closing connection from a trusted proxy: {e}");
-                return None;
-            }
-        }
+        Box::pin(proxy_protocol::read_source(stream)).await?.unwrap_or(peer)
     } else {
         peer
     };
@@ -104,7 +103,7 @@ async fn setup(
             max_streams: tls.max_concurrent_streams,
         })
     });
-    Some(Setup { context, limits: state.config.limits.clone(), tls })
+    Ok(Setup { context, limits: state.config.limits.clone(), tls })
 }
 
 /// What a TLS listener's connection needs from the config it was accepted under.

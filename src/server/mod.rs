@@ -61,6 +61,24 @@ struct Listening {
     probe: mpsc::Sender<oneshot::Sender<()>>,
 }
 
+/// Why listeners could not be bound. On a reload nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// A reload's config names no address, and systemd passed no sockets to serve instead.
+    #[error(
+        "the new config has no listen address ([listen], [listen.tls] or [listen.redirect] addrs): \
+         hookgate would listen nowhere"
+    )]
+    Nowhere,
+    /// The address is taken or not this host's. The cause is in the message and not
+    /// `source()`: `main` prints the chain, which would say it twice.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind { addr: SocketAddr, error: io::Error },
+    /// A bound socket could not be served.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 /// Reads the current state from outside the server (the Telegram monitor).
 #[derive(Clone)]
 pub struct StateHandle(Arc<Shared>);
@@ -136,7 +154,7 @@ impl Server {
 
     /// Binds every configured address and serves it. With sockets from
     /// systemd already served, `[listen] addrs` is skipped.
-    pub async fn bind_configured(&mut self) -> io::Result<()> {
+    pub async fn bind_configured(&mut self) -> Result<(), ListenError> {
         let activated = self.listeners.iter().any(|l| l.inherited);
         let mut wanted = wanted_listeners(&self.state().config);
         wanted.retain(|(kind, _)| !(activated && *kind == ListenerKind::Plain));
@@ -182,13 +200,11 @@ impl Server {
 
     /// Swaps in `state`. New listen addresses are bound first; if one cannot
     /// be, nothing changes and the error says which.
-    pub async fn reload(&mut self, state: State) -> io::Result<()> {
+    pub async fn reload(&mut self, state: State) -> Result<(), ListenError> {
         let wanted = wanted_listeners(&state.config);
         let activated = self.listeners.iter().any(|l| l.inherited);
         if wanted.is_empty() && !activated {
-            let why = "the new config has no listen address ([listen], [listen.tls] or [listen.redirect] addrs): \
-                       hookgate would listen nowhere";
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+            return Err(ListenError::Nowhere);
         }
         let is_open = |kind: ListenerKind, addr: SocketAddr| {
             self.listeners.iter().any(|l| l.kind == kind && l.configured == addr)
@@ -290,11 +306,10 @@ fn wanted_listeners(config: &crate::config::Config) -> Vec<(ListenerKind, Socket
 /// so far are dropped.
 type Bound = (ListenerKind, Vec<std::net::TcpListener>, SocketAddr);
 
-fn bind_all(wanted: &[(ListenerKind, SocketAddr)], runtimes: usize) -> io::Result<Vec<Bound>> {
+fn bind_all(wanted: &[(ListenerKind, SocketAddr)], runtimes: usize) -> Result<Vec<Bound>, ListenError> {
     let mut bound = Vec::with_capacity(wanted.len());
     for (kind, addr) in wanted {
-        let group = workers::bind_group(*addr, runtimes)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let group = workers::bind_group(*addr, runtimes).map_err(|error| ListenError::Bind { addr: *addr, error })?;
         bound.push((*kind, group, *addr));
     }
     Ok(bound)

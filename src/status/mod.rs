@@ -84,7 +84,7 @@ pub enum ReloadError {
     Config(#[from] crate::config::ConfigError),
     /// A new listener could not be bound.
     #[error("{0}")]
-    Listeners(#[from] std::io::Error),
+    Listeners(#[from] crate::server::ListenError),
     /// `POST /reload` with a token neither the running config nor the file
     /// being loaded names; nothing was loaded.
     #[error("the bearer token is neither the running config's nor the one its token_file now holds")]

@@ -40,8 +40,11 @@ pub async fn set_webhook(config: &Config) -> Result<String, TelegramError> {
 
 /// `getWebhookInfo` in plain words, compared with this config. `daemon` is
 /// the running daemon's `/readyz` text, which carries its last repair, or why
-/// it could not be asked.
-pub async fn info(config: &Config, daemon: anyhow::Result<String>) -> Result<String, TelegramError> {
+/// it could not be asked (printed with its causes).
+pub async fn info(
+    config: &Config,
+    daemon: Result<&str, &(dyn std::error::Error + 'static)>,
+) -> Result<String, TelegramError> {
     let telegram = telegram(config)?;
     let info = api(telegram)?.get_webhook_info().await?;
     let expected = telegram.webhook_url();
@@ -82,7 +85,7 @@ pub async fn info(config: &Config, daemon: anyhow::Result<String>) -> Result<Str
             .lines()
             .find_map(|line| line.strip_prefix(REPAIR_LINE))
             .map_or_else(|| "none since the daemon started".to_string(), str::to_string),
-        Err(why) => format!("unknown ({why:#})"),
+        Err(why) => format!("unknown ({})", crate::error::chain(why)),
     };
     let mode = if telegram.repair { "on" } else { "off" };
     let _ = writeln!(out, "repair:          {mode}; last repair: {repair}");

@@ -181,6 +181,11 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// Why rustls would not build the server config (it refused the protocol versions).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ServerConfigError(#[from] rustls::Error);
+
 /// The server config: TLS 1.2 and 1.3 only, SNI selection, ALPN `h2` (when
 /// enabled) then `http/1.1`, and `acme-tls/1` last when tls-alpn-01 is in use
 /// (only a client that offers nothing else gets it).
@@ -188,7 +193,7 @@ pub fn server_config(
     certs: &[LoadedCert],
     http2: bool,
     acme: Option<Arc<AcmeStore>>,
-) -> Result<Arc<ServerConfig>, rustls::Error> {
+) -> Result<Arc<ServerConfig>, ServerConfigError> {
     let alpn_challenge = acme.as_ref().is_some_and(|a| a.settings().challenge == Challenge::TlsAlpn01);
     let resolver = SniResolver::new(certs, acme);
     let mut config = ServerConfig::builder_with_provider(provider())
