@@ -33,19 +33,28 @@ use crate::proxy;
 use crate::upstream::body::BodyError;
 
 /// Why a request body did not get through.
+#[derive(Debug, thiserror::Error)]
 pub enum PumpError {
     /// The client's fault: too slow, too large, cut off or malformed.
+    #[error(transparent)]
     Client(ProxyError),
     /// The upstream stopped taking it.
-    Upstream,
+    #[error(transparent)]
+    Upstream(#[from] SinkClosed),
 }
+
+/// The request body's destination stopped taking it (the upstream closed,
+/// stopped reading for its write timeout, or hyper's client dropped the channel).
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream stopped taking the request body")]
+pub struct SinkClosed;
 
 /// Where a request body goes.
 pub trait BodySink {
     /// Body bytes (decoded).
-    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()>;
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed>;
     /// The end of a chunked body, with its trailer lines (each ending in CRLF).
-    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()>;
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), SinkClosed>;
 }
 
 /// An upstream socket: chunked bodies are framed again by hookgate.
@@ -57,16 +66,16 @@ pub struct SocketSink<'a> {
 }
 
 impl SocketSink<'_> {
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
         match timed(self.write_timeout, self.stream.write_all(bytes)).await {
             Some(Ok(())) => Ok(()),
-            _ => Err(()),
+            _ => Err(SinkClosed),
         }
     }
 }
 
 impl BodySink for SocketSink<'_> {
-    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
         if !self.chunked {
             return self.write(bytes).await;
         }
@@ -80,7 +89,7 @@ impl BodySink for SocketSink<'_> {
         written
     }
 
-    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()> {
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), SinkClosed> {
         let mut end = Vec::with_capacity(5 + trailers.len());
         end.extend_from_slice(b"0\r\n");
         end.extend_from_slice(trailers);
@@ -93,13 +102,13 @@ impl BodySink for SocketSink<'_> {
 pub struct ChannelSink(pub mpsc::Sender<Result<Frame<Bytes>, BodyError>>);
 
 impl BodySink for ChannelSink {
-    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        self.0.send(Ok(Frame::data(Bytes::copy_from_slice(bytes)))).await.map_err(|_| ())
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
+        self.0.send(Ok(Frame::data(Bytes::copy_from_slice(bytes)))).await.map_err(|_| SinkClosed)
     }
 
     /// The trailer lines (checked by the chunked decoder) become a trailers
     /// frame; hyper sends those the request's `Trailer` header declares.
-    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()> {
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), SinkClosed> {
         let mut fields = HeaderMap::new();
         for line in trailers.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()) {
             let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
@@ -112,7 +121,7 @@ impl BodySink for ChannelSink {
         if fields.is_empty() {
             return Ok(());
         }
-        self.0.send(Ok(Frame::trailers(fields))).await.map_err(|_| ())
+        self.0.send(Ok(Frame::trailers(fields))).await.map_err(|_| SinkClosed)
     }
 }
 
@@ -156,11 +165,11 @@ pub async fn pump<S: Io>(
                 return Err(PumpError::Client(ProxyError::BodyTooLarge));
             }
             if !data.is_empty() {
-                sink.data(data).await.map_err(|()| PumpError::Upstream)?;
+                sink.data(data).await?;
             }
             match &decoder {
                 Some(decoder) if decoder.is_done() => {
-                    return sink.end_chunked(decoder.trailers()).await.map_err(|()| PumpError::Upstream);
+                    return Ok(sink.end_chunked(decoder.trailers()).await?);
                 }
                 None if left == 0 => return Ok(()),
                 _ => {}

@@ -29,18 +29,25 @@ pub struct Client<S> {
 }
 
 /// Why no request head was read.
+#[derive(Debug, thiserror::Error)]
 pub enum HeadRead {
     /// The client closed (or reset) before sending a whole head.
+    #[error("the client closed before a whole request head")]
     Closed,
+    #[error("request head not complete within header_timeout")]
     Timeout,
+    #[error(transparent)]
     Refused(HeadError),
 }
 
 /// Why no more request body bytes were read.
+#[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Nothing arrived for `body_timeout`.
+    #[error("no request body bytes within body_timeout")]
     Timeout,
     /// The client closed or reset the connection.
+    #[error("the client closed before its body ended")]
     Closed,
 }
 

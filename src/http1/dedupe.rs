@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use http::header::{self, HeaderValue};
 
-use super::body::{self, BodySink, PumpError};
+use super::body::{self, BodySink, PumpError, SinkClosed};
 use super::client::Client;
 use super::exchange::{Answering, Exchange, answer_local, fail};
 use super::head::Framing;
@@ -22,12 +22,12 @@ use crate::proxy;
 struct Collect(Vec<u8>);
 
 impl BodySink for Collect {
-    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
         self.0.extend_from_slice(bytes);
         Ok(())
     }
 
-    async fn end_chunked(&mut self, _trailers: &[u8]) -> Result<(), ()> {
+    async fn end_chunked(&mut self, _trailers: &[u8]) -> Result<(), SinkClosed> {
         Ok(())
     }
 }
@@ -63,7 +63,7 @@ pub async fn gate<S: Io>(
             // `Collect` never refuses data, so this is the client's fault.
             let error = match failure {
                 PumpError::Client(error) => error,
-                PumpError::Upstream => ProxyError::UpstreamBroken,
+                PumpError::Upstream(_) => ProxyError::UpstreamBroken,
             };
             return Gate::Answered(fail(client, ex.line, answering, error, Framing::UntilClose).await);
         }

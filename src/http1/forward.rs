@@ -19,7 +19,7 @@ use super::body::{self, BodyCopy, PumpError, SocketSink};
 use super::buffers;
 use super::client::Client;
 use super::exchange::{Answering, Exchange, Exchanging, client_left, fail};
-use super::head::{self, Framing, ResponseHead};
+use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
 use super::wire::{client_framing, write_request_head, write_response_head};
@@ -225,7 +225,7 @@ async fn send_body<S: Io>(
     match body::pump(client, &mut sink, body_left, ex.plan.max_body).await {
         Ok(()) => Ok(true),
         Err(PumpError::Client(error)) => Err(Ended::Failed(error, Framing::UntilClose)),
-        Err(PumpError::Upstream) => Ok(false),
+        Err(PumpError::Upstream(_)) => Ok(false),
     }
 }
 
@@ -258,11 +258,16 @@ async fn write_upstream(
     written.unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))
 }
 
+/// Why no response head came from the upstream.
+#[derive(Debug, thiserror::Error)]
 enum HeadFailure {
+    #[error("no response head within response_timeout")]
     Timeout,
     /// Closed or reset before a whole head.
+    #[error("the upstream closed before a whole response head")]
     Closed,
-    Invalid(&'static str),
+    #[error(transparent)]
+    Invalid(ResponseHeadError),
 }
 
 impl HeadFailure {

@@ -53,6 +53,23 @@ pub enum HeadError {
     Malformed(&'static str),
 }
 
+/// Why an upstream's response head cannot be passed on: the upstream is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseHeadError {
+    #[error("response head too large")]
+    TooLarge,
+    #[error("status code outside 100-599")]
+    Status,
+    #[error("invalid Content-Length")]
+    ContentLength,
+    #[error("both Content-Length and Transfer-Encoding")]
+    FramingConflict,
+    #[error("Transfer-Encoding other than chunked")]
+    Coding,
+    #[error("{0}")]
+    Malformed(&'static str),
+}
+
 /// A request head, ready for the proxy.
 #[derive(Debug)]
 pub struct RequestHead {
@@ -305,20 +322,24 @@ impl ResponseHead {
 /// Parses an upstream's response head from the start of `buf`; `Ok(None)`
 /// means more bytes are needed. `head_request` says the body is absent
 /// whatever the headers claim. An error means the upstream is broken.
-pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Result<Option<ResponseHead>, &'static str> {
+pub fn parse_response(
+    buf: &[u8],
+    head_request: bool,
+    max_bytes: usize,
+) -> Result<Option<ResponseHead>, ResponseHeadError> {
     let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
     let mut res = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut slots);
-    let len = match parsed.map_err(describe)? {
+    let len = match parsed.map_err(|e| ResponseHeadError::Malformed(describe(e)))? {
         httparse::Status::Complete(len) => len,
-        httparse::Status::Partial if buf.len() > max_bytes => return Err("response head too large"),
+        httparse::Status::Partial if buf.len() > max_bytes => return Err(ResponseHeadError::TooLarge),
         httparse::Status::Partial => return Ok(None),
     };
     let status = res.code.unwrap_or_default();
     // Three digits, the first 1-5 (RFC 9110 §15): `020` or `600` cannot be
     // passed on (it would go out as `20`, not a status line at all).
     if !(100..600).contains(&status) {
-        return Err("status code outside 100-599");
+        return Err(ResponseHeadError::Status);
     }
     let version = if res.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let reason = res.reason.map_or(0..0, |r| range_in(buf, r.as_bytes()));
@@ -326,19 +347,19 @@ pub fn parse_response(buf: &[u8], head_request: bool, max_bytes: usize) -> Resul
     let mut headers = Vec::with_capacity(res.headers.len());
     for h in res.headers.iter() {
         // httparse has checked the name is a token.
-        facts.note(h.name.as_bytes(), h.value).map_err(|_| "invalid Content-Length")?;
+        facts.note(h.name.as_bytes(), h.value).map_err(|_| ResponseHeadError::ContentLength)?;
         headers.push((range_in(buf, h.name.as_bytes()), range_in(buf, h.value)));
     }
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
     let framing = match (facts.transfer_encoding, facts.content_length) {
         _ if bodiless => Framing::Empty,
-        (Some(_), Some(_)) => return Err("both Content-Length and Transfer-Encoding"),
+        (Some(_), Some(_)) => return Err(ResponseHeadError::FramingConflict),
         (Some(true), None) => Framing::Chunked,
         // Another coding (`gzip, chunked`, or `gzip` alone, or codings over two
         // lines): hookgate would have to remove it, since Transfer-Encoding is
         // hop-by-hop, and cannot undo it, so the response is refused (RFC 9112
         // §6.1: a proxy that removes a coding must decode it), as nginx does.
-        (Some(false), None) => return Err("Transfer-Encoding other than chunked"),
+        (Some(false), None) => return Err(ResponseHeadError::Coding),
         (None, Some(0)) => Framing::Empty,
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,

@@ -54,7 +54,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     };
     // The upstream answered before taking the whole body: what is left of it
     // is still on the client connection, which must close after the answer.
-    let request_complete = !matches!(pumped, Err(PumpError::Upstream));
+    let request_complete = !matches!(pumped, Err(PumpError::Upstream(_)));
     let mut response = match checked(response, pumped, upstream) {
         Ok(response) => response,
         Err(error) => return fail(client, line, answering, error, Framing::UntilClose).await,

@@ -102,11 +102,13 @@ pub async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
 }
 
 /// Why a write to the client failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// No byte was taken for `send_timeout`: the client stopped reading.
+    #[error("the client read nothing for send_timeout")]
     Timeout,
     /// The client closed or reset the connection.
+    #[error("the client closed the connection")]
     Closed,
 }
 
