@@ -9,93 +9,30 @@
 //! `shutdown_grace` ran out) or `upstream` (its body failed; `error=` says how).
 //! The route's metrics are recorded at the same moment. It also holds the
 //! connection's "request in progress" mark, which keeps the keep-alive idle
-//! timer off while the response is being written.
+//! timer off while the response is being written. What the line says about
+//! the request comes from its `RequestContext` (`context`), which planning fills in.
 
+mod context;
 pub mod format;
 pub mod output;
 
-use std::net::IpAddr;
+pub use context::{RequestContext, RouteRef};
+
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use ipnet::IpNet;
-use tokio::sync::OwnedSemaphorePermit;
+use http::StatusCode;
 
-use crate::client_ip;
-use crate::connection::{AbortReason, ActiveRequest, ConnContext};
-use crate::error::ProxyError;
+use crate::connection::{AbortReason, ActiveRequest};
 use crate::metrics::RouteMetrics;
 use crate::recent::Problem;
 use format::{Line, Value};
-
-/// Which route a request was counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteRef {
-    /// Refused before a route was chosen (bad target, bad Host, ...).
-    Unrouted,
-    Default,
-    Route(usize),
-}
 
 /// nginx's 499, "client closed request": the status a request is logged with
 /// when its client left before the answer began.
 pub fn client_closed_status() -> StatusCode {
     StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-/// What is known about a request when its response starts.
-#[derive(Debug, Clone)]
-pub struct RequestLine {
-    /// The client as resolved through trusted proxies (see `client_ip`).
-    pub client: IpAddr,
-    /// `client` as text when it is the connection's peer (made once per
-    /// connection), so the line does not format the address again.
-    pub client_text: Option<HeaderValue>,
-    /// The route's `max_in_flight` slot, held until the response ends.
-    pub permit: Option<Arc<OwnedSemaphorePermit>>,
-    pub method: Method,
-    pub host: String,
-    pub path: String,
-    pub route_ref: RouteRef,
-    /// `None` before routing or for `[default]`.
-    pub route: Option<Arc<str>>,
-    /// `None` for requests answered by hookgate itself.
-    pub upstream: Option<Arc<str>>,
-    /// The error hookgate answered with, if it did.
-    pub error: Option<ProxyError>,
-}
-
-impl RequestLine {
-    /// The line as far as the head tells, before routing.
-    pub fn new(trusted: &[IpNet], conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
-        let client = client_ip::resolve(conn.peer.ip(), headers, trusted);
-        RequestLine {
-            client,
-            client_text: (client == conn.peer.ip()).then(|| conn.peer_value.clone()),
-            permit: None,
-            method: method.clone(),
-            host: String::new(),
-            path: path.to_string(),
-            route_ref: RouteRef::Unrouted,
-            route: None,
-            upstream: None,
-            error: None,
-        }
-    }
-
-    pub fn route_name(&self) -> &str {
-        match (&self.route, self.route_ref) {
-            (Some(name), _) => name,
-            (None, RouteRef::Default) => "default",
-            (None, _) => "-",
-        }
-    }
-
-    pub fn upstream_name(&self) -> &str {
-        self.upstream.as_deref().unwrap_or("-")
-    }
 }
 
 /// One response on its way to the client. The access-log line and the
@@ -105,7 +42,7 @@ impl RequestLine {
 /// client, or when the connection is dropped with bytes still queued, and it
 /// counts only what was written.
 pub struct Delivery {
-    line: RequestLine,
+    ctx: RequestContext,
     /// The status sent; replaced only while no head has gone out.
     status: AtomicU16,
     start: Instant,
@@ -128,14 +65,14 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(
-        line: RequestLine,
+        ctx: RequestContext,
         status: StatusCode,
         start: Instant,
         active: ActiveRequest,
         metrics: Arc<RouteMetrics>,
     ) -> Arc<Self> {
         Arc::new(Delivery {
-            line,
+            ctx,
             status: AtomicU16::new(status.as_u16()),
             start,
             produced: AtomicU64::new(0),
@@ -187,7 +124,7 @@ impl Delivery {
     pub fn replace_with(&self, error: &crate::error::ProxyError) {
         let status = error.status().as_u16();
         self.status.store(status, Ordering::Relaxed);
-        let l = &self.line;
+        let l = &self.ctx;
         tracing::warn!(route = %l.route_name(), upstream = %l.upstream_name(), client = %l.client, status, "{error}");
     }
 
@@ -214,17 +151,17 @@ impl Delivery {
     /// Counts a guard's refusal and lists a 4xx/5xx answer, for the status page.
     fn note_problem(&self, at: SystemTime) {
         let status = self.status.load(Ordering::Relaxed);
-        if let Some(kind) = self.line.error.and_then(|e| e.refusal()) {
+        if let Some(kind) = self.ctx.error.and_then(|e| e.refusal()) {
             self.metrics.recent.refused(kind, at);
         }
         if status < 400 {
             return;
         }
-        let reason = match self.line.error {
+        let reason = match self.ctx.error {
             Some(error) => error.to_string(),
-            None => format!("upstream {} answered {status}", self.line.upstream_name()),
+            None => format!("upstream {} answered {status}", self.ctx.upstream_name()),
         };
-        let route = self.line.route_name().to_string();
+        let route = self.ctx.route_name().to_string();
         let unix_time = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         self.metrics.problems.push(Problem { unix_time, route, status, reason });
     }
@@ -232,7 +169,7 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        let l = &self.line;
+        let l = &self.ctx;
         let elapsed = self.start.elapsed();
         // One wall-clock read serves the metrics, the status page and the line.
         let at = SystemTime::now();

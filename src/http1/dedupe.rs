@@ -65,7 +65,7 @@ pub async fn gate<S: Io>(
                 PumpError::Client(error) => error,
                 PumpError::Upstream(_) => ProxyError::UpstreamBroken,
             };
-            return Gate::Answered(fail(client, ex.line, answering, error, Framing::UntilClose).await);
+            return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await);
         }
     }
     let body = collected.0;
@@ -79,7 +79,7 @@ pub async fn gate<S: Io>(
         // The body has been read: the connection can carry the next request.
         Settled::Repeat(status) => Gate::Answered(suppress(client, ex, answering, id, status).await),
         Settled::TimedOut => {
-            Gate::Answered(fail(client, ex.line, answering, ProxyError::UpstreamTimeout, Framing::Empty).await)
+            Gate::Answered(fail(client, ex.ctx, answering, ProxyError::UpstreamTimeout, Framing::Empty).await)
         }
     }
 }
@@ -104,6 +104,6 @@ async fn suppress<S: Io>(
     id: i64,
     status: u16,
 ) -> bool {
-    let local = proxy::repeated_answer(&mut ex.line, &answering.state, id, status);
-    answer_local(client, &local, ex.line, answering).await
+    let local = proxy::repeated_answer(&mut ex.ctx, &answering.state, id, status);
+    answer_local(client, &local, ex.ctx, answering).await
 }

@@ -18,7 +18,7 @@ use super::client::Client;
 use super::head::Framing;
 use super::io::{Io, send_all};
 use super::wire::{Connection, write_map_head};
-use crate::access::{Delivery, RequestLine};
+use crate::access::{Delivery, RequestContext};
 use crate::connection::ActiveRequest;
 use crate::error::ProxyError;
 use crate::guards::dedupe::Ticket;
@@ -35,7 +35,7 @@ pub struct Exchange {
     /// The client's HTTP version.
     pub version: Version,
     pub plan: Forward,
-    pub line: RequestLine,
+    pub ctx: RequestContext,
     /// On a `dedupe` route: where the backend's status is reported.
     pub ticket: Option<Ticket>,
 }
@@ -56,10 +56,10 @@ impl Answering {
     /// Starts the response to `line`'s request with `status`: the one place
     /// the engine makes a `Delivery`, whose drop writes the access-log line
     /// and records the route's metrics.
-    pub fn deliver(self, line: RequestLine, status: StatusCode) -> Arc<Delivery> {
+    pub fn deliver(self, ctx: RequestContext, status: StatusCode) -> Arc<Delivery> {
         let Answering { start, active, state, .. } = self;
-        let metrics = state.route_metrics(line.route_ref);
-        Delivery::new(line, status, start, active, metrics)
+        let metrics = state.route_metrics(ctx.route_ref);
+        Delivery::new(ctx, status, start, active, metrics)
     }
 }
 
@@ -71,12 +71,12 @@ pub type Exchanging<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 pub async fn answer_local<S: Io>(
     client: &mut Client<S>,
     local: &LocalResponse,
-    line: RequestLine,
+    ctx: RequestContext,
     answering: Answering,
 ) -> bool {
     let keep_alive = answering.keep_alive && local.headers.get(header::CONNECTION).is_none_or(|v| v != "close");
     let (head, http10) = (answering.head, answering.http10);
-    let delivery = answering.deliver(line, local.status);
+    let delivery = answering.deliver(ctx, local.status);
     send_local(client, local, &delivery, head, Connection { keep_alive, http10 }).await
         && keep_alive
         && client.io.flush().await.is_ok()
@@ -88,15 +88,15 @@ pub async fn answer_local<S: Io>(
 /// Boxed: an error path should not make every exchange's future larger.
 pub fn fail<'a, S: Io>(
     client: &'a mut Client<S>,
-    mut line: RequestLine,
+    mut ctx: RequestContext,
     mut answering: Answering,
     error: ProxyError,
     unread: Framing,
 ) -> Exchanging<'a> {
     Box::pin(async move {
-        let local = proxy::error_response(&error, &mut line);
+        let local = proxy::error_response(&error, &mut ctx);
         answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
-        answer_local(client, &local, line, answering).await
+        answer_local(client, &local, ctx, answering).await
     })
 }
 
@@ -145,6 +145,6 @@ pub fn note_failed_write<S: Io>(client: &Client<S>, error: super::io::SendError,
 
 /// Logs a request whose client left before its answer began: 499, as nginx
 /// does, with the reason the connection's clock holds.
-pub fn client_left(line: RequestLine, answering: Answering) {
-    answering.deliver(line, crate::access::client_closed_status()).client_left();
+pub fn client_left(ctx: RequestContext, answering: Answering) {
+    answering.deliver(ctx, crate::access::client_closed_status()).client_left();
 }

@@ -23,7 +23,7 @@ use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
 use super::wire::{client_framing, write_request_head, write_response_head};
-use crate::access::RequestLine;
+use crate::access::RequestContext;
 use crate::connection::AbortReason;
 use crate::connection::timer::{Deadline, Watchdog};
 use crate::error::ProxyError;
@@ -96,15 +96,15 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     buffers::give_vec(out);
     let (mut conn, head, request_complete) = match sent {
         Ok(sent) => sent,
-        Err(ended) => return ended.answer(client, ex.line, answering, ubuf).await,
+        Err(ended) => return ended.answer(client, ex.ctx, answering, ubuf).await,
     };
     answered(&mut ex, &head, upstream);
     if head.status == 101 {
         return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
     }
     let (copy, keep_alive) = response_copy(&ubuf, &head, &ex, answering.keep_alive && request_complete, upstream);
-    ex.line.upstream = Some(upstream.config.name.clone());
-    let delivery = answering.deliver(ex.line, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
+    ex.ctx.upstream = Some(upstream.config.name.clone());
+    let delivery = answering.deliver(ex.ctx, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
     ubuf.advance(head.len);
     // Boxed on its own, so neither box is too large for the allocator's small-block cache.
     let outcome = Box::pin(body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery)).await;
@@ -144,16 +144,16 @@ impl Ended {
     async fn answer<S: Io>(
         self,
         client: &mut Client<S>,
-        line: RequestLine,
+        ctx: RequestContext,
         answering: Answering,
         ubuf: BytesMut,
     ) -> bool {
         buffers::give(ubuf);
         match self {
-            Ended::Failed(error, unread) => fail(client, line, answering, error, unread).await,
+            Ended::Failed(error, unread) => fail(client, ctx, answering, error, unread).await,
             Ended::ClientLeft => {
                 client.conn.clock.set_abort(AbortReason::ClientClosed);
-                client_left(line, answering);
+                client_left(ctx, answering);
                 false
             }
         }

@@ -33,10 +33,10 @@ use crate::upstream::body::{BodyError, RequestBody};
 pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering: Answering) -> bool {
     let state = answering.state.clone();
     let upstream = &state.upstreams[ex.plan.upstream];
-    let Exchange { parts, framing, expects_continue, version, plan, mut line, ticket } = *ex;
+    let Exchange { parts, framing, expects_continue, version, plan, mut ctx, ticket } = *ex;
     let (request, chunks) = upstream_request(parts, framing, plan.added);
     if expects_continue && framing != Framing::Empty && !client.send_continue().await {
-        client_left(line, answering);
+        client_left(ctx, answering);
         return false;
     }
     let mut sink = ChannelSink(chunks);
@@ -49,7 +49,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     let (response, pumped) = tokio::select! {
         exchanged = async { tokio::join!(upstream.send(request), pump) } => exchanged,
         () = super::io::cut(&clock) => {
-            return fail(client, line, answering, ProxyError::ShuttingDown, Framing::UntilClose).await;
+            return fail(client, ctx, answering, ProxyError::ShuttingDown, Framing::UntilClose).await;
         }
     };
     // The upstream answered before taking the whole body: what is left of it
@@ -57,14 +57,14 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     let request_complete = !matches!(pumped, Err(PumpError::Upstream(_)));
     let mut response = match checked(response, pumped, upstream) {
         Ok(response) => response,
-        Err(error) => return fail(client, line, answering, error, Framing::UntilClose).await,
+        Err(error) => return fail(client, ctx, answering, error, Framing::UntilClose).await,
     };
-    line.upstream = Some(upstream.config.name.clone());
+    ctx.upstream = Some(upstream.config.name.clone());
     if let Some(ticket) = ticket {
         ticket.answered(response.status().as_u16());
     }
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        return tunnel(client, response, plan.upgrade, line, answering).await;
+        return tunnel(client, response, plan.upgrade, ctx, answering).await;
     }
     headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
@@ -73,7 +73,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     let keep_alive = answering.keep_alive && request_complete && to != Framing::UntilClose;
     let mut out = Vec::with_capacity(512);
     write_map_head(&mut out, response.status(), response.headers(), to, Connection { keep_alive, http10 });
-    let delivery = answering.deliver(line, response.status());
+    let delivery = answering.deliver(ctx, response.status());
     let read_timeout = upstream.config.response_timeout;
     let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
     whole && keep_alive
@@ -205,12 +205,12 @@ async fn tunnel<S: Io>(
     client: &mut Client<S>,
     mut response: http::Response<hyper::body::Incoming>,
     requested: Option<HeaderValue>,
-    mut line: crate::access::RequestLine,
+    mut ctx: crate::access::RequestContext,
     answering: Answering,
 ) -> bool {
     let Some(requested) = requested else {
-        let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut line);
-        answer_local(client, &local, line, answering).await;
+        let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ctx);
+        answer_local(client, &local, ctx, answering).await;
         return false;
     };
     let upgraded = hyper::upgrade::on(&mut response);
@@ -222,7 +222,7 @@ async fn tunnel<S: Io>(
         write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    drop(answering.deliver(line, StatusCode::SWITCHING_PROTOCOLS));
+    drop(answering.deliver(ctx, StatusCode::SWITCHING_PROTOCOLS));
     if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
         client.note_send_error(e);
         return false;

@@ -24,7 +24,7 @@ use super::exchange::{Answering, Exchange, Exchanging, answer_local};
 use super::forward;
 use super::head::{Framing, HeadError, RequestHead};
 use super::io::Io;
-use crate::access::RequestLine;
+use crate::access::RequestContext;
 use crate::config::Limits;
 use crate::connection::timer::Deadline;
 use crate::connection::{AbortReason, ConnContext, Shutdown};
@@ -122,13 +122,18 @@ fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) ->
             HeadError::TooLarge => ProxyError::HeadTooLarge,
             HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
         };
-        let mut line =
-            RequestLine::new(&state.config.listen.trusted_proxies, &client.conn, &Method::GET, &HeaderMap::new(), "-");
-        line.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
-        let local = proxy::error_response(&proxy_error, &mut line);
+        let mut ctx = RequestContext::new(
+            &state.config.listen.trusted_proxies,
+            &client.conn,
+            &Method::GET,
+            &HeaderMap::new(),
+            "-",
+        );
+        ctx.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
+        let local = proxy::error_response(&proxy_error, &mut ctx);
         tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
         let answering = Answering { start, active, state, head: false, keep_alive: false, http10: false };
-        answer_local(client, &local, line, answering).await;
+        answer_local(client, &local, ctx, answering).await;
         false
     })
 }
@@ -146,7 +151,7 @@ fn serve_request<S: Io>(
     let start = Instant::now();
     let active = client.conn.clock.request_started();
     let RequestHead { mut parts, framing, keep_alive, expects_continue } = head;
-    let mut line = RequestLine::new(
+    let mut ctx = RequestContext::new(
         &state.config.listen.trusted_proxies,
         &client.conn,
         &parts.method,
@@ -158,20 +163,20 @@ fn serve_request<S: Io>(
     let version = parts.version;
     let http10 = version == http::Version::HTTP_10;
     let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive, http10 };
-    match proxy::plan(&state, &client.conn, &mut parts, &mut line) {
+    match proxy::plan(&state, &client.conn, &mut parts, &mut ctx) {
         Err(error) => {
-            let local = proxy::error_response(&error, &mut line);
+            let local = proxy::error_response(&error, &mut ctx);
             // An unread body would be taken for the next request: close instead.
             let keep = keep_alive && framing == Framing::Empty && !error.is_client_fault();
             let answering = answering(keep);
-            Box::pin(async move { answer_local(client, &local, line, answering).await })
+            Box::pin(async move { answer_local(client, &local, ctx, answering).await })
         }
         Ok(Plan::Local(local)) => {
             let answering = answering(keep_alive && framing == Framing::Empty);
-            Box::pin(async move { answer_local(client, &local, line, answering).await })
+            Box::pin(async move { answer_local(client, &local, ctx, answering).await })
         }
         Ok(Plan::Forward(plan)) => {
-            let exchange = Box::new(Exchange { parts, framing, expects_continue, version, plan, line, ticket: None });
+            let exchange = Box::new(Exchange { parts, framing, expects_continue, version, plan, ctx, ticket: None });
             forward_exchange(client, exchange, answering(keep_alive))
         }
     }

@@ -30,8 +30,8 @@ pub async fn run<S: Io>(
 ) -> bool {
     let Some(requested) = ex.plan.upgrade else {
         // A 101 nobody asked for: the upstream is out of step.
-        let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ex.line);
-        answer_local(client, &local, ex.line, answering).await;
+        let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ex.ctx);
+        answer_local(client, &local, ex.ctx, answering).await;
         return false;
     };
     let protocol = head
@@ -49,7 +49,7 @@ pub async fn run<S: Io>(
     ubuf.advance(head.len);
     // Bytes the upstream sent right after its 101 belong to the tunnel.
     out.extend_from_slice(&ubuf);
-    drop(answering.deliver(ex.line, StatusCode::SWITCHING_PROTOCOLS));
+    drop(answering.deliver(ex.ctx, StatusCode::SWITCHING_PROTOCOLS));
     if let Err(e) = send_all(&mut client.io, &out, client.limits.send_timeout, |_| {}).await {
         client.note_send_error(e);
         return false;

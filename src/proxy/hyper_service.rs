@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 
 use super::body::ResponseBody;
 use super::{Plan, State, admit, error_response, headers, plan};
-use crate::access::{Delivery, RequestLine};
+use crate::access::{Delivery, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Settled};
@@ -29,23 +29,23 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = Instant::now();
     let active = conn.clock.request_started();
-    let mut line =
-        RequestLine::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
-    let mut pending = Unanswered { line: &mut line, conn: &conn, start, state: &state, armed: true };
-    let outcome = forward_with_hyper(&state, &conn, req, pending.line).await;
+    let mut ctx =
+        RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
+    let mut pending = Unanswered { ctx: &mut ctx, conn: &conn, start, state: &state, armed: true };
+    let outcome = forward_with_hyper(&state, &conn, req, pending.ctx).await;
     pending.armed = false;
     drop(pending);
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
-            let metrics = state.route_metrics(line.route_ref);
-            let delivery = Delivery::new(line, parts.status, start, active, metrics);
+            let metrics = state.route_metrics(ctx.route_ref);
+            let delivery = Delivery::new(ctx, parts.status, start, active, metrics);
             Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
         }
-        Ok(Answer::Local(local)) => local_response(&local, line, start, active, state),
+        Ok(Answer::Local(local)) => local_response(&local, ctx, start, active, state),
         Err(error) => {
-            let local = error_response(&error, &mut line);
-            local_response(&local, line, start, active, state)
+            let local = error_response(&error, &mut ctx);
+            local_response(&local, ctx, start, active, state)
         }
     };
     Ok(response)
@@ -56,7 +56,7 @@ pub async fn handle(
 /// connection), the line is still written: 499 with `aborted=client_closed`,
 /// or 503 with `aborted=shutdown`, as the HTTP/1 engine does.
 struct Unanswered<'a> {
-    line: &'a mut RequestLine,
+    ctx: &'a mut RequestContext,
     conn: &'a ConnContext,
     start: Instant,
     state: &'a Arc<State>,
@@ -71,9 +71,9 @@ impl Drop for Unanswered<'_> {
         }
         let shutdown = self.conn.clock.abort_reason() == Some(AbortReason::Shutdown);
         let status = if shutdown { StatusCode::SERVICE_UNAVAILABLE } else { crate::access::client_closed_status() };
-        let metrics = self.state.route_metrics(self.line.route_ref);
+        let metrics = self.state.route_metrics(self.ctx.route_ref);
         let active = self.conn.clock.request_started();
-        Delivery::new(self.line.clone(), status, self.start, active, metrics).client_left();
+        Delivery::new(self.ctx.clone(), status, self.start, active, metrics).client_left();
     }
 }
 
@@ -84,13 +84,13 @@ enum Answer {
 
 fn local_response(
     local: &LocalResponse,
-    line: RequestLine,
+    ctx: RequestContext,
     start: Instant,
     active: ActiveRequest,
     state: Arc<State>,
 ) -> Response<ResponseBody> {
-    let metrics = state.route_metrics(line.route_ref);
-    let delivery = Delivery::new(line, local.status, start, active, metrics);
+    let metrics = state.route_metrics(ctx.route_ref);
+    let delivery = Delivery::new(ctx, local.status, start, active, metrics);
     let mut response = Response::new(ResponseBody::local(local.body.clone(), delivery));
     *response.status_mut() = local.status;
     *response.headers_mut() = local.headers.clone();
@@ -104,11 +104,11 @@ async fn forward_with_hyper(
     state: &State,
     conn: &ConnContext,
     req: Request<Incoming>,
-    line: &mut RequestLine,
+    ctx: &mut RequestContext,
 ) -> Result<Answer, ProxyError> {
     let (mut parts, incoming) = req.into_parts();
     admit::hold_to_http2_field_rules(&mut parts.headers)?;
-    let forward = match plan(state, conn, &mut parts, line)? {
+    let forward = match plan(state, conn, &mut parts, ctx)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
         Plan::Forward(forward) => forward,
     };
@@ -121,7 +121,7 @@ async fn forward_with_hyper(
         if let Some(id) = dedupe::update_id(&whole) {
             match table.settle(id, upstream.config.response_timeout).await {
                 Settled::Forward(claimed) => ticket = Some(claimed),
-                Settled::Repeat(status) => return Ok(Answer::Local(super::repeated_answer(line, state, id, status))),
+                Settled::Repeat(status) => return Ok(Answer::Local(super::repeated_answer(ctx, state, id, status))),
                 Settled::TimedOut => return Err(ProxyError::UpstreamTimeout),
             }
         }

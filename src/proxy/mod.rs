@@ -25,7 +25,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 
-use crate::access::RequestLine;
+use crate::access::RequestContext;
 use crate::canonical;
 use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
@@ -36,10 +36,10 @@ use rewrite::{Target, https_redirect, rewrite};
 
 /// The local answer for `error`, with its log line. The line remembers the
 /// error for the access log's route counters and the status page.
-pub fn error_response(error: &ProxyError, line: &mut RequestLine) -> LocalResponse {
-    line.error = Some(*error);
+pub fn error_response(error: &ProxyError, ctx: &mut RequestContext) -> LocalResponse {
+    ctx.error = Some(*error);
     tracing::warn!(
-        route = %line.route_name(), upstream = %line.upstream_name(), client = %line.client,
+        route = %ctx.route_name(), upstream = %ctx.upstream_name(), client = %ctx.client,
         status = error.status().as_u16(), "{error}"
     );
     error_answer(error)
@@ -63,13 +63,13 @@ pub fn error_answer(error: &ProxyError) -> LocalResponse {
 
 /// The answer to a redelivered update on a `dedupe` route: the first copy's
 /// status and an empty body, counted and logged, with no upstream in the line.
-pub fn repeated_answer(line: &mut RequestLine, state: &State, update_id: i64, status: u16) -> LocalResponse {
-    state.route_metrics(line.route_ref).dedupe_suppressed.increment(1);
+pub fn repeated_answer(ctx: &mut RequestContext, state: &State, update_id: i64, status: u16) -> LocalResponse {
+    state.route_metrics(ctx.route_ref).dedupe_suppressed.increment(1);
     tracing::info!(
-        route = %line.route_name(), update_id, status,
+        route = %ctx.route_name(), update_id, status,
         "redelivered update answered without forwarding it again"
     );
-    line.upstream = None;
+    ctx.upstream = None;
     let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
     LocalResponse::new(status, String::new(), http::HeaderMap::new())
 }
@@ -113,7 +113,12 @@ fn acme_http_answer(state: &State, method: &http::Method, path: &str) -> Option<
 /// the route, runs its guards, and rewrites `parts` into the head the upstream
 /// gets (target, Host, hop-by-hop headers, `X-Forwarded-*`, `Via`). Fills in
 /// `line` as it learns the host, route and upstream.
-pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut RequestLine) -> Result<Plan, ProxyError> {
+pub fn plan(
+    state: &State,
+    conn: &ConnContext,
+    parts: &mut Parts,
+    ctx: &mut RequestContext,
+) -> Result<Plan, ProxyError> {
     let limits = &state.config.limits;
     // A cheap clone (shared bytes) that the canonical path can borrow from.
     let uri = parts.uri.clone();
@@ -129,15 +134,15 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
         }
         None => "".into(),
     };
-    line.host = host.to_string();
+    ctx.host = host.to_string();
     check_framing(&parts.headers)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     if !path.is_unchanged() {
         // The line already holds the raw path; only a rewritten one needs copying.
-        line.path = path.as_str().to_string();
+        ctx.path = path.as_str().to_string();
     }
     if let Some(answer) = acme_http_answer(state, &parts.method, path.match_key()) {
-        line.route = Some("acme-challenge".into());
+        ctx.route = Some("acme-challenge".into());
         return Ok(Plan::Local(answer));
     }
     if conn.kind == ListenerKind::Redirect
@@ -155,7 +160,7 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
         headers: &parts.headers,
     };
     let selected = state.config.routes.select(&facts);
-    (line.route_ref, line.route) = match selected.index {
+    (ctx.route_ref, ctx.route) = match selected.index {
         Some(i) => (RouteRef::Route(i), Some(state.config.routes.routes()[i].name.clone())),
         None => (RouteRef::Default, None),
     };
@@ -164,13 +169,13 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
         Action::Upstream(index) => *index,
     };
     let upstream = &state.upstreams[index];
-    line.upstream = Some(upstream.config.name.clone());
+    ctx.upstream = Some(upstream.config.name.clone());
     let mut max_body = limits.max_body;
     let mut secret = None;
     let mut dedupe = None;
     if let Some(i) = selected.index {
         let guards = &state.config.routes.routes()[i].guards;
-        line.permit = state.guard_state(i).admit(guards, line.client, &parts.headers)?.map(Arc::new);
+        ctx.permit = state.guard_state(i).admit(guards, ctx.client, &parts.headers)?.map(Arc::new);
         max_body = guards.max_body.unwrap_or(max_body);
         secret = guards.secret_header.as_ref();
         dedupe = state.guard_state(i).dedupe.clone();
@@ -180,7 +185,7 @@ pub fn plan(state: &State, conn: &ConnContext, parts: &mut Parts, line: &mut Req
     }
     // Past the guards: only a client the route admits learns that hookgate is there.
     if let Some(answer) = max_forwards::count_down(parts, secret.map(|s| &s.name))? {
-        line.upstream = None;
+        ctx.upstream = None;
         return Ok(Plan::Local(answer));
     }
     let strip = secret.filter(|s| s.strip).map(|s| &s.name);
