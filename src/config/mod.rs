@@ -29,9 +29,9 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use ipnet::IpNet;
 
-pub use guard_spec::{DedupeSpec, Guards, RateLimit};
+pub use guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader};
 #[cfg(test)]
-pub use guard_spec::{SecretHeader, TELEGRAM};
+pub use guard_spec::TELEGRAM;
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat, duration_text};

@@ -38,8 +38,7 @@ pub async fn handle(
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
             let (parts, incoming) = response.into_parts();
-            let metrics = state.route_metrics(ctx.route_ref);
-            let delivery = Delivery::new(ctx, parts.status, start, active, metrics);
+            let delivery = deliver(ctx, parts.status, start, active, &state);
             Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
         }
         Ok(Answer::Local(local)) => local_response(&local, ctx, start, active, state),
@@ -71,9 +70,8 @@ impl Drop for Unanswered<'_> {
         }
         let shutdown = self.conn.clock.abort_reason() == Some(AbortReason::Shutdown);
         let status = if shutdown { StatusCode::SERVICE_UNAVAILABLE } else { crate::access::client_closed_status() };
-        let metrics = self.state.route_metrics(self.ctx.route_ref);
         let active = self.conn.clock.request_started();
-        Delivery::new(self.ctx.clone(), status, self.start, active, metrics).client_left();
+        deliver(self.ctx.clone(), status, self.start, active, self.state).client_left();
     }
 }
 
@@ -89,12 +87,25 @@ fn local_response(
     active: ActiveRequest,
     state: Arc<State>,
 ) -> Response<ResponseBody> {
-    let metrics = state.route_metrics(ctx.route_ref);
-    let delivery = Delivery::new(ctx, local.status, start, active, metrics);
+    let delivery = deliver(ctx, local.status, start, active, &state);
     let mut response = Response::new(ResponseBody::local(local.body.clone(), delivery));
     *response.status_mut() = local.status;
     *response.headers_mut() = local.headers.clone();
     response
+}
+
+/// Starts the response to `ctx`'s request: the one place this front end
+/// makes a `Delivery`, whose drop writes the access line and records the
+/// route's metrics (the engine's is `http1::exchange::Answering::deliver`).
+fn deliver(
+    ctx: RequestContext,
+    status: StatusCode,
+    start: Instant,
+    active: ActiveRequest,
+    state: &State,
+) -> Arc<Delivery> {
+    let metrics = state.route_metrics(ctx.route_ref);
+    Delivery::new(ctx, status, start, active, metrics)
 }
 
 /// The hyper path: plans the request, then sends it with the upstream's

@@ -30,6 +30,7 @@ use crate::canonical;
 use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
 use crate::guards::Dedupe;
+use crate::config::SecretHeader;
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};
@@ -119,39 +120,23 @@ pub fn plan(
     parts: &mut Parts,
     ctx: &mut RequestContext,
 ) -> Result<Plan, ProxyError> {
-    let limits = &state.config.limits;
     // A cheap clone (shared bytes) that the canonical path can borrow from.
     let uri = parts.uri.clone();
-    let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len());
-    if target_len > limits.max_uri_bytes {
-        return Err(ProxyError::UriTooLong);
-    }
-    let host_value = request_host(parts)?;
+    let host_value = admit_head(state, parts)?;
     let host = match &host_value {
-        Some(value) => {
-            let text = value.to_str().map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
-            canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))?
-        }
+        Some(value) => host_name(value)?,
         None => "".into(),
     };
     ctx.host = host.to_string();
     check_framing(&parts.headers)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     if !path.is_unchanged() {
-        // The line already holds the raw path; only a rewritten one needs copying.
+        // The context already holds the raw path; only a rewritten one needs copying.
         ctx.path = path.as_str().to_string();
     }
-    if let Some(answer) = acme_http_answer(state, &parts.method, path.match_key()) {
-        ctx.route = Some("acme-challenge".into());
+    if let Some(answer) = answer_before_routing(state, conn, &parts.method, &host, &path, uri.query(), ctx)? {
         return Ok(Plan::Local(answer));
     }
-    if conn.kind == ListenerKind::Redirect
-        && let Some(redirect) = &state.config.listen.redirect
-        && !redirect.is_exempt(path.match_key())
-    {
-        return https_redirect(redirect, &host, &path, uri.query()).map(Plan::Local);
-    }
-
     let facts = RequestFacts {
         method: &parts.method,
         host: &host,
@@ -170,19 +155,7 @@ pub fn plan(
     };
     let upstream = &state.upstreams[index];
     ctx.upstream = Some(upstream.config.name.clone());
-    let mut max_body = limits.max_body;
-    let mut secret = None;
-    let mut dedupe = None;
-    if let Some(i) = selected.index {
-        let guards = &state.config.routes.routes()[i].guards;
-        ctx.permit = state.guard_state(i).admit(guards, ctx.client, &parts.headers)?.map(Arc::new);
-        max_body = guards.max_body.unwrap_or(max_body);
-        secret = guards.secret_header.as_ref();
-        dedupe = state.guard_state(i).dedupe.clone();
-    }
-    if content_length(&parts.headers).is_some_and(|length| length > max_body) {
-        return Err(ProxyError::BodyTooLarge);
-    }
+    let Guarded { max_body, secret, dedupe } = guard(state, selected.index, parts, ctx)?;
     // Past the guards: only a client the route admits learns that hookgate is there.
     if let Some(answer) = max_forwards::count_down(parts, secret.map(|s| &s.name))? {
         ctx.upstream = None;
@@ -193,4 +166,73 @@ pub fn plan(
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     let added = rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
     Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, added }))
+}
+
+/// The first phase: a target within `max_uri_bytes` and one valid `Host`
+/// (from the header or an absolute target), which is returned.
+fn admit_head(state: &State, parts: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
+    let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > state.config.limits.max_uri_bytes {
+        return Err(ProxyError::UriTooLong);
+    }
+    request_host(parts)
+}
+
+/// The host name routes match on: the `Host` value normalised (lower case, no default port).
+fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyError> {
+    let text = value.to_str().map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
+    canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))
+}
+
+/// Answers that come before any route: an ACME http-01 challenge, and the
+/// redirect to HTTPS on a redirect listener (except for its exempt paths).
+fn answer_before_routing(
+    state: &State,
+    conn: &ConnContext,
+    method: &http::Method,
+    host: &str,
+    path: &canonical::CanonicalPath<'_>,
+    query: Option<&str>,
+    ctx: &mut RequestContext,
+) -> Result<Option<LocalResponse>, ProxyError> {
+    if let Some(answer) = acme_http_answer(state, method, path.match_key()) {
+        ctx.route = Some("acme-challenge".into());
+        return Ok(Some(answer));
+    }
+    match &state.config.listen.redirect {
+        Some(redirect) if conn.kind == ListenerKind::Redirect && !redirect.is_exempt(path.match_key()) => {
+            https_redirect(redirect, host, path, query).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What the route's guards decided besides admitting the request.
+struct Guarded<'a> {
+    max_body: u64,
+    secret: Option<&'a SecretHeader>,
+    dedupe: Option<Arc<Dedupe>>,
+}
+
+/// Runs the selected route's guards (the `[default]` route has none): the
+/// in-flight slot they grant goes into the context, and a declared body over
+/// the route's `max_body` is refused before any of it is read.
+fn guard<'a>(
+    state: &'a State,
+    route: Option<usize>,
+    parts: &Parts,
+    ctx: &mut RequestContext,
+) -> Result<Guarded<'a>, ProxyError> {
+    let mut guarded = Guarded { max_body: state.config.limits.max_body, secret: None, dedupe: None };
+    if let Some(i) = route {
+        let guards = &state.config.routes.routes()[i].guards;
+        ctx.permit = state.guard_state(i).admit(guards, ctx.client, &parts.headers)?.map(Arc::new);
+        guarded.max_body = guards.max_body.unwrap_or(guarded.max_body);
+        guarded.secret = guards.secret_header.as_ref();
+        guarded.dedupe = state.guard_state(i).dedupe.clone();
+    }
+    if content_length(&parts.headers).is_some_and(|length| length > guarded.max_body) {
+        return Err(ProxyError::BodyTooLarge);
+    }
+    Ok(guarded)
 }
