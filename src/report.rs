@@ -10,8 +10,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
 use crate::client_ip;
-use crate::config::{Config, Guards, duration_text};
+use crate::config::{Config, duration_text, guards_as_written};
 use crate::error::ProxyError;
+use crate::guards::Guards;
 use crate::routes::{Action, PathMatch, RequestFacts};
 
 /// The compiled route table, one line per route, then the default.
@@ -72,7 +73,7 @@ pub fn route_table(config: &Config) -> String {
             route.describe_match(),
             describe_action(config, &route.action)
         );
-        for guard in route.guards.as_written() {
+        for guard in guards_as_written(&route.guards) {
             let _ = writeln!(out, "       {guard}");
         }
     }

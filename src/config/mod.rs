@@ -8,7 +8,6 @@
 //! `tls`, `telegram`, `upstreams`), and secret files are read by `credentials`.
 
 mod credentials;
-mod guard_spec;
 mod guards;
 mod hints;
 mod locate;
@@ -29,9 +28,9 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use ipnet::IpNet;
 
-pub use guard_spec::{DedupeSpec, Guards, RateLimit};
 #[cfg(test)]
-pub use guard_spec::{SecretHeader, TELEGRAM};
+pub use guards::TELEGRAM;
+pub use guards::guards_as_written;
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat, duration_text};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
-use super::Guards;
 use super::route_index::PathIndex;
+use crate::guards::Guards;
 
 /// What a matched route does with the request.
 #[derive(Debug, Clone)]
