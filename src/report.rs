@@ -121,7 +121,7 @@ pub fn warnings(config: &Config) -> Vec<String> {
 }
 
 /// The `[telegram]` route and every route that admits the `telegram` set.
-fn telegram_webhooks(config: &Config) -> impl Iterator<Item = &crate::config::Route> {
+fn telegram_webhooks(config: &Config) -> impl Iterator<Item = &crate::routes::Route> {
     let telegram = config.telegram.as_ref().map(|t| &*t.route);
     config.routes.routes().iter().filter(move |route| {
         Some(&*route.name) == telegram || route.guards.allow_from_names.iter().any(|n| n == "telegram")
