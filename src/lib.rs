@@ -72,8 +72,9 @@ pub(crate) mod upstream;
 // crate-private, so the compiler reports what nothing uses.
 pub use access::output::before_park as access_log_before_park;
 pub use config::{Config, ConfigError};
+pub use connection::ListenerKind;
 pub use metrics::Metrics;
 pub use proxy::State;
-pub use server::{ListenerKind, Server, run as serve};
+pub use server::{Server, run as serve};
 pub use status::summary as status_summary;
 pub use telegram::cli as telegram_cli;

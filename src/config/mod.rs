@@ -12,7 +12,7 @@ mod credentials;
 mod guards;
 mod hints;
 mod locate;
-pub mod raw;
+mod raw;
 mod syntax;
 mod telegram;
 mod tls;

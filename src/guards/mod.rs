@@ -18,8 +18,7 @@ use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use dedupe::Dedupe;
-use dedupe::DedupeSpec;
+use dedupe::{Dedupe, DedupeSpec};
 pub use rate::{RateKey, RateLimit, RateLimiter};
 
 use crate::error::ProxyError;

@@ -318,8 +318,8 @@ impl Sources {
     }
 
     /// Records what the daemon listens on now.
-    pub fn set_listeners(&self, bound: Vec<(std::net::SocketAddr, crate::server::ListenerKind)>) {
-        use crate::server::ListenerKind;
+    pub fn set_listeners(&self, bound: Vec<(std::net::SocketAddr, crate::connection::ListenerKind)>) {
+        use crate::connection::ListenerKind;
         let list = bound
             .into_iter()
             .map(|(addr, kind)| Listener {

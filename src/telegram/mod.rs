@@ -18,12 +18,11 @@ mod repair;
 use http::{HeaderMap, HeaderValue, Method};
 use md5::{Digest, Md5};
 
-pub use crate::config::{BotToken, TelegramConfig};
 pub use diagnosis::{Diagnosis, WebhookInfo};
 
 use api::{ApiError, WebhookParams};
 
-use crate::config::Config;
+use crate::config::{BotToken, Config, TelegramConfig};
 use crate::routes::{Action, RequestFacts};
 
 /// Ports Telegram delivers webhooks to.

@@ -11,7 +11,8 @@ use std::time::Duration;
 use super::api::{ApiError, BotApi};
 use super::diagnosis::redact;
 use super::repair::{Repairer, Seen};
-use super::{Diagnosis, TelegramConfig, WebhookInfo};
+use super::{Diagnosis, WebhookInfo};
+use crate::config::TelegramConfig;
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
 

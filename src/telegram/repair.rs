@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::api::BotApi;
 use super::monitor::WebhookStatus;
-use super::{Diagnosis, TelegramConfig, Unregistrable, WebhookInfo};
-use crate::config::Config;
+use super::{Diagnosis, Unregistrable, WebhookInfo};
+use crate::config::{Config, TelegramConfig};
 use crate::metrics::Metrics;
 
 /// The shortest time between two repairs.
