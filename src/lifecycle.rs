@@ -29,7 +29,8 @@ use crate::report;
 use crate::server::Server;
 use crate::status::{self, ReloadError};
 use crate::systemd::{self, Activated, Notifier};
-use crate::telegram::monitor::{self, WebhookStatus};
+use crate::telegram::monitor;
+use crate::telegram::webhook_status::WebhookStatus;
 
 /// How often metrics upkeep runs and the systemd status line is refreshed.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::api::BotApi;
 use super::diagnosis::redact;
-use super::monitor::REPAIR_LINE;
+use super::webhook_status::REPAIR_LINE;
 use super::{Diagnosis, TelegramError};
 use crate::config::{Config, TelegramConfig};
 

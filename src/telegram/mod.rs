@@ -14,6 +14,7 @@ pub mod cli;
 mod diagnosis;
 pub mod monitor;
 mod repair;
+pub mod webhook_status;
 
 use http::{HeaderMap, HeaderValue, Method};
 use md5::{Digest, Md5};

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::api::BotApi;
-use super::monitor::WebhookStatus;
+use super::webhook_status::WebhookStatus;
 use super::{Diagnosis, Unregistrable, WebhookInfo};
 use crate::config::{Config, TelegramConfig};
 use crate::metrics::Metrics;
