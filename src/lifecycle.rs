@@ -22,13 +22,15 @@ use tokio::sync::mpsc;
 use crate::acme;
 use crate::admin::{self, Admin, Phase, Readiness};
 use crate::config::Config;
+use crate::connection::ListenerKind;
 use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;
-use crate::server::{ListenerKind, Server};
+use crate::server::Server;
 use crate::status::{self, ReloadError};
 use crate::systemd::{self, Activated, Notifier};
-use crate::telegram::monitor::{self, WebhookStatus};
+use crate::telegram::monitor;
+use crate::telegram::webhook_status::WebhookStatus;
 
 /// How often metrics upkeep runs and the systemd status line is refreshed.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);

@@ -10,8 +10,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
 use crate::client_ip;
-use crate::config::{Config, Guards, duration_text};
+use crate::config::{Config, duration_text, guards_as_written};
 use crate::error::ProxyError;
+use crate::guards::Guards;
 use crate::routes::{Action, PathMatch, RequestFacts};
 
 /// The compiled route table, one line per route, then the default.
@@ -72,7 +73,7 @@ pub fn route_table(config: &Config) -> String {
             route.describe_match(),
             describe_action(config, &route.action)
         );
-        for guard in route.guards.as_written() {
+        for guard in guards_as_written(&route.guards) {
             let _ = writeln!(out, "       {guard}");
         }
     }
@@ -120,7 +121,7 @@ pub fn warnings(config: &Config) -> Vec<String> {
 }
 
 /// The `[telegram]` route and every route that admits the `telegram` set.
-fn telegram_webhooks(config: &Config) -> impl Iterator<Item = &crate::config::Route> {
+fn telegram_webhooks(config: &Config) -> impl Iterator<Item = &crate::routes::Route> {
     let telegram = config.telegram.as_ref().map(|t| &*t.route);
     config.routes.routes().iter().filter(move |route| {
         Some(&*route.name) == telegram || route.guards.allow_from_names.iter().any(|n| n == "telegram")

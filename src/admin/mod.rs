@@ -45,7 +45,7 @@ use crate::config::{Config, ConfigError, Problem};
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
 use crate::status;
-use crate::telegram::monitor::{REPAIR_LINE, WebhookStatus};
+use crate::telegram::webhook_status::{REPAIR_LINE, WebhookStatus};
 use gate::Refusal;
 
 /// Where the daemon is in its life, for `/readyz`.

@@ -1,4 +1,5 @@
-//! Validation of per-route guards and of `[sets.NAME]`.
+//! Per-route guards and `[sets.NAME]` as the file writes them: validated into
+//! `guards::Guards`, and written back in the file's spelling for `check`.
 //!
 //! Kept apart from `validate` because guards read files (the secret) and
 //! resolve names (CIDR sets); everything else there is pure.
@@ -9,10 +10,14 @@ use http::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
 
 use super::Step;
-use super::guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader, TELEGRAM};
-use super::raw::{Cidr, RawRoute, RawSet};
+use super::raw::{Cidr, RawRoute, RawSet, duration_text, size_text};
 use super::validate::{Checker, Sets, child};
+use crate::guards::dedupe::DedupeSpec;
+use crate::guards::{Guards, RateLimit, SecretHeader};
 use crate::secret::Secret;
+
+/// Telegram's documented webhook source ranges (core.telegram.org/bots/webhooks).
+pub const TELEGRAM: [&str; 2] = ["149.154.160.0/20", "91.108.4.0/22"];
 
 /// Highest `per_second` accepted; above it a rate limit means nothing.
 const MAX_RATE: f64 = 1_000_000.0;
@@ -134,4 +139,41 @@ impl Checker<'_> {
         }
         Some(Secret::new(value))
     }
+}
+
+/// The guards as the route table shows them: one `key = value` each, in
+/// the file's own spelling with the defaults filled in, so what `check`
+/// prints can be pasted back. The secret's value (and its file) is never shown.
+pub fn guards_as_written(guards: &Guards) -> Vec<String> {
+    let mut lines = Vec::new();
+    if guards.allow_from.is_some() {
+        let names: Vec<String> = guards.allow_from_names.iter().map(|n| format!("{n:?}")).collect();
+        lines.push(format!("allow_from = [{}]", names.join(", ")));
+    }
+    if let Some(secret) = &guards.secret_header {
+        lines.push(format!("secret_header = {{ name = \"{}\", strip = {} }}", secret.name, secret.strip));
+    }
+    if let Some(max) = guards.max_body {
+        lines.push(format!("max_body = {:?}", size_text(max)));
+    }
+    if let Some(limit) = &guards.rate_limit {
+        lines.push(format!(
+            "rate_limit = {{ per_second = {}, burst = {}, key = \"{}\", max_keys = {} }}",
+            limit.per_second,
+            limit.burst,
+            limit.key.as_str(),
+            limit.max_keys
+        ));
+    }
+    if let Some(n) = guards.max_in_flight {
+        lines.push(format!("max_in_flight = {n}"));
+    }
+    if let Some(dedupe) = &guards.dedupe {
+        lines.push(format!(
+            "dedupe = {{ key = \"telegram_update_id\", window = {:?}, max_keys = {} }}",
+            duration_text(dedupe.window),
+            dedupe.max_keys
+        ));
+    }
+    lines
 }

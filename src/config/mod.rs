@@ -2,19 +2,17 @@
 //!
 //! Two stages: `raw` mirrors the file for serde; `validate` checks what serde
 //! cannot (cross-references, "exactly one of", canonical paths) and builds the
-//! types defined here, which the daemon runs on, so an invalid state cannot
+//! types defined here, and the route table (`crate::routes`) with its guards
+//! (`crate::guards`), which the daemon runs on, so an invalid state cannot
 //! exist past load time. Every error names the file, the line and the key path.
 //! Tables with rules of their own are checked in files of their own (`guards`,
 //! `tls`, `telegram`, `upstreams`), and secret files are read by `credentials`.
 
 mod credentials;
-mod guard_spec;
 mod guards;
 mod hints;
 mod locate;
-pub mod raw;
-mod route_index;
-mod route_spec;
+mod raw;
 mod syntax;
 mod telegram;
 mod tls;
@@ -29,13 +27,14 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use ipnet::IpNet;
 
-pub use guard_spec::{DedupeSpec, Guards, RateLimit, SecretHeader};
+use crate::routes::{RouteTable, prefix_matches};
+
 #[cfg(test)]
-pub use guard_spec::TELEGRAM;
+pub use guards::TELEGRAM;
+pub use guards::guards_as_written;
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat, duration_text};
-pub use route_spec::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches};
 pub use telegram::{BotToken, TelegramConfig};
 
 /// Where the daemon looks when neither `-c` nor `HOOKGATE_CONFIG` is given.

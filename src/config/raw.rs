@@ -16,6 +16,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use crate::guards::RateKey;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -249,27 +251,6 @@ pub struct RawRateLimit {
     pub burst: Option<u32>,
     pub key: Option<RateKey>,
     pub max_keys: Option<usize>,
-}
-
-/// What a rate limit counts separately.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RateKey {
-    /// One bucket per client address (per /64 for IPv6).
-    #[default]
-    ClientIp,
-    /// One bucket for the whole route.
-    Route,
-}
-
-impl RateKey {
-    /// As the file writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RateKey::ClientIp => "client_ip",
-            RateKey::Route => "route",
-        }
-    }
 }
 
 /// `[default]`: `upstream = "name"` or `respond = { ... }`; exactly one is checked in validation.

@@ -15,7 +15,7 @@ use super::Step;
 use super::raw::RawTelegram;
 use super::upstreams::without_userinfo;
 use super::validate::{Checker, child};
-use super::{Action, PathMatch, RouteTable};
+use crate::routes::{Action, PathMatch, RouteTable};
 use crate::secret::Secret;
 
 /// A bot token. It never appears in `Debug` output, logs or errors.

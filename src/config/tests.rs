@@ -1,6 +1,7 @@
 //! Config validation: every error names the file, line and key path.
 
 use super::*;
+use crate::guards::RateKey;
 use http::StatusCode;
 
 const BASE: &str = r#"
@@ -317,18 +318,16 @@ fn the_spelling_check_prints_is_the_spelling_the_file_takes() {
     #[derive(serde::Deserialize)]
     struct Keys {
         host_header: HostHeader,
-        key: raw::RateKey,
+        key: RateKey,
     }
-    for (host_header, key) in
-        [(HostHeader::Preserve, raw::RateKey::ClientIp), (HostHeader::Upstream, raw::RateKey::Route)]
-    {
+    for (host_header, key) in [(HostHeader::Preserve, RateKey::ClientIp), (HostHeader::Upstream, RateKey::Route)] {
         let text = format!("host_header = \"{}\"\nkey = \"{}\"\n", host_header.as_str(), key.as_str());
         let read: Keys = toml::from_str(&text).unwrap();
         assert_eq!((read.host_header, read.key), (host_header, key));
     }
     let config = load("[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nmax_body = \"64KiB\"\nmax_in_flight = 3\nallow_from = [\"telegram\", \"10.0.0.0/8\"]\n").unwrap();
     assert_eq!(
-        config.routes.routes()[0].guards.as_written(),
+        guards_as_written(&config.routes.routes()[0].guards),
         ["allow_from = [\"telegram\", \"10.0.0.0/8\"]", "max_body = \"64KiB\"", "max_in_flight = 3"]
     );
 }

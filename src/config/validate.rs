@@ -13,9 +13,9 @@ use ipnet::IpNet;
 
 use super::locate::{self, Locator};
 use super::raw::{self, RawConfig, RawRespond, RawRoute};
-use super::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 use super::{Config, Limits, Listen, Log, Problem, Step, Upstream};
 use crate::canonical;
+use crate::routes::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 
 /// The key path `at.key`.
 /// One key step of a path.

@@ -9,7 +9,8 @@
 //! A non-2xx or unfinished answer is forgotten, so Telegram's retry goes
 //! through. Memory is bounded like `rate_limit`: at most `max_keys` ids; when
 //! full, expired ones are dropped, and if it is still full new ids pass
-//! through unremembered.
+//! through unremembered. `DedupeSpec` is the validated `dedupe` setting a
+//! table runs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +18,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::config::DedupeSpec;
+/// A validated `dedupe = { key = "telegram_update_id", window, max_keys }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeSpec {
+    pub window: Duration,
+    pub max_keys: usize,
+}
+
+impl DedupeSpec {
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+    pub const DEFAULT_MAX_KEYS: usize = 100_000;
+}
 
 /// The update id Telegram puts at the top of every update.
 pub fn update_id(body: &[u8]) -> Option<i64> {

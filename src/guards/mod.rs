@@ -3,8 +3,9 @@
 //! A guard runs after the route is chosen and before a byte is forwarded. The
 //! order is fixed: source allowlist (403), secret header (401 missing, 403
 //! wrong), rate limit (429 with `Retry-After`), in-flight cap (503). Body size
-//! is enforced where the body streams. `Guards` is the validated config (in
-//! `config`); this module runs it, and `GuardState` holds the counters that
+//! is enforced where the body streams. `Guards` is one route's guards as
+//! validated (`config` builds them from the file and writes them back in its
+//! spelling); this module runs them, and `GuardState` holds the counters that
 //! live as long as one config load.
 
 pub mod dedupe;
@@ -13,16 +14,50 @@ mod rate;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
+use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use dedupe::Dedupe;
-pub use rate::RateLimiter;
+use dedupe::{Dedupe, DedupeSpec};
+pub use rate::{RateKey, RateLimit, RateLimiter};
 
-use crate::config::Guards;
 use crate::error::ProxyError;
+use crate::secret::Secret;
+
+#[derive(Debug, Clone)]
+pub struct SecretHeader {
+    pub name: HeaderName,
+    pub value: Secret,
+    /// Remove the header before forwarding (default), so the backend never sees it.
+    pub strip: bool,
+}
+
+/// The validated guards of one route.
+#[derive(Debug, Clone, Default)]
+pub struct Guards {
+    /// Allowed client networks; `None` means anyone.
+    pub allow_from: Option<Vec<IpNet>>,
+    /// The `allow_from` entries as written, for explanations.
+    pub allow_from_names: Vec<String>,
+    pub secret_header: Option<SecretHeader>,
+    /// Overrides `[limits] max_body` for this route.
+    pub max_body: Option<u64>,
+    pub rate_limit: Option<RateLimit>,
+    pub max_in_flight: Option<usize>,
+    /// Redeliveries of an answered update are answered here (`dedupe`).
+    pub dedupe: Option<DedupeSpec>,
+}
 
 impl Guards {
+    pub fn is_empty(&self) -> bool {
+        self.allow_from.is_none()
+            && self.secret_header.is_none()
+            && self.max_body.is_none()
+            && self.rate_limit.is_none()
+            && self.max_in_flight.is_none()
+            && self.dedupe.is_none()
+    }
+
     /// Whether `client` may call the route.
     pub fn allows(&self, client: IpAddr) -> bool {
         let client = canonical_ip(client);
@@ -104,8 +139,7 @@ mod tests {
     use http::HeaderName;
 
     use super::*;
-    use crate::config::{DedupeSpec, SecretHeader, TELEGRAM};
-    use crate::secret::Secret;
+    use crate::config::TELEGRAM;
 
     #[test]
     fn secrets_never_show_in_debug_output() {

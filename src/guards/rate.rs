@@ -5,7 +5,8 @@
 //! most `max_keys` buckets are kept. When the table is full, buckets that have
 //! refilled (idle clients) are dropped; if it is still full, every request
 //! shares one overflow bucket with the route's quota until space frees, so a
-//! flood of distinct addresses cannot grow memory.
+//! flood of distinct addresses cannot grow memory. `RateLimit` is the
+//! validated `rate_limit` setting a limiter runs.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -13,15 +14,50 @@ use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+use serde::Deserialize;
 
-use crate::config::RateLimit;
-use crate::config::raw::RateKey;
+/// A validated `rate_limit = { per_second, burst, key, max_keys }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+    pub key: RateKey,
+    pub max_keys: usize,
+}
 
 impl RateLimit {
+    /// The default burst: one second's worth of requests, at least 1.
+    pub fn default_burst(per_second: f64) -> u32 {
+        per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32
+    }
+
+    pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
     fn quota(&self) -> Quota {
         let period = Duration::from_secs_f64(1.0 / self.per_second).max(Duration::from_nanos(1));
         let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst)
+    }
+}
+
+/// What a rate limit counts separately.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateKey {
+    /// One bucket per client address (per /64 for IPv6).
+    #[default]
+    ClientIp,
+    /// One bucket for the whole route.
+    Route,
+}
+
+impl RateKey {
+    /// As the file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateKey::ClientIp => "client_ip",
+            RateKey::Route => "route",
+        }
     }
 }
 

@@ -16,7 +16,7 @@ mod rewrite;
 mod state;
 pub mod tunnel;
 
-pub use crate::access::RouteRef;
+use crate::access::RouteRef;
 pub use hyper_service::handle;
 pub use state::State;
 
@@ -29,8 +29,8 @@ use crate::access::RequestContext;
 use crate::canonical;
 use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
-use crate::guards::Dedupe;
-use crate::config::SecretHeader;
+use crate::guards::SecretHeader;
+use crate::guards::dedupe::Dedupe;
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};

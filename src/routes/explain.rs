@@ -6,19 +6,7 @@
 
 use std::fmt;
 
-use http::HeaderName;
-
-use super::{HostMatch, Matcher, PathMatch, RequestFacts, Route, RouteTable};
-
-/// The key that made a route not match.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mismatch {
-    Host,
-    Path,
-    Method,
-    Header(HeaderName),
-    Query(String),
-}
+use super::{HostMatch, Matcher, Mismatch, PathMatch, RequestFacts, Route, RouteTable};
 
 /// One route's verdict in an explanation.
 #[derive(Debug, Clone)]

@@ -1,73 +1,98 @@
-//! Route selection: a pure function from a request head to a route.
+//! Routes: what each route matches and does, and selection, a pure function
+//! from a request head to a route.
 //!
 //! Routes are tried in file order and the first match wins; `[default]` takes
-//! the rest. The validated routes and their path index are `config`'s
-//! (`config/route_spec.rs`); exact and prefix paths are indexed there, so
-//! selection costs about the same with 10 routes as with 10,000. No IO happens here.
+//! the rest. `config` builds the table from the file; the types live here,
+//! beside what they do: `matcher` says whether one route's keys hold, `index`
+//! finds the routes whose path could match (exact and prefix paths are
+//! indexed, so selection costs about the same with 10 routes as with 10,000),
+//! and `explain` says why, for people. No IO happens here.
 
 mod explain;
+mod index;
+mod matcher;
 
-use http::{HeaderMap, Method};
+use std::sync::Arc;
 
-pub use crate::config::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable, prefix_matches};
-pub use explain::Mismatch;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
 
-impl HostMatch {
-    fn matches(&self, host: &str) -> bool {
-        match self {
-            HostMatch::Exact(want) => host == want,
-            HostMatch::Suffix(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
-        }
+pub use matcher::{HostMatch, Matcher, Mismatch, PathMatch, prefix_matches};
+
+use crate::guards::Guards;
+use index::PathIndex;
+
+/// What a matched route does with the request.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Forward to the upstream at this index of `Config::upstreams`.
+    Upstream(usize),
+    /// Answer from hookgate itself.
+    Respond(LocalResponse),
+}
+
+/// A response hookgate writes itself (`respond = { status, body, headers }`).
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: StatusCode,
+    pub body: Bytes,
+    pub headers: HeaderMap,
+}
+
+impl LocalResponse {
+    pub fn new(status: StatusCode, body: String, headers: HeaderMap) -> Self {
+        LocalResponse { status, body: Bytes::from(body), headers }
+    }
+
+    /// What `[default]` does when the file has none.
+    pub fn not_found() -> Self {
+        LocalResponse::new(StatusCode::NOT_FOUND, "no route\n".to_string(), HeaderMap::new())
     }
 }
 
-impl PathMatch {
-    fn matches(&self, path: &str) -> bool {
-        match self {
-            PathMatch::Exact(want) => path == want,
-            PathMatch::Prefix(prefix) => prefix_matches(prefix, path),
-            PathMatch::Regex(re) => re.is_match(path),
-        }
-    }
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: Arc<str>,
+    pub matcher: Matcher,
+    pub action: Action,
+    pub guards: Guards,
 }
 
-impl Matcher {
-    /// Why this matcher does not match `req`, or `Ok` when it does.
-    pub fn check(&self, req: &RequestFacts<'_>) -> Result<(), Mismatch> {
-        if let Some(host) = &self.host
-            && !host.matches(req.host)
-        {
-            return Err(Mismatch::Host);
+/// The routes in file order, `[default]`, and the path index over them.
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    default: Action,
+    index: PathIndex,
+}
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>, default: Action) -> Self {
+        let index = PathIndex::build(&routes);
+        RouteTable { routes, default, index }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    pub fn default_action(&self) -> &Action {
+        &self.default
+    }
+
+    /// Which routes could match a path; `select` checks the rest of their keys.
+    pub(crate) fn index(&self) -> &PathIndex {
+        &self.index
+    }
+
+    /// The first route, in file order, that matches `req`; else the default.
+    pub fn select(&self, req: &RequestFacts<'_>) -> Selected<'_> {
+        let routes = self.routes();
+        match self.index().first_match(req.path, |i| routes[i].matcher.check(req).is_ok()) {
+            Some(i) => Selected { index: Some(i), route: Some(&routes[i]), action: &routes[i].action },
+            None => Selected { index: None, route: None, action: self.default_action() },
         }
-        if let Some(path) = &self.path
-            && !path.matches(req.path)
-        {
-            return Err(Mismatch::Path);
-        }
-        if let Some(methods) = &self.methods
-            && !methods.contains(req.method)
-        {
-            return Err(Mismatch::Method);
-        }
-        for (name, want) in &self.headers {
-            let mut values = req.headers.get_all(name).iter();
-            let found = match want {
-                None => values.next().is_some(),
-                Some(want) => values.any(|v| v == want),
-            };
-            if !found {
-                return Err(Mismatch::Header(name.clone()));
-            }
-        }
-        for (name, want) in &self.query {
-            let query = req.query.unwrap_or("");
-            let found = form_urlencoded::parse(query.as_bytes())
-                .any(|(k, v)| k == name.as_str() && (want == "*" || v == want.as_str()));
-            if !found {
-                return Err(Mismatch::Query(name.clone()));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -91,17 +116,6 @@ pub struct Selected<'a> {
     /// `None` means `[default]`.
     pub route: Option<&'a Route>,
     pub action: &'a Action,
-}
-
-impl RouteTable {
-    /// The first route, in file order, that matches `req`; else the default.
-    pub fn select(&self, req: &RequestFacts<'_>) -> Selected<'_> {
-        let routes = self.routes();
-        match self.index().first_match(req.path, |i| routes[i].matcher.check(req).is_ok()) {
-            Some(i) => Selected { index: Some(i), route: Some(&routes[i]), action: &routes[i].action },
-            None => Selected { index: None, route: None, action: self.default_action() },
-        }
-    }
 }
 
 #[cfg(test)]

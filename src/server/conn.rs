@@ -18,10 +18,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::ClockedIo;
-use super::{ListenerKind, Shared, proxy_protocol};
+use super::{Shared, proxy_protocol};
 use crate::client_ip::is_trusted;
 use crate::config::Limits;
-use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, Shutdown};
+use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, ListenerKind, Shutdown};
 use crate::http1 as engine;
 use crate::metrics::OpenGauge;
 use crate::proxy;

@@ -33,7 +33,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use crate::connection::ListenerKind;
+use crate::connection::ListenerKind;
 
 use crate::metrics::Metrics;
 use crate::proxy::State;

@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{ListenerKind, Shared, accept};
+use super::{Shared, accept};
+use crate::connection::ListenerKind;
 
 /// An accept loop for a worker to run.
 pub(super) struct AcceptJob {

@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::recent::{Problem, Refusal, RouteSummary, UpstreamHealth};
 use crate::routes::Action;
 use crate::server::StateHandle;
-use crate::telegram::monitor::{WebhookStatus, WebhookView};
+use crate::telegram::webhook_status::{WebhookStatus, WebhookView};
 
 /// A latency bound in milliseconds as people write it: `512 µs`, `1 ms`,
 /// `131 ms`, `2.1 s`. The bounds are powers of two in µs, so `1.024` is `1 ms`;
@@ -318,8 +318,8 @@ impl Sources {
     }
 
     /// Records what the daemon listens on now.
-    pub fn set_listeners(&self, bound: Vec<(std::net::SocketAddr, crate::server::ListenerKind)>) {
-        use crate::server::ListenerKind;
+    pub fn set_listeners(&self, bound: Vec<(std::net::SocketAddr, crate::connection::ListenerKind)>) {
+        use crate::connection::ListenerKind;
         let list = bound
             .into_iter()
             .map(|(addr, kind)| Listener {

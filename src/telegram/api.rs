@@ -19,7 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use super::{BotToken, WebhookInfo};
+use super::WebhookInfo;
+use crate::config::BotToken;
 
 /// How long one Bot API call may take, connect included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);

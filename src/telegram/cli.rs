@@ -8,9 +8,9 @@ use std::fmt::Write;
 
 use super::api::BotApi;
 use super::diagnosis::redact;
-use super::monitor::REPAIR_LINE;
-use super::{Diagnosis, TelegramConfig, TelegramError};
-use crate::config::Config;
+use super::webhook_status::REPAIR_LINE;
+use super::{Diagnosis, TelegramError};
+use crate::config::{Config, TelegramConfig};
 
 fn telegram(config: &Config) -> Result<&TelegramConfig, TelegramError> {
     config.telegram.as_ref().ok_or(TelegramError::NotConfigured)

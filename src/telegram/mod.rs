@@ -14,16 +14,16 @@ pub mod cli;
 mod diagnosis;
 pub mod monitor;
 mod repair;
+pub mod webhook_status;
 
 use http::{HeaderMap, HeaderValue, Method};
 use md5::{Digest, Md5};
 
-pub use crate::config::{BotToken, TelegramConfig};
 pub use diagnosis::{Diagnosis, WebhookInfo};
 
 use api::{ApiError, WebhookParams};
 
-use crate::config::Config;
+use crate::config::{BotToken, Config, TelegramConfig};
 use crate::routes::{Action, RequestFacts};
 
 /// Ports Telegram delivers webhooks to.

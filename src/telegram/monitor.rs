@@ -5,13 +5,15 @@
 //! a failed call included: then Telegram's state is unknown, and both say why.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::api::{ApiError, BotApi};
 use super::diagnosis::redact;
 use super::repair::{Repairer, Seen};
-use super::{Diagnosis, TelegramConfig, WebhookInfo};
+use super::webhook_status::{WebhookStatus, WebhookView};
+use super::{Diagnosis, WebhookInfo};
+use crate::config::TelegramConfig;
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
 
@@ -21,127 +23,6 @@ const IDLE_RECHECK: Duration = Duration::from_secs(30);
 const FIRST_RETRY: Duration = Duration::from_secs(15);
 /// Errors younger than this (or two intervals, if longer) count as current.
 const ERROR_WINDOW: Duration = Duration::from_secs(600);
-
-/// How `/readyz` starts the line with the monitor's last webhook repair
-/// (`hookgate telegram info` looks for it).
-pub const REPAIR_LINE: &str = "telegram last repair: ";
-
-/// The latest diagnosis and the last repair, for `/readyz` and the status page.
-#[derive(Debug, Default)]
-pub struct WebhookStatus(Mutex<Report>);
-
-#[derive(Debug, Default)]
-struct Report {
-    /// One line for `/readyz`: the diagnosis, or why Telegram could not be asked.
-    diagnosis: Option<String>,
-    /// The last repair: when, from which state to which, and its result.
-    repair: Option<String>,
-    /// What the last round learned.
-    view: Option<WebhookView>,
-}
-
-/// What the last round learned, for the status page: the diagnosis, or that
-/// Telegram could not be asked and why. A round that could not ask keeps the
-/// numbers of the last one that could, but never its verdict.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct WebhookView {
-    /// The diagnosis in a few words (`healthy`, `webhook set to …`, …), or
-    /// `cannot reach Telegram` / `cannot ask Telegram` when the round failed.
-    pub state: String,
-    pub healthy: bool,
-    /// The diagnosis with its fix, in one line; when the round failed, the
-    /// line `/readyz` shows (`unknown: cannot ask Telegram (…)`).
-    pub explain: String,
-    /// Why the last round could not ask Telegram; `None` when it could.
-    pub unreachable: Option<String>,
-    /// From the last round that reached Telegram (0 before one did).
-    pub pending_updates: u64,
-    pub url_matches_config: bool,
-    pub last_error: Option<String>,
-    pub last_error_age_seconds: Option<u64>,
-    /// Unix time of the last round, whether or not it reached Telegram.
-    pub checked_at: u64,
-    /// Unix time of the last round that reached Telegram.
-    pub reached_at: Option<u64>,
-}
-
-/// `state` when Telegram's servers could not be reached in time.
-pub const UNREACHABLE: &str = "cannot reach Telegram";
-/// `state` when they answered, but not with a webhook's state (a refused token, a broken answer).
-pub const UNANSWERED: &str = "cannot ask Telegram";
-
-impl WebhookStatus {
-    fn read<T>(&self, f: impl FnOnce(&Report) -> T) -> T {
-        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn write(&self, f: impl FnOnce(&mut Report)) {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
-    pub fn get(&self) -> Option<String> {
-        self.read(|r| r.diagnosis.clone())
-    }
-
-    pub fn view(&self) -> Option<WebhookView> {
-        self.read(|r| r.view.clone())
-    }
-
-    /// The last repair: when, from which state to which, and its result.
-    pub fn last_repair(&self) -> Option<String> {
-        self.read(|r| r.repair.clone())
-    }
-
-    fn set(&self, text: String) {
-        self.write(|r| r.diagnosis = Some(text));
-    }
-
-    fn set_view(&self, view: WebhookView) {
-        self.write(|r| r.view = Some(view));
-    }
-
-    /// A round could not ask Telegram: the view says so, with `/readyz`'s line.
-    fn set_unreachable(&self, error: &ApiError) {
-        let line = unknown(error);
-        let state = match error {
-            ApiError::Unreachable { .. } | ApiError::Timeout(_) => UNREACHABLE,
-            _ => UNANSWERED,
-        };
-        let now = crate::metrics::unix_seconds();
-        self.write(|r| {
-            r.diagnosis = Some(line.clone());
-            let view = r.view.get_or_insert_with(|| WebhookView {
-                state: String::new(),
-                healthy: false,
-                explain: String::new(),
-                unreachable: None,
-                pending_updates: 0,
-                url_matches_config: false,
-                last_error: None,
-                last_error_age_seconds: None,
-                checked_at: now,
-                reached_at: None,
-            });
-            view.state = state.to_string();
-            view.healthy = false;
-            view.explain = line;
-            view.unreachable = Some(error.to_string());
-            view.checked_at = now;
-        });
-    }
-
-    /// No `[telegram]` (or the monitor off): nothing to show.
-    fn clear(&self) {
-        self.write(|r| {
-            r.diagnosis = None;
-            r.view = None;
-        });
-    }
-
-    pub(super) fn set_repair(&self, text: String) {
-        self.write(|r| r.repair = Some(text));
-    }
-}
 
 /// Runs until the process exits. Follows reloads: each round reads the current `[telegram]`.
 pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookStatus>) {
@@ -213,11 +94,6 @@ fn view_of(info: &WebhookInfo, diagnosis: &Diagnosis, telegram: &TelegramConfig)
         checked_at: now,
         reached_at: Some(now),
     }
-}
-
-/// `/readyz`'s line for a round that could not ask Telegram.
-fn unknown(error: &ApiError) -> String {
-    format!("unknown: cannot ask Telegram ({error})")
 }
 
 /// How young Telegram's last error must be to count as current.

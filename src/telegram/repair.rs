@@ -13,9 +13,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::api::BotApi;
-use super::monitor::WebhookStatus;
-use super::{Diagnosis, TelegramConfig, Unregistrable, WebhookInfo};
-use crate::config::Config;
+use super::webhook_status::WebhookStatus;
+use super::{Diagnosis, Unregistrable, WebhookInfo};
+use crate::config::{Config, TelegramConfig};
 use crate::metrics::Metrics;
 
 /// The shortest time between two repairs.

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::route_spec::{PathMatch, Route};
+use super::{PathMatch, Route};
 
 #[derive(Debug, Default)]
 pub struct PathIndex {

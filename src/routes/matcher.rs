@@ -1,42 +1,12 @@
-//! What the routes are, as validated: each route's match keys, action and
-//! guards, in file order, with `[default]` and the path index built from them.
-//! Plain data; `routes` selects among them and explains its choices.
+//! One route's match keys (host, path, methods, headers, query) and
+//! whether a request meets them.
+//!
+//! Every key that is set must hold; `Matcher::check` says which one did not.
+//! Path prefixes match at segment boundaries: `/api` never matches `/apix`.
 
-use std::sync::Arc;
+use http::{HeaderName, HeaderValue, Method};
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-
-use super::Guards;
-use super::route_index::PathIndex;
-
-/// What a matched route does with the request.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Forward to the upstream at this index of `Config::upstreams`.
-    Upstream(usize),
-    /// Answer from hookgate itself.
-    Respond(LocalResponse),
-}
-
-/// A response hookgate writes itself (`respond = { status, body, headers }`).
-#[derive(Debug, Clone)]
-pub struct LocalResponse {
-    pub status: StatusCode,
-    pub body: Bytes,
-    pub headers: HeaderMap,
-}
-
-impl LocalResponse {
-    pub fn new(status: StatusCode, body: String, headers: HeaderMap) -> Self {
-        LocalResponse { status, body: Bytes::from(body), headers }
-    }
-
-    /// What `[default]` does when the file has none.
-    pub fn not_found() -> Self {
-        LocalResponse::new(StatusCode::NOT_FOUND, "no route\n".to_string(), HeaderMap::new())
-    }
-}
+use super::RequestFacts;
 
 /// A `host` that is neither a name nor `*.` and a name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +32,13 @@ impl HostMatch {
             .ok_or_else(|| InvalidHost(text.to_string()))?;
         Ok(if wild { HostMatch::Suffix(format!(".{normal}")) } else { HostMatch::Exact(normal.into_owned()) })
     }
+
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Exact(want) => host == want,
+            HostMatch::Suffix(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +53,14 @@ impl PathMatch {
     /// A segment-aware prefix; a trailing `/` is ignored, so `/api/` ≡ `/api`.
     pub fn prefix(path: &str) -> PathMatch {
         PathMatch::Prefix(path.trim_end_matches('/').to_string())
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Exact(want) => path == want,
+            PathMatch::Prefix(prefix) => prefix_matches(prefix, path),
+            PathMatch::Regex(re) => re.is_match(path),
+        }
     }
 }
 
@@ -104,41 +89,52 @@ impl Matcher {
             && self.headers.is_empty()
             && self.query.is_empty()
     }
+
+    /// Why this matcher does not match `req`, or `Ok` when it does.
+    pub fn check(&self, req: &RequestFacts<'_>) -> Result<(), Mismatch> {
+        if let Some(host) = &self.host
+            && !host.matches(req.host)
+        {
+            return Err(Mismatch::Host);
+        }
+        if let Some(path) = &self.path
+            && !path.matches(req.path)
+        {
+            return Err(Mismatch::Path);
+        }
+        if let Some(methods) = &self.methods
+            && !methods.contains(req.method)
+        {
+            return Err(Mismatch::Method);
+        }
+        for (name, want) in &self.headers {
+            let mut values = req.headers.get_all(name).iter();
+            let found = match want {
+                None => values.next().is_some(),
+                Some(want) => values.any(|v| v == want),
+            };
+            if !found {
+                return Err(Mismatch::Header(name.clone()));
+            }
+        }
+        for (name, want) in &self.query {
+            let query = req.query.unwrap_or("");
+            let found = form_urlencoded::parse(query.as_bytes())
+                .any(|(k, v)| k == name.as_str() && (want == "*" || v == want.as_str()));
+            if !found {
+                return Err(Mismatch::Query(name.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// One `[[routes]]` entry.
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub name: Arc<str>,
-    pub matcher: Matcher,
-    pub action: Action,
-    pub guards: Guards,
-}
-
-/// The routes in file order, `[default]`, and the path index over them.
-#[derive(Debug)]
-pub struct RouteTable {
-    routes: Vec<Route>,
-    default: Action,
-    index: PathIndex,
-}
-
-impl RouteTable {
-    pub fn new(routes: Vec<Route>, default: Action) -> Self {
-        let index = PathIndex::build(&routes);
-        RouteTable { routes, default, index }
-    }
-
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-
-    pub fn default_action(&self) -> &Action {
-        &self.default
-    }
-
-    /// Which routes could match a path; `routes` checks the rest of their keys.
-    pub(crate) fn index(&self) -> &PathIndex {
-        &self.index
-    }
+/// The key that made a route not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    Host,
+    Path,
+    Method,
+    Header(HeaderName),
+    Query(String),
 }
