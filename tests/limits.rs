@@ -221,8 +221,8 @@ async fn stalled_body_gets_408() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_upstream_gets_502_with_a_log_line() {
     let frontend = Upstream::start("frontend").await;
-    // A port that was just free: nothing listens there.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // A free port: nothing listens there.
+    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let config = format!(
         "[upstreams.frontend]\nurl = \"{}\"\n[upstreams.backend]\nurl = \"http://{dead}\"\n[[routes]]\nname = \"telegram-webhook\"\npath = \"/hook\"\nupstream = \"backend\"\n[default]\nupstream = \"frontend\"\n",
         frontend.url()

@@ -55,11 +55,35 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// A loopback port that was free a moment ago, for configs that must name
-/// their address before the daemon starts (the `hookgate` commands read it
-/// from the file; systemd-socket-activate listens on it).
+/// A free port for configs that must name their address before the daemon
+/// starts (the `hookgate` commands read it from the file;
+/// systemd-socket-activate and pebble's validations use it), or for an address
+/// where nothing may listen.
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`): a port
+/// let go there stays free until the daemon binds it, however many
+/// connections the tests running beside this one open meanwhile (each takes
+/// its local port from the ephemeral range, and a port picked there with
+/// `bind(:0)` was sometimes taken that way before the daemon could bind it:
+/// "Address already in use"). No port is handed out twice in one run.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::hash::{BuildHasher, Hasher};
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
+    let first_ephemeral = ephemeral.and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok()).unwrap_or(32768);
+    let (low, high) = (10_000u16, first_ephemeral.saturating_sub(1));
+    assert!(high > low + 1000, "the ephemeral port range starts at {first_ephemeral}: no room below it");
+    let span = u32::from(high - low) + 1;
+    let start = std::collections::hash_map::RandomState::new().build_hasher().finish() as u32 % span;
+    let mut given = GIVEN.lock().unwrap();
+    for i in 0..span {
+        let port = low + ((start + i) % span) as u16;
+        if !given.contains(&port) && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {high}");
 }
 
 /// Set (to anything) when every test must run: a missing tool then fails
