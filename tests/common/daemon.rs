@@ -152,9 +152,7 @@ impl Daemon {
     pub fn stop(&mut self) -> Vec<String> {
         self.signal("TERM");
         assert_eq!(self.wait_exit(Duration::from_secs(40)), Some(0), "hookgate did not exit cleanly");
-        let (_, lines) = self.logs.wait(Instant::now() + Duration::from_secs(10), |_| false);
-        assert!(self.logs.lock().ended, "hookgate's stderr stayed open after it exited");
-        lines
+        self.logs()
     }
 
     pub fn pid(&self) -> u32 {
@@ -182,11 +180,15 @@ impl Daemon {
         assert!(status.success());
     }
 
-    /// Waits for the process to exit and returns its exit code.
+    /// Waits for the process to exit and returns its exit code. By then
+    /// `logs()` holds every line it wrote: this also waits for the reader to
+    /// reach the end of its stderr.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.logs.wait(Instant::now() + Duration::from_secs(10), |_| false);
+                assert!(self.logs.lock().ended, "hookgate's stderr stayed open after it exited");
                 return status.code();
             }
             assert!(Instant::now() < deadline, "hookgate did not exit; logs:\n{}", self.logs().join("\n"));
