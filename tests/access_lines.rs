@@ -2,7 +2,7 @@
 //! says what reached the client (issue 27 §10). Each case here once left no
 //! line, or one that called a failed answer delivered.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! per test on loopback (`common::pebble`). Each test prints the orders pebble
 //! recorded, and asserts on how many there were.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

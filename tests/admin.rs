@@ -5,7 +5,7 @@
 //! `Origin`) while the `hookgate` commands still get in. The bounds on its
 //! connections are in `admin_limits.rs`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -4,7 +4,7 @@
 //! naming its key path and what to write; what it refuses as `run` would; and
 //! the table it prints for a good one, in the file's own spelling.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

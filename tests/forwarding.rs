@@ -1,7 +1,7 @@
 //! Forwarding semantics over real sockets: routing, byte-exact bodies, header
 //! rewriting, Host policy, local responses and WebSocket tunnels.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

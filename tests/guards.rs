@@ -2,7 +2,7 @@
 //! addresses (127.0.0.2, .3, ...) to be different sources. Every refusal is
 //! checked on the upstream too: what it recorded, not only the status.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! head has gone out, never a hang past the timeouts, and the upstream
 //! connection never reused after a fault (counted per test).
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -3,7 +3,7 @@
 //! are checked as options, the package's example replaced and nothing else,
 //! and the preset's own steps for `[telegram]` that work as written.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

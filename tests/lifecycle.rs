@@ -1,7 +1,7 @@
 //! Shutdown: SIGTERM/SIGINT stop accepting, let in-flight requests finish within
 //! `shutdown_grace`, and exit 0; a grace period that runs out is logged.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;

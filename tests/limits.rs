@@ -1,7 +1,7 @@
 //! Hostile and broken input: every case gets its fixed status and never
 //! reaches the upstream; slow clients and slow upstreams are cut by their timers.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

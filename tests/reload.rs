@@ -2,7 +2,7 @@
 //! or a tunnel; an invalid file keeps the old config serving; the admin
 //! endpoints report it all.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -2,7 +2,7 @@
 //! framing, in either direction, on either front end, to either kind of
 //! upstream. Each test here failed before the fix it pins.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

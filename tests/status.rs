@@ -3,7 +3,7 @@
 //! and 390 × 844, with screenshots kept in `target/status-page-1280.png` and
 //! `target/status-page-390.png`), `hookgate status`, and the admin token.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! `hookgate status` say so (exit 1), and an upstream that answers again is
 //! healthy again.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};

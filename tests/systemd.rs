@@ -2,7 +2,7 @@
 //! activation through `systemd-socket-activate`, and `systemd-analyze verify`
 //! on the shipped unit files.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};

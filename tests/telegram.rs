@@ -3,7 +3,7 @@
 //! webhook states; plus Telegram's side of a real delivery through hookgate to
 //! a fake XBoard backend.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

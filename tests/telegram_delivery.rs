@@ -5,7 +5,7 @@
 //! median delay) is printed for the record; the assertions are about fates,
 //! never about timings.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

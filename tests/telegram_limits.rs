@@ -6,7 +6,7 @@
 //! `telegram`, and the password never printed), and no route secret that
 //! Telegram would refuse as `secret_token`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

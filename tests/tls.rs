@@ -1,7 +1,7 @@
 //! TLS termination, HTTP/2 and https upstreams, with certificates generated
 //! here (rcgen) and real clients: rustls + hyper, and curl.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

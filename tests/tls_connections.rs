@@ -2,7 +2,7 @@
 //! keep-alive between requests, a drain, and a client that leaves while the
 //! upstream thinks. Same set-up as `tls.rs` (`common::tls_client`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
