@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
-SOAK_SECONDS=${SOAK_SECONDS:-1800} SOAK_RATE=${SOAK_RATE:-2000} \
+HOOKGATE_SOAK=1 SOAK_SECONDS=${SOAK_SECONDS:-1800} SOAK_RATE=${SOAK_RATE:-2000} \
     cargo test --release --test soak -- --nocapture

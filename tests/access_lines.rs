@@ -2,7 +2,7 @@
 //! says what reached the client (issue 27 §10). Each case here once left no
 //! line, or one that called a failed answer delivered.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -43,14 +43,15 @@ fn config(app: &Upstream, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_resets_before_its_100_continue_is_logged_499() {
     let app = Upstream::start("app").await;
-    let daemon = Daemon::start(&config(&app, ""));
+    let mut daemon = Daemon::start(&config(&app, ""));
     send_and_reset(
         daemon.addr,
         b"POST /expecting HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n",
     );
     let line = daemon.wait_for_log("host=h path=/expecting ", Duration::from_secs(5));
     assert!(line.contains("status=499") && line.contains("aborted=client_closed"), "{line}");
-    std::thread::sleep(Duration::from_millis(200));
+    // Stopped, the daemon has written every line it will: still exactly one.
+    daemon.stop();
     assert_eq!(lines_for(&daemon, "/expecting").len(), 1, "exactly one line");
 }
 

@@ -3,7 +3,7 @@
 //! requests, so idle admin connections cannot use up the descriptors the proxy
 //! needs. The gate and the token are in `admin.rs`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,7 @@
 //! The command line: `check` exit codes and output, `route` explanations,
 //! `init`, `health`, and the config path rules (`-c`, `HOOKGATE_CONFIG`).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -4,11 +4,13 @@
 //! naming its key path and what to write; what it refuses as `run` would; and
 //! the table it prints for a good one, in the file's own spelling.
 
+use crate::common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exit code, stdout and stderr of `hookgate ARGS -c FILE`.
 fn hookgate(args: &[&str], file: &Path) -> (Option<i32>, String, String) {
@@ -183,6 +185,9 @@ fn check_refuses_a_config_with_nowhere_to_listen_as_run_does() {
 /// `check` and `run` serves it.
 #[test]
 fn socket_activation_supplies_the_listener_to_check_and_run() {
+    if !common::have_tool("systemd-socket-activate", "systemd") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "[default]\nrespond = { status = 200, body = \"activated\\n\" }\n");
     let check = activated(&["check"], &path, |addr| {
@@ -208,8 +213,7 @@ fn socket_activation_supplies_the_listener_to_check_and_run() {
 /// loopback port, and calls `first` with the address once it listens (the
 /// first connection starts hookgate).
 fn activated(args: &[&str], file: &Path, first: impl FnOnce(SocketAddr)) -> std::process::Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let child = Command::new("systemd-socket-activate")
         .arg(format!("--listen={addr}"))
         .arg(env!("CARGO_BIN_EXE_hookgate"))
@@ -220,12 +224,9 @@ fn activated(args: &[&str], file: &Path, first: impl FnOnce(SocketAddr)) -> std:
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("systemd-socket-activate must be installed (.ci/run installs the systemd package)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "systemd-socket-activate never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .expect("start systemd-socket-activate");
+    let listening = common::eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
+    assert!(listening, "systemd-socket-activate never listened");
     first(addr);
     child
 }

@@ -3,7 +3,7 @@
 //! and upstream connection reuse. Upstreams here are raw sockets that answer
 //! with scripted bytes, so each test controls the exact framing.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

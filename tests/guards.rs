@@ -2,7 +2,7 @@
 //! addresses (127.0.0.2, .3, ...) to be different sources. Every refusal is
 //! checked on the upstream too: what it recorded, not only the status.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::Duration;
@@ -137,7 +137,7 @@ async fn a_body_over_the_route_limit_never_reaches_the_backend_whole() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limit_bursts_refuses_with_retry_after_and_recovers() {
-    let (backend, daemon) = daemon_with("rate_limit = { per_second = 2, burst = 3 }", "").await;
+    let (backend, daemon) = daemon_with("rate_limit = { per_second = 4, burst = 3 }", "").await;
     for _ in 0..3 {
         assert_eq!(raw_from("127.0.0.2", daemon.addr, hook("").as_bytes()).status, 200);
     }
@@ -148,8 +148,8 @@ async fn rate_limit_bursts_refuses_with_retry_after_and_recovers() {
     // Another client has its own bucket.
     assert_eq!(raw_from("127.0.0.3", daemon.addr, hook("").as_bytes()).status, 200);
     assert_eq!(backend.seen().len(), 4);
-    // The bucket refills at 2 per second.
-    std::thread::sleep(Duration::from_millis(1100));
+    // The bucket refills at 4 per second: one token after 250 ms.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(raw_from("127.0.0.2", daemon.addr, hook("").as_bytes()).status, 200);
 }
 

@@ -3,7 +3,7 @@
 //! head has gone out, never a hang past the timeouts, and the upstream
 //! connection never reused after a fault (counted per test).
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,6 +21,8 @@ type Behaviour = fn(&mut TcpStream);
 struct Hostile {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Requests the behaviour has finished answering (all its bytes written).
+    answered: Arc<AtomicUsize>,
 }
 
 impl Hostile {
@@ -28,30 +30,39 @@ impl Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let count = connections.clone();
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (count, done) = (connections.clone(), answered.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
+                let done = done.clone();
                 std::thread::spawn(move || {
                     while read_request_head(&mut stream) {
                         behaviour(&mut stream);
+                        done.fetch_add(1, Ordering::SeqCst);
                     }
                 });
             }
         });
-        Hostile { addr, connections }
+        Hostile { addr, connections, answered }
     }
 
     fn daemon(&self) -> Daemon {
         Daemon::start(&format!(
-            "[runtime]\nworkers = 1\n[upstreams.app]\nurl = \"http://{}\"\nresponse_timeout = \"1s\"\n[default]\nupstream = \"app\"\n",
+            "[runtime]\nworkers = 1\n[upstreams.app]\nurl = \"http://{}\"\nresponse_timeout = \"500ms\"\n[default]\nupstream = \"app\"\n",
             self.addr
         ))
     }
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the behaviour has finished `n` answers in all.
+    fn wait_answered(&self, n: usize) {
+        let done = common::eventually(Duration::from_secs(10), || self.answered.load(Ordering::SeqCst) >= n);
+        assert!(done, "the upstream finished {} answers, not {n}", self.answered.load(Ordering::SeqCst));
     }
 }
 
@@ -251,7 +262,8 @@ async fn bytes_beyond_a_response_never_reach_the_next_request() {
         for round in 0..3 {
             let response = common::get(daemon.addr, "h", "/");
             assert_eq!((response.status, response.body_text().as_str()), (200, "ok"), "{name}, round {round}");
-            std::thread::sleep(Duration::from_millis(200));
+            // The stray bytes have gone out before the next request.
+            upstream.wait_answered(round + 1);
         }
         assert_eq!(upstream.connections(), 3, "{name}: a connection with stray bytes is not reused");
     }

@@ -3,7 +3,7 @@
 //! are checked as options, the package's example replaced and nothing else,
 //! and the preset's own steps for `[telegram]` that work as written.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
 use common::tls_client::{Pki, client, connect};
-use common::{Daemon, Upstream};
+use common::{Daemon, Upstream, free_port};
 
 fn hookgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hookgate")).args(args).env_remove("HOOKGATE_CONFIG").output().unwrap()
@@ -30,10 +30,6 @@ fn init(frontend: &str, backend: &str, extra: &[&str], output: &Path) -> Output 
     args.extend_from_slice(extra);
     args.extend_from_slice(&["-o", output.to_str().unwrap()]);
     hookgate(&args)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The walkthrough: `init --tls files`, `check`, `run`, a Telegram-like POST

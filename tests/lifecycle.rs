@@ -1,7 +1,7 @@
 //! Shutdown: SIGTERM/SIGINT stop accepting, let in-flight requests finish within
 //! `shutdown_grace`, and exit 0; a grace period that runs out is logged.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -81,7 +81,7 @@ async fn an_expired_grace_period_cuts_requests_and_says_so() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_on_the_same_port_is_refused_even_with_worker_threads() {
     let upstream = Upstream::start("app").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let config = format!(
         "[listen]\naddrs = [\"127.0.0.1:{port}\"]\n[runtime]\nworkers = 2\n[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n",
         upstream.url()

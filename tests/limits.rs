@@ -1,7 +1,7 @@
 //! Hostile and broken input: every case gets its fixed status and never
 //! reaches the upstream; slow clients and slow upstreams are cut by their timers.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -162,14 +162,14 @@ async fn bodies_over_max_body_get_413() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slowloris_head_is_closed_within_header_timeout() {
-    let (frontend, _, daemon) = setup("[limits]\nheader_timeout = \"1s\"\n").await;
+    let (frontend, _, daemon) = setup("[limits]\nheader_timeout = \"300ms\"\n").await;
     let mut stream = TcpStream::connect(daemon.addr).unwrap();
     let start = Instant::now();
     stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n").unwrap();
     // Keep trickling header bytes; the connection must die anyway.
     let mut closed = false;
     for i in 0..50 {
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(50)).await;
         if stream.write_all(format!("X-{i}: {i}\r\n").as_bytes()).is_err() {
             closed = true;
             break;
@@ -181,7 +181,7 @@ async fn slowloris_head_is_closed_within_header_timeout() {
     }
     let elapsed = start.elapsed();
     assert!(closed, "slow head was never cut");
-    assert!(elapsed < Duration::from_secs(4), "cut after {elapsed:?}, header_timeout is 1s");
+    assert!(elapsed < Duration::from_secs(3), "cut after {elapsed:?}, header_timeout is 300ms");
     assert!(frontend.seen().is_empty());
     daemon.wait_for_log("header_timeout", Duration::from_secs(2));
 }
@@ -189,19 +189,20 @@ async fn slowloris_head_is_closed_within_header_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_keep_alive_is_timed_separately_from_the_head() {
     // A short idle timeout closes an idle connection...
-    let (_, _, daemon) = setup("[limits]\nidle_timeout = \"1s\"\nheader_timeout = \"30s\"\n").await;
+    let (_, _, daemon) = setup("[limits]\nidle_timeout = \"300ms\"\nheader_timeout = \"30s\"\n").await;
     let mut stream = TcpStream::connect(daemon.addr).unwrap();
     stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(common::read_response(&mut stream).unwrap().status, 200);
     assert!(closed_within(&mut stream, Duration::from_secs(5)), "idle connection was kept past idle_timeout");
 
     // ...and a short header timeout does not cut a connection that is merely idle.
-    let (_, _, daemon) = setup("[limits]\nidle_timeout = \"30s\"\nheader_timeout = \"500ms\"\n").await;
+    let (_, _, daemon) = setup("[limits]\nidle_timeout = \"30s\"\nheader_timeout = \"200ms\"\n").await;
     let mut stream = TcpStream::connect(daemon.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(common::read_response(&mut stream).unwrap().status, 200);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Idle for three header timeouts.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(common::read_response(&mut stream).unwrap().status, 200);
 }
@@ -220,8 +221,8 @@ async fn stalled_body_gets_408() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_upstream_gets_502_with_a_log_line() {
     let frontend = Upstream::start("frontend").await;
-    // A port that was just free: nothing listens there.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // A free port: nothing listens there.
+    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let config = format!(
         "[upstreams.frontend]\nurl = \"{}\"\n[upstreams.backend]\nurl = \"http://{dead}\"\n[[routes]]\nname = \"telegram-webhook\"\npath = \"/hook\"\nupstream = \"backend\"\n[default]\nupstream = \"frontend\"\n",
         frontend.url()
@@ -344,7 +345,7 @@ async fn running_out_of_file_descriptors_backs_off_and_recovers() {
     daemon.wait_for_log("accept failed", Duration::from_secs(10));
     // Backing off, not spinning: well under half a core over one second.
     let before = daemon.cpu_ticks();
-    std::thread::sleep(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let used = daemon.cpu_ticks() - before;
     assert!(used < 50, "accept loop used {used} ticks in 1s while out of descriptors");
     drop(held);

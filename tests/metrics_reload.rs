@@ -4,7 +4,7 @@
 //! nor the daemon's memory, and a replaced certificate's expiry (which an
 //! alert may watch) stops being exported.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -10,7 +10,7 @@
 //! spread so that for some of them the upstream's body ends during the pause
 //! with bytes still queued in hookgate, which is the state that was cut.
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

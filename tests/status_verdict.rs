@@ -4,7 +4,7 @@
 //! `hookgate status` say so (exit 1), and an upstream that answers again is
 //! healthy again.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{Daemon, Upstream, eventually, raw};
+use common::{Daemon, Upstream, Webhook, eventually, raw};
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
 /// A loopback port nothing listens on (bound, then let go).
 fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    common::free_port()
 }
 
 fn admin_get(admin: SocketAddr, path: &str) -> (u16, String) {
@@ -54,28 +54,12 @@ async fn a_telegram_the_monitor_cannot_reach_is_not_healthy() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), TOKEN).unwrap();
     let api = format!("127.0.0.1:{}", closed_port());
+    let webhook = Webhook::new(dir.path(), &api).upstream("app").telegram_line("repair = false");
     let config = format!(
-        r#"[admin]
-addr = "127.0.0.1:0"
-[upstreams.app]
-url = "{app}"
-[[routes]]
-name = "telegram-webhook"
-path = "/api/v1/guest/telegram/webhook"
-methods = ["POST"]
-upstream = "app"
-[default]
-upstream = "app"
-[telegram]
-bot_token_file = "{d}/token"
-public_url = "https://www.example.com"
-route = "telegram-webhook"
-api_url = "http://{api}"
-monitor_interval = "1s"
-repair = false
-"#,
-        app = app.url(),
-        d = dir.path().display(),
+        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
+        app.url(),
+        webhook.route(),
+        webhook.telegram()
     );
     let daemon = Daemon::start(&config);
     let admin = daemon.admin.unwrap();

@@ -3,11 +3,12 @@
 //! webhook states; plus Telegram's side of a real delivery through hookgate to
 //! a fake XBoard backend.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
-use common::{Daemon, eventually, raw};
+use common::{Daemon, Webhook, eventually, raw};
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const SECRET: &str = "hookgate_Secret-42";
@@ -37,6 +38,8 @@ struct FakeBotApi {
     info: Arc<Mutex<Value>>,
     /// When set, every call answers 500 with garbage.
     broken: Arc<Mutex<bool>>,
+    /// `getWebhookInfo` calls, the broken ones too: the monitor's rounds.
+    rounds: Arc<AtomicUsize>,
 }
 
 impl FakeBotApi {
@@ -47,6 +50,7 @@ impl FakeBotApi {
             calls: Arc::default(),
             info: Arc::new(Mutex::new(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))),
             broken: Arc::default(),
+            rounds: Arc::default(),
         };
         let server = api.clone();
         tokio::spawn(async move {
@@ -71,9 +75,19 @@ impl FakeBotApi {
         *self.info.lock().unwrap() = info;
     }
 
+    /// Waits until the monitor has asked `n` more times than it had so far.
+    fn wait_rounds(&self, n: usize) {
+        let until = self.rounds.load(Ordering::SeqCst) + n;
+        let asked = eventually(Duration::from_secs(10), || self.rounds.load(Ordering::SeqCst) >= until);
+        assert!(asked, "the monitor did not ask {n} more times");
+    }
+
     async fn answer(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let path = req.uri().path().to_string();
         let body = req.into_body().collect().await.unwrap().to_bytes();
+        if path.ends_with("/getWebhookInfo") {
+            self.rounds.fetch_add(1, Ordering::SeqCst);
+        }
         if *self.broken.lock().unwrap() {
             return Ok(reply(StatusCode::INTERNAL_SERVER_ERROR, "<html>oops</html>".into()));
         }
@@ -126,35 +140,17 @@ impl Setup {
 
     /// A config whose webhook route forwards to `backend`; `tweak` edits the text.
     fn config(&self, api: &FakeBotApi, backend: &str, tweak: impl Fn(String) -> String) -> String {
-        let dir = self.dir.path().display();
+        let webhook = Webhook::new(self.dir.path(), api.addr)
+            .allow_telegram()
+            .secret()
+            .telegram_line(r#"allowed_updates = ["message", "callback_query"]"#)
+            .telegram_line("max_connections = 40");
         tweak(format!(
-            r#"[listen]
-addrs = ["127.0.0.1:0"]
-[admin]
-addr = "127.0.0.1:0"
-[upstreams.frontend]
-url = "http://127.0.0.1:9"
-[upstreams.backend]
-url = "{backend}"
-[[routes]]
-name = "telegram-webhook"
-path = "/api/v1/guest/telegram/webhook"
-methods = ["POST"]
-upstream = "backend"
-allow_from = ["127.0.0.0/8", "telegram"]
-secret_header = {{ name = "X-Telegram-Bot-Api-Secret-Token", value_file = "{dir}/secret" }}
-[default]
-upstream = "frontend"
-[telegram]
-bot_token_file = "{dir}/token"
-public_url = "https://www.example.com"
-route = "telegram-webhook"
-api_url = "http://{}"
-allowed_updates = ["message", "callback_query"]
-max_connections = 40
-monitor_interval = "1s"
-"#,
-            api.addr
+            "[listen]\naddrs = [\"127.0.0.1:0\"]\n[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.frontend]\n\
+             url = \"http://127.0.0.1:9\"\n[upstreams.backend]\nurl = \"{backend}\"\n{}[default]\n\
+             upstream = \"frontend\"\n{}",
+            webhook.route(),
+            webhook.telegram()
         ))
     }
 
@@ -271,7 +267,9 @@ async fn the_monitor_diagnoses_each_known_failure_once_and_exports_metrics() {
     let setup = Setup::new();
     let url = format!("https://www.example.com/api/v1/guest/telegram/webhook?access_token={}", access_token());
     api.script(json!({"url": url, "pending_update_count": 0}));
-    let daemon = Daemon::start(&setup.config(&api, "http://127.0.0.1:9", |c| c));
+    // Rounds every 100 ms: the states below are each seen for a few rounds.
+    let fast = |c: String| c.replace("monitor_interval = \"1s\"", "monitor_interval = \"100ms\"");
+    let mut daemon = Daemon::start(&setup.config(&api, "http://127.0.0.1:9", fast));
     let admin = daemon.admin.unwrap();
     daemon.wait_for_log("telegram webhook: healthy", Duration::from_secs(10));
     let metric = |name: &str| -> Option<f64> {
@@ -298,6 +296,8 @@ async fn the_monitor_diagnoses_each_known_failure_once_and_exports_metrics() {
         assert!(line.contains("WARN"), "{line}");
         assert!(eventually(Duration::from_secs(5), || metric("hookgate_telegram_webhook_pending_updates")
             == Some((10 + i) as f64)));
+        // A few more rounds in the same state, to be logged once below.
+        api.wait_rounds(3);
     }
     assert_eq!(metric("hookgate_telegram_webhook_last_error_timestamp_seconds"), Some((now - 5) as f64));
     let readyz = common::get(admin, "localhost", "/readyz").body_text();
@@ -315,9 +315,10 @@ async fn the_monitor_diagnoses_each_known_failure_once_and_exports_metrics() {
         >= 1.0));
     daemon.wait_for_log("telegram monitor: cannot read the webhook state", Duration::from_secs(5));
 
-    // One line per change of state, not one per interval.
-    std::thread::sleep(Duration::from_secs(2));
-    let logs = daemon.logs();
+    // One line per change of state, not one per interval: more failed rounds,
+    // then every line the daemon wrote.
+    api.wait_rounds(3);
+    let logs = daemon.stop();
     assert_eq!(logs.iter().filter(|l| l.contains("longer than 60 s")).count(), 1, "{logs:#?}");
     assert_no_secrets(&logs.join("\n"));
 }

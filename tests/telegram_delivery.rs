@@ -5,7 +5,7 @@
 //! median delay) is printed for the record; the assertions are about fates,
 //! never about timings.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 
 use common::telegram_sim::{Tally, TelegramSim, Timings, WebhookBackend, median_delay, tally};
-use common::{Daemon, eventually};
+use common::{Daemon, Webhook, eventually};
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const SECRET: &str = "hookgate_Secret-42";
-const WEBHOOK: &str = "/api/v1/guest/telegram/webhook";
 const CHATS: usize = 25;
 
 fn access_token() -> String {
@@ -26,13 +25,15 @@ fn access_token() -> String {
 
 /// The URL XBoard builds from its site URL, which is also this config's.
 fn webhook_url() -> String {
-    format!("https://www.example.com{WEBHOOK}?access_token={}", access_token())
+    format!("https://www.example.com{}?access_token={}", common::WEBHOOK_PATH, access_token())
 }
 
 struct Setup {
     dir: tempfile::TempDir,
     sim: TelegramSim,
     backend: WebhookBackend,
+    /// `[telegram] monitor_interval`; shorter where a test waits for the monitor.
+    monitor_interval: &'static str,
 }
 
 impl Setup {
@@ -40,43 +41,26 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
         std::fs::write(dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
-        Setup { dir, sim: TelegramSim::start(TOKEN).await, backend: WebhookBackend::start(&access_token()).await }
+        let sim = TelegramSim::start(TOKEN).await;
+        Setup { dir, sim, backend: WebhookBackend::start(&access_token()).await, monitor_interval: "1s" }
     }
 
     /// The config; `listen` is the proxy address, `dedupe` adds the route's dedupe.
     fn config(&self, listen: &str, dedupe: bool) -> String {
-        let dir = self.dir.path().display();
-        let dedupe = if dedupe { "dedupe = { key = \"telegram_update_id\", window = \"10m\" }" } else { "" };
+        let mut webhook = Webhook::new(self.dir.path(), self.sim.api_addr)
+            .allow_telegram()
+            .secret()
+            .monitor_interval(self.monitor_interval);
+        if dedupe {
+            webhook = webhook.route_line("dedupe = { key = \"telegram_update_id\", window = \"10m\" }");
+        }
         format!(
-            r#"[listen]
-addrs = ["{listen}"]
-[admin]
-addr = "127.0.0.1:0"
-[limits]
-shutdown_grace = "5s"
-[upstreams.frontend]
-url = "http://127.0.0.1:9"
-[upstreams.backend]
-url = "http://{backend}"
-[[routes]]
-name = "telegram-webhook"
-path = "{WEBHOOK}"
-methods = ["POST"]
-upstream = "backend"
-allow_from = ["127.0.0.0/8", "telegram"]
-secret_header = {{ name = "X-Telegram-Bot-Api-Secret-Token", value_file = "{dir}/secret" }}
-{dedupe}
-[default]
-upstream = "frontend"
-[telegram]
-bot_token_file = "{dir}/token"
-public_url = "https://www.example.com"
-route = "telegram-webhook"
-api_url = "http://{api}"
-monitor_interval = "1s"
-"#,
-            backend = self.backend.addr,
-            api = self.sim.api_addr,
+            "[listen]\naddrs = [\"{listen}\"]\n[admin]\naddr = \"127.0.0.1:0\"\n[limits]\nshutdown_grace = \"5s\"\n\
+             [upstreams.frontend]\nurl = \"http://127.0.0.1:9\"\n[upstreams.backend]\nurl = \"http://{}\"\n\
+             {}[default]\nupstream = \"frontend\"\n{}",
+            self.backend.addr,
+            webhook.route(),
+            webhook.telegram()
         )
     }
 
@@ -121,15 +105,17 @@ fn assert_no_secrets(logs: &[String]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn xboards_button_is_repaired_within_one_monitor_round() {
-    let setup = Setup::new().await;
+    let mut setup = Setup::new().await;
+    setup.monitor_interval = "200ms";
     let daemon = setup.daemon(true);
     let sim = setup.sim.clone();
     let stream = tokio::spawn({
         let sim = sim.clone();
         let target = daemon.addr;
-        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(150), Timings::default(), 1).await }
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(50), Timings::default(), 1).await }
     });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The button is pressed while updates flow: some have been handled.
+    assert!(eventually(Duration::from_secs(10), || setup.backend.handled().len() >= CHATS), "no delivery");
     let pressed = Instant::now();
     sim.press_xboard_button(&webhook_url()).await;
     let fates = stream.await.unwrap();
@@ -168,19 +154,23 @@ async fn xboards_button_is_repaired_within_one_monitor_round() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_url_this_config_would_not_route_is_never_registered_by_repair() {
-    let setup = Setup::new().await;
+    let mut setup = Setup::new().await;
+    setup.monitor_interval = "100ms";
     // The route only takes GET, so Telegram's POST would go to the frontend.
     let config = setup.config("127.0.0.1:0", false).replace("methods = [\"POST\"]", "methods = [\"GET\"]");
-    let daemon = Daemon::start(&config);
+    let mut daemon = Daemon::start(&config);
     setup.sim.press_xboard_button("https://elsewhere.example/hook").await;
     let line =
         daemon.wait_for_log("needs a repair, but this config's URL cannot be registered", Duration::from_secs(10));
     assert!(line.contains("would go to [default]"), "{line}");
-    std::thread::sleep(Duration::from_secs(2));
+    // Five more rounds that see the same state, then every line the daemon wrote.
+    let rounds = setup.sim.info_calls() + 5;
+    assert!(eventually(Duration::from_secs(10), || setup.sim.info_calls() >= rounds), "the monitor stopped");
+    let logs = daemon.stop();
     assert_eq!(setup.sim.set_calls().len(), 1, "only the button's call: {:?}", setup.sim.set_calls());
     assert_eq!(setup.sim.webhook_url(), "https://elsewhere.example/hook");
-    assert_eq!(daemon.logs().iter().filter(|l| l.contains("needs a repair")).count(), 1, "logged once");
-    assert_no_secrets(&daemon.logs());
+    assert_eq!(logs.iter().filter(|l| l.contains("needs a repair")).count(), 1, "logged once");
+    assert_no_secrets(&logs);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -189,16 +179,21 @@ async fn a_backend_restart_loses_and_repeats_nothing() {
     let daemon = setup.daemon(false);
     let stream = tokio::spawn({
         let (sim, target) = (setup.sim.clone(), daemon.addr);
-        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(600), Timings::default(), 1).await }
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(100), Timings::default(), 1).await }
     });
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(eventually(Duration::from_secs(10), || setup.backend.handled().len() >= 2 * CHATS), "no delivery");
     setup.backend.stop();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let down = Instant::now();
+    // Down until every chat's sender has failed three times: its immediate
+    // retry and a backed-off one failed too.
+    let felt = eventually(Duration::from_secs(20), || setup.sim.chats_failed(3) == CHATS);
+    assert!(felt, "only {} of {CHATS} chats felt the outage", setup.sim.chats_failed(3));
+    let down = down.elapsed();
     setup.backend.start_again().await;
     let fates = stream.await.unwrap();
     let tally = tally(&fates, &setup.backend.handled());
     let retried = fates.iter().filter(|f| f.attempts > 1).count();
-    report("backend down 10 s", &tally, &format!("{retried} updates retried"));
+    report(&format!("backend down {down:.1?}"), &tally, &format!("{retried} updates retried"));
     assert!(retried >= CHATS, "the outage must have been felt: {retried}");
     assert_exactly_once(&tally);
     assert_no_secrets(&daemon.logs());
@@ -246,13 +241,15 @@ async fn reloads_and_a_refused_broken_config_lose_nothing() {
     let good = std::fs::read_to_string(&daemon.config_path).unwrap();
     let stream = tokio::spawn({
         let (sim, target) = (setup.sim.clone(), daemon.addr);
-        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(200), Timings::default(), 1).await }
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(100), Timings::default(), 1).await }
     });
     let reloads = || daemon.logs().iter().filter(|l| l.contains("reloaded ")).count();
     for done in 1..=5 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Each config serves a round of updates, one per chat, before the next reload.
+        let handled = setup.backend.handled().len() + CHATS;
+        assert!(eventually(Duration::from_secs(10), || setup.backend.handled().len() >= handled), "stalled");
         daemon.signal("HUP");
-        assert!(eventually(Duration::from_secs(5), || reloads() == done), "reload {done} did not happen");
+        daemon.wait_for_lines("reloaded ", done, Duration::from_secs(5));
     }
     daemon.rewrite_config(&good.replace("upstream = \"backend\"", "upstream = \"nowhere\""));
     daemon.signal("HUP");
@@ -271,8 +268,11 @@ async fn reloads_and_a_refused_broken_config_lose_nothing() {
 /// the kernel's queue instead of being refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_under_socket_activation_loses_nothing() {
+    if !common::have_tool("systemd-socket-activate", "systemd") {
+        return;
+    }
     let setup = Setup::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     // No listen address: only the inherited socket serves.
     let config = setup.config("127.0.0.1:9", true).replace("[listen]\naddrs = [\"127.0.0.1:9\"]\n", "");
     setup.set_webhook(&config);
@@ -290,14 +290,15 @@ async fn a_restart_under_socket_activation_loses_nothing() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("systemd-socket-activate must be installed (.ci/run installs the systemd package)");
+        .expect("start systemd-socket-activate");
     let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     assert!(eventually(Duration::from_secs(20), || std::net::TcpStream::connect(target).is_ok()));
     let stream = tokio::spawn({
         let sim = setup.sim.clone();
-        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(200), Timings::default(), 1).await }
+        async move { sim.deliver(target, CHATS, 24, Duration::from_millis(100), Timings::default(), 1).await }
     });
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The first hookgate is stopped while updates flow: some have been handled.
+    assert!(eventually(Duration::from_secs(10), || setup.backend.handled().len() >= 2 * CHATS), "no delivery");
     let children = |pid: u32| {
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default().trim().to_string()
     };

@@ -2,7 +2,7 @@
 //! keep-alive between requests, a drain, and a client that leaves while the
 //! upstream thinks. Same set-up as `tls.rs` (`common::tls_client`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -47,11 +47,12 @@ async fn tls_get(stream: &mut TlsStream<tokio::net::TcpStream>) -> String {
 async fn an_idle_https_keep_alive_connection_outlives_header_timeout() {
     let pki = Pki::two_sites();
     let app = Upstream::start("app").await;
-    let limits = "[limits]\nheader_timeout = \"1s\"\nidle_timeout = \"10s\"\n";
+    let limits = "[limits]\nheader_timeout = \"300ms\"\nidle_timeout = \"10s\"\n";
     let daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
     let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
     assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Idle for two and a half header timeouts.
+    tokio::time::sleep(Duration::from_millis(750)).await;
     assert!(tls_get(&mut stream).await.starts_with("HTTP/1.1 200"), "the idle connection was kept");
     assert!(!daemon.logs().iter().any(|l| l.contains("status=408")), "no 408 for an idle connection");
 }
@@ -87,7 +88,14 @@ async fn shutdown_does_not_wait_for_handshakes_or_half_heads() {
     let mut silent = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
     let mut half = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
     half.write_all(b"GET /half HTTP/1.1\r\nHost: a.te").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both are accepted (and counted) before the signal.
+    let admin = daemon.admin.unwrap();
+    let open = || common::get(admin, "localhost", "/metrics").body_text().contains("\nhookgate_open_connections 2\n");
+    assert!(
+        common::eventually(Duration::from_secs(10), open),
+        "{}",
+        common::get(admin, "localhost", "/metrics").body_text()
+    );
     let start = std::time::Instant::now();
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(40)), Some(0));

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The real daemon, running as a child process.
@@ -13,8 +13,45 @@ pub struct Daemon {
     pub admin: Option<SocketAddr>,
     pub config_path: std::path::PathBuf,
     child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Logs>,
     _dir: tempfile::TempDir,
+}
+
+/// The daemon's stderr, line by line, as a thread reads it; waiters are woken
+/// at each line and when the stream ends.
+#[derive(Default)]
+struct Logs {
+    state: Mutex<LogState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct LogState {
+    lines: Vec<String>,
+    /// The daemon closed its stderr: it has exited, no line will follow.
+    ended: bool,
+}
+
+impl Logs {
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.state.lock().unwrap()
+    }
+
+    /// Waits until `done` holds for the lines, the stream ends or `deadline`
+    /// passes, woken by each new line (no polling); the lines and whether `done` held.
+    fn wait(&self, deadline: Instant, mut done: impl FnMut(&[String]) -> bool) -> (bool, Vec<String>) {
+        let mut state = self.lock();
+        loop {
+            if done(&state.lines) {
+                return (true, state.lines.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if state.ended || left.is_zero() {
+                return (false, state.lines.clone());
+            }
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
 }
 
 impl Daemon {
@@ -58,20 +95,18 @@ impl Daemon {
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("start hookgate");
         let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
+        let logs = Arc::new(Logs::default());
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let ready = line.contains("hookgate ready");
-                sink.lock().unwrap().push(line);
-                if ready {
-                    let _ = tx.send(());
-                }
+                sink.lock().lines.push(line);
+                sink.changed.notify_all();
             }
+            sink.lock().ended = true;
+            sink.changed.notify_all();
         });
-        let started = rx.recv_timeout(Duration::from_secs(20)).is_ok();
-        let lines = logs.lock().unwrap().clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (started, lines) = logs.wait(deadline, |lines| lines.iter().any(|l| l.contains("hookgate ready")));
         let addr = lines.iter().find_map(|l| listening_addr(l));
         let Some(addr) = addr.filter(|_| started) else {
             panic!("hookgate did not start; logs:\n{}", lines.join("\n"));
@@ -91,19 +126,33 @@ impl Daemon {
     }
 
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
+        self.logs.lock().lines.clone()
     }
 
-    /// Waits until a log line contains `needle`, up to `timeout`.
+    /// Waits until a log line contains `needle`, up to `timeout`; woken by
+    /// each line the daemon writes, so it returns as soon as the line is there.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self.logs().into_iter().find(|l| l.contains(needle)) {
-                return line;
-            }
-            assert!(Instant::now() < deadline, "no log line with {needle:?}; logs:\n{}", self.logs().join("\n"));
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let found = |lines: &[String]| lines.iter().any(|l| l.contains(needle));
+        let (_, lines) = self.logs.wait(Instant::now() + timeout, found);
+        let line = lines.iter().find(|l| l.contains(needle)).cloned();
+        line.unwrap_or_else(|| panic!("no log line with {needle:?}; logs:\n{}", lines.join("\n")))
+    }
+
+    /// Waits until `count` lines contain `needle`, up to `timeout`; the logs then.
+    pub fn wait_for_lines(&self, needle: &str, count: usize, timeout: Duration) -> Vec<String> {
+        let enough = |lines: &[String]| lines.iter().filter(|l| l.contains(needle)).count() >= count;
+        let (done, lines) = self.logs.wait(Instant::now() + timeout, enough);
+        assert!(done, "fewer than {count} log lines with {needle:?}; logs:\n{}", lines.join("\n"));
+        lines
+    }
+
+    /// Stops the daemon (SIGTERM), waits for it to exit 0 and returns every
+    /// line it wrote: no line can come after these, so a test can count lines
+    /// that must appear once, or never, without waiting for time to pass.
+    pub fn stop(&mut self) -> Vec<String> {
+        self.signal("TERM");
+        assert_eq!(self.wait_exit(Duration::from_secs(40)), Some(0), "hookgate did not exit cleanly");
+        self.logs()
     }
 
     pub fn pid(&self) -> u32 {
@@ -131,11 +180,15 @@ impl Daemon {
         assert!(status.success());
     }
 
-    /// Waits for the process to exit and returns its exit code.
+    /// Waits for the process to exit and returns its exit code. By then
+    /// `logs()` holds every line it wrote: this also waits for the reader to
+    /// reach the end of its stderr.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.logs.wait(Instant::now() + Duration::from_secs(10), |_| false);
+                assert!(self.logs.lock().ended, "hookgate's stderr stayed open after it exited");
                 return status.code();
             }
             assert!(Instant::now() < deadline, "hookgate did not exit; logs:\n{}", self.logs().join("\n"));

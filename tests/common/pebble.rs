@@ -5,9 +5,12 @@
 //! Pebble validates http-01 on `http_port` and tls-alpn-01 on `tls_port`, so a
 //! test puts hookgate's listeners there. It logs `Added order` for each new
 //! order, which is how a test counts them.
+//!
+//! On a machine without pebble (or curl, which fetches its root), `start`
+//! returns `None` after saying the test is skipped; see `super::have_tool`.
 
 use std::io::Read;
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -41,16 +44,17 @@ impl Default for PebbleOptions<'_> {
     }
 }
 
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Pebble {
-    pub fn start(options: PebbleOptions<'_>) -> Pebble {
+    /// Pebble and its DNS, started; `None` (the test is skipped) without them.
+    pub fn start(options: PebbleOptions<'_>) -> Option<Pebble> {
+        let tools = [("pebble", "pebble"), ("pebble-challtestsrv", "pebble"), ("curl", "curl")];
+        if !tools.iter().all(|(tool, package)| super::have_tool(tool, package)) {
+            return None;
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -66,8 +70,8 @@ impl Pebble {
         std::fs::write(path("pebble.pem"), leaf.pem()).unwrap();
         std::fs::write(path("pebble.key"), key.serialize_pem()).unwrap();
 
-        let (acme_port, management_port) = (free_tcp_port(), free_tcp_port());
-        let (http_port, tls_port, dns_port) = (free_tcp_port(), free_tcp_port(), free_udp_port());
+        let (acme_port, management_port) = (super::free_port(), super::free_port());
+        let (http_port, tls_port, dns_port) = (super::free_port(), super::free_port(), free_udp_port());
         let config = serde_json::json!({ "pebble": {
             "listenAddress": format!("127.0.0.1:{acme_port}"),
             "managementListenAddress": format!("127.0.0.1:{management_port}"),
@@ -87,11 +91,11 @@ impl Pebble {
         let challtestsrv = Command::new("pebble-challtestsrv")
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", &dns])
             .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .args(["-management", &format!("127.0.0.1:{}", free_tcp_port())])
+            .args(["-management", &format!("127.0.0.1:{}", super::free_port())])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("pebble-challtestsrv must be installed (apt-get install pebble; .ci/run does)");
+            .expect("start pebble-challtestsrv");
         let pebble = Command::new("pebble")
             .args(["-config", &path("pebble.json"), "-dnsserver", &dns])
             // No random sleeps before validating, no nonces refused on purpose,
@@ -102,7 +106,7 @@ impl Pebble {
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
             .spawn()
-            .expect("pebble must be installed (apt-get install pebble; .ci/run does)");
+            .expect("start pebble");
         let pebble = Pebble {
             directory: format!("https://127.0.0.1:{acme_port}/dir"),
             ca_file: path("ca.pem"),
@@ -115,7 +119,7 @@ impl Pebble {
         };
         let up = super::eventually(Duration::from_secs(15), || pebble.log().contains("ACME directory available"));
         assert!(up, "pebble did not start; its log:\n{}", pebble.log());
-        pebble
+        Some(pebble)
     }
 
     pub fn log(&self) -> String {
@@ -136,7 +140,7 @@ impl Pebble {
             .args(["-sS", "--cacert", &self.ca_file])
             .arg(format!("https://127.0.0.1:{}/roots/0", self.management_port))
             .output()
-            .expect("curl");
+            .expect("run curl");
         assert!(out.status.success(), "cannot fetch pebble's root: {}", String::from_utf8_lossy(&out.stderr));
         let file = self.dir.path().join("root.pem");
         std::fs::write(&file, out.stdout).unwrap();

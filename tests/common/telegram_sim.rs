@@ -74,6 +74,10 @@ struct Webhook {
     pending: u64,
     /// Every `setWebhook` call: when, and its parameters.
     set_calls: Vec<(Instant, Value)>,
+    /// `getWebhookInfo` calls so far.
+    info_calls: usize,
+    /// Failed delivery attempts so far, per chat.
+    failures: HashMap<i64, u32>,
 }
 
 #[derive(Clone)]
@@ -118,6 +122,7 @@ impl TelegramSim {
                 json!({"ok": true, "result": true, "description": "Webhook was set"})
             }
             Some("getWebhookInfo") => {
+                webhook.info_calls += 1;
                 let mut info = json!({"url": webhook.url, "pending_update_count": webhook.pending});
                 if let Some((date, message)) = &webhook.last_error {
                     info["last_error_date"] = json!(date);
@@ -157,6 +162,16 @@ impl TelegramSim {
 
     pub fn webhook_url(&self) -> String {
         self.webhook.lock().unwrap().url.clone()
+    }
+
+    /// `getWebhookInfo` calls so far: a daemon's monitor makes one per round.
+    pub fn info_calls(&self) -> usize {
+        self.webhook.lock().unwrap().info_calls
+    }
+
+    /// How many chats have had at least `min` failed delivery attempts.
+    pub fn chats_failed(&self, min: u32) -> usize {
+        self.webhook.lock().unwrap().failures.values().filter(|n| **n >= min).count()
     }
 
     /// Delivers `per_chat` updates in each of `chats` chats to `target` (where
@@ -222,7 +237,9 @@ impl TelegramSim {
                     break;
                 }
                 Err((message, retry_after)) => {
-                    self.webhook.lock().unwrap().last_error = Some((unix_now(), message));
+                    let mut webhook = self.webhook.lock().unwrap();
+                    webhook.last_error = Some((unix_now(), message));
+                    *webhook.failures.entry(chat).or_default() += 1;
                     retry_after
                 }
             };
