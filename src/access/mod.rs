@@ -202,3 +202,14 @@ impl Drop for Delivery {
         format::emit(&Line { warn: aborted.is_some(), at, fields: &fields[..shown] });
     }
 }
+
+/// What the access line will say, read before it is written (unit tests
+/// cannot capture the line itself, which goes to stderr): the status, `bytes`,
+/// `aborted=` and `error=`.
+#[cfg(test)]
+impl Delivery {
+    pub(crate) fn line_so_far(&self) -> (u16, u64, Option<&'static str>, Option<String>) {
+        let status = self.status.load(Ordering::Relaxed);
+        (status, self.written.load(Ordering::Relaxed), self.aborted(), self.failure.get().cloned())
+    }
+}

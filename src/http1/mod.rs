@@ -33,3 +33,6 @@ pub(crate) mod wire;
 
 pub use buffers::{TRIM_EVERY as BUFFER_TRIM_EVERY, trim as trim_buffers};
 pub use serve::serve;
+
+#[cfg(test)]
+mod tests;
