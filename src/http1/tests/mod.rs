@@ -29,7 +29,7 @@ use tokio_test::io::Mock;
 
 use super::client::Client;
 use super::io::Io;
-use crate::access::{Delivery, RequestLine};
+use crate::access::{Delivery, RequestContext};
 use crate::config::Limits;
 use crate::connection::{ConnClock, ConnContext, ListenerKind};
 use crate::metrics::Metrics;
@@ -85,9 +85,9 @@ fn client<S: Io>(io: S, limits: Limits) -> Client<S> {
 /// The response to a GET on `client`'s connection, answered `status`, as
 /// `exchange::Answering::deliver` starts it.
 fn delivery<S: Io>(client: &Client<S>, status: StatusCode) -> Arc<Delivery> {
-    let line = RequestLine::new(&[], &client.conn, &Method::GET, &HeaderMap::new(), "/hook");
+    let ctx = RequestContext::new(&[], &client.conn, &Method::GET, &HeaderMap::new(), "/hook");
     let metrics = Arc::new(Metrics::disabled().route("hook", "app"));
-    Delivery::new(line, status, std::time::Instant::now(), client.conn.clock.request_started(), metrics)
+    Delivery::new(ctx, status, std::time::Instant::now(), client.conn.clock.request_started(), metrics)
 }
 
 /// Both ends of a loopback connection: hookgate's, and the peer's.

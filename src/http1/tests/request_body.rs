@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_test::io::Builder;
 
-use super::super::body::{BodySink, PumpError, SocketSink, pump};
+use super::super::body::{BodySink, PumpError, SinkClosed, SocketSink, pump};
 use super::super::head::Framing;
 use super::{client, socket_pair};
 use crate::config::Limits;
@@ -34,17 +34,17 @@ struct Collect {
 }
 
 impl BodySink for Collect {
-    async fn data(&mut self, bytes: &[u8]) -> Result<(), ()> {
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
         assert!(self.trailers.is_none(), "data after the end of the body");
         if self.room.is_some_and(|room| self.data.len() + bytes.len() > room) {
-            return Err(());
+            return Err(SinkClosed);
         }
         self.pieces.push(bytes.len());
         self.data.extend_from_slice(bytes);
         Ok(())
     }
 
-    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), ()> {
+    async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), SinkClosed> {
         assert!(self.trailers.is_none(), "the body ended twice");
         self.trailers = Some(trailers.to_vec());
         Ok(())
@@ -64,7 +64,7 @@ impl From<Result<(), PumpError>> for Pumped {
         match result {
             Ok(()) => Pumped::Done,
             Err(PumpError::Client(error)) => Pumped::Client(error),
-            Err(PumpError::Upstream) => Pumped::Upstream,
+            Err(PumpError::Upstream(_)) => Pumped::Upstream,
         }
     }
 }
