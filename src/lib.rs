@@ -24,9 +24,12 @@
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
 //! - [`proxy`] — one request in phases: admit, canonicalise, select, guard,
 //!   rewrite; error answers; hyper's service for HTTP/2 clients.
-//! - `upstream`, [`access`] — per-upstream hyper clients (https, HTTP/2) and
-//!   per-worker pools of plain HTTP/1.1 connections; the one-line-per-request
-//!   access log.
+//! - `upstream` — per-upstream hyper clients (https, HTTP/2) and per-worker
+//!   pools of plain HTTP/1.1 connections.
+//! - `hyper_glue` — the adapters between hyper's types and hookgate's: the
+//!   request and response bodies hyper sends, and the HTTP/2 client stream
+//!   that reports to its connection's clock.
+//! - [`access`] — the one-line-per-request access log.
 //! - `connection` — connection facts: the client, the listener's kind, the
 //!   connection's clock.
 //! - [`config`] — the TOML file → a validated [`config::Config`]: plain data
@@ -83,6 +86,7 @@ pub mod control;
 pub(crate) mod error;
 pub(crate) mod guards;
 mod http1;
+mod hyper_glue;
 pub mod init;
 #[doc(hidden)]
 pub mod internals;

@@ -29,8 +29,8 @@ use super::splice::{self, Relay, Timeouts};
 use super::wire::{Connection, frame};
 use crate::access::Delivery;
 use crate::error::{BadRequest, ProxyError};
+use crate::hyper_glue::BodyError;
 use crate::proxy;
-use crate::upstream::body::BodyError;
 
 /// Why a request body did not get through.
 #[derive(Debug, thiserror::Error)]

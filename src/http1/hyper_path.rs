@@ -24,10 +24,10 @@ use super::io::{Io, send_all};
 use super::wire::{self, Connection, write_header, write_map_head, write_status};
 use crate::access::Delivery;
 use crate::error::ProxyError;
+use crate::hyper_glue::{BodyError, RequestBody};
 use crate::metrics::OpenGauge;
 use crate::proxy::{self, headers};
 use crate::upstream::UpstreamClient;
-use crate::upstream::body::{BodyError, RequestBody};
 
 /// Forwards `ex` to an https upstream through hyper's client and answers the client.
 pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering: Answering) -> bool {

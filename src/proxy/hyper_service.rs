@@ -11,14 +11,13 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::body::ResponseBody;
 use super::{Plan, State, admit, error_response, headers, plan};
 use crate::access::{Delivery, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Settled};
+use crate::hyper_glue::{RequestBody, ResponseBody};
 use crate::routes::LocalResponse;
-use crate::upstream::body::RequestBody;
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
 /// never an `Err`.

@@ -8,7 +8,6 @@
 //! naming the route and upstream.
 
 mod admit;
-pub mod body;
 pub mod headers;
 mod hyper_service;
 mod max_forwards;

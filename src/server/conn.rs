@@ -17,15 +17,14 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::clock::ClockedIo;
 use super::{Shared, proxy_protocol};
 use crate::client_ip::is_trusted;
 use crate::config::Limits;
 use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, ListenerKind, Shutdown};
 use crate::http1 as engine;
+use crate::hyper_glue::{ClockedIo, ResponseBody};
 use crate::metrics::OpenGauge;
 use crate::proxy;
-use crate::proxy::body::ResponseBody;
 
 /// Serves one accepted connection to its end.
 ///

@@ -15,7 +15,6 @@
 //! to serve until a future completes.
 
 mod accept;
-mod clock;
 mod conn;
 pub(crate) mod proxy_protocol;
 mod upkeep;

@@ -7,7 +7,6 @@
 //! `ProxyError` kinds: connect failures are 502, no head in time is 504, and a
 //! client body that broke the upload keeps its own (client-side) kind.
 
-pub mod body;
 pub mod pool;
 
 use std::error::Error as StdError;
@@ -22,8 +21,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{Upstream, UpstreamTls};
 use crate::error::ProxyError;
+use crate::hyper_glue::{BodyError, RequestBody};
 use crate::metrics::UpstreamMetrics;
-use body::{BodyError, RequestBody};
 
 /// How long an unused pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);

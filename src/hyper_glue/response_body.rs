@@ -12,9 +12,9 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use super::request_body::{BodyError, poll_timed_frame};
 use crate::access::Delivery;
 use crate::connection::timer::IdleTimer;
-use crate::upstream::body::{BodyError, poll_timed_frame};
 
 enum Source {
     Upstream { inner: Incoming, timer: IdleTimer },

@@ -1,5 +1,5 @@
-//! The body sent to an upstream through hyper's client, and the timer both
-//! directions use for pauses.
+//! The body sent to an upstream through hyper's client, and `poll_timed_frame`,
+//! which both body directions use to bound pauses (with `connection::timer::IdleTimer`).
 //!
 //! `RequestBody` carries the client's body to the upstream and enforces
 //! `max_body` and `body_timeout` while it streams (for HTTP/2 clients; the

@@ -1,6 +1,6 @@
 //! `ClockedIo`: a client stream that tells its connection's `ConnClock` when
 //! bytes arrive and whether writes make progress (HTTP/2 connections, whose
-//! timers `conn::drive` enforces from the clock).
+//! timers the server's `conn::drive` enforces from the clock).
 
 use std::io;
 use std::pin::Pin;
