@@ -25,6 +25,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 
 use crate::connection::{AbortReason, ActiveRequest};
+use crate::error::ProxyError;
 use crate::metrics::RouteMetrics;
 use crate::recent::Problem;
 use format::{Line, Value};
@@ -57,6 +58,8 @@ pub struct Delivery {
     left: AtomicBool,
     /// Why the upstream's body stopped early.
     failure: OnceLock<String>,
+    /// The error hookgate answered instead of the upstream's head (`replace_with`).
+    replaced: OnceLock<ProxyError>,
     /// Keeps the connection out of its idle state until the response is written.
     active: ActiveRequest,
     /// The route's metrics, recorded when the line is written.
@@ -80,6 +83,7 @@ impl Delivery {
             ended: AtomicBool::new(false),
             left: AtomicBool::new(false),
             failure: OnceLock::new(),
+            replaced: OnceLock::new(),
             active,
             metrics,
         })
@@ -117,17 +121,19 @@ impl Delivery {
         self.ended.store(true, Ordering::Relaxed);
     }
 
-    /// Records why the body stopped early; it is logged with the line.
     /// hookgate answers `error` itself instead of the upstream's head, which
-    /// never went out (the body bytes read with it were already broken).
-    /// Logged like every error hookgate answers.
-    pub fn replace_with(&self, error: &crate::error::ProxyError) {
+    /// never went out (the body bytes read with it were already broken, as
+    /// `cause` says). Logged like every error hookgate answers, in one line,
+    /// and listed on the status page as that error, not as the upstream's status.
+    pub fn replace_with(&self, error: ProxyError, cause: &dyn std::fmt::Display) {
         let status = error.status().as_u16();
         self.status.store(status, Ordering::Relaxed);
+        let _ = self.replaced.set(error);
         let l = &self.ctx;
-        tracing::warn!(route = %l.route_name(), upstream = %l.upstream_name(), client = %l.client, status, "{error}");
+        tracing::warn!(route = %l.route_name(), upstream = %l.upstream_name(), client = %l.client, status, "{error} ({cause})");
     }
 
+    /// Records why the body stopped early; it is logged with the line.
     pub fn fail(&self, why: &dyn std::fmt::Display) {
         let _ = self.failure.set(why.to_string());
     }
@@ -157,7 +163,7 @@ impl Delivery {
         if status < 400 {
             return;
         }
-        let reason = match self.ctx.error {
+        let reason = match self.ctx.error.or(self.replaced.get().copied()) {
             Some(error) => error.to_string(),
             None => format!("upstream {} answered {status}", self.ctx.upstream_name()),
         };

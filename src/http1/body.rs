@@ -205,9 +205,8 @@ const FAILED: CopyOutcome = CopyOutcome { upstream_clean: false, client_ok: fals
 /// out: a 502 like any other, then the connection closes. It is logged as
 /// the 502 it is (hookgate's own complete answer), not as a cut response.
 async fn bad_gateway<S: Io>(client: &mut Client<S>, delivery: &Delivery, broken: ChunkError) -> CopyOutcome {
-    tracing::warn!("upstream's chunked body is broken before its head went out: {broken}");
     let error = ProxyError::UpstreamBroken;
-    delivery.replace_with(&error);
+    delivery.replace_with(error, &format_args!("its chunked body is broken before its head went out: {broken}"));
     let local = proxy::error_answer(&error);
     send_local(client, &local, delivery, false, Connection { keep_alive: false, http10: false }).await;
     FAILED
@@ -236,7 +235,7 @@ pub async fn copy_response<S: Io>(
     delivery: &Delivery,
 ) -> CopyOutcome {
     let BodyCopy { from, to, read_timeout, head: mut out } = copy;
-    let mut body = Unframing::new(from);
+    let mut body = Unframing::new(from, client.limits.max_header_bytes);
     let mut written = 0u64;
     // The head waits in `out` for the first body bytes, so one write carries
     // both; the first pass writes it, and `out` is empty from then on.
@@ -300,11 +299,13 @@ enum Unframing {
 }
 
 impl Unframing {
-    fn new(from: Framing) -> Self {
+    /// `max_trailers`: how many bytes of trailer fields a chunked body may
+    /// end with (`max_header_bytes`, as for a request's).
+    fn new(from: Framing, max_trailers: usize) -> Self {
         match from {
             Framing::Empty => Unframing::Empty,
             Framing::Length(n) => Unframing::Length(n),
-            Framing::Chunked => Unframing::Chunked(ChunkedDecoder::new(64 * 1024), Vec::new()),
+            Framing::Chunked => Unframing::Chunked(ChunkedDecoder::new(max_trailers), Vec::new()),
             Framing::UntilClose => Unframing::UntilClose(false),
         }
     }

@@ -32,7 +32,7 @@ use super::io::Io;
 use crate::access::{Delivery, RequestContext};
 use crate::config::Limits;
 use crate::connection::{ConnClock, ConnContext, ListenerKind};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 
 /// The scripted client of the request tests.
 impl Io for Mock {
@@ -85,8 +85,12 @@ fn client<S: Io>(io: S, limits: Limits) -> Client<S> {
 /// The response to a GET on `client`'s connection, answered `status`, as
 /// `exchange::Answering::deliver` starts it.
 fn delivery<S: Io>(client: &Client<S>, status: StatusCode) -> Arc<Delivery> {
+    delivery_counted_in(client, status, Arc::new(Metrics::disabled().route("hook", "app")))
+}
+
+/// The same, counted in the route metrics `metrics` (the status page's problems are read there).
+fn delivery_counted_in<S: Io>(client: &Client<S>, status: StatusCode, metrics: Arc<RouteMetrics>) -> Arc<Delivery> {
     let ctx = RequestContext::new(&[], &client.conn, &Method::GET, &HeaderMap::new(), "/hook");
-    let metrics = Arc::new(Metrics::disabled().route("hook", "app"));
     Delivery::new(ctx, status, std::time::Instant::now(), client.conn.clock.request_started(), metrics)
 }
 

@@ -21,8 +21,12 @@ use tokio::time::Instant;
 use super::super::body::{BodyCopy, copy_response};
 use super::super::head::{Framing, parse_response};
 use super::super::wire::{client_framing, write_response_head};
-use super::{client, delivery, socket_pair};
+use std::sync::Arc;
+
+use super::{client, delivery, delivery_counted_in, socket_pair};
 use crate::config::Limits;
+use crate::error::ProxyError;
+use crate::metrics::Metrics;
 
 /// The upstream's longest pause between body bytes (its `response_timeout`).
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -402,6 +406,34 @@ async fn a_chunked_body_broken_after_its_head_went_out_is_cut() {
     let want = format!("{CHUNKED_HEAD_OUT}5\r\nhello\r\n");
     let broken = cut(&want, 5, "invalid chunked body: missing chunk size");
     assert_eq!(relayed, Relayed { unread: b"zz\r\n".to_vec(), ..broken });
+}
+
+/// hookgate's 502 for a body broken before its head went out is listed on
+/// the status page as hookgate's error, not as "upstream app answered 502"
+/// (the upstream answered 200).
+#[tokio::test]
+async fn a_replaced_answer_is_listed_as_hookgates_error() {
+    let (io, _far) = duplex(1024);
+    let client = client(io, Limits::default());
+    let metrics = Arc::new(Metrics::disabled().route("hook", "app"));
+    let delivery = delivery_counted_in(&client, StatusCode::OK, metrics.clone());
+    delivery.replace_with(ProxyError::UpstreamBroken, &"its chunked body is broken");
+    drop(delivery);
+    let listed: Vec<(u16, String)> = metrics.problems.list().into_iter().map(|p| (p.status, p.reason)).collect();
+    assert_eq!(listed, [(502, ProxyError::UpstreamBroken.to_string())]);
+}
+
+/// Response trailers are held to `max_header_bytes` (32 KiB here), as a
+/// request's are: README's "Forwarding" says so for both directions.
+#[tokio::test]
+async fn response_trailers_are_held_to_max_header_bytes() {
+    let with_head = format!("{CHUNKED_HEAD}5\r\nhello\r\n");
+    let later = format!("0\r\nX-Sum: {}\r\n\r\n", "a".repeat(33 * 1024));
+    let upstream = Upstream { with_head: with_head.as_bytes(), later: later.as_bytes(), then: Then::Holds };
+    let (relayed, _) = relay(GET_11, upstream, Peer::Reads).await;
+    let want = format!("{CHUNKED_HEAD_OUT}5\r\nhello\r\n");
+    let broken = cut(&want, 5, "invalid chunked body: trailers too large");
+    assert_eq!(Relayed { unread: Vec::new(), ..relayed }, broken);
 }
 
 #[tokio::test(start_paused = true)]
