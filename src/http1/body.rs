@@ -313,6 +313,7 @@ impl Unframing {
     /// Takes the body bytes now in `ubuf`: how many of its bytes are body
     /// bytes to pass on as they are (a chunked body is decoded instead, its
     /// framing consumed), and whether the body is done.
+    #[inline]
     fn next(&mut self, ubuf: &mut BytesMut) -> Result<(usize, bool), ChunkError> {
         match self {
             Unframing::Empty => Ok((0, true)),
@@ -332,6 +333,7 @@ impl Unframing {
     }
 
     /// The body bytes `next` found: decoded chunks, or the first `raw` bytes of `ubuf`.
+    #[inline]
     fn data<'a>(&'a self, ubuf: &'a [u8], raw: usize) -> &'a [u8] {
         match self {
             Unframing::Chunked(_, decoded) => decoded,
@@ -361,6 +363,7 @@ impl Unframing {
 /// What to write for `data`, and where the body bytes sit in it. Plain bytes
 /// after the head has gone out are written straight from where they are;
 /// anything else is framed in `out` (after the head, while it waits there).
+#[inline]
 fn stage<'a>(
     out: &'a mut Vec<u8>,
     data: &'a [u8],

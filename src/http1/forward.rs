@@ -36,6 +36,7 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// The forwarding of `exchange` (after the dedupe gate, on `dedupe` routes):
 /// hyper's client for an https upstream, the engine's own for a plain one.
 /// Its output says whether the client connection may carry another request.
+#[inline]
 pub fn start<S: Io>(client: &mut Client<S>, exchange: Box<Exchange>, answering: Answering) -> Exchanging<'_> {
     if answering.state.upstreams[exchange.plan.upstream].config.tls.is_some() {
         Box::pin(hyper_path::forward(client, exchange, answering))
@@ -114,6 +115,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
 
 /// The upstream answered: counted for the status page, and told to the
 /// dedupe claim waiting for its status.
+#[inline]
 fn answered(ex: &mut Exchange, head: &ResponseHead, upstream: &UpstreamClient) {
     upstream.metrics.recent.answered();
     if let Some(ticket) = ex.ticket.take() {
@@ -123,6 +125,7 @@ fn answered(ex: &mut Exchange, head: &ResponseHead, upstream: &UpstreamClient) {
 
 /// Gives the buffer back, and the connection back to the pool when the
 /// exchange on it ended cleanly and nothing more arrived after it.
+#[inline]
 fn release(conn: UpstreamConn, ubuf: BytesMut, head: &ResponseHead, clean: bool, upstream: &UpstreamClient) {
     let reusable = clean && !head.close && ubuf.is_empty();
     buffers::give(ubuf);
@@ -186,6 +189,7 @@ impl Retry {
 
 /// The rewritten head, and the body with it when all of it is already here
 /// (one write carries both). Returns how the body still to come is framed.
+#[inline]
 fn request_bytes<S: Io>(client: &mut Client<S>, ex: &Exchange) -> (Vec<u8>, Framing) {
     let mut out = buffers::take_vec();
     write_request_head(&mut out, &ex.parts, &ex.plan.added, ex.framing);
@@ -231,6 +235,7 @@ async fn send_body<S: Io>(
 
 /// How the response body is copied, its head written for the client, and
 /// whether the client connection stays open after it.
+#[inline]
 fn response_copy(
     ubuf: &[u8],
     head: &ResponseHead,

@@ -184,6 +184,7 @@ fn serve_request<S: Io>(
 
 /// The way out for a planned request: on a `dedupe` route the gate first
 /// (which may answer a redelivery itself), then the forwarding.
+#[inline]
 fn forward_exchange<S: Io>(
     client: &mut Client<S>,
     mut exchange: Box<Exchange>,

@@ -98,6 +98,7 @@ pub struct Forward {
 
 /// The answer to an open http-01 challenge (RFC 8555 §8.3), on any listener
 /// and before the redirect. A token nobody is waiting for goes on to the routes.
+#[inline]
 fn acme_http_answer(state: &State, method: &http::Method, path: &str) -> Option<LocalResponse> {
     let token = path.strip_prefix("/.well-known/acme-challenge/")?;
     if method != http::Method::GET && method != http::Method::HEAD {
@@ -169,6 +170,7 @@ pub fn plan(
 
 /// The first phase: a target within `max_uri_bytes` and one valid `Host`
 /// (from the header or an absolute target), which is returned.
+#[inline]
 fn admit_head(state: &State, parts: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
     let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > state.config.limits.max_uri_bytes {
@@ -178,6 +180,7 @@ fn admit_head(state: &State, parts: &Parts) -> Result<Option<HeaderValue>, Proxy
 }
 
 /// The host name routes match on: the `Host` value normalised (lower case, no default port).
+#[inline]
 fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyError> {
     let text = value.to_str().map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
     canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))
@@ -185,6 +188,7 @@ fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyErro
 
 /// Answers that come before any route: an ACME http-01 challenge, and the
 /// redirect to HTTPS on a redirect listener (except for its exempt paths).
+#[inline]
 fn answer_before_routing(
     state: &State,
     conn: &ConnContext,
@@ -216,6 +220,7 @@ struct Guarded<'a> {
 /// Runs the selected route's guards (the `[default]` route has none): the
 /// in-flight slot they grant goes into the context, and a declared body over
 /// the route's `max_body` is refused before any of it is read.
+#[inline]
 fn guard<'a>(
     state: &'a State,
     route: Option<usize>,
