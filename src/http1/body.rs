@@ -313,7 +313,7 @@ impl Unframing {
     /// Takes the body bytes now in `ubuf`: how many of its bytes are body
     /// bytes to pass on as they are (a chunked body is decoded instead, its
     /// framing consumed), and whether the body is done.
-    #[inline]
+    #[inline(always)]
     fn next(&mut self, ubuf: &mut BytesMut) -> Result<(usize, bool), ChunkError> {
         match self {
             Unframing::Empty => Ok((0, true)),

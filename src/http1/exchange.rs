@@ -56,7 +56,7 @@ impl Answering {
     /// Starts the response to `line`'s request with `status`: the one place
     /// the engine makes a `Delivery`, whose drop writes the access-log line
     /// and records the route's metrics.
-    #[inline]
+    #[inline(always)]
     pub fn deliver(self, ctx: RequestContext, status: StatusCode) -> Arc<Delivery> {
         let Answering { start, active, state, .. } = self;
         let metrics = state.route_metrics(ctx.route_ref);

@@ -36,7 +36,7 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// The forwarding of `exchange` (after the dedupe gate, on `dedupe` routes):
 /// hyper's client for an https upstream, the engine's own for a plain one.
 /// Its output says whether the client connection may carry another request.
-#[inline]
+#[inline(always)]
 pub fn start<S: Io>(client: &mut Client<S>, exchange: Box<Exchange>, answering: Answering) -> Exchanging<'_> {
     if answering.state.upstreams[exchange.plan.upstream].config.tls.is_some() {
         Box::pin(hyper_path::forward(client, exchange, answering))

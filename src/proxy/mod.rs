@@ -98,7 +98,7 @@ pub struct Forward {
 
 /// The answer to an open http-01 challenge (RFC 8555 §8.3), on any listener
 /// and before the redirect. A token nobody is waiting for goes on to the routes.
-#[inline]
+#[inline(always)]
 fn acme_http_answer(state: &State, method: &http::Method, path: &str) -> Option<LocalResponse> {
     let token = path.strip_prefix("/.well-known/acme-challenge/")?;
     if method != http::Method::GET && method != http::Method::HEAD {
@@ -188,7 +188,7 @@ fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyErro
 
 /// Answers that come before any route: an ACME http-01 challenge, and the
 /// redirect to HTTPS on a redirect listener (except for its exempt paths).
-#[inline]
+#[inline(always)]
 fn answer_before_routing(
     state: &State,
     conn: &ConnContext,
@@ -220,7 +220,7 @@ struct Guarded<'a> {
 /// Runs the selected route's guards (the `[default]` route has none): the
 /// in-flight slot they grant goes into the context, and a declared body over
 /// the route's `max_body` is refused before any of it is read.
-#[inline]
+#[inline(always)]
 fn guard<'a>(
     state: &'a State,
     route: Option<usize>,
