@@ -9,11 +9,11 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use http::header::{self, HeaderValue};
 
-use super::body::{self, BodySink, PumpError, SinkClosed};
 use super::client::Client;
 use super::exchange::{Answering, Exchange, answer_local, fail};
 use super::head::Framing;
 use super::io::Io;
+use super::request_body::{self, BodySink, PumpError, SinkClosed};
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Dedupe, Settled};
 use crate::proxy;
@@ -57,7 +57,7 @@ pub async fn gate<S: Io>(
         ex.expects_continue = false;
     }
     let mut collected = Collect(Vec::new());
-    match body::pump(client, &mut collected, ex.framing, ex.plan.max_body).await {
+    match request_body::pump(client, &mut collected, ex.framing, ex.plan.max_body).await {
         Ok(()) => {}
         Err(failure) => {
             // `Collect` never refuses data, so this is the client's fault.

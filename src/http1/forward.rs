@@ -15,13 +15,14 @@ use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::body::{self, BodyCopy, PumpError, SocketSink};
 use super::buffers;
 use super::client::Client;
 use super::exchange::{Answering, Exchange, Exchanging, client_left, fail};
 use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
+use super::request_body::{self, PumpError, SocketSink};
+use super::response_body::{self, BodyCopy};
 use super::wire::{client_framing, write_request_head, write_response_head};
 use crate::access::RequestContext;
 use crate::connection::AbortReason;
@@ -108,7 +109,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     let delivery = answering.deliver(ex.ctx, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
     ubuf.advance(head.len);
     // Boxed on its own, so neither box is too large for the allocator's small-block cache.
-    let outcome = Box::pin(body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery)).await;
+    let outcome = Box::pin(response_body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery)).await;
     release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
     outcome.client_ok && keep_alive
 }
@@ -226,7 +227,7 @@ async fn send_body<S: Io>(
     let chunked = body_left == Framing::Chunked;
     let write_timeout = upstream.config.response_timeout;
     let mut sink = SocketSink { stream: &mut conn.stream, chunked, write_timeout, scratch: Vec::new() };
-    match body::pump(client, &mut sink, body_left, ex.plan.max_body).await {
+    match request_body::pump(client, &mut sink, body_left, ex.plan.max_body).await {
         Ok(()) => Ok(true),
         Err(PumpError::Client(error)) => Err(Ended::Failed(error, Framing::UntilClose)),
         Err(PumpError::Upstream(_)) => Ok(false),

@@ -16,11 +16,12 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use super::body::{self, ChannelSink, PumpError};
 use super::client::Client;
 use super::exchange::{Answering, Exchange, answer_local, client_left, fail, note_failed_write};
 use super::head::Framing;
 use super::io::{Io, send_all};
+use super::request_body::{self, ChannelSink, PumpError};
+use super::response_body::written_of;
 use super::wire::{self, Connection, write_header, write_map_head, write_status};
 use crate::access::Delivery;
 use crate::error::ProxyError;
@@ -42,7 +43,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     let mut sink = ChannelSink(chunks);
     let clock = client.conn.clock.clone();
     let pump = async {
-        let pumped = body::pump(client, &mut sink, framing, plan.max_body).await;
+        let pumped = request_body::pump(client, &mut sink, framing, plan.max_body).await;
         drop(sink);
         pumped
     };
@@ -172,7 +173,7 @@ async fn relay_body<S: Io>(
         let range = wire::frame(&mut out, &data, to, done, &trailers);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
-            delivery.set_written(before + body::written_of(&range, reached));
+            delivery.set_written(before + written_of(&range, reached));
         })
         .await;
         written += data.len() as u64;

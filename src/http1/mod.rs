@@ -9,13 +9,12 @@
 //! - `head`: request and response heads (httparse + RFC 9112 framing rules).
 //! - `forward`: one request to a plain upstream over a pooled connection.
 //! - `dedupe`: redeliveries of an answered Telegram update, on `dedupe` routes.
-//! - `body` and `chunked`: body copies both ways, chunked decoding.
+//! - `request_body`, `response_body` and `chunked`: body copies each way, chunked decoding.
 //! - `splice`: long pass-through response bodies moved inside the kernel.
 //! - `tunnel`: WebSocket and other upgrades.
 //! - `hyper_path`: requests to https upstreams, through hyper's client.
 //! - `date`: the `Date` header for responses that have none.
 
-mod body;
 mod buffers;
 pub(crate) mod chunked;
 mod client;
@@ -26,6 +25,8 @@ mod forward;
 pub(crate) mod head;
 mod hyper_path;
 mod io;
+mod request_body;
+mod response_body;
 mod serve;
 mod splice;
 mod tunnel;

@@ -1,6 +1,6 @@
 //! The HTTP/1.1 wire format hookgate writes: status lines, header lines,
 //! whole request and response heads, and body framing. Plain functions over
-//! byte buffers; no socket, timer or policy here (`forward`, `body` and the
+//! byte buffers; no socket, timer or policy here (`forward`, the body copies and the
 //! answer path decide what to write, this says how it is spelled).
 
 use http::StatusCode;

@@ -1,9 +1,11 @@
 //! The engine's body framing tested in process, both directions, over
 //! scripted I/O: a request body from the client to the upstream
-//! (`request_body`: `body::pump`) and a response body from the upstream to
-//! the client (`response_body`: `body::copy_response`, with the head `wire`
-//! writes for it), one case for each rule README's "Forwarding" section and
-//! its status-code table state for bodies.
+//! (`request_body`: `request_body::pump`) and a response body from the
+//! upstream to the client (`response_body` for the framing rules,
+//! `response_faults` for what goes wrong, both through `relay`:
+//! `response_body::copy_response` with the head `wire` writes for it), one
+//! case for each rule README's "Forwarding" section and its status-code table
+//! state for bodies.
 //!
 //! The client is scripted: `tokio_test`'s mock where it matters where each
 //! read ends (a size line split between two reads), an in-memory duplex where
@@ -13,8 +15,10 @@
 //! parsing (`head/tests.rs`) and the chunked decoder on its own
 //! (`chunked.rs`); these test what the engine does around them.
 
+mod relay;
 mod request_body;
 mod response_body;
+mod response_faults;
 
 use std::io;
 use std::net::SocketAddr;

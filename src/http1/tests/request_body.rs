@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_test::io::Builder;
 
-use super::super::body::{BodySink, PumpError, SinkClosed, SocketSink, pump};
 use super::super::head::Framing;
+use super::super::request_body::{BodySink, PumpError, SinkClosed, SocketSink, pump};
 use super::{client, socket_pair};
 use crate::config::Limits;
 use crate::error::{BadRequest, ProxyError};
