@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::buffers;
 use super::head::{self, HeadError, HeadLimits, RequestHead};
@@ -117,6 +117,12 @@ impl<S: Io> Client<S> {
                 false
             }
         }
+    }
+
+    /// Closes the connection after its last response: the write side is
+    /// shut down (within `send_timeout`), so the client reads the end.
+    pub async fn close(&mut self) {
+        let _ = tokio::time::timeout(self.limits.send_timeout, self.io.shutdown()).await;
     }
 
     /// Records why a write to the client failed, for the access log.

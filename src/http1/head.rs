@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version, request};
 
@@ -122,30 +122,11 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     // Where the parts sit in the head, so they can share its bytes once it is split off.
     let target = range_in(buf, target.as_bytes());
-    // The map has room for the client's headers only: the engine writes the
-    // ones hookgate adds straight into the upstream's head (`headers::Added`).
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    let mut facts = Facts::default();
-    PARSED.with_borrow_mut(|parsed| {
-        parsed.clear();
-        for h in req.headers.iter() {
-            let name =
-                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
-            facts.note(h.name.as_bytes(), h.value)?;
-            parsed.push((name, range_in(buf, h.value)));
-        }
-        Ok(())
-    })?;
+    let count = req.headers.len();
+    let facts = note_headers(req.headers, buf)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| HeadError::Malformed("invalid request target"))?;
-    PARSED.with_borrow_mut(|parsed| {
-        for (name, value) in parsed.drain(..) {
-            let value = HeaderValue::from_maybe_shared(head.slice(value))
-                .map_err(|_| HeadError::Malformed("invalid header value"))?;
-            headers.append(name, value);
-        }
-        Ok::<_, HeadError>(())
-    })?;
+    let headers = shared_headers(&head, count)?;
     let framing = facts.request_framing(version)?;
     let keep_alive = facts.keep_alive(version);
     // Filled in directly: `request::Builder` moves the parts through a closure per field.
@@ -154,6 +135,41 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     // An HTTP/1.0 client cannot have meant Expect (RFC 9110 §10.1.1): no 100 for it.
     let expects_continue = facts.expects_continue && version == Version::HTTP_11;
     Ok(Some(RequestHead { parts, framing, keep_alive, expects_continue }))
+}
+
+/// Checks each header's name and notes what the framing and connection
+/// headers say; the names and where each value sits in `buf` wait in
+/// `PARSED` until the head is split off (`shared_headers`).
+#[inline(always)]
+fn note_headers(fields: &[httparse::Header<'_>], buf: &[u8]) -> Result<Facts, HeadError> {
+    let mut facts = Facts::default();
+    PARSED.with_borrow_mut(|parsed| {
+        parsed.clear();
+        for h in fields {
+            let name =
+                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
+            facts.note(h.name.as_bytes(), h.value)?;
+            parsed.push((name, range_in(buf, h.value)));
+        }
+        Ok::<_, HeadError>(())
+    })?;
+    Ok(facts)
+}
+
+/// The header map, its values sharing `head`'s bytes. It has room for the
+/// client's `count` headers only: the engine writes the ones hookgate adds
+/// straight into the upstream's head (`headers::Added`).
+#[inline(always)]
+fn shared_headers(head: &Bytes, count: usize) -> Result<HeaderMap, HeadError> {
+    let mut headers = HeaderMap::with_capacity(count);
+    PARSED.with_borrow_mut(|parsed| {
+        for (name, value) in parsed.drain(..) {
+            let value = HeaderValue::from_maybe_shared(head.slice(value))
+                .map_err(|_| HeadError::Malformed("invalid header value"))?;
+            headers.append(name, value);
+        }
+        Ok(headers)
+    })
 }
 
 /// A head that has not ended yet is fine while it is within the limits. Its

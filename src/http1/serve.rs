@@ -15,7 +15,6 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use http::Method;
 use http::header::HeaderMap;
-use tokio::io::AsyncWriteExt;
 
 use super::buffers;
 use super::client::{Client, HeadRead};
@@ -27,7 +26,7 @@ use super::io::Io;
 use crate::access::RequestContext;
 use crate::config::Limits;
 use crate::connection::timer::Deadline;
-use crate::connection::{AbortReason, ConnContext, Shutdown};
+use crate::connection::{AbortReason, ConnClock, ConnContext, Shutdown};
 use crate::error::{BadRequest, ProxyError};
 use crate::proxy::{self, Plan, State};
 
@@ -82,31 +81,35 @@ pub fn serve<'a, S: Io + 'a>(
             } {
                 Ok(head) => serve_request(&mut client, head, states.load_full(), stop.drain.is_cancelled()),
                 Err(HeadRead::Closed) => return,
-                Err(HeadRead::Timeout) => {
-                    tracing::warn!(client = %client.conn.peer, status = 408, "request head not complete within header_timeout; closing");
-                    return;
-                }
+                Err(HeadRead::Timeout) => return head_timed_out(&client.conn),
                 Err(HeadRead::Refused(error)) => refuse(&mut client, error, states.load_full()),
             };
             let keep_alive = tokio::select! {
                 biased;
                 keep_alive = &mut exchange => keep_alive,
-                () = &mut cut => {
-                    // Recorded before the exchange is dropped, so its access line says why;
-                    // polled once more (see `io::cut`): one still waiting for its upstream
-                    // answers 503. Anything else is dropped at the bound.
-                    clock.set_abort(AbortReason::Shutdown);
-                    let _ = tokio::time::timeout(LAST_ANSWER, &mut exchange).await;
-                    return;
-                }
+                () = &mut cut => return last_answer(&clock, exchange).await,
             };
             drop(exchange);
             if !keep_alive {
-                let _ = tokio::time::timeout(client.limits.send_timeout, client.io.shutdown()).await;
-                return;
+                return client.close().await;
             }
         }
     }
+}
+
+/// A head that did not end within `header_timeout`: the connection closes
+/// without an answer (nginx's 408 is a close too), and the log says so.
+fn head_timed_out(conn: &ConnContext) {
+    tracing::warn!(client = %conn.peer, status = 408, "request head not complete within header_timeout; closing");
+}
+
+/// Shutdown's cut reached a connection mid-exchange. Recorded before the
+/// exchange is dropped, so its access line says why; then the exchange is
+/// polled once more (see `io::cut`): one still waiting for its upstream
+/// answers 503. Anything else is dropped at `LAST_ANSWER`.
+async fn last_answer(clock: &ConnClock, mut exchange: Exchanging<'_>) {
+    clock.set_abort(AbortReason::Shutdown);
+    let _ = tokio::time::timeout(LAST_ANSWER, &mut exchange).await;
 }
 
 /// Answers a head that could not be parsed; the connection then closes.
