@@ -110,10 +110,7 @@ fn checked(
         return Err(error);
     }
     let response = response?;
-    if let Some(why) = headers::unforwardable(response.status(), response.headers()) {
-        tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
-        return Err(ProxyError::UpstreamBroken);
-    }
+    headers::check_forwardable(&upstream.config.name, response.status(), response.headers())?;
     Ok(response)
 }
 

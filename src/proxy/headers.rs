@@ -12,6 +12,7 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::client_ip::X_FORWARDED_FOR;
+use crate::error::ProxyError;
 
 /// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1, plus the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
@@ -62,11 +63,24 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
         && HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]).any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
 }
 
+/// A response hyper accepted from `upstream` that must not be passed on
+/// (see `unforwardable`) is the upstream's fault: logged, and answered 502.
+/// Both paths through hyper's client check here.
+pub fn check_forwardable(upstream: &str, status: http::StatusCode, headers: &HeaderMap) -> Result<(), ProxyError> {
+    match unforwardable(status, headers) {
+        None => Ok(()),
+        Some(why) => {
+            tracing::warn!(upstream = %upstream, "upstream sent an invalid response head: {why}");
+            Err(ProxyError::UpstreamBroken)
+        }
+    }
+}
+
 /// Why a response hyper accepted from an upstream cannot be passed on, if it
 /// cannot (then it is a 502), as the engine's own parser refuses the same:
 /// a status outside 100-599 (RFC 9110 §15; hyper takes up to 999), or a
 /// transfer coding other than `chunked`.
-pub fn unforwardable(status: http::StatusCode, headers: &HeaderMap) -> Option<&'static str> {
+fn unforwardable(status: http::StatusCode, headers: &HeaderMap) -> Option<&'static str> {
     if status.as_u16() >= 600 {
         return Some("status code outside 100-599");
     }

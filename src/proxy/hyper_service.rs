@@ -161,10 +161,7 @@ async fn forward_with_hyper(
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(ProxyError::UpstreamBroken);
     }
-    if let Some(why) = headers::unforwardable(response.status(), response.headers()) {
-        tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
-        return Err(ProxyError::UpstreamBroken);
-    }
+    headers::check_forwardable(&upstream.config.name, response.status(), response.headers())?;
     headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
     Ok(Answer::Upstream(response, upstream.config.response_timeout))
