@@ -13,7 +13,10 @@
 // Nothing outside the tests uses the store until delivery does (issue 30).
 #![cfg_attr(not(test), allow(dead_code))]
 
+mod spec;
 mod writer;
+
+pub use spec::{SpoolSettings, StoreMode, StoreOrder, StoreSpec};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
