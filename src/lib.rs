@@ -39,6 +39,7 @@
 //!   function from request facts to a route, with its explanations; per-route
 //!   allowlists, secret headers, rate limits, in-flight caps and Telegram
 //!   redelivery suppression (`dedupe`). `config` builds both from the file.
+//! - `spool` — the durable request store (one SQLite file, one writer, group commit).
 //! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, [`canonical`], `secret`, [`systemd`] —
 //!   certificates (files and what ACME obtained), the client address rule,
 //!   error statuses, Prometheus metrics with pre-registered handles, the
@@ -99,6 +100,7 @@ pub mod report;
 pub(crate) mod routes;
 pub(crate) mod secret;
 pub(crate) mod server;
+mod spool;
 pub(crate) mod status;
 pub mod systemd;
 pub(crate) mod telegram;

@@ -197,6 +197,13 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
     let found = match (parent, key) {
         ("rate_limit", "key") => (Other, "\"client_ip\" (or \"route\")"),
         ("dedupe", "key") => (Other, "\"telegram_update_id\""),
+        ("store", "mode") => (Other, "\"fallback\" (or \"always\", \"journal\")"),
+        ("store", "ack") => (Number, "200"),
+        ("store", "order") => (Other, "\"telegram_chat\" (or \"none\")"),
+        ("spool", "dir") => (Other, "\"/var/lib/hookgate/spool\""),
+        (_, "expire") => (Duration, "\"24h\""),
+        (_, "concurrency") => (Number, "8"),
+        (_, "max_bytes") => (Size, "\"1GiB\""),
         ("secret_header", "name") => (Other, "\"X-Telegram-Bot-Api-Secret-Token\""),
         ("respond", "headers") => (Other, "{ \"Content-Type\" = \"text/plain\" }"),
         ("telegram", "max_connections") => (Number, "40"),
@@ -265,6 +272,7 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
             (Other, "{ name = \"X-Telegram-Bot-Api-Secret-Token\", value_file = \"secrets/telegram-secret\" }")
         }
         (_, "dedupe") => (Other, "{ key = \"telegram_update_id\", window = \"10m\" }"),
+        (_, "store") => (Other, "{ mode = \"fallback\", ack = 200, order = \"telegram_chat\", expire = \"24h\" }"),
         _ => return None,
     };
     Some(found)

@@ -13,6 +13,7 @@ mod guards;
 mod hints;
 mod locate;
 mod raw;
+mod store;
 mod syntax;
 mod telegram;
 mod tls;
@@ -58,6 +59,8 @@ pub struct Config {
     pub routes: RouteTable,
     /// `[telegram]`: webhook control and monitoring.
     pub telegram: Option<telegram::TelegramConfig>,
+    /// `[spool]`: where routes with `store` keep their requests.
+    pub spool: crate::spool::SpoolSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -336,5 +339,7 @@ fn parse_raw(source: &str) -> Result<RawConfig, Problem> {
     })
 }
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use crate::guards::RateKey;
+use crate::spool::{StoreMode, StoreOrder};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,15 @@ pub struct RawConfig {
     #[serde(default)]
     pub sets: IndexMap<String, RawSet>,
     pub telegram: Option<RawTelegram>,
+    pub spool: Option<RawSpool>,
+}
+
+/// `[spool]`: where kept requests live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    pub dir: Option<String>,
+    pub max_bytes: Option<Parsed<Size>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +227,18 @@ pub struct RawRoute {
     pub rate_limit: Option<RawRateLimit>,
     pub max_in_flight: Option<usize>,
     pub dedupe: Option<RawDedupe>,
+    pub store: Option<RawStore>,
+}
+
+/// A route's `store = { mode = "fallback", ack = 200, order = "telegram_chat", expire = "24h" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub mode: StoreMode,
+    pub ack: Option<u16>,
+    pub order: Option<StoreOrder>,
+    pub expire: Option<Parsed<Dur>>,
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

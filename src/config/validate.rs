@@ -17,9 +17,8 @@ use super::{Config, Limits, Listen, Log, Problem, Step, Upstream};
 use crate::canonical;
 use crate::routes::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
 
-/// The key path `at.key`.
 /// One key step of a path.
-fn key(name: &str) -> Step {
+pub(super) fn key(name: &str) -> Step {
     Step::Key(name.to_string())
 }
 
@@ -107,6 +106,7 @@ impl<'a> Checker<'a> {
         let table = self.route_table(raw.routes, raw.default, &names, &sets)?;
         let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
         let workers = self.workers(raw.runtime);
+        let spool = self.spool(raw.spool);
         Some(Config {
             listen,
             admin,
@@ -117,6 +117,7 @@ impl<'a> Checker<'a> {
             upstreams,
             routes: table,
             telegram,
+            spool,
         })
     }
 
@@ -285,6 +286,7 @@ impl<'a> Checker<'a> {
                 "a route needs at least one match key (host, path, path_prefix, path_regex, methods, headers or query)",
             );
         }
+        let store = raw.store.take().and_then(|store| self.store(at, store));
         let action = self.action(at, raw.upstream, raw.respond, upstreams);
         if self.problems.len() > before {
             return None;
@@ -294,7 +296,11 @@ impl<'a> Checker<'a> {
             self.problem(at, "guards (allow_from, secret_header, ...) only apply to routes with an upstream");
             return None;
         }
-        Some(Route { name: raw.name.into(), matcher, action, guards })
+        if store.is_some() && matches!(action, Action::Respond(_)) {
+            self.problem(&child(at, "store"), "only a route with an upstream has requests to keep");
+            return None;
+        }
+        Some(Route { name: raw.name.into(), matcher, action, guards, store })
     }
 
     /// A configured path must already be canonical, or it could never match.

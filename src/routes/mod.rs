@@ -57,6 +57,8 @@ pub struct Route {
     pub matcher: Matcher,
     pub action: Action,
     pub guards: Guards,
+    /// `store`: when this route's requests are kept in the spool.
+    pub store: Option<crate::spool::StoreSpec>,
 }
 
 /// The routes in file order, `[default]`, and the path index over them.

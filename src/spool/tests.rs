@@ -1,0 +1,74 @@
+//! The store alone: concurrent requests all kept and counted, kept across a
+//! reopen, `max_bytes` refusing before anything is written, and a file that
+//! is not a spool refused at open (the daemon then serves without it).
+
+use super::*;
+
+fn record(n: usize, body: usize) -> Record {
+    Record {
+        route: "telegram".into(),
+        upstream: "backend".into(),
+        queue: format!("chat-{}", n % 25),
+        received_ms: 1_700_000_000_000 + n as i64,
+        expires_ms: 1_700_086_400_000,
+        head: b"POST /api/v1/guest/telegram/webhook HTTP/1.1\r\nhost: api.example\r\n\r\n".to_vec(),
+        body: vec![b'x'; body],
+    }
+}
+
+fn count(dir: &Path) -> i64 {
+    let conn = Connection::open(dir.join(FILE_NAME)).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM requests", [], |row| row.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_are_all_kept_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+    let stores = (0..64).map(|sender| {
+        let spool = spool.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..50 {
+                ids.push(spool.store(record(sender * 50 + n, 1024)).await.unwrap());
+            }
+            ids
+        })
+    });
+    let mut ids: Vec<i64> = Vec::new();
+    for store in stores.collect::<Vec<_>>() {
+        ids.extend(store.await.unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3200, "every acknowledged request has an id of its own");
+    let used = spool.used_bytes();
+    assert_eq!(used, (0..3200).map(|n| record(n, 1024).size()).sum::<u64>());
+    drop(spool);
+    assert_eq!(count(dir.path()), 3200);
+    let reopened = Spool::open(dir.path(), 1 << 30).unwrap();
+    assert_eq!(reopened.used_bytes(), used, "what is kept counts again after a restart");
+}
+
+#[tokio::test]
+async fn past_max_bytes_nothing_more_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = record(0, 1000).size();
+    let spool = Spool::open(dir.path(), 2 * one + 10).unwrap();
+    spool.store(record(0, 1000)).await.unwrap();
+    spool.store(record(1, 1000)).await.unwrap();
+    let refused = spool.store(record(2, 1000)).await;
+    assert!(matches!(refused, Err(SpoolError::Full { used, max }) if used == 2 * one && max == 2 * one + 10));
+    assert_eq!(spool.used_bytes(), 2 * one, "a refused request counts nothing");
+    drop(spool);
+    assert_eq!(count(dir.path()), 2);
+}
+
+#[test]
+fn a_file_that_is_not_a_spool_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), vec![0xA5; 8192]).unwrap();
+    let refused = Spool::open(dir.path(), 1 << 20);
+    assert!(matches!(refused, Err(SpoolError::Unusable { .. })), "{:?}", refused.err());
+    assert_eq!(std::fs::read(dir.path().join(FILE_NAME)).unwrap(), vec![0xA5; 8192], "the file is left untouched");
+}
