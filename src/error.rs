@@ -49,6 +49,10 @@ pub enum ProxyError {
     /// Us: `shutdown_grace` ran out before the upstream answered.
     #[error("{}", self.body().trim_end())]
     ShuttingDown,
+    /// Us: a `store` route could not keep the request (the spool is full, or
+    /// its disk); nothing is acknowledged that was not kept.
+    #[error("{}", self.body().trim_end())]
+    NotKept,
     /// Upstream: could not connect, or the connection broke.
     #[error("{}", self.body().trim_end())]
     UpstreamUnreachable,
@@ -92,7 +96,7 @@ impl ProxyError {
             ProxyError::MissingSecret => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden | ProxyError::WrongSecret => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::RouteBusy | ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::RouteBusy | ProxyError::ShuttingDown | ProxyError::NotKept => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnreachable | ProxyError::UpstreamBroken => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -112,6 +116,7 @@ impl ProxyError {
             ProxyError::RateLimited(_) => "too many requests\n",
             ProxyError::RouteBusy => "route busy, retry later\n",
             ProxyError::ShuttingDown => "shutting down, retry later\n",
+            ProxyError::NotKept => "cannot keep the request now, retry later\n",
             ProxyError::UpstreamUnreachable => "upstream unreachable\n",
             ProxyError::UpstreamBroken => "upstream sent an invalid response\n",
             ProxyError::UpstreamTimeout => "upstream timed out\n",
@@ -128,6 +133,12 @@ impl ProxyError {
             ProxyError::RouteBusy => Some(Refusal::InFlight),
             _ => None,
         }
+    }
+
+    /// Whether the upstream caused it: unreachable, broken or too slow. What a
+    /// `store` route in `fallback` keeps the request for.
+    pub fn is_upstream_fault(&self) -> bool {
+        matches!(self, ProxyError::UpstreamUnreachable | ProxyError::UpstreamBroken | ProxyError::UpstreamTimeout)
     }
 
     /// Whether the client, rather than an upstream or hookgate, caused it.
@@ -180,6 +191,7 @@ mod tests {
             (ProxyError::RateLimited(3), 429),
             (ProxyError::RouteBusy, 503),
             (ProxyError::ShuttingDown, 503),
+            (ProxyError::NotKept, 503),
             (ProxyError::UpstreamUnreachable, 502),
             (ProxyError::UpstreamBroken, 502),
             (ProxyError::ClientAborted, 400),

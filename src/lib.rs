@@ -19,6 +19,7 @@
 //!   monitor and repair; what `check`/`route` print; obtaining and renewing
 //!   `[listen.tls.acme]` certificates; the commands that talk to the daemon;
 //!   log output.
+//! - `delivery` — the spool's deliverer: kept requests to their upstreams, retries, dead letters.
 //! - [`server`] — listeners, accept loops, connection limits, TLS and PROXY
 //!   handshakes, HTTP/2 timers, graceful drain.
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
@@ -39,7 +40,8 @@
 //!   function from request facts to a route, with its explanations; per-route
 //!   allowlists, secret headers, rate limits, in-flight caps and Telegram
 //!   redelivery suppression (`dedupe`). `config` builds both from the file.
-//! - `spool` — the durable request store (one SQLite file, one writer, group commit).
+//! - `spool` — the durable request store (one SQLite file, one writer, group
+//!   commit), its delivery queues in memory and the request path's `Keeping`.
 //! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, [`canonical`], `secret`, [`systemd`] —
 //!   certificates (files and what ACME obtained), the client address rule,
 //!   error statuses, Prometheus metrics with pre-registered handles, the
@@ -84,6 +86,7 @@ pub(crate) mod client_ip;
 pub(crate) mod config;
 mod connection;
 pub mod control;
+mod delivery;
 pub(crate) mod error;
 pub(crate) mod guards;
 mod http1;

@@ -23,6 +23,7 @@ use crate::acme;
 use crate::admin::{self, Admin, Phase, Readiness};
 use crate::config::Config;
 use crate::connection::ListenerKind;
+use crate::delivery::SpoolService;
 use crate::metrics::Metrics;
 use crate::proxy::State;
 use crate::report;
@@ -74,8 +75,11 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let readiness = Arc::new(Readiness::default());
     let admin_addr = config.admin;
     let started = std::time::Instant::now();
-    let mut server =
-        Server::new(State::new(config, &metrics, None), metrics.clone()).context("cannot start worker threads")?;
+    let mut spool = SpoolService::default();
+    let depot = spool.open_if_needed(&config).await;
+    let state = State::new(config, &metrics, None).with_depot(depot);
+    let mut server = Server::new(state, metrics.clone()).context("cannot start worker threads")?;
+    spool.deliver(server.state_handle());
 
     let admin_listener = listen(&mut server, activated, admin_addr).await?;
     let admin_bound = admin_listener.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -114,7 +118,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     log_summary(&server.state().config);
 
     readiness.set(Phase::Serving);
-    let mut running = Running { server, path, metrics, notifier: Notifier::from_env(), sources, acme, admin_bound };
+    let notifier = Notifier::from_env();
+    let mut running = Running { server, path, metrics, notifier, sources, acme, admin_bound, spool };
     let status_line = status(&running.server);
     tracing::info!(status = %status_line, "hookgate ready");
     running.notifier.ready(&status_line);
@@ -123,7 +128,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     running.acme.stop();
     readiness.set(Phase::Draining);
     running.notifier.stopping();
-    running.server.drain().await;
+    let grace = running.server.state().config.limits.shutdown_grace;
+    tokio::join!(running.server.drain(), running.spool.stop(grace));
     Ok(())
 }
 
@@ -166,6 +172,7 @@ struct Running {
     acme: acme::Supervisor,
     /// The admin listener's address: it keeps it across reloads.
     admin_bound: Option<SocketAddr>,
+    spool: SpoolService,
 }
 
 impl Running {
@@ -247,7 +254,8 @@ impl Running {
             Ok(config) => {
                 warn_about_restart_only_changes(&self.server.state().config, &config);
                 let routes = config.routes.routes().len();
-                let state = State::new(config, &self.metrics, Some(&self.server.state()));
+                let depot = self.spool.open_if_needed(&config).await;
+                let state = State::new(config, &self.metrics, Some(&self.server.state())).with_depot(depot);
                 let summary = format!("reloaded {}: {routes} routes", self.path.display());
                 self.server.reload(state).await.map(|()| summary).map_err(ReloadError::from)
             }
@@ -267,6 +275,7 @@ impl Running {
         }
         // After a failed reload too: State::new may have registered the names of a config not swapped in.
         self.metrics.forget_gone(&metric_names(&self.server.state().config));
+        self.spool.deliver(self.server.state_handle());
         self.sources.reloads.reloaded(&outcome);
         self.sources.set_listeners(self.server.bound());
         self.notifier.ready(&status(&self.server));

@@ -24,6 +24,7 @@ use crate::error::ProxyError;
 use crate::guards::dedupe::Ticket;
 use crate::proxy::{self, Forward, State};
 use crate::routes::LocalResponse;
+use crate::spool::depot::Keeping;
 
 /// One planned request on its way out.
 pub struct Exchange {
@@ -38,6 +39,8 @@ pub struct Exchange {
     pub ctx: RequestContext,
     /// On a `dedupe` route: where the backend's status is reported.
     pub ticket: Option<Ticket>,
+    /// On a `store` route forwarded live: keeps the request if the upstream fails.
+    pub keep: Option<Keeping>,
 }
 
 /// What every answer needs besides the response itself.

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::buffers;
 use super::client::Client;
 use super::exchange::{Answering, Exchange, Exchanging, client_left, fail};
+use super::gate;
 use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
@@ -98,8 +99,17 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     buffers::give_vec(out);
     let (mut conn, head, request_complete) = match sent {
         Ok(sent) => sent,
+        Err(Ended::Failed(error, _)) if ex.keep.is_some() && error.is_upstream_fault() => {
+            buffers::give(ubuf);
+            return Box::pin(keep_instead(client, ex, answering, error, error.to_string())).await;
+        }
         Err(ended) => return ended.answer(client, ex.ctx, answering, ubuf).await,
     };
+    if ex.keep.as_ref().is_some_and(|keep| keep.takes_over(head.status)) {
+        // Neither the connection (its answer's body is unread) nor the buffer is reused.
+        let why = format!("{} answered {}", upstream.config.name, head.status);
+        return Box::pin(keep_instead(client, ex, answering, ProxyError::UpstreamBroken, why)).await;
+    }
     answered(&mut ex, &head, upstream);
     if head.status == 101 {
         return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
@@ -115,13 +125,29 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
 }
 
 /// The upstream answered: counted for the status page, and told to the
-/// dedupe claim waiting for its status.
+/// dedupe claim waiting for its status and to a `store` route's keeping.
 #[inline]
 fn answered(ex: &mut Exchange, head: &ResponseHead, upstream: &UpstreamClient) {
     upstream.metrics.recent.answered();
     if let Some(ticket) = ex.ticket.take() {
         ticket.answered(head.status);
     }
+    if let Some(keep) = ex.keep.take() {
+        keep.answered(head.status);
+    }
+}
+
+/// A `store` route's live attempt failed: see `gate::live_failed`.
+async fn keep_instead<S: Io>(
+    client: &mut Client<S>,
+    mut ex: Box<Exchange>,
+    answering: Answering,
+    error: ProxyError,
+    why: String,
+) -> bool {
+    let keeping = ex.keep.take().expect("only called with a keeping");
+    let Exchange { ctx, ticket, .. } = *ex;
+    gate::live_failed(client, ctx, answering, keeping, ticket, error, why).await
 }
 
 /// Gives the buffer back, and the connection back to the pool when the

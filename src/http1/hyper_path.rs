@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::client::Client;
 use super::exchange::{Answering, Exchange, answer_local, client_left, fail, note_failed_write};
+use super::gate;
 use super::head::Framing;
 use super::io::{Io, send_all};
 use super::request_body::{self, ChannelSink, PumpError};
@@ -34,7 +35,7 @@ use crate::upstream::UpstreamClient;
 pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering: Answering) -> bool {
     let state = answering.state.clone();
     let upstream = &state.upstreams[ex.plan.upstream];
-    let Exchange { parts, framing, expects_continue, version, plan, mut ctx, ticket } = *ex;
+    let Exchange { parts, framing, expects_continue, version, plan, mut ctx, ticket, keep } = *ex;
     let (request, chunks) = upstream_request(parts, framing, plan.added);
     if expects_continue && framing != Framing::Empty && !client.send_continue().await {
         client_left(ctx, answering);
@@ -56,9 +57,23 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     // The upstream answered before taking the whole body: what is left of it
     // is still on the client connection, which must close after the answer.
     let request_complete = !matches!(pumped, Err(PumpError::Upstream(_)));
-    let mut response = match checked(response, pumped, upstream) {
-        Ok(response) => response,
-        Err(error) => return fail(client, ctx, answering, error, Framing::UntilClose).await,
+    let mut response = match (checked(response, pumped, upstream), keep) {
+        (Ok(response), Some(keep)) if keep.takes_over(response.status().as_u16()) => {
+            let why = format!("{} answered {}", upstream.config.name, response.status().as_u16());
+            let error = ProxyError::UpstreamBroken;
+            return Box::pin(gate::live_failed(client, ctx, answering, keep, ticket, error, why)).await;
+        }
+        (Err(error), Some(keep)) if error.is_upstream_fault() => {
+            let why = error.to_string();
+            return Box::pin(gate::live_failed(client, ctx, answering, keep, ticket, error, why)).await;
+        }
+        (Ok(response), keep) => {
+            if let Some(keep) = keep {
+                keep.answered(response.status().as_u16());
+            }
+            response
+        }
+        (Err(error), _) => return fail(client, ctx, answering, error, Framing::UntilClose).await,
     };
     ctx.upstream = Some(upstream.config.name.clone());
     if let Some(ticket) = ticket {

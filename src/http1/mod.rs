@@ -8,7 +8,8 @@
 //! - `serve`: the connection loop: heads, timers, drain, local answers.
 //! - `head`: request and response heads (httparse + RFC 9112 framing rules).
 //! - `forward`: one request to a plain upstream over a pooled connection.
-//! - `dedupe`: redeliveries of an answered Telegram update, on `dedupe` routes.
+//! - `gate`: bodies read whole first, on `dedupe` routes (redeliveries of an
+//!   answered Telegram update) and `store` routes (kept in the spool).
 //! - `request_body`, `response_body` and `chunked`: body copies each way, chunked decoding.
 //! - `splice`: long pass-through response bodies moved inside the kernel.
 //! - `tunnel`: WebSocket and other upgrades.
@@ -19,9 +20,9 @@ mod buffers;
 pub(crate) mod chunked;
 mod client;
 mod date;
-mod dedupe;
 mod exchange;
 mod forward;
+mod gate;
 pub(crate) mod head;
 mod hyper_path;
 mod io;

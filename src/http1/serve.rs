@@ -18,9 +18,9 @@ use http::header::HeaderMap;
 
 use super::buffers;
 use super::client::{Client, HeadRead};
-use super::dedupe::{self, Gate};
 use super::exchange::{Answering, Exchange, Exchanging, answer_local};
 use super::forward;
+use super::gate::{self, Gate};
 use super::head::{Framing, HeadError, RequestHead};
 use super::io::Io;
 use crate::access::RequestContext;
@@ -179,13 +179,14 @@ fn serve_request<S: Io>(
             Box::pin(async move { answer_local(client, &local, ctx, answering).await })
         }
         Ok(Plan::Forward(plan)) => {
-            let exchange = Box::new(Exchange { parts, framing, expects_continue, version, plan, ctx, ticket: None });
+            let exchange =
+                Box::new(Exchange { parts, framing, expects_continue, version, plan, ctx, ticket: None, keep: None });
             forward_exchange(client, exchange, answering(keep_alive))
         }
     }
 }
 
-/// The way out for a planned request: on a `dedupe` route the gate first
+/// The way out for a planned request: on a `dedupe` or `store` route the gate first
 /// (which may answer a redelivery itself), then the forwarding.
 #[inline]
 fn forward_exchange<S: Io>(
@@ -193,9 +194,12 @@ fn forward_exchange<S: Io>(
     mut exchange: Box<Exchange>,
     answering: Answering,
 ) -> Exchanging<'_> {
-    let Some(table) = exchange.plan.dedupe.take() else { return forward::start(client, exchange, answering) };
+    let table = exchange.plan.dedupe.take();
+    if table.is_none() && !answering.state.keeps(exchange.ctx.route_ref) {
+        return forward::start(client, exchange, answering);
+    }
     Box::pin(async move {
-        match dedupe::gate(client, exchange, answering, &table).await {
+        match gate::gate(client, exchange, answering, table).await {
             Gate::Forward(exchange, answering) => forward::start(client, exchange, answering).await,
             Gate::Answered(keep_alive) => keep_alive,
         }

@@ -10,6 +10,7 @@
 mod admit;
 pub mod headers;
 mod hyper_service;
+pub mod keep;
 mod max_forwards;
 mod rewrite;
 mod state;
@@ -34,6 +35,9 @@ use crate::routes::{Action, LocalResponse, RequestFacts};
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};
 
+/// `Retry-After` (seconds) when a `store` route could not keep a request.
+const NOT_KEPT_RETRY_AFTER: u64 = 30;
+
 /// The local answer for `error`, with its log line. The line remembers the
 /// error for the access log's route counters and the status page.
 pub fn error_response(error: &ProxyError, ctx: &mut RequestContext) -> LocalResponse {
@@ -51,8 +55,14 @@ pub fn error_response(error: &ProxyError, ctx: &mut RequestContext) -> LocalResp
 pub fn error_answer(error: &ProxyError) -> LocalResponse {
     let mut local = LocalResponse::new(error.status(), error.body().to_string(), Default::default());
     local.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    if let ProxyError::RateLimited(seconds) = error {
-        local.headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+    match error {
+        ProxyError::RateLimited(seconds) => {
+            local.headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        ProxyError::NotKept => {
+            local.headers.insert(header::RETRY_AFTER, HeaderValue::from(NOT_KEPT_RETRY_AFTER));
+        }
+        _ => {}
     }
     if error.is_client_fault() {
         // Whatever is left of this request on the wire must not be read as the next one.

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::guards::GuardState;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::routes::Action;
+use crate::spool::depot::Depot;
 use crate::upstream::UpstreamClient;
 
 /// Everything a request needs that comes from one config load: routes,
@@ -22,6 +23,9 @@ pub struct State {
     routes: Vec<RouteRuntime>,
     default_metrics: Arc<RouteMetrics>,
     unrouted_metrics: Arc<RouteMetrics>,
+    /// The spool, once opened (it outlives reloads); `None` without one, or
+    /// when it could not be opened: `store` routes then forward as without it.
+    pub depot: Option<Arc<Depot>>,
 }
 
 /// What a route holds at run time besides its config: its metric handles and
@@ -53,7 +57,23 @@ impl State {
             .collect();
         let default_metrics = Arc::new(metrics.route("default", &upstream_of(config.routes.default_action())));
         let unrouted_metrics = Arc::new(metrics.route(NONE, NONE));
-        State { config, upstreams, routes, default_metrics, unrouted_metrics }
+        let depot = previous.and_then(|p| p.depot.clone());
+        State { config, upstreams, routes, default_metrics, unrouted_metrics, depot }
+    }
+
+    /// The same state with `depot` as its spool.
+    pub fn with_depot(mut self, depot: Option<Arc<Depot>>) -> Self {
+        self.depot = depot;
+        self
+    }
+
+    /// Whether requests of `route` are kept: it has `store` and the spool is open.
+    #[inline(always)]
+    pub fn keeps(&self, route: RouteRef) -> bool {
+        match route {
+            RouteRef::Route(i) => self.depot.is_some() && self.config.routes.routes()[i].store.is_some(),
+            _ => false,
+        }
     }
 
     fn route_runtime(&self, name: &str) -> Option<&GuardState> {

@@ -73,6 +73,7 @@ impl UpstreamClient {
             }
             Ok(Err(e)) => {
                 let kind = classify(&e);
+                tracing::debug!(upstream = %self.config.name, "request failed: {}", crate::error::chain(&e));
                 if self.config.tls.is_some() && kind == ProxyError::UpstreamUnreachable {
                     // TLS failures (unknown CA, wrong name) are connect errors; say which.
                     tracing::warn!(upstream = %self.config.name, "cannot connect over TLS: {}", crate::error::chain(&e));

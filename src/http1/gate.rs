@@ -1,0 +1,168 @@
+//! Routes whose request body is read whole before it is forwarded (within
+//! the route's `max_body`): `dedupe` (Telegram's updates are a few KiB: the
+//! `update_id` is claimed, and a redelivery answered here, see
+//! `guards::dedupe`) and `store` (the request is kept in the spool now, or
+//! forwarded live with a `Keeping` that keeps it if the upstream fails, see
+//! `spool::depot`). A body that goes on is put back in front of the read
+//! buffer and forwarded unchanged like any body that arrived with its head.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::header::{self, HeaderValue};
+
+use super::client::Client;
+use super::exchange::{Answering, Exchange, answer_local, fail};
+use super::head::Framing;
+use super::io::Io;
+use super::request_body::{self, BodySink, PumpError, SinkClosed};
+use crate::access::RequestContext;
+use crate::error::ProxyError;
+use crate::guards::dedupe::{self, Dedupe, Settled, Ticket};
+use crate::proxy::{self, keep};
+use crate::spool::depot::{Admitted, Keeping};
+
+/// Collects a request body in memory.
+struct Collect(Vec<u8>);
+
+impl BodySink for Collect {
+    async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    async fn end_chunked(&mut self, _trailers: &[u8]) -> Result<(), SinkClosed> {
+        Ok(())
+    }
+}
+
+/// Either the exchange goes on (with the claim's ticket and the keeping in
+/// it), or the client has been answered here and this says whether to keep
+/// the connection.
+pub enum Gate {
+    Forward(Box<Exchange>, Answering),
+    Answered(bool),
+}
+
+/// Reads the body, claims its update id (`dedupe`) and decides whether it
+/// is kept (`store`).
+pub async fn gate<S: Io>(
+    client: &mut Client<S>,
+    mut ex: Box<Exchange>,
+    answering: Answering,
+    table: Option<Arc<Dedupe>>,
+) -> Gate {
+    let keeps = answering.state.keeps(ex.ctx.route_ref);
+    if ex.framing == Framing::Empty && !keeps {
+        // No body, no update: forwarded as it came.
+        return Gate::Forward(ex, answering);
+    }
+    if ex.expects_continue && ex.framing != Framing::Empty {
+        if !client.send_continue().await {
+            return Gate::Answered(false);
+        }
+        ex.expects_continue = false;
+    }
+    let mut collected = Collect(Vec::new());
+    if let Err(failure) = request_body::pump(client, &mut collected, ex.framing, ex.plan.max_body).await {
+        // `Collect` never refuses data, so this is the client's fault.
+        let error = match failure {
+            PumpError::Client(error) => error,
+            PumpError::Upstream(_) => ProxyError::UpstreamBroken,
+        };
+        return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await);
+    }
+    let body = collected.0;
+    if let Some(table) = table
+        && let Some(id) = dedupe::update_id(&body)
+    {
+        let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
+        match table.settle(id, wait_limit).await {
+            Settled::Forward(ticket) => ex.ticket = Some(ticket),
+            // The body has been read: the connection can carry the next request.
+            Settled::Repeat(status) => return Gate::Answered(suppress(client, ex, answering, id, status).await),
+            Settled::TimedOut => {
+                return Gate::Answered(
+                    fail(client, ex.ctx, answering, ProxyError::UpstreamTimeout, Framing::Empty).await,
+                );
+            }
+        }
+    }
+    if keeps {
+        let state = answering.state.clone();
+        let kept = keep::keeping(&state, &ex.ctx, ex.plan.upstream, &ex.parts, Some(&ex.plan.added), body.clone());
+        if let Some(keeping) = kept {
+            match keeping.admit().await {
+                Admitted::Live(keeping) => ex.keep = Some(keeping),
+                admitted => {
+                    let (ctx, ticket) = (ex.ctx, ex.ticket);
+                    return Gate::Answered(answer_kept(client, ctx, ticket, answering, &admitted).await);
+                }
+            }
+        }
+    }
+    forward_with(client, ex, answering, &body)
+}
+
+/// Answers a request hookgate kept (or could not keep) instead of forwarding it.
+async fn answer_kept<S: Io>(
+    client: &mut Client<S>,
+    mut ctx: RequestContext,
+    ticket: Option<Ticket>,
+    answering: Answering,
+    admitted: &Admitted,
+) -> bool {
+    let Some(local) = keep::kept_answer(admitted, &mut ctx) else { return false };
+    if let Some(ticket) = ticket
+        && local.status.is_success()
+    {
+        // A redelivery of a kept update gets the same acknowledgement, and is not kept twice.
+        ticket.answered(local.status.as_u16());
+    }
+    answer_local(client, &local, ctx, answering).await
+}
+
+/// The live attempt of a request on a `store` route failed (`why`): in
+/// `fallback` it is kept and acknowledged (or 503), in `journal` its copy
+/// waits for redelivery and `error` is answered as it would be without `store`.
+/// The whole body went out with the head, so nothing of it is left unread.
+pub async fn live_failed<S: Io>(
+    client: &mut Client<S>,
+    ctx: RequestContext,
+    answering: Answering,
+    keeping: Keeping,
+    ticket: Option<Ticket>,
+    error: ProxyError,
+    why: String,
+) -> bool {
+    match keeping.live_failed(&why).await {
+        Some(admitted) => answer_kept(client, ctx, ticket, answering, &admitted).await,
+        None => fail(client, ctx, answering, error, Framing::Empty).await,
+    }
+}
+
+/// Puts `body` back in front of whatever the client pipelined after it, so it
+/// is forwarded like a body that arrived with its head, with a Content-Length.
+fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, body: &[u8]) -> Gate {
+    let mut rbuf = BytesMut::with_capacity(body.len() + client.rbuf.len());
+    rbuf.extend_from_slice(body);
+    rbuf.extend_from_slice(&client.rbuf);
+    client.rbuf = rbuf;
+    if ex.framing != Framing::Empty {
+        ex.parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    ex.framing = if body.is_empty() { Framing::Empty } else { Framing::Length(body.len() as u64) };
+    Gate::Forward(ex, answering)
+}
+
+/// Answers a redelivery with the first copy's status and an empty body.
+async fn suppress<S: Io>(
+    client: &mut Client<S>,
+    mut ex: Box<Exchange>,
+    answering: Answering,
+    id: i64,
+    status: u16,
+) -> bool {
+    let local = proxy::repeated_answer(&mut ex.ctx, &answering.state, id, status);
+    answer_local(client, &local, ex.ctx, answering).await
+}

@@ -1,0 +1,415 @@
+//! The spool at run time: the store, the delivery queues in memory and what
+//! each route has done, shared by the request path (which keeps requests
+//! through a [`Keeping`]), the deliverer (which asks what is due and reports
+//! each attempt) and the operator's tools (list, retry, drop).
+//!
+//! A request is acknowledged (`ack`) only after its commit is on disk; one
+//! that could not be kept is answered 503 (`ProxyError::NotKept`) and is
+//! never in a queue. On an ordered route (`order = "telegram_chat"`) a
+//! request takes its place in its chat's line when it arrives, even one
+//! forwarded live, so nothing overtakes what waits ahead of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use tokio::sync::Notify;
+
+use super::queue::{Arrival, Depth, Queues, Ready, Rules, SlotKey};
+use super::{Pending, Record, Spool, SpoolError, SpoolSettings, StoreMode, StoreOrder, StoreSpec, chat, read};
+
+/// What one route's kept requests have done since the daemon started
+/// (dead letters: how many are kept now).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RouteStats {
+    pub stored: u64,
+    pub delivered: u64,
+    pub dead_total: u64,
+    /// Dead letters kept now.
+    pub dead: u64,
+    /// Requests that could not be kept (answered 503).
+    pub not_kept: u64,
+    pub last_error: Option<String>,
+}
+
+/// A route's spool as the status page and `/metrics` show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteReport {
+    pub route: String,
+    pub waiting: usize,
+    pub in_flight: usize,
+    /// Unix milliseconds of the oldest waiting request.
+    pub oldest_ms: Option<i64>,
+    #[serde(flatten)]
+    pub stats: RouteStats,
+}
+
+pub struct Depot {
+    spool: Spool,
+    queues: Mutex<Queues>,
+    stats: Mutex<HashMap<String, RouteStats>>,
+    wake: Notify,
+}
+
+/// What to do with a request on a `store` route before it is forwarded.
+pub enum Admitted {
+    /// Forward it live; report the outcome through the `Keeping`.
+    Live(Keeping),
+    /// Kept: answer `ack`.
+    Kept(StatusCode),
+    /// Could not be kept: answer 503.
+    NotKept(SpoolError),
+}
+
+impl Depot {
+    /// Opens the spool in `settings.dir` and queues what it holds.
+    pub async fn open(settings: &SpoolSettings) -> Result<Arc<Depot>, SpoolError> {
+        let spool = Spool::open(&settings.dir, settings.max_bytes)?;
+        let pending = spool.read(read::pending).await?;
+        let dead = spool.read(read::dead_counts).await?;
+        let mut queues = Queues::default();
+        let now = Instant::now();
+        for kept in &pending {
+            queues.add(kept, now);
+        }
+        let stats = dead.into_iter().map(|(route, dead)| (route, RouteStats { dead, ..Default::default() })).collect();
+        if !pending.is_empty() {
+            tracing::info!(waiting = pending.len(), "spool: requests kept before the restart will be delivered");
+        }
+        Ok(Arc::new(Depot { spool, queues: Mutex::new(queues), stats: Mutex::new(stats), wake: Notify::new() }))
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    fn queues(&self) -> MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats(&self, route: &str, change: impl FnOnce(&mut RouteStats)) {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        change(stats.entry(route.to_string()).or_default());
+    }
+
+    /// Resolves when something may have become due.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Marks what is due as being delivered; also when the next will be.
+    pub fn take_ready(&self, rules: impl Fn(&str) -> Rules) -> (Vec<Ready>, Option<Instant>) {
+        self.queues().take_ready(Instant::now(), rules)
+    }
+
+    /// The upstream took `ready` (2xx): it is forgotten.
+    pub async fn delivered(&self, ready: &Ready) {
+        if let Err(e) = self.spool.delete(ready.id).await {
+            // It stays in the file, and is delivered again after a restart.
+            tracing::error!(id = ready.id, "spool: cannot forget a delivered request: {e}");
+        }
+        self.queues().remove(&ready.route, ready.key);
+        self.stats(&ready.route, |s| s.delivered += 1);
+        self.wake.notify_one();
+    }
+
+    /// An attempt failed; the next is at `next_at`.
+    pub async fn retry_later(&self, ready: &Ready, attempts: u32, error: String, next_at: Instant) {
+        self.stats(&ready.route, |s| s.last_error = Some(error.clone()));
+        if let Err(e) = self.spool.attempted(ready.id, attempts, error).await {
+            tracing::warn!(id = ready.id, "spool: cannot record a failed attempt: {e}");
+        }
+        self.queues().retry(&ready.route, ready.key, attempts, next_at);
+        self.wake.notify_one();
+    }
+
+    /// `ready` expired, or its answer was final and not 2xx: a dead letter,
+    /// kept with that answer until an operator retries or drops it.
+    pub async fn bury(&self, ready: &Ready, attempts: u32, status: Option<u16>, error: String, answer: Vec<u8>) {
+        tracing::warn!(route = %ready.route, id = ready.id, attempts, "spool: dead letter: {error}");
+        self.stats(&ready.route, |s| {
+            s.dead += 1;
+            s.dead_total += 1;
+            s.last_error = Some(error.clone());
+        });
+        if let Err(e) = self.spool.bury(ready.id, attempts, status, error, answer).await {
+            tracing::error!(id = ready.id, "spool: cannot record a dead letter: {e}");
+        }
+        self.queues().remove(&ready.route, ready.key);
+        self.wake.notify_one();
+    }
+
+    /// `ready` was dropped by the operator while it was being attempted.
+    pub fn forget(&self, ready: &Ready) {
+        self.queues().remove(&ready.route, ready.key);
+        self.wake.notify_one();
+    }
+
+    /// Puts the dead letter `id` back in its queue. `Ok(false)`: it is not one.
+    pub async fn retry_dead(&self, id: i64) -> Result<bool, SpoolError> {
+        if !self.spool.revive(id).await? {
+            return Ok(false);
+        }
+        let Some(stored) = self.spool.read(move |c| read::stored(c, id)).await? else { return Ok(false) };
+        let kept = Pending::from(&stored.summary);
+        self.stats(&kept.route, |s| s.dead = s.dead.saturating_sub(1));
+        self.queues().add(&kept, Instant::now());
+        self.wake.notify_one();
+        Ok(true)
+    }
+
+    /// Forgets the request `id`, waiting or dead. `Ok(false)`: it is not kept.
+    /// One being delivered right now may still reach its upstream.
+    pub async fn drop_request(&self, id: i64) -> Result<bool, SpoolError> {
+        let Some(stored) = self.spool.read(move |c| read::stored(c, id)).await? else { return Ok(false) };
+        if !self.spool.delete(id).await? {
+            return Ok(false);
+        }
+        if stored.summary.dead {
+            self.stats(&stored.summary.route, |s| s.dead = s.dead.saturating_sub(1));
+        }
+        let slot = self.queues().find(id);
+        if let Some((route, key, _)) = slot {
+            self.queues().remove(&route, key);
+        }
+        Ok(true)
+    }
+
+    /// Every route that has kept something, by name.
+    pub fn report(&self) -> Vec<RouteReport> {
+        let depths = self.queues().depths();
+        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut names: Vec<&String> = depths.keys().chain(stats.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|route| {
+                let depth = depths.get(route).cloned().unwrap_or_default();
+                let Depth { waiting, oldest_ms, in_flight } = depth;
+                let stats = stats.get(route).cloned().unwrap_or_default();
+                RouteReport { route: route.clone(), waiting, in_flight, oldest_ms, stats }
+            })
+            .collect()
+    }
+
+    /// Keeps `record` and puts it in its queue (in `slot` if it holds one):
+    /// the answer is `ack`, or 503 if it could not be kept.
+    async fn keep(&self, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
+        let route = record.route.clone();
+        let kept = Pending::of(&record);
+        match self.spool.store(record).await {
+            Ok(id) => {
+                let kept = Pending { id, ..kept };
+                match slot {
+                    Some(key) => self.queues().kept(&route, key, &kept, Instant::now()),
+                    None => drop(self.queues().add(&kept, Instant::now())),
+                }
+                self.stats(&route, |s| s.stored += 1);
+                self.wake.notify_one();
+                Admitted::Kept(ack)
+            }
+            Err(error) => {
+                if let Some(key) = slot {
+                    self.queues().remove(&route, key);
+                }
+                self.stats(&route, |s| s.not_kept += 1);
+                tracing::error!(route = %route, "spool: request not kept: {error}");
+                Admitted::NotKept(error)
+            }
+        }
+    }
+}
+
+impl Pending {
+    /// A record about to be kept, as its queue will hold it (its id comes with the commit).
+    fn of(record: &Record) -> Pending {
+        Pending {
+            id: 0,
+            route: record.route.clone(),
+            upstream: record.upstream.clone(),
+            queue: record.queue.clone(),
+            received_ms: record.received_ms,
+            expires_ms: record.expires_ms,
+            attempts: 0,
+        }
+    }
+}
+
+impl From<&read::Summary> for Pending {
+    fn from(s: &read::Summary) -> Pending {
+        Pending {
+            id: s.id,
+            route: s.route.clone(),
+            upstream: s.upstream.clone(),
+            queue: s.queue.clone(),
+            received_ms: s.received_ms,
+            expires_ms: s.expires_ms,
+            attempts: s.attempts,
+        }
+    }
+}
+
+/// The delivery rules of `spec` (a route without `store` any more, or gone,
+/// has its kept requests delivered in order, `concurrency` at its default).
+pub fn rules(spec: Option<&StoreSpec>) -> Rules {
+    match spec {
+        Some(spec) => Rules { ordered: spec.order == StoreOrder::TelegramChat, concurrency: spec.concurrency },
+        None => Rules { ordered: true, concurrency: StoreSpec::DEFAULT_CONCURRENCY },
+    }
+}
+
+/// One request on a `store` route, from the moment its body is read to its
+/// live answer. Dropped unsettled (the client left, shutdown cut it), a
+/// journal copy goes to the deliverer and a fallback request is forgotten:
+/// its sender got no acknowledgement.
+pub struct Keeping {
+    depot: Arc<Depot>,
+    spec: StoreSpec,
+    route: String,
+    record: Option<Record>,
+    /// Its place in an ordered line.
+    slot: Option<SlotKey>,
+    /// `journal`: the id of the copy kept before forwarding.
+    journal_id: Option<i64>,
+}
+
+impl Keeping {
+    /// `head` is the request head as it goes upstream, `body` all of its body.
+    pub fn new(depot: Arc<Depot>, spec: &StoreSpec, route: &str, upstream: &str, head: Vec<u8>, body: Vec<u8>) -> Self {
+        let queue = match spec.order {
+            StoreOrder::TelegramChat => chat::queue_of(&body),
+            StoreOrder::None => String::new(),
+        };
+        let received_ms = unix_ms();
+        let expires_ms = received_ms.saturating_add(spec.expire.as_millis().min(i64::MAX as u128) as i64);
+        let record = Record {
+            route: route.to_string(),
+            upstream: upstream.to_string(),
+            queue,
+            received_ms,
+            expires_ms,
+            head,
+            body,
+        };
+        Keeping {
+            depot,
+            spec: spec.clone(),
+            route: route.to_string(),
+            record: Some(record),
+            slot: None,
+            journal_id: None,
+        }
+    }
+
+    /// Decides before forwarding: `always` keeps it now; `fallback` forwards
+    /// it live unless its line has requests waiting (then it is kept behind
+    /// them); `journal` keeps a copy, then forwards it live.
+    pub async fn admit(mut self) -> Admitted {
+        let depot = self.depot.clone();
+        let ordered = self.spec.order == StoreOrder::TelegramChat;
+        if ordered && self.spec.mode != StoreMode::Journal {
+            let record = self.record.as_ref().expect("a new Keeping holds its record");
+            let live_allowed = self.spec.mode == StoreMode::Fallback;
+            let (key, arrival) =
+                depot.queues().arrive(&record.route, &record.queue, &record.upstream, Instant::now(), live_allowed);
+            self.slot = Some(key);
+            if arrival == Arrival::Live {
+                return Admitted::Live(self);
+            }
+        }
+        match self.spec.mode {
+            StoreMode::Fallback if self.slot.is_none() => Admitted::Live(self),
+            StoreMode::Journal => {
+                let record = self.record.take().expect("a new Keeping holds its record");
+                let kept = Pending::of(&record);
+                match depot.spool.store(record).await {
+                    Ok(id) => {
+                        let kept = Pending { id, ..kept };
+                        self.slot = Some(depot.queues().add_live(&kept));
+                        self.journal_id = Some(id);
+                        depot.stats(&kept.route, |s| s.stored += 1);
+                    }
+                    Err(error) => {
+                        // The sender's own retries still stand behind it: hookgate gave no 2xx.
+                        depot.stats(&kept.route, |s| s.not_kept += 1);
+                        tracing::error!(route = %kept.route, "spool: journal copy not kept, forwarding anyway: {error}");
+                    }
+                }
+                Admitted::Live(self)
+            }
+            _ => {
+                let record = self.record.take().expect("a new Keeping holds its record");
+                let slot = self.slot.take();
+                depot.keep(record, slot, self.spec.ack).await
+            }
+        }
+    }
+
+    /// Whether the upstream's answer `status` is one `fallback` keeps the
+    /// request for instead of passing it on (502, 503, 504).
+    pub fn takes_over(&self, status: u16) -> bool {
+        self.spec.mode == StoreMode::Fallback && matches!(status, 502..=504)
+    }
+
+    /// The live attempt failed (`why`). `fallback`: the request is kept
+    /// and the client gets `ack` (or 503) instead of the error, returned
+    /// here. `journal`: the copy waits for redelivery and the error is
+    /// answered as usual (`None`).
+    pub async fn live_failed(mut self, why: &str) -> Option<Admitted> {
+        let depot = self.depot.clone();
+        match self.record.take() {
+            Some(record) if self.spec.mode == StoreMode::Fallback => {
+                tracing::info!(route = %record.route, upstream = %record.upstream, "spool: keeping the request: {why}");
+                let slot = self.slot.take();
+                Some(depot.keep(record, slot, self.spec.ack).await)
+            }
+            _ => {
+                self.depot.stats(&self.route, |s| s.last_error = Some(why.to_string()));
+                None // Dropped here: a journal copy goes to the deliverer.
+            }
+        }
+    }
+
+    /// The upstream answered `status`, and that answer goes to the client.
+    pub fn answered(mut self, status: u16) {
+        let depot = self.depot.clone();
+        let route = std::mem::take(&mut self.route);
+        if let (Some(id), Some(key)) = (self.journal_id.take(), self.slot.take()) {
+            let ready = Ready { route, key, id, upstream: String::new(), attempts: 1, expires_ms: 0 };
+            let error = format!("answered {status}");
+            tokio::spawn(async move {
+                match status {
+                    200..=299 => depot.delivered(&ready).await,
+                    408 | 429 | 500..=599 => depot.retry_later(&ready, 1, error, Instant::now()).await,
+                    _ => depot.bury(&ready, 1, Some(status), error, Vec::new()).await,
+                }
+            });
+        } else if let Some(key) = self.slot.take() {
+            depot.queues().remove(&route, key);
+        }
+    }
+}
+
+impl Drop for Keeping {
+    /// Unsettled: a journal copy waits for the deliverer; a request that
+    /// held its line's place while live gives it up (it was not kept).
+    fn drop(&mut self) {
+        let Some(key) = self.slot.take() else { return };
+        let mut queues = self.depot.queues();
+        if self.journal_id.take().is_some() {
+            queues.retry(&self.route, key, 1, Instant::now());
+            drop(queues);
+            self.depot.wake.notify_one();
+        } else {
+            queues.remove(&self.route, key);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    since.as_millis().min(i64::MAX as u128) as i64
+}
