@@ -23,8 +23,9 @@ FROM scratch
 COPY --from=build /out/hookgate /usr/bin/hookgate
 # The default config routes to XBoard's compose services; mount your own over it.
 COPY --from=build /out/etc/hookgate/hookgate.toml /etc/hookgate/hookgate.toml
-# [listen.tls.acme] cache_dir's default parent, owned by the runtime user: a
-# named volume here keeps certificates across container restarts.
+# The default parent of [spool] dir (kept webhooks) and [listen.tls.acme]
+# cache_dir, owned by the runtime user: a named volume here keeps both across
+# container restarts and upgrades.
 COPY --from=build --chown=65532:65532 /out/var/lib/hookgate /var/lib/hookgate
 VOLUME ["/var/lib/hookgate"]
 USER 65532:65532

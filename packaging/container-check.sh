@@ -43,7 +43,8 @@ echo "static binary: yes (no shared libraries needed)"
 # The compose config with loopback stand-ins for `web` and `ws-server`.
 python3 -m http.server 17001 --bind 127.0.0.1 --directory "$WORK" >/dev/null 2>&1 &
 sed -e 's|0.0.0.0:80|127.0.0.1:17080|' -e 's|127.0.0.1:9901|127.0.0.1:17901|' -e 's|web:7001|127.0.0.1:17001|' \
-    -e 's|ws-server:8076|127.0.0.1:17076|' "$WORK/rootfs/etc/hookgate/hookgate.toml" > "$WORK/local.toml"
+    -e 's|ws-server:8076|127.0.0.1:17076|' -e "s|/var/lib/hookgate/spool|$WORK/spool|" \
+    "$WORK/rootfs/etc/hookgate/hookgate.toml" > "$WORK/local.toml"
 "$WORK/rootfs/usr/bin/hookgate" run -c "$WORK/local.toml" 2>/dev/null &
 sleep 1
 curl -sS -o /dev/null -w 'GET / through the image binary: %{http_code}\n' --max-time 5 http://127.0.0.1:17080/

@@ -296,12 +296,38 @@ pub fn explain(
                 let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
                 return Ok(out);
             }
+            if let Some(store) = &route.store {
+                explain_store(&mut out, store, &config.spool.dir);
+            }
             (format!("route {}", route.name), &route.action)
         }
         None => ("no route matched: default".to_string(), config.routes.default_action()),
     };
     let _ = writeln!(out, "=> {name} -> {}", describe_action(config, action));
     Ok(out)
+}
+
+/// Prints what a `store` route does with a request when its upstream cannot take it.
+fn explain_store(out: &mut String, store: &crate::spool::StoreSpec, dir: &std::path::Path) {
+    use crate::spool::{StoreMode, StoreOrder};
+    let what = match store.mode {
+        StoreMode::Fallback => format!(
+            "forwarded live; kept and answered {} when the upstream is unreachable, answers 502/503/504 or \
+             times out",
+            store.ack.as_u16()
+        ),
+        StoreMode::Always => format!("kept and answered {} at once, delivered in the background", store.ack.as_u16()),
+        StoreMode::Journal => {
+            "forwarded live, its answer passed through; a copy is kept until the upstream answers 2xx".to_string()
+        }
+    };
+    let order = match store.order {
+        StoreOrder::TelegramChat => "one at a time per Telegram chat, in order".to_string(),
+        StoreOrder::None => format!("up to {} at once", store.concurrency),
+    };
+    let expire = duration_text(store.expire);
+    let _ = writeln!(out, "store {} (spool {}):", store.mode.as_str(), dir.display());
+    let _ = writeln!(out, "  {what}; delivered {order}; a dead letter after {expire}");
 }
 
 /// Prints each guard and whether the request meets it; returns the status of

@@ -59,9 +59,13 @@ async fn an_init_config_serves_the_webhook_over_https_and_reports_healthy() {
     let admin = format!("127.0.0.1:{}", free_port());
     let written = std::fs::read_to_string(&path).unwrap();
     assert!(written.contains("\n[admin] ") && written.contains("\naddr = \"127.0.0.1:9901\""), "[admin]: {written}");
+    assert!(written.contains("\ndir = \"/var/lib/hookgate/spool\""), "[spool]: {written}");
+    let stores = ["mode = \"fallback\", order = \"telegram_chat\"", "mode = \"journal\""];
+    assert!(stores.iter().all(|mode| written.contains(mode)), "Telegram and payment routes keep requests: {written}");
     let config = written
         .replace("addr = \"127.0.0.1:9901\"", &format!("addr = \"{admin}\""))
-        .replace("trusted_proxies = []", "trusted_proxies = [\"127.0.0.1\"]");
+        .replace("trusted_proxies = []", "trusted_proxies = [\"127.0.0.1\"]")
+        .replace("dir = \"/var/lib/hookgate/spool\"", "dir = \"spool\"");
     std::fs::write(&path, &config).unwrap();
     let daemon = Daemon::start(&config);
     let stream = connect(&client(&pki, &[b"http/1.1"]), https.parse().unwrap(), "panel.test").await;
