@@ -25,7 +25,6 @@ use super::io::{self, Io};
 use super::request_body::{self, PumpError, SocketSink};
 use super::response_body::{self, BodyCopy};
 use super::wire::{client_framing, write_request_head, write_response_head};
-use crate::access::RequestContext;
 use crate::connection::AbortReason;
 use crate::connection::timer::{Deadline, Watchdog};
 use crate::error::ProxyError;
@@ -88,6 +87,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
             () = io::cut(&client.conn.clock) => break Err(Ended::Failed(ProxyError::ShuttingDown, Framing::UntilClose)),
         };
         match head {
+            Ok(head) if kept_instead(&ex, &head) => break Err(Ended::KeptInstead(head.status)),
             Ok(head) => break Ok((conn, head, request_complete)),
             Err(HeadFailure::Closed) if ubuf.is_empty() && retry.again(&conn) => continue,
             Err(failure) => {
@@ -99,17 +99,8 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     buffers::give_vec(out);
     let (mut conn, head, request_complete) = match sent {
         Ok(sent) => sent,
-        Err(Ended::Failed(error, _)) if ex.keep.is_some() && error.is_upstream_fault() => {
-            buffers::give(ubuf);
-            return Box::pin(keep_instead(client, ex, answering, error, error.to_string())).await;
-        }
-        Err(ended) => return ended.answer(client, ex.ctx, answering, ubuf).await,
+        Err(ended) => return ended.answer(client, ex, answering, ubuf).await,
     };
-    if ex.keep.as_ref().is_some_and(|keep| keep.takes_over(head.status)) {
-        // Neither the connection (its answer's body is unread) nor the buffer is reused.
-        let why = format!("{} answered {}", upstream.config.name, head.status);
-        return Box::pin(keep_instead(client, ex, answering, ProxyError::UpstreamBroken, why)).await;
-    }
     answered(&mut ex, &head, upstream);
     if head.status == 101 {
         return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
@@ -137,17 +128,11 @@ fn answered(ex: &mut Exchange, head: &ResponseHead, upstream: &UpstreamClient) {
     }
 }
 
-/// A `store` route's live attempt failed: see `gate::live_failed`.
-async fn keep_instead<S: Io>(
-    client: &mut Client<S>,
-    mut ex: Box<Exchange>,
-    answering: Answering,
-    error: ProxyError,
-    why: String,
-) -> bool {
-    let keeping = ex.keep.take().expect("only called with a keeping");
-    let Exchange { ctx, ticket, .. } = *ex;
-    gate::live_failed(client, ctx, answering, keeping, ticket, error, why).await
+/// Whether a `fallback` route keeps the request instead of passing on this
+/// answer (502, 503, 504). The connection is then dropped: the answer's body is unread.
+#[inline]
+fn kept_instead(ex: &Exchange, head: &ResponseHead) -> bool {
+    ex.keep.as_ref().is_some_and(|keep| keep.takes_over(head.status))
 }
 
 /// Gives the buffer back, and the connection back to the pool when the
@@ -161,29 +146,54 @@ fn release(conn: UpstreamConn, ubuf: BytesMut, head: &ResponseHead, clean: bool,
     }
 }
 
-/// How an exchange ended before the upstream's response head came.
+/// How an exchange ended before the upstream's response head came (or with
+/// one that is not passed on).
 enum Ended {
     /// Answer the error; `Framing` says how much request body is still unread.
     Failed(ProxyError, Framing),
     /// The client left: its request is logged as 499 (see `client_left`).
     ClientLeft,
+    /// A `fallback` route's upstream answered this (502, 503, 504): the
+    /// request is kept instead (see `gate::live_failed`).
+    KeptInstead(u16),
 }
 
 impl Ended {
-    /// Answers (or logs) the request; `ubuf`, read into for nothing, goes back.
+    /// Answers (or logs) the request; `ubuf`, read into for nothing, goes
+    /// back. On a `store` route an upstream's failure keeps the request.
     async fn answer<S: Io>(
         self,
         client: &mut Client<S>,
-        ctx: RequestContext,
+        mut ex: Box<Exchange>,
         answering: Answering,
         ubuf: BytesMut,
     ) -> bool {
         buffers::give(ubuf);
-        match self {
-            Ended::Failed(error, unread) => fail(client, ctx, answering, error, unread).await,
-            Ended::ClientLeft => {
+        match (self, ex.keep.take()) {
+            (Ended::KeptInstead(status), Some(keeping)) => {
+                let why = format!("{} answered {status}", ex.ctx.upstream_name());
+                Box::pin(gate::live_failed(
+                    client,
+                    ex.ctx,
+                    answering,
+                    keeping,
+                    ex.ticket,
+                    ProxyError::UpstreamBroken,
+                    why,
+                ))
+                .await
+            }
+            (Ended::Failed(error, _), Some(keeping)) if error.is_upstream_fault() => {
+                let why = error.to_string();
+                Box::pin(gate::live_failed(client, ex.ctx, answering, keeping, ex.ticket, error, why)).await
+            }
+            (Ended::Failed(error, unread), _) => fail(client, ex.ctx, answering, error, unread).await,
+            (Ended::KeptInstead(_), None) => {
+                fail(client, ex.ctx, answering, ProxyError::UpstreamBroken, Framing::Empty).await
+            }
+            (Ended::ClientLeft, _) => {
                 client.conn.clock.set_abort(AbortReason::ClientClosed);
-                client_left(ctx, answering);
+                client_left(ex.ctx, answering);
                 false
             }
         }

@@ -82,17 +82,31 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return tunnel(client, response, plan.upgrade, ctx, answering).await;
     }
-    headers::strip_hop_by_hop(response.headers_mut());
-    headers::add_via(response.headers_mut());
-    let http10 = version == Version::HTTP_10;
-    let to = response_framing(&response, answering.head, http10);
-    let keep_alive = answering.keep_alive && request_complete && to != Framing::UntilClose;
-    let mut out = Vec::with_capacity(512);
-    write_map_head(&mut out, response.status(), response.headers(), to, Connection { keep_alive, http10 });
+    let (out, to, keep_alive) =
+        client_head(&mut response, version, answering.head, answering.keep_alive && request_complete);
     let delivery = answering.deliver(ctx, response.status());
     let read_timeout = upstream.config.response_timeout;
     let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
     whole && keep_alive
+}
+
+/// The response head for the client (hop-by-hop headers out, `Via` in,
+/// framing of hookgate's own), how its body is framed, and whether the
+/// connection stays open after it (`keep_alive` if nothing else closes it).
+fn client_head(
+    response: &mut Response<Incoming>,
+    version: Version,
+    head: bool,
+    keep_alive: bool,
+) -> (Vec<u8>, Framing, bool) {
+    headers::strip_hop_by_hop(response.headers_mut());
+    headers::add_via(response.headers_mut());
+    let http10 = version == Version::HTTP_10;
+    let to = response_framing(response, head, http10);
+    let keep_alive = keep_alive && to != Framing::UntilClose;
+    let mut out = Vec::with_capacity(512);
+    write_map_head(&mut out, response.status(), response.headers(), to, Connection { keep_alive, http10 });
+    (out, to, keep_alive)
 }
 
 /// The request for hyper's client (hookgate answers `Expect` itself), and

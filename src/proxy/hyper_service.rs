@@ -8,17 +8,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::{Plan, State, admit, error_response, headers, keep, plan};
+use super::hyper_gate::{self, Gated};
+use super::{Plan, State, admit, error_response, headers, plan};
 use crate::access::{Delivery, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
-use crate::guards::dedupe::{self, Settled};
 use crate::hyper_glue::{RequestBody, ResponseBody};
 use crate::routes::LocalResponse;
-use crate::spool::depot::{Admitted, Keeping};
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
 /// never an `Err`.
@@ -125,66 +123,23 @@ async fn forward_with_hyper(
     };
     forward.added.insert_into(&mut parts.headers);
     let upstream = &state.upstreams[forward.upstream];
-    let mut body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
-    let mut ticket = None;
-    let mut keeping = None;
-    if forward.dedupe.is_some() || state.keeps(ctx.route_ref) {
-        let whole = body.collect().await.map_err(|e| e.proxy_error())?.to_bytes();
-        if let Some(table) = &forward.dedupe
-            && let Some(id) = dedupe::update_id(&whole)
-        {
-            match table.settle(id, upstream.config.response_timeout).await {
-                Settled::Forward(claimed) => ticket = Some(claimed),
-                Settled::Repeat(status) => return Ok(Answer::Local(super::repeated_answer(ctx, state, id, status))),
-                Settled::TimedOut => return Err(ProxyError::UpstreamTimeout),
-            }
+    let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
+    let (body, ticket, keeping) = if forward.dedupe.is_some() || state.keeps(ctx.route_ref) {
+        match hyper_gate::gate(state, ctx, (forward.dedupe.as_ref(), forward.upstream), &mut parts, body).await? {
+            Gated::Answered(local) => return Ok(Answer::Local(local)),
+            Gated::Forward { body, ticket, keeping } => (body, ticket, keeping),
         }
-        if let Some(keep) = keep::keeping(state, ctx, forward.upstream, &parts, None, whole.to_vec()) {
-            match keep.admit().await {
-                Admitted::Live(keep) => keeping = Some(keep),
-                admitted => return Ok(Answer::Local(kept(&admitted, ctx, ticket))),
-            }
-        }
-        if !whole.is_empty() {
-            parts.headers.insert(http::header::CONTENT_LENGTH, whole.len().into());
-        }
-        body = RequestBody::whole(whole);
-    }
-    let request = Request::from_parts(parts, body);
-    let sent = match ticket {
-        None => upstream.send(request).await,
-        // A claimed update waits for the backend's answer even if the client
-        // resets the stream: its redelivery is waiting for that status.
-        Some(ticket) => {
-            let client = upstream.clone();
-            let exchange = tokio::spawn(async move {
-                let response = client.send(request).await;
-                if let Ok(response) = &response {
-                    ticket.answered(response.status().as_u16());
-                }
-                response
-            });
-            exchange.await.map_err(|_| ProxyError::UpstreamBroken)?
-        }
+    } else {
+        (body, None, None)
     };
+    let sent = hyper_gate::send(upstream, Request::from_parts(parts, body), ticket).await;
     let mut response = match keeping {
         None => sent?,
-        Some(keep) => match sent {
-            Ok(response) if !keep.takes_over(response.status().as_u16()) => {
-                keep.answered(response.status().as_u16());
-                response
-            }
-            Ok(response) => {
-                let why = format!("{} answered {}", upstream.config.name, response.status().as_u16());
-                return live_failed(keep, why, ProxyError::UpstreamBroken, ctx).await;
-            }
-            Err(error) if error.is_upstream_fault() => {
-                return live_failed(keep, error.to_string(), error, ctx).await;
-            }
-            Err(error) => return Err(error),
+        Some(keep) => match hyper_gate::settle(keep, sent, &upstream.config.name, ctx).await? {
+            Ok(response) => response,
+            Err(local) => return Ok(Answer::Local(local)),
         },
     };
-
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(ProxyError::UpstreamBroken);
     }
@@ -192,30 +147,4 @@ async fn forward_with_hyper(
     headers::strip_hop_by_hop(response.headers_mut());
     headers::add_via(response.headers_mut());
     Ok(Answer::Upstream(response, upstream.config.response_timeout))
-}
-
-/// A request kept (or not) instead of forwarded: `ack` or 503. A claimed
-/// update's redelivery gets the same acknowledgement.
-fn kept(admitted: &Admitted, ctx: &mut RequestContext, ticket: Option<dedupe::Ticket>) -> LocalResponse {
-    let local = keep::kept_answer(admitted, ctx).unwrap_or_else(|| super::error_answer(&ProxyError::UpstreamBroken));
-    if let Some(ticket) = ticket
-        && local.status.is_success()
-    {
-        ticket.answered(local.status.as_u16());
-    }
-    local
-}
-
-/// A `store` route's live attempt failed (`why`): `fallback` answers what
-/// keeping it gave; `journal` answers `error` (its copy waits for redelivery).
-async fn live_failed(
-    keep: Keeping,
-    why: String,
-    error: ProxyError,
-    ctx: &mut RequestContext,
-) -> Result<Answer, ProxyError> {
-    match keep.live_failed(&why).await {
-        Some(admitted) => Ok(Answer::Local(kept(&admitted, ctx, None))),
-        None => Err(error),
-    }
 }

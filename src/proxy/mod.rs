@@ -9,6 +9,7 @@
 
 mod admit;
 pub mod headers;
+mod hyper_gate;
 mod hyper_service;
 pub mod keep;
 mod max_forwards;
