@@ -242,9 +242,13 @@ fn request_of(
     if !parsed.parse(head).ok()?.is_complete() {
         return None;
     }
-    let target = http::uri::PathAndQuery::try_from(parsed.path?).ok()?;
-    let uri = http::Uri::builder().scheme(scheme.clone()).authority(authority.clone()).path_and_query(target);
-    let mut request = Request::builder().method(parsed.method?).uri(uri.build().ok()?);
+    // Not `Uri::builder()`: another caller of its generic `map` made the
+    // compiler stop inlining it into the request path's rewrite (+0.5% instructions per request).
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(scheme.clone());
+    uri.authority = Some(authority.clone());
+    uri.path_and_query = Some(http::uri::PathAndQuery::try_from(parsed.path?).ok()?);
+    let mut request = Request::builder().method(parsed.method?).uri(http::Uri::from_parts(uri).ok()?);
     for field in parsed.headers.iter() {
         request = request.header(field.name, field.value);
     }

@@ -40,7 +40,7 @@ pub struct Exchange {
     /// On a `dedupe` route: where the backend's status is reported.
     pub ticket: Option<Ticket>,
     /// On a `store` route forwarded live: keeps the request if the upstream fails.
-    pub keep: Option<Keeping>,
+    pub keep: Option<Box<Keeping>>,
 }
 
 /// What every answer needs besides the response itself.

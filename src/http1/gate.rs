@@ -93,7 +93,7 @@ pub async fn gate<S: Io>(
         let kept = keep::keeping(&state, &ex.ctx, ex.plan.upstream, &ex.parts, Some(&ex.plan.added), body.clone());
         if let Some(keeping) = kept {
             match keeping.admit().await {
-                Admitted::Live(keeping) => ex.keep = Some(keeping),
+                Admitted::Live(keeping) => ex.keep = Some(Box::new(keeping)),
                 admitted => {
                     let (ctx, ticket) = (ex.ctx, ex.ticket);
                     return Gate::Answered(answer_kept(client, ctx, ticket, answering, &admitted).await);
@@ -130,7 +130,7 @@ pub async fn live_failed<S: Io>(
     client: &mut Client<S>,
     ctx: RequestContext,
     answering: Answering,
-    keeping: Keeping,
+    keeping: Box<Keeping>,
     ticket: Option<Ticket>,
     error: ProxyError,
     why: String,
