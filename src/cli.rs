@@ -37,6 +37,16 @@ pub enum Command {
         #[command(subcommand)]
         action: TelegramAction,
     },
+    /// List, show, retry or drop the requests the spool keeps: through the
+    /// running daemon ([admin] addr), or on the spool file when no daemon
+    /// answers. Exit 0 when done, 1 when the request is not there (or not a
+    /// dead letter), 69 when neither the daemon nor the file can be used.
+    Spool {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: SpoolAction,
+    },
     /// Write a commented config for your URLs and domain names (refuses to overwrite).
     Init(InitArgs),
     /// Explain which route and upstream a request would get, and why.
@@ -67,6 +77,41 @@ pub enum TelegramAction {
         /// Also drop the updates Telegram is holding.
         #[arg(long)]
         drop_pending: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SpoolAction {
+    /// The waiting requests (the dead letters with --dead), oldest first.
+    List {
+        /// Only this route's.
+        #[arg(long)]
+        route: Option<String>,
+        /// Dead letters instead of waiting requests.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// One kept request: its head and body (secrets redacted) and its last answer.
+    Show {
+        /// The request's id, as `list` shows it.
+        id: i64,
+    },
+    /// Put a dead letter back in its queue, or every dead letter with --dead.
+    Retry {
+        /// The dead letter's id.
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<i64>,
+        /// Every dead letter (of --route, if given).
+        #[arg(long)]
+        dead: bool,
+        /// With --dead: only this route's.
+        #[arg(long, requires = "dead")]
+        route: Option<String>,
+    },
+    /// Forget a kept request, waiting or dead: it is never delivered.
+    Drop {
+        /// The request's id.
+        id: i64,
     },
 }
 

@@ -1,7 +1,8 @@
 //! Talking to a running daemon through `[admin] addr` (with `[admin]
 //! token_file`'s token when set): what `hookgate reload` sends, the `/readyz`
-//! text `hookgate telegram info` reads, `/healthz` for `hookgate health` and
-//! `/status.json` for `hookgate status`.
+//! text `hookgate telegram info` reads, `/healthz` for `hookgate health`,
+//! `/status.json` for `hookgate status`, and the `/spool` endpoints for
+//! `hookgate spool`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,6 +21,10 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long `/healthz` and `/readyz` may take.
 const READYZ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a `/spool` request may take (a retry of every dead letter
+/// commits one change per letter).
+const SPOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Asks the daemon at `admin` to reload. Returns whether it succeeded and what
 /// the daemon said.
@@ -44,6 +49,26 @@ pub async fn status(admin: SocketAddr, token: Option<&Secret>) -> anyhow::Result
     serde_json::from_str(&text).context("the daemon's /status.json is not JSON")
 }
 
+/// One request to the spool's endpoints (`path` with its query): the
+/// status the daemon answered and its body. An error for which
+/// [`refused_connection`] holds means that nothing listens at `admin`.
+pub async fn spool(
+    admin: SocketAddr,
+    token: Option<&Secret>,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<(u16, String)> {
+    exchange(admin, token, method, path, SPOOL_TIMEOUT).await
+}
+
+/// Whether `error` (from this module) says that `admin` refused the
+/// connection: nothing listens there, so no daemon runs behind this config.
+pub fn refused_connection(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+}
+
 /// One request to the admin listener: whether it answered 2xx, and its body.
 async fn call(
     admin: SocketAddr,
@@ -52,6 +77,18 @@ async fn call(
     path: &str,
     limit: Duration,
 ) -> anyhow::Result<(bool, String)> {
+    let (status, body) = exchange(admin, token, method, path, limit).await?;
+    Ok(((200..300).contains(&status), body))
+}
+
+/// One request to the admin listener: its status and its body.
+async fn exchange(
+    admin: SocketAddr,
+    token: Option<&Secret>,
+    method: Method,
+    path: &str,
+    limit: Duration,
+) -> anyhow::Result<(u16, String)> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = Request::builder().method(method).uri(format!("http://{admin}{path}"));
     if let Some(token) = token {
@@ -62,9 +99,9 @@ async fn call(
     let request = request.body(Empty::new())?;
     let exchange = async {
         let response = client.request(request).await?;
-        let ok = response.status().is_success();
+        let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();
-        anyhow::Ok((ok, String::from_utf8_lossy(&body).into_owned()))
+        anyhow::Ok((status, String::from_utf8_lossy(&body).into_owned()))
     };
     tokio::time::timeout(limit, exchange)
         .await

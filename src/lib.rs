@@ -12,7 +12,9 @@
 //! that imports it back. `tests/module_order.rs` reads the order from here
 //! (the names before each entry's dash, in turn) and checks both.
 //! - `internals` — what `fuzz/`, `benches/` and `tests/` drive directly (not an API).
-//! - [`init`], [`cli`] — `hookgate init`; the command line's declaration.
+//! - [`init`], [`spool_cli`], [`cli`] — `hookgate init`; `hookgate spool`
+//!   (through the daemon's admin endpoints, or on the spool file when no
+//!   daemon runs); the command line's declaration.
 //! - [`lifecycle`], `admin`, [`status`], [`telegram`], [`report`], `acme`, [`control`], [`logging`] —
 //!   start-up, signals, reload and shutdown; `/healthz` `/readyz` `/metrics`
 //!   `POST /reload`; the status page and `/status.json`; webhook control,
@@ -104,6 +106,7 @@ pub(crate) mod routes;
 pub(crate) mod secret;
 pub(crate) mod server;
 mod spool;
+pub mod spool_cli;
 pub(crate) mod status;
 pub mod systemd;
 pub(crate) mod telegram;

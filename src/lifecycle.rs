@@ -94,6 +94,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
         started,
         reloads: status::ReloadLog::default(),
         listeners: Default::default(),
+        spool: spool.health(),
     });
     sources.reloads.loaded();
     sources.set_listeners(server.bound());
@@ -107,6 +108,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
             webhook: webhook.clone(),
             status: sources.clone(),
             state: server.state_handle(),
+            spool: spool.health(),
         };
         admin::spawn(listener, Arc::new(admin));
     }

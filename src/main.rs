@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use hookgate::cli::{Cli, Command, InitArgs, TelegramAction};
+use hookgate::cli::{Cli, Command, InitArgs, SpoolAction, TelegramAction};
 use hookgate::{Config, ConfigError, telegram_cli};
-use hookgate::{control, init, lifecycle, logging, report, systemd};
+use hookgate::{control, init, lifecycle, logging, report, spool_cli, systemd};
 
 /// EX_CONFIG from sysexits.h: the configuration is invalid.
 const EX_CONFIG: u8 = 78;
+/// EX_UNAVAILABLE from sysexits.h: a service the command needs cannot be used.
+const EX_UNAVAILABLE: u8 = 69;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
         Command::Health(arg) => load(&arg.config).and_then(|config| health(&config)),
         Command::Status(arg) => load(&arg.config).and_then(|config| status(&config)),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
+        Command::Spool { config, action } => load(&config.config).and_then(|config| spool(&config, &action)),
         Command::Check(arg) => load_to_serve(&arg.config).map(|config| check(&config)),
         Command::Init(args) => write_config(&args),
         Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
@@ -47,6 +50,10 @@ fn main() -> ExitCode {
             eprintln!("hookgate: {why}");
             ExitCode::FAILURE
         }
+        Err(Failure::Unavailable(why)) => {
+            eprintln!("hookgate: {why}");
+            ExitCode::from(EX_UNAVAILABLE)
+        }
         Err(Failure::Runtime(e)) => {
             eprintln!("hookgate: {e:#}");
             ExitCode::FAILURE
@@ -61,6 +68,8 @@ enum Failure {
     Rejected,
     /// A check or a remote service said no; the reason is printed.
     Refused(String),
+    /// Neither the daemon nor the file a command works on could be used (69).
+    Unavailable(String),
     Runtime(anyhow::Error),
 }
 
@@ -144,6 +153,20 @@ fn telegram(config: &Config, action: TelegramAction) -> Result<(), Failure> {
             Ok(())
         }
         Err(error) => Err(Failure::Refused(error.to_string())),
+    }
+}
+
+/// `hookgate spool ...`: through the daemon, or on the file when none runs
+/// (see `spool_cli`). Exit 1 when the request is not there, 69 when neither
+/// way can be used.
+fn spool(config: &Config, action: &SpoolAction) -> Result<(), Failure> {
+    match runtime()?.block_on(spool_cli::run(config, action)) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Err(spool_cli::ToolError::NotFound(why)) => Err(Failure::Refused(why)),
+        Err(spool_cli::ToolError::Unavailable(why)) => Err(Failure::Unavailable(why)),
     }
 }
 

@@ -4,7 +4,8 @@
 //! its upstream's error counters) is registered once, when a config is loaded,
 //! and stored beside the route table. A request then only does atomic adds.
 //! Without `[admin]` nothing can be scraped, so every handle is a no-op.
-//! The series live in `registry`, which renders the text format.
+//! The series live in `registry`, which renders the text format; the
+//! spool's, set whole at each scrape, in `spool`.
 //!
 //! What a config names (routes, upstreams, certificates) is measured only
 //! while a config names it: at each reload `forget_gone` drops the series and
@@ -13,6 +14,7 @@
 //! and a replaced certificate's expiry stops being exported.
 
 mod registry;
+mod spool;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,6 +25,7 @@ use metrics::{Counter, Gauge, Histogram};
 
 use crate::recent::{Problems, RouteWindow, UpstreamWindow};
 use registry::{Registry, SeriesKey};
+pub use spool::SpoolRouteSeries;
 
 const REQUESTS: &str = "hookgate_requests_total";
 const DURATION: &str = "hookgate_request_duration_seconds";
@@ -357,7 +360,7 @@ impl Metrics {
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
-        self.registry.as_ref().map(|registry| registry.render(&HELP))
+        self.registry.as_ref().map(|registry| registry.render(&[&HELP[..], &spool::HELP[..]].concat()))
     }
 }
 

@@ -28,6 +28,7 @@ mod module_order;
 mod reload;
 mod slow_readers;
 mod smuggling;
+mod spool_tools;
 mod status;
 mod status_verdict;
 mod systemd;

@@ -5,11 +5,22 @@
 //! - `GET /healthz`: 200 while the process is alive.
 //! - `GET /readyz`: 200 while serving; 503 while starting or draining. A
 //!   second line carries the Telegram webhook diagnosis when `[telegram]` is
-//!   set, and a third the monitor's last webhook repair, if any.
+//!   set, and a third the monitor's last webhook repair, if any. A spool that
+//!   could not be opened adds `spool: unusable: <why>` and leaves it 200.
 //! - `GET /`: the status page (HTML); `GET /status.json`: the same as JSON.
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /reload`: re-reads the config file like SIGHUP and answers with the
 //!   outcome (200, or 422 with the error). This is what `hookgate reload` calls.
+//! - The spool (`spool`), which `hookgate spool` calls; JSON answers, 404 for
+//!   an id it does not hold, 503 while the spool is off or broken:
+//!   - `GET /spool?route=NAME&dead=1`: the waiting requests (the dead letters
+//!     with `dead=1`), oldest first, optionally of one route;
+//!   - `GET /spool/ID`: one request's head and body, secrets redacted, with
+//!     its summary and the answer that made it a dead letter;
+//!   - `POST /spool/ID/retry`: a dead letter back in its queue (409 if it is
+//!     not one); `POST /spool/dead/retry?route=NAME`: every dead letter, or
+//!     every one of a route;
+//!   - `POST /spool/ID/drop`: forgets a request, waiting or dead.
 //!
 //! It binds to loopback by default. With `[admin] token_file` (required for any
 //! other address) every endpoint but `/healthz` needs `Authorization: Bearer
@@ -23,6 +34,7 @@
 //! for each request head, which also closes idle keep-alive connections.
 
 mod gate;
+mod spool;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -42,6 +55,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::config::{Config, ConfigError, Problem};
+use crate::delivery::Health;
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
 use crate::status;
@@ -95,6 +109,8 @@ pub struct Admin {
     /// required on all but `/healthz`. Read per request, so a reload that
     /// rotates, adds or removes the token applies to the next request.
     pub state: StateHandle,
+    /// The spool as the daemon has it, for `/spool`, `/readyz` and `/metrics`.
+    pub spool: Arc<ArcSwap<Health>>,
 }
 
 /// Admin connections served at once. The admin listener shares the process's
@@ -179,9 +195,10 @@ async fn handle(admin: Arc<Admin>, local: IpAddr, req: Request<Incoming>) -> Res
             // A broken webhook is a detail, not a reason to stop serving everything else.
             let detail = admin.webhook.get().map(|d| format!("telegram webhook: {d}\n")).unwrap_or_default();
             let repair = admin.webhook.last_repair().map(|r| format!("{REPAIR_LINE}{r}\n")).unwrap_or_default();
-            text(status, format!("{phase}\n{detail}{repair}"))
+            text(status, format!("{phase}\n{detail}{repair}{}", spool::readyz_line(&admin)))
         }
         (&Method::GET, "/metrics") => {
+            spool::refresh_metrics(&admin);
             let mut r = text(StatusCode::OK, admin.metrics.render().unwrap_or_default());
             r.headers_mut().insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().unwrap());
             r
@@ -189,6 +206,7 @@ async fn handle(admin: Arc<Admin>, local: IpAddr, req: Request<Incoming>) -> Res
         (&Method::POST, "/reload") => reload(&admin, None).await,
         (_, "/reload") => not_allowed("POST"),
         (_, "/" | "/status.json" | "/healthz" | "/readyz" | "/metrics") => not_allowed("GET, HEAD"),
+        (method, path) if spool::is_spool_path(path) => spool::answer(&admin, method, path, req.uri().query()).await,
         _ => text(StatusCode::NOT_FOUND, "not found\n".to_string()),
     };
     Ok(response)

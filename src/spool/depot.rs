@@ -58,8 +58,9 @@ pub enum Admitted {
     Live(Keeping),
     /// Kept: answer `ack`.
     Kept(StatusCode),
-    /// Could not be kept: answer 503.
-    NotKept(SpoolError),
+    /// Could not be kept: answer 503. The depot has logged why; the request
+    /// path does not read it (yet), so it is allowed to go unread.
+    NotKept(#[allow(dead_code, reason = "logged by `Depot::keep`; proxy::keep answers 503 without it")] SpoolError),
 }
 
 impl Depot {
@@ -126,15 +127,20 @@ impl Depot {
 
     /// `ready` expired, or its answer was final and not 2xx: a dead letter,
     /// kept with that answer until an operator retries or drops it.
+    /// One the operator dropped meanwhile is not counted: it is not kept.
     pub async fn bury(&self, ready: &Ready, attempts: u32, status: Option<u16>, error: String, answer: Vec<u8>) {
         tracing::warn!(route = %ready.route, id = ready.id, attempts, "spool: dead letter: {error}");
-        self.stats(&ready.route, |s| {
-            s.dead += 1;
-            s.dead_total += 1;
-            s.last_error = Some(error.clone());
-        });
-        if let Err(e) = self.spool.bury(ready.id, attempts, status, error, answer).await {
+        let last_error = error.clone();
+        let buried = self.spool.bury(ready.id, attempts, status, error, answer).await;
+        if let Err(e) = &buried {
             tracing::error!(id = ready.id, "spool: cannot record a dead letter: {e}");
+        }
+        if !matches!(buried, Ok(false)) {
+            self.stats(&ready.route, |s| {
+                s.dead += 1;
+                s.dead_total += 1;
+                s.last_error = Some(last_error);
+            });
         }
         self.queues().remove(&ready.route, ready.key);
         self.wake.notify_one();

@@ -3,7 +3,14 @@
 //! one thread that commits whatever changes are waiting in one transaction
 //! (group commit), and answers each only once that commit is on disk
 //! (`writer`); reads on a connection of their own (`read`). The delivery
-//! queues in memory and the request path's side are in `depot`.
+//! queues in memory and the request path's side are in `depot`; what an
+//! operator is shown of a kept request (secrets redacted) in `show`.
+//!
+//! One process has the spool open at a time: `open` takes an exclusive
+//! `flock` on `spool.lock` beside the file and keeps it while the spool is
+//! open. A second daemon on the same folder would deliver every request
+//! twice, and `hookgate spool` working on the file while a daemon runs would
+//! change what the daemon's queues do not know of; both are refused instead.
 //!
 //! Why SQLite (rusqlite, bundled) over redb, measured on this machine with 64
 //! concurrent writers of 1 KiB records: 71-78k acknowledged records/s against
@@ -14,6 +21,7 @@ pub mod chat;
 pub mod depot;
 pub mod queue;
 pub mod read;
+pub mod show;
 mod spec;
 mod writer;
 
@@ -33,6 +41,13 @@ use writer::{Job, Op};
 /// The spool's file in its folder.
 pub const FILE_NAME: &str = "spool.sqlite3";
 
+/// The file whose `flock` says which process has the spool open.
+pub const LOCK_NAME: &str = "spool.lock";
+
+/// How long `open` waits for another process to let go of the lock: long
+/// enough for a `hookgate spool` command working on the file to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the spool could not keep or read a request.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SpoolError {
@@ -44,6 +59,11 @@ pub enum SpoolError {
     Unusable { path: PathBuf, source: Arc<rusqlite::Error> },
     #[error("cannot create the spool folder {path}: {source}")]
     Folder { path: PathBuf, source: Arc<std::io::Error> },
+    /// Another process has the spool open (it holds the lock).
+    #[error("the spool in {dir} is in use by another process (a running hookgate holds {LOCK_NAME})")]
+    InUse { dir: PathBuf },
+    #[error("cannot lock the spool with {path}: {source}")]
+    Lock { path: PathBuf, source: Arc<std::io::Error> },
     /// A write failed (disk full, I/O error): nothing in that commit was
     /// kept. One failed commit fails every change in it, so they share the error.
     #[error("the spool could not write: {0}")]
@@ -93,14 +113,18 @@ pub struct Spool {
     used: Arc<AtomicU64>,
     max_bytes: u64,
     path: PathBuf,
+    /// Held while any clone lives; closing it lets go of the `flock`.
+    _lock: Arc<std::fs::File>,
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `dir` and starts its writer thread.
-    /// A file that is not a sound spool is refused and left as it is.
+    /// A file that is not a sound spool is refused and left as it is, and so
+    /// is a spool another process has open.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| SpoolError::Folder { path: dir.to_path_buf(), source: Arc::new(source) })?;
+        let lock = Arc::new(lock(dir)?);
         let path = dir.join(FILE_NAME);
         let unusable = |source| SpoolError::Unusable { path: path.clone(), source: Arc::new(source) };
         let conn = Connection::open(&path).map_err(unusable)?;
@@ -108,7 +132,7 @@ impl Spool {
         let reader = Connection::open(&path).map_err(unusable)?;
         let used = Arc::new(AtomicU64::new(used));
         let jobs = writer::start(conn, used.clone()).map_err(|e| SpoolError::Thread(Arc::new(e)))?;
-        Ok(Spool { jobs, reader: Arc::new(Mutex::new(reader)), used, max_bytes, path })
+        Ok(Spool { jobs, reader: Arc::new(Mutex::new(reader)), used, max_bytes, path, _lock: lock })
     }
 
     /// The file.
@@ -141,7 +165,8 @@ impl Spool {
         self.change(Op::Attempted { id, attempts, error }).await.map(drop)
     }
 
-    /// Makes a request a dead letter, kept with its last answer.
+    /// Makes a request a dead letter, kept with its last answer. `Ok(false)`:
+    /// it is not kept any more (dropped while it was being delivered).
     pub async fn bury(
         &self,
         id: i64,
@@ -149,13 +174,15 @@ impl Spool {
         status: Option<u16>,
         error: String,
         answer: Vec<u8>,
-    ) -> Result<(), SpoolError> {
-        self.change(Op::Dead { id, attempts, status, error, answer }).await.map(drop)
+    ) -> Result<bool, SpoolError> {
+        self.change(Op::Dead { id, attempts, status, error, answer }).await.map(|n| n > 0)
     }
 
-    /// Puts a dead letter back in the queue. `Ok(false)`: it is not a dead letter.
+    /// Puts a dead letter back in the queue, with as long to live from now
+    /// as it had when it arrived (an expired one would otherwise die again
+    /// at its first attempt). `Ok(false)`: it is not a dead letter.
     pub async fn revive(&self, id: i64) -> Result<bool, SpoolError> {
-        self.change(Op::Revive(id)).await.map(|n| n > 0)
+        self.change(Op::Revive { id, now_ms: depot::unix_ms() }).await.map(|n| n > 0)
     }
 
     async fn change(&self, op: Op) -> Result<i64, SpoolError> {
@@ -185,6 +212,26 @@ impl Spool {
 
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes
+    }
+}
+
+/// Takes the exclusive lock on the spool in `dir`, waiting up to
+/// [`LOCK_WAIT`] for another process to let go of it.
+fn lock(dir: &Path) -> Result<std::fs::File, SpoolError> {
+    use rustix::fs::{FlockOperation, flock};
+    let path = dir.join(LOCK_NAME);
+    let failed = |source: std::io::Error| SpoolError::Lock { path: path.clone(), source: Arc::new(source) };
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(failed)?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(SpoolError::InUse { dir: dir.to_path_buf() }),
+            Err(errno) => return Err(failed(errno.into())),
+        }
     }
 }
 

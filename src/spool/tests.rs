@@ -72,3 +72,33 @@ fn a_file_that_is_not_a_spool_is_refused_at_open() {
     assert!(matches!(refused, Err(SpoolError::Unusable { .. })), "{:?}", refused.err());
     assert_eq!(std::fs::read(dir.path().join(FILE_NAME)).unwrap(), vec![0xA5; 8192], "the file is left untouched");
 }
+
+#[tokio::test]
+async fn a_spool_that_is_open_cannot_be_opened_again_until_it_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    let refused = Spool::open(dir.path(), 1 << 20);
+    assert!(matches!(&refused, Err(SpoolError::InUse { dir: d }) if d == dir.path()), "{:?}", refused.err());
+    drop(spool);
+    Spool::open(dir.path(), 1 << 20).expect("the lock goes with the spool");
+}
+
+/// A dead letter that expired is retried with a new lease of life, not
+/// buried again at its first attempt; one dropped is neither revived nor buried.
+#[tokio::test]
+async fn a_revived_dead_letter_lives_as_long_again_from_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+    let kept = record(0, 10);
+    let lifetime = kept.expires_ms - kept.received_ms;
+    let id = spool.store(kept).await.unwrap();
+    assert!(spool.bury(id, 3, None, "expired after 3 attempts".into(), Vec::new()).await.unwrap());
+    assert!(spool.revive(id).await.unwrap());
+    let now = depot::unix_ms();
+    let revived = spool.read(move |c| read::stored(c, id)).await.unwrap().unwrap().summary;
+    assert!(!revived.dead);
+    assert!((now + lifetime - 5_000..=now + lifetime).contains(&revived.expires_ms), "{revived:?}");
+    assert!(!spool.revive(id).await.unwrap(), "no longer a dead letter");
+    assert!(spool.delete(id).await.unwrap());
+    assert!(!spool.bury(id, 4, Some(404), "gone".into(), Vec::new()).await.unwrap(), "dropped: nothing to bury");
+}

@@ -24,8 +24,9 @@ pub enum Op {
     Attempted { id: i64, attempts: u32, error: String },
     /// A dead letter: kept with its last answer.
     Dead { id: i64, attempts: u32, status: Option<u16>, error: String, answer: Vec<u8> },
-    /// A dead letter goes back to the queue. Answers 1, or 0 if it was not a dead letter.
-    Revive(i64),
+    /// A dead letter goes back to the queue, to live as long from `now_ms`
+    /// as it had from its arrival. Answers 1, or 0 if it was not a dead letter.
+    Revive { id: i64, now_ms: i64 },
 }
 
 pub struct Job(pub Op, pub oneshot::Sender<Result<i64, SpoolError>>);
@@ -156,9 +157,12 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<i64> {
             )?
             .execute(params![id, attempts, status, error, answer])
             .map(|n| n as i64),
-        Op::Revive(id) => tx
-            .prepare_cached("UPDATE requests SET dead = 0 WHERE id = ?1 AND dead = 1")?
-            .execute([id])
+        Op::Revive { id, now_ms } => tx
+            .prepare_cached(
+                "UPDATE requests SET dead = 0, expires_ms = MAX(expires_ms, ?2 + expires_ms - received_ms)
+                 WHERE id = ?1 AND dead = 1",
+            )?
+            .execute(params![id, now_ms])
             .map(|n| n as i64),
     }
 }

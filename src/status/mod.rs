@@ -2,20 +2,25 @@
 //! `/status.json` and rendered as the HTML page at `/` (`html`), and read
 //! by `hookgate status`. It is assembled on request from what the daemon
 //! keeps anyway: the current config, the routes' and upstreams' recent
-//! activity (`recent`), the Telegram monitor's view, the last reload.
+//! activity (`recent`), the Telegram monitor's view, the last reload, the
+//! spool (`spool`). `table` lays out the terminal's tables.
 
 mod html;
+pub mod spool;
+pub mod table;
 mod terminal;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use serde::Serialize;
 
 pub use html::render;
 pub use terminal::summary;
 
 use crate::config::{Config, Upstream as UpstreamConfig};
+use crate::delivery::Health;
 use crate::metrics::Metrics;
 use crate::recent::{Problem, Refusal, RouteSummary, UpstreamHealth};
 use crate::routes::Action;
@@ -54,6 +59,8 @@ pub struct Sources {
     pub reloads: ReloadLog,
     /// The addresses the daemon listens on now (set at start-up and reload).
     pub listeners: Mutex<Vec<Listener>>,
+    /// The spool as the daemon has it (`SpoolService::health`).
+    pub spool: Arc<ArcSwap<Health>>,
 }
 
 /// When the config was last loaded, and how the last reload went.
@@ -138,6 +145,7 @@ pub struct Snapshot {
     pub acme: Option<Acme>,
     /// Newest first.
     pub problems: Vec<Problem>,
+    pub spool: spool::SpoolSection,
     /// What needs attention, one line each (`hookgate status` exits 1 for
     /// any): the verdict is the worst of the parts above.
     pub trouble: Vec<String>,
@@ -248,6 +256,7 @@ impl Sources {
         }
         let mut problems = self.metrics.problems.list();
         problems.reverse();
+        let spool = spool::section(&self.spool.load(), config, crate::spool::depot::unix_ms(), &mut trouble);
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -261,6 +270,7 @@ impl Sources {
             certificates,
             acme,
             problems,
+            spool,
             trouble,
         }
     }

@@ -1,13 +1,14 @@
 //! `hookgate status`: the status page's summary as plain text for one
 //! terminal screen, read from `/status.json` (so it works against any daemon
 //! version that serves it), in the page's order: the verdict, the upstreams,
-//! the newest problems, the routes. Tables are aligned by `Table`. Colour
-//! only when asked (stdout is a TTY).
+//! the newest problems, the routes, the spool. Tables are aligned by
+//! `table`. Colour only when asked (stdout is a TTY).
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
+use super::table::{Align, Cell, Paint, Table};
 use crate::telegram::cli::age;
 
 /// The summary of a `/status.json` document.
@@ -18,18 +19,9 @@ pub fn summary(s: &Value, colour: bool) -> String {
     upstreams(&mut out, s, paint);
     problems(&mut out, s, paint);
     routes(&mut out, s, paint);
+    spool(&mut out, s, paint);
     certificates(&mut out, s);
     out
-}
-
-/// ANSI colour, or none.
-#[derive(Clone, Copy)]
-struct Paint(bool);
-
-impl Paint {
-    fn apply(self, text: &str, code: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
-    }
 }
 
 /// Version, uptime and config; the verdict and its trouble; the webhook.
@@ -145,6 +137,53 @@ fn upstreams(out: &mut String, s: &Value, paint: Paint) {
     table.render(out, paint);
 }
 
+/// The spool, unless it is off (or the daemon predates it): its state, and
+/// one row per route, red where it needs attention.
+fn spool(out: &mut String, s: &Value, paint: Paint) {
+    use Align::{Left, Right};
+    let spool = &s["spool"];
+    let state = spool["state"].as_str().unwrap_or("off");
+    if state == "off" {
+        return;
+    }
+    let file = text(&spool["file"]);
+    if let Some(error) = spool["error"].as_str() {
+        let _ = writeln!(out, "\nspool {}: {file}: {error}", paint.apply(state, "31"));
+        return;
+    }
+    let used = |key: &str| super::spool::size(spool[key].as_u64().unwrap_or(0));
+    let _ =
+        writeln!(out, "\nspool {}: {file}, {} of {} used", paint.apply(state, "32"), used("bytes"), used("max_bytes"));
+    let mut table = Table::new(&[
+        ("spool route", Left),
+        ("waiting", Right),
+        ("in flight", Right),
+        ("oldest", Right),
+        ("dead letters", Right),
+        ("stored", Right),
+        ("delivered", Right),
+        ("not kept", Right),
+        ("last error", Left),
+    ]);
+    for r in spool["routes"].as_array().into_iter().flatten() {
+        let number = |key: &str| r[key].as_u64().unwrap_or(0).to_string();
+        let attention = r["attention"].as_bool().unwrap_or(false);
+        let orphaned = if r["orphaned"] == true { " (orphaned)" } else { "" };
+        table.row(vec![
+            Cell::painted(format!("{}{orphaned}", text(&r["route"])), attention.then_some("31")),
+            Cell::plain(number("waiting")),
+            Cell::plain(number("in_flight")),
+            Cell::plain(r["oldest_seconds"].as_u64().map_or("-".to_string(), age)),
+            Cell::painted(number("dead"), (r["dead"].as_u64().unwrap_or(0) > 0).then_some("31")),
+            Cell::plain(number("stored")),
+            Cell::plain(number("delivered")),
+            Cell::plain(number("not_kept")),
+            Cell::plain(r["last_error"].as_str().unwrap_or("none")),
+        ]);
+    }
+    table.render(out, paint);
+}
+
 /// Days left on each served certificate; how ACME is doing.
 fn certificates(out: &mut String, s: &Value) {
     let acme = s.get("acme").filter(|a| !a.is_null());
@@ -184,81 +223,6 @@ fn problems(out: &mut String, s: &Value, paint: Paint) {
         ]);
     }
     table.render(out, paint);
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Align {
-    Left,
-    Right,
-}
-
-/// One cell: its text, and its colour on a terminal.
-struct Cell {
-    text: String,
-    colour: Option<&'static str>,
-}
-
-impl Cell {
-    fn plain(text: impl Into<String>) -> Cell {
-        Cell { text: text.into(), colour: None }
-    }
-
-    fn painted(text: impl Into<String>, colour: Option<&'static str>) -> Cell {
-        Cell { text: text.into(), colour }
-    }
-}
-
-/// Columns as wide as their widest cell, two spaces apart. Widths count
-/// characters (`µ` is one), and colour goes around the text, never into the
-/// padding, so a coloured cell lines up like a plain one.
-struct Table {
-    columns: Vec<(&'static str, Align)>,
-    rows: Vec<Vec<Cell>>,
-}
-
-impl Table {
-    fn new(columns: &[(&'static str, Align)]) -> Table {
-        Table { columns: columns.to_vec(), rows: Vec::new() }
-    }
-
-    fn row(&mut self, cells: Vec<Cell>) {
-        self.rows.push(cells);
-    }
-
-    fn render(&self, out: &mut String, paint: Paint) {
-        let width = |text: &str| text.chars().count();
-        let widths: Vec<usize> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| {
-                self.rows.iter().filter_map(|r| r.get(i)).map(|c| width(&c.text)).fold(width(name), usize::max)
-            })
-            .collect();
-        let header: Vec<Cell> = self.columns.iter().map(|(name, _)| Cell::plain(*name)).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                let (align, pad) = (self.columns[i].1, widths[i].saturating_sub(width(&cell.text)));
-                let text = match cell.colour {
-                    Some(code) => paint.apply(&cell.text, code),
-                    None => cell.text.clone(),
-                };
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                if align == Align::Right {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-                line.push_str(&text);
-                if align == Align::Left && i + 1 < row.len() {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-    }
 }
 
 fn text(value: &Value) -> &str {

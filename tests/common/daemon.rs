@@ -82,9 +82,32 @@ impl Daemon {
         })
     }
 
+    /// Starts `hookgate run` with `config` written to `dir/hookgate.toml`, in
+    /// a folder the caller owns: for a test that puts files there before the
+    /// daemon starts (paths in the config are relative to it), or starts a
+    /// second daemon on what the first one left.
+    pub fn start_in(dir: &std::path::Path, config: &str) -> Daemon {
+        Daemon::launch_at(dir, tempfile::tempdir().unwrap(), config, |path| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+            command.arg("run").arg("-c").arg(path);
+            command
+        })
+    }
+
     fn launch(config: &str, command: impl FnOnce(&std::path::Path) -> Command) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hookgate.toml");
+        let at = dir.path().to_path_buf();
+        Daemon::launch_at(&at, dir, config, command)
+    }
+
+    /// Writes the config in `at` and starts the daemon; `dir` lives as long as it.
+    fn launch_at(
+        at: &std::path::Path,
+        dir: tempfile::TempDir,
+        config: &str,
+        command: impl FnOnce(&std::path::Path) -> Command,
+    ) -> Daemon {
+        let path = at.join("hookgate.toml");
         let full = if config.contains("[listen]") {
             config.to_string()
         } else {

@@ -5,14 +5,17 @@
 //!
 //! What needs attention comes first: the verdict with its reasons, then the
 //! upstreams and the newest problems, so at 1280 × 900 they are above the
-//! fold; then the webhook, the routes, the listeners. Every table is as wide
+//! fold; then the spool, the webhook, the routes, the listeners. Every table is as wide
 //! as the page and wraps long text (URLs, match rules, errors) instead of
 //! growing past it; under 720 px the wide tables become one card per row.
 
 use std::fmt::Write;
 
+mod spool;
+
 use super::{Snapshot, Upstream, readable_ms};
 use crate::telegram::cli::age as duration;
+use spool::spool;
 
 /// Problems shown before the rest are folded away.
 const NEWEST_PROBLEMS: usize = 5;
@@ -24,6 +27,7 @@ pub fn render(s: &Snapshot) -> String {
     header(&mut out, s);
     upstreams(&mut out, &s.upstreams);
     problems(&mut out, s);
+    spool(&mut out, s);
     telegram(&mut out, s);
     routes(&mut out, s);
     listeners(&mut out, s);
