@@ -23,7 +23,7 @@ pub enum Gated {
     /// Answer this instead of forwarding (a redelivery, a kept request, or 503).
     Answered(LocalResponse),
     /// Forward `body` (now whole), reporting to the claim and the keeping.
-    Forward { body: RequestBody, ticket: Option<Ticket>, keeping: Option<Keeping> },
+    Forward { body: RequestBody, ticket: Option<Ticket>, keeping: Option<Box<Keeping>> },
 }
 
 /// Reads the body whole, claims its update id (`dedupe`) and decides
@@ -50,7 +50,7 @@ pub async fn gate(
     let mut keeping = None;
     if let Some(keep) = keep::keeping(state, ctx, upstream, parts, None, whole.to_vec()) {
         match keep.admit().await {
-            Admitted::Live(keep) => keeping = Some(keep),
+            Admitted::Live(keep) => keeping = Some(Box::new(keep)),
             admitted => return Ok(Gated::Answered(kept(&admitted, ctx, ticket))),
         }
     }
@@ -83,7 +83,7 @@ pub async fn send(
 /// (`Ok(Ok)`), the answer when `fallback` kept the request instead
 /// (`Ok(Err)`), or the error to answer (`journal`: its copy waits for redelivery).
 pub async fn settle(
-    keep: Keeping,
+    keep: Box<Keeping>,
     sent: Result<Response<Incoming>, ProxyError>,
     upstream: &str,
     ctx: &mut RequestContext,
