@@ -1,7 +1,8 @@
 //! The spool's admin endpoints, which `hookgate spool` calls while the daemon
 //! runs: list, show one (secrets redacted), retry dead letters, drop one.
 //! Answers are JSON; a refusal is one line of text (404 for an id the spool
-//! does not hold, 409 for a retry of a request that is not a dead letter,
+//! does not hold, 409 for a retry of a request being forwarded or delivered right now
+//! (a waiting one is attempted at once, skipping the rest of its back-off),
 //! 503 while the spool is off or broken). Also what `/readyz` and `/metrics`
 //! say of the spool. Not for the rules of who may ask (`gate`), nor for
 //! what is kept and delivered (`spool`, `delivery`).
@@ -63,7 +64,7 @@ impl Endpoint {
 enum Refusal {
     #[error("no request {0} in the spool")]
     NotFound(i64),
-    #[error("request {0} is not a dead letter: it waits for its next attempt")]
+    #[error("request {0} is being forwarded or delivered now")]
     NotDead(i64),
     #[error("the spool is off: no route has store and there is no spool file")]
     Off,
@@ -165,9 +166,10 @@ async fn serve(admin: &Admin, endpoint: Endpoint, query: Query) -> Result<String
     }
 }
 
-/// Puts the dead letter `id` back in its queue.
+/// Puts the dead letter `id` back in its queue, or makes the waiting
+/// request `id` due now (skipping the rest of its back-off).
 async fn retry(depot: &Arc<Depot>, id: i64) -> Result<i64, Refusal> {
-    if depot.retry_dead(id).await? {
+    if depot.retry_dead(id).await? || depot.retry_now(id) {
         return Ok(id);
     }
     match depot.spool().read(move |conn| read::stored(conn, id)).await? {
@@ -266,7 +268,7 @@ mod tests {
     fn each_refusal_has_its_status_and_one_line() {
         let table = [
             (Refusal::NotFound(3), 404, "no request 3 in the spool"),
-            (Refusal::NotDead(3), 409, "request 3 is not a dead letter: it waits for its next attempt"),
+            (Refusal::NotDead(3), 409, "request 3 is being forwarded or delivered now"),
             (Refusal::Off, 503, "the spool is off: no route has store and there is no spool file"),
             (Refusal::Broken("bad file".into()), 503, "the spool is unusable: bad file"),
             (Refusal::Spool(SpoolError::Closed), 503, "the spool is closed"),

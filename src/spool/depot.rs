@@ -165,6 +165,16 @@ impl Depot {
         Ok(true)
     }
 
+    /// Makes the waiting request `id` due now (an operator's retry). False
+    /// when it is not waiting (unknown, dead, or being forwarded or delivered).
+    pub fn retry_now(&self, id: i64) -> bool {
+        let due = self.queues().due_now(id, Instant::now());
+        if due {
+            self.wake.notify_one();
+        }
+        due
+    }
+
     /// Forgets the request `id`, waiting or dead. `Ok(false)`: it is not kept.
     /// One being delivered right now may still reach its upstream.
     pub async fn drop_request(&self, id: i64) -> Result<bool, SpoolError> {

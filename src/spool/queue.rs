@@ -195,6 +195,19 @@ impl Queues {
         })
     }
 
+    /// Makes the waiting request `id` due at `now`, skipping the rest of its
+    /// back-off. False when it is not waiting (live, being kept or delivered).
+    pub fn due_now(&mut self, id: i64, now: Instant) -> bool {
+        let slots = self.routes.values_mut().flat_map(|q| q.lines.values_mut()).flat_map(|l| l.values_mut());
+        match slots.into_iter().find(|slot| slot.id == Some(id)) {
+            Some(slot) if slot.state == State::Waiting => {
+                slot.next_at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// An attempt failed and will be retried at `next_at`.
     pub fn retry(&mut self, route: &str, key: SlotKey, attempts: u32, next_at: Instant) {
         let Some(queue) = self.routes.get_mut(route) else { return };
