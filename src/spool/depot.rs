@@ -376,7 +376,8 @@ impl Keeping {
     pub fn answered(mut self, status: u16) {
         let depot = self.depot.clone();
         let route = std::mem::take(&mut self.route);
-        if let (Some(id), Some(key)) = (self.journal_id.take(), self.slot.take()) {
+        let Some(key) = self.slot.take() else { return };
+        if let Some(id) = self.journal_id.take() {
             let ready = Ready { route, key, id, upstream: String::new(), attempts: 1, expires_ms: 0 };
             let error = format!("answered {status}");
             tokio::spawn(async move {
@@ -386,7 +387,7 @@ impl Keeping {
                     _ => depot.bury(&ready, 1, Some(status), error, Vec::new()).await,
                 }
             });
-        } else if let Some(key) = self.slot.take() {
+        } else {
             depot.queues().remove(&route, key);
         }
     }
@@ -413,3 +414,7 @@ pub fn unix_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO);
     since.as_millis().min(i64::MAX as u128) as i64
 }
+
+#[cfg(test)]
+#[path = "depot_tests.rs"]
+mod tests;
