@@ -151,18 +151,25 @@ async fn forward_with_hyper(
         body = RequestBody::whole(whole);
     }
     let request = Request::from_parts(parts, body);
-    let sent = match ticket {
-        None => upstream.send(request).await,
+    let (sent, ticket) = match ticket {
+        None => (upstream.send(request).await, None),
         // A claimed update waits for the backend's answer even if the client
-        // resets the stream: its redelivery is waiting for that status.
+        // resets the stream: its redelivery is waiting for that status. An
+        // answer (or failure) a `fallback` route keeps the update for instead
+        // is not the answer: the ticket comes back, for the acknowledgement.
         Some(ticket) => {
             let client = upstream.clone();
+            let takes_over = keeping.as_ref().map(Keeping::takeover);
             let exchange = tokio::spawn(async move {
                 let response = client.send(request).await;
-                if let Ok(response) = &response {
-                    ticket.answered(response.status().as_u16());
+                let status = response.as_ref().ok().map(|r| r.status().as_u16());
+                match status {
+                    Some(status) if !takes_over.is_some_and(|rule| rule(status)) => {
+                        ticket.answered(status);
+                        (response, None)
+                    }
+                    _ => (response, Some(ticket)),
                 }
-                response
             });
             exchange.await.map_err(|_| ProxyError::UpstreamBroken)?
         }
@@ -176,10 +183,10 @@ async fn forward_with_hyper(
             }
             Ok(response) => {
                 let why = format!("{} answered {}", upstream.config.name, response.status().as_u16());
-                return live_failed(keep, why, ProxyError::UpstreamBroken, ctx).await;
+                return live_failed(keep, why, ProxyError::UpstreamBroken, ctx, ticket).await;
             }
             Err(error) if error.is_upstream_fault() => {
-                return live_failed(keep, error.to_string(), error, ctx).await;
+                return live_failed(keep, error.to_string(), error, ctx, ticket).await;
             }
             Err(error) => return Err(error),
         },
@@ -207,15 +214,17 @@ fn kept(admitted: &Admitted, ctx: &mut RequestContext, ticket: Option<dedupe::Ti
 }
 
 /// A `store` route's live attempt failed (`why`): `fallback` answers what
-/// keeping it gave; `journal` answers `error` (its copy waits for redelivery).
+/// keeping it gave (and a claimed update's redelivery gets the same);
+/// `journal` answers `error` (its copy waits for redelivery).
 async fn live_failed(
     keep: Keeping,
     why: String,
     error: ProxyError,
     ctx: &mut RequestContext,
+    ticket: Option<dedupe::Ticket>,
 ) -> Result<Answer, ProxyError> {
     match keep.live_failed(&why).await {
-        Some(admitted) => Ok(Answer::Local(kept(&admitted, ctx, None))),
+        Some(admitted) => Ok(Answer::Local(kept(&admitted, ctx, ticket))),
         None => Err(error),
     }
 }

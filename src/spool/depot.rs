@@ -350,7 +350,13 @@ impl Keeping {
     /// Whether the upstream's answer `status` is one `fallback` keeps the
     /// request for instead of passing it on (502, 503, 504).
     pub fn takes_over(&self, status: u16) -> bool {
-        self.spec.mode == StoreMode::Fallback && matches!(status, 502..=504)
+        self.takeover()(status)
+    }
+
+    /// `takes_over` on its own, for a task that does not hold the keeping.
+    pub fn takeover(&self) -> impl Fn(u16) -> bool + Send + 'static {
+        let fallback = self.spec.mode == StoreMode::Fallback;
+        move |status| fallback && matches!(status, 502..=504)
     }
 
     /// The live attempt failed (`why`). `fallback`: the request is kept
