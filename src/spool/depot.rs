@@ -142,7 +142,14 @@ impl Depot {
 
     /// `ready` was dropped by the operator while it was being attempted.
     pub fn forget(&self, ready: &Ready) {
-        self.queues().remove(&ready.route, ready.key);
+        self.release(&ready.route, ready.key);
+    }
+
+    /// Takes a slot out of its line, and wakes the deliverer: on an ordered
+    /// route the request behind it may be due now, and nothing else would
+    /// tell the deliverer (it does not look past a line's head).
+    fn release(&self, route: &str, key: SlotKey) {
+        self.queues().remove(route, key);
         self.wake.notify_one();
     }
 
@@ -171,7 +178,7 @@ impl Depot {
         }
         let slot = self.queues().find(id);
         if let Some((route, key, _)) = slot {
-            self.queues().remove(&route, key);
+            self.release(&route, key);
         }
         Ok(true)
     }
@@ -212,7 +219,7 @@ impl Depot {
             }
             Err(error) => {
                 if let Some(key) = slot {
-                    self.queues().remove(&route, key);
+                    self.release(&route, key);
                 }
                 self.stats(&route, |s| s.not_kept += 1);
                 tracing::error!(route = %route, "spool: request not kept: {error}");
@@ -394,7 +401,7 @@ impl Keeping {
                 }
             });
         } else {
-            depot.queues().remove(&route, key);
+            depot.release(&route, key);
         }
     }
 }
@@ -404,13 +411,11 @@ impl Drop for Keeping {
     /// held its line's place while live gives it up (it was not kept).
     fn drop(&mut self) {
         let Some(key) = self.slot.take() else { return };
-        let mut queues = self.depot.queues();
         if self.journal_id.take().is_some() {
-            queues.retry(&self.route, key, 1, Instant::now());
-            drop(queues);
+            self.depot.queues().retry(&self.route, key, 1, Instant::now());
             self.depot.wake.notify_one();
         } else {
-            queues.remove(&self.route, key);
+            self.depot.release(&self.route, key);
         }
     }
 }
