@@ -203,7 +203,19 @@ impl Depot {
 
     /// Keeps `record` and puts it in its queue (in `slot` if it holds one):
     /// the answer is `ack`, or 503 if it could not be kept.
-    async fn keep(&self, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
+    ///
+    /// In a task of its own: a caller dropped while the record is written
+    /// (an HTTP/2 client resetting its stream) would leave its slot half made,
+    /// holding its line for good, and the record on disk but in no queue.
+    /// The request is then kept and delivered like any other (its sender,
+    /// unanswered, may send it again).
+    async fn keep(self: &Arc<Self>, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
+        let depot = self.clone();
+        let keeping = tokio::spawn(async move { depot.keep_now(record, slot, ack).await });
+        keeping.await.unwrap_or(Admitted::NotKept(SpoolError::Closed))
+    }
+
+    async fn keep_now(&self, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
         let route = record.route.clone();
         let kept = Pending::of(&record);
         match self.spool.store(record).await {
@@ -329,22 +341,10 @@ impl Keeping {
         match self.spec.mode {
             StoreMode::Fallback if self.slot.is_none() => Admitted::Live(self),
             StoreMode::Journal => {
-                let record = self.record.take().expect("a new Keeping holds its record");
-                let kept = Pending::of(&record);
-                match depot.spool.store(record).await {
-                    Ok(id) => {
-                        let kept = Pending { id, ..kept };
-                        self.slot = Some(depot.queues().add_live(&kept));
-                        self.journal_id = Some(id);
-                        depot.stats(&kept.route, |s| s.stored += 1);
-                    }
-                    Err(error) => {
-                        // The sender's own retries still stand behind it: hookgate gave no 2xx.
-                        depot.stats(&kept.route, |s| s.not_kept += 1);
-                        tracing::error!(route = %kept.route, "spool: journal copy not kept, forwarding anyway: {error}");
-                    }
-                }
-                Admitted::Live(self)
+                // In a task of its own, as `Depot::keep` is: a caller dropped meanwhile drops the
+                // keeping the task returns, which makes the copy due.
+                let copied = tokio::spawn(self.keep_copy());
+                copied.await.map_or(Admitted::NotKept(SpoolError::Closed), Admitted::Live)
             }
             _ => {
                 let record = self.record.take().expect("a new Keeping holds its record");
@@ -352,6 +352,27 @@ impl Keeping {
                 depot.keep(record, slot, self.spec.ack).await
             }
         }
+    }
+
+    /// `journal`: keeps the copy that waits while the request is forwarded live.
+    async fn keep_copy(mut self) -> Keeping {
+        let depot = self.depot.clone();
+        let record = self.record.take().expect("a new Keeping holds its record");
+        let kept = Pending::of(&record);
+        match depot.spool.store(record).await {
+            Ok(id) => {
+                let kept = Pending { id, ..kept };
+                self.slot = Some(depot.queues().add_live(&kept));
+                self.journal_id = Some(id);
+                depot.stats(&kept.route, |s| s.stored += 1);
+            }
+            Err(error) => {
+                // The sender's own retries still stand behind it: hookgate gave no 2xx.
+                depot.stats(&kept.route, |s| s.not_kept += 1);
+                tracing::error!(route = %kept.route, "spool: journal copy not kept, forwarding anyway: {error}");
+            }
+        }
+        self
     }
 
     /// Whether the upstream's answer `status` is one `fallback` keeps the
