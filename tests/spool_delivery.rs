@@ -432,3 +432,42 @@ async fn a_redelivery_of_a_kept_update_is_not_kept_twice_over_http2_and_http1() 
     assert_eq!(ids, [50, 51, 60, 61], "each once");
     assert!(app.seen().is_empty());
 }
+
+/// An HTTP/2 sender resets its stream while its update is being written
+/// (the test holds the spool's write lock meanwhile): the update is then
+/// kept and delivered like any other, and the chat's line is not blocked:
+/// the next update of the chat is delivered too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_that_leaves_while_its_update_is_written_blocks_nothing() {
+    for store in
+        ["{ mode = \"always\", order = \"telegram_chat\" }", "{ mode = \"journal\", order = \"telegram_chat\" }"]
+    {
+        let pki = Pki::two_sites();
+        let backend = Backend::start("").await;
+        let app = common::Upstream::start("app").await;
+        let store = format!("store = {store}\n[spool]\ndir = \"spool\"\n");
+        let config = common::tls_client::tls_config(&pki, &app, &store)
+            .replace("upstream = \"app\"\nstore", "upstream = \"backend\"\nstore")
+            .replace(
+                "[upstreams.app]",
+                &format!("[upstreams.backend]\nurl = \"http://{}\"\n[upstreams.app]", backend.addr),
+            );
+        let daemon = Daemon::start(&config);
+        let spool = daemon.dir().join("spool/spool.sqlite3");
+        let lock = rusqlite::Connection::open(&spool).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut sender = Sender::connect(&pki, daemon.addr, true).await;
+        let left = tokio::time::timeout(Duration::from_millis(300), sender.update(3, 1)).await;
+        assert!(left.is_err(), "{store}: no answer while the spool cannot be written");
+        drop(sender); // The stream is reset, the connection closed.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        lock.execute_batch("COMMIT").unwrap();
+        drop(lock);
+        let mut sender = Sender::connect(&pki, daemon.addr, true).await;
+        assert_eq!(sender.update(3, 2).await.0, 200, "{store}: the next update of the chat");
+        let both = || update_ids(&backend).contains(&1) && update_ids(&backend).contains(&2);
+        assert!(eventually(Duration::from_secs(5), both), "{store}: delivered: {:?}", update_ids(&backend));
+        assert!(eventually(Duration::from_secs(5), || spool_rows(&spool) == 0), "{store}: nothing stays in the spool");
+        assert!(app.seen().is_empty());
+    }
+}
