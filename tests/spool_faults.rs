@@ -285,16 +285,38 @@ async fn a_full_file_system_gets_503_never_a_false_2xx() {
     drop(mount);
 }
 
+/// The bytes of a spool holding 30 requests, all in the file (nothing in its WAL).
+async fn real_spool() -> Vec<u8> {
+    let backend = Backend::start_down("ok").await;
+    let mut daemon =
+        Daemon::start(&config(&backend, "http://127.0.0.1:9", "dir = \"spool\"", "{ mode = \"always\" }", ""));
+    for n in 0..30 {
+        assert_eq!(hook(daemon.addr, &format!("r{n}"), 2000).status, 200);
+    }
+    daemon.stop();
+    // Its WAL written into the file, as SQLite does when the last connection closes.
+    let file = daemon.dir().join("spool/spool.sqlite3");
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    drop(conn);
+    assert!(!daemon.dir().join("spool/spool.sqlite3-wal").exists(), "all of it in the file");
+    std::fs::read(file).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_spool_file_is_left_alone_and_the_route_forwards_live() {
-    // Two kinds of damage: bytes that are no database at all, and a database
-    // header followed by garbage (a torn or overwritten file).
+    // Three kinds of damage: bytes that are no database at all, a database
+    // header followed by garbage (a torn or overwritten file), and a real
+    // spool, holding requests, with one page overwritten.
     let mut rng = Rng::new(99);
     let garbage: Vec<u8> = (0..16384).map(|_| rng.next_u64() as u8).collect();
     let mut torn = b"SQLite format 3\0".to_vec();
     torn.extend_from_slice(&[0x10, 0x00, 0x01, 0x01, 0x00, 0x40, 0x20, 0x20]);
     torn.extend_from_slice(&garbage[..8192 - torn.len()]);
-    for (kind, bytes) in [("garbage", garbage.clone()), ("torn", torn)] {
+    let mut damaged = real_spool().await;
+    assert!(damaged.len() >= 8 * 4096, "a spool of several pages: {}", damaged.len());
+    damaged[2 * 4096..3 * 4096].copy_from_slice(&garbage[..4096]);
+    for (kind, bytes) in [("garbage", garbage.clone()), ("torn", torn), ("damaged page", damaged)] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("spool/spool.sqlite3");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -304,6 +326,7 @@ async fn a_corrupt_spool_file_is_left_alone_and_the_route_forwards_live() {
         let admin = "[admin]\naddr = \"127.0.0.1:0\"\n";
         let daemon = Daemon::start(&config(&backend, "http://127.0.0.1:9", &spool, "{ mode = \"always\" }", admin));
         let line = daemon.wait_for_log("cannot be used", Duration::from_secs(5));
+        say(&format!("{kind}: {line}"));
         assert!(line.contains("spool.sqlite3") && line.contains("forward as without it"), "{kind}: {line}");
         let up = hook(daemon.addr, "c1", 10);
         assert_eq!((up.status, up.body_text().as_str()), (200, "handled"), "{kind}: forwarded live");
