@@ -471,3 +471,92 @@ async fn a_sender_that_leaves_while_its_update_is_written_blocks_nothing() {
         assert!(app.seen().is_empty());
     }
 }
+
+/// What is kept is what would have been forwarded: the same request sent
+/// while the backend is up (forwarded live) and while it is down (kept,
+/// delivered later) reaches it with the same target, headers and body, over
+/// HTTP/1.1 (a chunked binary body, hop-by-hop headers) and over HTTP/2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_request_reaches_the_backend_as_a_live_one_does() {
+    let pki = Pki::two_sites();
+    let backend = Backend::start("").await;
+    let app = common::Upstream::start("app").await;
+    let store = "store = { mode = \"fallback\" }\n[spool]\ndir = \"spool\"\n";
+    let config = common::tls_client::tls_config(&pki, &app, store)
+        .replace("upstream = \"app\"\nstore", "upstream = \"backend\"\nstore")
+        .replace(
+            "[upstreams.app]",
+            &format!("[upstreams.backend]\nurl = \"http://{}\"\n[upstreams.app]", backend.addr),
+        );
+    let daemon = Daemon::start(&config);
+    let body: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let path = format!("{}?access_token=t%20k&x=1", common::WEBHOOK_PATH);
+    let http1 = |tag: &str| {
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: a.test\r\nX-Tag: {tag}\r\nX-Forwarded-For: 6.6.6.6\r\n\
+             Connection: x-hop\r\nX-Hop: dropped\r\nContent-Type: application/octet-stream\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        )
+        .into_bytes();
+        for chunk in body.chunks(1000) {
+            head.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            head.extend_from_slice(chunk);
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"0\r\n\r\n");
+        head
+    };
+    let send_http1 = |tag: &'static str| {
+        let (pki_ca, addr, request) = (pki.path("ca.pem"), daemon.addr, http1(tag));
+        async move {
+            let connector = common::tls_client::trusting(&pki_ca, &[b"http/1.1"]);
+            let mut stream = connect(&connector, addr, "a.test").await;
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream.write_all(&request).await.unwrap();
+            let mut answer = vec![0u8; 12];
+            stream.read_exact(&mut answer).await.unwrap();
+            String::from_utf8_lossy(&answer[9..12]).into_owned()
+        }
+    };
+    let send_http2 = |tag: &'static str| {
+        let (body, path) = (body.clone(), path.clone());
+        let (pki, addr) = (&pki, daemon.addr);
+        async move {
+            let stream = TokioIo::new(connect(&client(pki, &[b"h2"]), addr, "a.test").await);
+            let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), stream).await.unwrap();
+            tokio::spawn(conn);
+            let request = Request::post(format!("https://a.test{path}"))
+                .header("x-tag", tag)
+                .header("content-type", "application/octet-stream")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            send.send_request(request).await.unwrap().status().as_u16().to_string()
+        }
+    };
+    assert_eq!(send_http1("h1").await, "200");
+    assert_eq!(send_http2("h2").await, "200");
+    backend.down();
+    assert_eq!(send_http1("h1").await, "200", "kept");
+    assert_eq!(send_http2("h2").await, "200", "kept");
+    backend.up().await;
+    let spool = daemon.dir().join("spool/spool.sqlite3");
+    assert!(eventually(Duration::from_secs(10), || backend.got().len() == 4), "delivered");
+    let got = backend.got();
+    for tag in ["h1", "h2"] {
+        let copies: Vec<&common::webhook_senders::Got> =
+            got.iter().filter(|g| g.headers.get("x-tag").is_some_and(|v| v == tag)).collect();
+        assert_eq!(copies.len(), 2, "{tag}: live and kept");
+        let (live, kept) = (copies[0], copies[1]);
+        assert_eq!(kept.target, live.target, "{tag}");
+        assert!(kept.body == body && live.body == body, "{tag}: the body byte for byte");
+        let fields = |g: &common::webhook_senders::Got| {
+            let mut fields: Vec<String> =
+                g.headers.iter().map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v.as_bytes()))).collect();
+            fields.sort();
+            fields
+        };
+        assert_eq!(fields(kept), fields(live), "{tag}: the same head");
+        assert!(kept.headers.get("x-hop").is_none() && kept.headers["x-forwarded-for"] == "127.0.0.1", "{tag}");
+    }
+    assert!(eventually(Duration::from_secs(5), || spool_rows(&spool) == 0));
+}
