@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use common::telegram_sim::{Tally, TelegramSim, Timings, WebhookBackend, tally};
 use common::tls_client::{Pki, client, connect};
-use common::webhook_senders::{Backend, PaymentGateway, form_field, spool_rows};
+use common::webhook_senders::{Backend, PaymentGateway, form_field, spool_contents, spool_rows};
 use common::{Daemon, eventually, say};
 
 const ACCESS_TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -311,6 +311,67 @@ async fn the_reload_that_adds_store_opens_the_spool() {
     let delivered = || backend.counts("id").contains_key("after");
     assert!(eventually(Duration::from_secs(10), delivered), "delivered by the deliverer the reload started");
     assert!(!backend.counts("id").contains_key("before"), "the 502 was not kept");
+}
+
+/// POSTs the form `body` on a connection of its own.
+fn form(daemon: &Daemon, path: &str, body: &str) -> common::RawResponse {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: hooks.example\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    common::raw(daemon.addr, request.as_bytes())
+}
+
+/// What the backend's answer makes of a kept request: a final 4xx makes it
+/// a dead letter (kept with that answer, attempted once, and not blocking
+/// its line), 503 is retried no sooner than its `Retry-After`, and one that
+/// reaches `expire` becomes a dead letter too.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_decide_between_retry_and_dead_letter() {
+    let backend = Backend::start("nope").await;
+    let gone = Backend::start_down("").await;
+    let config = format!(
+        "[spool]\ndir = \"spool\"\n[upstreams.backend]\nurl = \"http://{}\"\n[upstreams.gone]\nurl = \"http://{}\"\n\
+         [[routes]]\nname = \"hooks\"\npath_prefix = \"/hooks\"\nupstream = \"backend\"\n\
+         store = {{ mode = \"always\", order = \"telegram_chat\" }}\n\
+         [[routes]]\nname = \"short\"\npath_prefix = \"/short\"\nupstream = \"gone\"\n\
+         store = {{ mode = \"always\", expire = \"2s\" }}\n[default]\nupstream = \"backend\"\n",
+        backend.addr, gone.addr
+    );
+    let daemon = Daemon::start(&config);
+    let spool = daemon.dir().join("spool/spool.sqlite3");
+    assert_eq!(form(&daemon, "/short", "id=late").status, 200);
+    // Not Telegram updates: one line for the route, in order.
+    assert_eq!(form(&daemon, "/hooks", "id=final&status=404").status, 200);
+    assert_eq!(form(&daemon, "/hooks", "id=next").status, 200);
+    let delivered = |id: &str| backend.counts("id").get(id).copied().unwrap_or(0);
+    assert!(eventually(Duration::from_secs(5), || delivered("next") == 1), "a dead letter does not block its line");
+
+    backend.answer_status(503, Some(3));
+    assert_eq!(form(&daemon, "/hooks", "id=later").status, 200);
+    assert!(eventually(Duration::from_secs(10), || delivered("later") == 2), "503 is retried");
+    backend.answer_status(200, None);
+    let at: Vec<Instant> = backend.got().iter().filter(|g| g.body.starts_with(b"id=later")).map(|g| g.at).collect();
+    let waited = at[1] - at[0];
+    assert!(waited >= Duration::from_millis(2900), "Retry-After: 3 is honoured: retried after {waited:?}");
+    assert!(eventually(Duration::from_secs(10), || delivered("later") == 3), "delivered once answered 200");
+
+    let dead = || spool_contents(&spool).iter().filter(|k| k.dead).count();
+    assert!(eventually(Duration::from_secs(10), || dead() == 2), "{:?}", spool_contents(&spool));
+    let kept = spool_contents(&spool);
+    assert_eq!(kept.len(), 2, "only the dead letters stay: {kept:?}");
+    let final_ = kept.iter().find(|k| k.body.starts_with("id=final")).unwrap();
+    assert_eq!(
+        (final_.attempts, final_.last_status, final_.last_answer.as_str()),
+        (1, Some(404), "nope"),
+        "{final_:?}"
+    );
+    assert_eq!(delivered("final"), 1, "a final answer is not retried");
+    let late = kept.iter().find(|k| k.body.starts_with("id=late")).unwrap();
+    assert_eq!(late.last_error, format!("expired after {} attempts", late.attempts), "{late:?}");
+    assert!(late.attempts >= 2, "attempted at once and after a second: {late:?}");
+    say(&format!("dead letters: {kept:?}"));
 }
 
 /// A rustls acceptor for `localhost` from `pki`.

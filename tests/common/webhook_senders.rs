@@ -29,12 +29,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 /// One request as the backend handled it.
 #[derive(Debug, Clone)]
 pub struct Got {
+    /// When it was handled.
+    pub at: std::time::Instant,
     pub target: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
-/// A backend that answers `answer` with 200 while it is up.
+/// A backend that answers `answer` with 200 while it is up; or another
+/// status, for every request (`answer_status`) or for one whose form body
+/// asks for it (`status=404`).
 #[derive(Clone)]
 pub struct Backend {
     pub addr: SocketAddr,
@@ -43,6 +47,8 @@ pub struct Backend {
     got: Arc<Mutex<Vec<Got>>>,
     /// How long it takes to answer after handling a request.
     slow: Arc<Mutex<Duration>>,
+    /// The status of every answer, and its `Retry-After` seconds.
+    status: Arc<Mutex<(u16, Option<u32>)>>,
     server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -59,7 +65,8 @@ impl Backend {
     /// connection takes it as its own local port while the backend is down.
     pub async fn start_down(answer: &'static str) -> Backend {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], super::free_port()));
-        Backend { addr, answer, tls: None, got: Arc::default(), slow: Arc::default(), server: Arc::default() }
+        let status = Arc::new(Mutex::new((200, None)));
+        Backend { addr, answer, tls: None, got: Arc::default(), slow: Arc::default(), status, server: Arc::default() }
     }
 
     /// Down from the start, serving TLS with `acceptor` once up.
@@ -117,6 +124,11 @@ impl Backend {
         self.server.lock().unwrap().is_some()
     }
 
+    /// Answers every request with `status` (and `Retry-After`) from now on.
+    pub fn answer_status(&self, status: u16, retry_after: Option<u32>) {
+        *self.status.lock().unwrap() = (status, retry_after);
+    }
+
     /// Answers `delay` after handling each request from now on.
     pub fn slow(&self, delay: Duration) {
         *self.slow.lock().unwrap() = delay;
@@ -131,12 +143,22 @@ impl Backend {
             return Ok(broken);
         };
         // Handled first (the backend's work is done), then maybe slow to answer.
-        self.got.lock().unwrap().push(Got { target, headers: parts.headers, body });
+        let at = std::time::Instant::now();
+        self.got.lock().unwrap().push(Got { at, target, headers: parts.headers, body: body.clone() });
         let delay = *self.slow.lock().unwrap();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        Ok(Response::new(Full::new(Bytes::from_static(self.answer.as_bytes()))))
+        let (mut status, retry_after) = *self.status.lock().unwrap();
+        if let Some(asked) = form_field(&body, "status").and_then(|s| s.parse().ok()) {
+            status = asked;
+        }
+        let mut response = Response::new(Full::new(Bytes::from_static(self.answer.as_bytes())));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        Ok(response)
     }
 
     /// Every request handled, in order.
@@ -301,15 +323,36 @@ pub fn spool_rows(path: &std::path::Path) -> i64 {
     conn.query_row("SELECT COUNT(*) FROM requests", [], |row| row.get(0)).unwrap()
 }
 
-/// Each kept request in the spool file at `path`, for a failure's message:
-/// its id, whether it is a dead letter, its attempts, last error and body.
-pub fn spool_contents(path: &std::path::Path) -> Vec<(i64, bool, u32, String, String)> {
+/// One kept request as the spool file holds it.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub id: i64,
+    pub dead: bool,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: String,
+    /// The start of the last answer's body, as text.
+    pub last_answer: String,
+    /// The start of the body, as text.
+    pub body: String,
+}
+
+/// Each kept request in the spool file at `path`, oldest first.
+pub fn spool_contents(path: &std::path::Path) -> Vec<Kept> {
     let conn = read_only(path);
-    let mut select = conn.prepare("SELECT id, dead, attempts, last_error, body FROM requests ORDER BY id").unwrap();
+    let sql = "SELECT id, dead, attempts, last_status, last_error, last_answer, body FROM requests ORDER BY id";
+    let mut select = conn.prepare(sql).unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes[..bytes.len().min(60)]).into_owned();
     let rows = select.query_map([], |row| {
-        let body: Vec<u8> = row.get(4)?;
-        let body = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, body))
+        Ok(Kept {
+            id: row.get(0)?,
+            dead: row.get(1)?,
+            attempts: row.get(2)?,
+            last_status: row.get(3)?,
+            last_error: row.get(4)?,
+            last_answer: text(row.get(5)?),
+            body: text(row.get(6)?),
+        })
     });
     rows.unwrap().map(Result::unwrap).collect()
 }
