@@ -374,6 +374,40 @@ async fn answers_decide_between_retry_and_dead_letter() {
     say(&format!("dead letters: {kept:?}"));
 }
 
+/// `fallback` takes over what the upstream answers 502, 503 or 504 (a
+/// proxy in front of a restarting backend) and a head that does not come
+/// within `response_timeout`; other answers, errors included, pass through.
+#[tokio::test(flavor = "multi_thread")]
+async fn fallback_takes_over_502_503_504_and_a_late_head_and_nothing_else() {
+    let backend = Backend::start("from the backend").await;
+    let config = format!(
+        "[spool]\ndir = \"spool\"\n[upstreams.backend]\nurl = \"http://{}\"\nresponse_timeout = \"1s\"\n\
+         [[routes]]\nname = \"hooks\"\npath_prefix = \"/hooks\"\nupstream = \"backend\"\n\
+         store = {{ mode = \"fallback\", ack = 202 }}\n[default]\nupstream = \"backend\"\n",
+        backend.addr
+    );
+    let daemon = Daemon::start(&config);
+    let spool = daemon.dir().join("spool/spool.sqlite3");
+    for status in [502, 503, 504] {
+        let kept = form(&daemon, "/hooks", &format!("id=s{status}&status={status}"));
+        assert_eq!((kept.status, kept.body.len()), (202, 0), "{status}: kept and acknowledged");
+    }
+    for status in [500, 404, 429] {
+        let passed = form(&daemon, "/hooks", &format!("id=p{status}&status={status}"));
+        assert_eq!((passed.status, passed.body_text().as_str()), (status, "from the backend"), "passed through");
+    }
+    backend.slow(Duration::from_secs(2));
+    let late = form(&daemon, "/hooks", "id=late");
+    assert_eq!((late.status, late.body.len()), (202, 0), "no head within response_timeout: kept");
+    backend.slow(Duration::ZERO);
+    // Each kept one is a dead letter or retried as its body asks; `late` is delivered.
+    let delivered = || backend.counts("id").get("late").copied().unwrap_or(0) >= 2;
+    assert!(eventually(Duration::from_secs(10), delivered), "the late one is delivered");
+    let kept: Vec<String> = spool_contents(&spool).into_iter().map(|k| k.body).collect();
+    assert!(kept.iter().all(|b| b.starts_with("id=s5")), "only the taken-over ones are kept: {kept:?}");
+    assert_eq!(kept.len(), 3, "{kept:?}");
+}
+
 /// A rustls acceptor for `localhost` from `pki`.
 fn tls_acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
     pki.issue("backend", &["localhost"]);
