@@ -174,14 +174,13 @@ enum Outcome {
 }
 
 async fn attempt(depot: Arc<Depot>, state: Arc<State>, ready: Ready) {
-    let attempts = ready.attempts + 1;
-    let outcome = if unix_ms() >= ready.expires_ms {
+    if unix_ms() >= ready.expires_ms {
+        // Not sent again: its attempts stay those it had.
         let error = format!("expired after {} attempts", ready.attempts);
-        Outcome::Final { status: None, error, answer: Vec::new() }
-    } else {
-        send(&depot, &state, &ready).await
-    };
-    match outcome {
+        return depot.bury(&ready, ready.attempts, None, error, Vec::new()).await;
+    }
+    let attempts = ready.attempts + 1;
+    match send(&depot, &state, &ready).await {
         Outcome::Delivered => {
             tracing::info!(route = %ready.route, id = ready.id, attempts, "spool: delivered");
             depot.delivered(&ready).await;

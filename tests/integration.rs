@@ -28,6 +28,8 @@ mod module_order;
 mod reload;
 mod slow_readers;
 mod smuggling;
+mod spool_delivery;
+mod spool_faults;
 mod spool_tools;
 mod status;
 mod status_verdict;

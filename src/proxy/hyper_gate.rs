@@ -61,32 +61,41 @@ pub async fn gate(
 }
 
 /// Sends the request. A claimed update waits for the backend's answer even
-/// if the client resets the stream: its redelivery is waiting for that status.
+/// if the client resets the stream: its redelivery is waiting for that
+/// status. An answer (or failure) a `fallback` route keeps the update for
+/// instead (`takes_over`) is not the answer: the ticket comes back, for the
+/// acknowledgement.
 pub async fn send(
     upstream: &UpstreamClient,
     request: http::Request<RequestBody>,
     ticket: Option<Ticket>,
-) -> Result<Response<Incoming>, ProxyError> {
-    let Some(ticket) = ticket else { return upstream.send(request).await };
+    takes_over: Option<impl Fn(u16) -> bool + Send + 'static>,
+) -> (Result<Response<Incoming>, ProxyError>, Option<Ticket>) {
+    let Some(ticket) = ticket else { return (upstream.send(request).await, None) };
     let client = upstream.clone();
     let exchange = tokio::spawn(async move {
         let response = client.send(request).await;
-        if let Ok(response) = &response {
-            ticket.answered(response.status().as_u16());
+        match response.as_ref().ok().map(|r| r.status().as_u16()) {
+            Some(status) if !takes_over.is_some_and(|rule| rule(status)) => {
+                ticket.answered(status);
+                (response, None)
+            }
+            _ => (response, Some(ticket)),
         }
-        response
     });
-    exchange.await.map_err(|_| ProxyError::UpstreamBroken)?
+    exchange.await.unwrap_or((Err(ProxyError::UpstreamBroken), None))
 }
 
 /// A `store` route's live outcome: the upstream's response to pass on
 /// (`Ok(Ok)`), the answer when `fallback` kept the request instead
 /// (`Ok(Err)`), or the error to answer (`journal`: its copy waits for redelivery).
+/// `ticket` is a claimed update's, when the answer was not given to it.
 pub async fn settle(
     keep: Box<Keeping>,
     sent: Result<Response<Incoming>, ProxyError>,
     upstream: &str,
     ctx: &mut RequestContext,
+    ticket: Option<Ticket>,
 ) -> Result<Result<Response<Incoming>, LocalResponse>, ProxyError> {
     let (why, error) = match sent {
         Ok(response) if !keep.takes_over(response.status().as_u16()) => {
@@ -98,7 +107,8 @@ pub async fn settle(
         Err(error) => return Err(error),
     };
     match keep.live_failed(&why).await {
-        Some(admitted) => Ok(Err(kept(&admitted, ctx, None))),
+        // A claimed update's redelivery gets the same acknowledgement.
+        Some(admitted) => Ok(Err(kept(&admitted, ctx, ticket))),
         None => Err(error),
     }
 }

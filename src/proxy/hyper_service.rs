@@ -132,10 +132,11 @@ async fn forward_with_hyper(
     } else {
         (body, None, None)
     };
-    let sent = hyper_gate::send(upstream, Request::from_parts(parts, body), ticket).await;
+    let takes_over = keeping.as_ref().map(|keep| keep.takeover());
+    let (sent, ticket) = hyper_gate::send(upstream, Request::from_parts(parts, body), ticket, takes_over).await;
     let mut response = match keeping {
         None => sent?,
-        Some(keep) => match hyper_gate::settle(keep, sent, &upstream.config.name, ctx).await? {
+        Some(keep) => match hyper_gate::settle(keep, sent, &upstream.config.name, ctx, ticket).await? {
             Ok(response) => response,
             Err(local) => return Ok(Answer::Local(local)),
         },

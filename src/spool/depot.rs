@@ -148,7 +148,14 @@ impl Depot {
 
     /// `ready` was dropped by the operator while it was being attempted.
     pub fn forget(&self, ready: &Ready) {
-        self.queues().remove(&ready.route, ready.key);
+        self.release(&ready.route, ready.key);
+    }
+
+    /// Takes a slot out of its line, and wakes the deliverer: on an ordered
+    /// route the request behind it may be due now, and nothing else would
+    /// tell the deliverer (it does not look past a line's head).
+    fn release(&self, route: &str, key: SlotKey) {
+        self.queues().remove(route, key);
         self.wake.notify_one();
     }
 
@@ -187,7 +194,7 @@ impl Depot {
         }
         let slot = self.queues().find(id);
         if let Some((route, key, _)) = slot {
-            self.queues().remove(&route, key);
+            self.release(&route, key);
         }
         Ok(true)
     }
@@ -212,7 +219,19 @@ impl Depot {
 
     /// Keeps `record` and puts it in its queue (in `slot` if it holds one):
     /// the answer is `ack`, or 503 if it could not be kept.
-    async fn keep(&self, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
+    ///
+    /// In a task of its own: a caller dropped while the record is written
+    /// (an HTTP/2 client resetting its stream) would leave its slot half made,
+    /// holding its line for good, and the record on disk but in no queue.
+    /// The request is then kept and delivered like any other (its sender,
+    /// unanswered, may send it again).
+    async fn keep(self: &Arc<Self>, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
+        let depot = self.clone();
+        let keeping = tokio::spawn(async move { depot.keep_now(record, slot, ack).await });
+        keeping.await.unwrap_or(Admitted::NotKept(SpoolError::Closed))
+    }
+
+    async fn keep_now(&self, record: Record, slot: Option<SlotKey>, ack: StatusCode) -> Admitted {
         let route = record.route.clone();
         let kept = Pending::of(&record);
         match self.spool.store(record).await {
@@ -228,7 +247,7 @@ impl Depot {
             }
             Err(error) => {
                 if let Some(key) = slot {
-                    self.queues().remove(&route, key);
+                    self.release(&route, key);
                 }
                 self.stats(&route, |s| s.not_kept += 1);
                 tracing::error!(route = %route, "spool: request not kept: {error}");
@@ -338,22 +357,10 @@ impl Keeping {
         match self.spec.mode {
             StoreMode::Fallback if self.slot.is_none() => Admitted::Live(self),
             StoreMode::Journal => {
-                let record = self.record.take().expect("a new Keeping holds its record");
-                let kept = Pending::of(&record);
-                match depot.spool.store(record).await {
-                    Ok(id) => {
-                        let kept = Pending { id, ..kept };
-                        self.slot = Some(depot.queues().add_live(&kept));
-                        self.journal_id = Some(id);
-                        depot.stats(&kept.route, |s| s.stored += 1);
-                    }
-                    Err(error) => {
-                        // The sender's own retries still stand behind it: hookgate gave no 2xx.
-                        depot.stats(&kept.route, |s| s.not_kept += 1);
-                        tracing::error!(route = %kept.route, "spool: journal copy not kept, forwarding anyway: {error}");
-                    }
-                }
-                Admitted::Live(self)
+                // In a task of its own, as `Depot::keep` is: a caller dropped meanwhile drops the
+                // keeping the task returns, which makes the copy due.
+                let copied = tokio::spawn(self.keep_copy());
+                copied.await.map_or(Admitted::NotKept(SpoolError::Closed), Admitted::Live)
             }
             _ => {
                 let record = self.record.take().expect("a new Keeping holds its record");
@@ -363,10 +370,37 @@ impl Keeping {
         }
     }
 
+    /// `journal`: keeps the copy that waits while the request is forwarded live.
+    async fn keep_copy(mut self) -> Keeping {
+        let depot = self.depot.clone();
+        let record = self.record.take().expect("a new Keeping holds its record");
+        let kept = Pending::of(&record);
+        match depot.spool.store(record).await {
+            Ok(id) => {
+                let kept = Pending { id, ..kept };
+                self.slot = Some(depot.queues().add_live(&kept));
+                self.journal_id = Some(id);
+                depot.stats(&kept.route, |s| s.stored += 1);
+            }
+            Err(error) => {
+                // The sender's own retries still stand behind it: hookgate gave no 2xx.
+                depot.stats(&kept.route, |s| s.not_kept += 1);
+                tracing::error!(route = %kept.route, "spool: journal copy not kept, forwarding anyway: {error}");
+            }
+        }
+        self
+    }
+
     /// Whether the upstream's answer `status` is one `fallback` keeps the
     /// request for instead of passing it on (502, 503, 504).
     pub fn takes_over(&self, status: u16) -> bool {
-        self.spec.mode == StoreMode::Fallback && matches!(status, 502..=504)
+        self.takeover()(status)
+    }
+
+    /// `takes_over` on its own, for a task that does not hold the keeping.
+    pub fn takeover(&self) -> impl Fn(u16) -> bool + Send + 'static {
+        let fallback = self.spec.mode == StoreMode::Fallback;
+        move |status| fallback && matches!(status, 502..=504)
     }
 
     /// The live attempt failed (`why`). `fallback`: the request is kept
@@ -404,7 +438,7 @@ impl Keeping {
                 }
             });
         } else {
-            depot.queues().remove(&route, key);
+            depot.release(&route, key);
         }
     }
 }
@@ -414,13 +448,11 @@ impl Drop for Keeping {
     /// held its line's place while live gives it up (it was not kept).
     fn drop(&mut self) {
         let Some(key) = self.slot.take() else { return };
-        let mut queues = self.depot.queues();
         if self.journal_id.take().is_some() {
-            queues.retry(&self.route, key, 1, Instant::now());
-            drop(queues);
+            self.depot.queues().retry(&self.route, key, 1, Instant::now());
             self.depot.wake.notify_one();
         } else {
-            queues.remove(&self.route, key);
+            self.depot.release(&self.route, key);
         }
     }
 }

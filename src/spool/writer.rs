@@ -54,13 +54,17 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<u64> {
             last_answer BLOB NOT NULL DEFAULT x''
         );",
     )?;
-    let check: String = conn.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
-    if check != "ok" {
+    // Its first few findings, on one line: SQLite starts them with "*** in database main ***\n".
+    let mut check = conn.prepare("PRAGMA quick_check(3)")?;
+    let found = check.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    if found != ["ok"] {
+        let found = found.join("; ").replace('\n', " ");
         return Err(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
-            Some(format!("quick_check: {check}")),
+            Some(format!("quick_check: {found}")),
         ));
     }
+    drop(check);
     conn.query_row("SELECT COALESCE(SUM(size), 0) FROM requests", [], |row| row.get::<_, i64>(0))
         .map(|used| used.max(0) as u64)
 }

@@ -114,28 +114,30 @@ impl Daemon {
             format!("[listen]\naddrs = [\"127.0.0.1:0\"]\n{config}")
         };
         std::fs::write(&path, full).unwrap();
-        let mut command = command(&path);
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start hookgate");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Logs::default());
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().lines.push(line);
-                sink.changed.notify_all();
-            }
-            sink.lock().ended = true;
-            sink.changed.notify_all();
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (started, lines) = logs.wait(deadline, |lines| lines.iter().any(|l| l.contains("hookgate ready")));
-        let addr = lines.iter().find_map(|l| listening_addr(l));
-        let Some(addr) = addr.filter(|_| started) else {
-            panic!("hookgate did not start; logs:\n{}", lines.join("\n"));
-        };
-        let admin = lines.iter().filter(|l| l.contains("admin listening")).find_map(|l| line_addr(l));
+        let (child, logs, addr, admin) = spawn(command(&path));
         Daemon { addr, admin, config_path: path, child, logs, _dir: dir }
+    }
+
+    /// Kills the daemon with SIGKILL (it finishes nothing) and waits until it is gone.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        self.wait_exit(Duration::from_secs(10));
+    }
+
+    /// Starts `hookgate run` again, once the daemon has exited, on the same
+    /// config file in the same folder (a spool at a relative `dir` is the
+    /// same one), and waits until it is ready. `logs()` then holds the new
+    /// process's lines only; the environment of `start_with_env` is not kept.
+    pub fn restart(&mut self) {
+        assert!(self.child.try_wait().unwrap().is_some(), "restart: the daemon is still running");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+        command.arg("run").arg("-c").arg(&self.config_path);
+        (self.child, self.logs, self.addr, self.admin) = spawn(command);
+    }
+
+    /// The folder the config file is in.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Replaces the config file (the daemon reads it on reload).
@@ -218,6 +220,32 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Runs `command` with its stderr read line by line, and waits until it is ready;
+/// the child, its logs, and the proxy and admin addresses it logged.
+fn spawn(mut command: Command) -> (Child, Arc<Logs>, SocketAddr, Option<SocketAddr>) {
+    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start hookgate");
+    let stderr = child.stderr.take().unwrap();
+    let logs = Arc::new(Logs::default());
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().lines.push(line);
+            sink.changed.notify_all();
+        }
+        sink.lock().ended = true;
+        sink.changed.notify_all();
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (started, lines) = logs.wait(deadline, |lines| lines.iter().any(|l| l.contains("hookgate ready")));
+    let addr = lines.iter().find_map(|l| listening_addr(l));
+    let Some(addr) = addr.filter(|_| started) else {
+        panic!("hookgate did not start; logs:\n{}", lines.join("\n"));
+    };
+    let admin = lines.iter().filter(|l| l.contains("admin listening")).find_map(|l| line_addr(l));
+    (child, logs, addr, admin)
 }
 
 impl Drop for Daemon {

@@ -13,6 +13,8 @@
 //! - `pebble`: a real test ACME server (Debian's pebble) on loopback.
 //! - `tls_client`: a throwaway CA, the two-site TLS config, rustls clients.
 //! - `config`: the config text several test files share (the Telegram webhook).
+//! - `webhook_senders`: a backend that goes down and up, a payment gateway that
+//!   gives up, and the spool's row count, for the store-and-forward tests.
 //!
 //! Waiting: for a log line, `Daemon::wait_for_log` (woken by each line); for
 //! anything else, `eventually` (polls every 20 ms up to a deadline). Neither
@@ -34,6 +36,7 @@ mod raw_upstream;
 pub mod telegram_sim;
 pub mod tls_client;
 mod upstream;
+pub mod webhook_senders;
 
 use std::time::{Duration, Instant};
 

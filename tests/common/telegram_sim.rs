@@ -329,8 +329,10 @@ pub struct WebhookBackend {
 }
 
 impl WebhookBackend {
+    /// On a port below the ephemeral range (`free_port`): while it is
+    /// stopped, no other test's server or connection can take its port.
     pub async fn start(access_token: &str) -> WebhookBackend {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", super::free_port())).await.unwrap();
         let backend = WebhookBackend {
             addr: listener.local_addr().unwrap(),
             access_token: access_token.to_string(),
