@@ -333,14 +333,15 @@ async fn a_corrupt_spool_file_is_left_alone_and_the_route_forwards_live() {
         backend.down();
         assert_eq!(hook(daemon.addr, "c2", 10).status, 502, "{kind}: as without store: the error");
         assert!(std::fs::read(&file).unwrap() == bytes, "{kind}: the file is left byte for byte");
-        // The status page is being taught the spool's state beside this; until
-        // then only a page that says something about the spool is checked.
+        // The status page and /readyz say so; /readyz stays 200 (the site is served).
         let status = common::get(daemon.admin.unwrap(), "localhost", "/status.json");
-        let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap_or_default();
-        if let Some(spool) = status.get("spool") {
-            assert_eq!(spool["state"], "broken", "{kind}: {spool}");
-            assert!(spool["error"].as_str().is_some_and(|e| !e.is_empty()), "{kind}: {spool}");
-        }
+        let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+        let spool = &status["spool"];
+        assert_eq!(spool["state"], "broken", "{kind}: {spool}");
+        assert!(spool["error"].as_str().is_some_and(|e| !e.is_empty()), "{kind}: {spool}");
+        let ready = common::get(daemon.admin.unwrap(), "localhost", "/readyz");
+        assert_eq!(ready.status, 200, "{kind}");
+        assert!(ready.body_text().contains("spool: unusable:"), "{kind}: {}", ready.body_text());
         assert_eq!(backend.counts("id").len(), 1, "{kind}: only the live request");
     }
 }
