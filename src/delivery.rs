@@ -100,9 +100,20 @@ impl SpoolService {
     }
 
     /// Stops delivering within `grace` (see `Deliverer::stop`).
-    pub async fn stop(self, grace: Duration) {
-        if let Some(deliverer) = self.deliverer {
+    pub async fn stop(&mut self, grace: Duration) {
+        if let Some(deliverer) = self.deliverer.take() {
             deliverer.stop(grace).await;
+        }
+    }
+
+    /// At exit, once nothing writes any more: the write-ahead log is folded
+    /// into the spool file, so the file alone holds everything kept (a copy
+    /// of `spool.sqlite3` without its `-wal` then misses nothing).
+    pub async fn close(self) {
+        if let Health::Open(depot) = &**self.health.load()
+            && let Err(e) = depot.spool().checkpoint().await
+        {
+            tracing::warn!("spool: cannot fold the write-ahead log into the file at exit: {e}");
         }
     }
 }

@@ -132,6 +132,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     running.notifier.stopping();
     let grace = running.server.state().config.limits.shutdown_grace;
     tokio::join!(running.server.drain(), running.spool.stop(grace));
+    running.spool.close().await;
     Ok(())
 }
 

@@ -205,6 +205,11 @@ impl Spool {
         tokio::task::spawn_blocking(run).await.map_err(|_| SpoolError::Closed)?.map_err(SpoolError::read)
     }
 
+    /// Folds the write-ahead log into the file and empties it.
+    pub async fn checkpoint(&self) -> Result<(), SpoolError> {
+        self.read(|conn| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))).await
+    }
+
     /// Bytes the kept requests count against `max_bytes`.
     pub fn used_bytes(&self) -> u64 {
         self.used.load(Ordering::Acquire)
