@@ -126,13 +126,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     tracing::info!(status = %status_line, "hookgate ready");
     running.notifier.ready(&status_line);
     running.serve(&mut signals, reload_rx).await;
-
-    running.acme.stop();
-    readiness.set(Phase::Draining);
-    running.notifier.stopping();
-    let grace = running.server.state().config.limits.shutdown_grace;
-    tokio::join!(running.server.drain(), running.spool.stop(grace));
-    running.spool.close().await;
+    running.shut_down(&readiness).await;
     Ok(())
 }
 
@@ -179,6 +173,18 @@ struct Running {
 }
 
 impl Running {
+    /// Drains: ACME stops, `/readyz` says draining and systemd hears
+    /// STOPPING=1; open connections and the spool's deliveries get
+    /// `shutdown_grace`, then the spool's log is folded into its file.
+    async fn shut_down(mut self, readiness: &Readiness) {
+        self.acme.stop();
+        readiness.set(Phase::Draining);
+        self.notifier.stopping();
+        let grace = self.server.state().config.limits.shutdown_grace;
+        tokio::join!(self.server.drain(), self.spool.stop(grace));
+        self.spool.close().await;
+    }
+
     /// Handles one event at a time until SIGTERM/SIGINT: reloads (SIGHUP or
     /// `POST /reload`), the watchdog's self-check, housekeeping.
     async fn serve(&mut self, signals: &mut Signals, mut reloads: mpsc::Receiver<admin::ReloadRequest>) {

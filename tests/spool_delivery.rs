@@ -225,13 +225,7 @@ async fn a_gateway_that_gives_up_loses_no_notify_with_journal() {
 
 /// A request on a route with `store = always` or `journal`: the id in its body.
 fn hook(daemon: &Daemon, path: &str, id: &str) -> common::RawResponse {
-    let body = format!("id={id}");
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: hooks.example\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    common::raw(daemon.addr, request.as_bytes())
+    form(daemon, path, &format!("id={id}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
