@@ -142,6 +142,9 @@ impl Backend {
             *broken.status_mut() = StatusCode::BAD_REQUEST;
             return Ok(broken);
         };
+        // The answer is decided as the request is recorded: a test that saw
+        // it arrive and then changes `answer_status` changes the next answer only.
+        let (mut status, retry_after) = *self.status.lock().unwrap();
         // Handled first (the backend's work is done), then maybe slow to answer.
         let at = std::time::Instant::now();
         self.got.lock().unwrap().push(Got { at, target, headers: parts.headers, body: body.clone() });
@@ -149,7 +152,6 @@ impl Backend {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let (mut status, retry_after) = *self.status.lock().unwrap();
         if let Some(asked) = form_field(&body, "status").and_then(|s| s.parse().ok()) {
             status = asked;
         }
