@@ -187,7 +187,8 @@ enum Outcome {
 async fn attempt(depot: Arc<Depot>, state: Arc<State>, ready: Ready) {
     if unix_ms() >= ready.expires_ms {
         // Not sent again: its attempts stay those it had.
-        let error = format!("expired after {} attempts", ready.attempts);
+        let plural = if ready.attempts == 1 { "" } else { "s" };
+        let error = format!("expired after {} attempt{plural}", ready.attempts);
         return depot.bury(&ready, ready.attempts, None, error, Vec::new()).await;
     }
     let attempts = ready.attempts + 1;

@@ -76,9 +76,34 @@ pub fn route_table(config: &Config) -> String {
         for guard in guards_as_written(&route.guards) {
             let _ = writeln!(out, "       {guard}");
         }
+        if let Some(store) = &route.store {
+            let _ = writeln!(out, "       {}", store_as_written(store));
+        }
     }
     let _ = writeln!(out, "  default{:>69} -> {}", "", describe_action(config, config.routes.default_action()));
+    if config.routes.routes().iter().any(|r| r.store.is_some()) {
+        let spool = &config.spool;
+        let _ = writeln!(out, "spool: {} (max_bytes = {})", spool.dir.display(), spool.max_bytes);
+    }
     out
+}
+
+/// A route's `store` key as the file writes it, defaults filled in.
+fn store_as_written(store: &crate::spool::StoreSpec) -> String {
+    let order = match store.order {
+        crate::spool::StoreOrder::TelegramChat => "telegram_chat",
+        crate::spool::StoreOrder::None => "none",
+    };
+    let ack = match store.mode {
+        crate::spool::StoreMode::Journal => String::new(),
+        _ => format!("ack = {}, ", store.ack.as_u16()),
+    };
+    format!(
+        "store = {{ mode = \"{}\", {ack}order = \"{order}\", expire = \"{}\", concurrency = {} }}",
+        store.mode.as_str(),
+        duration_text(store.expire),
+        store.concurrency
+    )
 }
 
 /// Things `hookgate check` warns about: valid, but probably not what was meant.
@@ -117,6 +142,13 @@ pub fn warnings(config: &Config) -> Vec<String> {
         }
     }
     out.extend(telegram_https_warning(config));
+    if config.routes.routes().iter().any(|r| r.store.is_some())
+        && let Some(problem) = crate::spool::unwritable(&config.spool.dir)
+    {
+        out.push(format!(
+            "[spool] dir: {problem}; the daemon would serve the routes with store without keeping anything"
+        ));
+    }
     out
 }
 

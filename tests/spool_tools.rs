@@ -477,3 +477,33 @@ async fn the_file_is_refused_while_a_daemon_without_admin_has_it() {
     assert!(refused.contains("this config has no [admin] to ask a daemon"), "{refused}");
     assert!(refused.contains("is in use by another process (a running hookgate holds spool.lock)"), "{refused}");
 }
+
+/// A request being delivered right now is not dropped (its upstream may be
+/// taking it): 409, and the CLI says so with exit 1; once the attempt ended
+/// it can be.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_being_delivered_is_not_dropped() {
+    let backend = common::webhook_senders::Backend::start("ok").await;
+    backend.slow(Duration::from_secs(3));
+    backend.answer_status(404, None); // final: a dead letter once the attempt ended
+    let dir = tempfile::tempdir().unwrap();
+    let admin_addr = free_admin();
+    let config = format!(
+        "[admin]\naddr = \"{admin_addr}\"\n[spool]\ndir = \"spool\"\n[upstreams.slow]\nurl = \"http://{}\"\n\
+         [[routes]]\nname = \"hooks\"\npath = \"/hooks\"\nupstream = \"slow\"\nstore = {{ mode = \"always\" }}\n",
+        backend.addr
+    );
+    let daemon = Daemon::start_in(dir.path(), &config);
+    assert_eq!(post(daemon.addr, "/hooks", &[], "id=1"), 200);
+    let at = daemon.admin.unwrap();
+    let delivering = || spool_route(&json(at, "/status.json", ""), "hooks")["in_flight"].as_u64() == Some(1);
+    assert!(eventually(Duration::from_secs(5), delivering), "the attempt is under way");
+    let id = ids(at, false, "")[0];
+    let (status, body, _) = admin(at, "POST", &format!("/spool/{id}/drop"), "");
+    assert_eq!((status, body.as_str()), (409, format!("request {id} is being forwarded or delivered now\n").as_str()));
+    let said = spool_cli(&["drop", &id.to_string()], &dir.path().join("hookgate.toml"), 1);
+    assert!(said.contains("being forwarded or delivered now"), "{said}");
+    assert!(eventually(Duration::from_secs(10), || ids(at, true, "") == [id]), "the attempt ends: a dead letter");
+    assert_eq!(admin(at, "POST", &format!("/spool/{id}/drop"), "").0, 200, "then it can be dropped");
+    assert!(ids(at, true, "").is_empty() && ids(at, false, "").is_empty());
+}

@@ -1,7 +1,7 @@
 //! The spool's admin endpoints, which `hookgate spool` calls while the daemon
 //! runs: list, show one (secrets redacted), retry dead letters, drop one.
 //! Answers are JSON; a refusal is one line of text (404 for an id the spool
-//! does not hold, 409 for a retry of a request being forwarded or delivered right now
+//! does not hold, 409 for a retry or a drop of a request being forwarded or delivered right now
 //! (a waiting one is attempted at once, skipping the rest of its back-off),
 //! 503 while the spool is off or broken). Also what `/readyz` and `/metrics`
 //! say of the spool. Not for the rules of who may ask (`gate`), nor for
@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::{Admin, not_allowed, text, typed};
 use crate::delivery::Health;
 use crate::metrics::SpoolRouteSeries;
-use crate::spool::depot::{Depot, unix_ms};
+use crate::spool::depot::{self, Depot, unix_ms};
 use crate::spool::show::{Shown, redacted};
 use crate::spool::{Filter, SpoolError, read};
 use crate::status::spool::routes;
@@ -65,7 +65,7 @@ enum Refusal {
     #[error("no request {0} in the spool")]
     NotFound(i64),
     #[error("request {0} is being forwarded or delivered now")]
-    NotDead(i64),
+    Busy(i64),
     #[error("the spool is off: no route has store and there is no spool file")]
     Off,
     #[error("the spool is unusable: {0}")]
@@ -78,7 +78,7 @@ impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
             Refusal::NotFound(_) => StatusCode::NOT_FOUND,
-            Refusal::NotDead(_) => StatusCode::CONFLICT,
+            Refusal::Busy(_) => StatusCode::CONFLICT,
             Refusal::Off | Refusal::Broken(_) | Refusal::Spool(SpoolError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Spool(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -160,8 +160,9 @@ async fn serve(admin: &Admin, endpoint: Endpoint, query: Query) -> Result<String
             Ok(json(&Retried { retried }))
         }
         Endpoint::Drop(id) => match depot.drop_request(id).await? {
-            true => Ok(json(&Dropped { dropped: id })),
-            false => Err(Refusal::NotFound(id)),
+            depot::Dropped::Done => Ok(json(&Dropped { dropped: id })),
+            depot::Dropped::NotKept => Err(Refusal::NotFound(id)),
+            depot::Dropped::Delivering => Err(Refusal::Busy(id)),
         },
     }
 }
@@ -173,7 +174,7 @@ async fn retry(depot: &Arc<Depot>, id: i64) -> Result<i64, Refusal> {
         return Ok(id);
     }
     match depot.spool().read(move |conn| read::stored(conn, id)).await? {
-        Some(_) => Err(Refusal::NotDead(id)),
+        Some(_) => Err(Refusal::Busy(id)),
         None => Err(Refusal::NotFound(id)),
     }
 }
@@ -268,7 +269,7 @@ mod tests {
     fn each_refusal_has_its_status_and_one_line() {
         let table = [
             (Refusal::NotFound(3), 404, "no request 3 in the spool"),
-            (Refusal::NotDead(3), 409, "request 3 is being forwarded or delivered now"),
+            (Refusal::Busy(3), 409, "request 3 is being forwarded or delivered now"),
             (Refusal::Off, 503, "the spool is off: no route has store and there is no spool file"),
             (Refusal::Broken("bad file".into()), 503, "the spool is unusable: bad file"),
             (Refusal::Spool(SpoolError::Closed), 503, "the spool is closed"),

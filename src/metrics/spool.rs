@@ -31,7 +31,10 @@ pub(super) const HELP: [(&str, &str); 8] = [
     (STORED, "Requests kept in the spool since start-up, by route."),
     (DELIVERED, "Kept requests their upstream took (2xx) since start-up, by route."),
     (DEAD_TOTAL, "Kept requests that became dead letters since start-up, by route."),
-    (NOT_KEPT, "Requests a store route could not keep (answered 503: spool full or unwritable), by route."),
+    (
+        NOT_KEPT,
+        "Requests a store route could not keep, the spool full or unwritable (503, or journal: forwarded without a copy), by route.",
+    ),
     (DEAD_LETTERS, "Dead letters kept now, by route (hookgate spool list --dead)."),
     (WAITING, "Kept requests not yet delivered, by route."),
     (OLDEST, "Age of the oldest kept request not yet delivered, 0 if none, by route."),

@@ -52,6 +52,16 @@ pub struct Depot {
     wake: Notify,
 }
 
+/// What `Depot::drop_request` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    Done,
+    /// No such request is kept.
+    NotKept,
+    /// It is being delivered right now: not dropped.
+    Delivering,
+}
+
 /// What to do with a request on a `store` route before it is forwarded.
 pub enum Admitted {
     /// Forward it live; report the outcome through the `Keeping`.
@@ -182,12 +192,15 @@ impl Depot {
         due
     }
 
-    /// Forgets the request `id`, waiting or dead. `Ok(false)`: it is not kept.
-    /// One being delivered right now may still reach its upstream.
-    pub async fn drop_request(&self, id: i64) -> Result<bool, SpoolError> {
-        let Some(stored) = self.spool.read(move |c| read::stored(c, id)).await? else { return Ok(false) };
+    /// Forgets the request `id`, waiting or dead. One being delivered right
+    /// now is not dropped (its upstream may be taking it): ask again once that attempt ended.
+    pub async fn drop_request(&self, id: i64) -> Result<Dropped, SpoolError> {
+        if self.queues().find(id).is_some_and(|(_, _, delivering)| delivering) {
+            return Ok(Dropped::Delivering);
+        }
+        let Some(stored) = self.spool.read(move |c| read::stored(c, id)).await? else { return Ok(Dropped::NotKept) };
         if !self.spool.delete(id).await? {
-            return Ok(false);
+            return Ok(Dropped::NotKept);
         }
         if stored.summary.dead {
             self.stats(&stored.summary.route, |s| s.dead = s.dead.saturating_sub(1));
@@ -196,7 +209,7 @@ impl Depot {
         if let Some((route, key, _)) = slot {
             self.release(&route, key);
         }
-        Ok(true)
+        Ok(Dropped::Done)
     }
 
     /// Every route that has kept something, by name.

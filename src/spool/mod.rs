@@ -28,6 +28,7 @@ mod writer;
 pub use read::{Filter, Pending, Stored, Summary};
 pub use spec::{SpoolSettings, StoreMode, StoreOrder, StoreSpec};
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,10 @@ use writer::{Job, Op};
 
 /// The spool's file in its folder.
 pub const FILE_NAME: &str = "spool.sqlite3";
+
+/// Modes of what the spool creates: its folder and files are its user's alone.
+const PRIVATE_DIR: u32 = 0o700;
+const PRIVATE_FILE: u32 = 0o600;
 
 /// The file whose `flock` says which process has the spool open.
 pub const LOCK_NAME: &str = "spool.lock";
@@ -122,10 +127,17 @@ impl Spool {
     /// A file that is not a sound spool is refused and left as it is, and so
     /// is a spool another process has open.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| SpoolError::Folder { path: dir.to_path_buf(), source: Arc::new(source) })?;
+        let folder = |source| SpoolError::Folder { path: dir.to_path_buf(), source: Arc::new(source) };
+        std::fs::DirBuilder::new().recursive(true).mode(PRIVATE_DIR).create(dir).map_err(folder)?;
         let lock = Arc::new(lock(dir)?);
         let path = dir.join(FILE_NAME);
+        // Created by hookgate for its user alone: it holds request bodies and
+        // headers (SQLite gives its -wal and -shm files the same mode).
+        let created = std::fs::OpenOptions::new().create_new(true).write(true).mode(PRIVATE_FILE).open(&path);
+        match created {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(folder(e)),
+            _ => {}
+        }
         let unusable = |source| SpoolError::Unusable { path: path.clone(), source: Arc::new(source) };
         let conn = Connection::open(&path).map_err(unusable)?;
         let used = writer::prepare(&conn).map_err(unusable)?;
@@ -220,13 +232,32 @@ impl Spool {
     }
 }
 
+/// Why this user could not open (or create) a spool in `dir`, if it could
+/// not: what `hookgate check` warns about, since the daemon would then serve
+/// `store` routes without a spool. Nothing is created or written to find out.
+pub fn unwritable(dir: &Path) -> Option<String> {
+    use rustix::fs::{Access, access};
+    let file = dir.join(FILE_NAME);
+    let (path, what) = if file.exists() {
+        (file.as_path(), "the spool file")
+    } else {
+        let existing = dir.ancestors().find(|a| a.exists())?;
+        (existing, if existing == dir { "the spool folder" } else { "the folder to create the spool folder in" })
+    };
+    let needed = if path.is_dir() { Access::WRITE_OK | Access::EXEC_OK } else { Access::WRITE_OK | Access::READ_OK };
+    let denied = access(path, needed).err()?;
+    Some(format!("{what} {} cannot be written by this user ({denied})", path.display()))
+}
+
 /// Takes the exclusive lock on the spool in `dir`, waiting up to
 /// [`LOCK_WAIT`] for another process to let go of it.
 fn lock(dir: &Path) -> Result<std::fs::File, SpoolError> {
     use rustix::fs::{FlockOperation, flock};
     let path = dir.join(LOCK_NAME);
     let failed = |source: std::io::Error| SpoolError::Lock { path: path.clone(), source: Arc::new(source) };
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(failed)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true).mode(PRIVATE_FILE);
+    let file = options.open(&path).map_err(failed)?;
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {

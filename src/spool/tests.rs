@@ -102,3 +102,22 @@ async fn a_revived_dead_letter_lives_as_long_again_from_now() {
     assert!(spool.delete(id).await.unwrap());
     assert!(!spool.bury(id, 4, Some(404), "gone".into(), Vec::new()).await.unwrap(), "dropped: nothing to bury");
 }
+
+#[test]
+fn the_spool_is_its_users_alone_and_ids_are_never_reused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("spool");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let spool = Spool::open(&folder, 1 << 20).unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&folder), 0o700);
+    assert_eq!((mode(&folder.join(FILE_NAME)), mode(&folder.join(LOCK_NAME))), (0o600, 0o600));
+    runtime.block_on(async {
+        let first = spool.store(record(0, 10)).await.unwrap();
+        let second = spool.store(record(1, 10)).await.unwrap();
+        spool.delete(second).await.unwrap();
+        let third = spool.store(record(2, 10)).await.unwrap();
+        assert!(third > second && second > first, "a dropped request's id is not given again: {third}");
+    });
+}

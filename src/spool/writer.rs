@@ -38,7 +38,7 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<u64> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS requests (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             route TEXT NOT NULL,
             upstream TEXT NOT NULL,
             queue TEXT NOT NULL,

@@ -92,7 +92,8 @@ fn render(action: &SpoolAction, done: Done, on_file: bool) -> String {
         Done::Listed(listed) => list(action, &listed),
         Done::Shown(shown) => show(&shown),
         Done::Retried(ids) => {
-            let when = if on_file { "to be delivered when the daemon next starts" } else { "to be delivered in turn" };
+            let when =
+                if on_file { "to be delivered when the daemon next starts" } else { "attempted now, in its turn" };
             match ids.as_slice() {
                 [] => "no dead letters to retry\n".to_string(),
                 [id] => format!("request {id} is back in its queue; {when}\n"),
