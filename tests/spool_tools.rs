@@ -221,7 +221,7 @@ async fn the_cli_works_through_the_daemon_and_on_the_file_once_it_stopped() {
     daemon.stop();
     let spool_file = dir.path().join("spool/spool.sqlite3");
     let on_file = format!(
-        "nothing answers at [admin] addr {admin_addr}, so no daemon runs: working on {} directly\n",
+        "nothing answers at [admin] addr {admin_addr}: working on {} directly\n",
         spool_file.display()
     );
     let listed = spool_cli(&["list", "--dead"], &file, 0);

@@ -70,7 +70,7 @@ pub async fn run(config: &Config, action: &SpoolAction) -> Result<String, ToolEr
                 return Ok(format!("via the daemon at {admin}\n{}", render(action, done, false)));
             }
             Err(error) if control::refused_connection(&error) => {
-                format!("nothing answers at [admin] addr {admin}, so no daemon runs")
+                format!("nothing answers at [admin] addr {admin}")
             }
             Err(error) => {
                 return Err(ToolError::Unavailable(format!(
