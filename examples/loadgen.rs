@@ -1,11 +1,12 @@
 //! A fixed-rate HTTP/1.1 load generator for latency at light load:
-//! `cargo run --release --example loadgen -- URL RATE CONNS SECONDS`.
+//! `cargo run --release --example loadgen -- URL RATE CONNS SECONDS [BODY_FILE]`.
 //!
-//! Each of CONNS keep-alive connections sends GETs on its own schedule, so the
+//! Each of CONNS keep-alive connections sends GETs (or, given BODY_FILE, POSTs
+//! of that file's bytes as `application/json`) on its own schedule, so the
 //! total is RATE requests per second as long as answers come back within a
 //! connection's interval (at light load they do). Prints one line:
 //! `requests=N errors=E p50_us=X p99_us=Y` (a request unanswered within 5 s is an
-//! error). Used by `bench/compare.sh` and `bench/slow_clients.sh`.
+//! error). Used by `bench/compare.sh`, `bench/slow_clients.sh` and `bench/spool.sh`.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn usage() -> ! {
-    eprintln!("usage: loadgen http://HOST:PORT/PATH RATE CONNS SECONDS");
+    eprintln!("usage: loadgen http://HOST:PORT/PATH RATE CONNS SECONDS [BODY_FILE]");
     std::process::exit(2)
 }
 
@@ -52,7 +53,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 {
+    if !(5..=6).contains(&args.len()) {
         usage();
     }
     let url = args[1].strip_prefix("http://").unwrap_or_else(|| usage());
@@ -60,7 +61,20 @@ async fn main() {
     let rate: f64 = args[2].parse().unwrap_or_else(|_| usage());
     let conns: usize = args[3].parse().unwrap_or_else(|_| usage());
     let seconds: f64 = args[4].parse().unwrap_or_else(|_| usage());
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
+    let request = match args.get(5) {
+        None => format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes(),
+        Some(file) => {
+            let body = std::fs::read(file).unwrap_or_else(|e| {
+                eprintln!("loadgen: cannot read {file}: {e}");
+                std::process::exit(2)
+            });
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            [head.into_bytes(), body].concat()
+        }
+    };
     let interval = Duration::from_secs_f64(conns as f64 / rate);
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();

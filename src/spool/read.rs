@@ -56,8 +56,14 @@ pub struct Filter {
     pub dead: bool,
 }
 
-const SUMMARY_COLUMNS: &str = "id, route, upstream, queue, received_ms, expires_ms, size, dead, attempts, last_status, last_error, \
-     substr(head, 1, 512)";
+/// The columns `summary` reads, as a literal so that statements built on it
+/// are constants (and `stored`'s can be cached).
+macro_rules! summary_columns {
+    () => {
+        "id, route, upstream, queue, received_ms, expires_ms, size, dead, attempts, last_status, last_error, \
+         substr(head, 1, 512)"
+    };
+}
 
 /// Every waiting request, oldest first.
 pub fn pending(conn: &Connection) -> rusqlite::Result<Vec<Pending>> {
@@ -78,21 +84,26 @@ pub fn pending(conn: &Connection) -> rusqlite::Result<Vec<Pending>> {
     rows.collect()
 }
 
-/// One request whole, if it is kept.
+/// One request whole, if it is kept. Read once per delivery attempt, so its
+/// statement is prepared once per connection (`prepare_cached`): parsing it
+/// each time was 55,000 of the 185,000 instructions of a delivery.
 pub fn stored(conn: &Connection, id: i64) -> rusqlite::Result<Option<Stored>> {
-    let sql = format!("SELECT {SUMMARY_COLUMNS}, head, body, last_answer FROM requests WHERE id = ?1");
-    conn.query_row(&sql, [id], |row| {
-        Ok(Stored { summary: summary(row)?, head: row.get(12)?, body: row.get(13)?, last_answer: row.get(14)? })
-    })
-    .optional()
+    const SQL: &str = concat!("SELECT ", summary_columns!(), ", head, body, last_answer FROM requests WHERE id = ?1");
+    conn.prepare_cached(SQL)?
+        .query_row([id], |row| {
+            Ok(Stored { summary: summary(row)?, head: row.get(12)?, body: row.get(13)?, last_answer: row.get(14)? })
+        })
+        .optional()
 }
 
 /// The requests `filter` names, oldest first.
 pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Summary>> {
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM requests WHERE dead = ?1 AND (?2 IS NULL OR route = ?2) ORDER BY id LIMIT 10000"
+    let sql = concat!(
+        "SELECT ",
+        summary_columns!(),
+        " FROM requests WHERE dead = ?1 AND (?2 IS NULL OR route = ?2) ORDER BY id LIMIT 10000"
     );
-    let mut select = conn.prepare(&sql)?;
+    let mut select = conn.prepare(sql)?;
     let rows = select.query_map(rusqlite::params![filter.dead, filter.route], summary)?;
     rows.collect()
 }
