@@ -220,10 +220,8 @@ async fn the_cli_works_through_the_daemon_and_on_the_file_once_it_stopped() {
     // On the file, once the daemon has stopped.
     daemon.stop();
     let spool_file = dir.path().join("spool/spool.sqlite3");
-    let on_file = format!(
-        "nothing answers at [admin] addr {admin_addr}: working on {} directly\n",
-        spool_file.display()
-    );
+    let on_file =
+        format!("nothing answers at [admin] addr {admin_addr}: working on {} directly\n", spool_file.display());
     let listed = spool_cli(&["list", "--dead"], &file, 0);
     assert!(listed.starts_with(&on_file), "{listed}");
     assert!(listed.contains(&first.to_string()) && listed.contains(&second.to_string()), "{listed}");

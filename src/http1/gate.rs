@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderValue};
 
 use super::client::Client;
@@ -21,6 +21,10 @@ use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Dedupe, Settled, Ticket};
 use crate::proxy::{self, keep};
 use crate::spool::depot::{Admitted, Keeping};
+
+/// The most room a body read whole gets before its first byte: a larger
+/// declared length grows the buffer as bytes arrive.
+const COLLECT_UP_FRONT: u64 = 1 << 20;
 
 /// Collects a request body in memory.
 struct Collect(Vec<u8>);
@@ -63,7 +67,12 @@ pub async fn gate<S: Io>(
         }
         ex.expects_continue = false;
     }
-    let mut collected = Collect(Vec::new());
+    // Sized for a declared length up front (within reason): no regrowing while it arrives.
+    let declared = match ex.framing {
+        Framing::Length(n) => n.min(ex.plan.max_body).min(COLLECT_UP_FRONT) as usize,
+        _ => 0,
+    };
+    let mut collected = Collect(Vec::with_capacity(declared));
     if let Err(failure) = request_body::pump(client, &mut collected, ex.framing, ex.plan.max_body).await {
         // `Collect` never refuses data, so this is the client's fault.
         let error = match failure {
@@ -88,20 +97,24 @@ pub async fn gate<S: Io>(
             }
         }
     }
+    let length = body.len();
+    put_back(client, &mut ex, &body);
     if keeps {
         let state = answering.state.clone();
-        let kept = keep::keeping(&state, &ex.ctx, ex.plan.upstream, &ex.parts, Some(&ex.plan.added), body.clone());
+        let kept = keep::keeping(&state, &ex.ctx, ex.plan.upstream, &ex.parts, Some(&ex.plan.added), body);
         if let Some(keeping) = kept {
             match keeping.admit().await {
                 Admitted::Live(keeping) => ex.keep = Some(Box::new(keeping)),
                 admitted => {
+                    // Not forwarded: the body put back must not be read as the next request.
+                    client.rbuf.advance(length);
                     let (ctx, ticket) = (ex.ctx, ex.ticket);
                     return Gate::Answered(answer_kept(client, ctx, ticket, answering, &admitted).await);
                 }
             }
         }
     }
-    forward_with(client, ex, answering, &body)
+    Gate::Forward(ex, answering)
 }
 
 /// Answers a request hookgate kept (or could not keep) instead of forwarding it.
@@ -146,7 +159,7 @@ pub async fn live_failed<S: Io>(
 /// The connection's own buffer is reused when nothing was pipelined after
 /// the body (the usual case): a new one would be allocated again at the
 /// next read (measured: most of what `fallback` cost over live forwarding).
-fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering: Answering, body: &[u8]) -> Gate {
+fn put_back<S: Io>(client: &mut Client<S>, ex: &mut Exchange, body: &[u8]) {
     if client.rbuf.is_empty() {
         client.rbuf.extend_from_slice(body);
     } else {
@@ -160,7 +173,6 @@ fn forward_with<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering:
         ex.parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     ex.framing = if body.is_empty() { Framing::Empty } else { length };
-    Gate::Forward(ex, answering)
 }
 
 /// Answers a redelivery with the first copy's status and an empty body.
