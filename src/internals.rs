@@ -8,7 +8,7 @@
 pub use crate::canonical::canonicalize;
 pub use crate::http1::chunked::ChunkedDecoder;
 pub use crate::http1::head::{
-    Framing, HeadError, HeadLimits, RequestHead, ResponseHead, parse_request, parse_response,
+    Framing, HeadError, HeadLimits, RESPONSE_FIELDS, RequestHead, ResponseHead, parse_request, parse_response,
 };
 pub use crate::http1::wire::{client_framing, write_request_head, write_response_head};
 pub use crate::proxy::headers::{forwarded, strip_hop_by_hop};

@@ -4,7 +4,7 @@
 //! `Connection` header names.
 #![no_main]
 
-use hookgate::internals::{Framing, client_framing, parse_response, write_response_head};
+use hookgate::internals::{Framing, RESPONSE_FIELDS, client_framing, parse_response, write_response_head};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +24,9 @@ fuzz_target!(|data: &[u8]| {
     let alone =
         parse_response(&buf[..head.len], head_request, 65536).expect("the head alone parses").expect("complete");
     assert_eq!((alone.status, alone.len, alone.framing), (head.status, head.len, head.framing));
+    if head.headers.len() > RESPONSE_FIELDS {
+        return; // The engine answers 502 instead of forwarding it.
+    }
     for http10 in [false, true] {
         let to = client_framing(head.framing, http10);
         let mut out = Vec::new();

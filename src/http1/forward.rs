@@ -348,6 +348,9 @@ async fn read_response_head(
                     buf.advance(head.len);
                     continue;
                 }
+                Ok(Some(head)) if head.headers.len() > head::RESPONSE_FIELDS => {
+                    return Err(HeadFailure::Invalid(ResponseHeadError::Malformed("too many headers")));
+                }
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
             }

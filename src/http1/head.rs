@@ -22,11 +22,11 @@ use http::{Method, Uri, Version, request};
 /// The most header lines either parser looks at; `max_headers` is checked below it.
 const HEADER_SLOTS: usize = 256;
 
-/// The most header lines an upstream's response head may have: the head
-/// hookgate writes for the client adds up to four of its own (`Via`, `Date`,
-/// the framing, `Connection`), and must still be one its own parser (and a
-/// hookgate in front of it) reads.
-const RESPONSE_FIELDS: usize = HEADER_SLOTS - 8;
+/// The most header lines the engine forwards from an upstream's response head
+/// (more is a 502): the head hookgate writes for the client adds up to four of
+/// its own (`Via`, `Date`, the framing, `Connection`), and must still be one
+/// its own parser (and a hookgate in front of it) reads.
+pub const RESPONSE_FIELDS: usize = HEADER_SLOTS - 8;
 
 thread_local! {
     /// Each header's name and where its value sits, between parsing a head and
@@ -357,9 +357,6 @@ pub fn parse_response(
         httparse::Status::Partial if buf.len() > max_bytes => return Err(ResponseHeadError::TooLarge),
         httparse::Status::Partial => return Ok(None),
     };
-    if res.headers.len() > RESPONSE_FIELDS {
-        return Err(ResponseHeadError::Malformed("too many headers"));
-    }
     let status = res.code.unwrap_or_default();
     // Three digits, the first 1-5 (RFC 9110 §15): `020` or `600` cannot be
     // passed on (it would go out as `20`, not a status line at all).

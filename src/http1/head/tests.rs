@@ -142,11 +142,10 @@ fn an_upstreams_keep_alive_timeout_is_read() {
 
 /// Found by the `response_head` fuzz target: an upstream head of 254 lines
 /// became a client head of 257, which hookgate's own parser (256 slots)
-/// refuses. An upstream head gets room for what hookgate adds.
+/// refuses. The engine forwards at most `RESPONSE_FIELDS` lines, and the
+/// most it then writes still parses.
 #[test]
-fn a_response_head_leaves_room_for_the_fields_hookgate_adds() {
+fn a_forwarded_response_head_leaves_room_for_the_fields_hookgate_adds() {
     let head = |lines: usize| format!("HTTP/1.1 200 OK\r\n{}Content-Length: 0\r\n\r\n", "X-A: b\r\n".repeat(lines - 1));
-    assert!(parse_response(head(RESPONSE_FIELDS).as_bytes(), false, 1 << 20).unwrap().is_some());
-    let over = parse_response(head(RESPONSE_FIELDS + 1).as_bytes(), false, 1 << 20);
-    assert!(matches!(over, Err(ResponseHeadError::Malformed("too many headers"))), "{over:?}");
+    assert!(parse_response(head(RESPONSE_FIELDS + 4).as_bytes(), false, 1 << 20).unwrap().is_some());
 }
