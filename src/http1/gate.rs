@@ -53,7 +53,7 @@ pub enum Gate {
 pub async fn gate<S: Io>(
     client: &mut Client<S>,
     mut ex: Box<Exchange>,
-    answering: Answering,
+    mut answering: Answering,
     table: Option<Arc<Dedupe>>,
 ) -> Gate {
     let keeps = answering.state.keeps(ex.ctx.route_ref);
@@ -82,20 +82,11 @@ pub async fn gate<S: Io>(
         return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await);
     }
     let body = collected.0;
-    if let Some(table) = table
-        && let Some(id) = dedupe::update_id(&body)
-    {
-        let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
-        match table.settle(id, wait_limit).await {
-            Settled::Forward(ticket) => ex.ticket = Some(ticket),
-            // The body has been read: the connection can carry the next request.
-            Settled::Repeat(status) => return Gate::Answered(suppress(client, ex, answering, id, status).await),
-            Settled::TimedOut => {
-                return Gate::Answered(
-                    fail(client, ex.ctx, answering, ProxyError::UpstreamTimeout, Framing::Empty).await,
-                );
-            }
-        }
+    if let Some(table) = table {
+        (ex, answering) = match claim(client, ex, answering, &table, &body).await {
+            Ok(going_on) => going_on,
+            Err(answered) => return answered,
+        };
     }
     let length = body.len();
     put_back(client, &mut ex, &body);
@@ -115,6 +106,30 @@ pub async fn gate<S: Io>(
         }
     }
     Gate::Forward(ex, answering)
+}
+
+/// Claims the body's update id (`dedupe`): `Ok` to go on (with the ticket in
+/// the exchange), or the redelivery answered here.
+async fn claim<S: Io>(
+    client: &mut Client<S>,
+    mut ex: Box<Exchange>,
+    answering: Answering,
+    table: &Arc<Dedupe>,
+    body: &[u8],
+) -> Result<(Box<Exchange>, Answering), Gate> {
+    let Some(id) = dedupe::update_id(body) else { return Ok((ex, answering)) };
+    let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
+    match table.settle(id, wait_limit).await {
+        Settled::Forward(ticket) => {
+            ex.ticket = Some(ticket);
+            Ok((ex, answering))
+        }
+        // The body has been read: the connection can carry the next request.
+        Settled::Repeat(status) => Err(Gate::Answered(suppress(client, ex, answering, id, status).await)),
+        Settled::TimedOut => {
+            Err(Gate::Answered(fail(client, ex.ctx, answering, ProxyError::UpstreamTimeout, Framing::Empty).await))
+        }
+    }
 }
 
 /// Answers a request hookgate kept (or could not keep) instead of forwarding it.
