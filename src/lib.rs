@@ -44,6 +44,8 @@
 //!   redelivery suppression (`dedupe`). `config` builds both from the file.
 //! - `spool` — the durable request store (one SQLite file, one writer, group
 //!   commit), its delivery queues in memory and the request path's `Keeping`.
+//! - `verify` — signatures checked at the edge: each sender's scheme, a pure
+//!   function of a request's headers, query and body.
 //! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, [`canonical`], `secret`, [`systemd`] —
 //!   certificates (files and what ACME obtained), the client address rule,
 //!   error statuses, Prometheus metrics with pre-registered handles, the
@@ -112,6 +114,7 @@ pub mod systemd;
 pub(crate) mod telegram;
 pub(crate) mod tls;
 pub(crate) mod upstream;
+pub(crate) mod verify;
 
 // The public surface: what the binary, `examples/` and the tests use (plus
 // `internals` for fuzz targets, benches and test helpers). Everything else is
