@@ -63,6 +63,9 @@ pub enum Command {
         /// The address the request comes from, to check allow_from guards.
         #[arg(long)]
         from: Option<std::net::IpAddr>,
+        /// The request body, to check the route's verify signature against it.
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
     },
 }
 

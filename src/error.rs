@@ -34,6 +34,10 @@ pub enum ProxyError {
     /// Client: the route's secret header is missing.
     #[error("{}", self.body().trim_end())]
     MissingSecret,
+    /// Client: the route's `verify` refused the request's signature (missing,
+    /// not matching, malformed or stale: the log line says which).
+    #[error("{}", self.body().trim_end())]
+    BadSignature,
     /// Client: not allowed from this address (`allow_from`).
     #[error("{}", self.body().trim_end())]
     Forbidden,
@@ -93,7 +97,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ProxyError::MissingSecret => StatusCode::UNAUTHORIZED,
+            ProxyError::MissingSecret | ProxyError::BadSignature => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden | ProxyError::WrongSecret => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::RouteBusy | ProxyError::ShuttingDown | ProxyError::NotKept => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +116,7 @@ impl ProxyError {
             ProxyError::UriTooLong => "request target too long\n",
             ProxyError::HeadTooLarge => "request head too large\n",
             ProxyError::MissingSecret => "unauthorized\n",
+            ProxyError::BadSignature => "signature check failed\n",
             ProxyError::Forbidden | ProxyError::WrongSecret => "forbidden\n",
             ProxyError::RateLimited(_) => "too many requests\n",
             ProxyError::RouteBusy => "route busy, retry later\n",
@@ -128,6 +133,7 @@ impl ProxyError {
         match self {
             ProxyError::Forbidden => Some(Refusal::AllowFrom),
             ProxyError::MissingSecret | ProxyError::WrongSecret => Some(Refusal::Secret),
+            ProxyError::BadSignature => Some(Refusal::Signature),
             ProxyError::RateLimited(_) => Some(Refusal::Rate),
             ProxyError::BodyTooLarge => Some(Refusal::Size),
             ProxyError::RouteBusy => Some(Refusal::InFlight),
@@ -152,6 +158,7 @@ impl ProxyError {
                 | ProxyError::UriTooLong
                 | ProxyError::HeadTooLarge
                 | ProxyError::MissingSecret
+                | ProxyError::BadSignature
                 | ProxyError::Forbidden
                 | ProxyError::WrongSecret
                 | ProxyError::RateLimited(_)
@@ -186,6 +193,7 @@ mod tests {
             (ProxyError::UriTooLong, 414),
             (ProxyError::HeadTooLarge, 431),
             (ProxyError::MissingSecret, 401),
+            (ProxyError::BadSignature, 401),
             (ProxyError::Forbidden, 403),
             (ProxyError::WrongSecret, 403),
             (ProxyError::RateLimited(3), 429),

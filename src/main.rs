@@ -26,11 +26,18 @@ fn main() -> ExitCode {
         Command::Status(arg) => load(&arg.config).and_then(|config| status(&config)),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
         Command::Spool { config, action } => load(&config.config).and_then(|config| spool(&config, &action)),
-        Command::Check(arg) => load_to_serve(&arg.config).map(|config| check(&config)),
+        Command::Check(arg) => load_to_serve(&arg.config).map(|config| check(&config, &arg.config)),
         Command::Init(args) => write_config(&args),
-        Command::Route { config, method, url, headers, from } => load(&config.config).and_then(|config| {
-            let text =
-                report::explain(&config, &method, &url, &headers, from).map_err(|e| Failure::Usage(e.to_string()))?;
+        Command::Route { config, method, url, headers, from, body } => load(&config.config).and_then(|config| {
+            let body = match body {
+                Some(file) => Some(
+                    std::fs::read(&file)
+                        .map_err(|e| Failure::Usage(format!("--body: cannot read {}: {e}", file.display())))?,
+                ),
+                None => None,
+            };
+            let text = report::explain(&config, &method, &url, &headers, from, body.as_deref())
+                .map_err(|e| Failure::Usage(e.to_string()))?;
             print!("{text}");
             Ok(())
         }),
@@ -105,9 +112,9 @@ fn write_config(args: &InitArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn check(config: &Config) {
+fn check(config: &Config, file: &Path) {
     print!("{}", report::route_table(config));
-    let warnings = report::warnings(config);
+    let warnings = report::warnings(config, file);
     for warning in &warnings {
         println!("warning: {warning}");
     }

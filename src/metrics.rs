@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::recent::{Problems, RouteWindow, UpstreamWindow};
+use crate::recent::{Problems, RouteWindow, UpstreamWindow, VERDICTS};
 use registry::{Registry, SeriesKey};
 pub use spool::SpoolRouteSeries;
 
@@ -46,6 +46,7 @@ const TG_URL_MATCHES: &str = "hookgate_telegram_webhook_url_matches_config";
 const TG_MONITOR_ERRORS: &str = "hookgate_telegram_webhook_monitor_errors_total";
 const TG_REPAIRS: &str = "hookgate_telegram_webhook_repairs_total";
 const DEDUPE_SUPPRESSED: &str = "hookgate_dedupe_suppressed_total";
+const VERIFY: &str = "hookgate_verify_total";
 const ACME_ATTEMPTS: &str = "hookgate_acme_attempts_total";
 
 /// Latency buckets in seconds: sub-millisecond proxying up to Telegram's 60 s limit.
@@ -111,6 +112,26 @@ pub struct RouteMetrics {
     pub problems: Arc<Problems>,
     /// Redelivered updates answered without forwarding them again (`dedupe`).
     pub dedupe_suppressed: Counter,
+    /// On a route with `verify`: its verdicts.
+    pub verify: Option<VerifyMetrics>,
+}
+
+/// A `verify` route's verdicts, by `recent::VERDICTS`: Prometheus counters,
+/// and the totals the status page shows.
+#[derive(Clone)]
+pub struct VerifyMetrics {
+    counters: [Counter; VERDICTS.len()],
+    recent: Arc<RouteWindow>,
+}
+
+impl VerifyMetrics {
+    /// Counts `verdict`, one of `recent::VERDICTS`.
+    pub fn record(&self, verdict: &str) {
+        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
+            self.counters[i].increment(1);
+            self.recent.verified(i);
+        }
+    }
 }
 
 impl RouteMetrics {
@@ -246,9 +267,17 @@ impl Metrics {
             by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
             duration,
             dedupe_suppressed,
+            verify: None,
             recent: self.route_window(route),
             problems: self.problems.clone(),
         }
+    }
+
+    /// Handles for the verdicts of a route with `verify`.
+    pub fn verify(&self, route: &str) -> VerifyMetrics {
+        let counter =
+            |verdict: &str| self.counter(VERIFY, vec![("route", route.to_string()), ("result", verdict.into())]);
+        VerifyMetrics { counters: VERDICTS.map(counter), recent: self.route_window(route) }
     }
 
     pub fn upstream(&self, name: &str) -> UpstreamMetrics {
@@ -382,7 +411,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// `# HELP` text for every metric name.
-const HELP: [(&str, &str); 20] = [
+const HELP: [(&str, &str); 21] = [
     (REQUESTS, "Requests answered, by route, upstream and status class."),
     (CONNECT_ERRORS, "Requests that could not connect to their upstream."),
     (TIMEOUTS, "Requests whose upstream sent no response head within response_timeout."),
@@ -390,6 +419,7 @@ const HELP: [(&str, &str); 20] = [
     (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
     (TG_REPAIRS, "Webhook repairs (setWebhook with this config) by the monitor, by result."),
     (DEDUPE_SUPPRESSED, "Redelivered updates answered without forwarding them again, by route."),
+    (VERIFY, "Signature checks by route and result (ok, bad_signature, stale, missing); mode = log counts too."),
     (ACME_ATTEMPTS, "ACME certificate orders ([listen.tls.acme]), by result."),
     (POOLED, "Connections to an upstream: open (in use or idle) and idle in the workers' pools."),
     (CERT_EXPIRY, "Whole days until a served certificate expires."),

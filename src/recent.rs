@@ -27,11 +27,13 @@ pub enum Refusal {
     Rate,
     Size,
     InFlight,
+    /// `verify` refused the signature.
+    Signature,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 5] =
-        [Refusal::AllowFrom, Refusal::Secret, Refusal::Rate, Refusal::Size, Refusal::InFlight];
+    pub const ALL: [Refusal; 6] =
+        [Refusal::AllowFrom, Refusal::Secret, Refusal::Rate, Refusal::Size, Refusal::InFlight, Refusal::Signature];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -40,6 +42,7 @@ impl Refusal {
             Refusal::Rate => "rate",
             Refusal::Size => "size",
             Refusal::InFlight => "in_flight",
+            Refusal::Signature => "signature",
         }
     }
 }
@@ -51,7 +54,7 @@ struct Minute {
     stamp: AtomicU64,
     /// 1xx..5xx.
     classes: [AtomicU64; 5],
-    refusals: [AtomicU64; 5],
+    refusals: [AtomicU64; Refusal::ALL.len()],
     latency: [AtomicU64; BUCKETS],
 }
 
@@ -64,10 +67,23 @@ impl Minute {
     }
 }
 
-/// A route's last 15 minutes.
+/// A route's last 15 minutes, and its `verify` verdicts since start.
 #[derive(Default)]
 pub struct RouteWindow {
     minutes: [Minute; SLOTS],
+    verdicts: [AtomicU64; VERDICTS.len()],
+}
+
+/// The verdicts of a route's `verify`, as `hookgate_verify_total`'s `result` label.
+pub const VERDICTS: [&str; 4] = ["ok", "bad_signature", "stale", "missing"];
+
+/// A route's `verify` verdicts since start, for the status page.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Verdicts {
+    pub ok: u64,
+    pub bad_signature: u64,
+    pub stale: u64,
+    pub missing: u64,
 }
 
 /// What a route's window says, summed over the minutes asked for.
@@ -77,7 +93,7 @@ pub struct RouteSummary {
     /// Answers by class, `[1xx, 2xx, 3xx, 4xx, 5xx]`.
     pub classes: [u64; 5],
     /// Refusals, in `Refusal::ALL` order.
-    pub refusals: [u64; 5],
+    pub refusals: [u64; Refusal::ALL.len()],
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
 }
@@ -101,6 +117,16 @@ impl RouteWindow {
         let micros = elapsed.as_micros().max(1) as u64;
         let bucket = (64 - micros.leading_zeros() as usize).min(BUCKETS - 1);
         minute.latency[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `verify` verdict, one of `VERDICTS`.
+    pub fn verified(&self, verdict: usize) {
+        self.verdicts[verdict].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn verdicts(&self) -> Verdicts {
+        let [ok, bad_signature, stale, missing] = self.verdicts.each_ref().map(|n| n.load(Ordering::Relaxed));
+        Verdicts { ok, bad_signature, stale, missing }
     }
 
     pub fn refused(&self, why: Refusal, at: SystemTime) {
@@ -333,7 +359,7 @@ mod tests {
         let summary = window.last_minute();
         assert_eq!(summary.requests, 100);
         assert_eq!(summary.classes, [0, 98, 0, 1, 1]);
-        assert_eq!(summary.refusals, [1, 0, 0, 0, 0]);
+        assert_eq!(summary.refusals, [1, 0, 0, 0, 0, 0]);
         assert_eq!(summary.p50_ms, Some(0.512), "300 µs falls in the bucket under 512 µs");
         assert_eq!(summary.p99_ms, Some(0.512));
         assert_eq!(window.per_minute().last(), Some(&100));

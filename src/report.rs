@@ -3,8 +3,11 @@
 //! Both print what the daemon would do, computed by the same route table and
 //! canonicaliser the daemon uses, so the explanation cannot drift from reality.
 
+mod signature;
+
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::path::Path;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
@@ -106,8 +109,9 @@ fn store_as_written(store: &crate::spool::StoreSpec) -> String {
     )
 }
 
-/// Things `hookgate check` warns about: valid, but probably not what was meant.
-pub fn warnings(config: &Config) -> Vec<String> {
+/// Things `hookgate check` warns about in `config`, read from `file`: valid,
+/// but probably not what was meant.
+pub fn warnings(config: &Config, file: &Path) -> Vec<String> {
     let mut out: Vec<String> = config.routes.shadowed().iter().map(ToString::to_string).collect();
     let now = crate::metrics::unix_now() as i64;
     for cert in config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
@@ -142,6 +146,10 @@ pub fn warnings(config: &Config) -> Vec<String> {
         }
     }
     out.extend(telegram_https_warning(config));
+    out.extend(signature::warnings(config, file));
+    for file in &config.loose_secret_files {
+        out.push(format!("secret file {} may be read by its group or others: chmod 600 it", file.display()));
+    }
     if config.routes.routes().iter().any(|r| r.store.is_some())
         && let Some(problem) = crate::spool::unwritable(&config.spool.dir)
     {
@@ -291,6 +299,7 @@ pub fn explain(
     url: &str,
     headers: &[String],
     from: Option<IpAddr>,
+    body: Option<&[u8]>,
 ) -> Result<String, UsageError> {
     let Request { method, uri, headers: map, host } = Request::parse(method, url, headers)?;
     let mut out = String::new();
@@ -323,7 +332,10 @@ pub fn explain(
         Some(i) => {
             let route = &config.routes.routes()[i];
             let client = from.map(|peer| client_ip::resolve(peer, &map, &config.listen.trusted_proxies));
-            let refusal = explain_guards(&mut out, &route.guards, client, &map);
+            let mut refusal = explain_guards(&mut out, &route.guards, client, &map);
+            if let Some(verifier) = &route.guards.verify {
+                refusal = refusal.or(signature::explain(&mut out, verifier, &map, uri.query(), body));
+            }
             if let Some(status) = refusal {
                 let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
                 return Ok(out);

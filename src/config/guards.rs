@@ -96,6 +96,9 @@ impl Checker<'_> {
             guards.dedupe =
                 Some(DedupeSpec { window, max_keys: dedupe.max_keys.unwrap_or(DedupeSpec::DEFAULT_MAX_KEYS) });
         }
+        if let Some(verify) = raw.verify.take() {
+            guards.verify = self.verify(at, verify);
+        }
         guards
     }
 
@@ -137,8 +140,17 @@ impl Checker<'_> {
             self.problem(at, format!("{} must hold one non-empty line usable as a header value", path.display()));
             return None;
         }
+        if is_readable_by_others(&path) {
+            self.loose_secret_files.push(path);
+        }
         Some(Secret::new(value))
     }
+}
+
+/// Whether the file's group or others may read it (a secret should be 0600 or 0400).
+fn is_readable_by_others(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o044 != 0)
 }
 
 /// The guards as the route table shows them: one `key = value` each, in
@@ -174,6 +186,9 @@ pub fn guards_as_written(guards: &Guards) -> Vec<String> {
             duration_text(dedupe.window),
             dedupe.max_keys
         ));
+    }
+    if let Some(verify) = &guards.verify {
+        lines.push(super::verify::verify_as_written(verify));
     }
     lines
 }

@@ -190,6 +190,7 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
                 "exempt" => "\"/api/v1/guest/telegram/webhook\"",
                 "allowed_updates" => "\"message\"",
                 "certificates" => "{ cert_file = \"cert.pem\", key_file = \"key.pem\" }",
+                "secret_files" => "\"secrets/whsec_new\"",
                 _ => return None,
             },
         ));
@@ -197,6 +198,12 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
     let found = match (parent, key) {
         ("rate_limit", "key") => (Other, "\"client_ip\" (or \"route\")"),
         ("dedupe", "key") => (Other, "\"telegram_update_id\""),
+        ("verify", "scheme") => (Other, "\"epay_md5\" (or \"stripe\", \"github\", ...)"),
+        ("verify", "mode") => (Other, "\"enforce\" (or \"log\")"),
+        ("verify", "encoding") => (Other, "\"hex\" (or \"base64\")"),
+        ("verify", "header") => (Other, "\"X-Signature\""),
+        ("verify", "prefix") => (Other, "\"sha256=\""),
+        ("verify", "tolerance") => (Duration, "\"5m\""),
         ("store", "mode") => (Other, "\"fallback\" (or \"always\", \"journal\")"),
         ("store", "ack") => (Number, "200"),
         ("store", "order") => (Other, "\"telegram_chat\" (or \"none\")"),
@@ -248,6 +255,9 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
         (_, "upstream") => (Other, "\"backend\""),
         (_, "name" | "route") => (Other, "\"telegram-webhook\""),
         (_, "value_file") => (Other, "\"secrets/telegram-secret\""),
+        (_, "secret_file") => (Other, "\"secrets/epay.key\""),
+        (_, "secret_files") => (List, "[\"secrets/whsec_old\", \"secrets/whsec_new\"]"),
+        (_, "public_key_file") => (Other, "\"keys/alipay_public.pem\""),
         (_, "token_file") => (Other, "\"secrets/admin-token\""),
         (_, "bot_token_file") => (Other, "\"secrets/bot-token\""),
         (_, "public_url") => (Other, "\"https://www.example.com\""),
@@ -272,6 +282,7 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
             (Other, "{ name = \"X-Telegram-Bot-Api-Secret-Token\", value_file = \"secrets/telegram-secret\" }")
         }
         (_, "dedupe") => (Other, "{ key = \"telegram_update_id\", window = \"10m\" }"),
+        (_, "verify") => (Other, "{ scheme = \"epay_md5\", secret_file = \"secrets/epay.key\" }"),
         (_, "store") => (Other, "{ mode = \"fallback\", ack = 200, order = \"telegram_chat\", expire = \"24h\" }"),
         _ => return None,
     };

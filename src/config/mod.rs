@@ -19,6 +19,7 @@ mod telegram;
 mod tls;
 mod upstreams;
 mod validate;
+mod verify;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ pub struct Config {
     pub telegram: Option<telegram::TelegramConfig>,
     /// `[spool]`: where routes with `store` keep their requests.
     pub spool: crate::spool::SpoolSettings,
+    /// Secret files its group or others may read: `check` warns about them.
+    pub loose_secret_files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]

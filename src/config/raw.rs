@@ -18,6 +18,7 @@ use serde::de::{self, Deserializer};
 
 use crate::guards::RateKey;
 use crate::spool::{StoreMode, StoreOrder};
+use crate::verify::{Encoding, VerifyMode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +229,24 @@ pub struct RawRoute {
     pub max_in_flight: Option<usize>,
     pub dedupe: Option<RawDedupe>,
     pub store: Option<RawStore>,
+    pub verify: Option<RawVerify>,
+}
+
+/// A route's `verify = { scheme = "epay_md5", secret_file = "secrets/epay.key" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// One of `verify::Scheme::NAMES`; a string, so an unknown one is named with the list.
+    pub scheme: String,
+    pub secret_file: Option<String>,
+    pub secret_files: Option<Vec<String>>,
+    pub public_key_file: Option<String>,
+    pub tolerance: Option<Parsed<Dur>>,
+    pub mode: Option<VerifyMode>,
+    /// `hmac_sha256` only: where the signature is, how it is written, what precedes it.
+    pub header: Option<String>,
+    pub encoding: Option<Encoding>,
+    pub prefix: Option<String>,
 }
 
 /// A route's `store = { mode = "fallback", ack = 200, order = "telegram_chat", expire = "24h" }`.

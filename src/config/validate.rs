@@ -44,6 +44,8 @@ pub struct Checker<'a> {
     /// sockets systemd passes, so a config with no listen address is refused
     /// only when they are none, as `run` would. `None` for other loads.
     pub(super) systemd_sockets: Option<usize>,
+    /// Secret files others than their owner may read (see `Config::loose_secret_files`).
+    pub(super) loose_secret_files: Vec<std::path::PathBuf>,
 }
 
 /// The names the file defines. A name in `broken` was defined, but its
@@ -68,6 +70,7 @@ impl<'a> Checker<'a> {
             problems: Vec::new(),
             defined: Defined::default(),
             systemd_sockets: None,
+            loose_secret_files: Vec::new(),
         }
     }
 
@@ -118,6 +121,7 @@ impl<'a> Checker<'a> {
             routes: table,
             telegram,
             spool,
+            loose_secret_files: std::mem::take(&mut self.loose_secret_files),
         })
     }
 

@@ -23,6 +23,7 @@ pub use rate::{RateKey, RateLimit, RateLimiter};
 
 use crate::error::ProxyError;
 use crate::secret::Secret;
+use crate::verify::Verifier;
 
 #[derive(Debug, Clone)]
 pub struct SecretHeader {
@@ -46,6 +47,8 @@ pub struct Guards {
     pub max_in_flight: Option<usize>,
     /// Redeliveries of an answered update are answered here (`dedupe`).
     pub dedupe: Option<DedupeSpec>,
+    /// The request's signature is checked before anything else reads its body (`verify`).
+    pub verify: Option<Arc<Verifier>>,
 }
 
 impl Guards {
@@ -56,6 +59,7 @@ impl Guards {
             && self.rate_limit.is_none()
             && self.max_in_flight.is_none()
             && self.dedupe.is_none()
+            && self.verify.is_none()
     }
 
     /// Whether `client` may call the route.

@@ -1,5 +1,6 @@
 //! Routes whose request body is read whole before it is forwarded (within
-//! the route's `max_body`): `dedupe` (Telegram's updates are a few KiB: the
+//! the route's `max_body`): `verify` (the signature is checked first, see
+//! `proxy::signed`), `dedupe` (Telegram's updates are a few KiB: the
 //! `update_id` is claimed, and a redelivery answered here, see
 //! `guards::dedupe`) and `store` (the request is kept in the spool now, or
 //! forwarded live with a `Keeping` that keeps it if the upstream fails, see
@@ -19,7 +20,7 @@ use super::request_body::{self, BodySink, PumpError, SinkClosed};
 use crate::access::RequestContext;
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Dedupe, Settled, Ticket};
-use crate::proxy::{self, keep};
+use crate::proxy::{self, keep, signed};
 use crate::spool::depot::{Admitted, Keeping};
 
 /// The most room a body read whole gets before its first byte: a larger
@@ -48,8 +49,8 @@ pub enum Gate {
     Answered(bool),
 }
 
-/// Reads the body, claims its update id (`dedupe`) and decides whether it
-/// is kept (`store`).
+/// Reads the body, checks its signature (`verify`), claims its update id
+/// (`dedupe`) and decides whether it is kept (`store`).
 pub async fn gate<S: Io>(
     client: &mut Client<S>,
     mut ex: Box<Exchange>,
@@ -57,7 +58,8 @@ pub async fn gate<S: Io>(
     table: Option<Arc<Dedupe>>,
 ) -> Gate {
     let keeps = answering.state.keeps(ex.ctx.route_ref);
-    if ex.framing == Framing::Empty && !keeps {
+    let verify = ex.plan.verify.take();
+    if ex.framing == Framing::Empty && !keeps && verify.is_none() {
         // No body, no update: forwarded as it came.
         return Gate::Forward(ex, answering);
     }
@@ -82,6 +84,12 @@ pub async fn gate<S: Io>(
         return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await);
     }
     let body = collected.0;
+    if let Some(verifier) = verify
+        && let Err(refused) = signed::check(&answering.state, &mut ex.ctx, &verifier, &ex.parts, &body)
+    {
+        // The body has been read: nothing of this request is left on the wire.
+        return Gate::Answered(fail(client, ex.ctx, answering, refused, Framing::Empty).await);
+    }
     if let Some(table) = table {
         (ex, answering) = match claim(client, ex, answering, &table, &body).await {
             Ok(going_on) => going_on,

@@ -186,8 +186,9 @@ fn serve_request<S: Io>(
     }
 }
 
-/// The way out for a planned request: on a `dedupe` or `store` route the gate first
-/// (which may answer a redelivery itself), then the forwarding.
+/// The way out for a planned request: on a `verify`, `dedupe` or `store` route the
+/// gate first (which may refuse a signature or answer a redelivery itself), then
+/// the forwarding.
 #[inline]
 fn forward_exchange<S: Io>(
     client: &mut Client<S>,
@@ -195,7 +196,8 @@ fn forward_exchange<S: Io>(
     answering: Answering,
 ) -> Exchanging<'_> {
     let table = exchange.plan.dedupe.take();
-    if table.is_none() && !answering.state.keeps(exchange.ctx.route_ref) {
+    let gated = table.is_some() || exchange.plan.verify.is_some() || answering.state.keeps(exchange.ctx.route_ref);
+    if !gated {
         return forward::start(client, exchange, answering);
     }
     Box::pin(async move {

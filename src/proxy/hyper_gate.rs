@@ -1,7 +1,7 @@
-//! HTTP/2 requests on `dedupe` and `store` routes (the engine's are in
-//! `http1::gate`): the body is read whole, a redelivered update is answered
-//! here, and a `store` route keeps the request now or forwards it live with a
-//! `Keeping` that keeps it if the upstream fails.
+//! HTTP/2 requests on `verify`, `dedupe` and `store` routes (the engine's
+//! are in `http1::gate`): the body is read whole, its signature checked, a
+//! redelivered update is answered here, and a `store` route keeps the request
+//! now or forwards it live with a `Keeping` that keeps it if the upstream fails.
 
 use http::Response;
 use http_body_util::BodyExt;
@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 
 use std::sync::Arc;
 
-use super::{State, keep};
+use super::{State, keep, signed};
 use crate::access::RequestContext;
 use crate::error::ProxyError;
 use crate::guards::dedupe::{self, Dedupe, Settled, Ticket};
@@ -17,6 +17,7 @@ use crate::hyper_glue::RequestBody;
 use crate::routes::LocalResponse;
 use crate::spool::depot::{Admitted, Keeping};
 use crate::upstream::UpstreamClient;
+use crate::verify::Verifier;
 
 /// What the gate decided.
 pub enum Gated {
@@ -26,16 +27,20 @@ pub enum Gated {
     Forward { body: RequestBody, ticket: Option<Ticket>, keeping: Option<Box<Keeping>> },
 }
 
-/// Reads the body whole, claims its update id (`dedupe`) and decides
-/// whether it is kept (`store`). `parts` gets the body's `Content-Length`.
+/// Reads the body whole, checks its signature (`verify`), claims its update
+/// id (`dedupe`) and decides whether it is kept (`store`). `parts` gets the
+/// body's `Content-Length`.
 pub async fn gate(
     state: &State,
     ctx: &mut RequestContext,
-    (dedupe, upstream): (Option<&Arc<Dedupe>>, usize),
+    (verify, dedupe, upstream): (Option<&Verifier>, Option<&Arc<Dedupe>>, usize),
     parts: &mut http::request::Parts,
     body: RequestBody,
 ) -> Result<Gated, ProxyError> {
     let whole = body.collect().await.map_err(|e| e.proxy_error())?.to_bytes();
+    if let Some(verifier) = verify {
+        signed::check(state, ctx, verifier, parts, &whole)?;
+    }
     let mut ticket = None;
     if let Some(table) = dedupe
         && let Some(id) = dedupe::update_id(&whole)

@@ -124,8 +124,10 @@ async fn forward_with_hyper(
     forward.added.insert_into(&mut parts.headers);
     let upstream = &state.upstreams[forward.upstream];
     let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
-    let (body, ticket, keeping) = if forward.dedupe.is_some() || state.keeps(ctx.route_ref) {
-        match hyper_gate::gate(state, ctx, (forward.dedupe.as_ref(), forward.upstream), &mut parts, body).await? {
+    let gated = forward.dedupe.is_some() || forward.verify.is_some() || state.keeps(ctx.route_ref);
+    let (body, ticket, keeping) = if gated {
+        let rules = (forward.verify.as_deref(), forward.dedupe.as_ref(), forward.upstream);
+        match hyper_gate::gate(state, ctx, rules, &mut parts, body).await? {
             Gated::Answered(local) => return Ok(Answer::Local(local)),
             Gated::Forward { body, ticket, keeping } => (body, ticket, keeping),
         }

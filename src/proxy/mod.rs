@@ -14,6 +14,7 @@ mod hyper_service;
 pub mod keep;
 mod max_forwards;
 mod rewrite;
+pub mod signed;
 mod state;
 pub mod tunnel;
 
@@ -33,6 +34,7 @@ use crate::error::{BadRequest, ProxyError};
 use crate::guards::SecretHeader;
 use crate::guards::dedupe::Dedupe;
 use crate::routes::{Action, LocalResponse, RequestFacts};
+use crate::verify::Verifier;
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};
 
@@ -103,6 +105,8 @@ pub struct Forward {
     pub upgrade: Option<HeaderValue>,
     /// The route's table of answered updates, when it has `dedupe`.
     pub dedupe: Option<Arc<Dedupe>>,
+    /// The route's signature check, when it has `verify`.
+    pub verify: Option<Arc<Verifier>>,
     /// `X-Forwarded-*` and `Via`, which the head does not hold yet.
     pub added: headers::Added,
 }
@@ -166,7 +170,7 @@ pub fn plan(
     };
     let upstream = &state.upstreams[index];
     ctx.upstream = Some(upstream.config.name.clone());
-    let Guarded { max_body, secret, dedupe } = guard(state, selected.index, parts, ctx)?;
+    let Guarded { max_body, secret, dedupe, verify } = guard(state, selected.index, parts, ctx)?;
     // Past the guards: only a client the route admits learns that hookgate is there.
     if let Some(answer) = max_forwards::count_down(parts, secret.map(|s| &s.name))? {
         ctx.upstream = None;
@@ -176,7 +180,7 @@ pub fn plan(
     let upgrade = tunnel::requested(parts.version, &parts.headers);
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     let added = rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
-    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, added }))
+    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, verify, added }))
 }
 
 /// The first phase: a target within `max_uri_bytes` and one valid `Host`
@@ -226,6 +230,7 @@ struct Guarded<'a> {
     max_body: u64,
     secret: Option<&'a SecretHeader>,
     dedupe: Option<Arc<Dedupe>>,
+    verify: Option<Arc<Verifier>>,
 }
 
 /// Runs the selected route's guards (the `[default]` route has none): the
@@ -238,13 +243,14 @@ fn guard<'a>(
     parts: &Parts,
     ctx: &mut RequestContext,
 ) -> Result<Guarded<'a>, ProxyError> {
-    let mut guarded = Guarded { max_body: state.config.limits.max_body, secret: None, dedupe: None };
+    let mut guarded = Guarded { max_body: state.config.limits.max_body, secret: None, dedupe: None, verify: None };
     if let Some(i) = route {
         let guards = &state.config.routes.routes()[i].guards;
         ctx.permit = state.guard_state(i).admit(guards, ctx.client, &parts.headers)?.map(Arc::new);
         guarded.max_body = guards.max_body.unwrap_or(guarded.max_body);
         guarded.secret = guards.secret_header.as_ref();
         guarded.dedupe = state.guard_state(i).dedupe.clone();
+        guarded.verify = guards.verify.clone();
     }
     if content_length(&parts.headers).is_some_and(|length| length > guarded.max_body) {
         return Err(ProxyError::BodyTooLarge);

@@ -50,9 +50,13 @@ impl State {
             .routes
             .routes()
             .iter()
-            .map(|r| RouteRuntime {
-                metrics: Arc::new(metrics.route(&r.name, &upstream_of(&r.action))),
-                guards: GuardState::new(&r.guards, previous.and_then(|p| p.route_runtime(&r.name))),
+            .map(|r| {
+                let mut route_metrics = metrics.route(&r.name, &upstream_of(&r.action));
+                route_metrics.verify = r.guards.verify.as_ref().map(|_| metrics.verify(&r.name));
+                RouteRuntime {
+                    metrics: Arc::new(route_metrics),
+                    guards: GuardState::new(&r.guards, previous.and_then(|p| p.route_runtime(&r.name))),
+                }
             })
             .collect();
         let default_metrics = Arc::new(metrics.route("default", &upstream_of(config.routes.default_action())));

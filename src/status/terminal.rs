@@ -20,6 +20,7 @@ pub fn summary(s: &Value, colour: bool) -> String {
     problems(&mut out, s, paint);
     routes(&mut out, s, paint);
     spool(&mut out, s, paint);
+    signatures(&mut out, s, paint);
     certificates(&mut out, s);
     out
 }
@@ -134,6 +135,38 @@ fn upstreams(out: &mut String, s: &Value, paint: Paint) {
         ]);
     }
     out.push('\n');
+    table.render(out, paint);
+}
+
+/// One row per route with `verify`: its verdicts since start, red where they failed.
+fn signatures(out: &mut String, s: &Value, paint: Paint) {
+    use Align::{Left, Right};
+    let Some(rows) = s["signatures"].as_array().filter(|rows| !rows.is_empty()) else { return };
+    out.push('\n');
+    let mut table = Table::new(&[
+        ("verify route", Left),
+        ("scheme", Left),
+        ("mode", Left),
+        ("ok", Right),
+        ("bad signature", Right),
+        ("stale", Right),
+        ("missing", Right),
+    ]);
+    for r in rows {
+        let count = |key: &str| {
+            let n = r["verdicts"][key].as_u64().unwrap_or(0);
+            Cell::painted(n.to_string(), (n > 0 && key != "ok").then_some("31"))
+        };
+        table.row(vec![
+            Cell::plain(text(&r["route"])),
+            Cell::plain(text(&r["scheme"])),
+            Cell::plain(text(&r["mode"])),
+            count("ok"),
+            count("bad_signature"),
+            count("stale"),
+            count("missing"),
+        ]);
+    }
     table.render(out, paint);
 }
 

@@ -47,14 +47,16 @@ pub enum Scheme {
 }
 
 /// How `hmac_sha256` writes the digest in its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Encoding {
     Hex,
     Base64,
 }
 
 /// `enforce` refuses what fails; `log` forwards it and counts the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum VerifyMode {
     #[default]
     Enforce,
@@ -62,7 +64,7 @@ pub enum VerifyMode {
 }
 
 /// What a scheme checks with.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Keys {
     /// Shared secrets (rotation): any one that verifies admits the request.
     Secrets(Vec<Secret>),
@@ -71,7 +73,7 @@ pub enum Keys {
 }
 
 /// One route's validated `verify`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Verifier {
     pub scheme: Scheme,
     pub keys: Keys,

@@ -11,10 +11,12 @@
 
 use std::fmt::Write;
 
+mod signatures;
 mod spool;
 
 use super::{Snapshot, Upstream, readable_ms};
 use crate::telegram::cli::age as duration;
+use signatures::signatures;
 use spool::spool;
 
 /// Problems shown before the rest are folded away.
@@ -30,6 +32,7 @@ pub fn render(s: &Snapshot) -> String {
     spool(&mut out, s);
     telegram(&mut out, s);
     routes(&mut out, s);
+    signatures(&mut out, s);
     listeners(&mut out, s);
     out.push_str("</body></html>\n");
     out

@@ -1,0 +1,41 @@
+//! The `verify` step of a request whose body has been read whole: the
+//! route's signature check, counted and logged. In `enforce` a refusal is
+//! `ProxyError::BadSignature` (401): the request is never forwarded, kept
+//! or claimed as a dedupe key. In `log` it goes on.
+
+use std::time::SystemTime;
+
+use http::request::Parts;
+
+use super::State;
+use crate::access::RequestContext;
+use crate::error::ProxyError;
+use crate::verify::{Refused, Signed, Verifier, VerifyMode};
+
+/// Checks the signature of the request (`parts` as it arrived, `body` whole).
+pub fn check(
+    state: &State,
+    ctx: &mut RequestContext,
+    verifier: &Verifier,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<(), ProxyError> {
+    let signed = Signed { headers: &parts.headers, query: parts.uri.query(), body };
+    let verdict = verifier.check(&signed, SystemTime::now());
+    if let Some(counts) = &state.route_metrics(ctx.route_ref).verify {
+        counts.record(verdict.err().map_or("ok", Refused::label));
+    }
+    let Err(refused) = verdict else { return Ok(()) };
+    let (route, scheme) = (ctx.route_name(), verifier.scheme.name());
+    match verifier.mode {
+        VerifyMode::Enforce => {
+            tracing::info!(%route, scheme, why = %refused, "signature refused: not forwarded");
+            ctx.upstream = None;
+            Err(ProxyError::BadSignature)
+        }
+        VerifyMode::Log => {
+            tracing::warn!(%route, scheme, why = %refused, "signature check failed; forwarded (verify mode = \"log\")");
+            Ok(())
+        }
+    }
+}
