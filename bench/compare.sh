@@ -157,18 +157,11 @@ rss_kib() {
 cpu_ticks() {
     local user=0 sys=0 u s
     for pid in $(proxy_pids "$1"); do
-        # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
-        read -r u s < <(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12, $13}') || continue
+        read -r u s < <(pid_cpu_ticks "$pid") || continue
         user=$((user + u)); sys=$((sys + s))
     done
     echo "$user $sys"
 }
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-
-# wrk latency figure (e.g. 620.00us, 1.20ms) in microseconds.
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
-
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
 
 declare -A RESULT
 record() { RESULT["$1|$2|$3"]+="$4 "; } # workload proxy metric value

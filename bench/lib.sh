@@ -90,3 +90,26 @@ cleanup_workdir() {
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
+
+# User and system CPU time of process PID in clock ticks: "user sys" (fields
+# 12 and 13 after "pid (comm) " in /proc/PID/stat). Usage: pid_cpu_ticks PID
+pid_cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# Microseconds of user + system time per request between two pid_cpu_ticks
+# readings. Usage: per_request_us BEFORE AFTER REQUESTS
+per_request_us() {
+    awk -v b="$1" -v a="$2" -v n="$3" -v t="$TICK_US" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); if (n == 0) print 0; else print ((y[1] - x[1]) + (y[2] - x[2])) * t / n }'
+}
+
+# wrk's latency figures (620.00us, 1.20ms, 1.01s) in microseconds. Usage: to_us FIGURE
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
+
+# The median of the numbers on stdin, one per line.
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
+
+# A / B to three places, "-" when B is 0. Usage: ratio A B
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.3f", a / b }'; }

@@ -149,20 +149,12 @@ for route in live fallback always; do
 done
 
 # hookgate's user and system CPU time in clock ticks: "user sys".
-cpu_ticks() { sed 's/.*) //' "/proc/$HOOKGATE_PID/stat" | awk '{print $12, $13}'; }
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-per_request_us() { # before after requests -> µs of user+sys per request
-    awk -v b="$1" -v a="$2" -v n="$3" -v t="$TICK_US" 'BEGIN {
-        split(b, x, " "); split(a, y, " "); if (n == 0) print 0; else print ((y[1] - x[1]) + (y[2] - x[2])) * t / n }'
-}
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print a[int((NR + 1) / 2)] }'; }
+cpu_ticks() { pid_cpu_ticks "$HOOKGATE_PID"; }
 declare -A RESULT
 record() { RESULT["$1|$2"]+="$3 "; } # target metric value
 last() { echo "${RESULT["$1|$2"]:-}" | awk '{print $NF}'; }
 sum() { echo "${RESULT["$1|$2"]:-}" | awk '{ n = 0; for (i = 1; i <= NF; i++) n += $i; print n }'; }
 m() { echo "${RESULT["$1|$2"]:-}" | tr ' ' '\n' | grep -v '^$' | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.3f", a / b }'; }
 waiting() { sqlite3 -cmd ".timeout 2000" "$SPOOL_FILE" "SELECT count(*) FROM requests WHERE dead = 0"; }
 dead() { sqlite3 -cmd ".timeout 2000" "$SPOOL_FILE" "SELECT count(*) FROM requests WHERE dead = 1"; }
 

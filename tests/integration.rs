@@ -39,6 +39,7 @@ mod telegram_delivery;
 mod telegram_limits;
 mod tls;
 mod tls_connections;
+mod verify_edge;
 
 /// Each `tests/*.rs` file is a module here or a `[[test]]` target in Cargo.toml.
 #[test]

@@ -36,6 +36,7 @@ mod raw_upstream;
 pub mod telegram_sim;
 pub mod tls_client;
 mod upstream;
+pub mod signers;
 pub mod webhook_senders;
 
 use std::time::{Duration, Instant};

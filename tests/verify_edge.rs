@@ -1,0 +1,348 @@
+//! Signatures checked at the edge (`verify`, issue 31) over real sockets, on
+//! both front ends (HTTP/1.1 through the engine, HTTP/2 through hyper's
+//! service): for every scheme a signed request passes byte for byte, and a
+//! changed body, a wrong secret, a missing, repeated or malformed signature
+//! and a stale timestamp each get 401 and never reach the upstream; `log`
+//! forwards and counts; a refused request is neither kept nor claimed.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::common::signers::{self, SignedRequest, body, sign, signature_header};
+use crate::common::tls_client::{Pki, client, connect};
+use crate::common::webhook_senders::spool_rows;
+use crate::common::{self, Daemon, Upstream};
+
+const KEY: &[u8] = b"test-secret-one";
+const OTHER_KEY: &[u8] = b"test-secret-two";
+const REFUSED: &str = "signature check failed\n";
+
+/// The schemes signed here (alipay_rsa2 is checked with the vectors its PHP made).
+const SCHEMES: [&str; 11] = [
+    "github",
+    "stripe",
+    "standard_webhooks",
+    "shopify",
+    "slack",
+    "hmac_sha256",
+    "btcpay",
+    "coinbase",
+    "coinpayments",
+    "epay_md5",
+    "mgate_md5",
+];
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A client of hookgate's TLS listener: HTTP/2 or HTTP/1.1 by ALPN.
+enum Front {
+    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+}
+
+impl Front {
+    async fn connect(pki: &Pki, addr: std::net::SocketAddr, http2: bool) -> Front {
+        let alpn: &[&[u8]] = if http2 { &[b"h2"] } else { &[b"http/1.1"] };
+        let stream = TokioIo::new(connect(&client(pki, alpn), addr, "a.test").await);
+        if http2 {
+            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), stream).await.unwrap();
+            tokio::spawn(conn);
+            Front::Http2(send)
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+            tokio::spawn(conn);
+            Front::Http1(send)
+        }
+    }
+
+    /// POSTs `request` to `path`; the status and body.
+    async fn post(&mut self, path: &str, request: &SignedRequest) -> (u16, String) {
+        let query = if request.query.is_empty() { String::new() } else { format!("?{}", request.query) };
+        let mut builder = Request::post(format!("https://a.test{path}{query}")).header("host", "a.test");
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder.body(Full::new(Bytes::from(request.body.clone()))).unwrap();
+        let response = match self {
+            Front::Http2(send) => send.send_request(request).await.unwrap(),
+            Front::Http1(send) => {
+                send.ready().await.expect("the connection is kept open");
+                send.send_request(request).await.unwrap()
+            }
+        };
+        let status = response.status().as_u16();
+        (status, String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned())
+    }
+}
+
+/// A route `/hooks/<scheme>` per scheme, each with `mode`, and the TLS listener.
+fn config(pki: &Pki, app: &Upstream, mode: &str) -> String {
+    let mut routes = String::new();
+    for scheme in SCHEMES {
+        let extra = match scheme {
+            "hmac_sha256" => ", header = \"X-Signature\", encoding = \"base64\", prefix = \"sha256=\"",
+            _ => "",
+        };
+        routes += &format!(
+            "[[routes]]\nname = \"{scheme}\"\npath = \"/hooks/{scheme}\"\nmethods = [\"POST\"]\nupstream = \"app\"\n\
+             verify = {{ scheme = \"{scheme}\", secret_file = \"{scheme}.key\", mode = \"{mode}\"{extra} }}\n"
+        );
+    }
+    common::tls_client::tls_config(pki, app, &routes)
+}
+
+/// Writes each scheme's secret file (0600) into `dir`.
+fn write_secrets(dir: &std::path::Path, key: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    for scheme in SCHEMES {
+        let path = dir.join(format!("{scheme}.key"));
+        std::fs::write(&path, signers::secret_file_text(scheme, key)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// Each way a signed request can be wrong, as it goes out for `scheme`.
+fn forgeries(scheme: &str) -> Vec<(&'static str, SignedRequest)> {
+    let at = now();
+    let good = sign(scheme, KEY, &body(scheme, "100"), at);
+    let mut changed = good.clone();
+    changed.body = body(scheme, "900");
+    if scheme.ends_with("_md5") {
+        // The parameters change; the signature stays.
+        let text = String::from_utf8(good.body.clone()).unwrap();
+        changed.body = text.replacen("money=100", "money=900", 1).into_bytes();
+    }
+    let mut out = vec![("changed body", changed), ("wrong secret", sign(scheme, OTHER_KEY, &good.body, at))];
+    if scheme.ends_with("_md5") {
+        let text = String::from_utf8(good.body.clone()).unwrap();
+        let unsigned = text.split('&').filter(|p| !p.starts_with("sign=")).collect::<Vec<_>>().join("&");
+        out.push(("missing sign", SignedRequest { body: unsigned.into_bytes(), ..good.clone() }));
+        let bad = text.split('&').map(|p| if p.starts_with("sign=") { "sign=zz" } else { p }).collect::<Vec<_>>();
+        out.push(("malformed sign", SignedRequest { body: bad.join("&").into_bytes(), ..good.clone() }));
+        return out;
+    }
+    let header = signature_header(scheme).unwrap();
+    let without = |r: &SignedRequest| r.headers.iter().filter(|(n, _)| n != header).cloned().collect::<Vec<_>>();
+    out.push(("missing header", SignedRequest { headers: without(&good), ..good.clone() }));
+    let value = good.headers.iter().find(|(n, _)| n == header).unwrap().1.clone();
+    let mut repeated = good.clone();
+    repeated.headers.push((header.to_string(), value));
+    out.push(("repeated header", repeated));
+    let mut malformed = SignedRequest { headers: without(&good), ..good.clone() };
+    malformed.headers.push((header.to_string(), "t=yesterday,v1=not-hex!".to_string()));
+    out.push(("malformed header", malformed));
+    if matches!(scheme, "stripe" | "standard_webhooks" | "slack") {
+        out.push(("stale", sign(scheme, KEY, &good.body, at - 3600)));
+        out.push(("from the future", sign(scheme, KEY, &good.body, at + 3600)));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scheme_passes_a_signed_request_and_refuses_every_forgery_on_both_front_ends() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    write_secrets(dir.path(), KEY);
+    let daemon = Daemon::start_in(dir.path(), &config(&pki, &app, "enforce"));
+    for http2 in [false, true] {
+        let front_name = if http2 { "HTTP/2" } else { "HTTP/1.1" };
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        for scheme in SCHEMES {
+            let path = format!("/hooks/{scheme}");
+            let before = app.seen().len();
+            for (what, forged) in forgeries(scheme) {
+                let answer = front.post(&path, &forged).await;
+                assert_eq!(answer, (401, REFUSED.to_string()), "{front_name} {scheme}: {what}");
+                // A 401 closes an HTTP/1.1 connection (a client fault): open another.
+                front = Front::connect(&pki, daemon.addr, http2).await;
+            }
+            assert_eq!(app.seen().len(), before, "{front_name} {scheme}: no forgery reached the upstream");
+            let good = sign(scheme, KEY, &body(scheme, "100"), now());
+            assert_eq!(front.post(&path, &good).await, (200, "app".to_string()), "{front_name} {scheme}: signed");
+            let seen = app.seen().pop().unwrap();
+            assert_eq!(seen.body, good.body, "{front_name} {scheme}: the body byte for byte");
+            for (name, value) in &good.headers {
+                assert_eq!(seen.headers.get(name).unwrap(), value.as_str(), "{front_name} {scheme}: {name}");
+            }
+        }
+    }
+    let metrics = common::get(daemon.admin.unwrap(), "localhost", "/metrics").body_text();
+    for scheme in SCHEMES {
+        let ok = format!("hookgate_verify_total{{route=\"{scheme}\",result=\"ok\"}} 2");
+        assert!(metrics.contains(&ok), "{ok} in\n{metrics}");
+    }
+    assert!(metrics.contains("hookgate_verify_total{route=\"stripe\",result=\"stale\"} 4"), "{metrics}");
+    assert!(metrics.contains("hookgate_verify_total{route=\"github\",result=\"missing\"} 2"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_mode_forwards_a_bad_signature_and_counts_it() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    write_secrets(dir.path(), KEY);
+    let daemon = Daemon::start_in(dir.path(), &config(&pki, &app, "log"));
+    let mut front = Front::connect(&pki, daemon.addr, true).await;
+    let forged = sign("github", OTHER_KEY, &body("github", "100"), now());
+    assert_eq!(front.post("/hooks/github", &forged).await, (200, "app".to_string()), "forwarded in log mode");
+    assert_eq!(app.seen().len(), 1);
+    let admin = daemon.admin.unwrap();
+    let metrics = common::get(admin, "localhost", "/metrics").body_text();
+    assert!(metrics.contains("hookgate_verify_total{route=\"github\",result=\"bad_signature\"} 1"), "{metrics}");
+    let status: serde_json::Value = serde_json::from_str(&common::get(admin, "localhost", "/status.json").body_text())
+        .expect("status.json");
+    let github = status["signatures"].as_array().unwrap().iter().find(|r| r["route"] == "github").unwrap().clone();
+    assert_eq!(github["mode"], "log");
+    assert_eq!(github["verdicts"]["bad_signature"], 1, "{github}");
+    daemon.wait_for_log("signature check failed; forwarded", Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_of_several_secrets_admits_for_rotation() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old"), "old-secret").unwrap();
+    std::fs::write(dir.path().join("new"), "new-secret").unwrap();
+    let route = "[[routes]]\nname = \"stripe\"\npath = \"/hooks/stripe\"\nupstream = \"app\"\n\
+                 verify = { scheme = \"stripe\", secret_files = [\"old\", \"new\"], tolerance = \"1m\" }\n";
+    let daemon = Daemon::start_in(dir.path(), &common::tls_client::tls_config(&pki, &app, route));
+    let mut front = Front::connect(&pki, daemon.addr, true).await;
+    let payload = body("stripe", "100");
+    for key in [&b"old-secret"[..], b"new-secret"] {
+        assert_eq!(front.post("/hooks/stripe", &sign("stripe", key, &payload, now())).await.0, 200);
+    }
+    let unknown = sign("stripe", b"third-secret", &payload, now());
+    assert_eq!(front.post("/hooks/stripe", &unknown).await.0, 401);
+    let late = sign("stripe", b"new-secret", &payload, now() - 120);
+    assert_eq!(front.post("/hooks/stripe", &late).await.0, 401, "tolerance = 1m");
+    assert_eq!(app.seen().len(), 2);
+}
+
+/// A forged update is never kept and never claims its update id: the genuine
+/// one that follows is forwarded (kept here) rather than answered as a repeat.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_request_is_neither_kept_nor_claimed() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gh.key"), KEY).unwrap();
+    let route = "[[routes]]\nname = \"hooks\"\npath = \"/hooks\"\nupstream = \"app\"\n\
+                 verify = { scheme = \"github\", secret_file = \"gh.key\" }\n\
+                 dedupe = { key = \"telegram_update_id\" }\nstore = { mode = \"always\" }\n\
+                 [spool]\ndir = \"spool\"\n";
+    let daemon = Daemon::start_in(dir.path(), &common::tls_client::tls_config(&pki, &app, route));
+    let spool = dir.path().join("spool/spool.sqlite3");
+    let update = br#"{"update_id":7,"message":{"chat":{"id":1},"text":"hi"}}"#;
+    for http2 in [true, false] {
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        let forged = sign("github", OTHER_KEY, update, now());
+        assert_eq!(front.post("/hooks", &forged).await.0, 401);
+    }
+    assert_eq!(spool_rows(&spool), 0, "a forged request is not kept");
+    let mut front = Front::connect(&pki, daemon.addr, true).await;
+    assert_eq!(front.post("/hooks", &sign("github", KEY, update, now())).await.0, 200, "kept and acknowledged");
+    assert!(common::eventually(Duration::from_secs(10), || app.seen().len() == 1), "delivered: not a repeat");
+    assert_eq!(app.seen()[0].body.as_ref(), update);
+}
+
+fn hookgate(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(args)
+        .env_remove("HOOKGATE_CONFIG")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+const UPSTREAM: &str = "[listen]\naddrs = [\"127.0.0.1:0\"]\n[upstreams.app]\nurl = \"http://127.0.0.1:7001\"\n";
+
+/// `route --body` says whether a body would pass; `check` shows the scheme,
+/// never the secret, and warns about what is valid but probably wrong.
+#[test]
+fn route_and_check_explain_verify() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("gh.key");
+    std::fs::write(&key, KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = format!(
+        "{UPSTREAM}[[routes]]\nname = \"gh\"\npath = \"/gh\"\nupstream = \"app\"\n\
+         verify = {{ scheme = \"github\", secret_file = \"gh.key\" }}\n[default]\nupstream = \"app\"\n"
+    );
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let path = path.to_str().unwrap();
+
+    let (code, stdout, _) = hookgate(&["check", "-c", path]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("verify = { scheme = \"github\", mode = \"enforce\" }  # 1 secret"), "{stdout}");
+    assert!(!stdout.contains(std::str::from_utf8(KEY).unwrap()), "the secret is never shown: {stdout}");
+    assert!(stdout.contains("warning: route gh: verify scheme github signs the body"), "{stdout}");
+    assert!(stdout.contains("may be read by its group or others: chmod 600"), "{stdout}");
+
+    let payload = body("github", "100");
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, &payload).unwrap();
+    let signature = format!("X-Hub-Signature-256: sha256={}", signers::hex(&signers::hmac_sha256(KEY, &payload)));
+    let body_arg = body_file.to_str().unwrap();
+    let route = |header: &str| hookgate(&["route", "-c", path, "POST", "http://x/gh", "-H", header, "--body", body_arg]);
+    let (code, stdout, stderr) = route(&signature);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("verify github (enforce: refused with 401 when it fails): the signature holds"), "{stdout}");
+    assert!(stdout.contains("=> route gh -> upstream app"), "{stdout}");
+    let (_, stdout, _) = route("X-Hub-Signature-256: sha256=00");
+    assert!(stdout.contains("bad_signature"), "{stdout}");
+    assert!(stdout.contains("=> route gh refuses this request with 401"), "{stdout}");
+    let (_, stdout, _) = hookgate(&["route", "-c", path, "POST", "http://x/gh"]);
+    assert!(stdout.contains("pass --body FILE to check a signature"), "{stdout}");
+    let (code, _, stderr) = route_missing_body(path);
+    assert_eq!(code, Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("--body: cannot read"), "{stderr}");
+}
+
+fn route_missing_body(path: &str) -> (Option<i32>, String, String) {
+    hookgate(&["route", "-c", path, "POST", "http://x/gh", "--body", "/nonexistent/body"])
+}
+
+/// Each mistake in a `verify` is refused with the key path and line.
+#[test]
+fn verify_mistakes_are_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.key"), "secret").unwrap();
+    std::fs::write(dir.path().join("bad.pem"), "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+        .unwrap();
+    let cases = [
+        ("{ scheme = \"paypal\", secret_file = \"s.key\" }", "routes[0].verify.scheme: unknown scheme \"paypal\""),
+        ("{ scheme = \"github\" }", "routes[0].verify: needs secret_file or secret_files"),
+        ("{ scheme = \"github\", secret_file = \"none.key\" }", "routes[0].verify.secret_file: cannot read"),
+        ("{ scheme = \"hmac_sha256\", secret_file = \"s.key\" }", "hmac_sha256 needs header"),
+        ("{ scheme = \"github\", secret_file = \"s.key\", header = \"X-S\" }", "for scheme = \"hmac_sha256\" only"),
+        ("{ scheme = \"github\", secret_file = \"s.key\", tolerance = \"1m\" }", "github signs no timestamp"),
+        ("{ scheme = \"stripe\", secret_file = \"s.key\", tolerance = \"0s\" }", "tolerance: must be above 0"),
+        ("{ scheme = \"alipay_rsa2\", secret_file = \"s.key\" }", "alipay_rsa2 is checked with public_key_file"),
+        ("{ scheme = \"alipay_rsa2\", public_key_file = \"bad.pem\" }", "routes[0].verify.public_key_file: "),
+        ("{ scheme = \"github\", secret_file = \"s.key\", mode = \"audit\" }", "routes[0].verify.mode"),
+        ("{ scheme = \"standard_webhooks\", secret_file = \"s.key\" }", "routes[0].verify"),
+    ];
+    for (verify, expected) in cases {
+        let config = format!(
+            "{UPSTREAM}\n[[routes]]\nname = \"r\"\npath = \"/r\"\nmethods = [\"POST\"]\nupstream = \"app\"\nverify = {verify}\n"
+        );
+        let path = dir.path().join("hookgate.toml");
+        std::fs::write(&path, config).unwrap();
+        let (code, _, stderr) = hookgate(&["check", "-c", path.to_str().unwrap()]);
+        assert_eq!(code, Some(78), "{verify}: {stderr}");
+        assert!(stderr.contains(expected), "{verify}: expected {expected:?} in {stderr}");
+        assert!(stderr.contains("hookgate.toml:11"), "{verify}: the line: {stderr}");
+        assert!(!stderr.contains("\"secret\""), "{verify}: the secret is never echoed: {stderr}");
+    }
+}
