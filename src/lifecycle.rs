@@ -345,6 +345,9 @@ fn log_summary(config: &Config) {
         tracing::info!(name = %route.name, r#match = %route.describe_match(), %action, "route");
     }
     tracing::info!(action = %report::describe_action(config, config.routes.default_action()), "default");
+    for file in &config.loose_secret_files {
+        tracing::warn!(file = %file.display(), "a secret file its group or others may read: chmod 600 it");
+    }
 }
 
 /// The route, upstream and certificate names `config` serves, as its metrics
