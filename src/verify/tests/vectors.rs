@@ -118,3 +118,8 @@ fn check_file(file: &str, at_least: usize) {
 fn xboard_vectors_signed_by_php() {
     check_file("xboard.jsonl", 250);
 }
+
+#[test]
+fn generic_vectors_from_the_senders_libraries_and_docs() {
+    check_file("generic.jsonl", 50);
+}
