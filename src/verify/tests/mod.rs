@@ -9,7 +9,11 @@ use ring::hmac;
 
 use super::{Keys, Refused, Scheme, Signed, Verifier, VerifyMode};
 
+mod keys;
+mod params;
+mod schemes;
 mod vectors;
+mod xboard;
 
 fn at(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds)
