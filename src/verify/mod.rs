@@ -9,12 +9,35 @@
 //! the request's headers, query and whole body and the time now; it compares
 //! in constant time. The schemes follow each sender's own documentation or
 //! code (see each scheme's module).
+//!
+//! The order of the verdicts: a signature header (or `sign` parameter) that
+//! is absent is `Missing`; one that is repeated or cannot be read is
+//! `Malformed`; then the signature is checked (`BadSignature`), and only a
+//! request it admits has its time checked (`Stale`), so a forger learns
+//! nothing from the clock.
+//!
+//! # Layout
+//! - `header`: reading signature headers, digests, HMAC, the time window
+//! - `generic`: github, stripe, standard_webhooks, shopify, slack, hmac_sha256
+//! - `xboard`: XBoard's payment plugins (epay_md5 ... coinpayments)
+//! - `params`: the parameters Laravel hands those plugins (query, form, JSON, middleware)
+//! - `php`: PHP's array, `ksort`, `http_build_query`, `urldecode`, `stripslashes`
+//! - `keys`: secrets and the RSA public key from their files
 
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName};
 
 use crate::secret::Secret;
+
+mod generic;
+mod header;
+mod keys;
+mod params;
+mod php;
+#[cfg(test)]
+mod tests;
+mod xboard;
 
 /// How a signature is computed and carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +57,17 @@ pub enum Scheme {
     HmacSha256 { header: HeaderName, encoding: Encoding, prefix: String },
     /// XBoard's EPay plugin: md5 of the key-sorted parameters (PHP encoding) and the key.
     EpayMd5,
-    /// XBoard's Mgate plugin: as `EpayMd5` without `urldecode`.
+    /// XBoard's Mgate plugin: md5 of `http_build_query` of the key-sorted
+    /// parameters without `sign` (no `urldecode`, no `stripslashes`) and the key.
     MgateMd5,
     /// XBoard's AlipayF2F plugin: SHA256withRSA over the key-sorted `k=v&...`, Alipay's public key.
     AlipayRsa2,
-    /// XBoard's BTCPay plugin: `Btcpay-Sig: sha256=<hex HMAC-SHA256 of the body>`.
+    /// XBoard's BTCPay plugin: `Btcpay-Sig: sha256=<hex HMAC-SHA256 of the trimmed body>`.
     Btcpay,
-    /// XBoard's Coinbase plugin: `X-Cc-Webhook-Signature: <hex HMAC-SHA256 of the body>`.
+    /// XBoard's Coinbase plugin: `X-Cc-Webhook-Signature: <hex HMAC-SHA256 of the trimmed body>`.
     Coinbase,
-    /// XBoard's CoinPayments plugin: `Hmac: <hex HMAC-SHA512 of the form body>`.
+    /// XBoard's CoinPayments plugin: `Hmac: <hex HMAC-SHA512>` of the key-sorted
+    /// parameters as `stripslashes(http_build_query(...))` writes them.
     Coinpayments,
 }
 
@@ -177,24 +202,21 @@ impl Scheme {
 impl Verifier {
     /// Checks `signed` at `now`.
     pub fn check(&self, signed: &Signed<'_>, now: SystemTime) -> Result<(), Refused> {
-        let _ = (signed, now);
-        Err(Refused::Missing)
-    }
-}
-
-impl Keys {
-    /// The secrets of `scheme` from the bytes of its secret files (a
-    /// trailing newline already removed): `standard_webhooks` takes `whsec_`
-    /// base64 keys, every other scheme the bytes as they are.
-    pub fn secrets(scheme: &Scheme, files: Vec<Vec<u8>>) -> Result<Keys, KeyError> {
-        let _ = scheme;
-        Ok(Keys::Secrets(files.iter().map(|bytes| Secret::new(bytes)).collect()))
-    }
-
-    /// An RSA public key from a file: PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`)
-    /// or the bare base64 of the `PUBLIC KEY` that XBoard's admin holds.
-    pub fn public_key(file: &[u8]) -> Result<Keys, KeyError> {
-        let _ = file;
-        Err(KeyError("not read yet".into()))
+        match &self.scheme {
+            Scheme::Github => generic::github(self, signed),
+            Scheme::Stripe => generic::stripe(self, signed, now),
+            Scheme::StandardWebhooks => generic::standard_webhooks(self, signed, now),
+            Scheme::Shopify => generic::shopify(self, signed),
+            Scheme::Slack => generic::slack(self, signed, now),
+            Scheme::HmacSha256 { header, encoding, prefix } => {
+                generic::hmac_sha256(self, signed, header, *encoding, prefix)
+            }
+            Scheme::EpayMd5 => xboard::epay(self, signed),
+            Scheme::MgateMd5 => xboard::mgate(self, signed),
+            Scheme::AlipayRsa2 => xboard::alipay(self, signed),
+            Scheme::Btcpay => xboard::btcpay(self, signed),
+            Scheme::Coinbase => xboard::coinbase(self, signed),
+            Scheme::Coinpayments => xboard::coinpayments(self, signed),
+        }
     }
 }
