@@ -196,8 +196,8 @@ async fn log_mode_forwards_a_bad_signature_and_counts_it() {
     let admin = daemon.admin.unwrap();
     let metrics = common::get(admin, "localhost", "/metrics").body_text();
     assert!(metrics.contains("hookgate_verify_total{route=\"github\",result=\"bad_signature\"} 1"), "{metrics}");
-    let status: serde_json::Value = serde_json::from_str(&common::get(admin, "localhost", "/status.json").body_text())
-        .expect("status.json");
+    let status: serde_json::Value =
+        serde_json::from_str(&common::get(admin, "localhost", "/status.json").body_text()).expect("status.json");
     let github = status["signatures"].as_array().unwrap().iter().find(|r| r["route"] == "github").unwrap().clone();
     assert_eq!(github["mode"], "log");
     assert_eq!(github["verdicts"]["bad_signature"], 1, "{github}");
@@ -294,10 +294,14 @@ fn route_and_check_explain_verify() {
     std::fs::write(&body_file, &payload).unwrap();
     let signature = format!("X-Hub-Signature-256: sha256={}", signers::hex(&signers::hmac_sha256(KEY, &payload)));
     let body_arg = body_file.to_str().unwrap();
-    let route = |header: &str| hookgate(&["route", "-c", path, "POST", "http://x/gh", "-H", header, "--body", body_arg]);
+    let route =
+        |header: &str| hookgate(&["route", "-c", path, "POST", "http://x/gh", "-H", header, "--body", body_arg]);
     let (code, stdout, stderr) = route(&signature);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("verify github (enforce: refused with 401 when it fails): the signature holds"), "{stdout}");
+    assert!(
+        stdout.contains("verify github (enforce: refused with 401 when it fails): the signature holds"),
+        "{stdout}"
+    );
     assert!(stdout.contains("=> route gh -> upstream app"), "{stdout}");
     let (_, stdout, _) = route("X-Hub-Signature-256: sha256=00");
     assert!(stdout.contains("bad_signature"), "{stdout}");
@@ -345,4 +349,109 @@ fn verify_mistakes_are_config_errors() {
         assert!(stderr.contains("hookgate.toml:11"), "{verify}: the line: {stderr}");
         assert!(!stderr.contains("\"secret\""), "{verify}: the secret is never echoed: {stderr}");
     }
+}
+
+/// Every XBoard vector signed by PHP (`tests/data/verify/make_xboard.php`)
+/// through the daemon, on both front ends: the ones XBoard accepts pass
+/// byte for byte (spaces, empty fields, GET queries, the Alipay RSA2 key
+/// included), every other one gets 401 and never reaches the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_php_signed_xboard_vectors_pass_or_fail_through_the_daemon_as_in_xboard() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verify");
+    let vectors: Vec<serde_json::Value> = std::fs::read_to_string(data.join("xboard.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    // One route per scheme and key set, at /x/<n>.
+    let mut keys: Vec<String> = Vec::new();
+    let mut routes = String::new();
+    let route_of = |vector: &serde_json::Value, keys: &mut Vec<String>, routes: &mut String| {
+        let id = format!("{}|{}|{}", vector["scheme"], vector["secrets"], vector["public_key"]);
+        if let Some(n) = keys.iter().position(|k| *k == id) {
+            return n;
+        }
+        let n = keys.len();
+        let key_keys = match vector["public_key"].as_str() {
+            Some(file) => format!("public_key_file = \"{}\"", data.join(file).display()),
+            None => {
+                let files: Vec<String> = vector["secrets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, secret)| {
+                        let file = format!("key-{n}-{i}");
+                        std::fs::write(dir.path().join(&file), secret.as_str().unwrap()).unwrap();
+                        format!("\"{file}\"")
+                    })
+                    .collect();
+                format!("secret_files = [{}]", files.join(", "))
+            }
+        };
+        *routes += &format!(
+            "[[routes]]\nname = \"x{n}\"\npath = \"/x/{n}\"\nupstream = \"app\"\nverify = {{ scheme = {}, {key_keys} }}\n",
+            vector["scheme"]
+        );
+        keys.push(id);
+        n
+    };
+    let paths: Vec<usize> = vectors.iter().map(|v| route_of(v, &mut keys, &mut routes)).collect();
+    let daemon = Daemon::start_in(dir.path(), &common::tls_client::tls_config(&pki, &app, &routes));
+    let mut forwarded = 0;
+    for http2 in [false, true] {
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        for (vector, n) in vectors.iter().zip(&paths) {
+            let (status, target, body) = send_vector(&mut front, &format!("/x/{n}"), vector).await;
+            if status != 200 && !http2 {
+                // A 401 closes an HTTP/1.1 connection (a client fault).
+                front = Front::connect(&pki, daemon.addr, http2).await;
+            }
+            let name = format!("{} ({}, http2 {http2})", vector["name"], vector["scheme"]);
+            if vector["expect"] == "ok" {
+                assert_eq!(status, 200, "{name}");
+                let seen = app.seen().pop().unwrap();
+                assert_eq!((seen.target, seen.body), (target, body), "{name}: byte for byte");
+                forwarded += 1;
+            } else {
+                assert_eq!(status, 401, "{name}");
+            }
+        }
+    }
+    let passed = vectors.iter().filter(|v| v["expect"] == "ok").count();
+    assert_eq!(app.seen().len(), forwarded, "only what passed reached the upstream");
+    assert!(passed >= 50 && passed < vectors.len(), "{passed} of {} vectors pass", vectors.len());
+}
+
+/// Sends one vector; its status, and the target and body as sent.
+async fn send_vector(front: &mut Front, path: &str, vector: &serde_json::Value) -> (u16, String, Bytes) {
+    let target = match vector["query"].as_str() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
+    };
+    let body = Bytes::from(vector["body"].as_str().unwrap().to_string());
+    let mut builder = Request::builder()
+        .method(vector["method"].as_str().unwrap())
+        .uri(format!("https://a.test{target}"))
+        .header("host", "a.test");
+    if let Some(content_type) = vector["content_type"].as_str() {
+        builder = builder.header("content-type", content_type);
+    }
+    for pair in vector["headers"].as_array().unwrap() {
+        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+    }
+    let request = builder.body(Full::new(body.clone())).unwrap();
+    let response = match front {
+        Front::Http2(send) => send.send_request(request).await.unwrap(),
+        Front::Http1(send) => {
+            send.ready().await.expect("the connection is kept open");
+            send.send_request(request).await.unwrap()
+        }
+    };
+    let status = response.status().as_u16();
+    response.into_body().collect().await.unwrap();
+    (status, target, body)
 }

@@ -33,10 +33,10 @@ mod config;
 mod daemon;
 pub mod pebble;
 mod raw_upstream;
+pub mod signers;
 pub mod telegram_sim;
 pub mod tls_client;
 mod upstream;
-pub mod signers;
 pub mod webhook_senders;
 
 use std::time::{Duration, Instant};

@@ -93,7 +93,7 @@ pub fn sign(scheme: &str, key: &[u8], body: &[u8], at: u64) -> SignedRequest {
         "btcpay" => header("Btcpay-Sig", format!("sha256={}", hex(&hmac_sha256(key, body)))),
         "coinbase" => header("X-Cc-Webhook-Signature", hex(&hmac_sha256(key, body))),
         "coinpayments" => header("Hmac", hex(&hmac_sha512(key, body))),
-        "epay_md5" | "mgate_md5" => return sign_params(key, body),
+        "epay_md5" | "mgate_md5" => return sign_params(scheme, key, body),
         other => panic!("no signer for {other}"),
     };
     let mut headers = headers;
@@ -103,11 +103,15 @@ pub fn sign(scheme: &str, key: &[u8], body: &[u8], at: u64) -> SignedRequest {
     SignedRequest { query: String::new(), headers, body: body.to_vec() }
 }
 
-/// EPay's notify: `sign` = md5 of the key-sorted `k=v&...` (plain ASCII values
-/// need no PHP encoding) followed by the key, added to the form with `sign_type`.
-fn sign_params(key: &[u8], body: &[u8]) -> SignedRequest {
+/// EPay's and Mgate's notify: `sign` = md5 of the key-sorted `k=v&...` (plain
+/// ASCII values need no PHP encoding) followed by the key, added to the form
+/// with `sign_type`, which Mgate signs too and EPay leaves out.
+fn sign_params(scheme: &str, key: &[u8], body: &[u8]) -> SignedRequest {
     let text = String::from_utf8_lossy(body);
     let mut pairs: Vec<&str> = text.split('&').collect();
+    if scheme == "mgate_md5" {
+        pairs.push("sign_type=MD5");
+    }
     pairs.sort_unstable();
     let signed = format!("{}{}", pairs.join("&"), String::from_utf8_lossy(key));
     let sign = hex(&Md5::digest(signed.as_bytes()));
