@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use common::telegram_sim::{Tally, TelegramSim, Timings, WebhookBackend, tally};
-use common::tls_client::{Pki, client, connect};
+use common::tls_client::{Front, Pki, client, connect};
 use common::webhook_senders::{Backend, PaymentGateway, form_field, spool_contents, spool_rows};
 use common::{Daemon, eventually, say};
 
@@ -443,45 +443,15 @@ async fn fallback_keeps_and_delivers_to_an_https_upstream() {
     assert!(eventually(Duration::from_secs(5), || spool_rows(&spool) == 0), "the spool drains");
 }
 
-/// A sender over TLS to hookgate: HTTP/2 (hyper's service) or HTTP/1.1 (the engine).
-enum Sender {
-    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
-    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
-}
-
-impl Sender {
-    async fn connect(pki: &Pki, addr: std::net::SocketAddr, http2: bool) -> Sender {
-        let alpn: &[&[u8]] = if http2 { &[b"h2"] } else { &[b"http/1.1"] };
-        let stream = TokioIo::new(connect(&client(pki, alpn), addr, "a.test").await);
-        if http2 {
-            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), stream).await.unwrap();
-            tokio::spawn(conn);
-            Sender::Http2(send)
-        } else {
-            let (send, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
-            tokio::spawn(conn);
-            Sender::Http1(send)
-        }
-    }
-
-    /// Sends update `id` of chat `chat`; its status and body.
-    async fn update(&mut self, chat: i64, id: i64) -> (u16, Bytes) {
-        let update = format!(r#"{{"update_id":{id},"message":{{"chat":{{"id":{chat}}},"text":"hi"}}}}"#);
-        let request = Request::post(format!("https://a.test{}", common::WEBHOOK_PATH))
-            .header("host", "a.test")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(update)))
-            .unwrap();
-        let response = match self {
-            Sender::Http2(send) => send.send_request(request).await.unwrap(),
-            Sender::Http1(send) => {
-                send.ready().await.expect("the connection is kept open");
-                send.send_request(request).await.unwrap()
-            }
-        };
-        let status = response.status().as_u16();
-        (status, response.into_body().collect().await.unwrap().to_bytes())
-    }
+/// Sends update `id` of chat `chat` to the webhook; its status and body.
+async fn send_update(front: &mut Front, chat: i64, id: i64) -> (u16, Bytes) {
+    let update = format!(r#"{{"update_id":{id},"message":{{"chat":{{"id":{chat}}},"text":"hi"}}}}"#);
+    let request = Request::post(format!("https://a.test{}", common::WEBHOOK_PATH))
+        .header("host", "a.test")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(update)))
+        .unwrap();
+    front.send(request).await
 }
 
 /// Both TLS front ends with dedupe: a kept update is acknowledged, its
@@ -504,12 +474,16 @@ async fn a_redelivery_of_a_kept_update_is_not_kept_twice_over_http2_and_http1() 
     let daemon = Daemon::start(&config);
     let spool = daemon.dir().join("spool/spool.sqlite3");
     for (http2, chat) in [(true, 5), (false, 6)] {
-        let mut sender = Sender::connect(&pki, daemon.addr, http2).await;
+        let mut sender = Front::connect(&pki, daemon.addr, http2).await;
         let (first, second) = (chat * 10, chat * 10 + 1);
         let front = if http2 { "HTTP/2" } else { "HTTP/1.1" };
-        assert_eq!(sender.update(chat, first).await, (200, Bytes::new()), "{front}: kept and acknowledged");
-        assert_eq!(sender.update(chat, first).await, (200, Bytes::new()), "{front}: the redelivery, the same answer");
-        assert_eq!(sender.update(chat, second).await, (200, Bytes::new()), "{front}: kept behind the first");
+        assert_eq!(send_update(&mut sender, chat, first).await, (200, Bytes::new()), "{front}: kept and acknowledged");
+        assert_eq!(
+            send_update(&mut sender, chat, first).await,
+            (200, Bytes::new()),
+            "{front}: the redelivery, the same answer"
+        );
+        assert_eq!(send_update(&mut sender, chat, second).await, (200, Bytes::new()), "{front}: kept behind the first");
     }
     assert_eq!(spool_rows(&spool), 4, "no redelivery is kept twice");
     backend.up().await;
@@ -549,15 +523,15 @@ async fn a_sender_that_leaves_while_its_update_is_written_blocks_nothing() {
         let spool = daemon.dir().join("spool/spool.sqlite3");
         let lock = rusqlite::Connection::open(&spool).unwrap();
         lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let mut sender = Sender::connect(&pki, daemon.addr, true).await;
-        let left = tokio::time::timeout(Duration::from_millis(300), sender.update(3, 1)).await;
+        let mut sender = Front::connect(&pki, daemon.addr, true).await;
+        let left = tokio::time::timeout(Duration::from_millis(300), send_update(&mut sender, 3, 1)).await;
         assert!(left.is_err(), "{store}: no answer while the spool cannot be written");
         drop(sender); // The stream is reset, the connection closed.
         tokio::time::sleep(Duration::from_millis(200)).await;
         lock.execute_batch("COMMIT").unwrap();
         drop(lock);
-        let mut sender = Sender::connect(&pki, daemon.addr, true).await;
-        assert_eq!(sender.update(3, 2).await.0, 200, "{store}: the next update of the chat");
+        let mut sender = Front::connect(&pki, daemon.addr, true).await;
+        assert_eq!(send_update(&mut sender, 3, 2).await.0, 200, "{store}: the next update of the chat");
         let both = || update_ids(&backend).contains(&1) && update_ids(&backend).contains(&2);
         assert!(eventually(Duration::from_secs(5), both), "{store}: delivered: {:?}", update_ids(&backend));
         assert!(eventually(Duration::from_secs(5), || spool_rows(&spool) == 0), "{store}: nothing stays in the spool");

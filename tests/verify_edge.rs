@@ -9,11 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http_body_util::Full;
 
 use crate::common::signers::{self, SignedRequest, body, sign, signature_header};
-use crate::common::tls_client::{Pki, client, connect};
+use crate::common::tls_client::{Front, Pki};
 use crate::common::webhook_senders::spool_rows;
 use crate::common::{self, Daemon, Upstream};
 
@@ -40,45 +39,15 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// A client of hookgate's TLS listener: HTTP/2 or HTTP/1.1 by ALPN.
-enum Front {
-    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
-    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
-}
-
-impl Front {
-    async fn connect(pki: &Pki, addr: std::net::SocketAddr, http2: bool) -> Front {
-        let alpn: &[&[u8]] = if http2 { &[b"h2"] } else { &[b"http/1.1"] };
-        let stream = TokioIo::new(connect(&client(pki, alpn), addr, "a.test").await);
-        if http2 {
-            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), stream).await.unwrap();
-            tokio::spawn(conn);
-            Front::Http2(send)
-        } else {
-            let (send, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
-            tokio::spawn(conn);
-            Front::Http1(send)
-        }
+/// POSTs `request` to `path`; the status and body.
+async fn post(front: &mut Front, path: &str, request: &SignedRequest) -> (u16, String) {
+    let query = if request.query.is_empty() { String::new() } else { format!("?{}", request.query) };
+    let mut builder = Request::post(format!("https://a.test{path}{query}")).header("host", "a.test");
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
     }
-
-    /// POSTs `request` to `path`; the status and body.
-    async fn post(&mut self, path: &str, request: &SignedRequest) -> (u16, String) {
-        let query = if request.query.is_empty() { String::new() } else { format!("?{}", request.query) };
-        let mut builder = Request::post(format!("https://a.test{path}{query}")).header("host", "a.test");
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder.body(Full::new(Bytes::from(request.body.clone()))).unwrap();
-        let response = match self {
-            Front::Http2(send) => send.send_request(request).await.unwrap(),
-            Front::Http1(send) => {
-                send.ready().await.expect("the connection is kept open");
-                send.send_request(request).await.unwrap()
-            }
-        };
-        let status = response.status().as_u16();
-        (status, String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned())
-    }
+    let (status, body) = front.send(builder.body(Full::new(Bytes::from(request.body.clone()))).unwrap()).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A route `/hooks/<scheme>` per scheme, each with `mode`, and the TLS listener.
@@ -158,14 +127,14 @@ async fn every_scheme_passes_a_signed_request_and_refuses_every_forgery_on_both_
             let path = format!("/hooks/{scheme}");
             let before = app.seen().len();
             for (what, forged) in forgeries(scheme) {
-                let answer = front.post(&path, &forged).await;
+                let answer = post(&mut front, &path, &forged).await;
                 assert_eq!(answer, (401, REFUSED.to_string()), "{front_name} {scheme}: {what}");
                 // A 401 closes an HTTP/1.1 connection (a client fault): open another.
                 front = Front::connect(&pki, daemon.addr, http2).await;
             }
             assert_eq!(app.seen().len(), before, "{front_name} {scheme}: no forgery reached the upstream");
             let good = sign(scheme, KEY, &body(scheme, "100"), now());
-            assert_eq!(front.post(&path, &good).await, (200, "app".to_string()), "{front_name} {scheme}: signed");
+            assert_eq!(post(&mut front, &path, &good).await, (200, "app".to_string()), "{front_name} {scheme}: signed");
             let seen = app.seen().pop().unwrap();
             assert_eq!(seen.body, good.body, "{front_name} {scheme}: the body byte for byte");
             for (name, value) in &good.headers {
@@ -191,7 +160,7 @@ async fn log_mode_forwards_a_bad_signature_and_counts_it() {
     let daemon = Daemon::start_in(dir.path(), &config(&pki, &app, "log"));
     let mut front = Front::connect(&pki, daemon.addr, true).await;
     let forged = sign("github", OTHER_KEY, &body("github", "100"), now());
-    assert_eq!(front.post("/hooks/github", &forged).await, (200, "app".to_string()), "forwarded in log mode");
+    assert_eq!(post(&mut front, "/hooks/github", &forged).await, (200, "app".to_string()), "forwarded in log mode");
     assert_eq!(app.seen().len(), 1);
     let admin = daemon.admin.unwrap();
     let metrics = common::get(admin, "localhost", "/metrics").body_text();
@@ -217,12 +186,12 @@ async fn any_of_several_secrets_admits_for_rotation() {
     let mut front = Front::connect(&pki, daemon.addr, true).await;
     let payload = body("stripe", "100");
     for key in [&b"old-secret"[..], b"new-secret"] {
-        assert_eq!(front.post("/hooks/stripe", &sign("stripe", key, &payload, now())).await.0, 200);
+        assert_eq!(post(&mut front, "/hooks/stripe", &sign("stripe", key, &payload, now())).await.0, 200);
     }
     let unknown = sign("stripe", b"third-secret", &payload, now());
-    assert_eq!(front.post("/hooks/stripe", &unknown).await.0, 401);
+    assert_eq!(post(&mut front, "/hooks/stripe", &unknown).await.0, 401);
     let late = sign("stripe", b"new-secret", &payload, now() - 120);
-    assert_eq!(front.post("/hooks/stripe", &late).await.0, 401, "tolerance = 1m");
+    assert_eq!(post(&mut front, "/hooks/stripe", &late).await.0, 401, "tolerance = 1m");
     assert_eq!(app.seen().len(), 2);
 }
 
@@ -244,11 +213,11 @@ async fn a_refused_request_is_neither_kept_nor_claimed() {
     for http2 in [true, false] {
         let mut front = Front::connect(&pki, daemon.addr, http2).await;
         let forged = sign("github", OTHER_KEY, update, now());
-        assert_eq!(front.post("/hooks", &forged).await.0, 401);
+        assert_eq!(post(&mut front, "/hooks", &forged).await.0, 401);
     }
     assert_eq!(spool_rows(&spool), 0, "a forged request is not kept");
     let mut front = Front::connect(&pki, daemon.addr, true).await;
-    assert_eq!(front.post("/hooks", &sign("github", KEY, update, now())).await.0, 200, "kept and acknowledged");
+    assert_eq!(post(&mut front, "/hooks", &sign("github", KEY, update, now())).await.0, 200, "kept and acknowledged");
     assert!(common::eventually(Duration::from_secs(10), || app.seen().len() == 1), "delivered: not a repeat");
     assert_eq!(app.seen()[0].body.as_ref(), update);
 }
@@ -443,15 +412,6 @@ async fn send_vector(front: &mut Front, path: &str, vector: &serde_json::Value) 
     for pair in vector["headers"].as_array().unwrap() {
         builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
     }
-    let request = builder.body(Full::new(body.clone())).unwrap();
-    let response = match front {
-        Front::Http2(send) => send.send_request(request).await.unwrap(),
-        Front::Http1(send) => {
-            send.ready().await.expect("the connection is kept open");
-            send.send_request(request).await.unwrap()
-        }
-    };
-    let status = response.status().as_u16();
-    response.into_body().collect().await.unwrap();
+    let (status, _) = front.send(builder.body(Full::new(body.clone())).unwrap()).await;
     (status, target, body)
 }

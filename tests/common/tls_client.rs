@@ -119,3 +119,41 @@ pub async fn connect(
 pub fn presented(stream: &TlsStream<tokio::net::TcpStream>) -> CertificateDer<'static> {
     stream.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned()
 }
+
+/// A client of hookgate's TLS listener as site `a.test` (see `tls_config`):
+/// HTTP/2 (hyper's service) or HTTP/1.1 (the engine), by ALPN.
+pub enum Front {
+    Http2(hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>),
+    Http1(hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>),
+}
+
+impl Front {
+    pub async fn connect(pki: &Pki, addr: SocketAddr, http2: bool) -> Front {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let alpn: &[&[u8]] = if http2 { &[b"h2"] } else { &[b"http/1.1"] };
+        let stream = TokioIo::new(connect(&client(pki, alpn), addr, "a.test").await);
+        if http2 {
+            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), stream).await.unwrap();
+            tokio::spawn(conn);
+            Front::Http2(send)
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+            tokio::spawn(conn);
+            Front::Http1(send)
+        }
+    }
+
+    /// Sends `request` on this connection; its status and whole body.
+    pub async fn send(&mut self, request: http::Request<http_body_util::Full<bytes::Bytes>>) -> (u16, bytes::Bytes) {
+        use http_body_util::BodyExt;
+        let response = match self {
+            Front::Http2(send) => send.send_request(request).await.unwrap(),
+            Front::Http1(send) => {
+                send.ready().await.expect("the connection is kept open");
+                send.send_request(request).await.unwrap()
+            }
+        };
+        let status = response.status().as_u16();
+        (status, response.into_body().collect().await.unwrap().to_bytes())
+    }
+}
