@@ -104,10 +104,6 @@ impl Array {
         self.entries.is_empty()
     }
 
-    pub(super) fn get(&self, key: &[u8]) -> Option<&Value> {
-        self.entries.get(&Key::from_bytes(key))
-    }
-
     /// `unset($a[$key])`; the others keep their order.
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Value> {
         self.entries.shift_remove(&Key::from_bytes(key))
