@@ -39,6 +39,8 @@
 //!   the characters PCRE's Unicode `\s` matches, Laravel's
 //!   `INVISIBLE_CHARACTERS` and ` \n\r\t\v\0` (the set `LARAVEL_TRIMMED`
 //!   below, as PHP's own PCRE reports it); for other bytes PHP's `trim`.
+//!   XBoard with plugins-core requires laravel/framework ^12; Laravel before
+//!   11.x of 2025-01 trimmed fewer invisible characters, and before 2024-09 no NUL.
 //!
 //! Not here: what a plugin signs from them (`xboard`).
 
