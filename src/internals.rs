@@ -1,7 +1,8 @@
 //! What `fuzz/`, `benches/` and `tests/` drive directly, below the public
 //! surface in `lib.rs`: the parsers the daemon runs on client and upstream
-//! bytes (for `cargo fuzz`), the request-path steps the routing bench times,
-//! and the TLS helpers the tests build their clients and upstreams with.
+//! bytes and the signature schemes (for `cargo fuzz`), the request-path steps
+//! the routing bench times, and the TLS helpers the tests build their clients
+//! and upstreams with.
 //!
 //! Not an API: it changes whenever what it re-exports does.
 
@@ -15,6 +16,8 @@ pub use crate::proxy::headers::{forwarded, strip_hop_by_hop};
 pub use crate::routes::RequestFacts;
 pub use crate::server::proxy_protocol::read as read_proxy_header;
 pub use crate::tls::{UpstreamTrust, client_config, load_certificate, server_config};
+// The signature schemes, for the `verify` fuzz target (headers, query and body from the fuzzer).
+pub use crate::verify::{Encoding, Keys, Refused, Scheme, Signed, Verifier, VerifyMode};
 
 /// The head the engine sends upstream for `head`: hop-by-hop headers and
 /// those `Connection` names removed, `X-Forwarded-*` and `Via` added, and the

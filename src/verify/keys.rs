@@ -112,7 +112,7 @@ fn decode(text: &str) -> Option<Vec<u8>> {
 /// for what ring can verify with.
 fn rsa_pkcs1(der: &[u8]) -> Result<Vec<u8>, KeyError> {
     let pkcs1 = match SubjectPublicKeyInfo::from_der(der) {
-        Ok((rest, spki)) if rest.is_empty() => {
+        Ok(([], spki)) => {
             if spki.algorithm.algorithm != x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION {
                 return Err(KeyError(format!("a {} key, not RSA", spki.algorithm.algorithm)));
             }

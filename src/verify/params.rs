@@ -39,6 +39,8 @@
 //!   the characters PCRE's Unicode `\s` matches, Laravel's
 //!   `INVISIBLE_CHARACTERS` and ` \n\r\t\v\0` (the set `LARAVEL_TRIMMED`
 //!   below, as PHP's own PCRE reports it); for other bytes PHP's `trim`.
+//!   XBoard with plugins-core requires laravel/framework ^12; Laravel before
+//!   11.x of 2025-01 trimmed fewer invisible characters, and before 2024-09 no NUL.
 //!
 //! Not here: what a plugin signs from them (`xboard`).
 
@@ -118,19 +120,38 @@ pub(super) fn parse_str(input: &[u8], array: &mut Array) -> Result<(), Refused> 
 
 /// `php_register_variable_ex`: stores `value` under the decoded `name`.
 fn register(array: &mut Array, name: &[u8], value: Vec<u8>) {
+    match place(name) {
+        Place::Nowhere => {}
+        Place::TooDeep(base) => {
+            array.remove(&base);
+        }
+        Place::At(base, indices) => store(array, &base, indices, value),
+    }
+}
+
+/// Where a decoded name puts its value.
+enum Place<'a> {
+    /// An empty name: dropped.
+    Nowhere,
+    /// Nested past `max_input_nesting_level`: PHP deletes the whole variable.
+    TooDeep(Vec<u8>),
+    /// The variable's name and the indices below it (`None` for `[]`).
+    At(Vec<u8>, Vec<Option<&'a [u8]>>),
+}
+
+fn place(name: &[u8]) -> Place<'_> {
     let name = name.split(|&b| b == 0).next().unwrap_or_default();
     let name = &name[name.iter().take_while(|&&b| b == b' ').count()..];
     let open = name.iter().position(|&b| b == b'[').unwrap_or(name.len());
     let mut base: Vec<u8> = name[..open].iter().map(|&b| if b == b' ' || b == b'.' { b'_' } else { b }).collect();
     if base.is_empty() {
-        return;
+        return Place::Nowhere;
     }
-    let mut indices: Vec<Option<&[u8]>> = Vec::new();
+    let mut indices = Vec::new();
     let mut rest = &name[open..];
     while let Some(inner) = rest.strip_prefix(b"[") {
         if indices.len() >= MAX_NESTING {
-            array.remove(&base);
-            return;
+            return Place::TooDeep(base);
         }
         // One space character before the `]` still makes `[]`, as PHP skips it there.
         let space = usize::from(inner.first().is_some_and(|b| b" \t\n\x0b\x0c\r".contains(b)));
@@ -150,8 +171,13 @@ fn register(array: &mut Array, name: &[u8], value: Vec<u8>) {
         indices.push(Some(&inner[..close]));
         rest = &inner[close + 1..];
     }
+    Place::At(base, indices)
+}
+
+/// `$array[base][index]... = value`, making the arrays on the way.
+fn store(array: &mut Array, base: &[u8], indices: Vec<Option<&[u8]>>, value: Vec<u8>) {
     let mut target = array;
-    let mut key = Some(Key::from_bytes(&base));
+    let mut key = Some(Key::from_bytes(base));
     for index in indices {
         let next = match key {
             Some(key) => target.array_at(key),

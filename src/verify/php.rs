@@ -1,7 +1,6 @@
 //! PHP's array and the PHP functions XBoard's payment plugins sign with,
-//! emulated byte for byte for the inputs a notify can carry (PHP 8.2, as
-//! XBoard's images run it; checked against Debian's php-cli 8.2 by the
-//! vectors in `tests/data/verify/`).
+//! emulated byte for byte for the inputs a notify can carry (PHP 8, checked
+//! against Debian's php-cli 8.2 by the vectors in `tests/data/verify/`).
 //!
 //! - The array: ordered; a key is an integer or a byte string, and a string
 //!   that is a canonical decimal integer (`"7"`, `"-3"`, not `"07"` or
@@ -102,10 +101,6 @@ impl Array {
 
     pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    pub(super) fn get(&self, key: &[u8]) -> Option<&Value> {
-        self.entries.get(&Key::from_bytes(key))
     }
 
     /// `unset($a[$key])`; the others keep their order.

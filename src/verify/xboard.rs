@@ -1,8 +1,11 @@
-//! XBoard's payment gateways, each checked as its plugin checks it
-//! (`plugins-core/<Plugin>/Plugin.php` in cedar2025/Xboard, read at ee2c12e
-//! and in the forks that carry it), so that hookgate admits what XBoard admits
-//! and nothing the key's holder did not sign. The parameters are those of
-//! `params::input()`; the PHP functions are emulated in `php`.
+//! XBoard's payment gateways, each checked as its plugin checks it, so that
+//! hookgate admits what XBoard admits and nothing the key's holder did not
+//! sign. Read in `plugins-core/<Plugin>/Plugin.php` of cedar2025/Xboard (the
+//! versions the code index holds: Epay 6f4f6b7, AlipayF2f 1591664, Btcpay and
+//! CoinPayments a057604, Coinbase a9cae6d; Mgate only in forks carrying
+//! plugins-core, whose versions differ in the checks after the signature but
+//! agree on what is signed). The parameters are those of `params::input()`;
+//! the PHP functions are emulated in `php`.
 //!
 //! - `epay_md5` (`Epay/Plugin.php`, `notify`): `$sign = $params['sign']`;
 //!   `unset($params['sign'], $params['sign_type'])`; `ksort`;
