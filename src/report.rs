@@ -334,7 +334,7 @@ pub fn explain(
             let client = from.map(|peer| client_ip::resolve(peer, &map, &config.listen.trusted_proxies));
             let mut refusal = explain_guards(&mut out, &route.guards, client, &map);
             if let Some(verifier) = &route.guards.verify {
-                refusal = refusal.or(signature::explain(&mut out, verifier, &map, uri.query(), body));
+                refusal = refusal.or(signature::explain(&mut out, verifier, &method, &map, uri.query(), body));
             }
             if let Some(status) = refusal {
                 let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);

@@ -34,24 +34,13 @@ impl Checker<'_> {
     /// The scheme by name, with `hmac_sha256`'s settings (which no other takes).
     fn scheme(&mut self, at: &[Step], raw: &RawVerify) -> Option<Scheme> {
         let generic = raw.header.is_some() || raw.encoding.is_some() || raw.prefix.is_some();
-        let scheme = match raw.scheme.as_str() {
-            "github" => Scheme::Github,
-            "stripe" => Scheme::Stripe,
-            "standard_webhooks" => Scheme::StandardWebhooks,
-            "shopify" => Scheme::Shopify,
-            "slack" => Scheme::Slack,
-            "hmac_sha256" => return self.hmac_sha256(at, raw),
-            "epay_md5" => Scheme::EpayMd5,
-            "mgate_md5" => Scheme::MgateMd5,
-            "alipay_rsa2" => Scheme::AlipayRsa2,
-            "btcpay" => Scheme::Btcpay,
-            "coinbase" => Scheme::Coinbase,
-            "coinpayments" => Scheme::Coinpayments,
-            other => {
-                let known = Scheme::NAMES.join(", ");
-                self.problem(&child(at, "scheme"), format!("unknown scheme {other:?} (schemes: {known})"));
-                return None;
-            }
+        if raw.scheme == "hmac_sha256" {
+            return self.hmac_sha256(at, raw);
+        }
+        let Some(scheme) = Scheme::by_name(&raw.scheme) else {
+            let known = Scheme::NAMES.join(", ");
+            self.problem(&child(at, "scheme"), format!("unknown scheme {:?} (schemes: {known})", raw.scheme));
+            return None;
         };
         if generic {
             self.problem(at, "header, encoding and prefix are for scheme = \"hmac_sha256\" only");

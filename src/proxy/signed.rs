@@ -20,7 +20,7 @@ pub fn check(
     parts: &Parts,
     body: &[u8],
 ) -> Result<(), ProxyError> {
-    let signed = Signed { headers: &parts.headers, query: parts.uri.query(), body };
+    let signed = Signed { method: &parts.method, headers: &parts.headers, query: parts.uri.query(), body };
     let verdict = verifier.check(&signed, SystemTime::now());
     if let Some(counts) = &state.route_metrics(ctx.route_ref).verify {
         counts.record(verdict.err().map_or("ok", Refused::label));

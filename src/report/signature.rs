@@ -19,6 +19,7 @@ const LOG_MODE_REMINDER: Duration = Duration::from_secs(7 * 24 * 3600);
 pub(super) fn explain(
     out: &mut String,
     verifier: &Verifier,
+    method: &Method,
     headers: &HeaderMap,
     query: Option<&str>,
     body: Option<&[u8]>,
@@ -32,7 +33,7 @@ pub(super) fn explain(
         let _ = writeln!(out, "  verify {scheme} ({mode}): signs the body; pass --body FILE to check a signature");
         return None;
     };
-    let signed = Signed { headers, query, body };
+    let signed = Signed { method, headers, query, body };
     match verifier.check(&signed, SystemTime::now()) {
         Ok(()) => {
             let _ = writeln!(out, "  verify {scheme} ({mode}): the signature holds");

@@ -26,7 +26,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, Method};
 
 use crate::secret::Secret;
 
@@ -109,6 +109,9 @@ pub struct Verifier {
 
 /// The parts of a request a signature covers.
 pub struct Signed<'a> {
+    /// A GET or HEAD form body is not read as parameters (Laravel reads only
+    /// the query for those, a JSON body aside).
+    pub method: &'a Method,
     pub headers: &'a HeaderMap,
     /// The query string as the client sent it (without the `?`).
     pub query: Option<&'a str>,
@@ -182,6 +185,25 @@ impl Scheme {
         }
     }
 
+    /// The scheme named `name`, of those that take no settings: every one
+    /// but `hmac_sha256` (which needs its header).
+    pub fn by_name(name: &str) -> Option<Scheme> {
+        Some(match name {
+            "github" => Scheme::Github,
+            "stripe" => Scheme::Stripe,
+            "standard_webhooks" => Scheme::StandardWebhooks,
+            "shopify" => Scheme::Shopify,
+            "slack" => Scheme::Slack,
+            "epay_md5" => Scheme::EpayMd5,
+            "mgate_md5" => Scheme::MgateMd5,
+            "alipay_rsa2" => Scheme::AlipayRsa2,
+            "btcpay" => Scheme::Btcpay,
+            "coinbase" => Scheme::Coinbase,
+            "coinpayments" => Scheme::Coinpayments,
+            _ => return None,
+        })
+    }
+
     /// Checked with a public key (`public_key_file`) rather than secrets.
     pub fn uses_public_key(&self) -> bool {
         matches!(self, Scheme::AlipayRsa2)
@@ -195,7 +217,7 @@ impl Scheme {
     /// Signs the body only: a GET (no body) can never pass. The XBoard
     /// parameter schemes also read the query, which a GET notify carries.
     pub fn needs_body(&self) -> bool {
-        !matches!(self, Scheme::EpayMd5 | Scheme::MgateMd5 | Scheme::AlipayRsa2)
+        !matches!(self, Scheme::EpayMd5 | Scheme::MgateMd5 | Scheme::AlipayRsa2 | Scheme::Coinpayments)
     }
 }
 

@@ -44,6 +44,7 @@
 //!
 //! Not here: what a plugin signs from them (`xboard`).
 
+use http::Method;
 use http::header::CONTENT_TYPE;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -55,14 +56,18 @@ const MAX_NESTING: usize = 64;
 const MAX_JSON_DEPTH: usize = 100;
 const MAX_JSON_VALUES: usize = 10_000;
 
-/// `$request->input()` as XBoard's plugins see it.
+/// `$request->input()` as XBoard's plugins see it: `getInputSource()` (the
+/// JSON body, else the form body, which GET and HEAD do not have) merged over
+/// the query.
 pub(super) fn input(signed: &Signed<'_>) -> Result<Array, Refused> {
     let mut query = Array::default();
     if let Some(raw) = signed.query {
         parse_str(raw.as_bytes(), &mut query)?;
     }
+    let bodiless = matches!(*signed.method, Method::GET | Method::HEAD);
     let mut body = match content_type(signed)? {
         Source::Json => json(signed.body)?,
+        Source::Form | Source::Multipart if bodiless => Array::default(),
         Source::Form => {
             let mut form = Array::default();
             parse_str(signed.body, &mut form)?;

@@ -43,7 +43,7 @@ fn check(
     now: SystemTime,
 ) -> Result<(), Refused> {
     let headers = headers(pairs);
-    verifier.check(&Signed { headers: &headers, query, body }, now)
+    verifier.check(&Signed { method: &http::Method::POST, headers: &headers, query, body }, now)
 }
 
 fn hex_mac(algorithm: hmac::Algorithm, key: &[u8], message: &[u8]) -> String {

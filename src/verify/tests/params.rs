@@ -98,8 +98,29 @@ fn urldecode_stripslashes_and_trim_as_php() {
 }
 
 fn input(pairs: &[(&str, &str)], query: Option<&str>, body: &[u8]) -> Result<String, Refused> {
+    input_of(&http::Method::POST, pairs, query, body)
+}
+
+fn input_of(
+    method: &http::Method,
+    pairs: &[(&str, &str)],
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<String, Refused> {
     let headers = super::headers(pairs);
-    params::input(&Signed { headers: &headers, query, body }).map(|array| show(&array))
+    params::input(&Signed { method, headers: &headers, query, body }).map(|array| show(&array))
+}
+
+/// Laravel's `getInputSource()`: a GET or HEAD has only its query, unless its body is JSON.
+#[test]
+fn a_get_form_body_is_not_read_and_a_get_json_body_is() {
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    for method in [http::Method::GET, http::Method::HEAD] {
+        assert_eq!(input_of(&method, &form, Some("a=1"), b"b=2").unwrap(), r#"{"a":"1"}"#);
+    }
+    let json = [("content-type", "application/json")];
+    assert_eq!(input_of(&http::Method::GET, &json, Some("a=1"), br#"{"b":"2"}"#).unwrap(), r#"{"b":"2","a":"1"}"#);
+    assert_eq!(input(&form, Some("a=1"), b"b=2").unwrap(), r#"{"b":"2","a":"1"}"#);
 }
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
