@@ -39,7 +39,7 @@ static VERIFIERS: LazyLock<Vec<Verifier>> = LazyLock::new(|| {
                 _ => Keys::secrets(&scheme, vec![b"fuzz secret".to_vec()]),
             }
             .expect("the fuzz keys load");
-            Verifier { scheme, keys, tolerance: Duration::from_secs(300), mode: VerifyMode::Enforce }
+            Verifier::new(scheme, keys, Duration::from_secs(300), VerifyMode::Enforce)
         })
         .collect()
 });

@@ -28,7 +28,7 @@ impl Checker<'_> {
         if self.problems.len() > before {
             return None;
         }
-        Some(Arc::new(Verifier { scheme, keys: keys?, tolerance, mode: raw.mode.unwrap_or_default() }))
+        Some(Arc::new(Verifier::new(scheme, keys?, tolerance, raw.mode.unwrap_or_default())))
     }
 
     /// The scheme by name, with `hmac_sha256`'s settings (which no other takes).

@@ -36,9 +36,8 @@
 use std::time::SystemTime;
 
 use http::HeaderName;
-use ring::hmac::HMAC_SHA256;
 
-use super::header::{all_present, any_mac, digest256, fresh, from_base64, from_hex, one, secrets, unix_seconds};
+use super::header::{all_present, any_mac, digest256, fresh, from_base64, from_hex, one, unix_seconds};
 use super::{Encoding, Refused, Signed, Verifier};
 
 pub(super) fn github(verifier: &Verifier, signed: &Signed<'_>) -> Result<(), Refused> {
@@ -68,7 +67,7 @@ pub(super) fn hmac_sha256(
 }
 
 fn body_mac(verifier: &Verifier, signed: &Signed<'_>, digest: Vec<u8>) -> Result<(), Refused> {
-    match any_mac(secrets(&verifier.keys)?, HMAC_SHA256, &[signed.body], &[digest]) {
+    match any_mac(verifier.macs(), &[signed.body], &[digest]) {
         true => Ok(()),
         false => Err(Refused::BadSignature),
     }
@@ -78,7 +77,7 @@ pub(super) fn stripe(verifier: &Verifier, signed: &Signed<'_>, now: SystemTime) 
     let (at, candidates) = stripe_header(one(signed.headers, "stripe-signature")?)?;
     let at_text = at.to_string();
     let parts: [&[u8]; 3] = [at_text.as_bytes(), b".", signed.body];
-    if !any_mac(secrets(&verifier.keys)?, HMAC_SHA256, &parts, &candidates) {
+    if !any_mac(verifier.macs(), &parts, &candidates) {
         return Err(Refused::BadSignature);
     }
     fresh(at, now, verifier.tolerance)
@@ -120,7 +119,7 @@ pub(super) fn standard_webhooks(verifier: &Verifier, signed: &Signed<'_>, now: S
     // The library signs the time it parsed, re-written in decimal.
     let at_text = at.to_string();
     let parts: [&[u8]; 5] = [id.as_bytes(), b".", at_text.as_bytes(), b".", signed.body];
-    if !any_mac(secrets(&verifier.keys)?, HMAC_SHA256, &parts, &candidates) {
+    if !any_mac(verifier.macs(), &parts, &candidates) {
         return Err(Refused::BadSignature);
     }
     fresh(at, now, verifier.tolerance)
@@ -153,7 +152,7 @@ pub(super) fn slack(verifier: &Verifier, signed: &Signed<'_>, now: SystemTime) -
     let digest = digest256(value.strip_prefix("v0=").and_then(from_hex))?;
     let at = unix_seconds(at_text).ok_or(Refused::Malformed)?;
     let parts: [&[u8]; 4] = [b"v0:", at_text.as_bytes(), b":", signed.body];
-    if !any_mac(secrets(&verifier.keys)?, HMAC_SHA256, &parts, &[digest]) {
+    if !any_mac(verifier.macs(), &parts, &[digest]) {
         return Err(Refused::BadSignature);
     }
     fresh(at, now, verifier.tolerance)

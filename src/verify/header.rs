@@ -54,8 +54,8 @@ pub(super) fn secrets(keys: &Keys) -> Result<&[Secret], Refused> {
 }
 
 /// HMAC of the concatenation of `parts`, without copying the body to join them.
-pub(super) fn mac(algorithm: hmac::Algorithm, key: &[u8], parts: &[&[u8]]) -> hmac::Tag {
-    let mut context = hmac::Context::with_key(&hmac::Key::new(algorithm, key));
+pub(super) fn mac(key: &hmac::Key, parts: &[&[u8]]) -> hmac::Tag {
+    let mut context = hmac::Context::with_key(key);
     for part in parts {
         context.update(part);
     }
@@ -64,9 +64,9 @@ pub(super) fn mac(algorithm: hmac::Algorithm, key: &[u8], parts: &[&[u8]]) -> hm
 
 /// Whether the HMAC of `parts` under any of `secrets` (rotation) equals any of
 /// `candidates` (Stripe and Standard Webhooks may send several).
-pub(super) fn any_mac(secrets: &[Secret], algorithm: hmac::Algorithm, parts: &[&[u8]], candidates: &[Vec<u8>]) -> bool {
-    secrets.iter().any(|secret| {
-        let tag = mac(algorithm, secret.expose(), parts);
+pub(super) fn any_mac(keys: &[hmac::Key], parts: &[&[u8]], candidates: &[Vec<u8>]) -> bool {
+    keys.iter().any(|key| {
+        let tag = mac(key, parts);
         candidates.iter().any(|candidate| equal(tag.as_ref(), candidate))
     })
 }

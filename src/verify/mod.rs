@@ -27,6 +27,7 @@
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, Method};
+use ring::hmac;
 
 use crate::secret::Secret;
 
@@ -105,6 +106,9 @@ pub struct Verifier {
     /// How far a timestamped scheme's time may be from now, both ways.
     pub tolerance: Duration,
     pub mode: VerifyMode,
+    /// The secrets as HMAC keys of the scheme's digest, made once at load
+    /// (none for the schemes that do not HMAC).
+    macs: Vec<hmac::Key>,
 }
 
 /// The parts of a request a signature covers.
@@ -204,6 +208,15 @@ impl Scheme {
         })
     }
 
+    /// The HMAC a scheme computes with its secrets, if it computes one.
+    fn mac_algorithm(&self) -> Option<hmac::Algorithm> {
+        match self {
+            Scheme::EpayMd5 | Scheme::MgateMd5 | Scheme::AlipayRsa2 => None,
+            Scheme::Coinpayments => Some(hmac::HMAC_SHA512),
+            _ => Some(hmac::HMAC_SHA256),
+        }
+    }
+
     /// Checked with a public key (`public_key_file`) rather than secrets.
     pub fn uses_public_key(&self) -> bool {
         matches!(self, Scheme::AlipayRsa2)
@@ -222,6 +235,21 @@ impl Scheme {
 }
 
 impl Verifier {
+    pub fn new(scheme: Scheme, keys: Keys, tolerance: Duration, mode: VerifyMode) -> Verifier {
+        let macs = match (&keys, scheme.mac_algorithm()) {
+            (Keys::Secrets(secrets), Some(algorithm)) => {
+                secrets.iter().map(|secret| hmac::Key::new(algorithm, secret.expose())).collect()
+            }
+            _ => Vec::new(),
+        };
+        Verifier { scheme, keys, tolerance, mode, macs }
+    }
+
+    /// The secrets as HMAC keys (empty for the schemes that do not HMAC).
+    fn macs(&self) -> &[hmac::Key] {
+        &self.macs
+    }
+
     /// Checks `signed` at `now`.
     pub fn check(&self, signed: &Signed<'_>, now: SystemTime) -> Result<(), Refused> {
         match &self.scheme {

@@ -44,7 +44,6 @@
 //! `sign` or signature header `Missing`.
 
 use md5::{Digest, Md5};
-use ring::hmac::{HMAC_SHA256, HMAC_SHA512};
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
 use super::header::{equal, mac, one, secrets, to_hex};
@@ -164,8 +163,8 @@ pub(super) fn coinbase(verifier: &Verifier, signed: &Signed<'_>) -> Result<(), R
 /// `hash_equals($prefix . hash_hmac('sha256', trim($body), $key), $value)`.
 fn body_hex_mac(verifier: &Verifier, signed: &Signed<'_>, prefix: &[u8], value: &[u8]) -> Result<(), Refused> {
     let body = trim(signed.body);
-    let matched = secrets(&verifier.keys)?.iter().any(|secret| {
-        let expected = [prefix, &to_hex(mac(HMAC_SHA256, secret.expose(), &[body]).as_ref())].concat();
+    let matched = verifier.macs().iter().any(|key| {
+        let expected = [prefix, &to_hex(mac(key, &[body]).as_ref())].concat();
         equal(&expected, value)
     });
     match matched {
@@ -180,9 +179,7 @@ pub(super) fn coinpayments(verifier: &Verifier, signed: &Signed<'_>) -> Result<(
     let mut params = params::input(signed)?;
     params.ksort()?;
     let text = stripslashes(&http_build_query(&params)?);
-    let matched = secrets(&verifier.keys)?
-        .iter()
-        .any(|secret| equal(&to_hex(mac(HMAC_SHA512, secret.expose(), &[&text]).as_ref()), value));
+    let matched = verifier.macs().iter().any(|key| equal(&to_hex(mac(key, &[&text]).as_ref()), value));
     match matched {
         true => Ok(()),
         false => Err(Refused::BadSignature),

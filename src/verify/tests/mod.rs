@@ -22,7 +22,7 @@ fn at(seconds: u64) -> SystemTime {
 fn verifier(scheme: Scheme, secrets: &[&str]) -> Verifier {
     let files = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
     let keys = Keys::secrets(&scheme, files).expect("usable secrets");
-    Verifier { scheme, keys, tolerance: Scheme::DEFAULT_TOLERANCE, mode: VerifyMode::Enforce }
+    Verifier::new(scheme, keys, Scheme::DEFAULT_TOLERANCE, VerifyMode::Enforce)
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -8,7 +8,7 @@ use http::HeaderName;
 use ring::hmac::HMAC_SHA256;
 
 use super::{at, check, hex_mac, verifier};
-use crate::verify::{Encoding, Refused, Scheme};
+use crate::verify::{Encoding, Keys, Refused, Scheme, Verifier, VerifyMode};
 
 const BODY: &[u8] = br#"{"id":"evt_1","amount":1000}"#;
 const T: u64 = 1_767_225_600;
@@ -169,8 +169,8 @@ fn hmac_sha256() {
 
 #[test]
 fn a_secret_scheme_wired_with_a_public_key_admits_nothing() {
-    let mut v = verifier(Scheme::Github, &["k"]);
-    v.keys = crate::verify::Keys::PublicKey(Box::new([]));
+    let keys = Keys::PublicKey(Box::new([]));
+    let v = Verifier::new(Scheme::Github, keys, Scheme::DEFAULT_TOLERANCE, VerifyMode::Enforce);
     let good = format!("sha256={}", hex_mac(HMAC_SHA256, b"k", BODY));
     assert_eq!(check(&v, &[("x-hub-signature-256", &good)], None, BODY, at(T)), Err(Refused::BadSignature));
 }

@@ -70,7 +70,7 @@ fn run(vector: &Vector) -> &'static str {
     }
     .unwrap_or_else(|e| panic!("{}: {e}", vector.name));
     let tolerance = vector.tolerance.map_or(Scheme::DEFAULT_TOLERANCE, std::time::Duration::from_secs);
-    let verifier = Verifier { scheme, keys, tolerance, mode: VerifyMode::Enforce };
+    let verifier = Verifier::new(scheme, keys, tolerance, VerifyMode::Enforce);
     let mut pairs: Vec<(&str, &str)> = vector.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     if let Some(content_type) = &vector.content_type {
         pairs.push(("content-type", content_type));

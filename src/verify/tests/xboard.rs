@@ -110,11 +110,11 @@ fn coinpayments_signs_the_sorted_parameters_with_the_trimmed_secret() {
 
 #[test]
 fn alipay_with_secrets_instead_of_a_key_admits_nothing() {
-    let v = crate::verify::Verifier {
-        scheme: Scheme::AlipayRsa2,
-        keys: crate::verify::Keys::Secrets(vec![crate::secret::Secret::new(b"k")]),
-        tolerance: Scheme::DEFAULT_TOLERANCE,
-        mode: crate::verify::VerifyMode::Enforce,
-    };
+    let v = crate::verify::Verifier::new(
+        Scheme::AlipayRsa2,
+        crate::verify::Keys::Secrets(vec![crate::secret::Secret::new(b"k")]),
+        Scheme::DEFAULT_TOLERANCE,
+        crate::verify::VerifyMode::Enforce,
+    );
     assert_eq!(check(&v, &[FORM], None, b"a=1&sign=AAAA", at(0)), Err(Refused::BadSignature));
 }
