@@ -196,7 +196,9 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
     }
     let found = match (parent, key) {
         ("rate_limit", "key") => (Other, "\"client_ip\" (or \"route\")"),
-        ("dedupe", "key") => (Other, "\"telegram_update_id\""),
+        ("dedupe", "key") => {
+            (Other, "\"telegram_update_id\" (or \"json:/id\", \"form:out_trade_no\", \"query:NAME\", \"header:NAME\")")
+        }
         ("store", "mode") => (Other, "\"fallback\" (or \"always\", \"journal\")"),
         ("store", "ack") => (Number, "200"),
         ("store", "order") => (Other, "\"telegram_chat\" (or \"none\")"),

@@ -1,9 +1,8 @@
 //! Routes whose request body is read whole before it is forwarded (within
-//! the route's `max_body`): `dedupe` (Telegram's updates are a few KiB: the
-//! `update_id` is claimed, and a redelivery answered here, see
-//! `guards::dedupe`) and `store` (the request is kept in the spool now, or
-//! forwarded live with a `Keeping` that keeps it if the upstream fails, see
-//! `spool::depot`). A body that goes on is put back in front of the read
+//! the route's `max_body`): `dedupe` (the request's key is claimed, and a
+//! repeat answered here with the first answer, see `guards::dedupe`) and
+//! `store` (the request is kept in the spool now, or forwarded live with a
+//! `Keeping` that keeps it if the upstream fails, see `spool::depot`). A body that goes on is put back in front of the read
 //! buffer and forwarded unchanged like any body that arrived with its head.
 
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use super::io::Io;
 use super::request_body::{self, BodySink, PumpError, SinkClosed};
 use crate::access::RequestContext;
 use crate::error::ProxyError;
-use crate::guards::dedupe::{self, Dedupe, Settled, Ticket};
+use crate::guards::dedupe::{Answer, Dedupe, Key, Settled, Ticket};
 use crate::proxy::{self, keep};
 use crate::spool::depot::{Admitted, Keeping};
 
@@ -57,8 +56,8 @@ pub async fn gate<S: Io>(
     table: Option<Arc<Dedupe>>,
 ) -> Gate {
     let keeps = answering.state.keeps(ex.ctx.route_ref);
-    if ex.framing == Framing::Empty && !keeps {
-        // No body, no update: forwarded as it came.
+    if ex.framing == Framing::Empty && !keeps && table.is_none() {
+        // Nothing to read, keep or claim: forwarded as it came.
         return Gate::Forward(ex, answering);
     }
     if ex.expects_continue && ex.framing != Framing::Empty {
@@ -108,8 +107,8 @@ pub async fn gate<S: Io>(
     Gate::Forward(ex, answering)
 }
 
-/// Claims the body's update id (`dedupe`): `Ok` to go on (with the ticket in
-/// the exchange), or the redelivery answered here.
+/// Claims the request's key (`dedupe`): `Ok` to go on (with the ticket in
+/// the exchange), or the repeat answered here. A request without a key goes on.
 async fn claim<S: Io>(
     client: &mut Client<S>,
     mut ex: Box<Exchange>,
@@ -117,15 +116,15 @@ async fn claim<S: Io>(
     table: &Arc<Dedupe>,
     body: &[u8],
 ) -> Result<(Box<Exchange>, Answering), Gate> {
-    let Some(id) = dedupe::update_id(body) else { return Ok((ex, answering)) };
+    let Some(key) = table.spec().key.of(&ex.parts, body) else { return Ok((ex, answering)) };
     let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
-    match table.settle(id, wait_limit).await {
+    match table.settle(key.clone(), wait_limit).await {
         Settled::Forward(ticket) => {
             ex.ticket = Some(ticket);
             Ok((ex, answering))
         }
         // The body has been read: the connection can carry the next request.
-        Settled::Repeat(status) => Err(Gate::Answered(suppress(client, ex, answering, id, status).await)),
+        Settled::Repeat(answer) => Err(Gate::Answered(suppress(client, ex, answering, (table, &key), answer).await)),
         Settled::TimedOut => {
             Err(Gate::Answered(fail(client, ex.ctx, answering, ProxyError::UpstreamTimeout, Framing::Empty).await))
         }
@@ -141,11 +140,9 @@ async fn answer_kept<S: Io>(
     admitted: &Admitted,
 ) -> bool {
     let Some(local) = keep::kept_answer(admitted, &mut ctx) else { return false };
-    if let Some(ticket) = ticket
-        && local.status.is_success()
-    {
-        // A redelivery of a kept update gets the same acknowledgement, and is not kept twice.
-        ticket.answered(local.status.as_u16());
+    if let Some(ticket) = ticket {
+        // A repeat of a kept request gets the same acknowledgement, and is not kept twice.
+        ticket.remember(local.status.as_u16(), local.headers.get(header::CONTENT_TYPE), &local.body);
     }
     answer_local(client, &local, ctx, answering).await
 }
@@ -190,14 +187,14 @@ fn put_back<S: Io>(client: &mut Client<S>, ex: &mut Exchange, body: &[u8]) {
     ex.framing = if body.is_empty() { Framing::Empty } else { length };
 }
 
-/// Answers a redelivery with the first copy's status and an empty body.
+/// Answers a repeat with the first request's answer.
 async fn suppress<S: Io>(
     client: &mut Client<S>,
     mut ex: Box<Exchange>,
     answering: Answering,
-    id: i64,
-    status: u16,
+    (table, key): (&Dedupe, &Key),
+    answer: Answer,
 ) -> bool {
-    let local = proxy::repeated_answer(&mut ex.ctx, &answering.state, id, status);
+    let local = proxy::repeated_answer(&mut ex.ctx, &answering.state, (&table.spec().key, key), answer);
     answer_local(client, &local, ex.ctx, answering).await
 }

@@ -3,7 +3,9 @@
 //! every write, and tells the response's `Delivery` what was produced and
 //! what was written. Chunked bodies are decoded and written again in
 //! hookgate's own framing; long bodies that pass through unchanged between
-//! two plain TCP sockets are handed to `splice`. A body found broken before
+//! two plain TCP sockets are handed to `splice`. A `dedupe` route's answer is
+//! copied as it passes (`BodyCopy::capture`, at most `dedupe::MAX_BODY`, so
+//! never a body long enough to splice). A body found broken before
 //! its head went out is answered with hookgate's 502 instead.
 
 use std::time::Duration;
@@ -22,6 +24,7 @@ use super::splice::{self, Relay, Timeouts};
 use super::wire::{Connection, frame};
 use crate::access::Delivery;
 use crate::error::ProxyError;
+use crate::guards::dedupe::Capture;
 use crate::proxy;
 
 /// How a response body is read and how it is written.
@@ -32,6 +35,9 @@ pub struct BodyCopy {
     pub read_timeout: Duration,
     /// The response head, written with the first body bytes.
     pub head: Vec<u8>,
+    /// A `dedupe` route's 2xx answer: the body is copied into it as it
+    /// passes, and it is finished once all of it reached the client.
+    pub capture: Option<Box<Capture>>,
 }
 
 pub struct CopyOutcome {
@@ -79,7 +85,7 @@ pub async fn copy_response<S: Io>(
     copy: BodyCopy,
     delivery: &Delivery,
 ) -> CopyOutcome {
-    let BodyCopy { from, to, read_timeout, head: mut out } = copy;
+    let BodyCopy { from, to, read_timeout, head: mut out, mut capture } = copy;
     let mut body = Unframing::new(from, client.limits.max_header_bytes);
     let mut written = 0u64;
     // The head waits in `out` for the first body bytes, so one write carries
@@ -92,6 +98,9 @@ pub async fn copy_response<S: Io>(
         };
         let data = body.data(ubuf, raw);
         delivery.produced(data.len());
+        if capture.as_mut().is_some_and(|capture| !capture.push(data)) {
+            capture = None; // Too long to remember: forgotten.
+        }
         let (bytes, range) = stage(&mut out, data, to, done, body.trailers());
         if !bytes.is_empty() {
             let before = written;
@@ -109,6 +118,9 @@ pub async fn copy_response<S: Io>(
         if done {
             buffers::give_vec(out);
             delivery.ended();
+            if let Some(capture) = capture {
+                capture.finish();
+            }
             let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
             let client_ok = matches!(flushed, Ok(Ok(())));
             return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
@@ -117,6 +129,7 @@ pub async fn copy_response<S: Io>(
         // response's copy future too large for the allocator's thread cache.
         if ubuf.is_empty()
             && to == from
+            && capture.is_none()
             && long_enough(from, body.left(), written)
             && let Some(outcome) =
                 Box::pin(splice_rest(client, upstream, from, body.left(), read_timeout, delivery, written)).await

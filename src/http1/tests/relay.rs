@@ -116,7 +116,7 @@ pub(super) async fn relay(asked: Asked, upstream: Upstream<'_>, peer: Peer) -> (
     let limits = Limits { send_timeout: SEND_TIMEOUT, ..Limits::default() };
     let mut client = client(io, limits);
     let delivery = delivery(&client, StatusCode::from_u16(head.status).unwrap());
-    let copy = BodyCopy { from: head.framing, to, read_timeout: READ_TIMEOUT, head: head_out };
+    let copy = BodyCopy { from: head.framing, to, read_timeout: READ_TIMEOUT, head: head_out, capture: None };
     let start = Instant::now();
     let outcome = copy_response(&mut client, &mut ours, &mut ubuf, copy, &delivery).await;
     let took = start.elapsed();
