@@ -114,14 +114,22 @@ async fn a_repeated_epay_notify_gets_the_first_success_by_post_and_by_get_and_ne
     assert_eq!(send(&mut stream, &get("202612063", "X-Reply-Body: not this")).body_text(), "success");
     assert_eq!(backend.seen().len(), 4);
 
+    // A repeat answered here, pipelined with the next request: its body is not read as a request.
+    let mut both = notify("X-Reply-Body: not this");
+    both.extend(get("202612064", "X-Reply-Body: pipelined"));
+    stream.write_all(&both).unwrap();
+    assert_eq!(common::read_response(&mut stream).unwrap().body_text(), "success");
+    assert_eq!(common::read_response(&mut stream).unwrap().body_text(), "pipelined");
+    assert_eq!(backend.seen().len(), 5);
+
     // Without the key (another gateway's JSON), every notify is forwarded.
     for _ in 0..2 {
         let json =
             request("POST", "/reply/notify/BTCPay/u-2", &["Content-Type: application/json"], r#"{"invoiceId":"i"}"#);
         assert_eq!(send(&mut stream, &json).status, 200);
     }
-    assert_eq!(backend.seen().len(), 6);
-    assert_eq!(suppressed(&daemon, "payment-notify"), 4);
+    assert_eq!(backend.seen().len(), 7);
+    assert_eq!(suppressed(&daemon, "payment-notify"), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -66,6 +66,13 @@ pub async fn gate<S: Io>(
         }
         ex.expects_continue = false;
     }
+    if let Some(table) = &table
+        && !keeps
+        && let Framing::Length(length) = ex.framing
+        && client.rbuf.len() as u64 >= length
+    {
+        return claim_in_place(client, ex, answering, table, length as usize).await;
+    }
     // Sized for a declared length up front (within reason): no regrowing while it arrives.
     let declared = match ex.framing {
         Framing::Length(n) => n.min(ex.plan.max_body).min(COLLECT_UP_FRONT) as usize,
@@ -82,7 +89,8 @@ pub async fn gate<S: Io>(
     }
     let body = collected.0;
     if let Some(table) = table {
-        (ex, answering) = match claim(client, ex, answering, &table, &body).await {
+        let key = table.spec().key.of(&ex.parts, &body);
+        (ex, answering) = match claim(client, ex, answering, (&table, key), 0).await {
             Ok(going_on) => going_on,
             Err(answered) => return answered,
         };
@@ -107,18 +115,46 @@ pub async fn gate<S: Io>(
     Gate::Forward(ex, answering)
 }
 
-/// Claims the request's key (`dedupe`): `Ok` to go on (with the ticket in
-/// the exchange), or the repeat answered here. A request without a key goes on.
+/// `gate` for a body that is here whole (it came with its head) on a route
+/// that claims it and keeps nothing: the key is read where the body lies,
+/// and the body forwarded from there, framed as the client framed it. No
+/// copy in and out: with the copies (and the two buffers they took) a dedupe
+/// route cost about a fifth more than the same route without.
+async fn claim_in_place<S: Io>(
+    client: &mut Client<S>,
+    ex: Box<Exchange>,
+    answering: Answering,
+    table: &Arc<Dedupe>,
+    length: usize,
+) -> Gate {
+    let key = table.spec().key.of(&ex.parts, &client.rbuf[..length]);
+    match claim(client, ex, answering, (table, key), length).await {
+        Ok((ex, answering)) => Gate::Forward(ex, answering),
+        Err(answered) => answered,
+    }
+}
+
+/// Claims the request's `key` (`dedupe`): `Ok` to go on (with the ticket in
+/// the exchange), or the repeat answered here. A request without a key goes
+/// on. `unread`: body bytes still at the front of the read buffer, dropped
+/// when the request is answered here.
 async fn claim<S: Io>(
     client: &mut Client<S>,
     mut ex: Box<Exchange>,
     answering: Answering,
-    table: &Arc<Dedupe>,
-    body: &[u8],
+    (table, key): (&Arc<Dedupe>, Option<Key>),
+    unread: usize,
 ) -> Result<(Box<Exchange>, Answering), Gate> {
-    let Some(key) = table.spec().key.of(&ex.parts, body) else { return Ok((ex, answering)) };
-    let wait_limit = answering.state.upstreams[ex.plan.upstream].config.response_timeout;
-    match table.settle(key.clone(), wait_limit).await {
+    let Some(key) = key else { return Ok((ex, answering)) };
+    let settled = match table.settle_now(&key) {
+        Some(settled) => settled,
+        None => table.settle(key.clone(), answering.state.upstreams[ex.plan.upstream].config.response_timeout).await,
+    };
+    if !matches!(settled, Settled::Forward(_)) {
+        // Not forwarded: the body must not be read as the next request.
+        client.rbuf.advance(unread);
+    }
+    match settled {
         Settled::Forward(ticket) => {
             ex.ticket = Some(ticket);
             Ok((ex, answering))

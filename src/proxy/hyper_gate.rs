@@ -43,8 +43,11 @@ pub async fn gate(
     if let Some(table) = dedupe
         && let Some(key) = table.spec().key.of(parts, &whole)
     {
-        let wait_limit = state.upstreams[upstream].config.response_timeout;
-        match table.settle(key.clone(), wait_limit).await {
+        let settled = match table.settle_now(&key) {
+            Some(settled) => settled,
+            None => table.settle(key.clone(), state.upstreams[upstream].config.response_timeout).await,
+        };
+        match settled {
             Settled::Forward(claimed) => ticket = Some(claimed),
             Settled::Repeat(answer) => {
                 let local = super::repeated_answer(ctx, state, (&table.spec().key, &key), answer);

@@ -7,9 +7,11 @@
 //! forwarded without dedupe. An empty value is no key either. HEAD requests
 //! have no key: their answer has no body to remember.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use http::header::{self, HeaderName};
 use http::request::Parts;
@@ -35,26 +37,95 @@ pub enum KeySource {
     Header(HeaderName),
 }
 
-/// One request's key: bytes, at most `MAX_KEY` of them. Cheap to clone
-/// (the table holds it twice: in its map and in its answer order).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Key(Arc<[u8]>);
+/// One request's key: bytes, at most `MAX_KEY` of them, with their hash.
+/// Cheap to clone (the table holds it twice: in its map and in its answer
+/// order), and hashed once: the table's map uses the hash made here (`KeyHasher`).
+#[derive(Clone)]
+pub struct Key {
+    /// SipHash with this process's random keys (`SEED`), as `HashMap` would
+    /// hash it: clients choose keys, so their hashes must not be predictable.
+    hash: u64,
+    bytes: Bytes,
+}
+
+/// Keys up to this long (update ids, trade numbers, most event ids) are held
+/// inline, without an allocation of their own.
+const INLINE_KEY: usize = 30;
+
+#[derive(Clone)]
+enum Bytes {
+    Inline(u8, [u8; INLINE_KEY]),
+    Shared(Arc<[u8]>),
+}
+
+static SEED: LazyLock<RandomState> = LazyLock::new(RandomState::new);
 
 impl Key {
     /// `None` when `bytes` is empty or longer than `MAX_KEY`.
     pub fn new(bytes: &[u8]) -> Option<Key> {
-        (!bytes.is_empty() && bytes.len() <= MAX_KEY).then(|| Key(Arc::from(bytes)))
+        if bytes.is_empty() || bytes.len() > MAX_KEY {
+            return None;
+        }
+        let held = match bytes.len() {
+            len @ ..=INLINE_KEY => {
+                let mut inline = [0; INLINE_KEY];
+                inline[..len].copy_from_slice(bytes);
+                Bytes::Inline(len as u8, inline)
+            }
+            _ => Bytes::Shared(Arc::from(bytes)),
+        };
+        Some(Key { hash: SEED.hash_one(bytes), bytes: held })
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.bytes {
+            Bytes::Inline(len, inline) => &inline[..*len as usize],
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.hash == other.hash && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The table's hasher: a `Key` brings its hash along, so hashing it again
+/// (twice per request: the claim and the answer) would only cost time.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    /// Only `Key`s are hashed with this, and they write one `u64`; anything
+    /// else still gets a hash (FNV-1a), if a poor one.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
     }
 }
 
 /// The key as text for log lines: invalid UTF-8 replaced, control characters escaped.
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", String::from_utf8_lossy(&self.0).escape_debug())
+        write!(f, "{}", String::from_utf8_lossy(self.as_bytes()).escape_debug())
     }
 }
 
@@ -104,7 +175,13 @@ impl KeySource {
 /// Whether `text` (a JSON number as written) is an integer that fits an `i64`,
 /// as Telegram's `update_id` is.
 fn is_i64(text: &[u8]) -> bool {
-    std::str::from_utf8(text).is_ok_and(|text| text.parse::<i64>().is_ok())
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    match digits.len() {
+        0 => false,
+        // Fewer than 19 digits always fit; 19 may not.
+        1..=18 => digits.iter().all(u8::is_ascii_digit),
+        _ => std::str::from_utf8(text).is_ok_and(|text| text.parse::<i64>().is_ok()),
+    }
 }
 
 /// Whether the request body is a form (`application/x-www-form-urlencoded`),
@@ -302,16 +379,35 @@ mod tests {
             key("telegram_update_id", &post, r#"{"update_id":42,"message":{"update_id":7}}"#).as_deref(),
             Some("42")
         );
+        let twice = key("telegram_update_id", &post, r#"{"update_id":1,"update_id":2}"#);
+        assert_eq!(twice.as_deref(), Some("1"), "the first of two");
         for body in [
             r#"{"message":{"update_id":7}}"#,
             r#"{"update_id":"42"}"#,
             r#"{"update_id":4.5}"#,
             r#"{"update_id":99999999999999999999}"#,
-            r#"{"update_id":1,"update_id":2}"#,
             "not json",
             "",
         ] {
             assert_eq!(key("telegram_update_id", &post, body), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn update_ids_must_fit_an_i64() {
+        for (text, fits) in [
+            ("0", true),
+            ("-7", true),
+            ("123456789012345678", true),
+            ("9223372036854775807", true),
+            ("-9223372036854775808", true),
+            ("9223372036854775808", false),
+            ("-", false),
+            ("", false),
+            ("1.5", false),
+            ("1e3", false),
+        ] {
+            assert_eq!(is_i64(text.as_bytes()), fits, "{text}");
         }
     }
 

@@ -35,10 +35,12 @@
 mod json;
 mod key;
 
+use key::KeyHasher;
 pub use key::{Key, KeySource};
 
 use std::collections::VecDeque;
 use std::collections::hash_map::{self, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -79,22 +81,48 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// One answered key: its answer's content type and body in one allocation.
+/// Answers whose content type and body together are this long (`success`
+/// as `text/html; charset=UTF-8`, an empty 200) are held inline, in the
+/// table's entry, without an allocation of their own.
+const INLINE_ANSWER: usize = 46;
+
+/// One answered key.
 struct Remembered {
     status: u16,
+    /// How much of `data` is the content type; the body follows it.
+    type_len: u16,
     /// Its record in the table's answer order.
     generation: u64,
-    type_len: usize,
-    data: Bytes,
+    data: Data,
+}
+
+/// An answer's content type and body, one after the other.
+enum Data {
+    Inline(u8, [u8; INLINE_ANSWER]),
+    Shared(Bytes),
+}
+
+impl Data {
+    fn len(&self) -> usize {
+        match self {
+            Data::Inline(len, _) => usize::from(*len),
+            Data::Shared(bytes) => bytes.len(),
+        }
+    }
 }
 
 impl Remembered {
     fn answer(&self) -> Answer {
-        let content_type = match self.type_len {
-            0 => None,
-            n => HeaderValue::from_maybe_shared(self.data.slice(..n)).ok(),
+        let data = match &self.data {
+            Data::Inline(len, inline) => Bytes::copy_from_slice(&inline[..usize::from(*len)]),
+            Data::Shared(bytes) => bytes.clone(),
         };
-        Answer { status: self.status, content_type, body: self.data.slice(self.type_len..) }
+        let type_len = usize::from(self.type_len);
+        let content_type = match type_len {
+            0 => None,
+            n => HeaderValue::from_maybe_shared(data.slice(..n)).ok(),
+        };
+        Answer { status: self.status, content_type, body: data.slice(type_len..) }
     }
 }
 
@@ -108,7 +136,7 @@ enum Entry {
 
 #[derive(Default)]
 struct Table {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>,
     /// Answered keys in answer order (oldest first) with their answer time.
     /// A record whose generation is not its key's current one is stale (the
     /// key was forgotten or answered again since) and is skipped.
@@ -155,11 +183,11 @@ impl Table {
 
     /// Remembers `key`'s answer; returns the entry it replaces (its waiters
     /// wake when it is dropped, best after the lock).
-    fn answer(&mut self, key: Key, status: u16, type_len: usize, data: Bytes, now: Instant) -> Option<Entry> {
+    fn answer(&mut self, key: Key, status: u16, type_len: u16, data: Data, now: Instant) -> Option<Entry> {
         self.generation += 1;
         let generation = self.generation;
         self.answer_bytes += data.len();
-        let remembered = Remembered { status, generation, type_len, data };
+        let remembered = Remembered { status, type_len, generation, data };
         let replaced = self.entries.insert(key.clone(), Entry::Answered(remembered));
         if let Some(Entry::Answered(r)) = &replaced {
             self.answer_bytes -= r.data.len();
@@ -235,15 +263,26 @@ impl Dedupe {
         }
     }
 
+    /// Claims `key` without waiting: `None` when the first request with it
+    /// is in flight (then `settle` waits for it). Most claims end here.
+    pub fn settle_now(self: &Arc<Self>, key: &Key) -> Option<Settled> {
+        match self.claim(key.clone()) {
+            Claim::Forward(ticket) => Some(Settled::Forward(ticket)),
+            Claim::Answered(answer) => Some(Settled::Repeat(answer)),
+            Claim::Wait(_) => None,
+        }
+    }
+
     /// Claims `key`, waiting (at most `wait_limit` in all) for a first
     /// request in flight.
     pub async fn settle(self: &Arc<Self>, key: Key, wait_limit: Duration) -> Settled {
-        let deadline = tokio::time::Instant::now() + wait_limit;
+        let mut deadline = None;
         loop {
             match self.claim(key.clone()) {
                 Claim::Forward(ticket) => return Settled::Forward(ticket),
                 Claim::Answered(answer) => return Settled::Repeat(answer),
                 Claim::Wait(mut first) => {
+                    let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait_limit);
                     // Nothing is ever sent: the sender's drop is the news.
                     if tokio::time::timeout_at(deadline, first.changed()).await.is_err() {
                         return Settled::TimedOut;
@@ -297,9 +336,11 @@ impl Ticket {
         if self.table.is_none() || !(200..300).contains(&status) || !fits {
             return None;
         }
-        let mut data = Vec::with_capacity(content_type.len() + length.unwrap_or(0) as usize);
-        data.extend_from_slice(content_type);
-        Some(Box::new(Capture { ticket: self, status, type_len: content_type.len(), data }))
+        let type_len = content_type.len() as u16;
+        let mut capture =
+            Box::new(Capture { ticket: self, status, type_len, len: 0, inline: [0; _], spilled: Vec::new() });
+        capture.append(content_type, length.unwrap_or(0) as usize);
+        Some(capture)
     }
 
     /// A whole answer made here (a `store` route's acknowledgement): remembered
@@ -330,9 +371,12 @@ impl Drop for Ticket {
 pub struct Capture {
     ticket: Ticket,
     status: u16,
-    type_len: usize,
-    /// The content type, then the body so far.
-    data: Vec<u8>,
+    type_len: u16,
+    /// Bytes captured, content type included: in `inline` while they fit,
+    /// then all of them in `spilled`.
+    len: usize,
+    inline: [u8; INLINE_ANSWER],
+    spilled: Vec<u8>,
 }
 
 impl Capture {
@@ -340,20 +384,40 @@ impl Capture {
     /// capture should be dropped.
     #[must_use]
     pub fn push(&mut self, bytes: &[u8]) -> bool {
-        if self.data.len() - self.type_len + bytes.len() > MAX_BODY {
+        if self.len - usize::from(self.type_len) + bytes.len() > MAX_BODY {
             return false;
         }
-        self.data.extend_from_slice(bytes);
+        self.append(bytes, 0);
         true
+    }
+
+    /// Appends `bytes`, `more` expected after them (room is made for both
+    /// when they leave `inline`).
+    fn append(&mut self, bytes: &[u8], more: usize) {
+        let len = self.len + bytes.len();
+        if self.spilled.is_empty() && len <= INLINE_ANSWER {
+            self.inline[self.len..len].copy_from_slice(bytes);
+        } else {
+            if self.spilled.is_empty() {
+                self.spilled.reserve_exact(len + more);
+                self.spilled.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.spilled.extend_from_slice(bytes);
+        }
+        self.len = len;
     }
 
     /// The body ended: the answer is remembered for the window.
     pub fn finish(self: Box<Self>) {
-        let Capture { mut ticket, status, type_len, data } = *self;
+        let Capture { mut ticket, status, type_len, len, inline, spilled } = *self;
         let Some(table) = ticket.table.take() else { return };
         let key = ticket.key.clone();
-        // Shrunk to its length: a body that grew in pieces has room to spare.
-        let data = Bytes::from(data.into_boxed_slice());
+        let data = if spilled.is_empty() {
+            Data::Inline(len as u8, inline)
+        } else {
+            // Shrunk to its length: a body that grew in pieces has room to spare.
+            Data::Shared(Bytes::from(spilled.into_boxed_slice()))
+        };
         let replaced = table.lock().answer(key, status, type_len, data, Instant::now());
         drop(replaced);
     }

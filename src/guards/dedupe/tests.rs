@@ -52,6 +52,32 @@ fn a_2xx_answer_is_remembered_whole_and_anything_else_forgotten() {
 }
 
 #[test]
+fn answers_short_and_long_come_back_byte_for_byte() {
+    let dedupe = table(10);
+    let long_type = format!("text/plain; charset=utf-8; {}", "x".repeat(100));
+    for (n, content_type, pieces) in [
+        (1, "text/html; charset=UTF-8", vec!["succ", "ess"]),
+        (2, "application/json", vec![r#"{"method":"sendMessage","#, r#""chat_id":42,"text":"paid"}"#]),
+        (3, long_type.as_str(), vec!["ok"]),
+        (4, "", vec![""]),
+        (5, "text/plain", vec!["a"; 300]),
+    ] {
+        let Claim::Forward(ticket) = dedupe.claim(key(n)) else { panic!() };
+        let mut capture = ticket.head(200, Some(content_type.as_bytes()), None).unwrap();
+        for piece in &pieces {
+            assert!(capture.push(piece.as_bytes()));
+        }
+        capture.finish();
+        let answer = answered(dedupe.claim(key(n))).unwrap();
+        assert_eq!(
+            answer.content_type.as_ref().map(|t| t.as_bytes()),
+            (!content_type.is_empty()).then_some(content_type.as_bytes())
+        );
+        assert_eq!(answer.body, pieces.concat().as_bytes(), "answer {n}");
+    }
+}
+
+#[test]
 fn only_bodies_up_to_max_body_are_remembered() {
     let dedupe = table(10);
     let Claim::Forward(ticket) = dedupe.claim(key(1)) else { panic!() };
