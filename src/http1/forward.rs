@@ -23,12 +23,12 @@ use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
 use super::request_body::{self, PumpError, SocketSink};
-use super::response_body::{self, BodyCopy};
+use super::response_body::{self, BodyCopy, NoTee};
 use super::wire::{client_framing, write_request_head, write_response_head};
 use crate::connection::AbortReason;
 use crate::connection::timer::{Deadline, Watchdog};
 use crate::error::ProxyError;
-use crate::guards::dedupe::Capture;
+use crate::guards::dedupe::{Capture, Ticket};
 use crate::upstream::UpstreamClient;
 use crate::upstream::pool::{self, UpstreamConn};
 
@@ -106,13 +106,19 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     if head.status == 101 {
         return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
     }
-    let (mut copy, keep_alive) = response_copy(&ubuf, &head, &ex, answering.keep_alive && request_complete, upstream);
-    copy.capture = capture;
+    let (copy, keep_alive) = response_copy(&ubuf, &head, &ex, answering.keep_alive && request_complete, upstream);
     ex.ctx.upstream = Some(upstream.config.name.clone());
     let delivery = answering.deliver(ex.ctx, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
     ubuf.advance(head.len);
-    // Boxed on its own, so neither box is too large for the allocator's small-block cache.
-    let outcome = Box::pin(response_body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery)).await;
+    // Boxed on its own, so neither box is too large for the allocator's small-block cache. A
+    // copy without a capture is the loop without one, as on a route without dedupe.
+    let stream = &mut conn.stream;
+    let outcome = match capture {
+        None => Box::pin(response_body::copy_response(client, stream, &mut ubuf, (copy, NoTee), &delivery)).await,
+        Some(capture) => {
+            Box::pin(response_body::copy_response(client, stream, &mut ubuf, (copy, Some(capture)), &delivery)).await
+        }
+    };
     release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
     outcome.client_ok && keep_alive
 }
@@ -127,7 +133,12 @@ fn answered(ex: &mut Exchange, head: &ResponseHead, ubuf: &[u8], upstream: &Upst
     if let Some(keep) = ex.keep.take() {
         keep.answered(head.status);
     }
-    let ticket = ex.ticket.take()?;
+    capture(ex.ticket.take()?, head, ubuf)
+}
+
+/// A claimed request's answer: the capture of its body, when it is one to remember.
+#[inline(never)]
+fn capture(ticket: Ticket, head: &ResponseHead, ubuf: &[u8]) -> Option<Box<Capture>> {
     let length = match head.framing {
         Framing::Length(n) => Some(n),
         Framing::Empty => Some(0),
@@ -295,7 +306,7 @@ fn response_copy(
     let mut head_out = buffers::take_vec();
     write_response_head(&mut head_out, ubuf, head, to, keep_alive, http10);
     let read_timeout = upstream.config.response_timeout;
-    (BodyCopy { from: head.framing, to, read_timeout, head: head_out, capture: None }, keep_alive)
+    (BodyCopy { from: head.framing, to, read_timeout, head: head_out }, keep_alive)
 }
 
 /// Writes the head (and a body already here) within `response_timeout` of the first wait.
