@@ -4,7 +4,8 @@
 # Needs (installs nothing): nginx-light wrk curl valgrind
 #   apt-get install nginx-light wrk curl valgrind
 # Run from the repository root:  bench/instructions.sh
-# Knobs: DURATION seconds of load per measurement (8).
+# Knobs: DURATION seconds of load per measurement (8); HOOKGATE (a hookgate
+#   binary to measure instead of target/release/hookgate, e.g. another commit's build).
 #
 # Why: on a shared 2-core VM the CPU time per request moves by 10-30% between
 # rounds, which hides any change smaller than that. Instructions counted by
@@ -21,8 +22,10 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-8}
 require_tools "apt-get install nginx-light wrk curl valgrind" nginx wrk curl valgrind callgrind_control
-cargo build --release --quiet --bin hookgate
-HOOKGATE=$PWD/target/release/hookgate
+if [ -z "${HOOKGATE:-}" ]; then
+    cargo build --release --quiet --bin hookgate
+    HOOKGATE=$PWD/target/release/hookgate
+fi
 
 make_workdir instr
 

@@ -430,8 +430,9 @@ fn explain_guards(out: &mut String, guards: &Guards, client: Option<IpAddr>, hea
     if let Some(dedupe) = &guards.dedupe {
         let _ = writeln!(
             out,
-            "  dedupe: key \"telegram_update_id\", window {}: a redelivered update the backend already \
-             answered with 2xx is answered here with that status and not forwarded again",
+            "  dedupe: key {:?}, window {}: a repeat of a request the backend already answered with 2xx \
+             is answered here with that answer (status, Content-Type, a body of up to 4 KiB) and not forwarded again",
+            dedupe.key.to_string(),
             duration_text(dedupe.window)
         );
     }

@@ -400,7 +400,7 @@ fn check_prints_the_config_spelling_and_route_lists_the_dedupe_guard() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("  rate_limit: 20 per second, burst 50, key \"client_ip\" (429 above)"), "{stdout}");
     assert!(
-        stdout.contains("  dedupe: key \"telegram_update_id\", window 10m: a redelivered update the backend already answered with 2xx is answered here with that status and not forwarded again"),
+        stdout.contains("  dedupe: key \"telegram_update_id\", window 10m: a repeat of a request the backend already answered with 2xx is answered here with that answer (status, Content-Type, a body of up to 4 KiB) and not forwarded again"),
         "{stdout}"
     );
     assert!(stdout.contains("=> route hook -> upstream backend"), "{stdout}");

@@ -16,6 +16,7 @@ mod admin;
 mod admin_limits;
 mod cli;
 mod config_errors;
+mod dedupe;
 mod engine;
 mod forwarding;
 mod guards;

@@ -87,14 +87,13 @@ impl Checker<'_> {
             guards.max_in_flight = Some(n);
         }
         if let Some(dedupe) = raw.dedupe.take() {
-            // `key` has one value today; serde has checked it.
-            let super::raw::DedupeKey::TelegramUpdateId = dedupe.key;
+            // `key` was parsed (and refused with its line) by serde.
             let window = dedupe.window.map_or(DedupeSpec::DEFAULT_WINDOW, |d| d.0.0);
             if window.is_zero() || dedupe.max_keys == Some(0) {
                 self.problem(&child(at, "dedupe"), "window and max_keys must be above 0");
             }
-            guards.dedupe =
-                Some(DedupeSpec { window, max_keys: dedupe.max_keys.unwrap_or(DedupeSpec::DEFAULT_MAX_KEYS) });
+            let max_keys = dedupe.max_keys.unwrap_or(DedupeSpec::DEFAULT_MAX_KEYS);
+            guards.dedupe = Some(DedupeSpec { key: dedupe.key.0, window, max_keys });
         }
         if let Some(verify) = raw.verify.take() {
             guards.verify = self.verify(at, verify);
@@ -182,7 +181,8 @@ pub fn guards_as_written(guards: &Guards) -> Vec<String> {
     }
     if let Some(dedupe) = &guards.dedupe {
         lines.push(format!(
-            "dedupe = {{ key = \"telegram_update_id\", window = {:?}, max_keys = {} }}",
+            "dedupe = {{ key = {:?}, window = {:?}, max_keys = {} }}",
+            dedupe.key.to_string(),
             duration_text(dedupe.window),
             dedupe.max_keys
         ));

@@ -197,7 +197,9 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
     }
     let found = match (parent, key) {
         ("rate_limit", "key") => (Other, "\"client_ip\" (or \"route\")"),
-        ("dedupe", "key") => (Other, "\"telegram_update_id\""),
+        ("dedupe", "key") => {
+            (Other, "\"telegram_update_id\" (or \"json:/id\", \"form:out_trade_no\", \"query:NAME\", \"header:NAME\")")
+        }
         ("verify", "scheme") => (Other, "\"epay_md5\" (or \"stripe\", \"github\", ...)"),
         ("verify", "mode") => (Other, "\"enforce\" (or \"log\")"),
         ("verify", "encoding") => (Other, "\"hex\" (or \"base64\")"),

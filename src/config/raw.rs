@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use crate::guards::RateKey;
+use crate::guards::dedupe::KeySource;
 use crate::spool::{StoreMode, StoreOrder};
 use crate::verify::{Encoding, VerifyMode};
 
@@ -263,17 +264,11 @@ pub struct RawStore {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDedupe {
-    pub key: DedupeKey,
+    /// What identifies a repeat: `telegram_update_id`, `json:/pointer`,
+    /// `form:NAME`, `query:NAME` or `header:NAME` (parsed, with its line).
+    pub key: Parsed<KeySource>,
     pub window: Option<Parsed<Dur>>,
     pub max_keys: Option<usize>,
-}
-
-/// What identifies a redelivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DedupeKey {
-    /// The top-level `update_id` of a Telegram update (a JSON body).
-    TelegramUpdateId,
 }
 
 #[derive(Debug, Deserialize)]

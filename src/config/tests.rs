@@ -146,7 +146,23 @@ fn errors_name_file_line_and_key() {
         ),
         (
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = { key = \"message_id\" }\n",
-            "hookgate.toml:14: routes[0].dedupe.key",
+            "hookgate.toml:14: routes[0].dedupe.key: unknown key \"message_id\": write \"telegram_update_id\", \"json:/pointer\", \"form:NAME\", \"query:NAME\" or \"header:NAME\"",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = { key = \"json:id\" }\n",
+            "hookgate.toml:14: routes[0].dedupe.key: a json: pointer must start with / (RFC 6901), got \"id\"",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = { key = \"json:/a~2\" }\n",
+            "hookgate.toml:14: routes[0].dedupe.key: invalid ~ escape in json pointer \"/a~2\"",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = { key = \"form:\" }\n",
+            "hookgate.toml:14: routes[0].dedupe.key: form: needs a name after the colon",
+        ),
+        (
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\n\ndedupe = { key = \"header:X Id\" }\n",
+            "hookgate.toml:15: routes[0].dedupe.key: invalid header name \"X Id\"",
         ),
     ];
     for (extra, want) in cases {
@@ -330,4 +346,23 @@ fn the_spelling_check_prints_is_the_spelling_the_file_takes() {
         guards_as_written(&config.routes.routes()[0].guards),
         ["allow_from = [\"telegram\", \"10.0.0.0/8\"]", "max_body = \"64KiB\"", "max_in_flight = 3"]
     );
+}
+
+#[test]
+fn dedupe_keys_are_written_back_as_the_file_writes_them() {
+    for key in [
+        "telegram_update_id",
+        "json:/data/object/id",
+        "json:/a~1b",
+        "form:out_trade_no",
+        "query:id",
+        "header:x-request-id",
+    ] {
+        let route = format!(
+            "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\ndedupe = {{ key = \"{key}\", window = \"10m\" }}\n"
+        );
+        let config = load(&route).unwrap();
+        let written = crate::config::guards_as_written(&config.routes.routes()[0].guards);
+        assert_eq!(written, [format!("dedupe = {{ key = \"{key}\", window = \"10m\", max_keys = 100000 }}")]);
+    }
 }

@@ -45,7 +45,7 @@ pub struct Guards {
     pub max_body: Option<u64>,
     pub rate_limit: Option<RateLimit>,
     pub max_in_flight: Option<usize>,
-    /// Redeliveries of an answered update are answered here (`dedupe`).
+    /// Repeats of an answered request are answered here (`dedupe`).
     pub dedupe: Option<DedupeSpec>,
     /// The request's signature is checked before anything else reads its body (`verify`).
     pub verify: Option<Arc<Verifier>>,
@@ -100,11 +100,11 @@ impl GuardState {
     /// `previous` is the same route's state from the config load before, if
     /// any: its dedupe table is kept when the settings did not change.
     pub fn new(guards: &Guards, previous: Option<&GuardState>) -> Self {
-        let kept = previous.and_then(|p| p.dedupe.clone()).filter(|d| Some(d.spec()) == guards.dedupe);
+        let kept = previous.and_then(|p| p.dedupe.clone()).filter(|d| Some(d.spec()) == guards.dedupe.as_ref());
         GuardState {
             limiter: guards.rate_limit.as_ref().map(RateLimiter::new),
             in_flight: guards.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
-            dedupe: kept.or_else(|| guards.dedupe.map(Dedupe::new)),
+            dedupe: kept.or_else(|| guards.dedupe.clone().map(Dedupe::new)),
         }
     }
 
@@ -173,14 +173,21 @@ mod tests {
 
     #[test]
     fn a_reload_keeps_the_dedupe_table_while_its_settings_stay() {
-        let spec = DedupeSpec { window: std::time::Duration::from_secs(600), max_keys: 10 };
-        let guards = Guards { dedupe: Some(spec), ..Guards::default() };
+        let spec = DedupeSpec {
+            key: dedupe::KeySource::TelegramUpdateId,
+            window: std::time::Duration::from_secs(600),
+            max_keys: 10,
+        };
+        let guards = Guards { dedupe: Some(spec.clone()), ..Guards::default() };
         let first = GuardState::new(&guards, None);
         let same = GuardState::new(&guards, Some(&first));
         assert!(Arc::ptr_eq(first.dedupe.as_ref().unwrap(), same.dedupe.as_ref().unwrap()));
-        let changed = Guards { dedupe: Some(DedupeSpec { max_keys: 20, ..spec }), ..Guards::default() };
+        let changed = Guards { dedupe: Some(DedupeSpec { max_keys: 20, ..spec.clone() }), ..Guards::default() };
         let fresh = GuardState::new(&changed, Some(&same));
         assert!(!Arc::ptr_eq(same.dedupe.as_ref().unwrap(), fresh.dedupe.as_ref().unwrap()));
+        let rekeyed = DedupeSpec { key: "form:out_trade_no".parse().unwrap(), ..spec };
+        let other_key = GuardState::new(&Guards { dedupe: Some(rekeyed), ..Guards::default() }, Some(&same));
+        assert!(!Arc::ptr_eq(same.dedupe.as_ref().unwrap(), other_key.dedupe.as_ref().unwrap()));
         assert!(GuardState::new(&Guards::default(), Some(&fresh)).dedupe.is_none());
     }
 

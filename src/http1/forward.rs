@@ -23,11 +23,12 @@ use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
 use super::request_body::{self, PumpError, SocketSink};
-use super::response_body::{self, BodyCopy};
+use super::response_body::{self, BodyCopy, NoTee};
 use super::wire::{client_framing, write_request_head, write_response_head};
 use crate::connection::AbortReason;
 use crate::connection::timer::{Deadline, Watchdog};
 use crate::error::ProxyError;
+use crate::guards::dedupe::{Capture, Ticket};
 use crate::upstream::UpstreamClient;
 use crate::upstream::pool::{self, UpstreamConn};
 
@@ -79,7 +80,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
         };
         // Biased, the head first: once it is in, the other two are not polled again. A client that
         // left cancels the exchange (the connection is closed, not pooled), except for a claimed
-        // update: its redelivery is waiting for the backend's status (see `dedupe`).
+        // request: its repeats are waiting for the backend's answer (see `dedupe`).
         let head = tokio::select! {
             biased;
             head = read_response_head(&mut conn, &mut ubuf, answering.head, &mut client.watchdog, upstream) => head,
@@ -101,7 +102,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
         Ok(sent) => sent,
         Err(ended) => return ended.answer(client, ex, answering, ubuf).await,
     };
-    answered(&mut ex, &head, upstream);
+    let capture = answered(&mut ex, &head, &ubuf, upstream);
     if head.status == 101 {
         return Box::pin(super::tunnel::run(client, conn, ubuf, head, ex, answering)).await;
     }
@@ -109,23 +110,42 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     ex.ctx.upstream = Some(upstream.config.name.clone());
     let delivery = answering.deliver(ex.ctx, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
     ubuf.advance(head.len);
-    // Boxed on its own, so neither box is too large for the allocator's small-block cache.
-    let outcome = Box::pin(response_body::copy_response(client, &mut conn.stream, &mut ubuf, copy, &delivery)).await;
+    // Boxed on its own, so neither box is too large for the allocator's small-block cache. A
+    // copy without a capture is the loop without one, as on a route without dedupe.
+    let stream = &mut conn.stream;
+    let outcome = match capture {
+        None => Box::pin(response_body::copy_response(client, stream, &mut ubuf, (copy, NoTee), &delivery)).await,
+        Some(capture) => {
+            Box::pin(response_body::copy_response(client, stream, &mut ubuf, (copy, Some(capture)), &delivery)).await
+        }
+    };
     release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
     outcome.client_ok && keep_alive
 }
 
-/// The upstream answered: counted for the status page, and told to the
-/// dedupe claim waiting for its status and to a `store` route's keeping.
+/// The upstream answered: counted for the status page, and told to a
+/// `store` route's keeping and to the dedupe claim, whose waiting repeats
+/// get this answer if it is a 2xx with a body short enough to remember: the
+/// capture that copies the body as it passes (see `response_body`).
 #[inline]
-fn answered(ex: &mut Exchange, head: &ResponseHead, upstream: &UpstreamClient) {
+fn answered(ex: &mut Exchange, head: &ResponseHead, ubuf: &[u8], upstream: &UpstreamClient) -> Option<Box<Capture>> {
     upstream.metrics.recent.answered();
-    if let Some(ticket) = ex.ticket.take() {
-        ticket.answered(head.status);
-    }
     if let Some(keep) = ex.keep.take() {
         keep.answered(head.status);
     }
+    capture(ex.ticket.take()?, head, ubuf)
+}
+
+/// A claimed request's answer: the capture of its body, when it is one to remember.
+#[inline(never)]
+fn capture(ticket: Ticket, head: &ResponseHead, ubuf: &[u8]) -> Option<Box<Capture>> {
+    let length = match head.framing {
+        Framing::Length(n) => Some(n),
+        Framing::Empty => Some(0),
+        Framing::Chunked | Framing::UntilClose => None,
+    };
+    let content_type = head.headers.iter().find(|(name, _)| ubuf[name.clone()].eq_ignore_ascii_case(b"content-type"));
+    ticket.head(head.status, content_type.map(|(_, value)| &ubuf[value.clone()]), length)
 }
 
 /// Whether a `fallback` route keeps the request instead of passing on this
@@ -285,7 +305,8 @@ fn response_copy(
     let keep_alive = keep_alive && to != Framing::UntilClose;
     let mut head_out = buffers::take_vec();
     write_response_head(&mut head_out, ubuf, head, to, keep_alive, http10);
-    (BodyCopy { from: head.framing, to, read_timeout: upstream.config.response_timeout, head: head_out }, keep_alive)
+    let read_timeout = upstream.config.response_timeout;
+    (BodyCopy { from: head.framing, to, read_timeout, head: head_out }, keep_alive)
 }
 
 /// Writes the head (and a body already here) within `response_timeout` of the first wait.

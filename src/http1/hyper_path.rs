@@ -26,6 +26,7 @@ use super::response_body::written_of;
 use super::wire::{self, Connection, write_header, write_map_head, write_status};
 use crate::access::Delivery;
 use crate::error::ProxyError;
+use crate::guards::dedupe::Capture;
 use crate::hyper_glue::{BodyError, RequestBody};
 use crate::metrics::OpenGauge;
 use crate::proxy::{self, headers};
@@ -76,9 +77,10 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
         (Err(error), _) => return fail(client, ctx, answering, error, Framing::UntilClose).await,
     };
     ctx.upstream = Some(upstream.config.name.clone());
-    if let Some(ticket) = ticket {
-        ticket.answered(response.status().as_u16());
-    }
+    let capture = ticket.and_then(|ticket| {
+        let content_type = response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+        ticket.head(response.status().as_u16(), content_type, response.body().size_hint().exact())
+    });
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return tunnel(client, response, plan.upgrade, ctx, answering).await;
     }
@@ -86,7 +88,7 @@ pub async fn forward<S: Io>(client: &mut Client<S>, ex: Box<Exchange>, answering
         client_head(&mut response, version, answering.head, answering.keep_alive && request_complete);
     let delivery = answering.deliver(ctx, response.status());
     let read_timeout = upstream.config.response_timeout;
-    let whole = relay_body(client, response.into_body(), to, out, &delivery, read_timeout).await;
+    let whole = relay_body(client, response.into_body(), (to, out), &delivery, read_timeout, capture).await;
     whole && keep_alive
 }
 
@@ -157,15 +159,16 @@ fn response_framing(response: &Response<Incoming>, head: bool, http10: bool) -> 
 }
 
 /// Writes an upstream's response body to the client after its head (already
-/// in `out`), framed as `to`, its trailers with the last chunk. Returns
+/// in `out`), framed as `to`, its trailers with the last chunk, copying it
+/// into `capture` (a `dedupe` route's 2xx answer) as it passes. Returns
 /// whether all of it reached the client.
 async fn relay_body<S: Io>(
     client: &mut Client<S>,
     mut body: hyper::body::Incoming,
-    to: Framing,
-    mut out: Vec<u8>,
+    (to, mut out): (Framing, Vec<u8>),
     delivery: &Delivery,
     read_timeout: std::time::Duration,
+    mut capture: Option<Box<Capture>>,
 ) -> bool {
     let mut written = 0u64;
     let mut trailers = Vec::new();
@@ -185,17 +188,22 @@ async fn relay_body<S: Io>(
                 }
                 Ok(Some(Ok(frame))) => match frame.into_data() {
                     Ok(bytes) => data = bytes,
-                    // Trailers end the body; they go out with the last chunk.
+                    // Trailers end the body; they go out with the last chunk
+                    // (and an answer with trailers is not remembered).
                     Err(frame) => {
                         if let Some(fields) = frame.trailers_ref() {
                             write_trailers(&mut trailers, fields);
                         }
+                        capture = None;
                         continue;
                     }
                 },
             }
         }
         delivery.produced(data.len());
+        if capture.as_mut().is_some_and(|capture| !capture.push(&data)) {
+            capture = None; // Too long to remember: forgotten.
+        }
         let range = wire::frame(&mut out, &data, to, done, &trailers);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
@@ -210,6 +218,9 @@ async fn relay_body<S: Io>(
         out.clear();
         if done {
             delivery.ended();
+            if let Some(capture) = capture {
+                capture.finish();
+            }
             return client.io.flush().await.is_ok();
         }
     }

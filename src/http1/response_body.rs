@@ -3,7 +3,9 @@
 //! every write, and tells the response's `Delivery` what was produced and
 //! what was written. Chunked bodies are decoded and written again in
 //! hookgate's own framing; long bodies that pass through unchanged between
-//! two plain TCP sockets are handed to `splice`. A body found broken before
+//! two plain TCP sockets are handed to `splice`. A `dedupe` route's answer is
+//! copied as it passes (a `Tee`, at most `dedupe::MAX_BODY`, so never a body
+//! long enough to splice). A body found broken before
 //! its head went out is answered with hookgate's 502 instead.
 
 use std::time::Duration;
@@ -22,6 +24,7 @@ use super::splice::{self, Relay, Timeouts};
 use super::wire::{Connection, frame};
 use crate::access::Delivery;
 use crate::error::ProxyError;
+use crate::guards::dedupe::Capture;
 use crate::proxy;
 
 /// How a response body is read and how it is written.
@@ -32,6 +35,50 @@ pub struct BodyCopy {
     pub read_timeout: Duration,
     /// The response head, written with the first body bytes.
     pub head: Vec<u8>,
+}
+
+/// What a response body is copied into as it passes: nothing (`NoTee`, on
+/// every route but a `dedupe` one, whose copy loop is then the same as
+/// without this), or a dedupe route's 2xx answer (`Capture`), finished once
+/// the whole body reached the client.
+pub trait Tee {
+    /// Whether bytes are being copied (a body is not spliced while they are).
+    fn on(&self) -> bool;
+    fn push(&mut self, data: &[u8]);
+    fn finish(self);
+}
+
+pub struct NoTee;
+
+impl Tee for NoTee {
+    #[inline(always)]
+    fn on(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn push(&mut self, _: &[u8]) {}
+
+    #[inline(always)]
+    fn finish(self) {}
+}
+
+impl Tee for Option<Box<Capture>> {
+    fn on(&self) -> bool {
+        self.is_some()
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.as_mut().is_some_and(|capture| !capture.push(data)) {
+            *self = None; // Too long to remember: forgotten.
+        }
+    }
+
+    fn finish(self) {
+        if let Some(capture) = self {
+            capture.finish();
+        }
+    }
 }
 
 pub struct CopyOutcome {
@@ -71,12 +118,12 @@ fn upstream_failed(delivery: &Delivery, why: &dyn std::fmt::Display) -> CopyOutc
 }
 
 /// Copies an upstream's response body (after its head, which `ubuf` starts
-/// past) to the client, framed as `copy.to`.
-pub async fn copy_response<S: Io>(
+/// past) to the client, framed as `copy.to`, and into `tee` as it passes.
+pub async fn copy_response<S: Io, T: Tee>(
     client: &mut Client<S>,
     upstream: &mut TcpStream,
     ubuf: &mut BytesMut,
-    copy: BodyCopy,
+    (copy, mut tee): (BodyCopy, T),
     delivery: &Delivery,
 ) -> CopyOutcome {
     let BodyCopy { from, to, read_timeout, head: mut out } = copy;
@@ -92,6 +139,7 @@ pub async fn copy_response<S: Io>(
         };
         let data = body.data(ubuf, raw);
         delivery.produced(data.len());
+        tee.push(data);
         let (bytes, range) = stage(&mut out, data, to, done, body.trailers());
         if !bytes.is_empty() {
             let before = written;
@@ -109,6 +157,7 @@ pub async fn copy_response<S: Io>(
         if done {
             buffers::give_vec(out);
             delivery.ended();
+            tee.finish();
             let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
             let client_ok = matches!(flushed, Ok(Ok(())));
             return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
@@ -117,6 +166,7 @@ pub async fn copy_response<S: Io>(
         // response's copy future too large for the allocator's thread cache.
         if ubuf.is_empty()
             && to == from
+            && !tee.on()
             && long_enough(from, body.left(), written)
             && let Some(outcome) =
                 Box::pin(splice_rest(client, upstream, from, body.left(), read_timeout, delivery, written)).await

@@ -16,4 +16,4 @@ mod response_body;
 
 pub use clocked_io::ClockedIo;
 pub use request_body::{BodyError, RequestBody};
-pub use response_body::ResponseBody;
+pub use response_body::{ReadAhead, ResponseBody};

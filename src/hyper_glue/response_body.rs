@@ -1,14 +1,17 @@
 //! The body hyper's server sends to an HTTP/2 client, streamed without
-//! buffering: `ResponseBody` carries the upstream's (or hookgate's own) body
-//! and enforces the upstream's read timeout; each of its `Chunk`s reports to
+//! buffering: `ResponseBody` carries the upstream's (or hookgate's own) body,
+//! after what was read of it ahead (`ReadAhead`, a `dedupe` route's short
+//! answer), and enforces the upstream's read timeout; each of its `Chunk`s reports to
 //! the response's `access::Delivery` as its bytes are taken.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
@@ -17,8 +20,37 @@ use crate::access::Delivery;
 use crate::connection::timer::IdleTimer;
 
 enum Source {
-    Upstream { inner: Incoming, timer: IdleTimer },
+    Upstream { inner: Incoming, timer: IdleTimer, ahead: Option<Box<ReadAhead>> },
     Local(Option<Bytes>),
+}
+
+/// The start of an upstream's body, read before its head was passed on
+/// (a `dedupe` route's answer, see `proxy::hyper_gate`): sent before the
+/// rest, in the response's extensions until the body is made.
+#[derive(Debug, Clone, Default)]
+pub struct ReadAhead {
+    pub data: VecDeque<Bytes>,
+    /// The trailers that ended the body, if they came while it was read ahead.
+    pub trailers: Option<HeaderMap>,
+    /// The body ended within what was read ahead: `inner` has nothing more.
+    pub ended: bool,
+}
+
+impl ReadAhead {
+    fn next(&mut self) -> Option<Frame<Bytes>> {
+        match self.data.pop_front() {
+            Some(data) => Some(Frame::data(data)),
+            None => self.trailers.take().map(Frame::trailers),
+        }
+    }
+
+    fn is_drained(&self) -> bool {
+        self.data.is_empty() && self.trailers.is_none()
+    }
+
+    fn len(&self) -> u64 {
+        self.data.iter().map(|data| data.len() as u64).sum()
+    }
 }
 
 /// The body sent to the client.
@@ -50,9 +82,16 @@ impl Buf for Chunk {
 }
 
 impl ResponseBody {
-    /// The upstream's body; `read_timeout` bounds each pause between its chunks.
-    pub fn upstream(inner: Incoming, read_timeout: Duration, delivery: Arc<Delivery>) -> Self {
-        ResponseBody { source: Source::Upstream { inner, timer: IdleTimer::new(read_timeout) }, delivery }
+    /// The upstream's body, after what was read of it ahead (if anything);
+    /// `read_timeout` bounds each pause between its chunks.
+    pub fn upstream(
+        inner: Incoming,
+        ahead: Option<ReadAhead>,
+        read_timeout: Duration,
+        delivery: Arc<Delivery>,
+    ) -> Self {
+        let (timer, ahead) = (IdleTimer::new(read_timeout), ahead.map(Box::new));
+        ResponseBody { source: Source::Upstream { inner, timer, ahead }, delivery }
     }
 
     /// A body hookgate writes itself.
@@ -70,7 +109,11 @@ impl Body for ResponseBody {
         let this = &mut *self;
         let polled = match &mut this.source {
             Source::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Source::Upstream { inner, timer } => poll_timed_frame(timer, inner, cx),
+            Source::Upstream { inner, timer, ahead } => match ahead.as_deref_mut().and_then(ReadAhead::next) {
+                Some(frame) => Poll::Ready(Some(Ok(frame))),
+                None if ahead.as_ref().is_some_and(|ahead| ahead.ended) => Poll::Ready(None),
+                None => poll_timed_frame(timer, inner, cx),
+            },
         };
         let delivery = &this.delivery;
         let polled = match polled {
@@ -92,6 +135,8 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.source {
+            Source::Upstream { ahead: Some(ahead), .. } if !ahead.is_drained() => false,
+            Source::Upstream { ahead: Some(ahead), .. } if ahead.ended => true,
             Source::Upstream { inner, .. } => inner.is_end_stream(),
             Source::Local(bytes) => bytes.is_none(),
         }
@@ -99,6 +144,16 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.source {
+            Source::Upstream { ahead: Some(ahead), .. } if ahead.ended => SizeHint::with_exact(ahead.len()),
+            Source::Upstream { inner, ahead: Some(ahead), .. } => {
+                let (rest, read) = (inner.size_hint(), ahead.len());
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower().saturating_add(read));
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(read));
+                }
+                hint
+            }
             Source::Upstream { inner, .. } => inner.size_hint(),
             Source::Local(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
         }

@@ -1,19 +1,23 @@
 //! HTTP/2 requests on `verify`, `dedupe` and `store` routes (the engine's
 //! are in `http1::gate`): the body is read whole, its signature checked, a
-//! redelivered update is answered here, and a `store` route keeps the request
-//! now or forwards it live with a `Keeping` that keeps it if the upstream fails.
+//! repeat is answered here with the first answer, and a `store` route keeps
+//! the request now or forwards it live with a `Keeping` that keeps it if the
+//! upstream fails.
 
 use http::Response;
+use http::header::{self, HeaderValue};
+use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{State, keep, signed};
 use crate::access::RequestContext;
 use crate::error::ProxyError;
-use crate::guards::dedupe::{self, Dedupe, Settled, Ticket};
-use crate::hyper_glue::RequestBody;
+use crate::guards::dedupe::{Dedupe, Settled, Ticket};
+use crate::hyper_glue::{ReadAhead, RequestBody};
 use crate::routes::LocalResponse;
 use crate::spool::depot::{Admitted, Keeping};
 use crate::upstream::UpstreamClient;
@@ -27,8 +31,8 @@ pub enum Gated {
     Forward { body: RequestBody, ticket: Option<Ticket>, keeping: Option<Box<Keeping>> },
 }
 
-/// Reads the body whole, checks its signature (`verify`), claims its update
-/// id (`dedupe`) and decides whether it is kept (`store`). `parts` gets the
+/// Reads the body whole, checks its signature (`verify`), claims its key
+/// (`dedupe`) and decides whether it is kept (`store`). `parts` gets the
 /// body's `Content-Length`.
 pub async fn gate(
     state: &State,
@@ -43,12 +47,18 @@ pub async fn gate(
     }
     let mut ticket = None;
     if let Some(table) = dedupe
-        && let Some(id) = dedupe::update_id(&whole)
+        && let Some(key) = table.spec().key.of(parts, &whole)
     {
-        let wait_limit = state.upstreams[upstream].config.response_timeout;
-        match table.settle(id, wait_limit).await {
+        let settled = match table.settle_now(&key) {
+            Some(settled) => settled,
+            None => table.settle(key.clone(), state.upstreams[upstream].config.response_timeout).await,
+        };
+        match settled {
             Settled::Forward(claimed) => ticket = Some(claimed),
-            Settled::Repeat(status) => return Ok(Gated::Answered(super::repeated_answer(ctx, state, id, status))),
+            Settled::Repeat(answer) => {
+                let local = super::repeated_answer(ctx, state, (&table.spec().key, &key), answer);
+                return Ok(Gated::Answered(local));
+            }
             Settled::TimedOut => return Err(ProxyError::UpstreamTimeout),
         }
     }
@@ -65,10 +75,10 @@ pub async fn gate(
     Ok(Gated::Forward { body: RequestBody::whole(whole), ticket, keeping })
 }
 
-/// Sends the request. A claimed update waits for the backend's answer even
-/// if the client resets the stream: its redelivery is waiting for that
-/// status. An answer (or failure) a `fallback` route keeps the update for
-/// instead (`takes_over`) is not the answer: the ticket comes back, for the
+/// Sends the request. A claimed request waits for the backend's answer even
+/// if the client resets the stream: its repeats are waiting for that answer.
+/// An answer (or failure) a `fallback` route keeps the request for instead
+/// (`takes_over`) is not the answer: the ticket comes back, for the
 /// acknowledgement.
 pub async fn send(
     upstream: &UpstreamClient,
@@ -78,23 +88,68 @@ pub async fn send(
 ) -> (Result<Response<Incoming>, ProxyError>, Option<Ticket>) {
     let Some(ticket) = ticket else { return (upstream.send(request).await, None) };
     let client = upstream.clone();
+    let read_timeout = upstream.config.response_timeout;
     let exchange = tokio::spawn(async move {
-        let response = client.send(request).await;
-        match response.as_ref().ok().map(|r| r.status().as_u16()) {
-            Some(status) if !takes_over.is_some_and(|rule| rule(status)) => {
-                ticket.answered(status);
-                (response, None)
+        match client.send(request).await {
+            Ok(response) if !takes_over.is_some_and(|rule| rule(response.status().as_u16())) => {
+                (read_ahead(response, ticket, read_timeout).await, None)
             }
-            _ => (response, Some(ticket)),
+            response => (response, Some(ticket)),
         }
     });
     exchange.await.unwrap_or((Err(ProxyError::UpstreamBroken), None))
 }
 
+/// A claimed request's answer. A 2xx whose body may be short enough to
+/// remember (`dedupe::MAX_BODY`) is read here, before its head goes on, so
+/// that its repeats get it even if this client resets the stream; what was
+/// read rides in the response's extensions (`ReadAhead`) to be sent first. A
+/// body that grows past the limit, or ends with trailers, is not remembered
+/// and the rest of it streams as usual; one that fails or stalls here is
+/// answered 502 or 504, since none of it went out yet.
+async fn read_ahead(
+    mut response: Response<Incoming>,
+    ticket: Ticket,
+    read_timeout: Duration,
+) -> Result<Response<Incoming>, ProxyError> {
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+    let length = response.body().size_hint().exact();
+    let Some(mut capture) = ticket.head(response.status().as_u16(), content_type, length) else { return Ok(response) };
+    let mut ahead = ReadAhead::default();
+    loop {
+        let frame = match tokio::time::timeout(read_timeout, response.body_mut().frame()).await {
+            Err(_) => return Err(ProxyError::UpstreamTimeout),
+            Ok(Some(Err(_))) => return Err(ProxyError::UpstreamBroken),
+            Ok(None) => {
+                capture.finish();
+                ahead.ended = true;
+                break;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                let fits = capture.push(&data);
+                ahead.data.push_back(data);
+                if !fits {
+                    break; // The capture is dropped: forgotten.
+                }
+            }
+            Err(frame) => {
+                ahead.trailers = frame.into_trailers().ok();
+                ahead.ended = true;
+                break;
+            }
+        }
+    }
+    response.extensions_mut().insert(ahead);
+    Ok(response)
+}
+
 /// A `store` route's live outcome: the upstream's response to pass on
 /// (`Ok(Ok)`), the answer when `fallback` kept the request instead
 /// (`Ok(Err)`), or the error to answer (`journal`: its copy waits for redelivery).
-/// `ticket` is a claimed update's, when the answer was not given to it.
+/// `ticket` is a claimed request's, when the answer was not given to it.
 pub async fn settle(
     keep: Box<Keeping>,
     sent: Result<Response<Incoming>, ProxyError>,
@@ -112,20 +167,18 @@ pub async fn settle(
         Err(error) => return Err(error),
     };
     match keep.live_failed(&why).await {
-        // A claimed update's redelivery gets the same acknowledgement.
+        // A claimed request's repeats get the same acknowledgement.
         Some(admitted) => Ok(Err(kept(&admitted, ctx, ticket))),
         None => Err(error),
     }
 }
 
 /// A request kept (or not) instead of forwarded: `ack` or 503. A claimed
-/// update's redelivery gets the same acknowledgement.
+/// request's repeats get the same acknowledgement.
 fn kept(admitted: &Admitted, ctx: &mut RequestContext, ticket: Option<Ticket>) -> LocalResponse {
     let local = keep::kept_answer(admitted, ctx).unwrap_or_else(|| super::error_answer(&ProxyError::UpstreamBroken));
-    if let Some(ticket) = ticket
-        && local.status.is_success()
-    {
-        ticket.answered(local.status.as_u16());
+    if let Some(ticket) = ticket {
+        ticket.remember(local.status.as_u16(), local.headers.get(header::CONTENT_TYPE), &local.body);
     }
     local
 }

@@ -15,7 +15,7 @@ use super::{Plan, State, admit, error_response, headers, plan};
 use crate::access::{Delivery, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
-use crate::hyper_glue::{RequestBody, ResponseBody};
+use crate::hyper_glue::{ReadAhead, RequestBody, ResponseBody};
 use crate::routes::LocalResponse;
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
@@ -35,9 +35,10 @@ pub async fn handle(
     drop(pending);
     let response = match outcome {
         Ok(Answer::Upstream(response, read_timeout)) => {
-            let (parts, incoming) = response.into_parts();
+            let (mut parts, incoming) = response.into_parts();
             let delivery = deliver(ctx, parts.status, start, active, &state);
-            Response::from_parts(parts, ResponseBody::upstream(incoming, read_timeout, delivery))
+            let ahead = parts.extensions.remove::<ReadAhead>();
+            Response::from_parts(parts, ResponseBody::upstream(incoming, ahead, read_timeout, delivery))
         }
         Ok(Answer::Local(local)) => local_response(&local, ctx, start, active, state),
         Err(error) => {

@@ -32,7 +32,7 @@ use crate::canonical;
 use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
 use crate::guards::SecretHeader;
-use crate::guards::dedupe::Dedupe;
+use crate::guards::dedupe::{Answer, Dedupe, Key, KeySource};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::verify::Verifier;
 use admit::{check_framing, content_length, request_host};
@@ -74,17 +74,29 @@ pub fn error_answer(error: &ProxyError) -> LocalResponse {
     local
 }
 
-/// The answer to a redelivered update on a `dedupe` route: the first copy's
-/// status and an empty body, counted and logged, with no upstream in the line.
-pub fn repeated_answer(ctx: &mut RequestContext, state: &State, update_id: i64, status: u16) -> LocalResponse {
+/// The answer to a repeat on a `dedupe` route: the first answer's status,
+/// `Content-Type` and body, counted and logged, with no upstream in the line.
+pub fn repeated_answer(
+    ctx: &mut RequestContext,
+    state: &State,
+    (source, key): (&KeySource, &Key),
+    answer: Answer,
+) -> LocalResponse {
     state.route_metrics(ctx.route_ref).dedupe_suppressed.increment(1);
-    tracing::info!(
-        route = %ctx.route_name(), update_id, status,
-        "redelivered update answered without forwarding it again"
-    );
+    let route = ctx.route_name();
+    let status = answer.status;
+    if *source == KeySource::TelegramUpdateId {
+        tracing::info!(route = %route, update_id = %key, status, "redelivered update answered without forwarding it again");
+    } else {
+        tracing::info!(route = %route, key = %key, status, "repeat answered with the first answer, not forwarded again");
+    }
     ctx.upstream = None;
+    let mut headers = http::HeaderMap::new();
+    if let Some(content_type) = answer.content_type {
+        headers.insert(header::CONTENT_TYPE, content_type);
+    }
     let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-    LocalResponse::new(status, String::new(), http::HeaderMap::new())
+    LocalResponse { status, body: answer.body, headers }
 }
 
 /// What to do with a request, decided from its head alone.

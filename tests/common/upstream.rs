@@ -34,6 +34,7 @@ pub struct Seen {
 /// - `/big?bytes=N[&chunk=M]`: streams N bytes of a repeating pattern, M bytes
 ///   (default 16 KiB) per body frame; with `&length=1`, one framed by Content-Length;
 /// - `/ws`: upgrades (101) and echoes bytes back;
+/// - `/reply...`: what the request's `x-reply-*` headers ask for (see `reply`);
 /// - anything else: `200` with the upstream's name as the body.
 #[derive(Clone)]
 pub struct Upstream {
@@ -106,6 +107,9 @@ impl Upstream {
             version: parts.version,
         });
         let path = parts.uri.path();
+        if path.starts_with("/reply") {
+            return Ok(reply(&parts.headers).await);
+        }
         let response = match path {
             "/echo" => full(StatusCode::OK, body),
             "/etag" => {
@@ -163,6 +167,35 @@ impl Upstream {
         };
         Ok(response)
     }
+}
+
+/// The answer a `/reply...` request's headers ask for: `x-reply-status`
+/// (200), `x-reply-type` (the Content-Type; none without it), `x-reply-body`,
+/// or `x-reply-bytes: N` bytes of `x` instead; `x-reply-chunked` to send it in
+/// 1,000-byte frames without a length; `x-reply-delay-ms` to wait first.
+async fn reply(headers: &HeaderMap) -> Response<BoxBody<Bytes, Infallible>> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = get("x-reply-delay-ms").and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let body = match get("x-reply-bytes").and_then(|n| n.parse().ok()) {
+        Some(n) => Bytes::from(vec![b'x'; n]),
+        None => Bytes::copy_from_slice(get("x-reply-body").unwrap_or_default().as_bytes()),
+    };
+    let status = StatusCode::from_u16(get("x-reply-status").map_or(200, |s| s.parse().unwrap())).unwrap();
+    let mut response = if get("x-reply-chunked").is_some() {
+        let frames: Vec<_> =
+            body.chunks(1000).map(|c| Ok::<_, Infallible>(Frame::data(Bytes::copy_from_slice(c)))).collect();
+        let mut r = Response::new(BodyExt::boxed(StreamBody::new(futures_util::stream::iter(frames))));
+        *r.status_mut() = status;
+        r
+    } else {
+        full(status, body)
+    };
+    if let Some(content_type) = get("x-reply-type") {
+        response.headers_mut().insert("content-type", content_type.parse().unwrap());
+    }
+    response
 }
 
 fn full(status: StatusCode, body: Bytes) -> Response<BoxBody<Bytes, Infallible>> {

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 use tokio::time::Instant;
 
 use super::super::head::{Framing, parse_response};
-use super::super::response_body::{BodyCopy, copy_response};
+use super::super::response_body::{BodyCopy, NoTee, copy_response};
 use super::super::wire::{client_framing, write_response_head};
 
 use super::{client, delivery, socket_pair};
@@ -118,7 +118,7 @@ pub(super) async fn relay(asked: Asked, upstream: Upstream<'_>, peer: Peer) -> (
     let delivery = delivery(&client, StatusCode::from_u16(head.status).unwrap());
     let copy = BodyCopy { from: head.framing, to, read_timeout: READ_TIMEOUT, head: head_out };
     let start = Instant::now();
-    let outcome = copy_response(&mut client, &mut ours, &mut ubuf, copy, &delivery).await;
+    let outcome = copy_response(&mut client, &mut ours, &mut ubuf, (copy, NoTee), &delivery).await;
     let took = start.elapsed();
     drop(client);
     let received = match (reader, far) {
