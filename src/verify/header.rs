@@ -90,7 +90,12 @@ pub(super) fn from_hex(text: &str) -> Option<Vec<u8>> {
     if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    bytes.chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+    // Sized once: collecting into an `Option<Vec>` has no size hint and grew three times.
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for pair in bytes.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
 }
 
 /// Lower-case hex, as PHP's `md5()` and `hash_hmac()` write a digest.
