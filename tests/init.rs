@@ -83,6 +83,20 @@ async fn an_init_config_serves_the_webhook_over_https_and_reports_healthy() {
     assert_eq!(backend.seen()[0].body, r#"{"update_id":1}"#);
     assert_eq!(backend.seen()[0].headers["x-forwarded-proto"], "https");
 
+    // The payment route answers a repeated notify (the same trade number) itself, with XBoard's answer.
+    for _ in 0..2 {
+        let form = "money=1.00&out_trade_no=2026120612&trade_status=TRADE_SUCCESS&sign=0f3c";
+        let notify = Request::post("/api/v1/guest/payment/notify/EPay/u-1")
+            .header("host", "panel.test")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from_static(form.as_bytes())))
+            .unwrap();
+        let response = send.send_request(notify).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "backend");
+    }
+    assert_eq!(backend.seen().len(), 2, "the repeated notify never reached the backend");
+
     let status = hookgate(&["status", "-c", path.to_str().unwrap()]);
     assert_eq!(status.status.code(), Some(0), "{}{}", text(&status.stdout), text(&status.stderr));
     assert!(text(&status.stdout).contains("healthy"), "{}", text(&status.stdout));

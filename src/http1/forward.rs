@@ -23,7 +23,7 @@ use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use super::hyper_path;
 use super::io::{self, Io};
 use super::request_body::{self, PumpError, SocketSink};
-use super::response_body::{self, BodyCopy, NoTee};
+use super::response_body::{self, BodyCopy};
 use super::wire::{client_framing, write_request_head, write_response_head};
 use crate::connection::AbortReason;
 use crate::connection::timer::{Deadline, Watchdog};
@@ -110,15 +110,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     ex.ctx.upstream = Some(upstream.config.name.clone());
     let delivery = answering.deliver(ex.ctx, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
     ubuf.advance(head.len);
-    // Boxed on its own, so neither box is too large for the allocator's small-block cache. A
-    // copy without a capture is the loop without one, as on a route without dedupe.
-    let stream = &mut conn.stream;
-    let outcome = match capture {
-        None => Box::pin(response_body::copy_response(client, stream, &mut ubuf, (copy, NoTee), &delivery)).await,
-        Some(capture) => {
-            Box::pin(response_body::copy_response(client, stream, &mut ubuf, (copy, Some(capture)), &delivery)).await
-        }
-    };
+    let outcome = response_body::copy(client, &mut conn.stream, &mut ubuf, (copy, capture), &delivery).await;
     release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
     outcome.client_ok && keep_alive
 }

@@ -77,21 +77,10 @@ pub async fn gate<S: Io>(
     {
         return in_place(client, ex, answering, (verify, table), length as usize).await;
     }
-    // Sized for a declared length up front (within reason): no regrowing while it arrives.
-    let declared = match ex.framing {
-        Framing::Length(n) => n.min(ex.plan.max_body).min(COLLECT_UP_FRONT) as usize,
-        _ => 0,
+    let body = match collect(client, &ex).await {
+        Ok(body) => body,
+        Err(error) => return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await),
     };
-    let mut collected = Collect(Vec::with_capacity(declared));
-    if let Err(failure) = request_body::pump(client, &mut collected, ex.framing, ex.plan.max_body).await {
-        // `Collect` never refuses data, so this is the client's fault.
-        let error = match failure {
-            PumpError::Client(error) => error,
-            PumpError::Upstream(_) => ProxyError::UpstreamBroken,
-        };
-        return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await);
-    }
-    let body = collected.0;
     if let Some(verifier) = verify
         && let Err(refused) = signed::check(&answering.state, &mut ex.ctx, &verifier, &ex.parts, &body)
     {
@@ -123,6 +112,22 @@ pub async fn gate<S: Io>(
         }
     }
     Gate::Forward(ex, answering)
+}
+
+/// Reads the body of `ex` whole (within its `max_body`); an error is the client's fault.
+async fn collect<S: Io>(client: &mut Client<S>, ex: &Exchange) -> Result<Vec<u8>, ProxyError> {
+    // Sized for a declared length up front (within reason): no regrowing while it arrives.
+    let declared = match ex.framing {
+        Framing::Length(n) => n.min(ex.plan.max_body).min(COLLECT_UP_FRONT) as usize,
+        _ => 0,
+    };
+    let mut collected = Collect(Vec::with_capacity(declared));
+    match request_body::pump(client, &mut collected, ex.framing, ex.plan.max_body).await {
+        Ok(()) => Ok(collected.0),
+        Err(PumpError::Client(error)) => Err(error),
+        // `Collect` never refuses data: this cannot happen.
+        Err(PumpError::Upstream(_)) => Err(ProxyError::UpstreamBroken),
+    }
 }
 
 /// `gate` for a body that is here whole (it came with its head) on a route

@@ -22,7 +22,7 @@ use super::gate;
 use super::head::Framing;
 use super::io::{Io, send_all};
 use super::request_body::{self, ChannelSink, PumpError};
-use super::response_body::written_of;
+use super::response_body::{Tee, written_of};
 use super::wire::{self, Connection, write_header, write_map_head, write_status};
 use crate::access::Delivery;
 use crate::error::ProxyError;
@@ -201,9 +201,7 @@ async fn relay_body<S: Io>(
             }
         }
         delivery.produced(data.len());
-        if capture.as_mut().is_some_and(|capture| !capture.push(&data)) {
-            capture = None; // Too long to remember: forgotten.
-        }
+        capture.push(&data);
         let range = wire::frame(&mut out, &data, to, done, &trailers);
         let before = written;
         let sent = send_all(&mut client.io, &out, client.limits.send_timeout, |reached| {
@@ -218,9 +216,7 @@ async fn relay_body<S: Io>(
         out.clear();
         if done {
             delivery.ended();
-            if let Some(capture) = capture {
-                capture.finish();
-            }
+            capture.finish();
             return client.io.flush().await.is_ok();
         }
     }

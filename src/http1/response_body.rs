@@ -8,6 +8,7 @@
 //! long enough to splice). A body found broken before
 //! its head went out is answered with hookgate's 502 instead.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -117,6 +118,22 @@ fn upstream_failed(delivery: &Delivery, why: &dyn std::fmt::Display) -> CopyOutc
     FAILED
 }
 
+/// `copy_response`, boxed on its own (so neither box is too large for the
+/// allocator's small-block cache). Without a capture, the copy is the loop
+/// without one, as on a route without `dedupe`.
+pub fn copy<'a, S: Io>(
+    client: &'a mut Client<S>,
+    upstream: &'a mut TcpStream,
+    ubuf: &'a mut BytesMut,
+    (copy, capture): (BodyCopy, Option<Box<Capture>>),
+    delivery: &'a Delivery,
+) -> Pin<Box<dyn Future<Output = CopyOutcome> + Send + 'a>> {
+    match capture {
+        None => Box::pin(copy_response(client, upstream, ubuf, (copy, NoTee), delivery)),
+        tee => Box::pin(copy_response(client, upstream, ubuf, (copy, tee), delivery)),
+    }
+}
+
 /// Copies an upstream's response body (after its head, which `ubuf` starts
 /// past) to the client, framed as `copy.to`, and into `tee` as it passes.
 pub async fn copy_response<S: Io, T: Tee>(
@@ -155,9 +172,7 @@ pub async fn copy_response<S: Io, T: Tee>(
         ubuf.advance(raw);
         out.clear();
         if done {
-            buffers::give_vec(out);
-            delivery.ended();
-            tee.finish();
+            ended(out, delivery, tee);
             let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
             let client_ok = matches!(flushed, Ok(Ok(())));
             return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
@@ -165,9 +180,8 @@ pub async fn copy_response<S: Io, T: Tee>(
         // Boxed, and only for a long body: inline, its future would make every
         // response's copy future too large for the allocator's thread cache.
         if ubuf.is_empty()
-            && to == from
             && !tee.on()
-            && long_enough(from, body.left(), written)
+            && long_enough((from, to), body.left(), written)
             && let Some(outcome) =
                 Box::pin(splice_rest(client, upstream, from, body.left(), read_timeout, delivery, written)).await
         {
@@ -180,6 +194,15 @@ pub async fn copy_response<S: Io, T: Tee>(
             Err(why) => return upstream_failed(delivery, &why),
         }
     }
+}
+
+/// All of a body reached the client's socket: its buffer goes back, its
+/// delivery record ends, and its capture (if any) is finished.
+#[inline(always)]
+fn ended(out: Vec<u8>, delivery: &Delivery, tee: impl Tee) {
+    buffers::give_vec(out);
+    delivery.ended();
+    tee.finish();
 }
 
 /// Where a response body stands while it is read.
@@ -312,10 +335,13 @@ async fn read_upstream(
     }
 }
 
-/// Whether the rest of a body that passes through unchanged is worth
-/// splicing: `splice::MIN_BODY` or more still to come, or close-delimited and
-/// that long already.
-fn long_enough(from: Framing, left: u64, written: u64) -> bool {
+/// Whether the rest of a body is worth splicing: it passes through unchanged
+/// (framed `to` as it came, `from`), and `splice::MIN_BODY` or more is still
+/// to come, or it is close-delimited and that long already.
+fn long_enough((from, to): (Framing, Framing), left: u64, written: u64) -> bool {
+    if to != from {
+        return false;
+    }
     match from {
         Framing::Length(_) => left >= splice::MIN_BODY,
         Framing::UntilClose => written >= splice::MIN_BODY,

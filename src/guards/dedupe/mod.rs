@@ -408,8 +408,8 @@ impl Capture {
     }
 
     /// The body ended: the answer is remembered for the window.
-    pub fn finish(self: Box<Self>) {
-        let Capture { mut ticket, status, type_len, len, inline, spilled } = *self;
+    pub fn finish(self) {
+        let Capture { mut ticket, status, type_len, len, inline, spilled } = self;
         let Some(table) = ticket.table.take() else { return };
         let key = ticket.key.clone();
         let data = if spilled.is_empty() {
