@@ -16,6 +16,9 @@ pub use crate::proxy::headers::{forwarded, strip_hop_by_hop};
 pub use crate::routes::RequestFacts;
 pub use crate::server::proxy_protocol::read as read_proxy_header;
 pub use crate::tls::{UpstreamTrust, client_config, load_certificate, server_config};
+// The dedupe key sources and the JSON walk behind them, for the `dedupe_key` fuzz target.
+pub use crate::guards::dedupe::json::{Found, find as find_json, unescape as unescape_json};
+pub use crate::guards::dedupe::{KeySource, MAX_KEY};
 // The signature schemes, for the `verify` fuzz target (headers, query and body from the fuzzer).
 pub use crate::verify::{Encoding, Keys, Refused, Scheme, Signed, Verifier, VerifyMode};
 

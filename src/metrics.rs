@@ -418,7 +418,7 @@ const HELP: [(&str, &str); 21] = [
     (RELOADS, "Config reloads, by result."),
     (TG_MONITOR_ERRORS, "getWebhookInfo calls that failed."),
     (TG_REPAIRS, "Webhook repairs (setWebhook with this config) by the monitor, by result."),
-    (DEDUPE_SUPPRESSED, "Redelivered updates answered without forwarding them again, by route."),
+    (DEDUPE_SUPPRESSED, "Repeats answered with the first answer, without forwarding them again (dedupe), by route."),
     (VERIFY, "Signature checks by route and result (ok, bad_signature, stale, missing); mode = log counts too."),
     (ACME_ATTEMPTS, "ACME certificate orders ([listen.tls.acme]), by result."),
     (POOLED, "Connections to an upstream: open (in use or idle) and idle in the workers' pools."),

@@ -336,6 +336,10 @@ pub fn explain(
             if let Some(verifier) = &route.guards.verify {
                 refusal = refusal.or(signature::explain(&mut out, verifier, &method, &map, uri.query(), body));
             }
+            // After the signature check, as the gate claims keys.
+            if let Some(dedupe) = &route.guards.dedupe {
+                explain_dedupe(&mut out, dedupe);
+            }
             if let Some(status) = refusal {
                 let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
                 return Ok(out);
@@ -427,14 +431,16 @@ fn explain_guards(out: &mut String, guards: &Guards, client: Option<IpAddr>, hea
     if let Some(n) = guards.max_in_flight {
         let _ = writeln!(out, "  max_in_flight: {n} (503 above)");
     }
-    if let Some(dedupe) = &guards.dedupe {
-        let _ = writeln!(
-            out,
-            "  dedupe: key {:?}, window {}: a repeat of a request the backend already answered with 2xx \
-             is answered here with that answer (status, Content-Type, a body of up to 4 KiB) and not forwarded again",
-            dedupe.key.to_string(),
-            duration_text(dedupe.window)
-        );
-    }
     refusal
+}
+
+/// Prints what a `dedupe` route does with a repeat.
+fn explain_dedupe(out: &mut String, dedupe: &crate::guards::dedupe::DedupeSpec) {
+    let _ = writeln!(
+        out,
+        "  dedupe: key {:?}, window {}: a repeat of a request the backend already answered with 2xx \
+         is answered here with that answer (status, Content-Type, a body of up to 4 KiB) and not forwarded again",
+        dedupe.key.to_string(),
+        duration_text(dedupe.window)
+    );
 }

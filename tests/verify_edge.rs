@@ -415,3 +415,29 @@ async fn send_vector(front: &mut Front, path: &str, vector: &serde_json::Value) 
     let (status, _) = front.send(builder.body(Full::new(body.clone())).unwrap()).await;
     (status, target, body)
 }
+
+/// In `mode = "log"` a request whose signature fails is forwarded but claims
+/// no dedupe key: its answer is never given to the genuine request after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgery_let_through_by_log_mode_claims_no_dedupe_key() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gh.key"), KEY).unwrap();
+    let route = "[[routes]]\nname = \"hooks\"\npath = \"/hooks\"\nupstream = \"app\"\n\
+                 verify = { scheme = \"github\", secret_file = \"gh.key\", mode = \"log\" }\n\
+                 dedupe = { key = \"json:/id\" }\n";
+    let daemon = Daemon::start_in(dir.path(), &common::tls_client::tls_config(&pki, &app, route));
+    for (http2, id) in [(false, "evt_h1"), (true, "evt_h2")] {
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        let event = format!(r#"{{"id":"{id}","amount":100}}"#).into_bytes();
+        let before = app.seen().len();
+        let forged = sign("github", OTHER_KEY, &event, now());
+        assert_eq!(post(&mut front, "/hooks", &forged).await.0, 200, "log mode forwards it");
+        let genuine = sign("github", KEY, &event, now());
+        assert_eq!(post(&mut front, "/hooks", &genuine).await.0, 200);
+        assert_eq!(app.seen().len(), before + 2, "http2 {http2}: the genuine one reached the upstream");
+        assert_eq!(post(&mut front, "/hooks", &genuine).await.0, 200);
+        assert_eq!(app.seen().len(), before + 2, "http2 {http2}: its repeat is answered here");
+    }
+}

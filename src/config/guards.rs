@@ -139,7 +139,7 @@ impl Checker<'_> {
             self.problem(at, format!("{} must hold one non-empty line usable as a header value", path.display()));
             return None;
         }
-        if is_readable_by_others(&path) {
+        if is_readable_by_others(&path) && !self.loose_secret_files.contains(&path) {
             self.loose_secret_files.push(path);
         }
         Some(Secret::new(value))

@@ -21,7 +21,8 @@ use super::request_body::{self, BodySink, PumpError, SinkClosed};
 use crate::access::RequestContext;
 use crate::error::ProxyError;
 use crate::guards::dedupe::{Answer, Dedupe, Key, Settled, Ticket};
-use crate::proxy::{self, keep, signed};
+use crate::proxy::signed::{self, Checked};
+use crate::proxy::{self, keep};
 use crate::spool::depot::{Admitted, Keeping};
 use crate::verify::Verifier;
 
@@ -81,12 +82,11 @@ pub async fn gate<S: Io>(
         Ok(body) => body,
         Err(error) => return Gate::Answered(fail(client, ex.ctx, answering, error, Framing::UntilClose).await),
     };
-    if let Some(verifier) = verify
-        && let Err(refused) = signed::check(&answering.state, &mut ex.ctx, &verifier, &ex.parts, &body)
-    {
+    let table = match signed::check(&answering.state, &mut ex.ctx, verify.as_deref(), &ex.parts, &body) {
+        Ok(checked) => table.filter(|_| checked == Checked::Trusted),
         // The body has been read: nothing of this request is left on the wire.
-        return Gate::Answered(fail(client, ex.ctx, answering, refused, Framing::Empty).await);
-    }
+        Err(refused) => return Gate::Answered(fail(client, ex.ctx, answering, refused, Framing::Empty).await),
+    };
     if let Some(table) = table {
         let key = table.spec().key.of(&ex.parts, &body);
         (ex, answering) = match claim(client, ex, answering, (&table, key), 0).await {
@@ -142,13 +142,15 @@ async fn in_place<S: Io>(
     (verify, table): (Option<Arc<Verifier>>, Option<Arc<Dedupe>>),
     length: usize,
 ) -> Gate {
-    if let Some(verifier) = verify
-        && let Err(refused) = signed::check(&answering.state, &mut ex.ctx, &verifier, &ex.parts, &client.rbuf[..length])
-    {
-        // Not forwarded: the body must not be read as the next request.
-        client.rbuf.advance(length);
-        return Gate::Answered(fail(client, ex.ctx, answering, refused, Framing::Empty).await);
-    }
+    let body = &client.rbuf[..length];
+    let table = match signed::check(&answering.state, &mut ex.ctx, verify.as_deref(), &ex.parts, body) {
+        Ok(checked) => table.filter(|_| checked == Checked::Trusted),
+        Err(refused) => {
+            // Not forwarded: the body must not be read as the next request.
+            client.rbuf.advance(length);
+            return Gate::Answered(fail(client, ex.ctx, answering, refused, Framing::Empty).await);
+        }
+    };
     let Some(table) = table else { return Gate::Forward(ex, answering) };
     let key = table.spec().key.of(&ex.parts, &client.rbuf[..length]);
     match claim(client, ex, answering, (&table, key), length).await {

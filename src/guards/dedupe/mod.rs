@@ -32,11 +32,11 @@
 //!
 //! `DedupeSpec` is the validated `dedupe` setting a table runs.
 
-mod json;
+pub(crate) mod json;
 mod key;
 
 use key::KeyHasher;
-pub use key::{Key, KeySource};
+pub use key::{Key, KeySource, MAX_KEY};
 
 use std::collections::VecDeque;
 use std::collections::hash_map::{self, HashMap};
