@@ -32,28 +32,13 @@ MAX_KEYS=${MAX_KEYS:-100000}
 WORKERS=${WORKERS:-1}
 KEY=${KEY:-telegram_update_id}
 require_tools "apt-get install nginx-light wrk curl" nginx wrk curl
-if [ -z "${HOOKGATE:-}" ]; then
-    cargo build --release --quiet --bin hookgate
-    HOOKGATE=$PWD/target/release/hookgate
-fi
+hookgate_binary
 
 make_workdir dedupe
 BACK=19501; PROXY=19583
 require_free_ports "$BACK" "$PROXY"
 
-cat > "$WORK/backend.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend.pid;
-error_log $WORK/backend.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_buffer_size 16k;
-  server { listen 127.0.0.1:$BACK; location / { return 200 "ok\n"; } }
-}
-EOF
-nginx -c "$WORK/backend.conf" & PIDS+=($!)
+start_ok_backend "$BACK"
 
 cat > "$WORK/hookgate.toml" <<EOF
 [listen]

@@ -113,3 +113,30 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else print 
 
 # A / B to three places, "-" when B is 0. Usage: ratio A B
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.3f", a / b }'; }
+
+# The hookgate binary to measure, in HOOKGATE: the one given, or else a fresh
+# release build of this checkout. Usage: hookgate_binary
+hookgate_binary() {
+    if [ -z "${HOOKGATE:-}" ]; then
+        cargo build --release --quiet --bin hookgate
+        HOOKGATE=$PWD/target/release/hookgate
+    fi
+}
+
+# An nginx on 127.0.0.1:PORT answering 200 "ok" to any request, no access
+# log, started into PIDS (after make_workdir). Usage: start_ok_backend PORT
+start_ok_backend() {
+    cat > "$WORK/backend.conf" <<EOF_BACKEND
+worker_processes 1;
+daemon off;
+pid $WORK/backend.pid;
+error_log $WORK/backend.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_buffer_size 16k;
+  server { listen 127.0.0.1:$1; location / { return 200 "ok\n"; } }
+}
+EOF_BACKEND
+    nginx -c "$WORK/backend.conf" & PIDS+=("$!")
+}
