@@ -220,3 +220,28 @@ fn sweep_forgets_expired_keys_and_keeps_the_rest() {
     assert_eq!(dedupe.sweep(), 1, "the key in flight is kept");
     assert!(matches!(dedupe.claim(key(1)), Claim::Forward(_)));
 }
+
+/// A table takes its room once (it never copies itself by doubling while it
+/// fills), and gives it back when it empties.
+#[test]
+fn a_table_takes_its_room_at_once_and_gives_it_back_when_empty() {
+    let dedupe = Dedupe::new(DedupeSpec {
+        key: KeySource::TelegramUpdateId,
+        window: Duration::from_millis(50),
+        max_keys: 5_000,
+    });
+    answer(&dedupe, 1, b"ok");
+    let room = |dedupe: &Dedupe| {
+        let table = dedupe.lock();
+        (table.entries.capacity(), table.order.capacity())
+    };
+    let first = room(&dedupe);
+    assert!(first.0 >= 5_000 && first.1 >= 5_000, "{first:?}");
+    for n in 2..=5_000 {
+        answer(&dedupe, n, b"ok");
+    }
+    assert_eq!(room(&dedupe), first, "no regrowth");
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(dedupe.sweep(), 0);
+    assert!(room(&dedupe).0 < 100, "{:?}", room(&dedupe));
+}
