@@ -20,7 +20,9 @@ fn sources() -> Vec<KeySource> {
 }
 
 fn request(query: &str) -> http::request::Parts {
-    let uri = format!("/hook?{}", query.replace(|c: char| !c.is_ascii_graphic() || c == '#', "_"));
+    // The query as a client may send it: what a URI allows, the rest made `_`.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "=&%+-._~!$'()*,;:@/?".contains(c);
+    let uri = format!("/hook?{}", query.replace(|c: char| !allowed(c), "_"));
     let (mut parts, ()) = http::Request::post(uri).body(()).expect("a request").into_parts();
     parts.headers.insert("content-type", http::HeaderValue::from_static("application/x-www-form-urlencoded"));
     parts.headers.insert("x-id", http::HeaderValue::from_static("h1"));
