@@ -10,7 +10,7 @@ use http::HeaderName;
 use super::locate::Step;
 use super::raw::{RawVerify, duration_text};
 use super::validate::{Checker, child};
-use crate::verify::{Encoding, Keys, Scheme, Verifier, VerifyMode};
+use crate::verify::{Encoding, Keys, Scheme, Verifier};
 
 impl Checker<'_> {
     /// A route's `verify`. `at` is the route's path in the file.
@@ -126,11 +126,7 @@ pub fn verify_as_written(verify: &Verifier) -> String {
         };
         text.push_str(&format!(", header = \"{header}\", encoding = \"{encoding}\", prefix = {prefix:?}"));
     }
-    let mode = match verify.mode {
-        VerifyMode::Enforce => "enforce",
-        VerifyMode::Log => "log",
-    };
-    text.push_str(&format!(", mode = \"{mode}\""));
+    text.push_str(&format!(", mode = \"{}\"", verify.mode.as_str()));
     if verify.scheme.is_timestamped() {
         text.push_str(&format!(", tolerance = {:?}", duration_text(verify.tolerance)));
     }

@@ -6,6 +6,7 @@
 //! spool (`spool`). `table` lays out the terminal's tables.
 
 mod html;
+pub mod signatures;
 pub mod spool;
 pub mod table;
 mod terminal;
@@ -22,7 +23,7 @@ pub use terminal::summary;
 use crate::config::{Config, Upstream as UpstreamConfig};
 use crate::delivery::Health;
 use crate::metrics::Metrics;
-use crate::recent::{Problem, Refusal, RouteSummary, UpstreamHealth, Verdicts};
+use crate::recent::{Problem, Refusal, RouteSummary, UpstreamHealth};
 use crate::routes::Action;
 use crate::server::StateHandle;
 use crate::telegram::webhook_status::{WebhookStatus, WebhookView};
@@ -147,7 +148,7 @@ pub struct Snapshot {
     pub problems: Vec<Problem>,
     pub spool: spool::SpoolSection,
     /// Routes with `verify`, and their verdicts since start.
-    pub signatures: Vec<Signatures>,
+    pub signatures: Vec<signatures::Signatures>,
     /// What needs attention, one line each (`hookgate status` exits 1 for
     /// any): the verdict is the worst of the parts above.
     pub trouble: Vec<String>,
@@ -180,16 +181,6 @@ pub struct Route {
     pub refused: Vec<(&'static str, u64)>,
     /// Requests per minute, oldest first, the current minute last.
     pub per_minute: Vec<u64>,
-}
-
-/// A `verify` route's scheme, mode and verdicts since the daemon started.
-#[derive(Debug, Serialize)]
-pub struct Signatures {
-    pub route: String,
-    pub scheme: &'static str,
-    /// `enforce` or `log`.
-    pub mode: &'static str,
-    pub verdicts: Verdicts,
 }
 
 #[derive(Debug, Serialize)]
@@ -269,7 +260,7 @@ impl Sources {
         let mut problems = self.metrics.problems.list();
         problems.reverse();
         let spool = spool::section(&self.spool.load(), config, crate::spool::depot::unix_ms(), &mut trouble);
-        let signatures = self.signatures(config);
+        let signatures = signatures::section(config, &self.metrics);
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -287,22 +278,6 @@ impl Sources {
             signatures,
             trouble,
         }
-    }
-
-    /// Every route with `verify`: what it checks and what it found.
-    fn signatures(&self, config: &Config) -> Vec<Signatures> {
-        let verifying = config.routes.routes().iter().filter_map(|r| Some((r, r.guards.verify.as_ref()?)));
-        verifying
-            .map(|(route, verify)| Signatures {
-                route: route.name.to_string(),
-                scheme: verify.scheme.name(),
-                mode: match verify.mode {
-                    crate::verify::VerifyMode::Enforce => "enforce",
-                    crate::verify::VerifyMode::Log => "log",
-                },
-                verdicts: self.metrics.route_window(&route.name).verdicts(),
-            })
-            .collect()
     }
 
     /// Every route and the default, with their last minute; a route whose

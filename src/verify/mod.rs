@@ -89,6 +89,16 @@ pub enum VerifyMode {
     Log,
 }
 
+impl VerifyMode {
+    /// As the file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMode::Enforce => "enforce",
+            VerifyMode::Log => "log",
+        }
+    }
+}
+
 /// What a scheme checks with.
 #[derive(Debug, Clone)]
 pub enum Keys {

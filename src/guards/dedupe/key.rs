@@ -13,9 +13,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
-use http::header::{self, HeaderName};
+use http::header::HeaderName;
 use http::request::Parts;
 
+use super::form::{Field, field, is_urlencoded};
 use super::json::{self, Found};
 
 /// The longest key remembered, in bytes; a longer one is no key.
@@ -156,11 +157,11 @@ impl KeySource {
                 let in_body = !body.is_empty() && is_urlencoded(parts);
                 let from_body = if in_body { field(body, name.as_bytes()) } else { Field::Absent };
                 match from_body {
-                    Field::Absent => field(parts.uri.query()?.as_bytes(), name.as_bytes()).key(),
-                    found => found.key(),
+                    Field::Absent => Key::new(&field(parts.uri.query()?.as_bytes(), name.as_bytes()).once()?),
+                    found => Key::new(&found.once()?),
                 }
             }
-            KeySource::Query(name) => field(parts.uri.query()?.as_bytes(), name.as_bytes()).key(),
+            KeySource::Query(name) => Key::new(&field(parts.uri.query()?.as_bytes(), name.as_bytes()).once()?),
             KeySource::Header(name) => {
                 let mut values = parts.headers.get_all(name).iter();
                 match (values.next(), values.next()) {
@@ -181,92 +182,6 @@ fn is_i64(text: &[u8]) -> bool {
         // Fewer than 19 digits always fit; 19 may not.
         1..=18 => digits.iter().all(u8::is_ascii_digit),
         _ => std::str::from_utf8(text).is_ok_and(|text| text.parse::<i64>().is_ok()),
-    }
-}
-
-/// Whether the request body is a form (`application/x-www-form-urlencoded`),
-/// which is what PHP parses into `$_POST`.
-fn is_urlencoded(parts: &Parts) -> bool {
-    let Some(value) = parts.headers.get(header::CONTENT_TYPE) else { return false };
-    let media = value.as_bytes().split(|&b| b == b';').next().unwrap_or_default();
-    media.trim_ascii().eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
-}
-
-/// A field looked up in `a=1&b=2` form.
-enum Field {
-    Absent,
-    /// Given once: its value, decoded.
-    Once(Vec<u8>),
-    /// Given more than once: no key (PHP would keep the last, another reader the first).
-    Repeated,
-}
-
-impl Field {
-    fn key(self) -> Option<Key> {
-        match self {
-            Field::Once(value) => Key::new(&value),
-            Field::Absent | Field::Repeated => None,
-        }
-    }
-}
-
-/// The field `name` of `form` (a query string or urlencoded body), names and
-/// values compared and returned percent-decoded, `+` as a space.
-fn field(form: &[u8], name: &[u8]) -> Field {
-    let mut found = Field::Absent;
-    for pair in form.split(|&b| b == b'&') {
-        let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
-            Some(at) => (&pair[..at], &pair[at + 1..]),
-            None => (pair, &b""[..]),
-        };
-        if !decodes_to(raw_name, name) {
-            continue;
-        }
-        if !matches!(found, Field::Absent) {
-            return Field::Repeated;
-        }
-        found = Field::Once(decode(raw_value));
-    }
-    found
-}
-
-/// Whether `raw` percent-decodes to `want`, without allocating.
-fn decodes_to(raw: &[u8], want: &[u8]) -> bool {
-    let mut decoded = Decoded { raw, at: 0 };
-    want.iter().all(|&b| decoded.next() == Some(b)) && decoded.next().is_none()
-}
-
-fn decode(raw: &[u8]) -> Vec<u8> {
-    Decoded { raw, at: 0 }.collect()
-}
-
-/// The bytes of a form component, percent-decoded, `+` as a space. A `%`
-/// not followed by two hex digits stays as it is (as PHP's `urldecode` leaves it).
-struct Decoded<'a> {
-    raw: &'a [u8],
-    at: usize,
-}
-
-impl Iterator for Decoded<'_> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        let b = *self.raw.get(self.at)?;
-        self.at += 1;
-        match b {
-            b'+' => Some(b' '),
-            b'%' => {
-                let hex = |i: usize| self.raw.get(i).and_then(|&d| (d as char).to_digit(16));
-                match (hex(self.at), hex(self.at + 1)) {
-                    (Some(high), Some(low)) => {
-                        self.at += 2;
-                        Some((high * 16 + low) as u8)
-                    }
-                    _ => Some(b'%'),
-                }
-            }
-            b => Some(b),
-        }
     }
 }
 

@@ -32,6 +32,7 @@
 //!
 //! `DedupeSpec` is the validated `dedupe` setting a table runs.
 
+mod form;
 pub(crate) mod json;
 mod key;
 
