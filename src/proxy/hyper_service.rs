@@ -103,7 +103,7 @@ fn deliver(
     active: ActiveRequest,
     state: &State,
 ) -> Arc<Delivery> {
-    let metrics = state.route_metrics(ctx.route_ref);
+    let metrics = state.route_metrics(ctx.route_ref).clone();
     Delivery::new(ctx, status, start, active, metrics)
 }
 
