@@ -91,6 +91,8 @@ async fn an_init_config_serves_the_webhook_over_https_and_reports_healthy() {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from_static(form.as_bytes())))
             .unwrap();
+        // The connection is ready again only once hyper has seen the last answer's end.
+        send.ready().await.unwrap();
         let response = send.send_request(notify).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "backend");
