@@ -27,6 +27,7 @@ mod lifecycle;
 mod limits;
 mod metrics_reload;
 mod module_order;
+mod nginx_front;
 mod reload;
 mod slow_readers;
 mod smuggling;
