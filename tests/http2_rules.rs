@@ -1,14 +1,19 @@
 //! The forwarding rules of the HTTP/1.1 path, held over HTTP/2 clients too
 //! (issue 32's list): `Via` names the protocol the request came in,
 //! (`forwarding` checks HTTP/1.0's), `max_headers` refuses a head with too many fields, and `Expect` stops at
-//! hookgate. Each is checked on both front ends of the same TLS listener.
+//! hookgate, each checked on both front ends of the same TLS listener; and
+//! the upstream pool's `max_idle` and `idle_timeout` for HTTP/2 clients.
 
 use crate::common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 
+use common::scripted::Scripted;
 use common::tls_client::{Front, Pki, tls_config};
 use common::{Daemon, Upstream};
 
@@ -70,4 +75,42 @@ async fn expect_stops_at_hookgate_over_either_protocol() {
         assert!(!s.headers.contains_key("expect"), "Expect reached the upstream over {:?}", s.headers.get("via"));
         assert_eq!(s.body, &br#"{"update_id":1}"#[..]);
     }
+}
+
+/// A TLS listener (site `a.test`, see `tls_config`) in front of `upstream`,
+/// with the upstream's own keys `upstream_keys`.
+fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
+    format!(
+        "[runtime]\nworkers = 1\n[listen]\naddrs = []\n[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n\
+         certificates = [{{ cert_file = \"{a}.pem\", key_file = \"{a}.key\" }}]\n{}",
+        upstream.config(upstream_keys),
+        a = pki.path("a"),
+    )
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_idle_holds_for_http2_clients() {
+    let pki = Pki::two_sites();
+    for (keys, want) in [("", 1), ("max_idle = 0", 3)] {
+        let upstream = Scripted::start(&[OK], usize::MAX);
+        let daemon = Daemon::start(&tls_front(&pki, &upstream, keys));
+        let mut front = Front::connect(&pki, daemon.addr, true).await;
+        for _ in 0..3 {
+            assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await, (200, Bytes::from_static(b"ok")));
+        }
+        assert_eq!(upstream.connections.load(Ordering::SeqCst), want, "{keys:?}: upstream connections for 3 requests");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_timeout_holds_for_http2_clients() {
+    let pki = Pki::two_sites();
+    let upstream = Scripted::start(&[OK], usize::MAX);
+    let daemon = Daemon::start(&tls_front(&pki, &upstream, "idle_timeout = \"1s\""));
+    let mut front = Front::connect(&pki, daemon.addr, true).await;
+    assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await.0, 200);
+    let closed = || upstream.closed_by_proxy.load(Ordering::SeqCst) == 1;
+    assert!(common::eventually(Duration::from_secs(6), closed), "the pooled connection outlived idle_timeout");
 }

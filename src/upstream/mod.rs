@@ -10,7 +10,6 @@
 pub mod pool;
 
 use std::error::Error as StdError;
-use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -23,9 +22,6 @@ use crate::config::{Upstream, UpstreamTls};
 use crate::error::ProxyError;
 use crate::hyper_glue::{BodyError, RequestBody};
 use crate::metrics::UpstreamMetrics;
-
-/// How long an unused pooled connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[derive(Clone)]
 pub struct UpstreamClient {
@@ -47,7 +43,14 @@ impl UpstreamClient {
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
         let mut builder = Client::builder(TokioExecutor::new());
-        builder.pool_idle_timeout(POOL_IDLE_TIMEOUT).pool_timer(TokioTimer::new()).set_host(false);
+        // The pool rules of the engine's own pools (`pool`), as far as hyper's pool
+        // has them: `max_idle` (per upstream here, per worker there) and
+        // `idle_timeout`. An upstream's `Keep-Alive: timeout=N` it does not read.
+        builder
+            .pool_max_idle_per_host(config.max_idle)
+            .pool_idle_timeout(config.idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .set_host(false);
         let transport = match &config.tls {
             Some(tls) => {
                 connector.enforce_http(false);

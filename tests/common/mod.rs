@@ -33,6 +33,7 @@ mod config;
 mod daemon;
 pub mod pebble;
 mod raw_upstream;
+pub mod scripted;
 pub mod signers;
 pub mod telegram_sim;
 pub mod tls_client;
