@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
+use http_body_util::{Full, StreamBody};
 
 use common::scripted::Scripted;
 use common::tls_client::{Front, Pki, tls_config};
@@ -114,4 +114,49 @@ async fn idle_timeout_holds_for_http2_clients() {
     assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await.0, 200);
     let closed = || upstream.closed_by_proxy.load(Ordering::SeqCst) == 1;
     assert!(common::eventually(Duration::from_secs(6), closed), "the pooled connection outlived idle_timeout");
+}
+
+/// A body of unknown length (no `content-length`), in two DATA frames, with
+/// trailers if given: what an HTTP/2 client streams.
+type Frames = futures_util::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::convert::Infallible>>>;
+
+fn streamed(builder: http::request::Builder, trailers: Option<http::HeaderMap>) -> Request<StreamBody<Frames>> {
+    let mut frames = vec![
+        Ok(http_body::Frame::data(Bytes::from_static(b"hello "))),
+        Ok(http_body::Frame::data(Bytes::from_static(b"world"))),
+    ];
+    if let Some(trailers) = trailers {
+        frames.push(Ok(http_body::Frame::trailers(trailers)));
+    }
+    builder.body(StreamBody::new(futures_util::stream::iter(frames))).unwrap()
+}
+
+/// A GET body hyper's client would have dropped (it assumes none without a
+/// length), and a POST's declared trailers, both chunked to the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_bodies_and_trailers_reach_the_upstream_over_http2() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let pki = Pki::two_sites();
+    let upstream = Scripted::start(&[OK], usize::MAX);
+    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let stream = common::tls_client::connect(&common::tls_client::client(&pki, &[b"h2"]), daemon.addr, "a.test").await;
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-sum", "42".parse().unwrap());
+    let requests = [
+        streamed(Request::get("https://a.test/search"), None),
+        streamed(Request::post(WEBHOOK).header("trailer", "x-sum").header("te", "trailers"), Some(trailers)),
+    ];
+    for request in requests {
+        let response = send.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let seen: Vec<String> = upstream.requests.lock().unwrap().iter().map(|r| r.to_ascii_lowercase()).collect();
+    for (request, what) in seen.iter().zip(["the GET's body", "the POST's body"]) {
+        assert!(request.contains("transfer-encoding: chunked\r\n"), "{what} is framed: {request}");
+        assert!(request.contains("6\r\nhello \r\n5\r\nworld\r\n0\r\n"), "{what} arrived whole: {request}");
+    }
+    assert!(seen[1].ends_with("0\r\nx-sum: 42\r\n\r\n"), "the declared trailer reached the upstream: {}", seen[1]);
 }

@@ -305,3 +305,18 @@ async fn trailers_pass_both_ways_through_https_upstreams() {
     let seen = String::from_utf8_lossy(&upstream.requests()[0]).to_ascii_lowercase();
     assert!(seen.ends_with("0\r\nx-check: 1\r\n\r\n"), "{seen}");
 }
+
+/// A chunked GET body reaches an https upstream: hyper's client, which sends
+/// to those, drops a GET body of unknown length unless told to chunk it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_get_body_reaches_an_https_upstream() {
+    let pki = Pki::new();
+    let upstream = common::RawUpstream::start_tls(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &pki).await;
+    let daemon = Daemon::start(&upstream.config(Some(&pki)));
+    let request =
+        b"GET /q HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    assert_eq!(common::raw(daemon.addr, request).status, 200);
+    let seen = String::from_utf8_lossy(&upstream.requests()[0]).to_ascii_lowercase();
+    assert!(seen.contains("transfer-encoding: chunked\r\n"), "{seen}");
+    assert!(seen.ends_with("5\r\nhello\r\n0\r\n\r\n"), "{seen}");
+}

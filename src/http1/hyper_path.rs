@@ -126,7 +126,9 @@ fn upstream_request(
         Framing::Chunked | Framing::UntilClose => None,
     };
     let (chunks, receiver) = mpsc::channel(2);
-    (Request::from_parts(parts, RequestBody::from_engine(receiver, length)), chunks)
+    let body = RequestBody::from_engine(receiver, length);
+    headers::chunk_unknown_length(&mut parts, &body);
+    (Request::from_parts(parts, body), chunks)
 }
 
 /// The upstream's response, or the error to answer instead: the client's

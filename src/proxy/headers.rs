@@ -9,8 +9,10 @@
 //! kept only when its peer address is a configured trusted proxy. `Via` is
 //! added as RFC 9110 §7.6.3 asks of a proxy.
 
-use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Version};
+use http_body::Body;
 
 use crate::client_ip::X_FORWARDED_FOR;
 use crate::error::ProxyError;
@@ -134,6 +136,21 @@ fn request_via(version: Version) -> &'static str {
         Version::HTTP_2 => "2 hookgate",
         Version::HTTP_10 => "1.0 hookgate",
         _ => VIA_VALUE,
+    }
+}
+
+/// hyper's HTTP/1.1 client sends a `GET`, `HEAD` or `CONNECT` body of
+/// unknown length (no `content-length`, as an HTTP/2 client or a chunked
+/// HTTP/1.1 one may send) only when its head says `Transfer-Encoding:
+/// chunked`; without, it assumes there is none and drops what comes. Other
+/// methods it chunks by itself.
+pub fn chunk_unknown_length(parts: &mut Parts, body: &impl Body) {
+    let unknown = !body.is_end_stream() && body.size_hint().exact().is_none();
+    if unknown
+        && matches!(parts.method, Method::GET | Method::HEAD | Method::CONNECT)
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        parts.headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
 }
 
