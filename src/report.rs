@@ -20,9 +20,6 @@ use crate::routes::{Action, PathMatch, RequestFacts};
 pub fn route_table(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "listeners: {}", join(config.listen.addrs.iter().map(|a| a.to_string())));
-    for line in guards::trust_lines(config) {
-        let _ = writeln!(out, "{line}");
-    }
     if let Some(tls) = &config.listen.tls {
         let _ = writeln!(out, "tls listeners: {} (http2 {})", join(tls.addrs.iter().map(|a| a.to_string())), tls.http2);
         for cert in &tls.certificates {
@@ -54,6 +51,9 @@ pub fn route_table(config: &Config) -> String {
         let exempt = if redirect.exempt.is_empty() { "none".to_string() } else { redirect.exempt.join(", ") };
         let addrs = join(redirect.addrs.iter().map(|a| a.to_string()));
         let _ = writeln!(out, "redirect listeners: {addrs} (308 to https; exempt: {exempt})");
+    }
+    for line in guards::trust_lines(config) {
+        let _ = writeln!(out, "{line}");
     }
     for up in &config.upstreams {
         // The keys as the file writes them, defaults filled in.
