@@ -147,6 +147,7 @@ pub fn warnings(config: &Config, file: &Path) -> Vec<String> {
         }
     }
     out.extend(telegram_https_warning(config));
+    out.extend(guards::trust_warnings(config));
     out.extend(signature::warnings(config, file));
     for file in &config.loose_secret_files {
         out.push(format!("secret file {} may be read by its group or others: chmod 600 it", file.display()));
@@ -333,8 +334,7 @@ pub fn explain(
         Some(i) => {
             let route = &config.routes.routes()[i];
             let client = from.map(|peer| guards::explain_client(&mut out, config, peer, &map));
-            let mut refusal = guards::explain_guards(&mut out, &route.guards, client, &map);
-            guards::cloudflare_hint(&mut out, config, &route.guards, client);
+            let mut refusal = guards::explain_guards(&mut out, config, &route.guards, client, &map);
             if let Some(verifier) = &route.guards.verify {
                 refusal = refusal.or(signature::explain(&mut out, verifier, &method, &map, uri.query(), body));
             }

@@ -221,3 +221,92 @@ async fn ipv4_clients_of_a_dual_stack_listener_are_ipv4() {
     assert_eq!(field(&line, "client").as_deref(), Some("104.16.0.1"), "{line}");
     assert!(!line.contains("::ffff:"), "{line}");
 }
+
+/// The same rule on HTTP/2 (hyper's service, not the HTTP/1 engine): through
+/// nginx on 127.0.0.1 behind Cloudflare, Telegram's update passes; a forged
+/// Cloudflare hop does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_clients_get_the_same_rule() {
+    use common::tls_client::{Front, Pki, tls_config};
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let config = tls_config(&pki, &app, "allow_from = [\"telegram\"]").replacen(
+        "addrs = []\n",
+        "addrs = []\ntrusted_proxies = [\"cloudflare\", \"127.0.0.1\"]\n",
+        1,
+    );
+    let daemon = Daemon::start(&config);
+    let mut front = Front::connect(&pki, daemon.addr, true).await;
+    let post = |xff: &str| {
+        http::Request::post(format!("https://a.test{WEBHOOK}"))
+            .header("cf-connecting-ip", "149.154.167.1")
+            .header("x-forwarded-for", xff)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{\"update_id\":1}")))
+            .unwrap()
+    };
+    assert_eq!(front.send(post("149.154.167.1, 104.16.0.1")).await.0, 200);
+    assert_eq!(front.send(post("104.16.0.1, 127.0.0.3")).await.0, 403);
+    assert_eq!(app.seen().len(), 1);
+    assert_eq!(app.seen()[0].headers["x-forwarded-for"], "149.154.167.1, 104.16.0.1, 127.0.0.1");
+    let line = daemon.wait_for_log("status=200", Duration::from_secs(5));
+    assert_eq!(field(&line, "client").as_deref(), Some("149.154.167.1"), "{line}");
+}
+
+fn hookgate(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate")).args(args).env_remove("HOOKGATE_CONFIG").output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+/// `init --cloudflare` writes the trusted set; `check` prints it with the
+/// list's date; `route --from` a Cloudflare address shows both cases.
+#[test]
+fn init_check_and_route_speak_cloudflare() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    let file = path.to_str().unwrap();
+    let (code, said) = hookgate(&[
+        "init",
+        "--frontend",
+        "http://127.0.0.1:3000",
+        "--backend",
+        "http://127.0.0.1:7001",
+        "--domain",
+        "www.example.com",
+        "--tls",
+        "acme",
+        "--cloudflare",
+        "-o",
+        file,
+    ]);
+    assert_eq!(code, Some(0), "{said}");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("\ntrusted_proxies = [\"cloudflare\", \"127.0.0.1\"]"), "{written}");
+    assert!(written.contains("\nchallenge = \"http-01\""), "tls-alpn-01 cannot pass Cloudflare: {written}");
+
+    let (code, said) = hookgate(&["check", "-c", file]);
+    assert_eq!(code, Some(0), "{said}");
+    let line = said.lines().find(|l| l.starts_with("set cloudflare: ")).unwrap_or_else(|| panic!("{said}"));
+    let date = line.split("as of ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default();
+    assert!(date.len() == 10 && date.as_bytes()[4] == b'-' && date[..4].parse::<u16>().is_ok(), "{line}");
+    assert!(line.contains("15 IPv4, 7 IPv6"), "{line}");
+    assert!(said.contains("trusted_proxies = [\"cloudflare\", \"127.0.0.1\"]"), "{said}");
+
+    let url = "https://www.example.com/api/v1/guest/telegram/webhook?access_token=x";
+    let route = |file: &str| {
+        hookgate(&["route", "-c", file, "--from", "104.16.0.1", "-H", "CF-Connecting-IP: 149.154.167.1", "POST", url])
+    };
+    let (code, trusted) = route(file);
+    assert_eq!(code, Some(0), "{trusted}");
+    assert!(trusted.contains("client: 149.154.167.1 (from CF-Connecting-IP"), "{trusted}");
+    assert!(trusted.contains("allow_from [telegram]: 149.154.167.1 is allowed"), "{trusted}");
+    assert!(!trusted.contains(HINT), "{trusted}");
+
+    let untrusting = dir.path().join("untrusting.toml");
+    std::fs::write(&untrusting, written.replace("[\"cloudflare\", \"127.0.0.1\"]", "[\"127.0.0.1\"]")).unwrap();
+    let (_, refused) = route(untrusting.to_str().unwrap());
+    assert!(refused.contains("client: 104.16.0.1 (the peer; it is not in [listen] trusted_proxies"), "{refused}");
+    assert!(refused.contains("104.16.0.1 is NOT allowed (403)"), "{refused}");
+    assert!(refused.contains(&format!("hint: 104.16.0.1 is Cloudflare's: {HINT}")), "{refused}");
+    assert!(refused.contains("refuses this request with 403"), "{refused}");
+}

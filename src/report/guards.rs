@@ -39,13 +39,24 @@ pub(super) fn explain_client(out: &mut String, config: &Config, peer: IpAddr, he
     client
 }
 
-/// The hint for a request refused by `allow_from` that came through a
-/// Cloudflare address that is not trusted, as the daemon logs it.
-pub(super) fn cloudflare_hint(out: &mut String, config: &Config, guards: &Guards, client: Option<IpAddr>) {
-    let Some(client) = client.filter(|ip| !guards.allows(*ip)) else { return };
-    if crate::cloudflare::contains(client) && !config.listen.trusted_proxies.contains(client) {
-        let _ = writeln!(out, "  hint: {} is Cloudflare's: {}", client, crate::cloudflare::HINT);
-    }
+/// The hint for a client `allow_from` refuses that is a Cloudflare address
+/// no one trusts (the request came through Cloudflare), as the daemon logs it.
+pub(super) fn cloudflare_hint(config: &Config, client: IpAddr) -> Option<String> {
+    (crate::cloudflare::contains(client) && !config.listen.trusted_proxies.contains(client))
+        .then(|| format!("{client} is Cloudflare's: {}", crate::cloudflare::HINT))
+}
+
+/// `check`'s warnings about trusted proxies: Cloudflare's proxy sends no PROXY
+/// header (only its Spectrum product does), so trusting it with
+/// `proxy_protocol` on closes every connection it opens.
+pub(super) fn trust_warnings(config: &Config) -> Option<String> {
+    let listen = &config.listen;
+    (listen.proxy_protocol && listen.trusted_proxy_names.iter().any(|n| n == "cloudflare")).then(|| {
+        "[listen] proxy_protocol = true with \"cloudflare\" in trusted_proxies: hookgate then expects a PROXY \
+         header first from every Cloudflare address, and Cloudflare's proxy sends none, so its connections would \
+         be closed; turn proxy_protocol off unless only a PROXY-speaking balancer connects here"
+            .to_string()
+    })
 }
 
 /// `check`'s lines on trusted proxies and on the built-in sets the file uses.
@@ -102,6 +113,7 @@ pub(super) fn explain_store(out: &mut String, store: &crate::spool::StoreSpec, d
 /// the first refusal, if any.
 pub(super) fn explain_guards(
     out: &mut String,
+    config: &Config,
     guards: &Guards,
     client: Option<IpAddr>,
     headers: &HeaderMap,
@@ -119,6 +131,9 @@ pub(super) fn explain_guards(
             }
             Some(ip) => {
                 let _ = writeln!(out, "  allow_from [{list}]: {ip} is NOT allowed (403)");
+                if let Some(hint) = cloudflare_hint(config, ip) {
+                    let _ = writeln!(out, "    hint: {hint}");
+                }
                 refusal = refusal.or(Some(403));
             }
             None => {
