@@ -197,11 +197,14 @@ mod tests {
         }
     }
 
+    /// peer, `X-Forwarded-For` values, `CF-Connecting-IP` values, trusted, the client.
+    type CfCase<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str], &'a str);
+
     /// `CF-Connecting-IP`: believed from a trusted Cloudflare hop only.
     #[test]
     fn cf_connecting_ip_table() {
         const CF: &[&str] = &["cloudflare", "127.0.0.1"];
-        let cases: &[(&str, &[&str], &[&str], &[&str], &str)] = &[
+        let cases: &[CfCase] = &[
             // Cloudflare trusted, connecting directly: its header names the client.
             ("104.16.0.1", &[], &["149.154.167.1"], CF, "149.154.167.1"),
             ("104.16.0.1", &["6.6.6.6, 91.108.4.9"], &["149.154.167.1"], CF, "149.154.167.1"),

@@ -60,9 +60,12 @@ pub fn ranges() -> &'static [IpNet] {
     &RANGES
 }
 
-/// Whether `ip` is one of Cloudflare's addresses.
+/// Whether `ip` is one of Cloudflare's addresses (a v4-mapped one as IPv4).
 pub fn contains(ip: IpAddr) -> bool {
-    let ip = crate::client_ip::canonical(ip);
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     ranges().iter().any(|net| net.contains(&ip))
 }
 
@@ -97,10 +100,10 @@ pub struct Seen {
 
 impl Hint {
     /// Records a refusal by `allow_from` on `route` of a request from
-    /// `client`, when `client` is an untrusted Cloudflare address; returns
-    /// whether it was one. Logs the hint at most once a minute.
-    pub fn refused(&self, route: &str, client: IpAddr, trusted: &crate::client_ip::TrustedProxies, now: u64) -> bool {
-        if trusted.contains(client) || !contains(client) {
+    /// `client`, when `client` is a Cloudflare address and not `trusted`;
+    /// returns whether it was one. Logs the hint at most once a minute.
+    pub fn refused(&self, route: &str, client: IpAddr, trusted: impl Fn(IpAddr) -> bool, now: u64) -> bool {
+        if trusted(client) || !contains(client) {
             return false;
         }
         let Ok(mut state) = self.0.lock() else { return true };
@@ -113,19 +116,18 @@ impl Hint {
     }
 
     /// The last refusal, if it was within the hour and its address is still
-    /// not trusted under `trusted` (a reload that trusts it clears the hint).
-    pub fn current(&self, trusted: &crate::client_ip::TrustedProxies, now: u64) -> Option<Seen> {
+    /// not `trusted` (a reload that trusts it clears the hint).
+    pub fn current(&self, trusted: impl Fn(IpAddr) -> bool, now: u64) -> Option<Seen> {
         let state = self.0.lock().ok()?;
         let seen = state.last.as_ref()?;
         let recent = now.saturating_sub(seen.unix_time) <= SHOW_FOR_SECONDS;
-        (recent && !trusted.contains(seen.via)).then(|| seen.clone())
+        (recent && !trusted(seen.via)).then(|| seen.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_ip::TrustedProxies;
 
     #[test]
     fn the_lists_are_whole_and_valid() {
@@ -145,20 +147,20 @@ mod tests {
     #[test]
     fn the_hint_is_logged_once_a_minute_and_cleared_by_trusting_cloudflare() {
         let hint = Hint::default();
-        let none = TrustedProxies::new(Vec::new());
+        let none = |_: IpAddr| false;
         let cf: IpAddr = "104.16.0.1".parse().unwrap();
-        assert!(!hint.refused("hook", "149.154.167.1".parse().unwrap(), &none, 100), "not a Cloudflare address");
-        assert!(hint.current(&none, 100).is_none());
-        assert!(hint.refused("hook", cf, &none, 100));
+        assert!(!hint.refused("hook", "149.154.167.1".parse().unwrap(), none, 100), "not a Cloudflare address");
+        assert!(hint.current(none, 100).is_none());
+        assert!(hint.refused("hook", cf, none, 100));
         assert_eq!(hint.0.lock().unwrap().logged_at, 100);
-        assert!(hint.refused("hook", cf, &none, 159));
+        assert!(hint.refused("hook", cf, none, 159));
         assert_eq!(hint.0.lock().unwrap().logged_at, 100, "not again within the minute");
-        assert!(hint.refused("hook", cf, &none, 160));
+        assert!(hint.refused("hook", cf, none, 160));
         assert_eq!(hint.0.lock().unwrap().logged_at, 160);
-        assert_eq!(hint.current(&none, 200).map(|s| s.via), Some(cf));
-        assert!(hint.current(&none, 160 + SHOW_FOR_SECONDS + 1).is_none(), "an hour later");
-        let trusting = TrustedProxies::new(ranges().to_vec());
-        assert!(hint.current(&trusting, 200).is_none());
-        assert!(!hint.refused("hook", cf, &trusting, 300), "a trusted Cloudflare hop is no mistake");
+        assert_eq!(hint.current(none, 200).map(|s| s.via), Some(cf));
+        assert!(hint.current(none, 160 + SHOW_FOR_SECONDS + 1).is_none(), "an hour later");
+        let trusting = contains;
+        assert!(hint.current(trusting, 200).is_none());
+        assert!(!hint.refused("hook", cf, trusting, 300), "a trusted Cloudflare hop is no mistake");
     }
 }

@@ -74,7 +74,7 @@ pub struct Metrics {
     route_windows: Mutex<HashMap<String, Arc<RouteWindow>>>,
     upstream_windows: Mutex<HashMap<String, Arc<UpstreamWindow>>>,
     pub problems: Arc<Problems>,
-    /// The last refusal of a request that came through an untrusted Cloudflare.
+    /// The last `allow_from` refusal through an untrusted Cloudflare.
     pub cloudflare_hint: crate::cloudflare::Hint,
 }
 

@@ -247,7 +247,7 @@ fn answer_before_routing(
 fn cloudflare_hint(state: &State, conn: &ConnContext, ctx: &RequestContext) {
     let trusted = &state.config.listen.trusted_proxies;
     let now = crate::metrics::unix_seconds();
-    conn.metrics.cloudflare_hint.refused(ctx.route_name(), ctx.client, trusted, now);
+    conn.metrics.cloudflare_hint.refused(ctx.route_name(), ctx.client, |ip| trusted.contains(ip), now);
 }
 
 /// What the route's guards decided besides admitting the request.

@@ -109,6 +109,30 @@ pub(super) fn explain_store(out: &mut String, store: &crate::spool::StoreSpec, d
     let _ = writeln!(out, "  {what}; delivered {order}; a dead letter after {expire}");
 }
 
+/// Prints `allow_from` and whether `client` passes it (with the Cloudflare
+/// hint when that is why not); 403 when it does not.
+fn explain_allow_from(out: &mut String, config: &Config, guards: &Guards, client: Option<IpAddr>) -> Option<u16> {
+    guards.allow_from.as_ref()?;
+    let list = guards.allow_from_names.join(", ");
+    match client {
+        Some(ip) if guards.allows(ip) => {
+            let _ = writeln!(out, "  allow_from [{list}]: {ip} is allowed");
+            None
+        }
+        Some(ip) => {
+            let _ = writeln!(out, "  allow_from [{list}]: {ip} is NOT allowed (403)");
+            if let Some(hint) = cloudflare_hint(config, ip) {
+                let _ = writeln!(out, "    hint: {hint}");
+            }
+            Some(403)
+        }
+        None => {
+            let _ = writeln!(out, "  allow_from [{list}]: source unknown; pass --from IP to check it");
+            None
+        }
+    }
+}
+
 /// Prints each guard and whether the request meets it; returns the status of
 /// the first refusal, if any.
 pub(super) fn explain_guards(
@@ -121,26 +145,8 @@ pub(super) fn explain_guards(
     if guards.is_empty() {
         return None;
     }
-    let mut refusal = None;
     let _ = writeln!(out, "guards:");
-    if guards.allow_from.is_some() {
-        let list = guards.allow_from_names.join(", ");
-        match client {
-            Some(ip) if guards.allows(ip) => {
-                let _ = writeln!(out, "  allow_from [{list}]: {ip} is allowed");
-            }
-            Some(ip) => {
-                let _ = writeln!(out, "  allow_from [{list}]: {ip} is NOT allowed (403)");
-                if let Some(hint) = cloudflare_hint(config, ip) {
-                    let _ = writeln!(out, "    hint: {hint}");
-                }
-                refusal = refusal.or(Some(403));
-            }
-            None => {
-                let _ = writeln!(out, "  allow_from [{list}]: source unknown; pass --from IP to check it");
-            }
-        }
-    }
+    let mut refusal = explain_allow_from(out, config, guards, client);
     if let Some(secret) = &guards.secret_header {
         let verdict = match guards.check_secret(headers) {
             Ok(()) => "present and correct".to_string(),

@@ -264,7 +264,8 @@ impl Sources {
         problems.reverse();
         let spool = spool::section(&self.spool.load(), config, crate::spool::depot::unix_ms(), &mut trouble);
         let signatures = signatures::section(config, &self.metrics);
-        let cloudflare_untrusted = self.metrics.cloudflare_hint.current(&config.listen.trusted_proxies, now);
+        let trusted = &config.listen.trusted_proxies;
+        let cloudflare_untrusted = self.metrics.cloudflare_hint.current(|ip| trusted.contains(ip), now);
         if let Some(seen) = &cloudflare_untrusted {
             let ago = crate::telegram::cli::age(now.saturating_sub(seen.unix_time));
             trouble.push(format!(
