@@ -17,11 +17,12 @@ RUN RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked --target x86_64-unknown-linux-gnu --bin hookgate \
  && mkdir -p /out/etc/hookgate /out/var/lib/hookgate \
  && cp target/x86_64-unknown-linux-gnu/release/hookgate /out/hookgate \
- && cp examples/xboard-compose.toml /out/etc/hookgate/hookgate.toml
+ && cp examples/xboard-compose-default.toml /out/etc/hookgate/hookgate.toml
 
 FROM scratch
 COPY --from=build /out/hookgate /usr/bin/hookgate
-# The default config routes to XBoard's compose services; mount your own over it.
+# The default config routes to XBoard's default compose template (service `xboard`,
+# examples/xboard-compose-default.toml); mount your own over it.
 COPY --from=build /out/etc/hookgate/hookgate.toml /etc/hookgate/hookgate.toml
 # The default parent of [spool] dir (kept webhooks) and [listen.tls.acme]
 # cache_dir, owned by the runtime user: a named volume here keeps both across

@@ -89,7 +89,8 @@ fn rewrite_headers(c: &mut Criterion) {
             || template.clone(),
             |mut h| {
                 headers::strip_hop_by_hop(&mut h);
-                headers::forwarded(&mut h, &peer, false, "http", Some(&host)).insert_into(&mut h);
+                headers::forwarded(&mut h, &peer, false, "http", Some(&host), http::Version::HTTP_11)
+                    .insert_into(&mut h);
                 h
             },
             criterion::BatchSize::SmallInput,

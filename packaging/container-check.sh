@@ -20,7 +20,7 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --locked
 BIN=target/x86_64-unknown-linux-gnu/release/hookgate
 mkdir -p "$WORK/ctx/out/etc/hookgate" "$WORK/ctx/out/var/lib/hookgate"
 cp "$BIN" "$WORK/ctx/out/hookgate"
-cp examples/xboard-compose.toml "$WORK/ctx/out/etc/hookgate/hookgate.toml"
+cp examples/xboard-compose-default.toml "$WORK/ctx/out/etc/hookgate/hookgate.toml"
 # The Dockerfile's runtime stage, copying from the local build instead of the build stage.
 sed -n '/^FROM scratch/,$p' Dockerfile | sed 's|--from=build ||; s| /out/| out/|' > "$WORK/ctx/Containerfile"
 
@@ -40,10 +40,10 @@ if readelf -d "$WORK/rootfs/usr/bin/hookgate" | grep -q NEEDED; then
 fi
 echo "static binary: yes (no shared libraries needed)"
 "$WORK/rootfs/usr/bin/hookgate" check -c "$WORK/rootfs/etc/hookgate/hookgate.toml" | tail -1
-# The compose config with loopback stand-ins for `web` and `ws-server`.
+# The compose config with a loopback stand-in for `xboard`.
 python3 -m http.server 17001 --bind 127.0.0.1 --directory "$WORK" >/dev/null 2>&1 &
-sed -e 's|0.0.0.0:80|127.0.0.1:17080|' -e 's|127.0.0.1:9901|127.0.0.1:17901|' -e 's|web:7001|127.0.0.1:17001|' \
-    -e 's|ws-server:8076|127.0.0.1:17076|' -e "s|/var/lib/hookgate/spool|$WORK/spool|" \
+sed -e 's|0.0.0.0:80|127.0.0.1:17080|' -e 's|127.0.0.1:9901|127.0.0.1:17901|' -e 's|xboard:7001|127.0.0.1:17001|' \
+    -e "s|/var/lib/hookgate/spool|$WORK/spool|" \
     "$WORK/rootfs/etc/hookgate/hookgate.toml" > "$WORK/local.toml"
 "$WORK/rootfs/usr/bin/hookgate" run -c "$WORK/local.toml" 2>/dev/null &
 sleep 1

@@ -130,12 +130,20 @@ pub struct InitArgs {
     /// The kind of deployment to write a config for.
     #[arg(long, value_enum, default_value = "xboard")]
     pub preset: Preset,
-    /// The frontend's URL, e.g. http://127.0.0.1:3000.
-    #[arg(long)]
-    pub frontend: String,
-    /// The backend's URL, e.g. http://127.0.0.1:7001.
-    #[arg(long)]
-    pub backend: String,
+    /// The frontend's URL, e.g. http://127.0.0.1:3000 (with --compose: the
+    /// template's panel, unless given).
+    #[arg(long, required_unless_present = "compose")]
+    pub frontend: Option<String>,
+    /// The backend's URL, e.g. http://127.0.0.1:7001 (with --compose: the
+    /// template's, unless given).
+    #[arg(long, required_unless_present = "compose")]
+    pub backend: Option<String>,
+    /// Which of XBoard's docker compose templates XBoard runs from: writes
+    /// that template's upstreams, and listen addresses for hookgate in the
+    /// same compose project (default, split) or on the host behind the
+    /// panel's OpenResty (host, 1panel).
+    #[arg(long, value_enum)]
+    pub compose: Option<ComposeTemplate>,
     /// A public name of the site (XBoard's site URL host); repeatable. The first
     /// one is the origin the Telegram webhook is registered for.
     #[arg(long = "domain")]
@@ -194,6 +202,22 @@ pub enum TlsMode {
     Files,
     /// Plain HTTP only.
     None,
+}
+
+/// XBoard's compose templates, as its installation guide names them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum ComposeTemplate {
+    /// compose.sample.yaml: one service `xboard` on 7001 (panel, API and /ws).
+    Default,
+    /// compose.split.sample.yaml: `web` on 7001, `ws-server` on 8076 (/ws).
+    Split,
+    /// compose.host.sample.yaml: host networking, XBoard on 127.0.0.1:7001
+    /// behind aaPanel's OpenResty.
+    Host,
+    /// compose.1panel.sample.yaml: XBoard's 7001 published on the host for
+    /// 1Panel's OpenResty.
+    #[value(name = "1panel")]
+    OnePanel,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

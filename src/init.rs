@@ -4,12 +4,14 @@
 //! error names the option; the result is then validated like `hookgate
 //! check` before anything is written. A file is never overwritten, except an
 //! untouched copy of the example the Debian package installs at the default
-//! path, which is all the package leaves there.
+//! path, which is all the package leaves there. `--compose` picks the
+//! upstreams and listen address that one of XBoard's compose templates needs
+//! (the `Template` table at the end).
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{InitArgs, Preset, TlsMode};
+use crate::cli::{ComposeTemplate, InitArgs, Preset, TlsMode};
 use crate::config::{Config, ConfigError};
 
 const XBOARD: &str = include_str!("../config/xboard.toml");
@@ -48,14 +50,19 @@ pub enum InitError {
 /// The config text for `args`, validated.
 pub fn render(args: &InitArgs) -> Result<String, InitError> {
     let Preset::Xboard = args.preset;
-    check_options(args)?;
+    let template = args.compose.map(template);
+    let (frontend, backend) = upstream_urls(args, template.as_ref())?;
+    check_options(args, &frontend, &backend)?;
     let mut text = format!(
         "# Written by `hookgate init --preset xboard`; the notes below come from the\n\
          # preset and still apply. Check it with `hookgate check -c <this file>`.\n#\n{XBOARD}"
     );
-    text = text.replacen(FRONTEND_URL, &format!("url = {}", toml_string(&args.frontend)), 1);
-    text = text.replacen(BACKEND_URL, &format!("url = {}", toml_string(&args.backend)), 1);
+    text = text.replacen(FRONTEND_URL, &format!("url = {}", toml_string(&frontend)), 1);
+    text = text.replacen(BACKEND_URL, &format!("url = {}", toml_string(&backend)), 1);
     text = text.replacen(&format!("{LISTEN}{TRUSTED_PROXIES}"), &listen_section(args), 1);
+    if let Some(template) = &template {
+        text = with_template(text, template, args.tls);
+    }
     text = match &args.api_domain {
         Some(api) => text.replace(API_SITE, api),
         None => without_backend_domain_route(&text),
@@ -81,8 +88,8 @@ pub fn render(args: &InitArgs) -> Result<String, InitError> {
 
 /// Each option on its own, so a mistake names the option rather than a line
 /// of a file the operator never wrote.
-fn check_options(args: &InitArgs) -> Result<(), InitError> {
-    for (option, url) in [("--frontend", &args.frontend), ("--backend", &args.backend)] {
+fn check_options(args: &InitArgs, frontend: &str, backend: &str) -> Result<(), InitError> {
+    for (option, url) in [("--frontend", frontend), ("--backend", backend)] {
         let plausible = url.parse::<http::Uri>().is_ok_and(|uri| {
             matches!(uri.scheme_str(), Some("http" | "https"))
                 && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
@@ -133,7 +140,7 @@ fn listen_section(args: &InitArgs) -> String {
         if given.is_empty() { format!("[{}]", toml_string(default)) } else { format!("[{}]", given.join(", ")) }
     };
     if args.tls == TlsMode::None {
-        let plain = addrs("127.0.0.1:8080");
+        let plain = addrs(args.compose.map_or("127.0.0.1:8080", |compose| template(compose).plain_listen));
         return format!("addrs = {plain}          # plain HTTP: put HTTPS in front, or see --tls\n{trusted}");
     }
     let plain = if args.redirect_from == "none" { "no plain HTTP" } else { "plain HTTP only redirects (below)" };
@@ -269,4 +276,92 @@ pub fn next_steps(path: &Path, site: Option<&str>, replaced_example: bool) -> St
     format!(
         "wrote {path}{replaced}\nnext:\n  hookgate check -c {path}\n  hookgate route -c {path} POST 'https://{site}/api/v1/guest/telegram/webhook?access_token=x'\n  hookgate run -c {path}\n"
     )
+}
+
+/// What one of XBoard's compose templates decides for hookgate's config.
+struct Template {
+    /// Where XBoard's panel and API answer, seen from where hookgate runs.
+    backend: &'static str,
+    /// XBoard's WebSocket server, when a service of its own serves `/ws`.
+    ws: Option<&'static str>,
+    /// The plain-HTTP address without --listen and --tls: all addresses in a
+    /// container (the compose override publishes it), loopback on the host.
+    plain_listen: &'static str,
+    /// The panel's OpenResty on this host terminates TLS in front of hookgate.
+    behind_panel_proxy: bool,
+    /// Said at the top of the file.
+    note: &'static str,
+}
+
+/// The facts of XBoard's templates (its installation guide at ee2c12e;
+/// stand-ins under tests/data/compose, checked by tests/compose/check.py).
+fn template(compose: ComposeTemplate) -> Template {
+    let on_host = |note| Template {
+        backend: "http://127.0.0.1:7001",
+        ws: None,
+        plain_listen: "127.0.0.1:8080",
+        behind_panel_proxy: true,
+        note,
+    };
+    match compose {
+        ComposeTemplate::Default => Template {
+            backend: "http://xboard:7001",
+            ws: None,
+            plain_listen: "0.0.0.0:80",
+            behind_panel_proxy: false,
+            note: "XBoard's compose.sample.yaml, with examples/xboard-compose-default.yaml: service `xboard`\n\
+                   # serves the panel, its API and /ws on 7001.",
+        },
+        ComposeTemplate::Split => Template {
+            backend: "http://web:7001",
+            ws: Some("http://ws-server:8076"),
+            plain_listen: "0.0.0.0:80",
+            behind_panel_proxy: false,
+            note: "XBoard's compose.split.sample.yaml, with examples/xboard-compose-split.yaml: `web` serves\n\
+                   # the panel and its API on 7001, `ws-server` the node WebSocket (/ws) on 8076.",
+        },
+        ComposeTemplate::Host => on_host(
+            "XBoard's compose.host.sample.yaml: XBoard on the host's 127.0.0.1:7001, hookgate on the\n\
+             # host behind aaPanel's OpenResty (README: \"Behind aaPanel, 1Panel or another nginx\").",
+        ),
+        ComposeTemplate::OnePanel => on_host(
+            "XBoard's compose.1panel.sample.yaml: XBoard's 7001 published on the host, hookgate on the\n\
+             # host behind 1Panel's OpenResty (README: \"Behind aaPanel, 1Panel or another nginx\").",
+        ),
+    }
+}
+
+/// The frontend's and the backend's URLs: as given, else the template's.
+fn upstream_urls(args: &InitArgs, template: Option<&Template>) -> Result<(String, String), InitError> {
+    let given_or_template = |given: &Option<String>, option| {
+        given.clone().or_else(|| template.map(|t| t.backend.to_string())).ok_or_else(|| {
+            InitError::BadOption(option, "needed unless --compose names XBoard's compose template".to_string())
+        })
+    };
+    Ok((given_or_template(&args.frontend, "--frontend")?, given_or_template(&args.backend, "--backend")?))
+}
+
+/// The template's note, its WebSocket upstream, and loopback trusted when the
+/// panel's OpenResty on this host terminates TLS in front of hookgate.
+fn with_template(text: String, template: &Template, tls: TlsMode) -> String {
+    let note = format!("# For {}\n#\n", template.note);
+    let mut text = text.replacen("#\n", &format!("#\n{note}"), 1);
+    if let Some(ws) = template.ws {
+        let backend = text.find("[upstreams.backend]").unwrap_or(0);
+        let end = text[backend..].find("\n\n").map_or(text.len(), |at| backend + at + 1);
+        text.insert_str(
+            end,
+            &format!("\n[upstreams.ws]                   # XBoard's WebSocket server\nurl = {}\n", toml_string(ws)),
+        );
+        text = text.replacen(
+            "name = \"node-websocket\"\npath = \"/ws\"\nupstream = \"backend\"",
+            "name = \"node-websocket\"\npath = \"/ws\"\nupstream = \"ws\"",
+            1,
+        );
+    }
+    if template.behind_panel_proxy && tls == TlsMode::None {
+        let trusted = "trusted_proxies = [\"127.0.0.1\"]  # the panel's OpenResty on this host sets X-Forwarded-For\n";
+        text = text.replacen(TRUSTED_PROXIES, trusted, 1);
+    }
+    text
 }

@@ -37,7 +37,8 @@ pub fn upstream_request_head(head: &RequestHead) -> Option<Vec<u8>> {
     let mut headers = head.parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     let peer = http::HeaderValue::from_static("127.0.0.1");
-    let added = forwarded(&mut headers, &peer, false, "http", head.parts.headers.get(http::header::HOST));
+    let host = head.parts.headers.get(http::header::HOST);
+    let added = forwarded(&mut headers, &peer, false, "http", host, head.parts.version);
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = head.parts.method.clone();
     parts.uri = head.parts.uri.clone();

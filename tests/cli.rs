@@ -23,7 +23,9 @@ fn write_config(body: &str) -> (tempfile::TempDir, String) {
 
 #[test]
 fn check_accepts_the_shipped_configs_and_prints_the_table() {
-    for file in ["config/xboard.toml", "config/hookgate.toml", "examples/xboard-compose.toml"] {
+    let shipped = ["config/xboard.toml", "config/hookgate.toml"];
+    let compose = ["examples/xboard-compose-default.toml", "examples/xboard-compose-split.toml"];
+    for file in shipped.into_iter().chain(compose) {
         let out = hookgate(&["check", "-c", file]);
         assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
         let stdout = text(&out.stdout);

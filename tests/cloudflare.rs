@@ -309,4 +309,18 @@ fn init_check_and_route_speak_cloudflare() {
     assert!(refused.contains("104.16.0.1 is NOT allowed (403)"), "{refused}");
     assert!(refused.contains(&format!("hint: 104.16.0.1 is Cloudflare's: {HINT}")), "{refused}");
     assert!(refused.contains("refuses this request with 403"), "{refused}");
+
+    // Behind a panel's nginx and Cloudflare: --compose host's loopback and the set, merged.
+    let panel = dir.path().join("panel.toml");
+    let panel = panel.to_str().unwrap();
+    let args = ["init", "--compose", "host", "--domain", "www.example.com", "--cloudflare", "-o", panel];
+    let (code, said) = hookgate(&args);
+    assert_eq!(code, Some(0), "{said}");
+    let written = std::fs::read_to_string(panel).unwrap();
+    assert_eq!(written.matches("\ntrusted_proxies = ").count(), 1, "{written}");
+    assert!(written.contains("\ntrusted_proxies = [\"cloudflare\", \"127.0.0.1\"]"), "{written}");
+    let nginx = ["-H", "X-Forwarded-For: 149.154.167.1, 104.16.0.1", "-H", "CF-Connecting-IP: 149.154.167.1"];
+    let (code, said) = hookgate(&[&["route", "-c", panel, "--from", "127.0.0.1"][..], &nginx, &["POST", url]].concat());
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("allow_from [telegram]: 149.154.167.1 is allowed"), "{said}");
 }

@@ -102,6 +102,15 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
     assert_eq!(response.header("via").as_deref(), Some("1.1 hookgate"));
 }
 
+/// `Via` names the protocol a request was received with (RFC 9110 §7.6.3),
+/// though hookgate sends it on as HTTP/1.1.
+#[tokio::test(flavor = "multi_thread")]
+async fn via_says_1_0_for_a_request_received_as_http_1_0() {
+    let (frontend, _, daemon) = setup("").await;
+    assert_eq!(raw(daemon.addr, b"GET /x HTTP/1.0\r\nHost: h\r\n\r\n").status, 200);
+    assert_eq!(frontend.seen()[0].headers["via"], "1.0 hookgate");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_headers_come_from_the_socket_unless_the_peer_is_trusted() {
     let (frontend, _, daemon) = setup("").await;

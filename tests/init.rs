@@ -91,6 +91,8 @@ async fn an_init_config_serves_the_webhook_over_https_and_reports_healthy() {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from_static(form.as_bytes())))
             .unwrap();
+        // The connection is ready again only once hyper has seen the last answer's end.
+        send.ready().await.unwrap();
         let response = send.send_request(notify).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "backend");
@@ -335,4 +337,58 @@ fn init_follows_the_https_port_and_paths_given_from_here() {
     assert!(written.contains("public_url = \"https://panel.test:8443\""), "{written}");
     let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
+
+/// `--compose` (issue 33): each of XBoard's compose templates gets its
+/// upstreams without --frontend or --backend, `/ws` where that template serves
+/// it, and a listen address for where hookgate runs: in the compose project
+/// (all addresses, port 80) or on the host behind the panel's OpenResty
+/// (loopback, trusted for X-Forwarded-For). `hookgate check` accepts each.
+#[test]
+fn init_compose_writes_each_templates_upstreams() {
+    let cases = [
+        ("default", "http://xboard:7001", "backend (http://xboard:7001)", "0.0.0.0:80", &[][..]),
+        ("split", "http://web:7001", "ws (http://ws-server:8076)", "0.0.0.0:80", &[]),
+        ("host", "http://127.0.0.1:7001", "backend (http://127.0.0.1:7001)", "127.0.0.1:8080", &["127.0.0.1"]),
+        ("1panel", "http://127.0.0.1:7001", "backend (http://127.0.0.1:7001)", "127.0.0.1:8080", &["127.0.0.1"]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (compose, backend, ws, listen, trusted) in cases {
+        let path = dir.path().join(format!("{compose}.toml"));
+        let shown = path.to_str().unwrap();
+        let out = hookgate(&["init", "--preset", "xboard", "--compose", compose, "-o", shown]);
+        assert_eq!(out.status.code(), Some(0), "--compose {compose}: {}", text(&out.stderr));
+        let check = hookgate(&["check", "-c", shown]);
+        assert_eq!(check.status.code(), Some(0), "--compose {compose}: {}", text(&check.stderr));
+
+        let written: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        for upstream in ["frontend", "backend"] {
+            assert_eq!(
+                written["upstreams"][upstream]["url"].as_str(),
+                Some(backend),
+                "--compose {compose}: {upstream}"
+            );
+        }
+        let strings = |value: &toml::Value| -> Vec<String> {
+            value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+        };
+        assert_eq!(strings(&written["listen"]["addrs"]), [listen], "--compose {compose}");
+        assert_eq!(strings(&written["listen"]["trusted_proxies"]), trusted, "--compose {compose}");
+        let route = hookgate(&["route", "-c", shown, "GET", "http://panel.test/ws"]);
+        let said = text(&route.stdout);
+        assert!(said.contains(&format!("=> route node-websocket -> upstream {ws}")), "--compose {compose}: {said}");
+    }
+
+    // An upstream given on the command line wins over the template's.
+    let path = dir.path().join("own-frontend.toml");
+    let out =
+        hookgate(&["init", "--compose", "default", "--frontend", "http://10.0.0.7:3000", "-o", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(written["upstreams"]["frontend"]["url"].as_str(), Some("http://10.0.0.7:3000"));
+    assert_eq!(written["upstreams"]["backend"]["url"].as_str(), Some("http://xboard:7001"));
+    // Without --compose, both URLs are still required.
+    let out = hookgate(&["init", "--backend", "http://127.0.0.1:7001", "-o", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--frontend"), "{}", text(&out.stderr));
 }

@@ -62,7 +62,7 @@ impl Answering {
     #[inline(always)]
     pub fn deliver(self, ctx: RequestContext, status: StatusCode) -> Arc<Delivery> {
         let Answering { start, active, state, .. } = self;
-        let metrics = state.route_metrics(ctx.route_ref);
+        let metrics = state.route_metrics(ctx.route_ref).clone();
         Delivery::new(ctx, status, start, active, metrics)
     }
 }

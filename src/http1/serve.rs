@@ -20,7 +20,7 @@ use super::buffers;
 use super::client::{Client, HeadRead};
 use super::exchange::{Answering, Exchange, Exchanging, answer_local};
 use super::forward;
-use super::gate::{self, Gate};
+use super::gate::{self, AtOnce, Gate};
 use super::head::{Framing, HeadError, RequestHead};
 use super::io::Io;
 use crate::access::RequestContext;
@@ -188,7 +188,7 @@ fn serve_request<S: Io>(
 
 /// The way out for a planned request: on a `verify`, `dedupe` or `store` route the
 /// gate first (which may refuse a signature or answer a redelivery itself), then
-/// the forwarding.
+/// the forwarding. What the gate can decide at once needs no future of its own.
 #[inline]
 fn forward_exchange<S: Io>(
     client: &mut Client<S>,
@@ -200,10 +200,13 @@ fn forward_exchange<S: Io>(
     if !gated {
         return forward::start(client, exchange, answering);
     }
-    Box::pin(async move {
-        match gate::gate(client, exchange, answering, table).await {
-            Gate::Forward(exchange, answering) => forward::start(client, exchange, answering).await,
-            Gate::Answered(keep_alive) => keep_alive,
-        }
-    })
+    match gate::at_once(client, exchange, answering, table) {
+        AtOnce::Forward(exchange, answering) => forward::start(client, exchange, answering),
+        AtOnce::Later(exchange, answering, rest) => Box::pin(async move {
+            match gate::finish(client, exchange, answering, rest).await {
+                Gate::Forward(exchange, answering) => forward::start(client, exchange, answering).await,
+                Gate::Answered(keep_alive) => keep_alive,
+            }
+        }),
+    }
 }

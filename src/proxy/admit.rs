@@ -50,8 +50,10 @@ pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// - `content-length` more than once is refused, as over HTTP/1.1;
 /// - several `cookie` fields become one, joined by "; " (RFC 9113 §8.2.3),
 ///   since an HTTP/1.1 upstream may keep only one `Cookie` line;
-/// - `expect` is dropped: hyper answers `100-continue` to the client itself.
-pub(super) fn hold_to_http2_field_rules(headers: &mut HeaderMap) -> Result<(), ProxyError> {
+/// - `expect` is dropped: hyper answers `100-continue` to the client itself;
+/// - more fields than `max_headers` (counted once the cookies are joined, as
+///   an HTTP/1.1 head would carry them) are refused with 431, as over HTTP/1.1.
+pub(super) fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) -> Result<(), ProxyError> {
     let padded = |v: &HeaderValue| {
         let bytes = v.as_bytes();
         [bytes.first(), bytes.last()].into_iter().flatten().any(|b| matches!(b, b' ' | b'\t'))
@@ -70,5 +72,8 @@ pub(super) fn hold_to_http2_field_rules(headers: &mut HeaderMap) -> Result<(), P
         headers.insert(header::COOKIE, joined);
     }
     headers.remove(header::EXPECT);
-    Ok(())
+    match headers.len() > max_headers {
+        true => Err(ProxyError::HeadTooLarge),
+        false => Ok(()),
+    }
 }

@@ -9,6 +9,7 @@
 //! kept only when its peer address is a configured trusted proxy. `Via` is
 //! added as RFC 9110 §7.6.3 asks of a proxy.
 
+use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::client_ip::X_FORWARDED_FOR;
@@ -125,7 +126,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     true
 }
 
-/// Appends this hop to `Via`.
+/// `Via` for a request received as `version`: RFC 9110 §7.6.3 names the
+/// protocol the message was received with (`2` for HTTP/2, `1.0`), not the
+/// one it is sent on.
+fn request_via(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_2 => "2 hookgate",
+        Version::HTTP_10 => "1.0 hookgate",
+        _ => VIA_VALUE,
+    }
+}
+
+/// Appends this hop to a response's `Via`: every upstream answers in HTTP/1.1.
 pub fn add_via(headers: &mut HeaderMap) {
     headers.append(header::VIA, HeaderValue::from_static(VIA_VALUE));
 }
@@ -142,6 +154,7 @@ pub struct Added {
     proto: Option<&'static str>,
     /// `None` when there is no host to name, or a trusted proxy's value stays.
     host: Option<HeaderValue>,
+    via: &'static str,
 }
 
 impl Added {
@@ -151,7 +164,7 @@ impl Added {
             Some(("x-forwarded-for", self.forwarded_for.as_bytes())),
             self.proto.map(|proto| ("x-forwarded-proto", proto.as_bytes())),
             self.host.as_ref().map(|host| ("x-forwarded-host", host.as_bytes())),
-            Some(("via", VIA_VALUE.as_bytes())),
+            Some(("via", self.via.as_bytes())),
         ]
         .into_iter()
         .flatten()
@@ -166,12 +179,13 @@ impl Added {
         if let Some(host) = self.host {
             headers.insert(X_FORWARDED_HOST, host);
         }
-        add_via(headers);
+        headers.append(header::VIA, HeaderValue::from_static(self.via));
     }
 }
 
-/// Works out `X-Forwarded-For`, `-Proto` and `-Host` for the upstream, and
-/// takes out of `headers` every client value they replace.
+/// Works out `X-Forwarded-For`, `-Proto`, `-Host` and `Via` for the upstream
+/// of a request `received` as that version, and takes out of `headers` every
+/// client value they replace.
 ///
 /// From an untrusted peer every client-supplied value (and `Forwarded`) is
 /// dropped, so the upstream can believe what it reads. From a trusted proxy the
@@ -182,7 +196,9 @@ pub fn forwarded(
     trusted: bool,
     proto: &'static str,
     host: Option<&HeaderValue>,
+    received: Version,
 ) -> Added {
+    let via = request_via(received);
     if !trusted {
         let claims = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST, FORWARDED];
         // Most requests carry none of them: one pass over the names instead of four probes.
@@ -191,7 +207,7 @@ pub fn forwarded(
                 headers.remove(name);
             }
         }
-        return Added { forwarded_for: peer.clone(), proto: Some(proto), host: host.cloned() };
+        return Added { forwarded_for: peer.clone(), proto: Some(proto), host: host.cloned(), via };
     }
     let earlier: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
     let forwarded_for = if earlier.is_empty() {
@@ -206,6 +222,7 @@ pub fn forwarded(
         forwarded_for,
         proto: (!headers.contains_key(&X_FORWARDED_PROTO)).then_some(proto),
         host: if headers.contains_key(&X_FORWARDED_HOST) { None } else { host.cloned() },
+        via,
     }
 }
 
@@ -276,7 +293,8 @@ mod tests {
             ("forwarded", "for=1.2.3.4"),
         ]);
         let host = HeaderValue::from_static("www.example.com");
-        let added = forwarded(&mut h, &HeaderValue::from_static("127.0.0.9"), false, "http", Some(&host));
+        let added =
+            forwarded(&mut h, &HeaderValue::from_static("127.0.0.9"), false, "http", Some(&host), Version::HTTP_11);
         assert!(h.is_empty(), "every client claim is gone before anything is added: {h:?}");
         let pairs: Vec<(&str, &[u8])> = added.pairs().collect();
         assert_eq!(
@@ -299,12 +317,20 @@ mod tests {
     fn trusted_peer_extends_the_chain() {
         let mut h =
             map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
-        let added = forwarded(&mut h, &HeaderValue::from_static("10.0.0.1"), true, "http", None);
+        let added = forwarded(&mut h, &HeaderValue::from_static("10.0.0.1"), true, "http", None, Version::HTTP_2);
         let pairs: Vec<(&str, &[u8])> = added.pairs().collect();
-        assert_eq!(pairs, [("x-forwarded-for", &b"1.2.3.4, 5.6.7.8, 10.0.0.1"[..]), ("via", b"1.1 hookgate")]);
+        assert_eq!(pairs, [("x-forwarded-for", &b"1.2.3.4, 5.6.7.8, 10.0.0.1"[..]), ("via", b"2 hookgate")]);
         added.insert_into(&mut h);
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["via"], "2 hookgate", "received as HTTP/2 (RFC 9110 §7.6.3)");
+    }
+
+    #[test]
+    fn via_names_the_protocol_the_request_came_in() {
+        assert_eq!(request_via(Version::HTTP_10), "1.0 hookgate");
+        assert_eq!(request_via(Version::HTTP_11), "1.1 hookgate");
+        assert_eq!(request_via(Version::HTTP_2), "2 hookgate");
     }
 }

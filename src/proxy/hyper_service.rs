@@ -103,7 +103,7 @@ fn deliver(
     active: ActiveRequest,
     state: &State,
 ) -> Arc<Delivery> {
-    let metrics = state.route_metrics(ctx.route_ref);
+    let metrics = state.route_metrics(ctx.route_ref).clone();
     Delivery::new(ctx, status, start, active, metrics)
 }
 
@@ -117,7 +117,7 @@ async fn forward_with_hyper(
     ctx: &mut RequestContext,
 ) -> Result<Answer, ProxyError> {
     let (mut parts, incoming) = req.into_parts();
-    admit::hold_to_http2_field_rules(&mut parts.headers)?;
+    admit::hold_to_http2_field_rules(&mut parts.headers, state.config.limits.max_headers)?;
     let forward = match plan(state, conn, &mut parts, ctx)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
         Plan::Forward(forward) => forward,

@@ -58,6 +58,7 @@ pub(super) fn rewrite(
     upgrade: Option<&HeaderValue>,
 ) -> Result<headers::Added, ProxyError> {
     let target = forwarded_target(uri, path)?;
+    let received = parts.version;
     let config = &upstream.config;
     parts.uri = Uri::builder()
         .scheme(config.scheme.clone())
@@ -89,7 +90,7 @@ pub(super) fn rewrite(
     }
     let trusted = state.config.listen.trusted_proxies.contains(conn.peer.ip());
     let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
-    let added = headers::forwarded(headers, &conn.peer_value, trusted, proto, host.as_ref());
+    let added = headers::forwarded(headers, &conn.peer_value, trusted, proto, host.as_ref(), received);
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());

@@ -96,11 +96,11 @@ impl State {
     }
 
     /// The metric handles a request counted under `route` records into.
-    pub fn route_metrics(&self, route: RouteRef) -> Arc<RouteMetrics> {
+    pub fn route_metrics(&self, route: RouteRef) -> &Arc<RouteMetrics> {
         match route {
-            RouteRef::Unrouted => self.unrouted_metrics.clone(),
-            RouteRef::Default => self.default_metrics.clone(),
-            RouteRef::Route(i) => self.routes[i].metrics.clone(),
+            RouteRef::Unrouted => &self.unrouted_metrics,
+            RouteRef::Default => &self.default_metrics,
+            RouteRef::Route(i) => &self.routes[i].metrics,
         }
     }
 }

@@ -40,14 +40,25 @@ use http::HeaderName;
 use super::header::{all_present, any_mac, digest256, fresh, from_base64, from_hex, one, unix_seconds};
 use super::{Encoding, Refused, Signed, Verifier};
 
+// The senders' header names, made once: looked up by a `&str`, each request
+// would parse the name again.
+const X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
+const X_SHOPIFY_HMAC_SHA256: HeaderName = HeaderName::from_static("x-shopify-hmac-sha256");
+const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const X_SLACK_SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
+const X_SLACK_REQUEST_TIMESTAMP: HeaderName = HeaderName::from_static("x-slack-request-timestamp");
+
 pub(super) fn github(verifier: &Verifier, signed: &Signed<'_>) -> Result<(), Refused> {
-    let value = one(signed.headers, "x-hub-signature-256")?;
+    let value = one(signed.headers, &X_HUB_SIGNATURE_256)?;
     let digest = digest256(value.strip_prefix("sha256=").and_then(from_hex))?;
     body_mac(verifier, signed, digest)
 }
 
 pub(super) fn shopify(verifier: &Verifier, signed: &Signed<'_>) -> Result<(), Refused> {
-    let digest = digest256(from_base64(one(signed.headers, "x-shopify-hmac-sha256")?))?;
+    let digest = digest256(from_base64(one(signed.headers, &X_SHOPIFY_HMAC_SHA256)?))?;
     body_mac(verifier, signed, digest)
 }
 
@@ -74,7 +85,7 @@ fn body_mac(verifier: &Verifier, signed: &Signed<'_>, digest: Vec<u8>) -> Result
 }
 
 pub(super) fn stripe(verifier: &Verifier, signed: &Signed<'_>, now: SystemTime) -> Result<(), Refused> {
-    let (at, candidates) = stripe_header(one(signed.headers, "stripe-signature")?)?;
+    let (at, candidates) = stripe_header(one(signed.headers, &STRIPE_SIGNATURE)?)?;
     let at_text = at.to_string();
     let parts: [&[u8]; 3] = [at_text.as_bytes(), b".", signed.body];
     if !any_mac(verifier.macs(), &parts, &candidates) {
@@ -111,10 +122,10 @@ fn stripe_header(value: &str) -> Result<(u64, Vec<Vec<u8>>), Refused> {
 
 pub(super) fn standard_webhooks(verifier: &Verifier, signed: &Signed<'_>, now: SystemTime) -> Result<(), Refused> {
     let headers = signed.headers;
-    all_present(headers, &["webhook-id", "webhook-timestamp", "webhook-signature"])?;
-    let id = one(headers, "webhook-id")?;
-    let at_text = one(headers, "webhook-timestamp")?;
-    let candidates = standard_signatures(one(headers, "webhook-signature")?)?;
+    all_present(headers, &[WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE])?;
+    let id = one(headers, &WEBHOOK_ID)?;
+    let at_text = one(headers, &WEBHOOK_TIMESTAMP)?;
+    let candidates = standard_signatures(one(headers, &WEBHOOK_SIGNATURE)?)?;
     let at = unix_seconds(at_text).ok_or(Refused::Malformed)?;
     // The library signs the time it parsed, re-written in decimal.
     let at_text = at.to_string();
@@ -146,9 +157,9 @@ fn standard_signatures(value: &str) -> Result<Vec<Vec<u8>>, Refused> {
 
 pub(super) fn slack(verifier: &Verifier, signed: &Signed<'_>, now: SystemTime) -> Result<(), Refused> {
     let headers = signed.headers;
-    all_present(headers, &["x-slack-signature", "x-slack-request-timestamp"])?;
-    let value = one(headers, "x-slack-signature")?;
-    let at_text = one(headers, "x-slack-request-timestamp")?;
+    all_present(headers, &[X_SLACK_SIGNATURE, X_SLACK_REQUEST_TIMESTAMP])?;
+    let value = one(headers, &X_SLACK_SIGNATURE)?;
+    let at_text = one(headers, &X_SLACK_REQUEST_TIMESTAMP)?;
     let digest = digest256(value.strip_prefix("v0=").and_then(from_hex))?;
     let at = unix_seconds(at_text).ok_or(Refused::Malformed)?;
     let parts: [&[u8]; 4] = [b"v0:", at_text.as_bytes(), b":", signed.body];
