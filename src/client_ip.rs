@@ -66,10 +66,6 @@ impl TrustedProxies {
         self.nets.is_empty()
     }
 
-    pub fn nets(&self) -> &[IpNet] {
-        &self.nets
-    }
-
     /// Whether `ip` is one of the trusted proxies.
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -13,7 +13,8 @@ use std::sync::{LazyLock, Mutex};
 
 use ipnet::IpNet;
 
-/// When the ranges below were taken.
+/// The day the ranges below were written down (from the well-known list, not
+/// fetched: see `IPV4`); `hookgate check` prints it.
 pub const AS_OF: &str = "2026-12-06";
 
 /// Cloudflare's published IPv4 ranges, as https://www.cloudflare.com/ips-v4
