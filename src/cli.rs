@@ -182,6 +182,11 @@ pub struct InitArgs {
     /// HTTPS (the callbacks excepted); "none" for no such listener.
     #[arg(long, default_value = "0.0.0.0:80")]
     pub redirect_from: String,
+    /// Cloudflare proxies the site: trust its published ranges (the built-in
+    /// set `cloudflare`) and 127.0.0.1, so that the client address, and with it
+    /// `allow_from = ["telegram"]`, comes from Cloudflare's CF-Connecting-IP.
+    #[arg(long)]
+    pub cloudflare: bool,
     /// Where to write the config. An untouched copy of the example the
     /// package installs there is replaced; any other file is never overwritten.
     #[arg(short, long, default_value = config::DEFAULT_PATH)]

@@ -28,6 +28,9 @@ const TRUSTED_PROXIES: &str =
 const SITE: &str = "www.example.com";
 const API_SITE: &str = "api.example.com";
 
+/// `TRUSTED_PROXIES` with `--cloudflare`.
+const TRUSTED_CLOUDFLARE: &str = "trusted_proxies = [\"cloudflare\", \"127.0.0.1\"]   # Cloudflare in front (--cloudflare): see README \"Behind Cloudflare\"\n";
+
 /// Callbacks the plain-HTTP listener serves instead of redirecting: Telegram
 /// and payment gateways do not follow redirects.
 const NOT_REDIRECTED: &str = r#"["/api/v1/guest/telegram/webhook", "/api/v1/guest/payment/notify"]"#;
@@ -131,17 +134,18 @@ fn check_options(args: &InitArgs, frontend: &str, backend: &str) -> Result<(), I
 /// The `[listen]` addresses, and for HTTPS the `[listen.tls]` (and its
 /// `acme`) and `[listen.redirect]` tables, in place of the preset's address.
 fn listen_section(args: &InitArgs) -> String {
+    let trusted = if args.cloudflare { TRUSTED_CLOUDFLARE } else { TRUSTED_PROXIES };
     let addrs = |default: &str| {
         let given: Vec<String> = args.listen.iter().map(|a| toml_string(a)).collect();
         if given.is_empty() { format!("[{}]", toml_string(default)) } else { format!("[{}]", given.join(", ")) }
     };
     if args.tls == TlsMode::None {
         let plain = addrs(args.compose.map_or("127.0.0.1:8080", |compose| template(compose).plain_listen));
-        return format!("addrs = {plain}          # plain HTTP: put HTTPS in front, or see --tls\n{TRUSTED_PROXIES}");
+        return format!("addrs = {plain}          # plain HTTP: put HTTPS in front, or see --tls\n{trusted}");
     }
     let plain = if args.redirect_from == "none" { "no plain HTTP" } else { "plain HTTP only redirects (below)" };
     let mut tls = format!(
-        "addrs = []                       # {plain}\n{TRUSTED_PROXIES}\n\
+        "addrs = []                       # {plain}\n{trusted}\n\
          [listen.tls]                     # Telegram delivers webhooks only over HTTPS\n\
          addrs = {}\n",
         addrs("0.0.0.0:443")
@@ -170,6 +174,10 @@ fn listen_section(args: &InitArgs) -> String {
                 if let Some(value) = value {
                     tls.push_str(&format!("{key} = {}\n", toml_string(&value)));
                 }
+            }
+            if args.cloudflare {
+                // Cloudflare answers the TLS handshake itself: tls-alpn-01 never reaches hookgate.
+                tls.push_str("challenge = \"http-01\"             # tls-alpn-01 cannot pass Cloudflare's proxy\n");
             }
         }
         TlsMode::None => {}

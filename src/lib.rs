@@ -46,11 +46,12 @@
 //!   commit), its delivery queues in memory and the request path's `Keeping`.
 //! - `verify` — signatures checked at the edge: each sender's scheme, a pure
 //!   function of a request's headers, query and body.
-//! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, [`canonical`], `secret`, [`systemd`] —
+//! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, `cloudflare`, [`canonical`], `secret`, [`systemd`] —
 //!   certificates (files and what ACME obtained), the client address rule,
 //!   error statuses, Prometheus metrics with pre-registered handles, the
-//!   status page's per-minute counters, the canonical path, the one redacted
-//!   secret type, sd_notify.
+//!   status page's per-minute counters, Cloudflare's address ranges and the
+//!   hint for a site behind Cloudflare that does not trust it, the canonical
+//!   path, the one redacted secret type, sd_notify.
 //!
 //! # Errors
 //! One policy, so that a reader knows what an `Err` holds before opening it:
@@ -87,6 +88,7 @@ pub(crate) mod admin;
 pub(crate) mod canonical;
 pub mod cli;
 pub(crate) mod client_ip;
+pub(crate) mod cloudflare;
 pub(crate) mod config;
 mod connection;
 pub mod control;

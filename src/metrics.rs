@@ -74,6 +74,8 @@ pub struct Metrics {
     route_windows: Mutex<HashMap<String, Arc<RouteWindow>>>,
     upstream_windows: Mutex<HashMap<String, Arc<UpstreamWindow>>>,
     pub problems: Arc<Problems>,
+    /// The last `allow_from` refusal through an untrusted Cloudflare.
+    pub cloudflare_hint: crate::cloudflare::Hint,
 }
 
 /// What the Telegram monitor exports.
@@ -218,6 +220,7 @@ impl Metrics {
             route_windows: Mutex::default(),
             upstream_windows: Mutex::default(),
             problems: Arc::default(),
+            cloudflare_hint: Default::default(),
         };
         metrics.connections = metrics.gauge(CONNECTIONS, vec![]);
         metrics.tunnels = metrics.gauge(TUNNELS, vec![]);

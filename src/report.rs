@@ -3,6 +3,7 @@
 //! Both print what the daemon would do, computed by the same route table and
 //! canonicaliser the daemon uses, so the explanation cannot drift from reality.
 
+mod guards;
 mod signature;
 
 use std::fmt::Write;
@@ -12,10 +13,7 @@ use std::path::Path;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
-use crate::client_ip;
 use crate::config::{Config, duration_text, guards_as_written};
-use crate::error::ProxyError;
-use crate::guards::Guards;
 use crate::routes::{Action, PathMatch, RequestFacts};
 
 /// The compiled route table, one line per route, then the default.
@@ -53,6 +51,9 @@ pub fn route_table(config: &Config) -> String {
         let exempt = if redirect.exempt.is_empty() { "none".to_string() } else { redirect.exempt.join(", ") };
         let addrs = join(redirect.addrs.iter().map(|a| a.to_string()));
         let _ = writeln!(out, "redirect listeners: {addrs} (308 to https; exempt: {exempt})");
+    }
+    for line in guards::trust_lines(config) {
+        let _ = writeln!(out, "{line}");
     }
     for up in &config.upstreams {
         // The keys as the file writes them, defaults filled in.
@@ -146,6 +147,7 @@ pub fn warnings(config: &Config, file: &Path) -> Vec<String> {
         }
     }
     out.extend(telegram_https_warning(config));
+    out.extend(guards::trust_warnings(config));
     out.extend(signature::warnings(config, file));
     for file in &config.loose_secret_files {
         out.push(format!("secret file {} may be read by its group or others: chmod 600 it", file.display()));
@@ -331,21 +333,21 @@ pub fn explain(
     let (name, action) = match explanation.chosen {
         Some(i) => {
             let route = &config.routes.routes()[i];
-            let client = from.map(|peer| client_ip::resolve(peer, &map, &config.listen.trusted_proxies));
-            let mut refusal = explain_guards(&mut out, &route.guards, client, &map);
+            let client = from.map(|peer| guards::explain_client(&mut out, config, peer, &map));
+            let mut refusal = guards::explain_guards(&mut out, config, &route.guards, client, &map);
             if let Some(verifier) = &route.guards.verify {
                 refusal = refusal.or(signature::explain(&mut out, verifier, &method, &map, uri.query(), body));
             }
             // After the signature check, as the gate claims keys.
             if let Some(dedupe) = &route.guards.dedupe {
-                explain_dedupe(&mut out, dedupe);
+                guards::explain_dedupe(&mut out, dedupe);
             }
             if let Some(status) = refusal {
                 let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
                 return Ok(out);
             }
             if let Some(store) = &route.store {
-                explain_store(&mut out, store, &config.spool.dir);
+                guards::explain_store(&mut out, store, &config.spool.dir);
             }
             (format!("route {}", route.name), &route.action)
         }
@@ -353,94 +355,4 @@ pub fn explain(
     };
     let _ = writeln!(out, "=> {name} -> {}", describe_action(config, action));
     Ok(out)
-}
-
-/// Prints what a `store` route does with a request when its upstream cannot take it.
-fn explain_store(out: &mut String, store: &crate::spool::StoreSpec, dir: &std::path::Path) {
-    use crate::spool::{StoreMode, StoreOrder};
-    let what = match store.mode {
-        StoreMode::Fallback => format!(
-            "forwarded live; kept and answered {} when the upstream is unreachable, answers 502/503/504 or \
-             times out",
-            store.ack.as_u16()
-        ),
-        StoreMode::Always => format!("kept and answered {} at once, delivered in the background", store.ack.as_u16()),
-        StoreMode::Journal => {
-            "forwarded live, its answer passed through; a copy is kept until the upstream answers 2xx".to_string()
-        }
-    };
-    let order = match store.order {
-        StoreOrder::TelegramChat => "one at a time per Telegram chat, in order".to_string(),
-        StoreOrder::None => format!("up to {} at once", store.concurrency),
-    };
-    let expire = duration_text(store.expire);
-    let _ = writeln!(out, "store {} (spool {}):", store.mode.as_str(), dir.display());
-    let _ = writeln!(out, "  {what}; delivered {order}; a dead letter after {expire}");
-}
-
-/// Prints each guard and whether the request meets it; returns the status of
-/// the first refusal, if any.
-fn explain_guards(out: &mut String, guards: &Guards, client: Option<IpAddr>, headers: &HeaderMap) -> Option<u16> {
-    if guards.is_empty() {
-        return None;
-    }
-    let mut refusal = None;
-    let _ = writeln!(out, "guards:");
-    if guards.allow_from.is_some() {
-        let list = guards.allow_from_names.join(", ");
-        match client {
-            Some(ip) if guards.allows(ip) => {
-                let _ = writeln!(out, "  allow_from [{list}]: {ip} is allowed");
-            }
-            Some(ip) => {
-                let _ = writeln!(out, "  allow_from [{list}]: {ip} is NOT allowed (403)");
-                refusal = refusal.or(Some(403));
-            }
-            None => {
-                let _ = writeln!(out, "  allow_from [{list}]: source unknown; pass --from IP to check it");
-            }
-        }
-    }
-    if let Some(secret) = &guards.secret_header {
-        let verdict = match guards.check_secret(headers) {
-            Ok(()) => "present and correct".to_string(),
-            Err(e) => {
-                refusal = refusal.or(Some(e.status().as_u16()));
-                format!(
-                    "{} ({})",
-                    if e == ProxyError::MissingSecret { "missing" } else { "wrong" },
-                    e.status().as_u16()
-                )
-            }
-        };
-        let strip = if secret.strip { "stripped before forwarding" } else { "forwarded" };
-        let _ = writeln!(out, "  secret_header {}: {verdict}; {strip}", secret.name);
-    }
-    if let Some(max) = guards.max_body {
-        let _ = writeln!(out, "  max_body: {max} bytes (413 above)");
-    }
-    if let Some(limit) = &guards.rate_limit {
-        let _ = writeln!(
-            out,
-            "  rate_limit: {} per second, burst {}, key \"{}\" (429 above)",
-            limit.per_second,
-            limit.burst,
-            limit.key.as_str()
-        );
-    }
-    if let Some(n) = guards.max_in_flight {
-        let _ = writeln!(out, "  max_in_flight: {n} (503 above)");
-    }
-    refusal
-}
-
-/// Prints what a `dedupe` route does with a repeat.
-fn explain_dedupe(out: &mut String, dedupe: &crate::guards::dedupe::DedupeSpec) {
-    let _ = writeln!(
-        out,
-        "  dedupe: key {:?}, window {}: a repeat of a request the backend already answered with 2xx \
-         is answered here with that answer (status, Content-Type, a body of up to 4 KiB) and not forwarded again",
-        dedupe.key.to_string(),
-        duration_text(dedupe.window)
-    );
 }

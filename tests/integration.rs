@@ -15,6 +15,7 @@ mod acme;
 mod admin;
 mod admin_limits;
 mod cli;
+mod cloudflare;
 mod config_errors;
 mod dedupe;
 mod engine;

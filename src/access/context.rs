@@ -6,10 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method};
-use ipnet::IpNet;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::client_ip;
+use crate::client_ip::{self, TrustedProxies};
 use crate::connection::ConnContext;
 use crate::error::ProxyError;
 
@@ -49,7 +48,7 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// The line as far as the head tells, before routing.
-    pub fn new(trusted: &[IpNet], conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
+    pub fn new(trusted: &TrustedProxies, conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
         let client = client_ip::resolve(conn.peer.ip(), headers, trusted);
         RequestContext {
             client,

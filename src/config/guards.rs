@@ -26,6 +26,8 @@ impl Checker<'_> {
     pub(super) fn sets(&mut self, raw: IndexMap<String, RawSet>) -> Sets {
         let mut sets = Sets::new();
         sets.insert("telegram".to_string(), TELEGRAM.iter().filter_map(|c| c.parse().ok()).collect());
+        // Cloudflare's published ranges, as of `cloudflare::AS_OF` (see there for where they come from).
+        sets.insert("cloudflare".to_string(), crate::cloudflare::ranges().to_vec());
         for (name, set) in raw {
             let at = [Step::Key("sets".into()), Step::Key(name.clone())];
             match sets.entry(name) {
@@ -48,17 +50,7 @@ impl Checker<'_> {
     pub(super) fn guards(&mut self, at: &[Step], raw: &mut RawRoute, sets: &Sets) -> Guards {
         let mut guards = Guards::default();
         if let Some(entries) = raw.allow_from.take() {
-            let mut nets = Vec::new();
-            for (i, entry) in entries.iter().enumerate() {
-                let mut here = child(at, "allow_from");
-                here.push(Step::Index(i));
-                match entry.parse::<Cidr>() {
-                    Ok(net) => nets.push(net.0),
-                    Err(e) if Cidr::is_written_as_one(entry) => self.problem(&here, e),
-                    Err(_) => self.allow_from_set(&here, entry, sets, &mut nets),
-                }
-            }
-            guards.allow_from = Some(nets);
+            guards.allow_from = Some(self.cidrs_or_sets(&child(at, "allow_from"), &entries, sets));
             guards.allow_from_names = entries;
         }
         if let Some(secret) = raw.secret_header.take() {
@@ -101,8 +93,24 @@ impl Checker<'_> {
         guards
     }
 
+    /// A list of CIDRs and set names (`allow_from`, `trusted_proxies`) at
+    /// `at`, as networks; each bad entry is a problem at its index.
+    pub(super) fn cidrs_or_sets(&mut self, at: &[Step], entries: &[String], sets: &Sets) -> Vec<ipnet::IpNet> {
+        let mut nets = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let mut here = at.to_vec();
+            here.push(Step::Index(i));
+            match entry.parse::<Cidr>() {
+                Ok(net) => nets.push(net.0),
+                Err(e) if Cidr::is_written_as_one(entry) => self.problem(&here, e),
+                Err(_) => self.named_set(&here, entry, sets, &mut nets),
+            }
+        }
+        nets
+    }
+
     /// Adds the CIDRs of the set named `entry` to `nets`.
-    fn allow_from_set(&mut self, at: &[Step], entry: &str, sets: &Sets, nets: &mut Vec<ipnet::IpNet>) {
+    fn named_set(&mut self, at: &[Step], entry: &str, sets: &Sets, nets: &mut Vec<ipnet::IpNet>) {
         if let Some(set) = sets.get(entry) {
             nets.extend(set.iter().copied());
         } else if !self.defined.broken_sets.contains(entry) {

@@ -240,7 +240,7 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
         }
         (_, "tls_insecure_skip_verify") => (Bool, "false"),
         (_, "addrs") => (List, "[\"0.0.0.0:80\", \"[::]:80\"]"),
-        (_, "trusted_proxies") => (List, "[\"127.0.0.1\", \"10.0.0.0/8\"]"),
+        (_, "trusted_proxies") => (List, "[\"cloudflare\", \"127.0.0.1\"]"),
         (_, "cidrs") => (List, "[\"10.0.0.0/8\"]"),
         (_, "allow_from") => (List, "[\"telegram\"]"),
         (_, "methods") => (List, "[\"POST\"]"),

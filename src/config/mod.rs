@@ -27,13 +27,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
-use ipnet::IpNet;
 
 use crate::routes::{RouteTable, prefix_matches};
 
-#[cfg(test)]
-pub use guards::TELEGRAM;
-pub use guards::guards_as_written;
+pub use guards::{TELEGRAM, guards_as_written};
 pub use locate::Step;
 use raw::RawConfig;
 pub use raw::{HostHeader, LogFormat, duration_text};
@@ -69,8 +66,11 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Listen {
     pub addrs: Vec<SocketAddr>,
-    /// Peers whose `X-Forwarded-*` headers are believed.
-    pub trusted_proxies: Vec<IpNet>,
+    /// Peers whose `X-Forwarded-*` headers (and, for Cloudflare's addresses,
+    /// `CF-Connecting-IP`) are believed.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `trusted_proxies` as written (CIDRs and set names), for `check`.
+    pub trusted_proxy_names: Vec<String>,
     /// Trusted peers send a PROXY protocol header first.
     pub proxy_protocol: bool,
     pub tls: Option<TlsListen>,

@@ -79,8 +79,9 @@ pub struct RawSet {
 pub struct RawListen {
     #[serde(default)]
     pub addrs: Vec<SocketAddr>,
+    /// CIDRs and set names, like `allow_from`.
     #[serde(default)]
-    pub trusted_proxies: Vec<Parsed<Cidr>>,
+    pub trusted_proxies: Vec<String>,
     /// Expect a PROXY protocol (v1 or v2) header from trusted peers.
     pub proxy_protocol: Option<bool>,
     pub tls: Option<RawTls>,

@@ -125,7 +125,7 @@ fn errors_name_file_line_and_key() {
         ("[runtime]\nworkers = 0\n", "hookgate.toml:11: runtime.workers: must be 1 to 1024, got 0"),
         (
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nallow_from = [\"telegram\", \"offce\"]\n",
-            "hookgate.toml:14: routes[0].allow_from[1]: \"offce\" is neither a CIDR nor a set (sets: telegram)",
+            "hookgate.toml:14: routes[0].allow_from[1]: \"offce\" is neither a CIDR nor a set (sets: cloudflare, telegram)",
         ),
         (
             "[[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"backend\"\nrate_limit = { per_second = 0 }\n",
@@ -169,6 +169,38 @@ fn errors_name_file_line_and_key() {
         let got = error(extra);
         assert!(got.starts_with(want), "for {extra:?}\n got: {got}\nwant: {want}…");
     }
+}
+
+/// `trusted_proxies` takes CIDRs and set names, built in or `[sets.NAME]`,
+/// with the errors `allow_from` gives.
+#[test]
+fn trusted_proxies_take_sets_with_allow_froms_errors() {
+    let listen =
+        |list: &str| format!("[listen]\naddrs = []\ntrusted_proxies = {list}\n[sets.lb]\ncidrs = [\"10.1.0.0/16\"]\n");
+    let config = Config::from_toml_str(&listen(r#"["cloudflare", "127.0.0.1", "lb"]"#), "h.toml").unwrap();
+    let trusted = &config.listen.trusted_proxies;
+    for (ip, want) in [("104.16.0.1", true), ("2606:4700::1", true), ("127.0.0.1", true), ("10.1.2.3", true)] {
+        assert_eq!(trusted.contains(ip.parse().unwrap()), want, "{ip}");
+    }
+    assert!(!trusted.contains("127.0.0.2".parse().unwrap()));
+    assert_eq!(config.listen.trusted_proxy_names, ["cloudflare", "127.0.0.1", "lb"]);
+    let cases = [
+        (
+            r#"["cloudflare", "cloudfare"]"#,
+            "h.toml:3: listen.trusted_proxies[1]: \"cloudfare\" is neither a CIDR nor a set (sets: cloudflare, lb, telegram)",
+        ),
+        (r#"["10.0.0.1/8"]"#, "h.toml:3: listen.trusted_proxies[0]: \"10.0.0.1/8\" has host bits set"),
+    ];
+    for (list, want) in cases {
+        let got = Config::from_toml_str(&listen(list), "h.toml").unwrap_err().to_string();
+        assert!(got.starts_with(want), "for {list}\n got: {got}\nwant: {want}…");
+    }
+    let redefined = "[sets.cloudflare]\ncidrs = [\"10.0.0.0/8\"]\n";
+    assert!(
+        error(redefined).starts_with("hookgate.toml:10: sets.cloudflare: \"cloudflare\" is built in"),
+        "{}",
+        error(redefined)
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub(super) fn child(at: &[Step], key: &str) -> Vec<Step> {
     path
 }
 
-/// Named CIDR sets: the built-in `telegram` plus `[sets.NAME]`.
+/// Named CIDR sets: the built-in `telegram` and `cloudflare` plus `[sets.NAME]`.
 pub type Sets = HashMap<String, Vec<IpNet>>;
 
 /// Collects validation problems, each located in the source.
@@ -87,8 +87,8 @@ impl<'a> Checker<'a> {
     }
 
     pub fn config(&mut self, raw: RawConfig) -> Option<Config> {
-        let listen = self.listen(raw.listen);
         let sets = self.sets(raw.sets);
+        let listen = self.listen(raw.listen, &sets);
         let (admin, admin_token) = match raw.admin {
             None => (None, None),
             Some(raw) => self.admin(raw),
@@ -125,7 +125,7 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn listen(&mut self, raw: raw::RawListen) -> Listen {
+    fn listen(&mut self, raw: raw::RawListen, sets: &Sets) -> Listen {
         // Counted as written, so a [listen.tls] table that fails for its
         // certificates is not also "no listen address".
         let configured = !raw.addrs.is_empty()
@@ -138,9 +138,11 @@ impl<'a> Checker<'a> {
                  or start hookgate with sockets from systemd (socket activation)",
             );
         }
+        let trusted = self.cidrs_or_sets(&[key("listen"), key("trusted_proxies")], &raw.trusted_proxies, sets);
         let listen = Listen {
             addrs: raw.addrs,
-            trusted_proxies: raw.trusted_proxies.into_iter().map(|c| c.0.0).collect(),
+            trusted_proxies: crate::client_ip::TrustedProxies::new(trusted),
+            trusted_proxy_names: raw.trusted_proxies,
             proxy_protocol: raw.proxy_protocol.unwrap_or(false),
             tls: raw.tls.and_then(|t| self.listen_tls(t)),
             redirect: raw.redirect.and_then(|r| self.listen_redirect(r)),

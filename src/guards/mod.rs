@@ -64,7 +64,8 @@ impl Guards {
 
     /// Whether `client` may call the route.
     pub fn allows(&self, client: IpAddr) -> bool {
-        let client = canonical_ip(client);
+        // IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are compared as IPv4.
+        let client = crate::client_ip::canonical(client);
         self.allow_from.as_ref().is_none_or(|nets| nets.iter().any(|net| net.contains(&client)))
     }
 
@@ -77,14 +78,6 @@ impl Guards {
             (Some(value), None) if secret.value.matches(value.as_bytes()) => Ok(()),
             _ => Err(ProxyError::WrongSecret),
         }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are compared as IPv4.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

@@ -105,7 +105,7 @@ impl RateLimiter {
 
 /// IPv4 addresses count alone; IPv6 addresses by their /64.
 fn bucket_key(ip: IpAddr) -> IpAddr {
-    match super::canonical_ip(ip) {
+    match crate::client_ip::canonical(ip) {
         IpAddr::V6(v6) => {
             let s = v6.segments();
             IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))

@@ -182,7 +182,11 @@ pub fn plan(
     };
     let upstream = &state.upstreams[index];
     ctx.upstream = Some(upstream.config.name.clone());
-    let Guarded { max_body, secret, dedupe, verify } = guard(state, selected.index, parts, ctx)?;
+    let guarded = guard(state, selected.index, parts, ctx);
+    if guarded.as_ref().err() == Some(&ProxyError::Forbidden) {
+        cloudflare_hint(state, conn, ctx);
+    }
+    let Guarded { max_body, secret, dedupe, verify } = guarded?;
     // Past the guards: only a client the route admits learns that hookgate is there.
     if let Some(answer) = max_forwards::count_down(parts, secret.map(|s| &s.name))? {
         ctx.upstream = None;
@@ -235,6 +239,15 @@ fn answer_before_routing(
         }
         _ => Ok(None),
     }
+}
+
+/// `allow_from` refused the request: when its client is a Cloudflare address
+/// that is not trusted, the operator is told to trust `cloudflare` (see `cloudflare::Hint`).
+#[cold]
+fn cloudflare_hint(state: &State, conn: &ConnContext, ctx: &RequestContext) {
+    let trusted = &state.config.listen.trusted_proxies;
+    let now = crate::metrics::unix_seconds();
+    conn.metrics.cloudflare_hint.refused(ctx.route_name(), ctx.client, |ip| trusted.contains(ip), now);
 }
 
 /// What the route's guards decided besides admitting the request.

@@ -88,7 +88,7 @@ pub(super) fn rewrite(
             }
         }
     }
-    let trusted = crate::client_ip::is_trusted(conn.peer.ip(), &state.config.listen.trusted_proxies);
+    let trusted = state.config.listen.trusted_proxies.contains(conn.peer.ip());
     let proto = if conn.kind == ListenerKind::Tls { "https" } else { "http" };
     let added = headers::forwarded(headers, &conn.peer_value, trusted, proto, host.as_ref(), received);
     if let Some(protocol) = upgrade {

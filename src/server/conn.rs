@@ -18,7 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::{Shared, proxy_protocol};
-use crate::client_ip::is_trusted;
+use crate::client_ip::canonical_peer;
 use crate::config::Limits;
 use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, ListenerKind, Shutdown};
 use crate::http1 as engine;
@@ -39,6 +39,9 @@ pub(super) fn serve(
     stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send {
     let open = OpenGauge::new(&shared.metrics.connections);
+    // An IPv4 client on a dual-stack `[::]` listener is `::ffff:a.b.c.d`: from
+    // here on (logs, `X-Forwarded-For`, allowlists, trust) it is `a.b.c.d`.
+    let peer = canonical_peer(peer);
     let stop = Shutdown { drain: stop, cut: shared.cut.clone() };
     async move {
         let _ = stream.set_nodelay(true);
@@ -71,8 +74,9 @@ struct Setup {
     tls: Option<Box<Tls>>,
 }
 
-/// Reads a trusted proxy's PROXY header (which names the client) and makes
-/// the connection's context; an error when the header is missing or invalid.
+/// Reads a trusted proxy's PROXY header (which names the client, made
+/// canonical like the peer) and makes the connection's context; an error when
+/// the header is missing or invalid.
 async fn setup(
     stream: &mut TcpStream,
     peer: SocketAddr,
@@ -82,8 +86,8 @@ async fn setup(
 ) -> io::Result<Setup> {
     let state = shared.state.load_full();
     let listen = &state.config.listen;
-    let peer = if listen.proxy_protocol && is_trusted(peer.ip(), &listen.trusted_proxies) {
-        Box::pin(proxy_protocol::read_source(stream)).await?.unwrap_or(peer)
+    let peer = if listen.proxy_protocol && listen.trusted_proxies.contains(peer.ip()) {
+        Box::pin(proxy_protocol::read_source(stream)).await?.map_or(peer, canonical_peer)
     } else {
         peer
     };

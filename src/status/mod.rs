@@ -149,6 +149,9 @@ pub struct Snapshot {
     pub spool: spool::SpoolSection,
     /// Routes with `verify`, and their verdicts since start.
     pub signatures: Vec<signatures::Signatures>,
+    /// The last hour's last request that `allow_from` refused because it came
+    /// through a Cloudflare address that is not trusted; also a `trouble` line.
+    pub cloudflare_untrusted: Option<crate::cloudflare::Seen>,
     /// What needs attention, one line each (`hookgate status` exits 1 for
     /// any): the verdict is the worst of the parts above.
     pub trouble: Vec<String>,
@@ -261,6 +264,15 @@ impl Sources {
         problems.reverse();
         let spool = spool::section(&self.spool.load(), config, crate::spool::depot::unix_ms(), &mut trouble);
         let signatures = signatures::section(config, &self.metrics);
+        let trusted = &config.listen.trusted_proxies;
+        let cloudflare_untrusted = self.metrics.cloudflare_hint.current(|ip| trusted.contains(ip), now);
+        if let Some(seen) = &cloudflare_untrusted {
+            let ago = crate::telegram::cli::age(now.saturating_sub(seen.unix_time));
+            trouble.push(format!(
+                "route {}: allow_from refused a request from {} {ago} ago: {}",
+                seen.route, seen.via, seen.hint
+            ));
+        }
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -276,6 +288,7 @@ impl Sources {
             problems,
             spool,
             signatures,
+            cloudflare_untrusted,
             trouble,
         }
     }

@@ -100,7 +100,9 @@ impl Diagnosis {
             ),
             Diagnosis::SecretMismatch(m) => format!(
                 "Telegram got \"{m}\": the secret it sends does not match the route's secret header, most likely \
-                 because XBoard's Set Webhook button cleared it; run `hookgate telegram set-webhook`"
+                 because XBoard's Set Webhook button cleared it; run `hookgate telegram set-webhook`. If the route \
+                 logged no such refusal, something in front answered it (Cloudflare's challenge: README \
+                 \"Behind Cloudflare\")"
             ),
             Diagnosis::Tls(m) => {
                 format!("Telegram cannot verify the certificate (\"{m}\"): serve the full chain (leaf + intermediates)")

@@ -94,7 +94,7 @@ fn delivery<S: Io>(client: &Client<S>, status: StatusCode) -> Arc<Delivery> {
 
 /// The same, counted in the route metrics `metrics` (the status page's problems are read there).
 fn delivery_counted_in<S: Io>(client: &Client<S>, status: StatusCode, metrics: Arc<RouteMetrics>) -> Arc<Delivery> {
-    let ctx = RequestContext::new(&[], &client.conn, &Method::GET, &HeaderMap::new(), "/hook");
+    let ctx = RequestContext::new(&Default::default(), &client.conn, &Method::GET, &HeaderMap::new(), "/hook");
     Delivery::new(ctx, status, std::time::Instant::now(), client.conn.clock.request_started(), metrics)
 }
 
