@@ -163,12 +163,8 @@ fn dual_stack_available() -> bool {
     let ok = socket.is_ok_and(|s| {
         s.set_only_v6(false).is_ok() && s.bind(&"[::]:0".parse::<std::net::SocketAddr>().unwrap().into()).is_ok()
     });
+    // Not a tool `.ci/run` could install: a kernel without IPv6 skips this even in CI.
     if !ok {
-        assert!(
-            !common::switched_on(common::REQUIRE_TOOLS),
-            "no dual-stack IPv6 socket here, and {} is set",
-            common::REQUIRE_TOOLS
-        );
         common::say("skipped: this machine cannot bind a dual-stack [::] socket (no IPv6)");
     }
     ok
