@@ -268,13 +268,26 @@ pub fn write_new(path: &Path, text: &str) -> Result<bool, InitError> {
     Ok(false)
 }
 
-/// What to run next, for the config at `path`.
-pub fn next_steps(path: &Path, site: Option<&str>, replaced_example: bool) -> String {
+/// What to run next, for the config at `path` written by `args`. In XBoard's
+/// compose project (`--compose default|split`) the upstreams' service names
+/// resolve only inside it: the steps go through the override, which mounts
+/// the config under its own name.
+pub fn next_steps(path: &Path, args: &InitArgs, replaced_example: bool) -> String {
     let path = path.display();
-    let site = site.unwrap_or(SITE);
+    let site = args.domains.first().map_or(SITE, String::as_str);
     let replaced = if replaced_example { " (in place of the package's untouched example)" } else { "" };
+    let override_name = match args.compose {
+        Some(ComposeTemplate::Default) => "xboard-compose-default",
+        Some(ComposeTemplate::Split) => "xboard-compose-split",
+        _ => {
+            return format!(
+                "wrote {path}{replaced}\nnext:\n  hookgate check -c {path}\n  hookgate route -c {path} POST 'https://{site}/api/v1/guest/telegram/webhook?access_token=x'\n  hookgate run -c {path}\n"
+            );
+        }
+    };
+    let compose = format!("docker compose -f compose.yaml -f {override_name}.yaml");
     format!(
-        "wrote {path}{replaced}\nnext:\n  hookgate check -c {path}\n  hookgate route -c {path} POST 'https://{site}/api/v1/guest/telegram/webhook?access_token=x'\n  hookgate run -c {path}\n"
+        "wrote {path}{replaced}\nnext, beside XBoard's compose.yaml with examples/{override_name}.yaml (which mounts ./{override_name}.toml):\n  cp {path} {override_name}.toml\n  {compose} run --rm hookgate check -c /etc/hookgate/hookgate.toml\n  {compose} up -d\n"
     )
 }
 

@@ -108,7 +108,7 @@ fn write_config(args: &InitArgs) -> Result<(), Failure> {
         other => Failure::Usage(other.to_string()),
     })?;
     let replaced = init::write_new(&args.output, &text).map_err(|e| Failure::Refused(e.to_string()))?;
-    print!("{}", init::next_steps(&args.output, args.domains.first().map(String::as_str), replaced));
+    print!("{}", init::next_steps(&args.output, args, replaced));
     Ok(())
 }
 

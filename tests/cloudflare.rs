@@ -218,6 +218,32 @@ async fn ipv4_clients_of_a_dual_stack_listener_are_ipv4() {
     assert!(!line.contains("::ffff:"), "{line}");
 }
 
+/// An IPv4 and an IPv6 listener on one port (`["0.0.0.0:80", "[::]:80"]`,
+/// the README's and nginx's habit) both start, the IPv6 one kept to IPv6
+/// (its dual-stack half would clash with the IPv4 one), with one runtime and
+/// with several (SO_REUSEPORT and the probe bind); each family is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ipv4_and_an_ipv6_listener_share_a_port() {
+    if !dual_stack_available() {
+        return;
+    }
+    let backend = Upstream::start("backend").await;
+    for workers in [1, 2] {
+        let port = common::free_port();
+        let daemon = Daemon::start(&format!(
+            "[runtime]\nworkers = {workers}\n[listen]\naddrs = [\"127.0.0.1:{port}\", \"[::]:{port}\"]\n\
+             [upstreams.backend]\nurl = \"{}\"\n[default]\nupstream = \"backend\"\n",
+            backend.url()
+        ));
+        for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+            let response = raw(addr.parse().unwrap(), b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+            assert_eq!(response.status, 200, "workers = {workers}, {addr}");
+        }
+        let line = daemon.wait_for_log("client=::1", Duration::from_secs(5));
+        assert!(line.contains("status=200"), "{line}");
+    }
+}
+
 /// The same rule on HTTP/2 (hyper's service, not the HTTP/1 engine): through
 /// nginx on 127.0.0.1 behind Cloudflare, Telegram's update passes; a forged
 /// Cloudflare hop does not.

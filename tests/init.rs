@@ -358,6 +358,18 @@ fn init_compose_writes_each_templates_upstreams() {
         let shown = path.to_str().unwrap();
         let out = hookgate(&["init", "--preset", "xboard", "--compose", compose, "-o", shown]);
         assert_eq!(out.status.code(), Some(0), "--compose {compose}: {}", text(&out.stderr));
+        // In the compose project the service names resolve only inside it: the next steps go
+        // through the override, under the config name it mounts.
+        let next = text(&out.stdout);
+        let in_project =
+            format!("docker compose -f compose.yaml -f xboard-compose-{compose}.yaml run --rm hookgate check");
+        let steps_through_compose = matches!(compose, "default" | "split");
+        assert_eq!(next.contains(&in_project), steps_through_compose, "--compose {compose}: {next}");
+        assert_eq!(
+            next.contains(&format!("cp {shown} xboard-compose-{compose}.toml")),
+            steps_through_compose,
+            "{next}"
+        );
         let check = hookgate(&["check", "-c", shown]);
         assert_eq!(check.status.code(), Some(0), "--compose {compose}: {}", text(&check.stderr));
 

@@ -308,10 +308,21 @@ type Bound = (ListenerKind, Vec<std::net::TcpListener>, SocketAddr);
 fn bind_all(wanted: &[(ListenerKind, SocketAddr)], runtimes: usize) -> Result<Vec<Bound>, ListenError> {
     let mut bound = Vec::with_capacity(wanted.len());
     for (kind, addr) in wanted {
-        let group = workers::bind_group(*addr, runtimes).map_err(|error| ListenError::Bind { addr: *addr, error })?;
+        let v6_only = v6_only(*addr, wanted);
+        let group =
+            workers::bind_group(*addr, runtimes, v6_only).map_err(|error| ListenError::Bind { addr: *addr, error })?;
         bound.push((*kind, group, *addr));
     }
     Ok(bound)
+}
+
+/// Whether an IPv6 listener keeps to IPv6. `[::]:443` alone takes IPv4
+/// clients too (Linux's default, one socket for both families); listed
+/// beside an IPv4 address on the same port (`["0.0.0.0:443", "[::]:443"]`,
+/// nginx's habit) it cannot, since its IPv4 half would clash with that
+/// listener: each family then gets its own socket.
+fn v6_only(addr: SocketAddr, wanted: &[(ListenerKind, SocketAddr)]) -> bool {
+    addr.is_ipv6() && addr.port() != 0 && wanted.iter().any(|(_, other)| other.is_ipv4() && other.port() == addr.port())
 }
 
 /// Serves `listeners` with `state` until `shutdown` completes, then drains.

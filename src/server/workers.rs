@@ -74,19 +74,20 @@ impl Workers {
 
 /// Binds `addr` once per runtime: plainly for one, with SO_REUSEPORT for more.
 /// A `:0` port is resolved by the first bind and reused by the others.
+/// `v6_only` keeps an IPv6 socket to IPv6 (see `server::v6_only`).
 ///
 /// SO_REUSEPORT would also let a second hookgate (same user) join the port and
 /// silently take half the connections, so a plain probe bind first makes sure
 /// nobody holds the address.
-pub(super) fn bind_group(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+pub(super) fn bind_group(addr: SocketAddr, count: usize, v6_only: bool) -> std::io::Result<Vec<std::net::TcpListener>> {
     if count > 1 && addr.port() != 0 {
-        drop(std::net::TcpListener::bind(addr)?);
+        let probe = new_socket(addr, v6_only)?;
+        probe.bind(addr)?;
     }
     let mut listeners = Vec::with_capacity(count);
     let mut target = addr;
     for _ in 0..count {
-        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-        socket.set_reuseaddr(true)?;
+        let socket = new_socket(addr, v6_only)?;
         if count > 1 {
             socket.set_reuseport(true)?;
         }
@@ -96,4 +97,15 @@ pub(super) fn bind_group(addr: SocketAddr, count: usize) -> std::io::Result<Vec<
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// A listening socket for `addr`'s family, with SO_REUSEADDR (a restart binds
+/// at once) and, when asked, IPV6_V6ONLY.
+fn new_socket(addr: SocketAddr, v6_only: bool) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if v6_only {
+        socket2::SockRef::from(&socket).set_only_v6(true)?;
+    }
+    Ok(socket)
 }
