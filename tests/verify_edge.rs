@@ -245,7 +245,9 @@ fn route_and_check_explain_verify() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = format!(
         "{UPSTREAM}[[routes]]\nname = \"gh\"\npath = \"/gh\"\nupstream = \"app\"\n\
-         verify = {{ scheme = \"github\", secret_file = \"gh.key\" }}\n[default]\nupstream = \"app\"\n"
+         verify = {{ scheme = \"github\", secret_file = \"gh.key\" }}\n\
+         [[routes]]\nname = \"ep\"\npath = \"/ep\"\nupstream = \"app\"\n\
+         verify = {{ scheme = \"epay_md5\", secret_file = \"gh.key\" }}\n[default]\nupstream = \"app\"\n"
     );
     let path = dir.path().join("hookgate.toml");
     std::fs::write(&path, config).unwrap();
@@ -280,6 +282,20 @@ fn route_and_check_explain_verify() {
     let (code, _, stderr) = route_missing_body(path);
     assert_eq!(code, Some(2), "a usage error: {stderr}");
     assert!(stderr.contains("--body: cannot read"), "{stderr}");
+
+    // A form notify given without its Content-Type: its parameters are not read, and route says why.
+    let form = dir.path().join("notify.form");
+    std::fs::write(&form, "out_trade_no=1&money=5&sign=00").unwrap();
+    let notify = |extra: &[&str]| {
+        let mut args = vec!["route", "-c", path, "POST", "http://x/ep", "--body", form.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        hookgate(&args).1
+    };
+    let hint = "the body was not read as parameters";
+    let bare = notify(&[]);
+    assert!(bare.contains(hint), "{bare}");
+    let typed = notify(&["-H", "Content-Type: application/x-www-form-urlencoded"]);
+    assert!(typed.contains("bad_signature") && !typed.contains(hint), "{typed}");
 }
 
 fn route_missing_body(path: &str) -> (Option<i32>, String, String) {

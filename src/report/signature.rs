@@ -41,6 +41,13 @@ pub(super) fn explain(
         }
         Err(refused) => {
             let _ = writeln!(out, "  verify {scheme} ({mode}): {} ({refused})", refused.label());
+            if !verifier.scheme.needs_body() && signed.body_unread_as_parameters() {
+                let _ = writeln!(
+                    out,
+                    "    the body was not read as parameters: its Content-Type is neither a form nor JSON \
+                     (a gateway sends -H 'Content-Type: application/x-www-form-urlencoded')"
+                );
+            }
             (verifier.mode == VerifyMode::Enforce).then_some(401)
         }
     }

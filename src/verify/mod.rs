@@ -133,6 +133,14 @@ pub struct Signed<'a> {
     pub body: &'a [u8],
 }
 
+impl Signed<'_> {
+    /// A body the parameter schemes (those that do not `needs_body`) leave
+    /// unread: its `Content-Type` is neither a form nor JSON, or missing.
+    pub fn body_unread_as_parameters(&self) -> bool {
+        params::body_unread(self)
+    }
+}
+
 /// Why a request was refused. `label` is the metric's `result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {

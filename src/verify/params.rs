@@ -81,6 +81,11 @@ pub(super) fn input(signed: &Signed<'_>) -> Result<Array, Refused> {
     Ok(body.union(query))
 }
 
+/// Whether `signed` has a body that `input` does not read (see `Source::None`).
+pub(super) fn body_unread(signed: &Signed<'_>) -> bool {
+    !signed.body.is_empty() && matches!(content_type(signed), Ok(Source::None))
+}
+
 enum Source {
     Json,
     Form,
