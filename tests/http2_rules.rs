@@ -2,7 +2,7 @@
 //! (issue 32's list): `Via` names the protocol the request came in,
 //! (`forwarding` checks HTTP/1.0's), `max_headers` refuses a head with too many fields, and `Expect` stops at
 //! hookgate, each checked on both front ends of the same TLS listener; and
-//! the upstream pool's `max_idle` and `idle_timeout` for HTTP/2 clients.
+//! the upstream pool's `max_idle`, `idle_timeout` and retry for HTTP/2 clients.
 
 use crate::common;
 
@@ -159,4 +159,35 @@ async fn streamed_bodies_and_trailers_reach_the_upstream_over_http2() {
         assert!(request.contains("6\r\nhello \r\n5\r\nworld\r\n0\r\n"), "{what} arrived whole: {request}");
     }
     assert!(seen[1].ends_with("0\r\nx-sum: 42\r\n\r\n"), "the declared trailer reached the upstream: {}", seen[1]);
+}
+
+/// An upstream that reads a connection's second request and closes without
+/// answering it (it closed the connection as the request went out): an
+/// idempotent request is sent again on a fresh connection, once, over HTTP/1.1
+/// and HTTP/2 alike; a POST is not (502).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_the_upstream_closed_on_unanswered_is_sent_again() {
+    let pki = Pki::two_sites();
+    for http2 in [false, true] {
+        let upstream = Scripted::start(&[OK, b""], 2);
+        let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        for i in 0..3 {
+            let request = Request::get("https://a.test/page").header("host", "a.test").body(Full::new(Bytes::new()));
+            assert_eq!(front.send(request.unwrap()).await.0, 200, "http2 {http2}: GET {i}");
+        }
+        let post = front.send(webhook(Request::post(WEBHOOK).header("host", "a.test"))).await.0;
+        assert_eq!(post, 502, "http2 {http2}: a POST the upstream may have acted on is not sent twice");
+    }
+    // Once, not again and again: an upstream that never answers gets the GET twice at most
+    // over HTTP/2 (hyper's pool does not say whether a connection was reused, so a fresh
+    // one counts too), and once over HTTP/1.1 (only a reused connection is tried again).
+    for (http2, tries) in [(false, 1), (true, 2)] {
+        let upstream = Scripted::start(&[b""], 1);
+        let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        let request = Request::get("https://a.test/page").header("host", "a.test").body(Full::new(Bytes::new()));
+        assert_eq!(front.send(request.unwrap()).await.0, 502, "http2 {http2}");
+        assert_eq!(upstream.connections.load(Ordering::SeqCst), tries, "http2 {http2}");
+    }
 }

@@ -11,7 +11,9 @@ pub mod pool;
 
 use std::error::Error as StdError;
 
-use http::{Request, Response};
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
@@ -62,19 +64,47 @@ impl UpstreamClient {
     }
 
     /// Sends `req` and waits up to `response_timeout` for the response head.
+    /// An idempotent request without a body that the upstream closed the
+    /// connection on unanswered (it closed a pooled connection as the request
+    /// went out) is sent once more, as the engine does (`http1::forward::Retry`).
     pub async fn send(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, ProxyError> {
+        let again = retry_copy(&req);
+        let error = match (self.attempt(req).await, again) {
+            (Ok(response), _) => return Ok(response),
+            (Err(Failed::Hyper(e)), Some(parts)) if closed_unanswered(&e) => {
+                tracing::debug!(upstream = %self.config.name, "closed unanswered, sent again: {}", crate::error::chain(&e));
+                match self.attempt(Request::from_parts(parts, RequestBody::whole(Bytes::new()))).await {
+                    Ok(response) => return Ok(response),
+                    Err(error) => error,
+                }
+            }
+            (Err(error), _) => error,
+        };
+        Err(self.failed(error))
+    }
+
+    /// One try: the response head, or why none came in `response_timeout`.
+    async fn attempt(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, Failed> {
         let sent = async {
             match &self.transport {
                 Transport::Plain(client) => client.request(req).await,
                 Transport::Tls(client) => client.request(req).await,
             }
         };
-        let error = match tokio::time::timeout(self.config.response_timeout, sent).await {
+        match tokio::time::timeout(self.config.response_timeout, sent).await {
             Ok(Ok(response)) => {
                 self.metrics.recent.answered();
-                return Ok(response);
+                Ok(response)
             }
-            Ok(Err(e)) => {
+            Ok(Err(e)) => Err(Failed::Hyper(e)),
+            Err(_) => Err(Failed::Timeout),
+        }
+    }
+
+    /// The answer to a failed request, with the metrics and the log told.
+    fn failed(&self, failed: Failed) -> ProxyError {
+        let error = match failed {
+            Failed::Hyper(e) => {
                 let kind = classify(&e);
                 tracing::debug!(upstream = %self.config.name, "request failed: {}", crate::error::chain(&e));
                 if self.config.tls.is_some() && kind == ProxyError::UpstreamUnreachable {
@@ -83,15 +113,51 @@ impl UpstreamClient {
                 }
                 kind
             }
-            Err(_) => ProxyError::UpstreamTimeout,
+            Failed::Timeout => ProxyError::UpstreamTimeout,
         };
         match error {
             ProxyError::UpstreamUnreachable => self.metrics.connect_failed("the connection failed"),
             ProxyError::UpstreamTimeout => self.metrics.timed_out(self.config.response_timeout),
             _ => {}
         }
-        Err(error)
+        error
     }
+}
+
+/// Why hyper's client gave no response head.
+enum Failed {
+    Hyper(hyper_util::client::legacy::Error),
+    Timeout,
+}
+
+/// The head of `req` to send again, when it may be: an idempotent method
+/// and no body (so all of it went out with the head, and nothing of it is
+/// consumed by the first try).
+fn retry_copy(req: &Request<RequestBody>) -> Option<http::request::Parts> {
+    let idempotent = [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE, Method::TRACE];
+    if !idempotent.contains(req.method()) || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut parts = Request::new(()).into_parts().0;
+    parts.method = req.method().clone();
+    parts.uri = req.uri().clone();
+    parts.version = req.version();
+    parts.headers = req.headers().clone();
+    Some(parts)
+}
+
+/// Whether the upstream closed the connection before any response to the
+/// request (hyper's "incomplete message"), rather than refusing it or
+/// answering badly.
+fn closed_unanswered(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(e) = source {
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+            return hyper.is_incomplete_message();
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The TLS connector for an https upstream, built from its validated settings.
