@@ -50,6 +50,25 @@ pub struct Backend {
     /// The status of every answer, and its `Retry-After` seconds.
     status: Arc<Mutex<(u16, Option<u32>)>>,
     server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Connections being served, each counted until its task is dropped.
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One connection the backend serves, counted in `Backend::open` while its
+/// task lives (an aborted task is dropped a moment after `abort` returns).
+struct Serving(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Serving {
+    fn new(open: &Arc<std::sync::atomic::AtomicUsize>) -> Serving {
+        open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Serving(open.clone())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Backend {
@@ -66,7 +85,8 @@ impl Backend {
     pub async fn start_down(answer: &'static str) -> Backend {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], super::free_port()));
         let status = Arc::new(Mutex::new((200, None)));
-        Backend { addr, answer, tls: None, got: Arc::default(), slow: Arc::default(), status, server: Arc::default() }
+        let (got, slow, server, open) = Default::default();
+        Backend { addr, answer, tls: None, got, slow, status, server, open }
     }
 
     /// Down from the start, serving TLS with `acceptor` once up.
@@ -93,7 +113,9 @@ impl Backend {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 let backend = backend.clone();
+                let serving = Serving::new(&backend.open);
                 connections.spawn(async move {
+                    let _serving = serving;
                     let tls = backend.tls.clone();
                     let service = service_fn(move |req| backend.clone().handle(req));
                     let http1 = hyper::server::conn::http1::Builder::new();
@@ -114,9 +136,17 @@ impl Backend {
 
     /// Stops listening and cuts every open connection: new connections are
     /// refused, and a request being answered gets no answer.
+    /// Returns once the listener and every connection are gone (within 2 s):
+    /// an abort only asks, so a pooled connection could otherwise still be
+    /// answered on for a moment.
     pub fn down(&self) {
         if let Some(task) = self.server.lock().unwrap().take() {
             task.abort();
+            let gone = || task.is_finished() && self.open.load(std::sync::atomic::Ordering::SeqCst) == 0;
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while !gone() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 
