@@ -132,7 +132,8 @@ fn streamed(builder: http::request::Builder, trailers: Option<http::HeaderMap>) 
 }
 
 /// A GET body hyper's client would have dropped (it assumes none without a
-/// length), and a POST's declared trailers, both chunked to the upstream.
+/// length), and a POST's declared trailers, with and without a
+/// `content-length` (HTTP/2 allows both), all chunked to the upstream.
 #[tokio::test(flavor = "multi_thread")]
 async fn streamed_bodies_and_trailers_reach_the_upstream_over_http2() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -147,18 +148,22 @@ async fn streamed_bodies_and_trailers_reach_the_upstream_over_http2() {
     trailers.insert("x-sum", "42".parse().unwrap());
     let requests = [
         streamed(Request::get("https://a.test/search"), None),
-        streamed(Request::post(WEBHOOK).header("trailer", "x-sum").header("te", "trailers"), Some(trailers)),
+        streamed(Request::post(WEBHOOK).header("trailer", "x-sum").header("te", "trailers"), Some(trailers.clone())),
+        streamed(Request::post(WEBHOOK).header("trailer", "x-sum").header("content-length", "11"), Some(trailers)),
     ];
     for request in requests {
         let response = send.send_request(request).await.unwrap();
         assert_eq!(response.status(), 200);
     }
     let seen: Vec<String> = upstream.requests.lock().unwrap().iter().map(|r| r.to_ascii_lowercase()).collect();
-    for (request, what) in seen.iter().zip(["the GET's body", "the POST's body"]) {
+    for (request, what) in seen.iter().zip(["the GET's body", "the POST's body", "the POST with a length"]) {
         assert!(request.contains("transfer-encoding: chunked\r\n"), "{what} is framed: {request}");
         assert!(request.contains("6\r\nhello \r\n5\r\nworld\r\n0\r\n"), "{what} arrived whole: {request}");
     }
-    assert!(seen[1].ends_with("0\r\nx-sum: 42\r\n\r\n"), "the declared trailer reached the upstream: {}", seen[1]);
+    for request in &seen[1..] {
+        assert!(request.ends_with("0\r\nx-sum: 42\r\n\r\n"), "the declared trailer reached the upstream: {request}");
+    }
+    assert!(!seen[2].contains("content-length"), "chunked instead of the length: {}", seen[2]);
 }
 
 /// An upstream that reads a connection's second request and closes without

@@ -127,7 +127,7 @@ fn upstream_request(
     };
     let (chunks, receiver) = mpsc::channel(2);
     let body = RequestBody::from_engine(receiver, length);
-    headers::chunk_unknown_length(&mut parts, &body);
+    headers::frame_for_hyper(&mut parts, &body);
     (Request::from_parts(parts, body), chunks)
 }
 

@@ -139,17 +139,26 @@ fn request_via(version: Version) -> &'static str {
     }
 }
 
-/// hyper's HTTP/1.1 client sends a `GET`, `HEAD` or `CONNECT` body of
-/// unknown length (no `content-length`, as an HTTP/2 client or a chunked
-/// HTTP/1.1 one may send) only when its head says `Transfer-Encoding:
-/// chunked`; without, it assumes there is none and drops what comes. Other
-/// methods it chunks by itself.
-pub fn chunk_unknown_length(parts: &mut Parts, body: &impl Body) {
-    let unknown = !body.is_end_stream() && body.size_hint().exact().is_none();
-    if unknown
-        && matches!(parts.method, Method::GET | Method::HEAD | Method::CONNECT)
-        && !parts.headers.contains_key(header::CONTENT_LENGTH)
-    {
+/// Frames a request for hyper's HTTP/1.1 client, which picks the framing
+/// from the head it is given:
+/// - a `GET`, `HEAD` or `CONNECT` body of unknown length (no
+///   `content-length`, as an HTTP/2 client or a chunked HTTP/1.1 one may
+///   send) goes out only when the head says `Transfer-Encoding: chunked`;
+///   without, hyper assumes there is none and drops what comes (other
+///   methods it chunks by itself);
+/// - declared trailers (`Trailer`) need chunked framing too: an HTTP/2
+///   request may carry both a `content-length` and trailers, and with the
+///   length hyper would drop them. The length goes; the body is the same.
+pub fn frame_for_hyper(parts: &mut Parts, body: &impl Body) {
+    if body.is_end_stream() {
+        return;
+    }
+    let has_length = parts.headers.contains_key(header::CONTENT_LENGTH);
+    let unknown_length = body.size_hint().exact().is_none() && !has_length;
+    let bodiless_method = matches!(parts.method, Method::GET | Method::HEAD | Method::CONNECT);
+    let trailers_after_length = has_length && parts.headers.contains_key(header::TRAILER);
+    if (unknown_length && bodiless_method) || trailers_after_length {
+        parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
 }

@@ -135,7 +135,7 @@ async fn forward_with_hyper(
     } else {
         (body, None, None)
     };
-    headers::chunk_unknown_length(&mut parts, &body);
+    headers::frame_for_hyper(&mut parts, &body);
     let takes_over = keeping.as_ref().map(|keep| keep.takeover());
     let (sent, ticket) = hyper_gate::send(upstream, Request::from_parts(parts, body), ticket, takes_over).await;
     let mut response = match keeping {
