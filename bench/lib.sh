@@ -5,13 +5,17 @@
 
 # hookgate's upstreams and routes, the same as nginx's and HAProxy's in
 # compare.sh: the Telegram webhook POST to the backend, the rest to the
-# frontend. Usage: hookgate_routes FRONT_PORT BACK_PORT (appended to a config).
+# frontend. IDLE is each pool's idle connections kept (max_idle, 64 by
+# default, as nginx_upstreams' keepalive).
+# Usage: hookgate_routes FRONT_PORT BACK_PORT [IDLE] (appended to a config).
 hookgate_routes() {
     cat <<EOF_ROUTES
 [upstreams.frontend]
 url = "http://127.0.0.1:$1"
+max_idle = ${3:-64}
 [upstreams.backend]
 url = "http://127.0.0.1:$2"
+max_idle = ${3:-64}
 [[routes]]
 name = "telegram-webhook"
 path = "/api/v1/guest/telegram/webhook"
@@ -32,11 +36,12 @@ EOF_LUA
 }
 
 # nginx's side of the same routes, inside its http block: the two upstream
-# pools (usage: nginx_upstreams FRONT_PORT BACK_PORT), then, inside a server
-# block after its listen lines, the forwarding rules (nginx_routes).
+# pools (usage: nginx_upstreams FRONT_PORT BACK_PORT [IDLE], IDLE the idle
+# connections each keeps, 64 by default), then, inside a server block after
+# its listen lines, the forwarding rules (nginx_routes).
 nginx_upstreams() {
-    printf '  upstream frontend { server 127.0.0.1:%s; keepalive 64; }\n' "$1"
-    printf '  upstream backend { server 127.0.0.1:%s; keepalive 64; }\n' "$2"
+    printf '  upstream frontend { server 127.0.0.1:%s; keepalive %s; }\n' "$1" "${3:-64}"
+    printf '  upstream backend { server 127.0.0.1:%s; keepalive %s; }\n' "$2" "${3:-64}"
 }
 
 nginx_routes() {
