@@ -34,6 +34,7 @@ mod slow_readers;
 mod smuggling;
 mod spool_delivery;
 mod spool_faults;
+mod spool_outages;
 mod spool_tools;
 mod status;
 mod status_verdict;
@@ -43,6 +44,7 @@ mod telegram_delivery;
 mod telegram_limits;
 mod tls;
 mod tls_connections;
+mod verify_cli;
 mod verify_edge;
 
 /// Each `tests/*.rs` file is a module here or a `[[test]]` target in Cargo.toml.

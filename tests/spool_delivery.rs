@@ -1,14 +1,11 @@
-//! Store and forward (issue 30) while the backend is down, scored by the
-//! senders' and the backend's records: a Telegram-like sender through an
-//! outage with `fallback` and without `store`, a payment gateway that gives
-//! up with `journal` and without `store`, queues across a reload, and the two
-//! hyper paths (an https upstream, an HTTP/2 client). The figures (lost,
-//! handled twice) are printed with `common::say`; the assertions are about
-//! fates, not timings.
+//! Store and forward (issue 30), request by request: an update kept behind
+//! one forwarded live, queues across a reload, what an answer makes of a
+//! kept request, what `fallback` takes over, the two hyper paths (an https
+//! upstream, an HTTP/2 client) and what reaches the backend. The senders
+//! scored through whole outages are in `spool_outages`.
 
 use crate::common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,102 +13,10 @@ use http::Request;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use common::telegram_sim::{Tally, TelegramSim, Timings, WebhookBackend, tally};
+use common::spool_requests::{ACCESS_TOKEN, form, hook, telegram_config, update, update_ids};
 use common::tls_client::{Front, Pki, client, connect};
-use common::webhook_senders::{Backend, PaymentGateway, form_field, spool_contents, spool_rows};
+use common::webhook_senders::{Backend, form_field, spool_contents, spool_rows};
 use common::{Daemon, eventually, say};
-
-const ACCESS_TOKEN: &str = "0123456789abcdef0123456789abcdef";
-const CHATS: usize = 25;
-const PER_CHAT: usize = 24;
-
-/// The webhook route of XBoard's Telegram bot, with `store` (the route's
-/// `store = {...}` line, or nothing) and dedupe.
-fn telegram_config(backend: std::net::SocketAddr, store: &str) -> String {
-    format!(
-        "[limits]\nshutdown_grace = \"2s\"\n[spool]\ndir = \"spool\"\n\
-         [upstreams.frontend]\nurl = \"http://127.0.0.1:9\"\n[upstreams.backend]\nurl = \"http://{backend}\"\n\
-         [[routes]]\nname = \"telegram-webhook\"\npath = \"{}\"\nmethods = [\"POST\"]\nupstream = \"backend\"\n\
-         dedupe = {{ key = \"telegram_update_id\", window = \"10m\" }}\n{store}\n\
-         [default]\nupstream = \"frontend\"\n",
-        common::WEBHOOK_PATH
-    )
-}
-
-/// 600 updates across 25 chats, one every 300 ms per chat (about 7 s),
-/// with the backend down from 1.5 s to 5.5 s: Telegram's 3 minutes scaled
-/// like its other timings (`Timings`). Telegram would keep an update for a
-/// day; the sender here gives up on one after 2 s (about seven tries), which
-/// is what an outage costs a sender that does give up. The backend's record
-/// is read once every update has reached it or `settle` has passed.
-async fn telegram_outage(store: &str, settle: Duration) -> (Tally, Daemon, Duration) {
-    let sim = TelegramSim::start("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw").await;
-    let backend = WebhookBackend::start(ACCESS_TOKEN).await;
-    let daemon = Daemon::start(&telegram_config(backend.addr, store));
-    let url = format!("https://www.example.com{}?access_token={ACCESS_TOKEN}", common::WEBHOOK_PATH);
-    sim.press_xboard_button(&url).await;
-    let timings = Timings { expiry: Duration::from_secs(2), ..Timings::default() };
-    let started = Instant::now();
-    let stream = tokio::spawn({
-        let (sim, target) = (sim.clone(), daemon.addr);
-        async move { sim.deliver(target, CHATS, PER_CHAT, Duration::from_millis(300), timings, 1).await }
-    });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    backend.stop();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    backend.start_again().await;
-    let fates = tokio::time::timeout(Duration::from_secs(30), stream).await.expect("the sender finished").unwrap();
-    let unique = || backend.handled().iter().map(|(_, id)| *id).collect::<std::collections::HashSet<_>>().len();
-    eventually(settle, || unique() >= fates.len());
-    let elapsed = started.elapsed();
-    (tally(&fates, &backend.handled()), daemon, elapsed)
-}
-
-fn tally_line(tally: &Tally) -> String {
-    format!(
-        "sent {}, handled once {}, twice {}, lost {}, out of order {}",
-        tally.sent, tally.once, tally.twice, tally.lost, tally.out_of_order
-    )
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn telegram_through_a_backend_outage_loses_and_repeats_nothing_with_fallback() {
-    let store = "store = { mode = \"fallback\", order = \"telegram_chat\", expire = \"1h\" }";
-    let (with_store, daemon, took) = telegram_outage(store, Duration::from_secs(25)).await;
-    say(&format!("with store (fallback, telegram_chat): {} in {took:.1?}", tally_line(&with_store)));
-    let kept = daemon.logs().iter().filter(|l| l.contains("spool: keeping the request")).count();
-    assert!(kept >= CHATS, "the outage must have reached hookgate: {kept} requests kept");
-    assert_eq!(with_store.sent, CHATS * PER_CHAT);
-    assert_eq!(
-        (with_store.once, with_store.twice, with_store.lost, with_store.out_of_order),
-        (with_store.sent, 0, 0, 0),
-        "{with_store:?}"
-    );
-    assert!(common::eventually(Duration::from_secs(5), || spool_rows(&daemon.dir().join("spool/spool.sqlite3")) == 0));
-
-    let (without, _daemon, took) = telegram_outage("", Duration::from_secs(2)).await;
-    say(&format!("without store: {} in {took:.1?}", tally_line(&without)));
-    assert_eq!(without.sent, CHATS * PER_CHAT);
-    assert!(without.lost > 0, "the same outage without store must lose updates: {without:?}");
-}
-
-/// POSTs a Telegram update of `chat` to the webhook; the answer.
-fn update(daemon: &Daemon, chat: i64, id: i64) -> common::RawResponse {
-    let body = format!(r#"{{"update_id":{id},"message":{{"chat":{{"id":{chat}}},"text":"hi"}}}}"#);
-    let request = format!(
-        "POST {}?access_token={ACCESS_TOKEN} HTTP/1.1\r\nHost: www.example.com\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        common::WEBHOOK_PATH,
-        body.len()
-    );
-    common::raw(daemon.addr, request.as_bytes())
-}
-
-/// The update ids the backend handled, in order.
-fn update_ids(backend: &Backend) -> Vec<i64> {
-    let id = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok()?["update_id"].as_i64();
-    backend.got().iter().filter_map(|g| id(&g.body)).collect()
-}
 
 /// A sender that does not wait (Telegram after its 60 s, or a second
 /// sender): an update of a chat whose previous update is still being
@@ -147,85 +52,6 @@ async fn an_update_kept_behind_one_forwarded_live_follows_it_at_once() {
         update_ids(&backend)
     );
     say(&format!("delivered {:.0?} after the first was answered", answered.elapsed()));
-}
-
-/// The gateway's answers, the backend's record and the figures of one run.
-struct GatewayRun {
-    notifies: Vec<common::webhook_senders::Notify>,
-    counts: HashMap<String, usize>,
-}
-
-/// 60 notifies, one every 50 ms, from a gateway that tries 4 times 250 ms
-/// apart (about 0.75 s) and gives up; the backend (`success` when up) is down
-/// from 0.5 s to 3.5 s, longer than the gateway tries.
-async fn gateway_outage(store: &str, settle: Duration) -> (GatewayRun, Daemon) {
-    let backend = Backend::start("success").await;
-    let config = format!(
-        "[spool]\ndir = \"spool\"\n[upstreams.frontend]\nurl = \"http://127.0.0.1:9\"\n\
-         [upstreams.backend]\nurl = \"http://{}\"\n\
-         [[routes]]\nname = \"payment-notify\"\npath_prefix = \"/api/v1/guest/payment/notify/\"\nupstream = \"backend\"\n\
-         {store}\n[default]\nupstream = \"frontend\"\n",
-        backend.addr
-    );
-    let daemon = Daemon::start(&config);
-    let gateway = PaymentGateway { retries: 3, wait: Duration::from_millis(250), timeout: Duration::from_secs(3) };
-    let sending = tokio::spawn(gateway.notify_all(daemon.addr, 60, Duration::from_millis(50)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    backend.down();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    backend.up().await;
-    let notifies = tokio::time::timeout(Duration::from_secs(20), sending).await.expect("the gateway finished").unwrap();
-    eventually(settle, || backend.counts("out_trade_no").len() >= notifies.len());
-    (GatewayRun { notifies, counts: backend.counts("out_trade_no") }, daemon)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_gateway_that_gives_up_loses_no_notify_with_journal() {
-    let (run, daemon) =
-        gateway_outage("store = { mode = \"journal\", order = \"none\" }", Duration::from_secs(25)).await;
-    let given_up = run.notifies.iter().filter(|n| !n.acknowledged).count();
-    let errors = run.notifies.iter().flat_map(|n| &n.answers).filter(|(status, _)| *status != 200).count();
-    // hookgate never answers for the upstream: every 200 is the backend's `success`, every
-    // other answer the 502 a down backend gets without store.
-    for notify in &run.notifies {
-        for (status, body) in &notify.answers {
-            let backends = *status == 200 && body.trim() == "success";
-            assert!(backends || *status == 502, "order {}: answered {status} {body:?}", notify.order);
-        }
-    }
-    assert!(given_up > 0 && errors > 0, "the outage must outlast the gateway's retries: {given_up} given up");
-    let lost: Vec<&String> =
-        run.notifies.iter().map(|n| &n.order).filter(|order| !run.counts.contains_key(*order)).collect();
-    let handled: usize = run.counts.values().sum();
-    let twice = run.counts.values().filter(|n| **n > 1).count();
-    say(&format!(
-        "with journal: {} notifies, {given_up} given up by the gateway, {} lost, {twice} handled more than once \
-         ({} extra deliveries)",
-        run.notifies.len(),
-        lost.len(),
-        handled - run.counts.len()
-    ));
-    assert!(lost.is_empty(), "notifies never handled: {lost:?}");
-    for notify in &run.notifies {
-        // Each attempt that reached hookgate is one copy, delivered until the backend's 2xx.
-        let reached = notify.answers.iter().filter(|(status, _)| *status != 0).count();
-        let times = run.counts[&notify.order];
-        assert!(times <= reached, "order {} handled {times} times from {reached} attempts", notify.order);
-    }
-    let spool = daemon.dir().join("spool/spool.sqlite3");
-    assert!(eventually(Duration::from_secs(5), || spool_rows(&spool) == 0), "the spool drains");
-
-    let (run, _daemon) = gateway_outage("", Duration::from_secs(1)).await;
-    let lost = run.notifies.iter().filter(|n| !run.counts.contains_key(&n.order)).count();
-    let given_up = run.notifies.iter().filter(|n| !n.acknowledged).count();
-    say(&format!("without store: {} notifies, {given_up} given up by the gateway, {lost} lost", run.notifies.len()));
-    assert!(lost > 0, "without store the notifies the gateway gave up on are lost");
-    assert!(lost <= given_up, "only what the gateway gave up on can be lost: {lost} of {given_up}");
-}
-
-/// A request on a route with `store = always` or `journal`: the id in its body.
-fn hook(daemon: &Daemon, path: &str, id: &str) -> common::RawResponse {
-    form(daemon, path, &format!("id={id}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -307,16 +133,7 @@ async fn the_reload_that_adds_store_opens_the_spool() {
     assert!(!backend.counts("id").contains_key("before"), "the 502 was not kept");
 }
 
-/// POSTs the form `body` on a connection of its own.
-fn form(daemon: &Daemon, path: &str, body: &str) -> common::RawResponse {
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: hooks.example\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    common::raw(daemon.addr, request.as_bytes())
-}
-
+/// What the backend's answer makes of a kept request: a final 4xx makes it
 /// What the backend's answer makes of a kept request: a final 4xx makes it
 /// a dead letter (kept with that answer, attempted once, and not blocking
 /// its line), 503 is retried no sooner than its `Retry-After`, and one that

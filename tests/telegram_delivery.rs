@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 
-use common::telegram_sim::{Tally, TelegramSim, Timings, WebhookBackend, median_delay, tally};
+use common::telegram_sim::{Tally, TelegramSim, Timings, median_delay, tally};
+use common::webhook_backend::WebhookBackend;
 use common::{Daemon, Webhook, eventually};
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";

@@ -1,6 +1,8 @@
 //! `forget_gone` against real configs: what a reload removes is no longer
 //! rendered, and what it keeps keeps its counts.
 
+use std::time::Duration;
+
 use super::*;
 use crate::config::Config;
 use crate::lifecycle::metric_names;

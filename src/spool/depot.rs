@@ -17,33 +17,8 @@ use http::StatusCode;
 use tokio::sync::Notify;
 
 use super::queue::{Arrival, Depth, Queues, Ready, Rules, SlotKey};
+use super::stats::{RouteReport, RouteStats};
 use super::{Pending, Record, Spool, SpoolError, SpoolSettings, StoreMode, StoreOrder, StoreSpec, chat, read};
-
-/// What one route's kept requests have done since the daemon started
-/// (dead letters: how many are kept now).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RouteStats {
-    pub stored: u64,
-    pub delivered: u64,
-    pub dead_total: u64,
-    /// Dead letters kept now.
-    pub dead: u64,
-    /// Requests that could not be kept (answered 503).
-    pub not_kept: u64,
-    pub last_error: Option<String>,
-}
-
-/// A route's spool as the status page and `/metrics` show it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RouteReport {
-    pub route: String,
-    pub waiting: usize,
-    pub in_flight: usize,
-    /// Unix milliseconds of the oldest waiting request.
-    pub oldest_ms: Option<i64>,
-    #[serde(flatten)]
-    pub stats: RouteStats,
-}
 
 pub struct Depot {
     spool: Spool,
@@ -281,20 +256,6 @@ impl Pending {
             received_ms: record.received_ms,
             expires_ms: record.expires_ms,
             attempts: 0,
-        }
-    }
-}
-
-impl From<&read::Summary> for Pending {
-    fn from(s: &read::Summary) -> Pending {
-        Pending {
-            id: s.id,
-            route: s.route.clone(),
-            upstream: s.upstream.clone(),
-            queue: s.queue.clone(),
-            received_ms: s.received_ms,
-            expires_ms: s.expires_ms,
-            attempts: s.attempts,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod queue;
 pub mod read;
 pub mod show;
 mod spec;
+pub mod stats;
 mod writer;
 
 pub use read::{Filter, Pending, Stored, Summary};

@@ -150,3 +150,17 @@ pub fn dead_counts(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
     let rows = select.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?;
     rows.collect()
 }
+
+impl From<&Summary> for Pending {
+    fn from(s: &Summary) -> Pending {
+        Pending {
+            id: s.id,
+            route: s.route.clone(),
+            upstream: s.upstream.clone(),
+            queue: s.queue.clone(),
+            received_ms: s.received_ms,
+            expires_ms: s.expires_ms,
+            attempts: s.attempts,
+        }
+    }
+}

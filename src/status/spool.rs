@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::delivery::Health;
 use crate::spool::FILE_NAME;
-use crate::spool::depot::{Depot, RouteReport};
+use crate::spool::depot::Depot;
+use crate::spool::stats::RouteReport;
 use crate::telegram::cli::age;
 
 /// A request waiting longer than this needs attention.
@@ -159,7 +160,7 @@ fn route_trouble(route: &SpoolRoute) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spool::depot::RouteStats;
+    use crate::spool::stats::RouteStats;
 
     fn report(dead: u64, oldest_ms: Option<i64>) -> RouteReport {
         let stats = RouteStats { stored: 3, dead, dead_total: dead, ..Default::default() };

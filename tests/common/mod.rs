@@ -35,9 +35,12 @@ pub mod pebble;
 mod raw_upstream;
 pub mod scripted;
 pub mod signers;
+pub mod spool_harness;
+pub mod spool_requests;
 pub mod telegram_sim;
 pub mod tls_client;
 mod upstream;
+pub mod webhook_backend;
 pub mod webhook_senders;
 
 use std::time::{Duration, Instant};
