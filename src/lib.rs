@@ -46,6 +46,8 @@
 //!   commit), its delivery queues in memory and the request path's `Keeping`.
 //! - `verify` — signatures checked at the edge: each sender's scheme, a pure
 //!   function of a request's headers, query and body.
+//! - `cluster` — several hosts sharing state through Redis (`[cluster]`): the
+//!   connection with its deadlines and health, and the leader lease.
 //! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, `cloudflare`, [`canonical`], `secret`, [`systemd`] —
 //!   certificates (files and what ACME obtained), the client address rule,
 //!   error statuses, Prometheus metrics with pre-registered handles, the
@@ -89,6 +91,7 @@ pub(crate) mod canonical;
 pub mod cli;
 pub(crate) mod client_ip;
 pub(crate) mod cloudflare;
+pub(crate) mod cluster;
 pub(crate) mod config;
 mod connection;
 pub mod control;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::acme;
 use crate::admin::{self, Admin, Phase, Readiness};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::connection::ListenerKind;
 use crate::delivery::SpoolService;
@@ -77,7 +78,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     let started = std::time::Instant::now();
     let mut spool = SpoolService::default();
     let depot = spool.open_if_needed(&config).await;
-    let state = State::new(config, &metrics, None).with_depot(depot);
+    let cluster = config.cluster.clone().map(|settings| Cluster::start(settings, &metrics));
+    let state = State::new(config, &metrics, None, cluster.as_ref()).with_depot(depot);
     let mut server = Server::new(state, metrics.clone()).context("cannot start worker threads")?;
     spool.deliver(server.state_handle());
 
@@ -181,6 +183,10 @@ impl Running {
         readiness.set(Phase::Draining);
         self.notifier.stopping();
         let grace = self.server.state().config.limits.shutdown_grace;
+        // Another host leads from now on, not after the lease runs out.
+        if let Some(cluster) = &self.server.state().cluster {
+            cluster.release().await;
+        }
         tokio::join!(self.server.drain(), self.spool.stop(grace));
         self.spool.close().await;
     }
@@ -264,7 +270,9 @@ impl Running {
                 warn_about_restart_only_changes(&self.server.state().config, &config);
                 let routes = config.routes.routes().len();
                 let depot = self.spool.open_if_needed(&config).await;
-                let state = State::new(config, &self.metrics, Some(&self.server.state())).with_depot(depot);
+                let previous = self.server.state();
+                let state =
+                    State::new(config, &self.metrics, Some(&previous), previous.cluster.as_ref()).with_depot(depot);
                 let summary = format!("reloaded {}: {routes} routes", self.path.display());
                 self.server.reload(state).await.map(|()| summary).map_err(ReloadError::from)
             }
@@ -314,8 +322,12 @@ fn raise_file_limit(max_connections: usize) {
     }
 }
 
-/// `[log]` and `[admin]` are set up once at start-up.
+/// `[log]`, `[admin]` and `[cluster]` are set up once at start-up.
 fn warn_about_restart_only_changes(old: &Config, new: &Config) {
+    let cluster = |c: &Config| c.cluster.as_ref().map(crate::cluster::ClusterSettings::fingerprint);
+    if cluster(old) != cluster(new) {
+        tracing::warn!("[cluster] changed; it takes effect at the next restart");
+    }
     if old.admin != new.admin {
         tracing::warn!("[admin] addr changed; it takes effect at the next restart");
     }

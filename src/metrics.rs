@@ -6,7 +6,7 @@
 //! Without `[admin]` nothing can be scraped, so every handle is a no-op.
 //! The series live in `registry`, which renders the text format; the
 //! spool's, set whole at each scrape, in `spool`; the handles a request
-//! records into, in `handles`.
+//! records into, in `handles`; `[cluster]`'s, in `cluster`.
 //!
 //! What a config names (routes, upstreams, certificates) is measured only
 //! while a config names it: at each reload `forget_gone` drops the series and
@@ -14,6 +14,7 @@
 //! routes, upstreams or certificate files does not grow `/metrics` or memory,
 //! and a replaced certificate's expiry stops being exported.
 
+mod cluster;
 mod handles;
 mod registry;
 mod spool;
@@ -26,6 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use metrics::{Counter, Gauge, Histogram};
 
 use crate::recent::{Problems, RouteWindow, UpstreamWindow, VERDICTS};
+pub use cluster::ClusterMetrics;
 pub use handles::{ConnectionGauge, OpenGauge, RouteMetrics, UpstreamMetrics, VerifyMetrics};
 use registry::{Registry, SeriesKey};
 pub use spool::SpoolRouteSeries;
@@ -290,7 +292,9 @@ impl Metrics {
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
-        self.registry.as_ref().map(|registry| registry.render(&[&HELP[..], &spool::HELP[..]].concat()))
+        self.registry
+            .as_ref()
+            .map(|registry| registry.render(&[&HELP[..], &spool::HELP[..], &cluster::HELP[..]].concat()))
     }
 }
 

@@ -67,7 +67,7 @@ fn daemon() -> SocketAddr {
                 );
                 let config = Config::from_toml_str(&text, "fuzz.toml").unwrap();
                 let metrics = Arc::new(Metrics::disabled());
-                let mut server = Server::new(State::new(config, &metrics, None), metrics).unwrap();
+                let mut server = Server::new(State::new(config, &metrics, None, None), metrics).unwrap();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 server.serve(ListenerKind::Plain, listener, addr, false);

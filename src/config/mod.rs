@@ -8,6 +8,7 @@
 //! Tables with rules of their own are checked in files of their own (`guards`,
 //! `tls`, `telegram`, `upstreams`), and secret files are read by `credentials`.
 
+mod cluster;
 mod credentials;
 mod guards;
 mod hints;
@@ -59,6 +60,8 @@ pub struct Config {
     pub telegram: Option<telegram::TelegramConfig>,
     /// `[spool]`: where routes with `store` keep their requests.
     pub spool: crate::spool::SpoolSettings,
+    /// `[cluster]`: the Redis several hosts share; read at start-up only.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
     /// Secret files its group or others may read: `check` warns about them.
     pub loose_secret_files: Vec<std::path::PathBuf>,
 }

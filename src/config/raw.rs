@@ -43,6 +43,20 @@ pub struct RawConfig {
     pub sets: IndexMap<String, RawSet>,
     pub telegram: Option<RawTelegram>,
     pub spool: Option<RawSpool>,
+    pub cluster: Option<RawCluster>,
+}
+
+/// `[cluster]`: the Redis several hosts share.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub redis: String,
+    pub password_file: Option<String>,
+    pub key_prefix: Option<String>,
+    pub node: Option<String>,
+    pub call_timeout: Option<Parsed<Dur>>,
+    pub lease: Option<Parsed<Dur>>,
+    pub encryption_key_file: Option<String>,
 }
 
 /// `[spool]`: where kept requests live.

@@ -110,6 +110,7 @@ impl<'a> Checker<'a> {
         let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
         let workers = self.workers(raw.runtime);
         let spool = self.spool(raw.spool);
+        let cluster = self.cluster(raw.cluster);
         Some(Config {
             listen,
             admin,
@@ -121,6 +122,7 @@ impl<'a> Checker<'a> {
             routes: table,
             telegram,
             spool,
+            cluster,
             loose_secret_files: std::mem::take(&mut self.loose_secret_files),
         })
     }

@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use dedupe::{Dedupe, DedupeSpec};
 pub use rate::{RateKey, RateLimit, RateLimiter};
 
+use crate::cluster::Cluster;
 use crate::error::ProxyError;
 use crate::secret::Secret;
 use crate::verify::Verifier;
@@ -87,17 +88,22 @@ pub struct GuardState {
     in_flight: Option<Arc<Semaphore>>,
     /// Kept across reloads (see `new`), so a redelivery is still recognised.
     pub dedupe: Option<Arc<Dedupe>>,
+    /// With `[cluster]`: the Redis the guards share their state through, and
+    /// the route's name, which their keys carry.
+    pub cluster: Option<(Arc<Cluster>, Arc<str>)>,
 }
 
 impl GuardState {
     /// `previous` is the same route's state from the config load before, if
     /// any: its dedupe table is kept when the settings did not change.
-    pub fn new(guards: &Guards, previous: Option<&GuardState>) -> Self {
+    /// `cluster`: the cluster and this route's name, with `[cluster]`.
+    pub fn new(guards: &Guards, previous: Option<&GuardState>, cluster: Option<(&Arc<Cluster>, &str)>) -> Self {
         let kept = previous.and_then(|p| p.dedupe.clone()).filter(|d| Some(d.spec()) == guards.dedupe.as_ref());
         GuardState {
             limiter: guards.rate_limit.as_ref().map(RateLimiter::new),
             in_flight: guards.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             dedupe: kept.or_else(|| guards.dedupe.clone().map(Dedupe::new)),
+            cluster: cluster.map(|(cluster, route)| (cluster.clone(), route.into())),
         }
     }
 
@@ -172,16 +178,16 @@ mod tests {
             max_keys: 10,
         };
         let guards = Guards { dedupe: Some(spec.clone()), ..Guards::default() };
-        let first = GuardState::new(&guards, None);
-        let same = GuardState::new(&guards, Some(&first));
+        let first = GuardState::new(&guards, None, None);
+        let same = GuardState::new(&guards, Some(&first), None);
         assert!(Arc::ptr_eq(first.dedupe.as_ref().unwrap(), same.dedupe.as_ref().unwrap()));
         let changed = Guards { dedupe: Some(DedupeSpec { max_keys: 20, ..spec.clone() }), ..Guards::default() };
-        let fresh = GuardState::new(&changed, Some(&same));
+        let fresh = GuardState::new(&changed, Some(&same), None);
         assert!(!Arc::ptr_eq(same.dedupe.as_ref().unwrap(), fresh.dedupe.as_ref().unwrap()));
         let rekeyed = DedupeSpec { key: "form:out_trade_no".parse().unwrap(), ..spec };
-        let other_key = GuardState::new(&Guards { dedupe: Some(rekeyed), ..Guards::default() }, Some(&same));
+        let other_key = GuardState::new(&Guards { dedupe: Some(rekeyed), ..Guards::default() }, Some(&same), None);
         assert!(!Arc::ptr_eq(same.dedupe.as_ref().unwrap(), other_key.dedupe.as_ref().unwrap()));
-        assert!(GuardState::new(&Guards::default(), Some(&fresh)).dedupe.is_none());
+        assert!(GuardState::new(&Guards::default(), Some(&fresh), None).dedupe.is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::access::RouteRef;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::guards::GuardState;
 use crate::metrics::{Metrics, RouteMetrics};
@@ -26,6 +27,9 @@ pub struct State {
     /// The spool, once opened (it outlives reloads); `None` without one, or
     /// when it could not be opened: `store` routes then forward as without it.
     pub depot: Option<Arc<Depot>>,
+    /// `[cluster]`'s membership (it outlives reloads): the guards, the
+    /// Telegram repair and ACME share their state through it.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// What a route holds at run time besides its config: its metric handles and
@@ -38,8 +42,8 @@ struct RouteRuntime {
 impl State {
     /// `previous` is the state this one replaces on a reload: per-route
     /// state that must outlive a reload (dedupe tables) is carried over by
-    /// route name.
-    pub fn new(config: Config, metrics: &Metrics, previous: Option<&State>) -> Self {
+    /// route name. With `cluster`, the guards share their state through it.
+    pub fn new(config: Config, metrics: &Metrics, previous: Option<&State>, cluster: Option<&Arc<Cluster>>) -> Self {
         let upstreams: Vec<UpstreamClient> =
             config.upstreams.iter().map(|u| UpstreamClient::new(u.clone(), metrics.upstream(&u.name))).collect();
         let upstream_of = |action: &Action| match action {
@@ -55,14 +59,19 @@ impl State {
                 route_metrics.verify = r.guards.verify.as_ref().map(|_| metrics.verify(&r.name));
                 RouteRuntime {
                     metrics: Arc::new(route_metrics),
-                    guards: GuardState::new(&r.guards, previous.and_then(|p| p.route_runtime(&r.name))),
+                    guards: GuardState::new(
+                        &r.guards,
+                        previous.and_then(|p| p.route_runtime(&r.name)),
+                        cluster.map(|c| (c, &*r.name)),
+                    ),
                 }
             })
             .collect();
         let default_metrics = Arc::new(metrics.route("default", &upstream_of(config.routes.default_action())));
         let unrouted_metrics = Arc::new(metrics.route(NONE, NONE));
         let depot = previous.and_then(|p| p.depot.clone());
-        State { config, upstreams, routes, default_metrics, unrouted_metrics, depot }
+        let cluster = cluster.cloned();
+        State { config, upstreams, routes, default_metrics, unrouted_metrics, depot, cluster }
     }
 
     /// The same state with `depot` as its spool.

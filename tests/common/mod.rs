@@ -33,6 +33,7 @@ mod config;
 mod daemon;
 pub mod pebble;
 mod raw_upstream;
+pub mod redis;
 pub mod scripted;
 pub mod signers;
 pub mod spool_harness;
