@@ -185,8 +185,10 @@ struct Health {
 pub struct ClusterReport {
     pub node: String,
     pub redis: String,
-    pub up: bool,
-    /// Seconds in the current state (up or degraded).
+    /// `connecting` (no call answered or failed yet), `sharing`, or
+    /// `degraded` (Redis unreachable: state per host, no leader).
+    pub state: &'static str,
+    /// Seconds in the current state.
     pub for_seconds: u64,
     pub last_error: Option<String>,
     /// The lease holder's node name, if any host holds it.
@@ -352,7 +354,11 @@ impl Cluster {
         ClusterReport {
             node: self.settings.node.clone(),
             redis: self.settings.redis.as_str().to_string(),
-            up: self.state.load(Ordering::Relaxed) == UP,
+            state: match self.state.load(Ordering::Relaxed) {
+                UP => "sharing",
+                DEGRADED => "degraded",
+                _ => "connecting",
+            },
             for_seconds: health.since.map_or(0, |since| since.elapsed().as_secs()),
             last_error: health.last_error,
             leader,

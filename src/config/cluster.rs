@@ -48,3 +48,63 @@ impl Checker<'_> {
         Some(ClusterSettings { redis, password, key_prefix, node, call_timeout, lease, encryption_key })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+
+    const BASE: &str = "[listen]\naddrs = [\"127.0.0.1:0\"]\n[upstreams.app]\nurl = \"http://127.0.0.1:7001\"\n\
+                        [default]\nupstream = \"app\"\n";
+
+    fn load(dir: &std::path::Path, cluster: &str) -> Result<Config, String> {
+        let file = dir.join("hookgate.toml").display().to_string();
+        Config::from_toml_str(&format!("{BASE}[cluster]\n{cluster}"), &file).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_table_takes_its_defaults_and_reads_its_secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(dir.path(), "redis = \"redis://10.0.0.5:6379/0\"\n").unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.key_prefix, "hookgate:");
+        assert_eq!(cluster.node, crate::cluster::ClusterSettings::host_name());
+        assert_eq!((cluster.call_timeout, cluster.lease), (Duration::from_millis(50), Duration::from_secs(15)));
+        assert!(cluster.password.is_none() && cluster.encryption_key.is_none());
+
+        std::fs::write(dir.path().join("redis.pass"), "s3cret-pass\n").unwrap();
+        std::fs::write(dir.path().join("cluster.key"), "0123456789abcdef0123456789abcdef\n").unwrap();
+        let full = "redis = \"rediss://redis.internal:6380/2\"\npassword_file = \"redis.pass\"\nkey_prefix = \"shop:\"\n\
+                    node = \"edge-1\"\ncall_timeout = \"20ms\"\nlease = \"5s\"\nencryption_key_file = \"cluster.key\"\n";
+        let config = load(dir.path(), full).unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"), "the password never shows in Debug output");
+        let cluster = config.cluster.unwrap();
+        assert!(cluster.password.unwrap().matches(b"s3cret-pass"));
+        assert_eq!((cluster.key_prefix.as_str(), cluster.node.as_str()), ("shop:", "edge-1"));
+        assert_eq!((cluster.call_timeout, cluster.lease), (Duration::from_millis(20), Duration::from_secs(5)));
+        assert_eq!(cluster.redis.as_str(), "rediss://redis.internal:6380/2");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("redis = \"redis://:hunter2@10.0.0.5:6379/0\"\n", "cluster.redis", "password_file"),
+            ("redis = \"http://10.0.0.5:6379\"\n", "cluster.redis", "redis:// or rediss://"),
+            ("redis = \"redis://a:6379\"\nnode = \"edge 1\"\n", "cluster.node", "without '#' or spaces"),
+            ("redis = \"redis://a:6379\"\nlease = \"500ms\"\n", "cluster.lease", "at least 1s"),
+            ("redis = \"redis://a:6379\"\ncall_timeout = \"0s\"\n", "cluster.call_timeout", "above 0"),
+            ("redis = \"redis://a:6379\"\npassword_file = \"missing\"\n", "cluster.password_file", "missing"),
+            ("redis = \"redis://a:6379\"\nnodes = \"x\"\n", "nodes", "unknown"),
+        ];
+        for (table, key, says) in cases {
+            let error = load(dir.path(), table).expect_err(table);
+            assert!(error.contains(key) && error.contains(says), "{table}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        std::fs::write(dir.path().join("short.key"), "too-short\n").unwrap();
+        let error = load(dir.path(), "redis = \"redis://a:6379\"\nencryption_key_file = \"short.key\"\n").unwrap_err();
+        assert!(error.contains("cluster.encryption_key_file") && error.contains("at least 32"), "{error}");
+    }
+}

@@ -3,8 +3,9 @@
 //! by `hookgate status`. It is assembled on request from what the daemon
 //! keeps anyway: the current config, the routes' and upstreams' recent
 //! activity (`recent`), the Telegram monitor's view, the last reload, the
-//! spool (`spool`). `table` lays out the terminal's tables.
+//! spool (`spool`), the cluster (`cluster`). `table` lays out the terminal's tables.
 
+pub mod cluster;
 mod html;
 pub mod signatures;
 pub mod spool;
@@ -152,6 +153,8 @@ pub struct Snapshot {
     /// The last hour's last request that `allow_from` refused because it came
     /// through a Cloudflare address that is not trusted; also a `trouble` line.
     pub cloudflare_untrusted: Option<crate::cloudflare::Seen>,
+    /// `None` without `[cluster]`.
+    pub cluster: Option<cluster::ClusterSection>,
     /// What needs attention, one line each (`hookgate status` exits 1 for
     /// any): the verdict is the worst of the parts above.
     pub trouble: Vec<String>,
@@ -273,6 +276,7 @@ impl Sources {
                 seen.route, seen.via, seen.hint
             ));
         }
+        let cluster = state.cluster.as_ref().map(|c| cluster::section(c.report(), &mut trouble));
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -289,6 +293,7 @@ impl Sources {
             spool,
             signatures,
             cloudflare_untrusted,
+            cluster,
             trouble,
         }
     }

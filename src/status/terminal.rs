@@ -16,6 +16,7 @@ pub fn summary(s: &Value, colour: bool) -> String {
     let paint = Paint(colour);
     let mut out = String::new();
     overview(&mut out, s, paint);
+    cluster(&mut out, s, paint);
     upstreams(&mut out, s, paint);
     problems(&mut out, s, paint);
     routes(&mut out, s, paint);
@@ -168,6 +169,26 @@ fn signatures(out: &mut String, s: &Value, paint: Paint) {
         ]);
     }
     table.render(out, paint);
+}
+
+/// One line for `[cluster]`, when the daemon has it: red while degraded.
+fn cluster(out: &mut String, s: &Value, paint: Paint) {
+    let Some(c) = s["cluster"].as_object() else { return };
+    let state = text(&c["state"]);
+    let line = super::cluster::line(
+        text(&c["node"]),
+        text(&c["redis"]),
+        state,
+        c["for_seconds"].as_u64().unwrap_or(0),
+        c["leader"].as_str(),
+        c["is_leader"].as_bool().unwrap_or(false),
+    );
+    let colour = match state {
+        "degraded" => "31",
+        "sharing" => "32",
+        _ => "33",
+    };
+    let _ = writeln!(out, "cluster {}", paint.apply(&line, colour));
 }
 
 /// The spool, unless it is off (or the daemon predates it): its state, and

@@ -5,7 +5,7 @@
 //!
 //! What needs attention comes first: the verdict with its reasons, then the
 //! upstreams and the newest problems, so at 1280 × 900 they are above the
-//! fold; then the spool, the webhook, the routes, the listeners. Every table is as wide
+//! fold; then the cluster, the spool, the webhook, the routes, the listeners. Every table is as wide
 //! as the page and wraps long text (URLs, match rules, errors) instead of
 //! growing past it; under 720 px the wide tables become one card per row.
 
@@ -29,6 +29,7 @@ pub fn render(s: &Snapshot) -> String {
     header(&mut out, s);
     upstreams(&mut out, &s.upstreams);
     problems(&mut out, s);
+    cluster(&mut out, s);
     spool(&mut out, s);
     telegram(&mut out, s);
     routes(&mut out, s);
@@ -72,6 +73,25 @@ table.cards td[data-label]::before{content:attr(data-label);display:inline-block
 }
 </style></head><body>
 "#;
+
+/// `[cluster]`, when set: this node, Redis, the leader; red while degraded.
+fn cluster(out: &mut String, s: &Snapshot) {
+    let Some(c) = &s.cluster else { return };
+    let line = super::cluster::line(&c.node, &c.redis, c.state, c.for_seconds, c.leader.as_deref(), c.is_leader);
+    let badge = match c.state {
+        "degraded" => "red",
+        "sharing" => "ok",
+        _ => "muted",
+    };
+    let error = c.last_error.as_deref().filter(|_| c.state == "degraded").map(|e| format!(": {}", esc(e)));
+    let _ = writeln!(
+        out,
+        "<h2>Cluster</h2><p id=\"cluster\"><span class=\"badge {badge}\">{}</span> {}{}</p>",
+        c.state,
+        esc(&line),
+        error.unwrap_or_default()
+    );
+}
 
 fn header(out: &mut String, s: &Snapshot) {
     let _ = write!(

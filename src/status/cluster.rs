@@ -1,0 +1,64 @@
+//! The status page's and `hookgate status`'s cluster section (`[cluster]`):
+//! this node, the Redis it shares state through, whether it reaches it, and
+//! which node leads. A degraded host (Redis unreachable) is trouble: its
+//! dedupe and rate limits are per host until Redis answers, and nobody
+//! repairs the webhook or orders certificates meanwhile.
+
+use serde::Serialize;
+
+use crate::cluster::ClusterReport;
+use crate::telegram::cli::age;
+
+/// The cluster as `/status.json` carries it.
+#[derive(Debug, Serialize)]
+pub struct ClusterSection {
+    pub node: String,
+    pub redis: String,
+    /// `connecting` (at start-up), `sharing`, or `degraded` while Redis is unreachable.
+    pub state: &'static str,
+    /// Seconds in that state.
+    pub for_seconds: u64,
+    pub last_error: Option<String>,
+    /// The node holding the leader lease, if any.
+    pub leader: Option<String>,
+    pub is_leader: bool,
+}
+
+/// The section, with a `trouble` line while degraded.
+pub fn section(report: ClusterReport, trouble: &mut Vec<String>) -> ClusterSection {
+    let state = report.state;
+    if state == "degraded" {
+        let error = report.last_error.as_deref().unwrap_or("no answer yet");
+        trouble.push(format!(
+            "cluster: degraded for {}: Redis {} unreachable ({error}); dedupe and rate limits are per host, \
+             and no host repairs the webhook or orders certificates, until it answers",
+            age(report.for_seconds),
+            report.redis
+        ));
+    }
+    ClusterSection {
+        node: report.node,
+        redis: report.redis,
+        state,
+        for_seconds: report.for_seconds,
+        last_error: report.last_error,
+        leader: report.leader,
+        is_leader: report.is_leader,
+    }
+}
+
+/// One line, as both the page and the terminal say it:
+/// `node edge-1: sharing state through redis://10.0.0.5:6379/0 (for 5 min); leader edge-2`.
+pub fn line(node: &str, redis: &str, state: &str, for_seconds: u64, leader: Option<&str>, is_leader: bool) -> String {
+    let leader = match (is_leader, leader) {
+        (true, _) => "this node leads".to_string(),
+        (false, Some(leader)) => format!("leader {leader}"),
+        (false, None) => "no leader".to_string(),
+    };
+    let what = match state {
+        "degraded" => format!("degraded: cannot reach {redis}"),
+        "sharing" => format!("sharing state through {redis}"),
+        _ => format!("connecting to {redis}"),
+    };
+    format!("node {node}: {what} (for {}); {leader}", age(for_seconds))
+}
