@@ -16,6 +16,7 @@ mod admin;
 mod admin_limits;
 mod cli;
 mod cloudflare;
+mod cluster_haproxy;
 mod cluster_status;
 mod config_errors;
 mod dedupe;
