@@ -3,7 +3,9 @@
 //! section of `/status.json`, the page, `hookgate status` and `/metrics`;
 //! Redis stopped (both hosts say degraded, nobody leads, traffic flows) and
 //! started again (both rejoin, one leads, no restart); a leader that stops
-//! hands the lease on at once; a host starts and serves with Redis unreachable.
+//! hands the lease on at once; the password from its file (a wrong one shown
+//! as Redis says it, never the password); a host starts and serves with Redis
+//! unreachable.
 
 use crate::common;
 
@@ -134,6 +136,33 @@ async fn a_leader_that_stops_hands_the_lease_on_at_once() {
     let held = redis.cli(&["GET", "hookgate:lease:leader"]);
     let fence_after: u64 = held.strip_prefix("edge-b#").expect(&held).parse().unwrap();
     assert!(fence_after > fence_before, "a new holding has a greater fencing value: {fence_before} then {fence_after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_password_comes_from_its_file_and_a_wrong_one_is_shown_not_hidden() {
+    let Some(redis) = Redis::start_with_password(Some("s3cret-pass")) else { return };
+    let app = Upstream::start("app").await;
+    let with_password =
+        |file: &str| config(&app, &redis.url, "edge-a", "2s") + &format!("password_file = \"{file}\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("right.pass"), "s3cret-pass\n").unwrap();
+    std::fs::write(dir.path().join("wrong.pass"), "not-it\n").unwrap();
+
+    let right = Daemon::start_in(dir.path(), &with_password("right.pass"));
+    assert!(eventually(WAIT, || cluster(&right)["is_leader"] == true), "{}", cluster(&right));
+    assert_eq!(cluster(&right)["state"], "sharing");
+    drop(right);
+
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("wrong.pass"), other.path().join("wrong.pass")).unwrap();
+    let wrong = Daemon::start_in(other.path(), &with_password("wrong.pass"));
+    assert_eq!(get(wrong.addr, "shop.test", "/").status, 200, "traffic flows");
+    assert!(eventually(WAIT, || cluster(&wrong)["state"] == "degraded"), "{}", cluster(&wrong));
+    let c = cluster(&wrong);
+    let error = c["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("Password authentication failed"), "Redis's refusal is shown: {c}");
+    assert!(!admin_get(&wrong, "/status.json").contains("not-it"), "the password never shows");
+    assert!(!wrong.logs().iter().any(|l| l.contains("not-it")), "nor in the log");
 }
 
 #[tokio::test(flavor = "multi_thread")]

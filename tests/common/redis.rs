@@ -14,6 +14,8 @@ pub struct Redis {
     pub port: u16,
     /// `redis://127.0.0.1:PORT/0`, for `[cluster] redis`.
     pub url: String,
+    /// `requirepass`, if the server was started with one.
+    password: Option<String>,
     child: Option<Child>,
     dir: tempfile::TempDir,
 }
@@ -21,12 +23,22 @@ pub struct Redis {
 impl Redis {
     /// A fresh redis-server; `None` (the test is skipped) without one.
     pub fn start() -> Option<Redis> {
+        Redis::start_with_password(None)
+    }
+
+    /// A fresh redis-server that wants `password` (`requirepass`), if given.
+    pub fn start_with_password(password: Option<&str>) -> Option<Redis> {
         if !super::have_tool("redis-server", "redis-server") || !super::have_tool("redis-cli", "redis-tools") {
             return None;
         }
         let port = super::free_port();
-        let mut redis =
-            Redis { port, url: format!("redis://127.0.0.1:{port}/0"), child: None, dir: tempfile::tempdir().unwrap() };
+        let mut redis = Redis {
+            port,
+            url: format!("redis://127.0.0.1:{port}/0"),
+            password: password.map(str::to_string),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
         redis.run();
         Some(redis)
     }
@@ -34,6 +46,7 @@ impl Redis {
     fn run(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(self.password.iter().flat_map(|p| ["--requirepass", p.as_str()]))
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -66,7 +79,8 @@ impl Redis {
     /// `redis-cli ARGS...` against this server: its output, trimmed of the last newline.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--no-auth-warning"])
+            .args(self.password.iter().flat_map(|p| ["-a", p.as_str()]))
             .args(args)
             .stderr(Stdio::null())
             .output()
