@@ -120,3 +120,40 @@ async fn an_https_client_that_leaves_cancels_its_upstream_exchange() {
     let line = daemon.wait_for_log("status=499", Duration::from_secs(10));
     assert!(line.contains("aborted=client_closed") && line.contains("path=/slow"), "{line}");
 }
+
+/// 129 pipelined requests of 128 bytes in one write: the client's TLS sends
+/// a full 16 KiB record and a small one, which arrive together, so rustls
+/// decrypts both at once. The engine's 16 KiB read buffer takes the first
+/// 128 requests and empties exactly after them, with the 129th decrypted and
+/// waiting inside rustls. An idle connection waits for the socket's
+/// readability without a buffer; here it must not, or the 129th would wait
+/// for bytes that have all arrived. The route answers itself: a forwarded
+/// request would read the 129th while it waits for its upstream (to see
+/// whether the client left).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipelined_https_request_held_by_rustls_is_answered() {
+    const REQUESTS: usize = 129;
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let here = "[[routes]]\nname = \"here\"\npath_prefix = \"/p/\"\nrespond = { status = 200, body = \"here\\n\" }\n";
+    let daemon = Daemon::start(&tls_config(&pki, &app, here));
+    let mut stream = connect(&client(&pki, &[b"http/1.1"]), daemon.addr, "a.test").await;
+    let mut batch = Vec::new();
+    for i in 0..REQUESTS {
+        let head = format!("GET /p/{i:03} HTTP/1.1\r\nHost: a.test\r\nX-Pad: ");
+        let pad = 128 - head.len() - 4;
+        batch.extend_from_slice(format!("{head}{}\r\n\r\n", "p".repeat(pad)).as_bytes());
+    }
+    assert_eq!(batch.len(), 16 * 1024 + 128);
+    stream.write_all(&batch).await.unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let answered = |seen: &[u8]| String::from_utf8_lossy(seen).matches("HTTP/1.1 200").count();
+    while answered(&seen) < REQUESTS {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await;
+        let n = read.unwrap_or_else(|_| panic!("stuck after {} of {REQUESTS} answers", answered(&seen))).unwrap();
+        assert!(n > 0, "closed after {} of {REQUESTS} answers", answered(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(String::from_utf8_lossy(&seen).matches("\r\n\r\nhere\n").count(), REQUESTS);
+}
