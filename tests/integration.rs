@@ -16,6 +16,8 @@ mod admin;
 mod admin_limits;
 mod cli;
 mod cloudflare;
+mod cluster_acme;
+mod cluster_leader;
 mod config_errors;
 mod dedupe;
 mod engine;

@@ -14,12 +14,14 @@ mod hyper_service;
 pub mod keep;
 mod max_forwards;
 mod rewrite;
+mod shared_challenge;
 pub mod signed;
 mod state;
 pub mod tunnel;
 
 use crate::access::RouteRef;
 pub use hyper_service::handle;
+pub use shared_challenge::ChallengeLookup;
 pub use state::State;
 
 use std::sync::Arc;
@@ -107,6 +109,9 @@ pub enum Plan {
     /// Send it to `upstream` (an index into `State::upstreams`), whose head
     /// has been rewritten for it.
     Forward(Forward),
+    /// An ACME http-01 challenge another host of the cluster is proving:
+    /// answered from Redis (`shared_challenge`).
+    Challenge(ChallengeLookup),
 }
 
 pub struct Forward {
@@ -160,6 +165,10 @@ pub fn plan(
     if !path.is_unchanged() {
         // The context already holds the raw path; only a rewritten one needs copying.
         ctx.path = path.as_str().to_string();
+    }
+    if let Some(lookup) = shared_challenge::shared_challenge(state, &parts.method, path.match_key()) {
+        ctx.route = Some("acme-challenge".into());
+        return Ok(Plan::Challenge(lookup));
     }
     if let Some(answer) = answer_before_routing(state, conn, &parts.method, &host, &path, uri.query(), ctx)? {
         return Ok(Plan::Local(answer));
