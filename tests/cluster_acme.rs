@@ -139,6 +139,7 @@ async fn cluster(challenge: &str, redis_up: bool) -> Option<Cluster> {
     let key = tempfile::tempdir().unwrap();
     let key_file = key.path().join("cluster.key");
     std::fs::write(&key_file, "5f1c0d9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a190817263\n").unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let hosts = [Host::new("edge-a"), Host::new("edge-b")];
     let (port, targets) = match challenge {
         "http-01" => (pebble.http_port, hosts.each_ref().map(|h| (h.node, h.plain))),

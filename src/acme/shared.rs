@@ -12,10 +12,11 @@
 //! or its certificate is due (which is when the leader orders), else when
 //! renewal is due (at most an hour apart), and at once when it becomes
 //! leader. While Redis is unreachable no host leads, so none orders, and each
-//! keeps serving what it holds.
+//! keeps serving what it holds. A new leader waits `SETTLE` before its first
+//! order, so that hosts rejoining after an outage can answer the CA.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{due_in, order_once, report_valid};
 use crate::cluster::{Cluster, ClusterError, Fence, SharedCertificate};
@@ -24,13 +25,25 @@ use crate::tls::{AcmeStore, LoadedCert, certificate_from_pem};
 
 /// How often a host without a usable certificate looks for the leader's.
 const FOLLOW_POLL: Duration = Duration::from_secs(2);
+/// A new leader orders no sooner than this after taking the lease: the CA
+/// may validate on any host, and after an outage of Redis the others rejoin
+/// within a probe (a second) or two.
+const SETTLE: Duration = Duration::from_secs(3);
 
 pub(super) async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>, cluster: Arc<Cluster>) {
     let mut leadership = cluster.watch_leadership();
     let mut failures = 0u32;
+    // The fence this host leads with, and since when.
+    let mut leading: Option<(u64, Instant)> = None;
     loop {
         let wait = match cluster.leadership() {
-            Some(fence) => lead(&store, &metrics, &cluster, &fence, &mut failures).await,
+            Some(fence) => {
+                if leading.is_none_or(|(number, _)| number != fence.number) {
+                    leading = Some((fence.number, Instant::now()));
+                }
+                let settling = leading.map_or(Duration::ZERO, |(_, since)| SETTLE.saturating_sub(since.elapsed()));
+                lead(&store, &metrics, &cluster, (&fence, settling), &mut failures).await
+            }
             None => follow(&store, &cluster, failures).await,
         };
         // A host that becomes leader (or stops leading) looks again at once.
@@ -39,8 +52,14 @@ pub(super) async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>,
 }
 
 /// One look as the leader: take a newer certificate from Redis or store
-/// ours; order when due. Returns the wait before the next look.
-async fn lead(store: &AcmeStore, metrics: &Metrics, cluster: &Cluster, fence: &Fence, failures: &mut u32) -> Duration {
+/// ours; order when due and settled. Returns the wait before the next look.
+async fn lead(
+    store: &AcmeStore,
+    metrics: &Metrics,
+    cluster: &Cluster,
+    (fence, settling): (&Fence, Duration),
+    failures: &mut u32,
+) -> Duration {
     if sync(store, cluster, Some(fence)).await.is_err() {
         // Without Redis this host cannot tell what the others hold: no order.
         return FOLLOW_POLL;
@@ -49,6 +68,9 @@ async fn lead(store: &AcmeStore, metrics: &Metrics, cluster: &Cluster, fence: &F
     let wait = due_in(store.current().as_deref(), &store.settings().domains, now);
     if wait > 0 {
         return report_valid(store, *failures, now, wait);
+    }
+    if !settling.is_zero() {
+        return settling;
     }
     if !cluster.still_leads(fence).await {
         return FOLLOW_POLL;
@@ -93,7 +115,7 @@ async fn sync(store: &AcmeStore, cluster: &Cluster, fence: Option<&Fence>) -> Re
     let ours = store.current();
     let expiry = |cert: &Option<Arc<LoadedCert>>| cert.as_ref().map_or(i64::MIN, |c| c.not_after);
     if let (Some(shared), true) = (&shared, expiry(&theirs) > expiry(&ours)) {
-        match store.install(&shared.chain_pem, &shared.key_pem) {
+        match store.prepare_folder().and_then(|()| store.install(&shared.chain_pem, &shared.key_pem)) {
             Ok(cert) => {
                 let days_left = cert.days_left(unix_now() as i64);
                 tracing::info!(domains = %store.settings().domains.join(", "), days_left, "ACME: serving the certificate the cluster's leader stored in Redis");
