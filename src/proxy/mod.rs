@@ -166,12 +166,8 @@ pub fn plan(
         // The context already holds the raw path; only a rewritten one needs copying.
         ctx.path = path.as_str().to_string();
     }
-    if let Some(lookup) = shared_challenge::shared_challenge(state, &parts.method, path.match_key()) {
-        ctx.route = Some("acme-challenge".into());
-        return Ok(Plan::Challenge(lookup));
-    }
     if let Some(answer) = answer_before_routing(state, conn, &parts.method, &host, &path, uri.query(), ctx)? {
-        return Ok(Plan::Local(answer));
+        return Ok(answer);
     }
     let facts = RequestFacts {
         method: &parts.method,
@@ -226,8 +222,9 @@ fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyErro
     canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))
 }
 
-/// Answers that come before any route: an ACME http-01 challenge, and the
-/// redirect to HTTPS on a redirect listener (except for its exempt paths).
+/// Answers that come before any route: an ACME http-01 challenge (this
+/// host's, or with `[cluster]` one the leader is proving), and the redirect
+/// to HTTPS on a redirect listener (except for its exempt paths).
 #[inline(always)]
 fn answer_before_routing(
     state: &State,
@@ -237,14 +234,18 @@ fn answer_before_routing(
     path: &canonical::CanonicalPath<'_>,
     query: Option<&str>,
     ctx: &mut RequestContext,
-) -> Result<Option<LocalResponse>, ProxyError> {
+) -> Result<Option<Plan>, ProxyError> {
+    if let Some(lookup) = shared_challenge::shared_challenge(state, method, path.match_key()) {
+        ctx.route = Some("acme-challenge".into());
+        return Ok(Some(Plan::Challenge(lookup)));
+    }
     if let Some(answer) = acme_http_answer(state, method, path.match_key()) {
         ctx.route = Some("acme-challenge".into());
-        return Ok(Some(answer));
+        return Ok(Some(Plan::Local(answer)));
     }
     match &state.config.listen.redirect {
         Some(redirect) if conn.kind == ListenerKind::Redirect && !redirect.is_exempt(path.match_key()) => {
-            https_redirect(redirect, host, path, query).map(Some)
+            https_redirect(redirect, host, path, query).map(|local| Some(Plan::Local(local)))
         }
         _ => Ok(None),
     }

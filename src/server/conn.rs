@@ -120,6 +120,15 @@ struct Tls {
     max_streams: u32,
 }
 
+impl Tls {
+    async fn accept(&self, stream: TcpStream) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+        match &self.shared_alpn {
+            Some(shared) => shared.accept(stream).await,
+            None => self.acceptor.accept(stream).await,
+        }
+    }
+}
+
 /// The TLS handshake, then HTTP/2 (hyper) or HTTP/1.1 (the engine) by ALPN.
 async fn serve_tls(
     stream: TcpStream,
@@ -130,13 +139,7 @@ async fn serve_tls(
     stop: &Shutdown,
 ) {
     let peer = context.peer;
-    let accepting = async {
-        match &tls.shared_alpn {
-            Some(shared) => shared.accept(stream).await,
-            None => tls.acceptor.accept(stream).await,
-        }
-    };
-    let handshake = tokio::time::timeout(tls.handshake_timeout, accepting);
+    let handshake = tokio::time::timeout(tls.handshake_timeout, tls.accept(stream));
     // A connection still in its handshake has no request in flight: drain does not wait for it.
     let handshaken = tokio::select! {
         handshaken = handshake => handshaken,
