@@ -95,6 +95,8 @@ async fn one_host_repairs_and_after_its_kill_the_other_takes_over() {
     // The new leader looks at once, finds the repair took, and says so; no second call.
     let checked = |d: &Daemon| count(d, "telegram webhook repaired") > 0;
     assert!(eventually(Duration::from_secs(5), || checked(&follower) || checked(&leader)), "{:?}", follower.logs());
+    let by = if checked(&follower) { "the new leader" } else { "the killed leader, before its kill" };
+    common::say(&format!("cluster_leader: the first repair was checked by {by}"));
     settled_at(&sim, 1, Duration::from_secs(2));
 
     // The next breakage: the survivor repairs it, once.
@@ -110,6 +112,16 @@ async fn one_host_repairs_and_after_its_kill_the_other_takes_over() {
 async fn with_redis_down_no_host_repairs_and_when_it_is_back_one_does() {
     let Some((mut redis, sim, _dir, [a, b])) = two_hosts("300ms").await else { return };
     settled_at(&sim, 1, Duration::from_millis(1500));
+    // Only the leader watches: the follower makes no Bot API call, and over
+    // 3 s the two hosts ask no more than one host can (a round every 270 ms at
+    // the least, with the jitter); two watching hosts would ask about twice that.
+    let follower = if count(&a, LEADS) > 0 { &b } else { &a };
+    let before = sim.info_calls();
+    std::thread::sleep(Duration::from_secs(3));
+    let asked = sim.info_calls() - before;
+    common::say(&format!("cluster_leader: {asked} getWebhookInfo calls in 3 s at a 300 ms interval"));
+    assert!(asked <= 12, "{asked} getWebhookInfo calls in 3 s: more than one host watches");
+    assert_eq!(count(follower, "telegram webhook:"), 0, "the follower does not watch: {:?}", follower.logs());
 
     redis.stop();
     for host in [&a, &b] {
