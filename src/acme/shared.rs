@@ -35,61 +35,81 @@ pub(super) async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>,
     let mut failures = 0u32;
     // The fence this host leads with, and since when.
     let mut leading: Option<(u64, Instant)> = None;
+    // No order before this (after a failed one): a lease lost and taken back does not skip the delay.
+    let mut not_before = Instant::now();
     loop {
         let wait = match cluster.leadership() {
             Some(fence) => {
                 if leading.is_none_or(|(number, _)| number != fence.number) {
                     leading = Some((fence.number, Instant::now()));
                 }
-                let settling = leading.map_or(Duration::ZERO, |(_, since)| SETTLE.saturating_sub(since.elapsed()));
-                lead(&store, &metrics, &cluster, (&fence, settling), &mut failures).await
+                let settled_at = leading.map_or(not_before, |(_, since)| (since + SETTLE).max(not_before));
+                let settling = settled_at.saturating_duration_since(Instant::now());
+                let outcome = lead(&store, &metrics, &cluster, (&fence, settling), &mut failures).await;
+                match outcome {
+                    Look::Again(wait) => wait,
+                    Look::Failed(delay) => {
+                        not_before = Instant::now() + delay;
+                        delay
+                    }
+                }
             }
             None => follow(&store, &cluster, failures).await,
         };
         // A host that becomes leader (or stops leading) looks again at once.
-        let _ = tokio::time::timeout(wait, leadership.changed()).await;
+        if let Ok(Err(_)) = tokio::time::timeout(wait, leadership.changed()).await {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
+/// What a leader's look ended with.
+enum Look {
+    /// Look again after this long.
+    Again(Duration),
+    /// The order failed: no order before this long.
+    Failed(Duration),
+}
+
 /// One look as the leader: take a newer certificate from Redis or store
-/// ours; order when due and settled. Returns the wait before the next look.
+/// ours; order when due and settled.
 async fn lead(
     store: &AcmeStore,
     metrics: &Metrics,
     cluster: &Cluster,
     (fence, settling): (&Fence, Duration),
     failures: &mut u32,
-) -> Duration {
+) -> Look {
     if sync(store, cluster, Some(fence)).await.is_err() {
         // Without Redis this host cannot tell what the others hold: no order.
-        return FOLLOW_POLL;
+        return Look::Again(FOLLOW_POLL);
     }
     let now = unix_now() as i64;
     let wait = due_in(store.current().as_deref(), &store.settings().domains, now);
     if wait > 0 {
-        return report_valid(store, *failures, now, wait);
+        return Look::Again(report_valid(store, *failures, now, wait));
     }
     if !settling.is_zero() {
-        return settling;
+        return Look::Again(settling);
     }
     if !cluster.still_leads(fence).await {
-        return FOLLOW_POLL;
+        return Look::Again(FOLLOW_POLL);
     }
     match order_once(store, metrics, Some(cluster), failures).await {
         Ok(_) if cluster.still_leads(fence).await => {
             if let Err(e) = publish(store, cluster).await {
                 tracing::warn!("ACME: cannot store the new certificate in Redis ({e}); trying again at the next look");
-                return FOLLOW_POLL;
+                return Look::Again(FOLLOW_POLL);
             }
-            Duration::ZERO
+            Look::Again(Duration::ZERO)
         }
         Ok(_) => {
             tracing::warn!(
                 "ACME: the lease passed to another host during the order; this host serves the certificate but does not store it in Redis"
             );
-            Duration::ZERO
+            Look::Again(Duration::ZERO)
         }
-        Err(delay) => delay,
+        Err(delay) => Look::Failed(delay),
     }
 }
 

@@ -66,7 +66,9 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
         // A host that becomes leader looks at once, not an interval later.
         match leadership.as_mut() {
             Some(changes) => {
-                let _ = tokio::time::timeout(wait, changes.changed()).await;
+                if let Ok(Err(_)) = tokio::time::timeout(wait, changes.changed()).await {
+                    tokio::time::sleep(wait).await;
+                }
             }
             None => tokio::time::sleep(wait).await,
         }
