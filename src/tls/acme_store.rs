@@ -1,7 +1,10 @@
 //! What ACME has obtained and what it is proving right now.
 //!
 //! The ACME client task (`crate::acme`) writes here; the TLS handshake (the SNI
-//! resolver), the request path (http-01 answers) and the status page read. A
+//! resolver), the request path (http-01 answers) and the status page read.
+//! With `[cluster]` a host also keeps, briefly, the tls-alpn-01 certificates
+//! another host's order published in Redis (`lend_alpn_challenge`), and the
+//! certificate the leader stored there is installed here like its own. A
 //! process holds one store per distinct `[listen.tls.acme]` table: a reload
 //! with the same table gets the same store back ([`AcmeStore::shared`]), so the
 //! certificate, any challenge in progress and the client task carry over.
