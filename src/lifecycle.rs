@@ -118,7 +118,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     tokio::spawn(monitor::run(server.state_handle(), metrics.clone(), webhook));
     // Started once the listeners are bound: the ACME server validates through them.
     let mut acme = acme::Supervisor::default();
-    acme.follow(&server.state().config, &metrics);
+    acme.follow(&server.state().config, &metrics, server.state().cluster.as_ref());
     log_summary(&server.state().config);
 
     readiness.set(Phase::Serving);
@@ -296,7 +296,7 @@ impl Running {
         self.sources.reloads.reloaded(&outcome);
         self.sources.set_listeners(self.server.bound());
         self.notifier.ready(&status(&self.server));
-        self.acme.follow(&self.server.state().config, &self.metrics);
+        self.acme.follow(&self.server.state().config, &self.metrics, self.server.state().cluster.as_ref());
         outcome
     }
 }

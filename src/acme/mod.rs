@@ -11,14 +11,19 @@
 //!
 //! Restarts reuse `cache_dir`: a valid cached certificate means no order at
 //! all, which keeps well inside the CA's rate limits.
+//!
+//! With `[cluster]` the task is `shared`'s: only the leader orders, and every
+//! host serves the certificate the leader stored in Redis.
 
 mod order;
+mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::{Metrics, unix_now};
 use crate::tls::{AcmeStore, LoadedCert};
@@ -41,8 +46,8 @@ pub struct Supervisor {
 impl Supervisor {
     /// Keeps one task for `config`'s store: starts it, replaces it when a reload
     /// changed `[listen.tls.acme]` (an unchanged table keeps its store, and so its
-    /// task), or stops it when the table is gone.
-    pub fn follow(&mut self, config: &Config, metrics: &Arc<Metrics>) {
+    /// task), or stops it when the table is gone. `cluster`: the hosts it shares with.
+    pub fn follow(&mut self, config: &Config, metrics: &Arc<Metrics>, cluster: Option<&Arc<Cluster>>) {
         let wanted = config.listen.tls.as_ref().and_then(|tls| tls.acme.clone());
         if let (Some((running, _)), Some(wanted)) = (&self.running, &wanted)
             && Arc::ptr_eq(running, wanted)
@@ -53,7 +58,10 @@ impl Supervisor {
         if let Some(store) = wanted {
             let domains = store.settings().domains.join(", ");
             tracing::info!(%domains, challenge = store.settings().challenge.name(), directory = %store.settings().directory, "ACME: managing the certificate");
-            let task = tokio::spawn(keep_certified(store.clone(), metrics.clone()));
+            let task = match cluster {
+                Some(cluster) => tokio::spawn(shared::keep_certified(store.clone(), metrics.clone(), cluster.clone())),
+                None => tokio::spawn(keep_certified(store.clone(), metrics.clone())),
+            };
             self.running = Some((store, task));
         }
     }
@@ -96,49 +104,69 @@ async fn keep_certified(store: Arc<AcmeStore>, metrics: Arc<Metrics>) {
         }
         first = false;
         if wait > 0 {
-            store.update_report(|r| {
-                r.state = if failures == 0 { "valid" } else { r.state };
-                r.next_attempt = Some((now + wait) as u64);
-            });
-            tokio::time::sleep(Duration::from_secs(wait as u64).min(LONGEST_SLEEP)).await;
+            tokio::time::sleep(report_valid(&store, failures, now, wait)).await;
             continue;
         }
-        store.update_report(|r| r.state = "obtaining");
-        let outcome = match tokio::time::timeout(ORDER_LIMIT, order::obtain(&store)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(order::OrderError::TimedOut(ORDER_LIMIT)),
-        };
-        let now = unix_now() as u64;
-        match outcome {
-            Ok(cert) => {
-                failures = 0;
-                metrics.acme_attempt("success");
-                metrics.certificate_expiry(&cert.cert_file, cert.days_left(now as i64));
-                tracing::info!(%domains, days_left = cert.days_left(now as i64), "ACME: obtained a certificate; serving it from the next handshake");
-                store.update_report(|r| {
-                    r.state = "valid";
-                    r.last_success = Some(now);
-                    r.failures = 0;
-                });
-            }
-            Err(e) => {
-                failures += 1;
-                let delay = retry_delay(failures);
-                metrics.acme_attempt("failure");
-                let serving = if store.current().is_some() {
-                    "the current certificate keeps serving"
-                } else {
-                    "no certificate to serve yet"
-                };
-                tracing::error!(%domains, attempt = failures, "ACME: obtaining a certificate failed: {e}; {serving}; next attempt in {}", humantime::format_duration(delay));
-                store.update_report(|r| {
-                    r.state = "failing";
-                    r.failures = failures;
-                    r.last_error = Some(e.to_string());
-                    r.next_attempt = Some(now + delay.as_secs());
-                });
-                tokio::time::sleep(delay).await;
-            }
+        if let Err(delay) = order_once(&store, &metrics, None, &mut failures).await {
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Says the certificate is valid until renewal is due in `wait` seconds;
+/// returns how long to sleep.
+fn report_valid(store: &AcmeStore, failures: u32, now: i64, wait: i64) -> Duration {
+    store.update_report(|r| {
+        r.state = if failures == 0 { "valid" } else { r.state };
+        r.next_attempt = Some((now + wait) as u64);
+    });
+    Duration::from_secs(wait as u64).min(LONGEST_SLEEP)
+}
+
+/// One order, logged, counted and reported. `Err`: how long to wait before the next.
+async fn order_once(
+    store: &AcmeStore,
+    metrics: &Metrics,
+    cluster: Option<&Cluster>,
+    failures: &mut u32,
+) -> Result<Arc<LoadedCert>, Duration> {
+    let domains = store.settings().domains.join(", ");
+    store.update_report(|r| r.state = "obtaining");
+    let outcome = match tokio::time::timeout(ORDER_LIMIT, order::obtain(store, cluster)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(order::OrderError::TimedOut(ORDER_LIMIT)),
+    };
+    let now = unix_now() as u64;
+    match outcome {
+        Ok(cert) => {
+            *failures = 0;
+            metrics.acme_attempt("success");
+            metrics.certificate_expiry(&cert.cert_file, cert.days_left(now as i64));
+            tracing::info!(%domains, days_left = cert.days_left(now as i64), "ACME: obtained a certificate; serving it from the next handshake");
+            store.update_report(|r| {
+                r.state = "valid";
+                r.last_success = Some(now);
+                r.failures = 0;
+            });
+            Ok(cert)
+        }
+        Err(e) => {
+            *failures += 1;
+            let delay = retry_delay(*failures);
+            metrics.acme_attempt("failure");
+            let serving = if store.current().is_some() {
+                "the current certificate keeps serving"
+            } else {
+                "no certificate to serve yet"
+            };
+            tracing::error!(%domains, attempt = *failures, "ACME: obtaining a certificate failed: {e}; {serving}; next attempt in {}", humantime::format_duration(delay));
+            store.update_report(|r| {
+                r.state = "failing";
+                r.failures = *failures;
+                r.last_error = Some(e.to_string());
+                r.next_attempt = Some(now + delay.as_secs());
+            });
+            Err(delay)
         }
     }
 }

@@ -3,7 +3,9 @@
 //! The protocol is instant-acme's; what is ours is where the answers go (the
 //! [`AcmeStore`], which the listeners read), the HTTP client (our own rustls
 //! settings and `ca_file`, no system trust store needed), and errors that carry
-//! the ACME server's problem document.
+//! the ACME server's problem document. With `[cluster]` each challenge is
+//! also published in Redis before the server is told to validate, so that
+//! whichever host the CA reaches answers it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +24,7 @@ use instant_acme::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::cluster::{Cluster, ClusterError};
 use crate::tls::{self, AcmeStore, Challenge, LoadedCert, StoreError, UpstreamTrust};
 
 /// One request to the ACME server, connect included.
@@ -43,6 +46,8 @@ pub enum OrderError {
     /// From the ACME server or on the way to it; a problem document is spelled out.
     #[error("{}", describe(.0))]
     Protocol(#[from] instant_acme::Error),
+    #[error("cannot share the challenge through the cluster's Redis: {0}")]
+    Shared(#[from] ClusterError),
     #[error("the order became invalid: {0}")]
     Invalid(String),
     /// The whole order took longer than this (see `super::ORDER_LIMIT`).
@@ -75,8 +80,9 @@ fn problem_text(problem: &Problem) -> String {
     text
 }
 
-/// Runs one order for every domain in the store's settings and installs the certificate.
-pub async fn obtain(store: &AcmeStore) -> Result<Arc<LoadedCert>, OrderError> {
+/// Runs one order for every domain in the store's settings and installs the
+/// certificate. `cluster`: where the challenges are published too.
+pub async fn obtain(store: &AcmeStore, cluster: Option<&Cluster>) -> Result<Arc<LoadedCert>, OrderError> {
     store.prepare_folder()?;
     let http = AcmeHttp::new(store.settings().ca_file.as_deref())?;
     let account = account(store, &http).await?;
@@ -91,7 +97,7 @@ pub async fn obtain(store: &AcmeStore) -> Result<Arc<LoadedCert>, OrderError> {
         other => other?,
     };
     let _open = OpenChallenges(store);
-    finish(store, order).await
+    finish(store, order, cluster).await
 }
 
 fn is_unknown_account(problem: &Problem) -> bool {
@@ -108,7 +114,11 @@ impl Drop for OpenChallenges<'_> {
 }
 
 /// Answers each pending authorization, waits for validation, then finalises.
-async fn finish(store: &AcmeStore, mut order: instant_acme::Order) -> Result<Arc<LoadedCert>, OrderError> {
+async fn finish(
+    store: &AcmeStore,
+    mut order: instant_acme::Order,
+    cluster: Option<&Cluster>,
+) -> Result<Arc<LoadedCert>, OrderError> {
     let challenge = store.settings().challenge;
     let kind = match challenge {
         Challenge::Http01 => ChallengeType::Http01,
@@ -130,9 +140,17 @@ async fn finish(store: &AcmeStore, mut order: instant_acme::Order) -> Result<Arc
         };
         let key_authorization = handle.key_authorization();
         match challenge {
-            Challenge::Http01 => store.open_http_challenge(&handle.token, key_authorization.as_str()),
+            Challenge::Http01 => {
+                store.open_http_challenge(&handle.token, key_authorization.as_str());
+                if let Some(cluster) = cluster {
+                    cluster.share_http_challenge(store, &handle.token, key_authorization.as_str()).await?;
+                }
+            }
             Challenge::TlsAlpn01 => {
                 let (cert, key) = alpn_certificate(&name, key_authorization.digest().as_ref())?;
+                if let Some(cluster) = cluster {
+                    cluster.share_alpn_challenge(store, &name, cert.as_ref(), key.secret_der()).await?;
+                }
                 store.open_alpn_challenge(&name, cert, key)?;
             }
         }

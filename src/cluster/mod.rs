@@ -15,10 +15,13 @@
 //! The connection is redis-rs's `ConnectionManager`: one multiplexed
 //! connection, reconnected with back-off in the background, cloned per call.
 //! `Cluster::call` and `Cluster::invoke` are the one way to Redis: they time
-//! the call, count it, and mark the host degraded or up.
+//! the call, count it, and mark the host degraded or up. `acme` keeps ACME's
+//! certificate and challenges in Redis, sealed.
 
+mod acme;
 mod lease;
 
+pub use acme::SharedCertificate;
 pub use lease::Fence;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -118,6 +121,9 @@ pub enum ClusterError {
     TimedOut(Duration),
     #[error("Redis: {0}")]
     Redis(String),
+    /// ACME state is shared only sealed, and `[cluster]` has no `encryption_key_file`.
+    #[error("[cluster] has no encryption_key_file: ACME certificates are not shared")]
+    NoEncryptionKey,
     /// Degraded: the call was not tried (see the module header).
     #[error("Redis is unreachable (degraded)")]
     Degraded,

@@ -11,12 +11,15 @@ const MIN_ENCRYPTION_KEY: usize = 32;
 
 impl Checker<'_> {
     /// `[cluster]`: `None` when absent, or after a problem was recorded.
-    pub(super) fn cluster(&mut self, raw: Option<RawCluster>) -> Option<ClusterSettings> {
+    /// `acme`: the config has `[listen.tls.acme]`, whose certificate and key
+    /// the hosts share through Redis only encrypted, so a key file is required.
+    pub(super) fn cluster(&mut self, raw: Option<RawCluster>, acme: bool) -> Option<ClusterSettings> {
         let raw = raw?;
         let at = [key("cluster")];
         let before = self.problems.len();
         let redis = RedisUrl::parse(&raw.redis).map_err(|e| self.problem(&child(&at, "redis"), e)).ok();
         let password = raw.password_file.and_then(|file| self.secret_file(&child(&at, "password_file"), &file));
+        let raw_has_no_key = raw.encryption_key_file.is_none();
         let encryption_key = raw.encryption_key_file.and_then(|file| {
             let at = child(&at, "encryption_key_file");
             let secret = self.secret_file(&at, &file)?;
@@ -28,6 +31,13 @@ impl Checker<'_> {
             }
             Some(secret)
         });
+        if acme && raw_has_no_key {
+            self.problem(
+                &child(&at, "encryption_key_file"),
+                "is required with [listen.tls.acme]: the hosts share the certificate and its private key through \
+                 Redis, encrypted with this key (openssl rand -hex 32 > /etc/hookgate/cluster.key)",
+            );
+        }
         let key_prefix = raw.key_prefix.unwrap_or_else(|| ClusterSettings::DEFAULT_KEY_PREFIX.to_string());
         let node = raw.node.unwrap_or_else(ClusterSettings::host_name);
         if node.is_empty() || node.contains(['#', ' ']) || node.len() > 64 {

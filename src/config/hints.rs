@@ -227,7 +227,7 @@ fn example(path: &[Step]) -> Option<(Kind, &'static str)> {
         (_, "idle_timeout" | "send_timeout" | "response_timeout") => (Duration, "\"60s\""),
         (_, "body_timeout" | "shutdown_grace") => (Duration, "\"30s\""),
         (_, "connect_timeout") => (Duration, "\"3s\""),
-        (_, "monitor_interval") => (Duration, "\"5m\""),
+        (_, "monitor_interval" | "repair_gap") => (Duration, "\"5m\""),
         (_, "window") => (Duration, "\"10m\""),
         (_, "max_header_bytes") => (Size, "\"32KiB\""),
         (_, "max_uri_bytes") => (Size, "\"8KiB\""),

@@ -80,6 +80,7 @@ pub struct RawTelegram {
     pub max_connections: Option<u32>,
     pub monitor_interval: Option<Parsed<Dur>>,
     pub repair: Option<bool>,
+    pub repair_gap: Option<Parsed<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]

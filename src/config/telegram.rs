@@ -63,10 +63,14 @@ pub struct TelegramConfig {
     pub monitor_interval: Duration,
     /// The monitor re-registers the webhook when it was changed or lost its secret.
     pub repair: bool,
+    /// The shortest time between two repairs (with `[cluster]`, across the
+    /// hosts); it doubles while repairs keep failing.
+    pub repair_gap: Duration,
 }
 
 const DEFAULT_API_URL: &str = "https://api.telegram.org";
 const DEFAULT_MONITOR_INTERVAL: Duration = Duration::from_secs(300);
+const DEFAULT_REPAIR_GAP: Duration = Duration::from_secs(300);
 
 impl Checker<'_> {
     pub(super) fn telegram(&mut self, raw: RawTelegram, routes: &RouteTable) -> Option<TelegramConfig> {
@@ -78,6 +82,10 @@ impl Checker<'_> {
         let WebhookRoute { index: route_index, path: webhook_path, secret } = self.webhook_route(&at, &raw, routes)?;
         if raw.max_connections.is_some_and(|n| !(1..=100).contains(&n)) {
             self.problem(&child(&at, "max_connections"), "Telegram accepts 1 to 100");
+        }
+        let repair_gap = raw.repair_gap.map_or(DEFAULT_REPAIR_GAP, |d| d.0.0);
+        if repair_gap.is_zero() {
+            self.problem(&child(&at, "repair_gap"), "must be above 0");
         }
         if self.problems.len() > before {
             return None;
@@ -96,6 +104,7 @@ impl Checker<'_> {
             max_connections: raw.max_connections,
             monitor_interval: raw.monitor_interval.map_or(DEFAULT_MONITOR_INTERVAL, |d| d.0.0),
             repair: raw.repair.unwrap_or(has_secret),
+            repair_gap,
         })
     }
 

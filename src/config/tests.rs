@@ -398,3 +398,12 @@ fn dedupe_keys_are_written_back_as_the_file_writes_them() {
         assert_eq!(written, [format!("dedupe = {{ key = \"{key}\", window = \"10m\", max_keys = 100000 }}")]);
     }
 }
+
+#[test]
+fn acme_in_a_cluster_needs_the_encryption_key() {
+    let acme = "[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n[listen.tls.acme]\ndomains = [\"a.test\"]\n";
+    let cluster = "[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\nnode = \"edge-1\"\n";
+    let got = error(&format!("{acme}{cluster}"));
+    assert!(got.contains("cluster.encryption_key_file: is required with [listen.tls.acme]"), "{got}");
+    assert!(load(cluster).is_ok(), "without ACME, the key file is optional");
+}

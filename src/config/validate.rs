@@ -110,7 +110,8 @@ impl<'a> Checker<'a> {
         let telegram = raw.telegram.and_then(|t| self.telegram(t, &table));
         let workers = self.workers(raw.runtime);
         let spool = self.spool(raw.spool);
-        let cluster = self.cluster(raw.cluster);
+        let acme = listen.tls.as_ref().is_some_and(|tls| tls.acme.is_some());
+        let cluster = self.cluster(raw.cluster, acme);
         Some(Config {
             listen,
             admin,

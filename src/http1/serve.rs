@@ -178,6 +178,10 @@ fn serve_request<S: Io>(
             let answering = answering(keep_alive && framing == Framing::Empty);
             Box::pin(async move { answer_local(client, &local, ctx, answering).await })
         }
+        Ok(Plan::Challenge(lookup)) => {
+            let answering = answering(keep_alive && framing == Framing::Empty);
+            Box::pin(async move { answer_local(client, &lookup.answer().await, ctx, answering).await })
+        }
         Ok(Plan::Forward(plan)) => {
             let exchange =
                 Box::new(Exchange { parts, framing, expects_continue, version, plan, ctx, ticket: None, keep: None });

@@ -120,6 +120,7 @@ async fn forward_with_hyper(
     admit::hold_to_http2_field_rules(&mut parts.headers, state.config.limits.max_headers)?;
     let forward = match plan(state, conn, &mut parts, ctx)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
+        Plan::Challenge(lookup) => return Ok(Answer::Local(lookup.answer().await)),
         Plan::Forward(forward) => forward,
     };
     forward.added.insert_into(&mut parts.headers);

@@ -14,12 +14,14 @@ mod hyper_service;
 pub mod keep;
 mod max_forwards;
 mod rewrite;
+mod shared_challenge;
 pub mod signed;
 mod state;
 pub mod tunnel;
 
 use crate::access::RouteRef;
 pub use hyper_service::handle;
+pub use shared_challenge::ChallengeLookup;
 pub use state::State;
 
 use std::sync::Arc;
@@ -107,6 +109,9 @@ pub enum Plan {
     /// Send it to `upstream` (an index into `State::upstreams`), whose head
     /// has been rewritten for it.
     Forward(Forward),
+    /// An ACME http-01 challenge another host of the cluster is proving:
+    /// answered from Redis (`shared_challenge`).
+    Challenge(ChallengeLookup),
 }
 
 pub struct Forward {
@@ -162,7 +167,7 @@ pub fn plan(
         ctx.path = path.as_str().to_string();
     }
     if let Some(answer) = answer_before_routing(state, conn, &parts.method, &host, &path, uri.query(), ctx)? {
-        return Ok(Plan::Local(answer));
+        return Ok(answer);
     }
     let facts = RequestFacts {
         method: &parts.method,
@@ -217,8 +222,9 @@ fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyErro
     canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))
 }
 
-/// Answers that come before any route: an ACME http-01 challenge, and the
-/// redirect to HTTPS on a redirect listener (except for its exempt paths).
+/// Answers that come before any route: an ACME http-01 challenge (this
+/// host's, or with `[cluster]` one the leader is proving), and the redirect
+/// to HTTPS on a redirect listener (except for its exempt paths).
 #[inline(always)]
 fn answer_before_routing(
     state: &State,
@@ -228,14 +234,18 @@ fn answer_before_routing(
     path: &canonical::CanonicalPath<'_>,
     query: Option<&str>,
     ctx: &mut RequestContext,
-) -> Result<Option<LocalResponse>, ProxyError> {
+) -> Result<Option<Plan>, ProxyError> {
+    if let Some(lookup) = shared_challenge::shared_challenge(state, method, path.match_key()) {
+        ctx.route = Some("acme-challenge".into());
+        return Ok(Some(Plan::Challenge(lookup)));
+    }
     if let Some(answer) = acme_http_answer(state, method, path.match_key()) {
         ctx.route = Some("acme-challenge".into());
-        return Ok(Some(answer));
+        return Ok(Some(Plan::Local(answer)));
     }
     match &state.config.listen.redirect {
         Some(redirect) if conn.kind == ListenerKind::Redirect && !redirect.is_exempt(path.match_key()) => {
-            https_redirect(redirect, host, path, query).map(Some)
+            https_redirect(redirect, host, path, query).map(|local| Some(Plan::Local(local)))
         }
         _ => Ok(None),
     }

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
+use super::shared_alpn::SharedAlpn;
 use super::{Shared, proxy_protocol};
 use crate::client_ip::canonical_peer;
 use crate::config::Limits;
@@ -102,6 +103,7 @@ async fn setup(
     let tls = listen.tls.as_ref().filter(|_| kind == ListenerKind::Tls).map(|tls| {
         Box::new(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(tls.server_config.clone()),
+            shared_alpn: SharedAlpn::of(state.cluster.as_ref(), tls.acme.as_ref(), &tls.server_config),
             handshake_timeout: tls.handshake_timeout,
             max_streams: tls.max_concurrent_streams,
         })
@@ -112,8 +114,19 @@ async fn setup(
 /// What a TLS listener's connection needs from the config it was accepted under.
 struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
+    /// With `[cluster]` and tls-alpn-01: handshakes that read the ClientHello first.
+    shared_alpn: Option<SharedAlpn>,
     handshake_timeout: std::time::Duration,
     max_streams: u32,
+}
+
+impl Tls {
+    async fn accept(&self, stream: TcpStream) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+        match &self.shared_alpn {
+            Some(shared) => shared.accept(stream).await,
+            None => self.acceptor.accept(stream).await,
+        }
+    }
 }
 
 /// The TLS handshake, then HTTP/2 (hyper) or HTTP/1.1 (the engine) by ALPN.
@@ -126,7 +139,10 @@ async fn serve_tls(
     stop: &Shutdown,
 ) {
     let peer = context.peer;
-    let handshake = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream));
+    // Boxed, like HTTP/2 below: the handshake's state (rustls' and, with a
+    // cluster, the ClientHello read first) is gone once it ends, so an idle
+    // connection's task should not keep room for it.
+    let handshake = tokio::time::timeout(tls.handshake_timeout, Box::pin(tls.accept(stream)));
     // A connection still in its handshake has no request in flight: drain does not wait for it.
     let handshaken = tokio::select! {
         handshaken = handshake => handshaken,

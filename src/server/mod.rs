@@ -17,6 +17,7 @@
 mod accept;
 mod conn;
 pub(crate) mod proxy_protocol;
+mod shared_alpn;
 mod upkeep;
 mod workers;
 

@@ -14,6 +14,7 @@ pub mod cli;
 mod diagnosis;
 pub mod monitor;
 mod repair;
+mod shared_repair;
 pub mod webhook_status;
 
 use http::{HeaderMap, HeaderValue, Method};

@@ -3,6 +3,11 @@
 //! after a failed call), exported as metrics, logged once per change of state
 //! (not every interval), and shown under `/readyz` and on the status page,
 //! a failed call included: then Telegram's state is unknown, and both say why.
+//!
+//! With `[cluster]` the leader alone watches and repairs: a follower makes no
+//! Bot API call while Redis is reachable (its `/readyz` names the leader), and
+//! looks at once when it becomes leader. While Redis is unreachable no host
+//! leads, and each watches on its own, read-only, so the state stays visible.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -10,10 +15,11 @@ use std::time::Duration;
 
 use super::api::{ApiError, BotApi};
 use super::diagnosis::redact;
-use super::repair::{Repairer, Seen};
+use super::repair::{Lead, Repairer, Seen};
 use super::webhook_status::{WebhookStatus, WebhookView};
 use super::{Diagnosis, WebhookInfo};
-use crate::config::TelegramConfig;
+use crate::cluster::Cluster;
+use crate::config::{Config, TelegramConfig};
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
 
@@ -26,9 +32,8 @@ const ERROR_WINDOW: Duration = Duration::from_secs(600);
 
 /// Runs until the process exits. Follows reloads: each round reads the current `[telegram]`.
 pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookStatus>) {
-    let mut last: Option<Diagnosis> = None;
-    let mut failures: u32 = 0;
-    let mut repairer = Repairer::default();
+    let mut monitor = Monitor::default();
+    let mut leadership = None;
     loop {
         let current = state.load();
         let Some(telegram) = current.config.telegram.as_ref().filter(|t| !t.monitor_interval.is_zero()) else {
@@ -37,37 +42,121 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
             tokio::time::sleep(IDLE_RECHECK).await;
             continue;
         };
+        if leadership.is_none() {
+            leadership = current.cluster.as_ref().map(|cluster| cluster.watch_leadership());
+        }
+        let wait = match Role::of(current.cluster.as_ref()) {
+            Role::Alone => monitor.round(telegram, &current.config, Acting::Repair(None), &metrics, &status).await,
+            Role::Leader(lead) => {
+                // Without the last leader's memory, this round only watches.
+                let acting = match monitor.repairer.adopt(&lead).await {
+                    Ok(()) => Acting::Repair(Some(&lead)),
+                    Err(_) => Acting::Watch,
+                };
+                monitor.round(telegram, &current.config, acting, &metrics, &status).await
+            }
+            Role::Watching => monitor.round(telegram, &current.config, Acting::Watch, &metrics, &status).await,
+            Role::Follower(leader) => {
+                monitor.last = None;
+                status.set_follower(leader.as_deref());
+                telegram.monitor_interval
+            }
+        };
+        drop(current);
+        // A host that becomes leader looks at once, not an interval later.
+        match leadership.as_mut() {
+            Some(changes) => {
+                if let Ok(Err(_)) = tokio::time::timeout(wait, changes.changed()).await {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+}
+
+/// What this host does about the webhook.
+enum Role {
+    /// No `[cluster]`: it watches and repairs, as it always has.
+    Alone,
+    /// It holds the lease: it watches and repairs.
+    Leader(Lead),
+    /// In a cluster, not leading, and Redis reachable: the leader watches
+    /// (one `getWebhookInfo` per interval for the cluster), this host does not.
+    Follower(Option<String>),
+    /// Redis is unreachable, so no host leads: each watches on its own, so
+    /// that the state stays visible, and none repairs.
+    Watching,
+}
+
+impl Role {
+    fn of(cluster: Option<&Arc<Cluster>>) -> Role {
+        let Some(cluster) = cluster else { return Role::Alone };
+        match cluster.leadership() {
+            Some(fence) => Role::Leader(Lead { cluster: cluster.clone(), fence }),
+            None if cluster.is_up() => Role::Follower(cluster.report().leader),
+            None => Role::Watching,
+        }
+    }
+}
+
+/// Whether a round may repair (with the lease, under `[cluster]`), or only watches.
+enum Acting<'a> {
+    Repair(Option<&'a Lead>),
+    Watch,
+}
+
+/// What the monitor remembers between rounds.
+#[derive(Default)]
+struct Monitor {
+    last: Option<Diagnosis>,
+    /// Failed calls in a row.
+    failures: u32,
+    repairer: Repairer,
+}
+
+impl Monitor {
+    /// One `getWebhookInfo`, reported, then the repair if `acting` allows;
+    /// returns the wait before the next round.
+    async fn round(
+        &mut self,
+        telegram: &TelegramConfig,
+        config: &Config,
+        acting: Acting<'_>,
+        metrics: &Metrics,
+        status: &WebhookStatus,
+    ) -> Duration {
         let interval = telegram.monitor_interval;
-        let wait = match check(telegram, &repairer).await {
+        match check(telegram, &self.repairer).await {
             Ok((api, info, diagnosis)) => {
-                failures = 0;
+                self.failures = 0;
                 metrics.telegram_webhook(
                     info.pending_update_count,
                     info.last_error_date,
                     info.url == telegram.webhook_url(),
                 );
-                if last.as_ref() != Some(&diagnosis) {
+                if self.last.as_ref() != Some(&diagnosis) {
                     report(&diagnosis, &info.url);
                 }
                 status.set(diagnosis.explain());
                 status.set_view(view_of(&info, &diagnosis, telegram));
-                let seen = Seen { info: &info, diagnosis: &diagnosis, metrics: &metrics, status: &status };
-                repairer.round(telegram, &current.config, seen, &api).await;
-                last = Some(diagnosis);
+                if let Acting::Repair(lead) = acting {
+                    let seen = Seen { info: &info, diagnosis: &diagnosis, metrics, status };
+                    self.repairer.round(telegram, config, seen, &api, lead).await;
+                }
+                self.last = Some(diagnosis);
                 jitter(interval)
             }
             Err(error) => {
-                failures += 1;
+                self.failures += 1;
                 metrics.telegram_monitor_error();
-                if failures == 1 {
+                if self.failures == 1 {
                     tracing::warn!("telegram monitor: cannot read the webhook state: {error}");
                 }
                 status.set_unreachable(&error);
-                FIRST_RETRY.saturating_mul(1 << failures.min(16)).min(interval)
+                FIRST_RETRY.saturating_mul(1 << self.failures.min(16)).min(interval)
             }
-        };
-        drop(current);
-        tokio::time::sleep(wait).await;
+        }
     }
 }
 

@@ -114,6 +114,18 @@ impl WebhookStatus {
         });
     }
 
+    /// A follower in a cluster: the leader watches; nothing of its own to show.
+    pub(super) fn set_follower(&self, leader: Option<&str>) {
+        let line = match leader {
+            Some(node) => format!("watched by the cluster's leader, {node}"),
+            None => "watched by the cluster's leader (none yet)".to_string(),
+        };
+        self.write(|r| {
+            r.diagnosis = Some(line);
+            r.view = None;
+        });
+    }
+
     /// No `[telegram]` (or the monitor off): nothing to show.
     pub(super) fn clear(&self) {
         self.write(|r| {

@@ -1,7 +1,10 @@
 //! What ACME has obtained and what it is proving right now.
 //!
 //! The ACME client task (`crate::acme`) writes here; the TLS handshake (the SNI
-//! resolver), the request path (http-01 answers) and the status page read. A
+//! resolver), the request path (http-01 answers) and the status page read.
+//! With `[cluster]` a host also keeps, briefly, the tls-alpn-01 certificates
+//! another host's order published in Redis (`lend_alpn_challenge`), and the
+//! certificate the leader stored there is installed here like its own. A
 //! process holds one store per distinct `[listen.tls.acme]` table: a reload
 //! with the same table gets the same store back ([`AcmeStore::shared`]), so the
 //! certificate, any challenge in progress and the client task carry over.
@@ -24,6 +27,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -101,8 +105,18 @@ pub struct AcmeStore {
     alpn: Mutex<HashMap<String, Arc<CertifiedKey>>>,
     /// Token → key authorisation, while an http-01 challenge is open.
     http: Mutex<HashMap<String, String>>,
+    /// Domain → a tls-alpn-01 certificate another host's order published
+    /// (`[cluster]`), until the instant it is forgotten.
+    lent: Mutex<HashMap<String, (Arc<CertifiedKey>, Instant)>>,
     report: Mutex<AcmeReport>,
 }
+
+/// A certificate chain and its key, as PEM.
+pub type PemPair = (Vec<u8>, Vec<u8>);
+
+/// How long a tls-alpn-01 certificate lent by another host is served: the CA
+/// validates within seconds of the order asking; a later handshake looks again.
+const LENT_FOR: Duration = Duration::from_secs(30);
 
 /// The live stores, so that a reload with an unchanged table finds its own.
 static STORES: Mutex<Vec<Weak<AcmeStore>>> = Mutex::new(Vec::new());
@@ -131,6 +145,7 @@ impl AcmeStore {
             current: ArcSwapOption::empty(),
             alpn: Mutex::default(),
             http: Mutex::default(),
+            lent: Mutex::default(),
             report: Mutex::new(AcmeReport { state: "starting", ..AcmeReport::default() }),
         };
         // A certificate for other names still serves those names until the new one arrives.
@@ -152,15 +167,24 @@ impl AcmeStore {
 
     /// Where this directory's account and certificate are kept.
     pub fn folder(&self) -> PathBuf {
-        let slug: String = self
-            .settings
+        self.settings.cache_dir.join(self.slug())
+    }
+
+    /// The ACME directory as a name for a folder (or a Redis key): its host
+    /// and path, each character other than a letter, digit, dot or dash as `_`.
+    pub fn slug(&self) -> String {
+        self.settings
             .directory
             .split_once("://")
             .map_or(&*self.settings.directory, |(_, rest)| rest)
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-            .collect();
-        self.settings.cache_dir.join(slug)
+            .collect()
+    }
+
+    /// The cached chain and key, as `install` wrote them, if both are there.
+    pub fn cached_pems(&self) -> Result<Option<PemPair>, StoreError> {
+        Ok(read_if_present(&self.cert_path())?.zip(read_if_present(&self.key_path())?))
     }
 
     pub fn cert_path(&self) -> PathBuf {
@@ -260,8 +284,29 @@ impl AcmeStore {
         lock(&self.http).clear();
     }
 
+    /// Keeps, for `LENT_FOR`, a tls-alpn-01 certificate that another host's
+    /// order published: this host answers the CA's handshake for it.
+    pub fn lend_alpn_challenge(
+        &self,
+        domain: &str,
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<(), StoreError> {
+        let key = provider().key_provider.load_private_key(key).map_err(StoreError::ChallengeCertificate)?;
+        let mut lent = lock(&self.lent);
+        let now = Instant::now();
+        lent.retain(|_, (_, until)| *until > now);
+        lent.insert(domain.to_ascii_lowercase(), (Arc::new(CertifiedKey::new(vec![cert], key)), now + LENT_FOR));
+        Ok(())
+    }
+
     pub fn challenge_certificate(&self, domain: &str) -> Option<Arc<CertifiedKey>> {
-        lock(&self.alpn).get(&domain.to_ascii_lowercase()).cloned()
+        let domain = domain.to_ascii_lowercase();
+        if let Some(own) = lock(&self.alpn).get(&domain) {
+            return Some(own.clone());
+        }
+        let lent = lock(&self.lent);
+        lent.get(&domain).filter(|(_, until)| *until > Instant::now()).map(|(key, _)| key.clone())
     }
 
     /// The answer to an http-01 request for `token`, while its challenge is open.
