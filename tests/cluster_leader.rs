@@ -7,8 +7,10 @@
 //! repair leaves the lease to the other host within the lease (2 s here) and
 //! a tenth, and that host checks the repair instead of making it again, then
 //! performs the next one; with Redis stopped no host leads, so none repairs,
-//! and when it is back one does, once. `[telegram] repair_gap = "1s"` (5
-//! minutes by default) lets one repair follow another within a test.
+//! and when it is back one does, once; a follower, which asks Telegram
+//! nothing, shows what the leader saw (a broken webhook is trouble on every
+//! host's status page). `[telegram] repair_gap = "1s"` (5 minutes by default)
+//! lets one repair follow another within a test.
 
 use crate::common;
 
@@ -141,4 +143,39 @@ async fn with_redis_down_no_host_repairs_and_when_it_is_back_one_does() {
     for host in [&a, &b] {
         assert!(count(host, "Redis reachable; sharing state") >= 2, "rejoined without a restart: {:?}", host.logs());
     }
+}
+
+/// A follower asks Telegram nothing, yet its status page and `/readyz` must
+/// not call a broken webhook healthy: they show what the leader's last round
+/// saw, naming the leader. Repair is off here, so the unset webhook stays
+/// broken.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_shows_what_the_leader_saw() {
+    let Some(redis) = Redis::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+    std::fs::write(dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
+    let sim = TelegramSim::start(TOKEN).await;
+    let no_repair =
+        |node| config(dir.path(), &sim, &redis, node, "300ms").replace("repair_gap", "repair = false\nrepair_gap");
+    let a = Daemon::start(&no_repair("edge-a"));
+    let b = Daemon::start(&no_repair("edge-b"));
+    assert!(eventually(Duration::from_secs(10), || count(&a, LEADS) + count(&b, LEADS) == 1), "one leader");
+    let (leader, follower, leader_node) = if count(&a, LEADS) > 0 { (&a, &b, "edge-a") } else { (&b, &a, "edge-b") };
+
+    let status = |d: &Daemon| -> serde_json::Value {
+        let request = b"GET /status.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        serde_json::from_str(&common::raw(d.admin.unwrap(), request).body_text()).unwrap()
+    };
+    let state = |d: &Daemon| status(d)["telegram"]["webhook"]["state"].as_str().map(str::to_string);
+    assert!(eventually(Duration::from_secs(10), || state(leader).is_some() && state(follower) == state(leader)));
+    let seen = status(follower);
+    assert_eq!(seen["telegram"]["webhook"]["healthy"], false, "{seen}");
+    let trouble = seen["trouble"].as_array().unwrap();
+    assert!(trouble.iter().any(|t| t.as_str().unwrap().starts_with("telegram webhook:")), "{trouble:?}");
+    let readyz =
+        common::raw(follower.admin.unwrap(), b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let line = format!("(seen by the cluster's leader, {leader_node})");
+    assert!(readyz.body_text().contains(&line), "{}", readyz.body_text());
+    assert!(sim.set_calls().is_empty(), "repair is off");
 }

@@ -239,23 +239,7 @@ impl Sources {
         let mut trouble = Vec::new();
         let routes = self.routes(config, &mut trouble);
         let upstreams = config.upstreams.iter().map(|u| self.upstream(u, &mut trouble)).collect();
-        let telegram = config.telegram.as_ref().map(|t| {
-            let webhook = self.webhook.view();
-            match webhook.as_ref().filter(|v| !v.healthy) {
-                Some(WebhookView { state, unreachable: Some(why), .. }) => {
-                    trouble.push(format!("telegram webhook: {state}: {why}"));
-                }
-                Some(view) => trouble.push(format!("telegram webhook: {}", view.state)),
-                None => {}
-            }
-            Telegram {
-                route: t.route.to_string(),
-                monitored: !t.monitor_interval.is_zero(),
-                webhook,
-                repair: t.repair,
-                last_repair: self.webhook.last_repair(),
-            }
-        });
+        let telegram = self.telegram(config, &mut trouble);
         let listeners = self.listeners.lock().map(|l| l.clone()).unwrap_or_default();
         let certificates = certificates(config, now, &mut trouble);
         let acme = acme(config, &mut trouble);
@@ -296,6 +280,28 @@ impl Sources {
             cluster,
             trouble,
         }
+    }
+
+    /// `[telegram]`'s webhook as the monitor sees it; a webhook that is not
+    /// healthy is trouble.
+    fn telegram(&self, config: &Config, trouble: &mut Vec<String>) -> Option<Telegram> {
+        config.telegram.as_ref().map(|t| {
+            let webhook = self.webhook.view();
+            match webhook.as_ref().filter(|v| !v.healthy) {
+                Some(WebhookView { state, unreachable: Some(why), .. }) => {
+                    trouble.push(format!("telegram webhook: {state}: {why}"));
+                }
+                Some(view) => trouble.push(format!("telegram webhook: {}", view.state)),
+                None => {}
+            }
+            Telegram {
+                route: t.route.to_string(),
+                monitored: !t.monitor_interval.is_zero(),
+                webhook,
+                repair: t.repair,
+                last_repair: self.webhook.last_repair(),
+            }
+        })
     }
 
     /// Every route and the default, with their last minute; a route whose

@@ -15,6 +15,7 @@ mod diagnosis;
 pub mod monitor;
 mod repair;
 mod shared_repair;
+mod shared_view;
 pub mod webhook_status;
 
 use http::{HeaderMap, HeaderValue, Method};

@@ -5,8 +5,9 @@
 //! a failed call included: then Telegram's state is unknown, and both say why.
 //!
 //! With `[cluster]` the leader alone watches and repairs: a follower makes no
-//! Bot API call while Redis is reachable (its `/readyz` names the leader), and
-//! looks at once when it becomes leader. While Redis is unreachable no host
+//! Bot API call while Redis is reachable, and shows what the leader's last
+//! round saw (`shared_view`: its `/readyz` line names the leader), and looks
+//! at once when it becomes leader. While Redis is unreachable no host
 //! leads, and each watches on its own, read-only, so the state stays visible.
 
 use std::hash::{BuildHasher, Hasher};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use super::api::{ApiError, BotApi};
 use super::diagnosis::redact;
 use super::repair::{Lead, Repairer, Seen};
+use super::shared_view;
 use super::webhook_status::{WebhookStatus, WebhookView};
 use super::{Diagnosis, WebhookInfo};
 use crate::cluster::Cluster;
@@ -53,12 +55,15 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
                     Ok(()) => Acting::Repair(Some(&lead)),
                     Err(_) => Acting::Watch,
                 };
-                monitor.round(telegram, &current.config, acting, &metrics, &status).await
+                let wait = monitor.round(telegram, &current.config, acting, &metrics, &status).await;
+                shared_view::publish(&lead.cluster, &status, telegram.monitor_interval).await;
+                wait
             }
             Role::Watching => monitor.round(telegram, &current.config, Acting::Watch, &metrics, &status).await,
-            Role::Follower(leader) => {
+            Role::Follower(cluster, leader) => {
                 monitor.last = None;
-                status.set_follower(leader.as_deref());
+                let shared = shared_view::fetch(&cluster).await.ok().flatten();
+                status.set_follower(leader.as_deref(), shared);
                 telegram.monitor_interval
             }
         };
@@ -82,8 +87,9 @@ enum Role {
     /// It holds the lease: it watches and repairs.
     Leader(Lead),
     /// In a cluster, not leading, and Redis reachable: the leader watches
-    /// (one `getWebhookInfo` per interval for the cluster), this host does not.
-    Follower(Option<String>),
+    /// (one `getWebhookInfo` per interval for the cluster), this host does
+    /// not; it shows what the leader saw (`shared_view`).
+    Follower(Arc<Cluster>, Option<String>),
     /// Redis is unreachable, so no host leads: each watches on its own, so
     /// that the state stays visible, and none repairs.
     Watching,
@@ -94,7 +100,7 @@ impl Role {
         let Some(cluster) = cluster else { return Role::Alone };
         match cluster.leadership() {
             Some(fence) => Role::Leader(Lead { cluster: cluster.clone(), fence }),
-            None if cluster.is_up() => Role::Follower(cluster.report().leader),
+            None if cluster.is_up() => Role::Follower(cluster.clone(), cluster.report().leader),
             None => Role::Watching,
         }
     }

@@ -27,7 +27,7 @@ struct Report {
 /// What the last round learned, for the status page: the diagnosis, or that
 /// Telegram could not be asked and why. A round that could not ask keeps the
 /// numbers of the last one that could, but never its verdict.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WebhookView {
     /// The diagnosis in a few words (`healthy`, `webhook set to …`, …), or
     /// `cannot reach Telegram` / `cannot ask Telegram` when the round failed.
@@ -114,15 +114,26 @@ impl WebhookStatus {
         });
     }
 
-    /// A follower in a cluster: the leader watches; nothing of its own to show.
-    pub(super) fn set_follower(&self, leader: Option<&str>) {
-        let line = match leader {
-            Some(node) => format!("watched by the cluster's leader, {node}"),
-            None => "watched by the cluster's leader (none yet)".to_string(),
+    /// A follower in a cluster: the leader watches. With its last round
+    /// (`shared`), this host shows what the leader saw, naming it; without,
+    /// that the leader watches.
+    pub(super) fn set_follower(&self, leader: Option<&str>, shared: Option<super::shared_view::Shared>) {
+        let Some(shared) = shared else {
+            let line = match leader {
+                Some(node) => format!("watched by the cluster's leader, {node}"),
+                None => "watched by the cluster's leader (none yet)".to_string(),
+            };
+            self.write(|r| {
+                r.diagnosis = Some(line);
+                r.view = None;
+            });
+            return;
         };
+        let node = shared.node;
         self.write(|r| {
-            r.diagnosis = Some(line);
-            r.view = None;
+            r.diagnosis = shared.diagnosis.map(|line| format!("{line} (seen by the cluster's leader, {node})"));
+            r.view = shared.view;
+            r.repair = shared.repair;
         });
     }
 

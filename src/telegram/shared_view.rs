@@ -1,0 +1,56 @@
+//! The leader's view of the webhook, shared (`[cluster]`): a follower makes
+//! no Bot API call, so without this its `/readyz` and status page would know
+//! nothing of the webhook, and its verdict would say healthy while Telegram
+//! cannot reach the backend. The leader publishes what each round learned
+//! (its `/readyz` line, the view and the last repair) under
+//! `<prefix>telegram:view`; followers show it, naming the leader.
+//!
+//! The value lives three monitor intervals (at least a minute): a leader that
+//! died stops being quoted, and the follower says the leader watches, with
+//! none seen yet. The value is untrusted: one that does not parse is ignored.
+
+use std::time::Duration;
+
+use super::webhook_status::{WebhookStatus, WebhookView};
+use crate::cluster::{Call, Cluster, ClusterError};
+
+/// What a round of the leader's monitor leaves for the others.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Shared {
+    /// The leader that looked.
+    pub node: String,
+    /// Its `/readyz` line.
+    pub diagnosis: Option<String>,
+    pub view: Option<WebhookView>,
+    pub repair: Option<String>,
+}
+
+fn key(cluster: &Cluster) -> String {
+    cluster.key("telegram", "view")
+}
+
+/// Publishes what `status` holds after a round of this host's (the leader's).
+pub(super) async fn publish(cluster: &Cluster, status: &WebhookStatus, interval: Duration) {
+    let shared = Shared {
+        node: cluster.node().to_string(),
+        diagnosis: status.get(),
+        view: status.view(),
+        repair: status.last_repair(),
+    };
+    let json = serde_json::to_vec(&shared).unwrap_or_default();
+    let keep = (interval * 3).max(Duration::from_secs(60));
+    let _ = cluster.call::<()>(Call::Lease, &redis::Cmd::pset_ex(key(cluster), json, keep.as_millis() as u64)).await;
+}
+
+/// The leader's last round, if one is shared (`None` too for a value that does not parse).
+pub(super) async fn fetch(cluster: &Cluster) -> Result<Option<Shared>, ClusterError> {
+    let stored: Option<Vec<u8>> = cluster.call(Call::Lease, &redis::Cmd::get(key(cluster))).await?;
+    let Some(bytes) = stored else { return Ok(None) };
+    match serde_json::from_slice(&bytes) {
+        Ok(shared) => Ok(Some(shared)),
+        Err(e) => {
+            tracing::warn!("cluster: ignoring the Telegram webhook view in Redis: {e}");
+            Ok(None)
+        }
+    }
+}
