@@ -11,19 +11,8 @@
 
 use std::time::Duration;
 
-use super::webhook_status::{WebhookStatus, WebhookView};
+use super::webhook_status::{LeaderView, WebhookStatus};
 use crate::cluster::{Call, Cluster, ClusterError};
-
-/// What a round of the leader's monitor leaves for the others.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct Shared {
-    /// The leader that looked.
-    pub node: String,
-    /// Its `/readyz` line.
-    pub diagnosis: Option<String>,
-    pub view: Option<WebhookView>,
-    pub repair: Option<String>,
-}
 
 fn key(cluster: &Cluster) -> String {
     cluster.key("telegram", "view")
@@ -31,7 +20,7 @@ fn key(cluster: &Cluster) -> String {
 
 /// Publishes what `status` holds after a round of this host's (the leader's).
 pub(super) async fn publish(cluster: &Cluster, status: &WebhookStatus, interval: Duration) {
-    let shared = Shared {
+    let shared = LeaderView {
         node: cluster.node().to_string(),
         diagnosis: status.get(),
         view: status.view(),
@@ -43,7 +32,7 @@ pub(super) async fn publish(cluster: &Cluster, status: &WebhookStatus, interval:
 }
 
 /// The leader's last round, if one is shared (`None` too for a value that does not parse).
-pub(super) async fn fetch(cluster: &Cluster) -> Result<Option<Shared>, ClusterError> {
+pub(super) async fn fetch(cluster: &Cluster) -> Result<Option<LeaderView>, ClusterError> {
     let stored: Option<Vec<u8>> = cluster.call(Call::Lease, &redis::Cmd::get(key(cluster))).await?;
     let Some(bytes) = stored else { return Ok(None) };
     match serde_json::from_slice(&bytes) {

@@ -49,6 +49,18 @@ pub struct WebhookView {
     pub reached_at: Option<u64>,
 }
 
+/// What a cluster's leader saw in its last round (`shared_view` carries it
+/// through Redis), as a follower shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LeaderView {
+    /// The leader that looked.
+    pub node: String,
+    /// Its `/readyz` line.
+    pub diagnosis: Option<String>,
+    pub view: Option<WebhookView>,
+    pub repair: Option<String>,
+}
+
 /// `state` when Telegram's servers could not be reached in time.
 pub const UNREACHABLE: &str = "cannot reach Telegram";
 /// `state` when they answered, but not with a webhook's state (a refused token, a broken answer).
@@ -117,7 +129,7 @@ impl WebhookStatus {
     /// A follower in a cluster: the leader watches. With its last round
     /// (`shared`), this host shows what the leader saw, naming it; without,
     /// that the leader watches.
-    pub(super) fn set_follower(&self, leader: Option<&str>, shared: Option<super::shared_view::Shared>) {
+    pub(super) fn set_follower(&self, leader: Option<&str>, shared: Option<LeaderView>) {
         let Some(shared) = shared else {
             let line = match leader {
                 Some(node) => format!("watched by the cluster's leader, {node}"),
