@@ -72,7 +72,7 @@ upstream = "frontend"
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let hookgate = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = State::new(config, &Metrics::disabled(), None);
+    let state = State::new(config, &Metrics::disabled(), None, None);
     let daemon = tokio::spawn(serve(vec![listener], state, async {
         let _ = stopped.await;
     }));

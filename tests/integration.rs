@@ -16,6 +16,7 @@ mod admin;
 mod admin_limits;
 mod cli;
 mod cloudflare;
+mod cluster_guards;
 mod config_errors;
 mod dedupe;
 mod engine;
