@@ -252,3 +252,72 @@ async fn redis_stopped_mid_traffic_fails_no_request_and_the_hosts_share_again_on
     assert_eq!(backend.seen().len(), before + 1);
     assert_eq!(redis.keys("hookgate:dedupe:notify:*").len(), 1, "{:?}", redis.keys("*"));
 }
+
+/// The address of `host`'s listener of `kind` (`Plain`, `Tls`), from its log.
+fn listener(host: &Daemon, kind: &str) -> SocketAddr {
+    let lines = host.logs().into_iter().filter(|l| l.contains("listening") && !l.contains("admin listening"));
+    lines.zip(host.listening_addrs()).find(|(line, _)| line.contains(kind)).map(|(_, addr)| addr).unwrap()
+}
+
+/// The HTTP/2 path (hyper's service) shares as the engine's does: what one
+/// host answered over HTTP/2 another answers over HTTP/1.1, and back; and
+/// both draw on one bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_clients_share_the_answers_and_the_bucket_too() {
+    use common::tls_client::{Pki, client, connect};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let Some(redis) = Redis::start() else { return };
+    let pki = Pki::two_sites();
+    let backend = Upstream::start("backend").await;
+    let routes = "[[routes]]\nname = \"notify\"\npath_prefix = \"/reply/notify\"\nupstream = \"app\"\n\
+                  dedupe = { key = \"header:x-trade\" }\n\
+                  [[routes]]\nname = \"limited\"\npath_prefix = \"/limited\"\nupstream = \"app\"\n\
+                  rate_limit = { per_second = 0.2, burst = 2, key = \"route\" }\n";
+    let hosts = ["edge-1", "edge-2"].map(|node| {
+        let cluster =
+            format!("[cluster]\nredis = \"{}\"\nnode = \"{node}\"\ncall_timeout = \"1s\"\n[admin]", redis.url);
+        let file = common::tls_client::tls_config(&pki, &backend, routes)
+            .replace("[listen]\naddrs = []", "[listen]\naddrs = [\"127.0.0.1:0\"]")
+            .replace("[admin]", &cluster);
+        Daemon::start(&file)
+    });
+    let tls = connect(&client(&pki, &[b"h2"]), listener(&hosts[0], "Tls"), "a.test").await;
+    let (mut h2, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    let mut over_h2 = async |path: &str, trade: &str, reply: &str| {
+        let request = Request::post(format!("https://a.test{path}"))
+            .header("x-trade", trade)
+            .header("x-reply-body", reply)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = h2.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned(), retry_after)
+    };
+    let plain = listener(&hosts[1], "Plain");
+    let over_h1 = |path: &str, trade: &str, reply: &str| {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: a.test\r\nX-Trade: {trade}\r\nX-Reply-Body: {reply}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let answer = common::raw(plain, request.as_bytes());
+        (answer.status, answer.body_text(), answer.header("retry-after"))
+    };
+
+    assert_eq!(over_h2("/reply/notify", "A", "first over h2").await, (200, "first over h2".into(), None));
+    assert_eq!(over_h1("/reply/notify", "A", "not this"), (200, "first over h2".into(), None));
+    assert_eq!(over_h1("/reply/notify", "B", "first over h1"), (200, "first over h1".into(), None));
+    assert_eq!(over_h2("/reply/notify", "B", "not this").await, (200, "first over h1".into(), None));
+    assert_eq!(backend.seen().len(), 2, "each notify reached the backend once");
+
+    // A burst of 2 for the cluster, then one request per 5 s: edge-1 takes both.
+    assert_eq!(over_h2("/limited", "-", "in").await.0, 200);
+    assert_eq!(over_h2("/limited", "-", "in").await.0, 200);
+    assert_eq!(over_h1("/limited", "-", "over").0, 429, "edge-2 finds the bucket edge-1 emptied");
+    let refused = over_h2("/limited", "-", "over").await;
+    assert_eq!((refused.0, refused.2.is_some()), (429, true), "{refused:?}");
+    assert_eq!(backend.seen().len(), 4);
+}
