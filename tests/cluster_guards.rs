@@ -142,9 +142,12 @@ async fn a_slow_update_redelivered_to_the_other_host_is_handled_once_and_gets_th
     let counts = handled(&backend);
     assert_eq!(counts.len(), 16, "{counts:?}");
     assert!(counts.values().all(|n| *n == 1), "each update handled once across both hosts: {counts:?}");
+    // (On a slow machine a quick update may be redelivered too; it is answered the same way.)
+    let redeliveries: u32 = outcomes.iter().map(|(attempts, _)| attempts - 1).sum();
     let suppressed: f64 = hosts.iter().map(|h| metric(h, "hookgate_dedupe_suppressed_total", "")).sum();
-    assert_eq!(suppressed, 4.0, "the four redeliveries were answered by the host they reached");
-    assert_eq!(redis.keys("hookgate:dedupe:telegram-webhook:*").len(), 16, "each answer is stored in Redis");
+    assert_eq!(suppressed, f64::from(redeliveries), "every redelivery was answered by the host it reached");
+    let stored = || redis.keys("hookgate:dedupe:telegram-webhook:*").len() == 16;
+    assert!(common::eventually(Duration::from_secs(2), stored), "each answer is stored in Redis");
 
     // An update answered on edge-1, sent again to edge-2 later, is answered there alone.
     let again = [addrs[1], addrs[0]];
@@ -153,13 +156,13 @@ async fn a_slow_update_redelivered_to_the_other_host_is_handled_once_and_gets_th
     hosts[1].wait_for_log("redelivered update answered without forwarding it again", Duration::from_secs(2));
 }
 
-/// Requests sent every `every`, alternately to each host, for `run`: the
-/// status of each.
+/// Requests sent every `every` (or as fast as they are answered, if slower),
+/// alternately to each host, for `run`: the host, status and `Retry-After` of each.
 fn alternate(hosts: &[Daemon; 2], path: &str, every: Duration, run: Duration) -> Vec<(usize, u16, Option<String>)> {
     let start = Instant::now();
     let mut answers = Vec::new();
     for i in 0usize.. {
-        let at = start + every * i as u32;
+        let at = (start + every * i as u32).max(Instant::now());
         if at >= start + run {
             break;
         }
@@ -185,6 +188,7 @@ async fn a_rate_limit_of_10_per_second_holds_for_both_hosts_together() {
     let admitted = answers.iter().filter(|(_, status, _)| *status == 200).count();
     let refused = answers.iter().filter(|(_, status, _)| *status == 429).count();
     assert_eq!(admitted + refused, answers.len(), "every request is admitted or refused: {answers:?}");
+    common::say(&format!("{admitted} of {} admitted over 3 s by two hosts sharing 10/s (burst 2)", answers.len()));
     assert!((24..=44).contains(&admitted), "about 10/s in total over 3 s, not 20/s: {admitted} of {}", answers.len());
     for host in 0..2 {
         let here = answers.iter().filter(|(h, status, _)| *h == host && *status == 200).count();
@@ -320,4 +324,38 @@ async fn http2_clients_share_the_answers_and_the_bucket_too() {
     let refused = over_h2("/limited", "-", "over").await;
     assert_eq!((refused.0, refused.2.is_some()), (429, true), "{refused:?}");
     assert_eq!(backend.seen().len(), 4);
+}
+
+/// Redis is not trusted: a dedupe key or a bucket holding something hookgate
+/// never writes is no answer and no refusal; the request is forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn values_out_of_shape_in_redis_answer_nothing_and_refuse_nothing() {
+    let Some(redis) = Redis::start() else { return };
+    let backend = Upstream::start("backend").await;
+    let routes = "[[routes]]\nname = \"notify\"\npath_prefix = \"/reply/notify\"\nupstream = \"backend\"\n\
+                  dedupe = { key = \"header:x-trade\" }\nrate_limit = { per_second = 1, burst = 1, key = \"route\" }\n";
+    let host = Daemon::start(&config(&redis, "edge-1", &backend, routes));
+    let notify = |trade: &str, reply: &str| {
+        let request = format!(
+            "POST /reply/notify HTTP/1.1\r\nHost: hooks.example\r\nX-Trade: {trade}\r\nX-Reply-Body: {reply}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let answer = common::raw(host.addr, request.as_bytes());
+        (answer.status, answer.body_text())
+    };
+    let hex = |trade: &str| trade.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    // The bucket (1/s, burst 1) is refilled by hand before each request:
+    // whatever it holds, out of shape, counts as empty, never as full.
+    let cases = [("T1", "garbage", "x"), ("T2", "a999000x", "1e300"), ("T3", "a200300short", "-5"), ("T4", "", "")];
+    for (trade, value, bucket) in cases {
+        redis.cli(&["SET", &format!("hookgate:dedupe:notify:{}", hex(trade)), value]);
+        redis.cli(&["SET", "hookgate:rate:notify:route", bucket]);
+        assert_eq!(notify(trade, "forwarded"), (200, "forwarded".to_string()), "{trade} over {value:?}, {bucket:?}");
+    }
+    assert_eq!(backend.seen().len(), 4);
+    assert_eq!(notify("T5", "over"), (429, "too many requests\n".to_string()), "the bucket is kept in shape again");
+    redis.cli(&["DEL", "hookgate:rate:notify:route"]);
+    assert_eq!(notify("T2", "again"), (200, "forwarded".to_string()), "answered from this host's own table");
+    assert_eq!(backend.seen().len(), 4);
+    assert!(host.logs().iter().all(|l| !l.contains("panicked")));
 }
