@@ -4,13 +4,18 @@
 //! once too.
 //!
 //! One Redis key per dedupe key (`dedupe:<route>:<hex of the key>`) holds
-//! either a claim in flight (`i` + the claiming node and a token of its own,
-//! set `NX` for at most `claim_ttl`) or the first answer (`a` + status,
-//! content-type length, content type, body; set for the window over the claim
-//! it replaces). A ticket dropped unanswered deletes the key only while it
-//! still holds its own claim. Claiming is one script: claim if free, else
-//! return what is held; a repeat that finds another host's claim polls it
-//! (every `POLL`) within the same wait limit as a local wait.
+//! either a claim in flight (`i` + the claiming node and a token of its own)
+//! or the first answer (`a` + status, content-type length, content type,
+//! body; set for the window over the claim it replaces). Claiming is one
+//! script, a `SET NX` that returns what is held when it is not free, in one
+//! round trip. A claim expires after the window or twice the upstream's
+//! `response_timeout`, whichever is shorter: a request lasts no longer (its
+//! waiters give up at `response_timeout`), and a claim whose host died, or
+//! whose release failed, must not hold its key for a whole window. A ticket
+//! dropped unanswered deletes the key only while it still holds its own
+//! claim. A repeat that finds another host's claim polls it (every `POLL`)
+//! within the same wait limit as a local wait, then answers with the stored
+//! answer (remembered in this host's table too) or claims again.
 //!
 //! This host's table stays in front: a repeat on the same host is answered,
 //! or waits, there without asking Redis. Redis is a helper: an error, a
@@ -134,9 +139,7 @@ impl Shared {
     ) -> Settled {
         let name = self.name(&ticket.key);
         let marker = marker(self.cluster.node());
-        // A claim lasts as long as its request may (a waiter gives up at
-        // `wait_limit`): one whose host died, or whose release failed, does not
-        // hold its key for the whole window.
+        // See the module header.
         let ttl = window.min(wait_limit * 2).max(Duration::from_millis(1));
         loop {
             let mut claim = CLAIM.key(&name);
