@@ -220,6 +220,14 @@ async fn redis_stopped_mid_traffic_fails_no_request_and_the_hosts_share_again_on
     };
     let redis_up = |host: &Daemon| metric(host, "hookgate_cluster_redis_up", "");
 
+    // A failed answer is not remembered: its claim is released, and the
+    // retry on the other host goes through.
+    assert_eq!(notify(&hosts[0], "F1", "fail\r\nX-Reply-Status: 500").0, 500);
+    let released = || redis.keys("hookgate:dedupe:notify:*").is_empty();
+    assert!(common::eventually(Duration::from_secs(2), released), "{:?}", redis.keys("*"));
+    assert_eq!(notify(&hosts[1], "F1", "retried"), (200, "retried".to_string()));
+    assert_eq!(backend.seen().len(), 2);
+
     // Traffic on both hosts, each notify new: before, during and after the outage.
     let mut answers = Vec::new();
     let send = |n: usize, answers: &mut Vec<(usize, (u16, String))>| {
