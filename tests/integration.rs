@@ -17,6 +17,7 @@ mod admin_limits;
 mod cli;
 mod cloudflare;
 mod cluster_acme;
+mod cluster_guards;
 mod cluster_haproxy;
 mod cluster_leader;
 mod cluster_status;

@@ -6,10 +6,13 @@
 //! is enforced where the body streams. `Guards` is one route's guards as
 //! validated (`config` builds them from the file and writes them back in its
 //! spelling); this module runs them, and `GuardState` holds the counters that
-//! live as long as one config load.
+//! live as long as one config load. With `[cluster]`, the rate limit and
+//! `dedupe` share their state through Redis (`shared_rate`, `dedupe::shared`);
+//! each falls back to this host's own table when Redis fails.
 
 pub mod dedupe;
 mod rate;
+mod shared_rate;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,8 +23,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use dedupe::{Dedupe, DedupeSpec};
 pub use rate::{RateKey, RateLimit, RateLimiter};
+use shared_rate::SharedRate;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Call, Cluster};
 use crate::error::ProxyError;
 use crate::secret::Secret;
 use crate::verify::Verifier;
@@ -82,9 +86,20 @@ impl Guards {
     }
 }
 
+/// What `GuardState::admit` let through.
+pub struct Admitted {
+    /// The in-flight slot, with `max_in_flight`.
+    pub permit: Option<OwnedSemaphorePermit>,
+    /// The rate limit is checked in the cluster's bucket before forwarding.
+    pub shared_rate_due: bool,
+}
+
 /// Counters that belong to one route for one config load.
 pub struct GuardState {
     limiter: Option<RateLimiter>,
+    /// With `[cluster]` and a rate limit: the cluster's bucket, checked
+    /// before forwarding (`admit_shared`); `limiter` decides while Redis fails.
+    shared_rate: Option<SharedRate>,
     in_flight: Option<Arc<Semaphore>>,
     /// Kept across reloads (see `new`), so a redelivery is still recognised.
     pub dedupe: Option<Arc<Dedupe>>,
@@ -98,34 +113,61 @@ impl GuardState {
     /// any: its dedupe table is kept when the settings did not change.
     /// `cluster`: the cluster and this route's name, with `[cluster]`.
     pub fn new(guards: &Guards, previous: Option<&GuardState>, cluster: Option<(&Arc<Cluster>, &str)>) -> Self {
-        let kept = previous.and_then(|p| p.dedupe.clone()).filter(|d| Some(d.spec()) == guards.dedupe.as_ref());
+        let cluster: Option<(Arc<Cluster>, Arc<str>)> = cluster.map(|(cluster, route)| (cluster.clone(), route.into()));
+        let kept = previous
+            .and_then(|p| p.dedupe.clone())
+            .filter(|d| Some(d.spec()) == guards.dedupe.as_ref() && d.is_shared() == cluster.is_some());
+        let shared_rate = guards.rate_limit.zip(cluster.clone());
         GuardState {
             limiter: guards.rate_limit.as_ref().map(RateLimiter::new),
+            shared_rate: shared_rate.map(|(spec, (cluster, route))| SharedRate::new(cluster, route, spec)),
             in_flight: guards.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
-            dedupe: kept.or_else(|| guards.dedupe.clone().map(Dedupe::new)),
-            cluster: cluster.map(|(cluster, route)| (cluster.clone(), route.into())),
+            dedupe: kept.or_else(|| guards.dedupe.clone().map(|spec| Dedupe::shared_through(spec, cluster.clone()))),
+            cluster,
         }
     }
 
-    /// Runs every guard of `guards` for a request from `client`. On success
-    /// returns the in-flight permit to hold until the response ends.
-    pub fn admit(
-        &self,
-        guards: &Guards,
-        client: IpAddr,
-        headers: &HeaderMap,
-    ) -> Result<Option<OwnedSemaphorePermit>, ProxyError> {
+    /// Runs every guard of `guards` for a request from `client` that can be
+    /// run without waiting. On success returns the in-flight permit to hold
+    /// until the response ends, and whether the rate limit is still to be
+    /// checked in Redis (`admit_shared`, before forwarding).
+    pub fn admit(&self, guards: &Guards, client: IpAddr, headers: &HeaderMap) -> Result<Admitted, ProxyError> {
         if !guards.allows(client) {
             return Err(ProxyError::Forbidden);
         }
         guards.check_secret(headers)?;
+        let mut shared_rate_due = false;
         if let Some(limiter) = &self.limiter {
-            limiter.check(client).map_err(ProxyError::RateLimited)?;
+            match &self.shared_rate {
+                Some(shared) if shared.cluster().is_up() => shared_rate_due = true,
+                shared => {
+                    if let Some(shared) = shared {
+                        // Degraded: this host's bucket alone decides.
+                        shared.cluster().fell_back(Call::RateLimit);
+                    }
+                    limiter.check(client).map_err(ProxyError::RateLimited)?;
+                }
+            }
         }
-        match &self.in_flight {
-            None => Ok(None),
-            Some(slots) => slots.clone().try_acquire_owned().map(Some).map_err(|_| ProxyError::RouteBusy),
-        }
+        let permit = match &self.in_flight {
+            None => None,
+            Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| ProxyError::RouteBusy)?),
+        };
+        Ok(Admitted { permit, shared_rate_due })
+    }
+
+    /// The rate limit's check in the cluster's bucket, which `admit` left to
+    /// do; when Redis fails, this host's own bucket decides.
+    pub async fn admit_shared(&self, client: IpAddr) -> Result<(), ProxyError> {
+        let (Some(shared), Some(limiter)) = (&self.shared_rate, &self.limiter) else { return Ok(()) };
+        let verdict = match shared.check(client).await {
+            Ok(verdict) => verdict,
+            Err(_) => {
+                shared.cluster().fell_back(Call::RateLimit);
+                limiter.check(client)
+            }
+        };
+        verdict.map_err(ProxyError::RateLimited)
     }
 
     /// Forgets idle rate-limit buckets; returns how many are still tracked.

@@ -104,7 +104,7 @@ impl RateLimiter {
 }
 
 /// IPv4 addresses count alone; IPv6 addresses by their /64.
-fn bucket_key(ip: IpAddr) -> IpAddr {
+pub(super) fn bucket_key(ip: IpAddr) -> IpAddr {
     match crate::client_ip::canonical(ip) {
         IpAddr::V6(v6) => {
             let s = v6.segments();

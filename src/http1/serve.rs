@@ -18,7 +18,7 @@ use http::header::HeaderMap;
 
 use super::buffers;
 use super::client::{Client, HeadRead};
-use super::exchange::{Answering, Exchange, Exchanging, answer_local};
+use super::exchange::{self, Answering, Exchange, Exchanging, answer_local};
 use super::forward;
 use super::gate::{self, AtOnce, Gate};
 use super::head::{Framing, HeadError, RequestHead};
@@ -190,15 +190,19 @@ fn serve_request<S: Io>(
     }
 }
 
-/// The way out for a planned request: on a `verify`, `dedupe` or `store` route the
-/// gate first (which may refuse a signature or answer a redelivery itself), then
-/// the forwarding. What the gate can decide at once needs no future of its own.
+/// The way out for a planned request: a rate limit shared through Redis
+/// first (`[cluster]`), then on a `verify`, `dedupe` or `store` route the gate
+/// (which may refuse a signature or answer a redelivery itself), then the
+/// forwarding. What the gate can decide at once needs no future of its own.
 #[inline]
 fn forward_exchange<S: Io>(
     client: &mut Client<S>,
     mut exchange: Box<Exchange>,
     answering: Answering,
 ) -> Exchanging<'_> {
+    if let Some(route) = exchange.plan.shared_rate.take() {
+        return shared_rate_first(client, exchange, answering, route);
+    }
     let table = exchange.plan.dedupe.take();
     let gated = table.is_some() || exchange.plan.verify.is_some() || answering.state.keeps(exchange.ctx.route_ref);
     if !gated {
@@ -213,4 +217,22 @@ fn forward_exchange<S: Io>(
             }
         }),
     }
+}
+
+/// Awaits the route's rate limit in the cluster's bucket, then goes on as
+/// `forward_exchange`; over the limit, 429 before any of the body is read.
+#[cold]
+fn shared_rate_first<S: Io>(
+    client: &mut Client<S>,
+    exchange: Box<Exchange>,
+    answering: Answering,
+    route: usize,
+) -> Exchanging<'_> {
+    Box::pin(async move {
+        if let Err(error) = proxy::shared_rate(&answering.state, route, exchange.ctx.client).await {
+            let Exchange { ctx, framing, .. } = *exchange;
+            return exchange::fail(client, ctx, answering, error, framing).await;
+        }
+        forward_exchange(client, exchange, answering).await
+    })
 }

@@ -123,6 +123,9 @@ async fn forward_with_hyper(
         Plan::Challenge(lookup) => return Ok(Answer::Local(lookup.answer().await)),
         Plan::Forward(forward) => forward,
     };
+    if let Some(route) = forward.shared_rate {
+        super::shared_rate(state, route, ctx.client).await?;
+    }
     forward.added.insert_into(&mut parts.headers);
     let upstream = &state.upstreams[forward.upstream];
     let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);

@@ -101,6 +101,12 @@ pub fn repeated_answer(
     LocalResponse { status, body: answer.body, headers }
 }
 
+/// The rate limit of `route` in the cluster's bucket, which `plan` left to
+/// the front end to await (`Forward::shared_rate`) before the body is read.
+pub async fn shared_rate(state: &State, route: usize, client: std::net::IpAddr) -> Result<(), ProxyError> {
+    state.guard_state(route).admit_shared(client).await
+}
+
 /// What to do with a request, decided from its head alone.
 pub enum Plan {
     /// Answer it here (a `respond` route, the HTTPS redirect, an ACME
@@ -124,6 +130,9 @@ pub struct Forward {
     pub dedupe: Option<Arc<Dedupe>>,
     /// The route's signature check, when it has `verify`.
     pub verify: Option<Arc<Verifier>>,
+    /// The route (an index into the route table) whose rate limit is still
+    /// to be checked in the cluster's bucket (`shared_rate`) before forwarding.
+    pub shared_rate: Option<usize>,
     /// `X-Forwarded-*` and `Via`, which the head does not hold yet.
     pub added: headers::Added,
 }
@@ -191,7 +200,7 @@ pub fn plan(
     if guarded.as_ref().err() == Some(&ProxyError::Forbidden) {
         cloudflare_hint(state, conn, ctx);
     }
-    let Guarded { max_body, secret, dedupe, verify } = guarded?;
+    let Guarded { max_body, secret, dedupe, verify, shared_rate } = guarded?;
     // Past the guards: only a client the route admits learns that hookgate is there.
     if let Some(answer) = max_forwards::count_down(parts, secret.map(|s| &s.name))? {
         ctx.upstream = None;
@@ -201,7 +210,7 @@ pub fn plan(
     let upgrade = tunnel::requested(parts.version, &parts.headers);
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     let added = rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
-    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, verify, added }))
+    Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, verify, shared_rate, added }))
 }
 
 /// The first phase: a target within `max_uri_bytes` and one valid `Host`
@@ -266,11 +275,13 @@ struct Guarded<'a> {
     secret: Option<&'a SecretHeader>,
     dedupe: Option<Arc<Dedupe>>,
     verify: Option<Arc<Verifier>>,
+    shared_rate: Option<usize>,
 }
 
 /// Runs the selected route's guards (the `[default]` route has none): the
 /// in-flight slot they grant goes into the context, and a declared body over
-/// the route's `max_body` is refused before any of it is read.
+/// the route's `max_body` is refused before any of it is read. A rate limit
+/// shared through Redis is left to `shared_rate`, which the front ends await.
 #[inline(always)]
 fn guard<'a>(
     state: &'a State,
@@ -278,10 +289,13 @@ fn guard<'a>(
     parts: &Parts,
     ctx: &mut RequestContext,
 ) -> Result<Guarded<'a>, ProxyError> {
-    let mut guarded = Guarded { max_body: state.config.limits.max_body, secret: None, dedupe: None, verify: None };
+    let max_body = state.config.limits.max_body;
+    let mut guarded = Guarded { max_body, secret: None, dedupe: None, verify: None, shared_rate: None };
     if let Some(i) = route {
         let guards = &state.config.routes.routes()[i].guards;
-        ctx.permit = state.guard_state(i).admit(guards, ctx.client, &parts.headers)?.map(Arc::new);
+        let admitted = state.guard_state(i).admit(guards, ctx.client, &parts.headers)?;
+        ctx.permit = admitted.permit.map(Arc::new);
+        guarded.shared_rate = admitted.shared_rate_due.then_some(i);
         guarded.max_body = guards.max_body.unwrap_or(guarded.max_body);
         guarded.secret = guards.secret_header.as_ref();
         guarded.dedupe = state.guard_state(i).dedupe.clone();

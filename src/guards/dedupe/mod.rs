@@ -31,11 +31,14 @@
 //! flight passes new ones through unremembered.
 //!
 //! `DedupeSpec` is the validated `dedupe` setting a table runs; `ticket` holds
-//! the first request's claim and the capture of its answer.
+//! the first request's claim and the capture of its answer; with `[cluster]`,
+//! `shared` claims keys and stores answers in Redis too, so that a repeat is
+//! answered once across hosts.
 
 mod form;
 pub(crate) mod json;
 mod key;
+mod shared;
 mod ticket;
 
 use key::KeyHasher;
@@ -51,6 +54,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::HeaderValue;
 use tokio::sync::watch;
+
+use crate::cluster::Cluster;
+use shared::Shared;
 
 /// A validated `dedupe = { key, window, max_keys }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +242,8 @@ impl Table {
 pub struct Dedupe {
     spec: DedupeSpec,
     table: Mutex<Table>,
+    /// With `[cluster]`: claims and answers are shared through Redis too.
+    shared: Option<Shared>,
 }
 
 /// What to do with a request that has a key.
@@ -251,7 +259,19 @@ pub enum Claim {
 
 impl Dedupe {
     pub fn new(spec: DedupeSpec) -> Arc<Self> {
-        Arc::new(Dedupe { spec, table: Mutex::default() })
+        Dedupe::shared_through(spec, None)
+    }
+
+    /// A table whose claims and answers are shared through `cluster` (and
+    /// this route's name) too, when given.
+    pub fn shared_through(spec: DedupeSpec, cluster: Option<(Arc<Cluster>, Arc<str>)>) -> Arc<Self> {
+        let shared = cluster.map(|(cluster, route)| Shared::new(cluster, route));
+        Arc::new(Dedupe { spec, table: Mutex::default(), shared })
+    }
+
+    /// Whether claims go to Redis as well (`[cluster]`).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     pub fn spec(&self) -> &DedupeSpec {
@@ -272,7 +292,7 @@ impl Dedupe {
         table.expire(self.spec.window, now);
         if table.entries.len() >= self.spec.max_keys && !table.entries.contains_key(&key) && !table.evict_oldest() {
             // Full of keys in flight: this one is forwarded unremembered.
-            return Claim::Forward(Ticket { table: None, key });
+            return Claim::Forward(Ticket { table: None, key, shared: None });
         }
         table.make_room(self.spec.max_keys);
         match table.entries.entry(key.clone()) {
@@ -284,31 +304,52 @@ impl Dedupe {
             },
             hash_map::Entry::Vacant(entry) => {
                 entry.insert(Entry::InFlight(None));
-                Claim::Forward(Ticket { table: Some(self.clone()), key })
+                Claim::Forward(Ticket { table: Some(self.clone()), key, shared: None })
             }
         }
     }
 
     /// Claims `key` without waiting: `None` when the first request with it
-    /// is in flight (then `settle` waits for it). Most claims end here.
+    /// is in flight (then `settle` waits for it), or when the claim goes to
+    /// Redis too (`[cluster]`, while it answers). Most claims end here.
     pub fn settle_now(self: &Arc<Self>, key: &Key) -> Option<Settled> {
+        if self.shared.as_ref().is_some_and(Shared::is_up) {
+            return None;
+        }
         match self.claim(key.clone()) {
-            Claim::Forward(ticket) => Some(Settled::Forward(ticket)),
+            Claim::Forward(ticket) => {
+                if let Some(shared) = &self.shared {
+                    // Degraded: this host's claim alone decides.
+                    shared.fell_back();
+                }
+                Some(Settled::Forward(ticket))
+            }
             Claim::Answered(answer) => Some(Settled::Repeat(answer)),
             Claim::Wait(_) => None,
         }
     }
 
     /// Claims `key`, waiting (at most `wait_limit` in all) for a first
-    /// request in flight.
+    /// request in flight, on this host or (`[cluster]`) another.
     pub async fn settle(self: &Arc<Self>, key: Key, wait_limit: Duration) -> Settled {
-        let mut deadline = None;
+        let deadline = tokio::time::Instant::now() + wait_limit;
+        let settled = self.settle_here(key, deadline).await;
+        match (&self.shared, settled) {
+            // The table full of keys in flight passes this one unremembered.
+            (Some(shared), Settled::Forward(ticket)) if ticket.table.is_some() => {
+                shared.settle(ticket, self.spec.window, wait_limit, deadline).await
+            }
+            (_, settled) => settled,
+        }
+    }
+
+    /// `settle` on this host's table alone.
+    async fn settle_here(self: &Arc<Self>, key: Key, deadline: tokio::time::Instant) -> Settled {
         loop {
             match self.claim(key.clone()) {
                 Claim::Forward(ticket) => return Settled::Forward(ticket),
                 Claim::Answered(answer) => return Settled::Repeat(answer),
                 Claim::Wait(mut first) => {
-                    let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait_limit);
                     // Nothing is ever sent: the sender's drop is the news.
                     if tokio::time::timeout_at(deadline, first.changed()).await.is_err() {
                         return Settled::TimedOut;

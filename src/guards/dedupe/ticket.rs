@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::HeaderValue;
 
+use super::shared::SharedClaim;
 use super::{Data, Dedupe, INLINE_ANSWER, Key, MAX_BODY, MAX_CONTENT_TYPE};
 
 /// The right to forward the first request with a key. Dropped before its
@@ -16,6 +17,9 @@ pub struct Ticket {
     /// `None` when the table was full of keys in flight: nothing is remembered.
     pub(super) table: Option<Arc<Dedupe>>,
     pub(super) key: Key,
+    /// With `[cluster]`: this request's claim in Redis, where its answer is
+    /// stored too (or which is released when it ends unanswered).
+    pub(super) shared: Option<Box<SharedClaim>>,
 }
 
 impl Ticket {
@@ -56,6 +60,9 @@ impl Drop for Ticket {
         if let Some(table) = self.table.take() {
             let forgotten = table.lock().forget_in_flight(self.key.clone());
             drop(forgotten);
+        }
+        if let Some(shared) = self.shared.take() {
+            shared.release();
         }
     }
 }
@@ -108,6 +115,10 @@ impl Capture {
         let Capture { mut ticket, status, type_len, len, inline, spilled } = self;
         let Some(table) = ticket.table.take() else { return };
         let key = ticket.key.clone();
+        if let Some(shared) = ticket.shared.take() {
+            let data = if spilled.is_empty() { &inline[..len] } else { &spilled[..] };
+            shared.store(status, usize::from(type_len), data);
+        }
         let data = if spilled.is_empty() {
             Data::Inline(len as u8, inline)
         } else {
