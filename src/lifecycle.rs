@@ -88,18 +88,7 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     admin::check_token(admin_bound, None, &server.state().config, &path)?;
 
     let webhook = Arc::new(WebhookStatus::default());
-    let sources = Arc::new(status::Sources {
-        state: server.state_handle(),
-        metrics: metrics.clone(),
-        webhook: webhook.clone(),
-        config_path: path.display().to_string(),
-        started,
-        reloads: status::ReloadLog::default(),
-        listeners: Default::default(),
-        spool: spool.health(),
-    });
-    sources.reloads.loaded();
-    sources.set_listeners(server.bound());
+    let sources = status_sources(&server, &metrics, &webhook, &path, started, &spool);
     let (reload_tx, reload_rx) = mpsc::channel(4);
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %listener.local_addr()?, "admin listening");
@@ -130,6 +119,31 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
     running.serve(&mut signals, reload_rx).await;
     running.shut_down(&readiness).await;
     Ok(())
+}
+
+/// What the status page reads: the daemon's parts, the config file, the
+/// start time; loaded now, with the listeners bound.
+fn status_sources(
+    server: &Server,
+    metrics: &Arc<Metrics>,
+    webhook: &Arc<WebhookStatus>,
+    path: &std::path::Path,
+    started: std::time::Instant,
+    spool: &SpoolService,
+) -> Arc<status::Sources> {
+    let sources = Arc::new(status::Sources {
+        state: server.state_handle(),
+        metrics: metrics.clone(),
+        webhook: webhook.clone(),
+        config_path: path.display().to_string(),
+        started,
+        reloads: status::ReloadLog::default(),
+        listeners: Default::default(),
+        spool: spool.health(),
+    });
+    sources.reloads.loaded();
+    sources.set_listeners(server.bound());
+    sources
 }
 
 /// Serves systemd's sockets (which replace `[listen] addrs`) and binds the

@@ -89,18 +89,21 @@ pub fn route_table(config: &Config) -> String {
         let spool = &config.spool;
         let _ = writeln!(out, "spool: {} (max_bytes = {})", spool.dir.display(), spool.max_bytes);
     }
-    if let Some(cluster) = &config.cluster {
-        let (call_timeout, lease) =
-            (humantime::format_duration(cluster.call_timeout), humantime::format_duration(cluster.lease));
-        let _ = writeln!(
-            out,
-            "cluster: node {:?} through {} (key_prefix = {:?}, call_timeout = \"{call_timeout}\", lease = \"{lease}\")",
-            cluster.node,
-            cluster.redis.as_str(),
-            cluster.key_prefix
-        );
-    }
+    out.extend(cluster_line(config));
     out
+}
+
+/// `[cluster]` as `check` prints it, defaults filled in.
+fn cluster_line(config: &Config) -> Option<String> {
+    let cluster = config.cluster.as_ref()?;
+    let (call_timeout, lease) =
+        (humantime::format_duration(cluster.call_timeout), humantime::format_duration(cluster.lease));
+    Some(format!(
+        "cluster: node {:?} through {} (key_prefix = {:?}, call_timeout = \"{call_timeout}\", lease = \"{lease}\")\n",
+        cluster.node,
+        cluster.redis.as_str(),
+        cluster.key_prefix
+    ))
 }
 
 /// A route's `store` key as the file writes it, defaults filled in.

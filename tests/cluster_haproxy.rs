@@ -112,24 +112,26 @@ async fn haproxy_in_tcp_mode_spreads_clients_over_two_hosts_that_keep_their_addr
     let _haproxy = start_haproxy(&cfg, port);
     let balancer = std::net::SocketAddr::from(([127, 0, 0, 1], port));
 
-    for i in 0..6 {
-        let request = format!("GET /page/{i} HTTP/1.1\r\nHost: panel.test\r\nConnection: close\r\n\r\n");
+    // Round robin over the hosts HAProxy's checks find up: under load one may
+    // not be up for the first requests, so send until both served two.
+    let served = |d: &Daemon| d.logs().iter().filter(|l| l.contains("/page/")).count();
+    let mut sent = 0;
+    while sent < 40 && (served(&a) < 2 || served(&b) < 2) {
+        let request = format!("GET /page/{sent} HTTP/1.1\r\nHost: panel.test\r\nConnection: close\r\n\r\n");
         let response = raw_from("127.0.0.2", balancer, request.as_bytes());
         assert_eq!(response.status, 200, "{}", response.body_text());
+        sent += 1;
+        // The access line is written as the answer ends; give it a moment.
+        eventually(Duration::from_millis(500), || served(&a) + served(&b) == sent);
     }
+    common::say(&format!("cluster_haproxy: {sent} requests, {} to edge-1, {} to edge-2", served(&a), served(&b)));
+    assert!(served(&a) >= 2 && served(&b) >= 2, "both hosts take clients: {} and {}", served(&a), served(&b));
     let seen = app.seen();
-    assert_eq!(seen.len(), 6);
+    assert_eq!(seen.len(), sent);
     for request in &seen {
         let xff = request.headers.get("x-forwarded-for").map(|v| v.to_str().unwrap().to_string());
         assert_eq!(xff.as_deref(), Some("127.0.0.2"), "the client's address, from the PROXY header");
     }
-    let served = |d: &Daemon| d.logs().iter().filter(|l| l.contains("/page/")).count();
-    assert!(
-        eventually(Duration::from_secs(5), || served(&a) == 3 && served(&b) == 3),
-        "round robin: {} and {}",
-        served(&a),
-        served(&b)
-    );
 
     let leaders = || [&a, &b].iter().filter(|d| cluster(d)["is_leader"] == true).count();
     assert!(eventually(Duration::from_secs(10), || leaders() == 1), "one leader of the two");

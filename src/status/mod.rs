@@ -5,6 +5,7 @@
 //! activity (`recent`), the Telegram monitor's view, the last reload, the
 //! spool (`spool`), the cluster (`cluster`). `table` lays out the terminal's tables.
 
+mod certificates;
 pub mod cluster;
 mod html;
 pub mod signatures;
@@ -18,6 +19,7 @@ use std::time::{Instant, SystemTime};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+pub use certificates::{Acme, Certificate};
 pub use html::render;
 pub use terminal::summary;
 
@@ -212,25 +214,6 @@ pub struct Listener {
     pub kind: &'static str,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Certificate {
-    pub file: String,
-    pub names: Vec<String>,
-    pub days_left: i64,
-    /// `ok`, `amber` (under 14 days) or `red` (under 3).
-    pub level: &'static str,
-}
-
-/// `[listen.tls.acme]`: what it manages and how the last attempt went.
-#[derive(Debug, Serialize)]
-pub struct Acme {
-    pub domains: Vec<String>,
-    pub challenge: &'static str,
-    pub directory: String,
-    #[serde(flatten)]
-    pub report: crate::tls::AcmeReport,
-}
-
 impl Sources {
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state.load();
@@ -241,8 +224,8 @@ impl Sources {
         let upstreams = config.upstreams.iter().map(|u| self.upstream(u, &mut trouble)).collect();
         let telegram = self.telegram(config, &mut trouble);
         let listeners = self.listeners.lock().map(|l| l.clone()).unwrap_or_default();
-        let certificates = certificates(config, now, &mut trouble);
-        let acme = acme(config, &mut trouble);
+        let certificates = certificates::served(config, now, &mut trouble);
+        let acme = certificates::acme(config, &mut trouble);
         let reload = self.reloads.get();
         if let Some(attempt) = reload.last_reload.as_ref().filter(|a| !a.ok) {
             trouble.push(format!("the last reload failed: {}", attempt.message));
@@ -399,40 +382,6 @@ impl Sources {
 }
 
 /// The certificates the TLS listener serves; one near expiry is trouble.
-fn certificates(config: &Config, now: u64, trouble: &mut Vec<String>) -> Vec<Certificate> {
-    let served = config.listen.tls.iter().flat_map(|t| t.served_certificates());
-    served
-        .map(|c| {
-            let days_left = c.days_left(now as i64);
-            let level = match days_left {
-                d if d < RED_DAYS => "red",
-                d if d < AMBER_DAYS => "amber",
-                _ => "ok",
-            };
-            if level != "ok" {
-                trouble.push(format!("certificate {} expires in {days_left} days", c.cert_file));
-            }
-            Certificate { file: c.cert_file.clone(), names: c.names.clone(), days_left, level }
-        })
-        .collect()
-}
-
-/// `[listen.tls.acme]` and how obtaining its certificate goes; failing is trouble.
-fn acme(config: &Config, trouble: &mut Vec<String>) -> Option<Acme> {
-    let store = config.listen.tls.as_ref()?.acme.as_ref()?;
-    let settings = store.settings();
-    let report = store.report();
-    if let Some(error) = report.last_error.as_ref().filter(|_| report.state == "failing") {
-        trouble.push(format!("ACME is failing ({} attempts): {error}", report.failures));
-    }
-    Some(Acme {
-        domains: settings.domains.clone(),
-        challenge: settings.challenge.name(),
-        directory: settings.directory.clone(),
-        report,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::readable_ms;
