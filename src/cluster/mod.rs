@@ -16,9 +16,11 @@
 //! connection, reconnected with back-off in the background, cloned per call.
 //! `Cluster::call` and `Cluster::invoke` are the one way to Redis: they time
 //! the call, count it, and mark the host degraded or up. `acme` keeps ACME's
-//! certificate and challenges in Redis, sealed.
+//! certificate and challenges in Redis, sealed; `json`, the leader's small
+//! JSON values (the Telegram repair's memory, the webhook view).
 
 mod acme;
+mod json;
 mod lease;
 
 pub use acme::SharedCertificate;
@@ -186,8 +188,8 @@ struct Health {
     last_error: Option<String>,
 }
 
-/// The cluster as `hookgate status` and the status page show it.
-#[derive(Debug, Clone)]
+/// The cluster as `hookgate status`, the status page and `/status.json` show it.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ClusterReport {
     pub node: String,
     pub redis: String,

@@ -4,30 +4,12 @@
 //! dedupe and rate limits are per host until Redis answers, and nobody
 //! repairs the webhook or orders certificates meanwhile.
 
-use serde::Serialize;
-
 use crate::cluster::ClusterReport;
 use crate::telegram::cli::age;
 
-/// The cluster as `/status.json` carries it.
-#[derive(Debug, Serialize)]
-pub struct ClusterSection {
-    pub node: String,
-    pub redis: String,
-    /// `connecting` (at start-up), `sharing`, or `degraded` while Redis is unreachable.
-    pub state: &'static str,
-    /// Seconds in that state.
-    pub for_seconds: u64,
-    pub last_error: Option<String>,
-    /// The node holding the leader lease, if any.
-    pub leader: Option<String>,
-    pub is_leader: bool,
-}
-
-/// The section, with a `trouble` line while degraded.
-pub fn section(report: ClusterReport, trouble: &mut Vec<String>) -> ClusterSection {
-    let state = report.state;
-    if state == "degraded" {
+/// The cluster's part of the snapshot, with a `trouble` line while degraded.
+pub fn section(report: ClusterReport, trouble: &mut Vec<String>) -> ClusterReport {
+    if report.state == "degraded" {
         let error = report.last_error.as_deref().unwrap_or("no answer yet");
         trouble.push(format!(
             "cluster: degraded for {}: Redis {} unreachable ({error}); dedupe and rate limits are per host, \
@@ -36,15 +18,7 @@ pub fn section(report: ClusterReport, trouble: &mut Vec<String>) -> ClusterSecti
             report.redis
         ));
     }
-    ClusterSection {
-        node: report.node,
-        redis: report.redis,
-        state,
-        for_seconds: report.for_seconds,
-        last_error: report.last_error,
-        leader: report.leader,
-        is_leader: report.is_leader,
-    }
+    report
 }
 
 /// One line, as both the page and the terminal say it:

@@ -156,7 +156,7 @@ pub struct Snapshot {
     /// through a Cloudflare address that is not trusted; also a `trouble` line.
     pub cloudflare_untrusted: Option<crate::cloudflare::Seen>,
     /// `None` without `[cluster]`.
-    pub cluster: Option<cluster::ClusterSection>,
+    pub cluster: Option<crate::cluster::ClusterReport>,
     /// What needs attention, one line each (`hookgate status` exits 1 for
     /// any): the verdict is the worst of the parts above.
     pub trouble: Vec<String>,

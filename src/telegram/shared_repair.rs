@@ -37,21 +37,11 @@ fn key(cluster: &Cluster) -> String {
 
 /// The memory the last leader left, if any (`None` also for a value that does not parse).
 pub(super) async fn load(cluster: &Cluster) -> Result<Option<Memory>, ClusterError> {
-    let stored: Option<Vec<u8>> = cluster.call(Call::Lease, &redis::Cmd::get(key(cluster))).await?;
-    let Some(bytes) = stored else { return Ok(None) };
-    match serde_json::from_slice(&bytes) {
-        Ok(memory) => Ok(Some(memory)),
-        Err(e) => {
-            tracing::warn!("cluster: ignoring the Telegram repair memory in Redis: {e}");
-            Ok(None)
-        }
-    }
+    cluster.get_json(Call::Lease, &key(cluster), "the Telegram repair memory").await
 }
 
 pub(super) async fn save(cluster: &Cluster, memory: &Memory) -> Result<(), ClusterError> {
-    let json = serde_json::to_vec(memory).unwrap_or_default();
-    let set = redis::Cmd::pset_ex(key(cluster), json, KEEP.as_millis() as u64);
-    cluster.call::<()>(Call::Lease, &set).await
+    cluster.set_json(Call::Lease, &key(cluster), memory, KEEP).await
 }
 
 #[cfg(test)]

@@ -26,20 +26,11 @@ pub(super) async fn publish(cluster: &Cluster, status: &WebhookStatus, interval:
         view: status.view(),
         repair: status.last_repair(),
     };
-    let json = serde_json::to_vec(&shared).unwrap_or_default();
     let keep = (interval * 3).max(Duration::from_secs(60));
-    let _ = cluster.call::<()>(Call::Lease, &redis::Cmd::pset_ex(key(cluster), json, keep.as_millis() as u64)).await;
+    let _ = cluster.set_json(Call::Lease, &key(cluster), &shared, keep).await;
 }
 
 /// The leader's last round, if one is shared (`None` too for a value that does not parse).
 pub(super) async fn fetch(cluster: &Cluster) -> Result<Option<LeaderView>, ClusterError> {
-    let stored: Option<Vec<u8>> = cluster.call(Call::Lease, &redis::Cmd::get(key(cluster))).await?;
-    let Some(bytes) = stored else { return Ok(None) };
-    match serde_json::from_slice(&bytes) {
-        Ok(shared) => Ok(Some(shared)),
-        Err(e) => {
-            tracing::warn!("cluster: ignoring the Telegram webhook view in Redis: {e}");
-            Ok(None)
-        }
-    }
+    cluster.get_json(Call::Lease, &key(cluster), "the Telegram webhook view").await
 }

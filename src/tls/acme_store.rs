@@ -266,10 +266,7 @@ impl AcmeStore {
         cert: CertificateDer<'static>,
         key: PrivateKeyDer<'static>,
     ) -> Result<(), StoreError> {
-        // Not `CertifiedKey::from_der`: its check parses the certificate with
-        // webpki, which refuses the critical acmeIdentifier extension.
-        let key = provider().key_provider.load_private_key(key).map_err(StoreError::ChallengeCertificate)?;
-        lock(&self.alpn).insert(domain.to_string(), Arc::new(CertifiedKey::new(vec![cert], key)));
+        lock(&self.alpn).insert(domain.to_string(), challenge_key(cert, key)?);
         Ok(())
     }
 
@@ -292,11 +289,11 @@ impl AcmeStore {
         cert: CertificateDer<'static>,
         key: PrivateKeyDer<'static>,
     ) -> Result<(), StoreError> {
-        let key = provider().key_provider.load_private_key(key).map_err(StoreError::ChallengeCertificate)?;
+        let certified = challenge_key(cert, key)?;
         let mut lent = lock(&self.lent);
         let now = Instant::now();
         lent.retain(|_, (_, until)| *until > now);
-        lent.insert(domain.to_ascii_lowercase(), (Arc::new(CertifiedKey::new(vec![cert], key)), now + LENT_FOR));
+        lent.insert(domain.to_ascii_lowercase(), (certified, now + LENT_FOR));
         Ok(())
     }
 
@@ -340,4 +337,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial).map_err(fail)?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(fail)?;
     std::fs::rename(&partial, path).map_err(fail)
+}
+
+/// A tls-alpn-01 challenge certificate with its key, ready to present.
+/// Not `CertifiedKey::from_der`: its check parses the certificate with
+/// webpki, which refuses the critical acmeIdentifier extension.
+fn challenge_key(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Result<Arc<CertifiedKey>, StoreError> {
+    let key = provider().key_provider.load_private_key(key).map_err(StoreError::ChallengeCertificate)?;
+    Ok(Arc::new(CertifiedKey::new(vec![cert], key)))
 }
