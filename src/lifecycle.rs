@@ -281,13 +281,17 @@ impl Running {
         let outcome = match loaded {
             Err(e) => Err(ReloadError::from(e)),
             Ok(config) => {
-                warn_about_restart_only_changes(&self.server.state().config, &config);
+                let notes = restart_only_changes(&self.server.state().config, &config);
                 let routes = config.routes.routes().len();
                 let depot = self.spool.open_if_needed(&config).await;
                 let previous = self.server.state();
                 let state =
                     State::new(config, &self.metrics, Some(&previous), previous.cluster.as_ref()).with_depot(depot);
-                let summary = format!("reloaded {}: {routes} routes", self.path.display());
+                let mut summary = format!("reloaded {}: {routes} routes", self.path.display());
+                for note in notes {
+                    summary.push_str("; ");
+                    summary.push_str(note);
+                }
                 self.server.reload(state).await.map(|()| summary).map_err(ReloadError::from)
             }
         };
@@ -336,18 +340,23 @@ fn raise_file_limit(max_connections: usize) {
     }
 }
 
-/// `[log]`, `[admin]` and `[cluster]` are set up once at start-up.
-fn warn_about_restart_only_changes(old: &Config, new: &Config) {
+/// `[log]`, `[admin]` and `[cluster]` are set up once at start-up: what a
+/// reload changed of them, logged, and said in the reload's answer.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let cluster = |c: &Config| c.cluster.as_ref().map(crate::cluster::ClusterSettings::fingerprint);
-    if cluster(old) != cluster(new) {
-        tracing::warn!("[cluster] changed; it takes effect at the next restart");
+    let changed = [
+        (cluster(old) != cluster(new), "[cluster] changed; it takes effect at the next restart"),
+        (old.admin != new.admin, "[admin] addr changed; it takes effect at the next restart"),
+        (
+            old.log.format != new.log.format || old.log.level != new.log.level,
+            "[log] changed; it takes effect at the next restart",
+        ),
+    ];
+    let notes: Vec<&'static str> = changed.into_iter().filter_map(|(changed, note)| changed.then_some(note)).collect();
+    for note in &notes {
+        tracing::warn!("{note}");
     }
-    if old.admin != new.admin {
-        tracing::warn!("[admin] addr changed; it takes effect at the next restart");
-    }
-    if old.log.format != new.log.format || old.log.level != new.log.level {
-        tracing::warn!("[log] changed; it takes effect at the next restart");
-    }
+    notes
 }
 
 fn status(server: &Server) -> String {

@@ -2,7 +2,9 @@
 //! with `send-proxy-v2` in front of two hookgates that share a redis-server,
 //! each with the README's own `[listen]` and `[cluster]` lines (read from the
 //! README, so the two cannot drift), addresses moved to loopback: the
-//! balancer's 10.0.0.2 becomes 127.0.0.1, the hosts' ports free ones.
+//! balancer's 10.0.0.2 becomes 127.0.0.1, the hosts' ports free ones, and
+//! `[listen.tls]` left out (its ACME order would go to Let's Encrypt). The
+//! README's haproxy.cfg is used whole, its `defaults` and timeouts included.
 //!
 //! What this shows: HAProxy spreads the connections over both hosts, each
 //! host reads the client's address from the PROXY header (a client on
@@ -49,17 +51,20 @@ impl Drop for Haproxy {
 fn start_haproxy(cfg: &str, port: u16) -> Haproxy {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("haproxy.cfg");
-    let global =
-        "global\n    maxconn 256\ndefaults\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n";
-    std::fs::write(&path, format!("{global}{cfg}")).unwrap();
+    std::fs::write(&path, format!("global\n    maxconn 256\n{cfg}")).unwrap();
     let child = Command::new("haproxy").arg("-db").arg("-f").arg(&path).stdout(Stdio::null()).spawn().unwrap();
     let up = eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     assert!(up, "haproxy listens on {port}");
     Haproxy { child, _dir: dir }
 }
 
-/// The README's hookgate.toml for `node`, on loopback, with `app` as the site.
+/// The README's hookgate.toml for `node`, on loopback, with `app` as the site,
+/// without its `[listen.tls]` tables (the ACME order would go to Let's
+/// Encrypt; HAProxy passes the bytes of port 443 as it does those of 80).
 fn hookgate_config(block: &str, redis: &Redis, node: &str, app: &Upstream) -> String {
+    let (before_tls, rest) = block.split_once("[listen.tls]").expect("the README's toml has [listen.tls]");
+    let (_, from_cluster) = rest.split_once("[cluster]").expect("and [cluster] after it");
+    let block = format!("{before_tls}[cluster]{from_cluster}");
     let listen = block
         .replace("\"0.0.0.0:80\"", "\"127.0.0.1:0\"")
         .replace("\"10.0.0.2\"", "\"127.0.0.1\"")
@@ -75,9 +80,9 @@ fn hookgate_config(block: &str, redis: &Redis, node: &str, app: &Upstream) -> St
 
 fn start_host(block: &str, redis: &Redis, node: &str, app: &Upstream) -> (tempfile::TempDir, Daemon) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::create_dir(dir.path().join("credentials")).unwrap();
     std::fs::write(
-        dir.path().join("secrets/cluster.key"),
+        dir.path().join("credentials/cluster.key"),
         "5f1d0c7e9a8b6f4e3d2c1b0a99887766554433221100ffeeddccbbaa99887766\n",
     )
     .unwrap();
@@ -104,9 +109,12 @@ async fn haproxy_in_tcp_mode_spreads_clients_over_two_hosts_that_keep_their_addr
     let (_dir_a, a) = start_host(&toml, &redis, "edge-1", &app);
     let (_dir_b, b) = start_host(&toml, &redis, "edge-2", &app);
 
-    let port = free_port();
+    let (port, tls_port) = (free_port(), free_port());
     let cfg = cfg
-        .replace("bind :443", &format!("bind 127.0.0.1:{port}"))
+        .replace("bind :80", &format!("bind 127.0.0.1:{port}"))
+        .replace("bind :443", &format!("bind 127.0.0.1:{tls_port}"))
+        .replace("10.0.0.11:80", &a.addr.to_string())
+        .replace("10.0.0.12:80", &b.addr.to_string())
         .replace("10.0.0.11:443", &a.addr.to_string())
         .replace("10.0.0.12:443", &b.addr.to_string());
     let _haproxy = start_haproxy(&cfg, port);

@@ -104,7 +104,7 @@ async fn two_hosts_share_one_leader_and_say_when_redis_is_gone_and_back() {
     let out = hookgate_status(&b);
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "degraded is trouble: {said}");
-    assert!(said.contains("cluster node edge-b: degraded: cannot reach"), "{said}");
+    assert!(said.contains("cluster node edge-b: degraded: not sharing through"), "{said}");
     a.wait_for_log("cluster: degraded", WAIT);
 
     redis.restart();
@@ -175,4 +175,52 @@ async fn a_host_starts_and_serves_with_redis_unreachable() {
     let c = cluster(&daemon);
     assert_eq!((c["is_leader"].as_bool(), c["leader"].is_null()), (Some(false), true), "{c}");
     assert!(c["last_error"].as_str().is_some_and(|e| e.contains("refused")), "{c}");
+}
+
+/// `[cluster]` is read at start-up: a reload that changes it says so in its
+/// answer (what `hookgate reload` prints), not only in the daemon's log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_changes_the_cluster_says_it_waits_for_a_restart() {
+    let Some(redis) = Redis::start() else { return };
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&config(&app, &redis.url, "edge-a", "2s"));
+    let admin = format!("addr = \"{}\"", daemon.admin.unwrap());
+    let renamed = config(&app, &redis.url, "edge-renamed", "2s").replacen("addr = \"127.0.0.1:0\"", &admin, 1);
+    daemon.rewrite_config(&renamed);
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["reload", "-c"]).arg(&daemon.config_path).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains("reloaded") && said.contains("[cluster] changed; it takes effect at the next restart"),
+        "{said}"
+    );
+    assert_eq!(cluster(&daemon)["node"], "edge-a", "the running node keeps its name until a restart");
+}
+
+/// Redis stalls for a moment (SIGSTOP) while edge-a leads: both hosts
+/// degrade and nobody leads; when it answers again, the lease key still
+/// holds edge-a's value (nobody took it), so edge-a leads again at once, not
+/// when its 30 s lease would have run out.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_stall_of_redis_the_leader_takes_its_lease_back() {
+    let Some(redis) = Redis::start() else { return };
+    let app = Upstream::start("app").await;
+    let a = Daemon::start(&config(&app, &redis.url, "edge-a", "30s"));
+    assert!(eventually(WAIT, || cluster(&a)["is_leader"] == true), "{}", cluster(&a));
+    let b = Daemon::start(&config(&app, &redis.url, "edge-b", "30s"));
+    assert!(eventually(WAIT, || cluster(&b)["leader"] == "edge-a"), "{}", cluster(&b));
+
+    redis.pause();
+    for host in [&a, &b] {
+        assert!(eventually(WAIT, || cluster(host)["state"] == "degraded"), "{}", cluster(host));
+        assert!(cluster(host)["leader"].is_null(), "no leader is known while degraded: {}", cluster(host));
+    }
+    assert_eq!(cluster(&a)["is_leader"], false);
+    redis.resume();
+    let back = Instant::now();
+    assert!(eventually(WAIT, || cluster(&a)["is_leader"] == true), "{}", cluster(&a));
+    assert!(back.elapsed() < Duration::from_secs(10), "well before the 30 s lease ran out: {:?}", back.elapsed());
+    assert!(eventually(WAIT, || cluster(&b)["leader"] == "edge-a"), "{}", cluster(&b));
+    a.wait_for_log("cluster: this host stops leading", WAIT);
 }

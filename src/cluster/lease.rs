@@ -10,7 +10,9 @@
 //! each action the leader checks that the key still holds its own value
 //! (`still_holds`): a host that stalled past its lease, and whose lease
 //! another took, does not act. At shutdown the lease is deleted if still
-//! ours, so another host takes it within a tenth of a lease.
+//! ours, so another host takes it within a tenth of a lease. A host that
+//! stepped down for an outage of Redis takes its lease back when Redis
+//! answers and the key still holds its value (nobody took it meanwhile).
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -64,24 +66,40 @@ return 0
 /// Keeps trying to take, or renewing, the lease while the cluster lives.
 pub(super) async fn hold(cluster: Weak<Cluster>) {
     let script = Script::new(TAKE_OR_RENEW);
+    // The value this host last held, kept when it stepped down for an outage
+    // of Redis: if the key still holds it when Redis answers again, nobody
+    // took the lease meanwhile, and this host takes it back at once rather
+    // than leaving the cluster without a leader until it expires.
+    let mut last_held = String::new();
+    let mut warned_twin = false;
     loop {
         let Some(cluster) = cluster.upgrade() else { return };
         if cluster.stopping.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let lease = cluster.settings.lease;
-        let ours = cluster.leadership().map(|fence| fence.value).unwrap_or_default();
+        let ours = cluster.leadership().map_or_else(|| last_held.clone(), |fence| fence.value);
         let mut invocation = script.key(cluster.key("lease", "leader"));
         invocation.key(cluster.key("lease", "fence")).arg(cluster.node()).arg(lease.as_millis() as u64).arg(&ours);
         invocation.arg((crate::metrics::unix_now() * 1000.0) as u64);
         match cluster.invoke::<(u8, String)>(Call::Lease, &invocation).await {
             Ok((1, value)) => {
                 let number = value.rsplit_once('#').and_then(|(_, n)| n.parse().ok()).unwrap_or(0);
+                last_held.clone_from(&value);
                 lead(&cluster, Some(Fence { value, number }));
             }
             Ok((_, holder)) => {
+                last_held.clear();
                 lead(&cluster, None);
-                *lock(&cluster.leader) = Some(node_of(&holder).to_string()).filter(|n| !n.is_empty());
+                let node = node_of(&holder);
+                if node == cluster.node() && !warned_twin {
+                    warned_twin = true;
+                    tracing::warn!(
+                        node,
+                        "cluster: another host holds the lease under this host's node name; give each host its own [cluster] node"
+                    );
+                }
+                *lock(&cluster.leader) = Some(node.to_string()).filter(|n| !n.is_empty());
             }
             // `mark_down` has given the lease up.
             Err(_) => *lock(&cluster.leader) = None,
@@ -111,8 +129,9 @@ fn lead(cluster: &Cluster, fence: Option<Fence>) {
     });
 }
 
-/// Stops leading, if this host led, for `why`.
+/// Stops leading, if this host led, for `why`; which host leads is unknown now.
 pub(super) fn step_down(cluster: &Cluster, why: &str) {
+    *lock(&cluster.leader) = None;
     if cluster.leadership.send_if_modified(|held| held.take().is_some()) {
         cluster.metrics.leader.set(0.0);
         tracing::warn!(node = %cluster.node(), "cluster: this host stops leading: {why}");

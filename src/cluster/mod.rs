@@ -91,8 +91,9 @@ impl RedisUrl {
             return Err(ClusterError::Url(format!("{url:?}: the scheme must be redis:// or rediss://")));
         }
         let info = url.into_connection_info().map_err(|e| ClusterError::Url(format!("{url:?}: {e}")))?;
-        if info.redis_settings().password().is_some() {
-            return Err(ClusterError::Url("a password goes in password_file, never in the URL".into()));
+        // The URL is shown on the status page, in logs and by `check`.
+        if info.redis_settings().password().is_some() || url.to_ascii_lowercase().contains("password=") {
+            return Err(ClusterError::PasswordInUrl);
         }
         Ok(RedisUrl { written: url.to_string(), info })
     }
@@ -119,6 +120,8 @@ impl PartialEq for RedisUrl {
 pub enum ClusterError {
     #[error("invalid redis URL {0}")]
     Url(String),
+    #[error("a password goes in password_file, never in the redis URL")]
+    PasswordInUrl,
     #[error("Redis did not answer within {0:?}")]
     TimedOut(Duration),
     #[error("Redis: {0}")]
@@ -402,6 +405,10 @@ mod tests {
         let with_password = RedisUrl::parse("redis://:hunter2@10.0.0.5:6379/0").unwrap_err();
         assert!(with_password.to_string().contains("password_file"), "{with_password}");
         assert!(!with_password.to_string().contains("hunter2"));
+        assert_eq!(
+            RedisUrl::parse("redis://10.0.0.5:6379/0?password=hunter2").unwrap_err(),
+            ClusterError::PasswordInUrl
+        );
         assert!(RedisUrl::parse("http://10.0.0.5:6379").is_err());
         assert!(RedisUrl::parse("redis://").is_err());
     }

@@ -35,7 +35,7 @@ impl Checker<'_> {
             self.problem(
                 &child(&at, "encryption_key_file"),
                 "is required with [listen.tls.acme]: the hosts share the certificate and its private key through \
-                 Redis, encrypted with this key (openssl rand -hex 32 > /etc/hookgate/cluster.key)",
+                 Redis, encrypted with this key (openssl rand -hex 32 > /etc/hookgate/credentials/cluster.key)",
             );
         }
         let key_prefix = raw.key_prefix.unwrap_or_else(|| ClusterSettings::DEFAULT_KEY_PREFIX.to_string());

@@ -12,7 +12,7 @@ pub fn section(report: ClusterReport, trouble: &mut Vec<String>) -> ClusterRepor
     if report.state == "degraded" {
         let error = report.last_error.as_deref().unwrap_or("no answer yet");
         trouble.push(format!(
-            "cluster: degraded for {}: Redis {} unreachable ({error}); dedupe and rate limits are per host, \
+            "cluster: degraded for {}: Redis {} failed ({error}); dedupe and rate limits are per host, \
              and no host repairs the webhook or orders certificates, until it answers",
             age(report.for_seconds),
             report.redis
@@ -30,7 +30,7 @@ pub fn line(node: &str, redis: &str, state: &str, for_seconds: u64, leader: Opti
         (false, None) => "no leader".to_string(),
     };
     let what = match state {
-        "degraded" => format!("degraded: cannot reach {redis}"),
+        "degraded" => format!("degraded: not sharing through {redis}"),
         "sharing" => format!("sharing state through {redis}"),
         _ => format!("connecting to {redis}"),
     };

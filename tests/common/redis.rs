@@ -1,7 +1,7 @@
 //! Debian's `redis-server` on a loopback port of its own, for the
 //! `[cluster]` tests: started per test in a temporary directory, with no
-//! persistence, and stopped (or restarted on the same port) when the test
-//! says. `cli` runs `redis-cli` against it, to look at what hookgate wrote.
+//! persistence, and stopped (or restarted on the same port, or frozen and
+//! let go) when the test says. `cli` runs `redis-cli` against it, to look at what hookgate wrote.
 //!
 //! On a machine without redis-server, `start` returns `None` after saying
 //! the test is skipped; see `super::have_tool`.
@@ -68,6 +68,22 @@ impl Redis {
         let port = self.port;
         let gone = super::eventually(Duration::from_secs(5), || TcpStream::connect(("127.0.0.1", port)).is_err());
         assert!(gone, "redis-server on port {port} still accepts");
+    }
+
+    /// Freezes it (SIGSTOP): connections stay open and nothing answers, as
+    /// in a network stall; `resume` lets it go on with everything it held.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("redis-server runs").id().to_string();
+        let status = Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap();
+        assert!(status.success(), "kill -{name} {pid}");
     }
 
     /// Starts it again on the same port, empty.

@@ -83,7 +83,7 @@ fn cluster(out: &mut String, s: &Snapshot) {
         "sharing" => "ok",
         _ => "muted",
     };
-    let error = c.last_error.as_deref().filter(|_| c.state == "degraded").map(|e| format!(": {}", esc(e)));
+    let error = c.last_error.as_deref().filter(|_| c.state == "degraded").map(|e| format!(" (last error: {})", esc(e)));
     let _ = writeln!(
         out,
         "<h2>Cluster</h2><p id=\"cluster\"><span class=\"badge {badge}\">{}</span> {}{}</p>",
