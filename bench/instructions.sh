@@ -24,7 +24,7 @@ DURATION=${DURATION:-8}
 require_tools "apt-get install nginx-light wrk curl valgrind" nginx wrk curl valgrind callgrind_control
 if [ -z "${HOOKGATE:-}" ]; then
     cargo build --release --quiet --bin hookgate
-    HOOKGATE=$PWD/target/release/hookgate
+    HOOKGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/hookgate
 fi
 
 make_workdir instr

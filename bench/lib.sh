@@ -124,7 +124,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%
 hookgate_binary() {
     if [ -z "${HOOKGATE:-}" ]; then
         cargo build --release --quiet --bin hookgate
-        HOOKGATE=$PWD/target/release/hookgate
+        HOOKGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/hookgate
     fi
 }
 

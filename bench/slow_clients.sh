@@ -20,8 +20,8 @@ CONNS=${CONNS:-4000}
 SECONDS_MEASURED=${SECONDS_MEASURED:-20}
 require_tools "apt-get install nginx-light slowhttptest" nginx slowhttptest
 cargo build --release --quiet --bin hookgate --example loadgen
-HOOKGATE=$PWD/target/release/hookgate
-LOADGEN=$PWD/target/release/examples/loadgen
+HOOKGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/hookgate
+LOADGEN=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/loadgen
 # slowhttptest runs are not in PIDS (each is waited for), but one cut short may linger.
 cleanup_more() { pkill -f "slowhttptest.*1928" 2>/dev/null || true; }
 make_workdir slow

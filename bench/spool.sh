@@ -74,9 +74,9 @@ if [ -n "${HOOKGATE:-}" ]; then
     cargo build --release --quiet --example loadgen
 else
     cargo build --release --quiet --bin hookgate --example loadgen
-    HOOKGATE=$PWD/target/release/hookgate
+    HOOKGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/hookgate
 fi
-LOADGEN=$PWD/target/release/examples/loadgen
+LOADGEN=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/loadgen
 
 make_workdir spool
 BACK=19401; PROXY=19483
