@@ -26,14 +26,7 @@ addrs = ["127.0.0.1:0"]
 {extra}
 [listen.tls]
 addrs = ["127.0.0.1:{tls}"]
-[listen.tls.acme]
-domains = ["shop.test", "www.shop.test"]
-contact = "mailto:ops@shop.test"
-directory = "{directory}"
-cache_dir = "{cache}"
-challenge = "{challenge}"
-ca_file = "{ca}"
-[admin]
+{acme}[admin]
 addr = "127.0.0.1:0"
 [upstreams.app]
 url = "{app}"
@@ -41,9 +34,7 @@ url = "{app}"
 upstream = "app"
 "#,
         tls = pebble.tls_port,
-        directory = pebble.directory,
-        cache = cache.display(),
-        ca = pebble.ca_file,
+        acme = pebble.acme_table(cache, challenge),
         app = app.url(),
     )
 }

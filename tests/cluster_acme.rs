@@ -50,14 +50,7 @@ impl Host {
 addrs = ["{plain}"]
 [listen.tls]
 addrs = ["{tls}"]
-[listen.tls.acme]
-domains = ["shop.test", "www.shop.test"]
-contact = "mailto:ops@shop.test"
-directory = "{directory}"
-cache_dir = "{cache}"
-challenge = "{challenge}"
-ca_file = "{ca}"
-[cluster]
+{acme}[cluster]
 redis = "{redis}"
 node = "{node}"
 lease = "2s"
@@ -71,9 +64,7 @@ upstream = "app"
 "#,
             plain = self.plain,
             tls = self.tls,
-            directory = pebble.directory,
-            cache = self.cache.path().display(),
-            ca = pebble.ca_file,
+            acme = pebble.acme_table(self.cache.path(), challenge),
             redis = redis.url,
             node = self.node,
             key = key.display(),

@@ -112,28 +112,37 @@ pub(super) async fn hold(cluster: Weak<Cluster>) {
 
 /// Records this host as leading (`Some`) or not, and says so when it changes.
 fn lead(cluster: &Cluster, fence: Option<Fence>) {
-    let node = cluster.node().to_string();
-    if let Some(fence) = &fence {
-        *lock(&cluster.leader) = Some(node.clone());
-        if cluster.leadership.borrow().as_ref() != Some(fence) {
+    let node = cluster.node();
+    if fence.is_some() {
+        *lock(&cluster.leader) = Some(node.to_string());
+    }
+    let before = hold_as(cluster, fence.clone());
+    match (&fence, before) {
+        (Some(fence), before) if before.as_ref() != Some(fence) => {
             tracing::info!(%node, fence = fence.number, "cluster: this host is the leader (Telegram repair, ACME orders)");
         }
-    } else if cluster.leadership.borrow().is_some() {
-        tracing::warn!(%node, "cluster: this host lost the lease to another");
+        (None, Some(_)) => tracing::warn!(%node, "cluster: this host lost the lease to another"),
+        _ => {}
     }
+}
+
+/// Sets this host's hold on the lease (`None`: it does not lead) and the
+/// leader gauge with it; returns the hold it replaced.
+fn hold_as(cluster: &Cluster, fence: Option<Fence>) -> Option<Fence> {
     cluster.metrics.leader.set(if fence.is_some() { 1.0 } else { 0.0 });
+    let mut before = None;
     cluster.leadership.send_if_modified(|held| {
         let changed = *held != fence;
-        *held = fence;
+        before = std::mem::replace(held, fence);
         changed
     });
+    before
 }
 
 /// Stops leading, if this host led, for `why`; which host leads is unknown now.
 pub(super) fn step_down(cluster: &Cluster, why: &str) {
     *lock(&cluster.leader) = None;
-    if cluster.leadership.send_if_modified(|held| held.take().is_some()) {
-        cluster.metrics.leader.set(0.0);
+    if hold_as(cluster, None).is_some() {
         tracing::warn!(node = %cluster.node(), "cluster: this host stops leading: {why}");
     }
 }
@@ -164,8 +173,7 @@ pub(super) async fn release(cluster: &Cluster) {
     if cluster.invoke::<u8>(Call::Lease, &invocation).await.is_ok() {
         tracing::info!(node = %cluster.node(), "cluster: lease released");
     }
-    cluster.leadership.send_replace(None);
-    cluster.metrics.leader.set(0.0);
+    hold_as(cluster, None);
 }
 
 #[cfg(test)]

@@ -103,9 +103,6 @@ pub struct GuardState {
     in_flight: Option<Arc<Semaphore>>,
     /// Kept across reloads (see `new`), so a redelivery is still recognised.
     pub dedupe: Option<Arc<Dedupe>>,
-    /// With `[cluster]`: the Redis the guards share their state through, and
-    /// the route's name, which their keys carry.
-    pub cluster: Option<(Arc<Cluster>, Arc<str>)>,
 }
 
 impl GuardState {
@@ -122,8 +119,7 @@ impl GuardState {
             limiter: guards.rate_limit.as_ref().map(RateLimiter::new),
             shared_rate: shared_rate.map(|(spec, (cluster, route))| SharedRate::new(cluster, route, spec)),
             in_flight: guards.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
-            dedupe: kept.or_else(|| guards.dedupe.clone().map(|spec| Dedupe::shared_through(spec, cluster.clone()))),
-            cluster,
+            dedupe: kept.or_else(|| guards.dedupe.clone().map(|spec| Dedupe::shared_through(spec, cluster))),
         }
     }
 

@@ -49,6 +49,18 @@ fn free_udp_port() -> u16 {
 }
 
 impl Pebble {
+    /// `[listen.tls.acme]` for this pebble: `shop.test` and `www.shop.test`,
+    /// with `challenge` (`tls-alpn-01` or `http-01`) and `cache` as `cache_dir`.
+    pub fn acme_table(&self, cache: &std::path::Path, challenge: &str) -> String {
+        format!(
+            "[listen.tls.acme]\ndomains = [\"shop.test\", \"www.shop.test\"]\ncontact = \"mailto:ops@shop.test\"\n\
+             directory = \"{}\"\ncache_dir = \"{}\"\nchallenge = \"{challenge}\"\nca_file = \"{}\"\n",
+            self.directory,
+            cache.display(),
+            self.ca_file
+        )
+    }
+
     /// Pebble and its DNS, started; `None` (the test is skipped) without them.
     pub fn start(options: PebbleOptions<'_>) -> Option<Pebble> {
         let tools = [("pebble", "pebble"), ("pebble-challtestsrv", "pebble"), ("curl", "curl")];
