@@ -24,9 +24,11 @@
 //! - `delivery` — the spool's deliverer: kept requests to their upstreams, retries, dead letters.
 //! - [`server`] — listeners, accept loops, connection limits, TLS and PROXY
 //!   handshakes, HTTP/2 timers, graceful drain.
+//! - `http2` — HTTP/2 clients: hyper's server and its service, which plans with
+//!   `proxy` and sends to plain upstreams over the engine's pools (`http1`).
 //! - `http1` — hookgate's own HTTP/1.1 engine: client connections and plain upstreams.
 //! - [`proxy`] — one request in phases: admit, canonicalise, select, guard,
-//!   rewrite; error answers; hyper's service for HTTP/2 clients.
+//!   rewrite; error answers.
 //! - `upstream` — per-upstream hyper clients (https, HTTP/2) and per-worker
 //!   pools of plain HTTP/1.1 connections.
 //! - `hyper_glue` — the adapters between hyper's types and hookgate's: the
@@ -99,6 +101,7 @@ mod delivery;
 pub(crate) mod error;
 pub(crate) mod guards;
 mod http1;
+mod http2;
 mod hyper_glue;
 pub mod init;
 #[doc(hidden)]

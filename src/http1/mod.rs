@@ -1,5 +1,6 @@
 //! hookgate's own HTTP/1.1 engine, for every plain and TLS HTTP/1.1 client
-//! connection (hyper still serves HTTP/2 clients and speaks to https upstreams).
+//! connection, and for every plain upstream (hyper serves HTTP/2 clients, see
+//! `http2`, and speaks to https upstreams).
 //!
 //! One task per client connection drives the client socket and the upstream
 //! connection it borrows, with no channel hand-off or second task per request;
@@ -10,7 +11,10 @@
 //! - `forward`: one request to a plain upstream over a pooled connection.
 //! - `gate`: bodies read whole first, on `dedupe` routes (redeliveries of an
 //!   answered Telegram update) and `store` routes (kept in the spool).
-//! - `request_body`, `response_body` and `chunked`: body copies each way, chunked decoding.
+//! - `upstream_side`: a pooled upstream connection's part of an exchange:
+//!   the head out, the response head in, the retry rule (HTTP/2 clients' too).
+//! - `request_body`, `response_body`, `unframing` and `chunked`: body copies
+//!   each way, where a response body stands, chunked decoding.
 //! - `splice`: long pass-through response bodies moved inside the kernel.
 //! - `tunnel`: WebSocket and other upgrades.
 //! - `hyper_path`: requests to https upstreams, through hyper's client.
@@ -31,6 +35,8 @@ mod response_body;
 mod serve;
 mod splice;
 mod tunnel;
+pub(crate) mod unframing;
+pub(crate) mod upstream_side;
 pub(crate) mod wire;
 
 pub use buffers::{TRIM_EVERY as BUFFER_TRIM_EVERY, trim as trim_buffers};

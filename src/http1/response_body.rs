@@ -16,12 +16,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::buffers;
-use super::chunked::{ChunkError, ChunkedDecoder};
+use super::chunked::ChunkError;
 use super::client::Client;
 use super::exchange::{note_failed_write, send_local};
 use super::head::Framing;
 use super::io::{Io, SendError, send_all, timed};
 use super::splice::{self, Relay, Timeouts};
+use super::unframing::Unframing;
 use super::wire::{Connection, frame};
 use crate::access::Delivery;
 use crate::error::ProxyError;
@@ -203,79 +204,6 @@ fn ended(out: Vec<u8>, delivery: &Delivery, tee: impl Tee) {
     buffers::give_vec(out);
     delivery.ended();
     tee.finish();
-}
-
-/// Where a response body stands while it is read.
-enum Unframing {
-    Empty,
-    /// Bytes still expected.
-    Length(u64),
-    /// The decoder, and the body bytes it decoded last.
-    Chunked(ChunkedDecoder, Vec<u8>),
-    /// Runs until the upstream closes; whether it has.
-    UntilClose(bool),
-}
-
-impl Unframing {
-    /// `max_trailers`: how many bytes of trailer fields a chunked body may
-    /// end with (`max_header_bytes`, as for a request's).
-    fn new(from: Framing, max_trailers: usize) -> Self {
-        match from {
-            Framing::Empty => Unframing::Empty,
-            Framing::Length(n) => Unframing::Length(n),
-            Framing::Chunked => Unframing::Chunked(ChunkedDecoder::new(max_trailers), Vec::new()),
-            Framing::UntilClose => Unframing::UntilClose(false),
-        }
-    }
-
-    /// Takes the body bytes now in `ubuf`: how many of its bytes are body
-    /// bytes to pass on as they are (a chunked body is decoded instead, its
-    /// framing consumed), and whether the body is done.
-    #[inline(always)]
-    fn next(&mut self, ubuf: &mut BytesMut) -> Result<(usize, bool), ChunkError> {
-        match self {
-            Unframing::Empty => Ok((0, true)),
-            Unframing::Length(left) => {
-                let take = (ubuf.len() as u64).min(*left) as usize;
-                *left -= take as u64;
-                Ok((take, *left == 0))
-            }
-            Unframing::Chunked(decoder, decoded) => {
-                decoded.clear();
-                let used = decoder.decode(ubuf, decoded)?;
-                ubuf.advance(used);
-                Ok((0, decoder.is_done()))
-            }
-            Unframing::UntilClose(closed) => Ok((ubuf.len(), *closed)),
-        }
-    }
-
-    /// The body bytes `next` found: decoded chunks, or the first `raw` bytes of `ubuf`.
-    #[inline]
-    fn data<'a>(&'a self, ubuf: &'a [u8], raw: usize) -> &'a [u8] {
-        match self {
-            Unframing::Chunked(_, decoded) => decoded,
-            _ => &ubuf[..raw],
-        }
-    }
-
-    fn trailers(&self) -> &[u8] {
-        match self {
-            Unframing::Chunked(decoder, _) => decoder.trailers(),
-            _ => &[],
-        }
-    }
-
-    /// Bytes a `Length` body still expects (0 for the others).
-    fn left(&self) -> u64 {
-        if let Unframing::Length(left) = self { *left } else { 0 }
-    }
-
-    fn upstream_closed(&mut self) {
-        if let Unframing::UntilClose(closed) = self {
-            *closed = true;
-        }
-    }
 }
 
 /// What to write for `data`, and where the body bytes sit in it. Plain bytes

@@ -26,6 +26,9 @@ pub enum BodyError {
     Read(#[from] hyper::Error),
     #[error("the client closed before its body ended")]
     ClientGone,
+    /// An upstream's response body read by hookgate itself (`http2::pooled`) broke.
+    #[error("the upstream's body {0}")]
+    Upstream(&'static str),
 }
 
 impl BodyError {
@@ -36,23 +39,28 @@ impl BodyError {
             BodyError::TooLarge(_) => ProxyError::BodyTooLarge,
             BodyError::Timeout(_) => ProxyError::BodyTimeout,
             BodyError::Read(_) | BodyError::ClientGone => ProxyError::ClientAborted,
+            BodyError::Upstream(_) => ProxyError::UpstreamBroken,
         }
     }
 }
 
 /// Polls `inner` for its next frame; a pause longer than `timer`'s limit is
 /// a `Timeout` error. Both body directions through hyper go through here.
-pub fn poll_timed_frame(
+pub fn poll_timed_frame<B>(
     timer: &mut IdleTimer,
-    inner: &mut Incoming,
+    inner: &mut B,
     cx: &mut Context<'_>,
-) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+) -> Poll<Option<Result<Frame<Bytes>, BodyError>>>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
+{
     match Pin::new(inner).poll_frame(cx) {
         Poll::Ready(Some(Ok(frame))) => {
             timer.saw_frame();
             Poll::Ready(Some(Ok(frame)))
         }
-        Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Read(e)))),
+        Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
         Poll::Ready(None) => Poll::Ready(None),
         Poll::Pending => {
             ready!(timer.poll_expired(cx));

@@ -53,7 +53,7 @@ pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// - `expect` is dropped: hyper answers `100-continue` to the client itself;
 /// - more fields than `max_headers` (counted once the cookies are joined, as
 ///   an HTTP/1.1 head would carry them) are refused with 431, as over HTTP/1.1.
-pub(super) fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) -> Result<(), ProxyError> {
+pub fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) -> Result<(), ProxyError> {
     let padded = |v: &HeaderValue| {
         let bytes = v.as_bytes();
         [bytes.first(), bytes.last()].into_iter().flatten().any(|b| matches!(b, b' ' | b'\t'))

@@ -2,15 +2,13 @@
 //! Transfer-Encoding; `admit`), computes the one canonical path, selects the
 //! route, runs its guards, answers TRACE and OPTIONS whose `Max-Forwards` has
 //! run out (`max_forwards`), and rewrites the head for the upstream (`rewrite`).
-//! The front ends then forward and answer: the HTTP/1 engine itself, and
-//! `hyper_service` for HTTP/2 clients. Every failure becomes a `ProxyError`
+//! The front ends then forward and answer: the HTTP/1 engine (`http1`) and
+//! the HTTP/2 one (`http2`). Every failure becomes a `ProxyError`
 //! with a fixed status and a one-line body (`error_response`), plus a log line
 //! naming the route and upstream.
 
 mod admit;
 pub mod headers;
-mod hyper_gate;
-mod hyper_service;
 pub mod keep;
 mod max_forwards;
 mod rewrite;
@@ -20,7 +18,6 @@ mod state;
 pub mod tunnel;
 
 use crate::access::RouteRef;
-pub use hyper_service::handle;
 pub use shared_challenge::ChallengeLookup;
 pub use state::State;
 
@@ -37,6 +34,7 @@ use crate::guards::SecretHeader;
 use crate::guards::dedupe::{Answer, Dedupe, Key, KeySource};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::verify::Verifier;
+pub use admit::hold_to_http2_field_rules;
 use admit::{check_framing, content_length, request_host};
 use rewrite::{Target, https_redirect, rewrite};
 

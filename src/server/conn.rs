@@ -23,9 +23,9 @@ use crate::client_ip::canonical_peer;
 use crate::config::Limits;
 use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, ListenerKind, Shutdown};
 use crate::http1 as engine;
-use crate::hyper_glue::{ClockedIo, ResponseBody};
+use crate::http2::ResponseBody;
+use crate::hyper_glue::ClockedIo;
 use crate::metrics::OpenGauge;
-use crate::proxy;
 
 /// Serves one accepted connection to its end.
 ///
@@ -175,7 +175,7 @@ async fn serve_tls(
     let clock = context.clock.clone();
     let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
     let requests = shared.clone();
-    let service = service_fn(move |req| proxy::handle(requests.state.load_full(), context.clone(), req));
+    let service = service_fn(move |req| crate::http2::handle(requests.state.load_full(), context.clone(), req));
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())

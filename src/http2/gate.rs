@@ -8,19 +8,19 @@ use http::Response;
 use http::header::{self, HeaderValue};
 use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{State, keep, signed};
+use super::response_body::ReadAhead;
+use super::upstream::{self, UpstreamBody};
 use crate::access::RequestContext;
 use crate::error::ProxyError;
 use crate::guards::dedupe::{Dedupe, Settled, Ticket};
-use crate::hyper_glue::{ReadAhead, RequestBody};
+use crate::hyper_glue::RequestBody;
+use crate::proxy::{self, State, keep, signed};
 use crate::routes::LocalResponse;
 use crate::spool::depot::{Admitted, Keeping};
-use crate::upstream::UpstreamClient;
 use crate::verify::Verifier;
 
 /// What the gate decided.
@@ -55,7 +55,7 @@ pub async fn gate(
         match settled {
             Settled::Forward(claimed) => ticket = Some(claimed),
             Settled::Repeat(answer) => {
-                let local = super::repeated_answer(ctx, state, (&table.spec().key, &key), answer);
+                let local = proxy::repeated_answer(ctx, state, (&table.spec().key, &key), answer);
                 return Ok(Gated::Answered(local));
             }
             Settled::TimedOut => return Err(ProxyError::UpstreamTimeout),
@@ -80,16 +80,17 @@ pub async fn gate(
 /// (`takes_over`) is not the answer: the ticket comes back, for the
 /// acknowledgement.
 pub async fn send(
-    upstream: &UpstreamClient,
-    request: http::Request<RequestBody>,
+    state: &Arc<State>,
+    index: usize,
+    (parts, body): (http::request::Parts, RequestBody),
     ticket: Option<Ticket>,
     takes_over: Option<impl Fn(u16) -> bool + Send + 'static>,
-) -> (Result<Response<Incoming>, ProxyError>, Option<Ticket>) {
-    let Some(ticket) = ticket else { return (upstream.send(request).await, None) };
-    let client = upstream.clone();
-    let read_timeout = upstream.config.response_timeout;
+) -> (Result<Response<UpstreamBody>, ProxyError>, Option<Ticket>) {
+    let Some(ticket) = ticket else { return (upstream::send(state, index, parts, body).await, None) };
+    let state = state.clone();
+    let read_timeout = state.upstreams[index].config.response_timeout;
     let exchange = tokio::spawn(async move {
-        match client.send(request).await {
+        match upstream::send(&state, index, parts, body).await {
             Ok(response) if !takes_over.is_some_and(|rule| rule(response.status().as_u16())) => {
                 (read_ahead(response, ticket, read_timeout).await, None)
             }
@@ -107,10 +108,10 @@ pub async fn send(
 /// and the rest of it streams as usual; one that fails or stalls here is
 /// answered 502 or 504, since none of it went out yet.
 async fn read_ahead(
-    mut response: Response<Incoming>,
+    mut response: Response<UpstreamBody>,
     ticket: Ticket,
     read_timeout: Duration,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let content_type = response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
     let length = response.body().size_hint().exact();
     let Some(mut capture) = ticket.head(response.status().as_u16(), content_type, length) else { return Ok(response) };
@@ -151,11 +152,11 @@ async fn read_ahead(
 /// `ticket` is a claimed request's, when the answer was not given to it.
 pub async fn settle(
     keep: Box<Keeping>,
-    sent: Result<Response<Incoming>, ProxyError>,
+    sent: Result<Response<UpstreamBody>, ProxyError>,
     upstream: &str,
     ctx: &mut RequestContext,
     ticket: Option<Ticket>,
-) -> Result<Result<Response<Incoming>, LocalResponse>, ProxyError> {
+) -> Result<Result<Response<UpstreamBody>, LocalResponse>, ProxyError> {
     let (why, error) = match sent {
         Ok(response) if !keep.takes_over(response.status().as_u16()) => {
             keep.answered(response.status().as_u16());
@@ -175,7 +176,7 @@ pub async fn settle(
 /// A request kept (or not) instead of forwarded: `ack` or 503. A claimed
 /// request's repeats get the same acknowledgement.
 fn kept(admitted: &Admitted, ctx: &mut RequestContext, ticket: Option<Ticket>) -> LocalResponse {
-    let local = keep::kept_answer(admitted, ctx).unwrap_or_else(|| super::error_answer(&ProxyError::UpstreamBroken));
+    let local = keep::kept_answer(admitted, ctx).unwrap_or_else(|| proxy::error_answer(&ProxyError::UpstreamBroken));
     if let Some(ticket) = ticket {
         ticket.remember(local.status.as_u16(), local.headers.get(header::CONTENT_TYPE), &local.body);
     }

@@ -13,19 +13,19 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
-use super::request_body::{BodyError, poll_timed_frame};
+use super::upstream::UpstreamBody;
 use crate::access::Delivery;
 use crate::connection::timer::IdleTimer;
+use crate::hyper_glue::{BodyError, poll_timed_frame};
 
 enum Source {
-    Upstream { inner: Incoming, timer: IdleTimer, ahead: Option<Box<ReadAhead>> },
+    Upstream { inner: UpstreamBody, timer: IdleTimer, ahead: Option<Box<ReadAhead>> },
     Local(Option<Bytes>),
 }
 
 /// The start of an upstream's body, read before its head was passed on
-/// (a `dedupe` route's answer, see `proxy::hyper_gate`): sent before the
+/// (a `dedupe` route's answer, see `gate`): sent before the
 /// rest, in the response's extensions until the body is made.
 #[derive(Debug, Clone, Default)]
 pub struct ReadAhead {
@@ -85,7 +85,7 @@ impl ResponseBody {
     /// The upstream's body, after what was read of it ahead (if anything);
     /// `read_timeout` bounds each pause between its chunks.
     pub fn upstream(
-        inner: Incoming,
+        inner: UpstreamBody,
         ahead: Option<ReadAhead>,
         read_timeout: Duration,
         delivery: Arc<Delivery>,

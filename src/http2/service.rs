@@ -1,7 +1,6 @@
 //! The hyper service for HTTP/2 clients: one request in, one response out,
 //! never an `Err`. It plans the request like the HTTP/1 engine does, then
-//! forwards it with the upstream's hyper client and streams the answer back
-//! in a `ResponseBody`.
+//! forwards it (`upstream`) and streams the answer back in a `ResponseBody`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,12 +9,14 @@ use std::time::Instant;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::hyper_gate::{self, Gated};
-use super::{Plan, State, admit, error_response, headers, plan};
+use super::gate::{self, Gated};
+use super::response_body::{ReadAhead, ResponseBody};
+use super::upstream::UpstreamBody;
 use crate::access::{Delivery, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
-use crate::hyper_glue::{ReadAhead, RequestBody, ResponseBody};
+use crate::hyper_glue::RequestBody;
+use crate::proxy::{self, Plan, State, error_response, headers, plan};
 use crate::routes::LocalResponse;
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
@@ -30,7 +31,7 @@ pub async fn handle(
     let mut ctx =
         RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
     let mut pending = Unanswered { ctx: &mut ctx, conn: &conn, start, state: &state, armed: true };
-    let outcome = forward_with_hyper(&state, &conn, req, pending.ctx).await;
+    let outcome = forward(&state, &conn, req, pending.ctx).await;
     pending.armed = false;
     drop(pending);
     let response = match outcome {
@@ -75,7 +76,7 @@ impl Drop for Unanswered<'_> {
 }
 
 enum Answer {
-    Upstream(Response<Incoming>, std::time::Duration),
+    Upstream(Response<UpstreamBody>, std::time::Duration),
     Local(LocalResponse),
 }
 
@@ -107,24 +108,24 @@ fn deliver(
     Delivery::new(ctx, status, start, active, metrics)
 }
 
-/// The hyper path: plans the request, then sends it with the upstream's
-/// hyper client and prepares its response for the client. HTTP/2 has no
-/// `Upgrade`, so a 101 here can only be an upstream out of step.
-async fn forward_with_hyper(
-    state: &State,
+/// Plans the request, then sends it upstream and prepares its response for
+/// the client. HTTP/2 has no `Upgrade`, so a 101 here can only be an
+/// upstream out of step.
+async fn forward(
+    state: &Arc<State>,
     conn: &ConnContext,
     req: Request<Incoming>,
     ctx: &mut RequestContext,
 ) -> Result<Answer, ProxyError> {
     let (mut parts, incoming) = req.into_parts();
-    admit::hold_to_http2_field_rules(&mut parts.headers, state.config.limits.max_headers)?;
+    proxy::hold_to_http2_field_rules(&mut parts.headers, state.config.limits.max_headers)?;
     let forward = match plan(state, conn, &mut parts, ctx)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
         Plan::Challenge(lookup) => return Ok(Answer::Local(lookup.answer().await)),
         Plan::Forward(forward) => forward,
     };
     if let Some(route) = forward.shared_rate {
-        super::shared_rate(state, route, ctx.client).await?;
+        proxy::shared_rate(state, route, ctx.client).await?;
     }
     forward.added.insert_into(&mut parts.headers);
     let upstream = &state.upstreams[forward.upstream];
@@ -132,19 +133,18 @@ async fn forward_with_hyper(
     let gated = forward.dedupe.is_some() || forward.verify.is_some() || state.keeps(ctx.route_ref);
     let (body, ticket, keeping) = if gated {
         let rules = (forward.verify.as_deref(), forward.dedupe.as_ref(), forward.upstream);
-        match hyper_gate::gate(state, ctx, rules, &mut parts, body).await? {
+        match gate::gate(state, ctx, rules, &mut parts, body).await? {
             Gated::Answered(local) => return Ok(Answer::Local(local)),
             Gated::Forward { body, ticket, keeping } => (body, ticket, keeping),
         }
     } else {
         (body, None, None)
     };
-    headers::frame_for_hyper(&mut parts, &body);
     let takes_over = keeping.as_ref().map(|keep| keep.takeover());
-    let (sent, ticket) = hyper_gate::send(upstream, Request::from_parts(parts, body), ticket, takes_over).await;
+    let (sent, ticket) = gate::send(state, forward.upstream, (parts, body), ticket, takes_over).await;
     let mut response = match keeping {
         None => sent?,
-        Some(keep) => match hyper_gate::settle(keep, sent, &upstream.config.name, ctx, ticket).await? {
+        Some(keep) => match gate::settle(keep, sent, &upstream.config.name, ctx, ticket).await? {
             Ok(response) => response,
             Err(local) => return Ok(Answer::Local(local)),
         },

@@ -1,0 +1,126 @@
+//! The upstream side of one exchange on a pooled plain-HTTP connection,
+//! shared by the engine (`forward`) and HTTP/2 clients' requests
+//! (`http2::pooled`): a failed connect counted and logged, the request head
+//! written and the response head read within `response_timeout`, why no head
+//! came, and the rule for sending a request again on a fresh connection.
+
+use bytes::{Buf, BytesMut};
+use http::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::buffers;
+use super::head::{self, Framing, ResponseHead, ResponseHeadError};
+use crate::connection::timer::{Deadline, Watchdog};
+use crate::error::ProxyError;
+use crate::upstream::UpstreamClient;
+use crate::upstream::pool::UpstreamConn;
+
+/// Longest response head accepted from an upstream.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// The retry rule: a request goes out again, once, on a fresh connection
+/// when a reused pooled connection failed before any of the response came
+/// (the upstream had closed it while it sat idle). Only when the upstream
+/// cannot have acted on it twice: the method is idempotent and the whole
+/// request, body included, went out in the first write.
+pub struct Retry {
+    allowed: bool,
+}
+
+impl Retry {
+    pub fn new(method: &Method, body_left: Framing) -> Self {
+        let idempotent =
+            [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE, Method::TRACE].contains(method);
+        Retry { allowed: idempotent && body_left == Framing::Empty }
+    }
+
+    /// Whether to try again after `conn` failed; true at most once.
+    pub fn again(&mut self, conn: &UpstreamConn) -> bool {
+        let again = self.allowed && conn.reused;
+        self.allowed &= !again;
+        again
+    }
+}
+
+pub fn connect_failed(upstream: &UpstreamClient, error: &std::io::Error) -> ProxyError {
+    upstream.metrics.connect_failed(&error.to_string());
+    tracing::debug!(upstream = %upstream.config.name, "connect failed: {error}");
+    ProxyError::UpstreamUnreachable
+}
+
+/// Writes the head (and a body already here) within `response_timeout` of the first wait.
+pub async fn write_upstream(
+    conn: &mut UpstreamConn,
+    bytes: &[u8],
+    watchdog: &mut Watchdog,
+    upstream: &UpstreamClient,
+) -> std::io::Result<()> {
+    let limit = upstream.config.response_timeout;
+    let written = watchdog.run(Deadline::In(limit), conn.stream.write_all(bytes)).await;
+    written.unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Why no response head came from the upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadFailure {
+    #[error("no response head within response_timeout")]
+    Timeout,
+    /// Closed or reset before a whole head.
+    #[error("the upstream closed before a whole response head")]
+    Closed,
+    #[error(transparent)]
+    Invalid(ResponseHeadError),
+}
+
+impl HeadFailure {
+    /// The answer to the client, with the upstream's metrics and log told.
+    pub fn into_error(self, upstream: &UpstreamClient) -> ProxyError {
+        match self {
+            HeadFailure::Timeout => {
+                upstream.metrics.timed_out(upstream.config.response_timeout);
+                ProxyError::UpstreamTimeout
+            }
+            HeadFailure::Closed => ProxyError::UpstreamBroken,
+            HeadFailure::Invalid(why) => {
+                tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
+                ProxyError::UpstreamBroken
+            }
+        }
+    }
+}
+
+/// Reads the final response head (interim 1xx heads other than 101 are
+/// skipped) within `response_timeout`, counted from the end of the request
+/// however long its body took. The head stays at the start of `buf`.
+pub async fn read_response_head(
+    conn: &mut UpstreamConn,
+    buf: &mut BytesMut,
+    is_head: bool,
+    watchdog: &mut Watchdog,
+    upstream: &UpstreamClient,
+) -> Result<ResponseHead, HeadFailure> {
+    let deadline = Instant::now() + upstream.config.response_timeout;
+    loop {
+        if !buf.is_empty() {
+            match head::parse_response(buf, is_head, MAX_RESPONSE_HEAD) {
+                Err(why) => return Err(HeadFailure::Invalid(why)),
+                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
+                    buf.advance(head.len);
+                    continue;
+                }
+                Ok(Some(head)) if head.headers.len() > head::RESPONSE_FIELDS => {
+                    return Err(HeadFailure::Invalid(ResponseHeadError::Malformed("too many headers")));
+                }
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+            }
+        }
+        buffers::ensure(buf);
+        match watchdog.run(Deadline::At(deadline), conn.stream.read_buf(buf)).await {
+            None => return Err(HeadFailure::Timeout),
+            Some(Ok(0) | Err(_)) => return Err(HeadFailure::Closed),
+            Some(Ok(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! An HTTP/2 client's request to a plain-HTTP upstream, in HTTP/1.1 on a
+//! connection from the engine's per-worker pool (`upstream::pool`), driven
+//! from the stream's own task on the client connection's worker: no second
+//! task, channel or shared pool between the stream and the upstream.
+//!
+//! The pool's rules and the forwarding rules are the engine's, through the
+//! same code (`http1::upstream_side`, `wire`, `unframing`): `max_idle`,
+//! `idle_timeout` and the upstream's `Keep-Alive: timeout=N`, one retry of an
+//! idempotent request whose whole body went out with its head on a reused
+//! connection the upstream closed unanswered, `Expect` answered here, a body
+//! of unknown length (a GET's too) chunked, and declared trailers after it.
+//! The response body (`PooledBody`) is read as hyper's server asks for it;
+//! the connection goes back to the pool only after a complete, well-framed
+//! exchange, and is closed when the stream ends early (a reset).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use crate::connection::timer::Watchdog;
+use crate::error::ProxyError;
+use crate::http1::head::{Framing, ResponseHead};
+use crate::http1::unframing::Unframing;
+use crate::http1::upstream_side::{HeadFailure, Retry, connect_failed, read_response_head, write_upstream};
+use crate::http1::wire;
+use crate::hyper_glue::{BodyError, RequestBody};
+use crate::proxy::{State, headers};
+use crate::upstream::pool::{self, UpstreamConn};
+
+/// Room to read a response body into, when less than a page is left.
+const BODY_READ: usize = 16 * 1024;
+
+/// Sends the request (hookgate's own headers already in `parts`) to upstream
+/// `index` and returns its response head, with the body still to be read.
+pub async fn send(
+    state: Arc<State>,
+    index: usize,
+    parts: Parts,
+    mut body: RequestBody,
+) -> Result<Response<PooledBody>, ProxyError> {
+    let upstream = &state.upstreams[index];
+    let framing = request_framing(&parts, &body);
+    let mut out = Vec::with_capacity(1024);
+    wire::write_request_head(&mut out, &parts, None, framing);
+    // What of the body is here already goes out with the head, in one write.
+    let mut ended = framing == Framing::Empty;
+    if !ended && let Poll::Ready(next) = Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop())) {
+        ended = encode(&mut out, next, framing)? || (body.is_end_stream() && encode(&mut out, None, framing)?);
+    }
+    let mut retry = Retry::new(&parts.method, if ended { Framing::Empty } else { framing });
+    let mut watchdog = Watchdog::default();
+    let is_head = parts.method == Method::HEAD;
+    loop {
+        let metrics = &upstream.metrics;
+        let checkout = pool::checkout(&upstream.config, &metrics.open, &metrics.idle).await;
+        let mut conn = checkout.map_err(|e| connect_failed(upstream, &e))?;
+        match write_upstream(&mut conn, &out, &mut watchdog, upstream).await {
+            Ok(()) => {}
+            Err(_) if retry.again(&conn) => continue,
+            Err(_) => return Err(ProxyError::UpstreamBroken),
+        }
+        let complete = ended || stream_body(&mut conn, &mut body, framing, &mut watchdog, upstream).await?;
+        let mut buf = BytesMut::new();
+        match read_response_head(&mut conn, &mut buf, is_head, &mut watchdog, upstream).await {
+            Ok(head) => {
+                metrics.recent.answered();
+                return response(&state, index, (conn, buf), head, complete);
+            }
+            Err(HeadFailure::Closed) if buf.is_empty() && retry.again(&conn) => continue,
+            Err(failure) => return Err(failure.into_error(upstream)),
+        }
+    }
+}
+
+/// How the body goes upstream: none, its length when the client declared
+/// one (or hookgate read it whole) and declared no trailers, else chunked.
+fn request_framing(parts: &Parts, body: &RequestBody) -> Framing {
+    if body.is_end_stream() {
+        return Framing::Empty;
+    }
+    let declared_trailers = parts.headers.contains_key(http::header::TRAILER);
+    match body.size_hint().exact() {
+        Some(0) if !declared_trailers => Framing::Empty,
+        Some(n) if !declared_trailers && parts.headers.contains_key(http::header::CONTENT_LENGTH) => Framing::Length(n),
+        _ => Framing::Chunked,
+    }
+}
+
+/// Appends the body's `next` frame to `out`, framed as `framing`; `None` is
+/// the body's end. Returns whether the body ended; a client's failure (too
+/// large, too slow, reset) is its error.
+fn encode(
+    out: &mut Vec<u8>,
+    next: Option<Result<Frame<Bytes>, BodyError>>,
+    framing: Framing,
+) -> Result<bool, ProxyError> {
+    let frame = match next {
+        None => {
+            wire::frame(out, &[], framing, true, &[]);
+            return Ok(true);
+        }
+        Some(Err(e)) => return Err(e.proxy_error()),
+        Some(Ok(frame)) => frame,
+    };
+    match frame.into_data() {
+        Ok(data) => {
+            wire::frame(out, &data, framing, false, &[]);
+            Ok(false)
+        }
+        Err(frame) => {
+            let mut lines = Vec::new();
+            for (name, value) in frame.into_trailers().iter().flatten() {
+                wire::write_header(&mut lines, name.as_str().as_bytes(), value.as_bytes());
+            }
+            wire::frame(out, &[], framing, true, &lines);
+            Ok(true)
+        }
+    }
+}
+
+/// Streams the rest of the body. `Ok(false)`: the upstream stopped taking
+/// it (it may have answered already), so the request is incomplete.
+async fn stream_body(
+    conn: &mut UpstreamConn,
+    body: &mut RequestBody,
+    framing: Framing,
+    watchdog: &mut Watchdog,
+    upstream: &crate::upstream::UpstreamClient,
+) -> Result<bool, ProxyError> {
+    let mut out = Vec::new();
+    loop {
+        out.clear();
+        let ended = encode(&mut out, body.frame().await, framing)?;
+        if !out.is_empty() && write_upstream(conn, &out, watchdog, upstream).await.is_err() {
+            return Ok(false);
+        }
+        if ended {
+            return Ok(true);
+        }
+    }
+}
+
+/// The response for hyper's server: the upstream's status and headers (the
+/// service strips the hop-by-hop ones), and its body still on `conn`, after
+/// the head in `buf`.
+fn response(
+    state: &Arc<State>,
+    index: usize,
+    (conn, mut buf): (UpstreamConn, BytesMut),
+    head: ResponseHead,
+    complete: bool,
+) -> Result<Response<PooledBody>, ProxyError> {
+    let status = StatusCode::from_u16(head.status).map_err(|_| ProxyError::UpstreamBroken)?;
+    let mut headers = HeaderMap::with_capacity(head.headers.len());
+    for (name, value) in &head.headers {
+        let name = HeaderName::from_bytes(&buf[name.clone()]).map_err(|_| ProxyError::UpstreamBroken)?;
+        headers.append(name, HeaderValue::from_bytes(&buf[value.clone()]).map_err(|_| ProxyError::UpstreamBroken)?);
+    }
+    buf.advance(head.len);
+    let max_trailers = state.config.limits.max_header_bytes;
+    let mut body = PooledBody {
+        conn: Some(conn),
+        buf,
+        unframing: Unframing::new(head.framing, max_trailers),
+        trailers: None,
+        done: false,
+        reusable: complete && !head.close,
+        idle_hint: head.idle_hint(),
+        state: state.clone(),
+        index,
+    };
+    if head.framing == Framing::Empty {
+        body.finish(); // Nothing to read: the connection goes back now.
+    }
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// An upstream's response body, read from its pooled connection as hyper's
+/// server asks for it. The pause limit between reads is the `ResponseBody`'s.
+pub struct PooledBody {
+    /// `None` once the body ended (the connection went back or was closed).
+    conn: Option<UpstreamConn>,
+    /// Read but not yet passed on.
+    buf: BytesMut,
+    unframing: Unframing,
+    /// A chunked body's trailers, sent after its last data.
+    trailers: Option<HeaderMap>,
+    done: bool,
+    /// The request went out whole and the upstream did not say it closes.
+    reusable: bool,
+    idle_hint: Option<Duration>,
+    state: Arc<State>,
+    index: usize,
+}
+
+impl PooledBody {
+    /// The body ended where its framing said: the connection goes back to
+    /// the pool when nothing else arrived after it and it may be reused.
+    fn finish(&mut self) {
+        self.done = true;
+        let Some(conn) = self.conn.take() else { return };
+        let until_close = matches!(self.unframing, Unframing::UntilClose(_));
+        if self.reusable && !until_close && self.buf.is_empty() {
+            let upstream = &self.state.upstreams[self.index];
+            pool::checkin(&upstream.config, conn, self.idle_hint, &upstream.metrics.idle);
+        }
+    }
+
+    /// Reads more of the body into `buf`; the upstream's close ends a body
+    /// framed by it and breaks any other.
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BodyError>> {
+        let Some(conn) = &self.conn else { return Poll::Ready(Err(BodyError::Upstream("was read past its end"))) };
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(BODY_READ);
+        }
+        loop {
+            ready!(conn.stream.poll_read_ready(cx)).map_err(|_| BodyError::Upstream("could not be read"))?;
+            match conn.stream.try_read_buf(&mut self.buf) {
+                Ok(0) if matches!(self.unframing, Unframing::UntilClose(_)) => {
+                    self.unframing.upstream_closed();
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(0) => return Poll::Ready(Err(BodyError::Upstream("ended before its framing said"))),
+                Ok(_) => return Poll::Ready(Ok(())),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(Err(BodyError::Upstream("could not be read"))),
+            }
+        }
+    }
+
+    /// The next piece of body in `buf`, and whether the body ended with it.
+    fn take_data(&mut self) -> Result<(Bytes, bool), BodyError> {
+        let (raw, done) = self.unframing.next(&mut self.buf).map_err(|e| BodyError::Upstream(e.0))?;
+        let data = match &mut self.unframing {
+            Unframing::Chunked(_, decoded) => Bytes::from(std::mem::take(decoded)),
+            _ => self.buf.split_to(raw).freeze(),
+        };
+        if done {
+            self.trailers = trailer_map(self.unframing.trailers());
+            self.finish();
+        }
+        Ok((data, done))
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(this.trailers.take().map(|trailers| Ok(Frame::trailers(trailers))));
+            }
+            let (data, _) = this.take_data()?;
+            if !data.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            if !this.done {
+                ready!(this.poll_read_more(cx))?;
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.unframing {
+            Unframing::Length(left) => SizeHint::with_exact(left),
+            _ if self.done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// A chunked body's trailer lines (checked by its decoder) as a map, less
+/// the fields that may not travel as trailers on HTTP/2 (hop-by-hop ones).
+fn trailer_map(lines: &[u8]) -> Option<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for line in lines.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|line| !line.is_empty()) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
+        if headers::is_hop_by_hop(name) || name.eq_ignore_ascii_case(b"content-length") {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            map.append(name, value);
+        }
+    }
+    (!map.is_empty()).then_some(map)
+}
