@@ -265,4 +265,3 @@ fn response_copy(
     let read_timeout = upstream.config.response_timeout;
     (BodyCopy { from: head.framing, to, read_timeout, head: head_out }, keep_alive)
 }
-

@@ -1,0 +1,174 @@
+//! HTTP/2 clients' requests over the engine's per-worker upstream pools
+//! (issue 32): many streams of one connection sharing pooled connections, a
+//! stream reset mid-body closing its upstream connection, a large upload
+//! under HTTP/2 flow control, an upstream's `Keep-Alive: timeout=N`, guards,
+//! and a graceful shutdown with streams in flight.
+
+use crate::common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use common::scripted::Scripted;
+use common::tls_client::{Pki, tls_config};
+use common::{Daemon, Upstream};
+
+/// A TLS listener (site `a.test`) with one worker in front of `upstream`.
+fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
+    format!(
+        "[runtime]\nworkers = 1\n[listen]\naddrs = []\n[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n\
+         certificates = [{{ cert_file = \"{a}.pem\", key_file = \"{a}.key\" }}]\n{}",
+        upstream.config(upstream_keys),
+        a = pki.path("a"),
+    )
+}
+
+/// An HTTP/2 connection to `addr` (site `a.test`), driven in the background.
+async fn h2(pki: &Pki, addr: std::net::SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = common::tls_client::connect(&common::tls_client::client(pki, &[b"h2"]), addr, "a.test").await;
+    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(format!("https://a.test{path}")).body(Full::new(Bytes::new())).unwrap()
+}
+
+/// Sends `request` on `send`; its status and whole body.
+async fn fetch(send: &SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> (u16, Bytes) {
+    let response = send.clone().send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.into_body().collect().await.unwrap().to_bytes())
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// 48 concurrent streams on one connection: each gets its answer, on at
+/// most one upstream connection per stream in flight; the next 48 find them
+/// in the pool and open none.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_streams_of_one_connection_share_the_pooled_upstream_connections() {
+    let pki = Pki::two_sites();
+    let upstream = Scripted::start(&[OK], usize::MAX);
+    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let send = h2(&pki, daemon.addr).await;
+    let mut opened = Vec::new();
+    for _ in 0..2 {
+        let streams = (0..48).map(|i| fetch(&send, get(&format!("/page/{i}"))));
+        for answer in futures_util::future::join_all(streams).await {
+            assert_eq!(answer, (200, Bytes::from_static(b"ok")));
+        }
+        opened.push(upstream.connections.load(Ordering::SeqCst));
+    }
+    assert!((1..=48).contains(&opened[0]), "48 streams opened {} upstream connections", opened[0]);
+    assert_eq!(opened[1], opened[0], "the second 48 streams reused the pooled connections");
+    assert_eq!(upstream.requests.lock().unwrap().len(), 96);
+}
+
+/// A client that resets its stream after the first bytes of a long body: the
+/// upstream connection, with the rest of that body unread, is closed, and
+/// the next request goes on a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_reset_mid_body_closes_its_upstream_connection() {
+    const PARTIAL: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nthe first bytes";
+    let pki = Pki::two_sites();
+    let upstream = Scripted::start(&[PARTIAL], usize::MAX);
+    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let send = h2(&pki, daemon.addr).await;
+    let response = send.clone().send_request(get("/download")).await.unwrap();
+    assert_eq!(response.headers()["content-length"], "1000000");
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, Bytes::from_static(b"the first bytes"));
+    drop(body); // RST_STREAM (CANCEL)
+    let closed = || upstream.closed_by_proxy.load(Ordering::SeqCst) == 1;
+    assert!(common::eventually(Duration::from_secs(5), closed), "the connection with a body unread was not closed");
+    let response = send.clone().send_request(get("/download")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 2, "the reset stream's connection was not reused");
+}
+
+/// 8 MiB up and back over one stream, far past HTTP/2's flow-control
+/// windows, with and without a declared length: every byte arrives, in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_upload_streams_through_flow_control_both_ways() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    let send = h2(&pki, daemon.addr).await;
+    let payload: Bytes = (0..8 << 20).map(common::pattern_byte).collect::<Vec<u8>>().into();
+    for declared in [true, false] {
+        let mut request = Request::post("https://a.test/echo");
+        if declared {
+            request = request.header("content-length", payload.len());
+        }
+        let (status, echoed) = fetch(&send, request.body(Full::new(payload.clone())).unwrap()).await;
+        assert_eq!(status, 200, "declared length {declared}");
+        assert!(echoed == payload, "declared length {declared}: {} bytes came back", echoed.len());
+    }
+    let seen = app.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|s| s.complete && s.body == payload), "the upstream got every byte");
+}
+
+/// An upstream that says it closes idle connections after a second: the
+/// connection is not kept for HTTP/2 clients' requests either.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_keep_alive_timeout_holds_for_http2_clients() {
+    const SHORT: &[u8] = b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok";
+    let pki = Pki::two_sites();
+    let upstream = Scripted::start(&[SHORT], usize::MAX);
+    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let send = h2(&pki, daemon.addr).await;
+    for _ in 0..2 {
+        assert_eq!(fetch(&send, get("/page")).await, (200, Bytes::from_static(b"ok")));
+    }
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 2, "a connection the upstream closes in 1 s was kept");
+}
+
+/// A route's guards hold over HTTP/2: `allow_from` refuses a client outside
+/// it, and `rate_limit` answers 429 past its burst, before the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn guards_hold_over_http2() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let guarded = "[[routes]]\nname = \"office\"\npath = \"/office\"\nupstream = \"app\"\n\
+                   allow_from = [\"127.0.0.2/32\"]\n\
+                   [[routes]]\nname = \"limited\"\npath = \"/limited\"\nupstream = \"app\"\n\
+                   rate_limit = { per_second = 0.1, burst = 2 }\n";
+    let daemon = Daemon::start(&tls_config(&pki, &app, guarded));
+    let send = h2(&pki, daemon.addr).await;
+    assert_eq!(fetch(&send, get("/office")).await.0, 403);
+    let statuses = [fetch(&send, get("/limited")).await.0, fetch(&send, get("/limited")).await.0];
+    assert_eq!(statuses, [200, 200]);
+    assert_eq!(fetch(&send, get("/limited")).await.0, 429);
+    assert_eq!(app.seen().len(), 2, "only the two within the burst reached the upstream");
+}
+
+/// SIGTERM with four streams waiting on a slow upstream: each is answered
+/// in full, then hookgate exits cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_shutdown_finishes_the_streams_in_flight() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let mut daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    let send = h2(&pki, daemon.addr).await;
+    let streams: Vec<_> = (0..4).map(|_| tokio::spawn(fetch_owned(send.clone(), get("/slow?ms=1500")))).collect();
+    assert!(common::eventually(Duration::from_secs(5), || app.seen().len() == 4), "the streams reached the upstream");
+    daemon.signal("TERM");
+    for stream in streams {
+        assert_eq!(stream.await.unwrap(), (200, Bytes::from_static(b"slow done")));
+    }
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0));
+}
+
+async fn fetch_owned(send: SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> (u16, Bytes) {
+    fetch(&send, request).await
+}
