@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
@@ -159,12 +159,14 @@ fn response(
     complete: bool,
 ) -> Result<Response<PooledBody>, ProxyError> {
     let status = StatusCode::from_u16(head.status).map_err(|_| ProxyError::UpstreamBroken)?;
+    // The values are slices of the head's bytes, not copies of them.
+    let head_bytes = buf.split_to(head.len).freeze();
     let mut headers = HeaderMap::with_capacity(head.headers.len());
     for (name, value) in &head.headers {
-        let name = HeaderName::from_bytes(&buf[name.clone()]).map_err(|_| ProxyError::UpstreamBroken)?;
-        headers.append(name, HeaderValue::from_bytes(&buf[value.clone()]).map_err(|_| ProxyError::UpstreamBroken)?);
+        let name = HeaderName::from_bytes(&head_bytes[name.clone()]).map_err(|_| ProxyError::UpstreamBroken)?;
+        let value = HeaderValue::from_maybe_shared(head_bytes.slice(value.clone()));
+        headers.append(name, value.map_err(|_| ProxyError::UpstreamBroken)?);
     }
-    buf.advance(head.len);
     let max_trailers = state.config.limits.max_header_bytes;
     let mut body = PooledBody {
         conn: Some(conn),
