@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use common::{Daemon, read_head, read_response};
 
 /// What the upstream does once it has read a request head.
-type Behaviour = fn(&mut TcpStream);
+pub type Behaviour = fn(&mut TcpStream);
 
 /// A raw upstream: per connection, it reads request heads and answers each with
 /// `behaviour`, until the behaviour closes the connection or the peer does.
-struct Hostile {
+pub struct Hostile {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
     /// Requests the behaviour has finished answering (all its bytes written).
@@ -26,7 +26,7 @@ struct Hostile {
 }
 
 impl Hostile {
-    fn start(behaviour: Behaviour) -> Hostile {
+    pub fn start(behaviour: Behaviour) -> Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -49,18 +49,24 @@ impl Hostile {
     }
 
     fn daemon(&self) -> Daemon {
+        self.daemon_behind("")
+    }
+
+    /// hookgate with one worker in front of this upstream, `listen` its own
+    /// `[listen]` tables (the default plain listener when empty).
+    pub fn daemon_behind(&self, listen: &str) -> Daemon {
         Daemon::start(&format!(
-            "[runtime]\nworkers = 1\n[upstreams.app]\nurl = \"http://{}\"\nresponse_timeout = \"500ms\"\n[default]\nupstream = \"app\"\n",
+            "[runtime]\nworkers = 1\n{listen}\n[upstreams.app]\nurl = \"http://{}\"\nresponse_timeout = \"500ms\"\n[default]\nupstream = \"app\"\n",
             self.addr
         ))
     }
 
-    fn connections(&self) -> usize {
+    pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 
     /// Waits until the behaviour has finished `n` answers in all.
-    fn wait_answered(&self, n: usize) {
+    pub fn wait_answered(&self, n: usize) {
         let done = common::eventually(Duration::from_secs(10), || self.answered.load(Ordering::SeqCst) >= n);
         assert!(done, "the upstream finished {} answers, not {n}", self.answered.load(Ordering::SeqCst));
     }
@@ -205,17 +211,37 @@ fn trickled_head(s: &mut TcpStream) {
     }
 }
 
+/// Faults before a whole head: the answer is hookgate's own.
+pub const BEFORE_THE_HEAD: &[(&str, Behaviour, u16)] = &[
+    ("reset mid-head", reset_mid_head, 502),
+    ("a 1 MiB header", huge_header, 502),
+    ("an invalid chunk size read with the head", invalid_chunk_size_with_the_head, 502),
+    ("a head trickled byte by byte", trickled_head, 504),
+    ("a status code below 100", status_below_100, 502),
+    ("a status code above 599", status_above_599, 502),
+];
+
+/// Faults once the head has gone out: the response is cut.
+pub const AFTER_THE_HEAD: &[(&str, Behaviour)] = &[
+    ("reset after the head", reset_after_head),
+    ("reset mid-body", reset_mid_body),
+    ("reset mid-way through a long body", reset_mid_long_body),
+    ("a long body that stalls", long_body_stalls),
+    ("a truncated chunked body", truncated_chunked),
+    ("an invalid chunk size", invalid_chunk_size_later),
+    ("a promised body never sent", promised_body_never_sent),
+];
+
+/// Bytes after a complete response: it is answered, the bytes go nowhere.
+pub const BEYOND_THE_RESPONSE: &[(&str, Behaviour)] = &[
+    ("two responses at once", two_responses),
+    ("a response to a request never sent", unsolicited_later),
+    ("a body longer than its Content-Length", body_longer_than_length),
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_before_the_head_are_502_or_504_and_the_connection_is_not_reused() {
-    let cases: &[(&str, Behaviour, u16)] = &[
-        ("reset mid-head", reset_mid_head, 502),
-        ("a 1 MiB header", huge_header, 502),
-        ("an invalid chunk size read with the head", invalid_chunk_size_with_the_head, 502),
-        ("a head trickled byte by byte", trickled_head, 504),
-        ("a status code below 100", status_below_100, 502),
-        ("a status code above 599", status_above_599, 502),
-    ];
-    for (name, behaviour, want) in cases {
+    for (name, behaviour, want) in BEFORE_THE_HEAD {
         let upstream = Hostile::start(*behaviour);
         let daemon = upstream.daemon();
         let started = Instant::now();
@@ -228,16 +254,7 @@ async fn faults_before_the_head_are_502_or_504_and_the_connection_is_not_reused(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn faults_after_the_head_cut_the_client_and_the_connection_is_not_reused() {
-    let cases: &[(&str, Behaviour)] = &[
-        ("reset after the head", reset_after_head),
-        ("reset mid-body", reset_mid_body),
-        ("reset mid-way through a long body", reset_mid_long_body),
-        ("a long body that stalls", long_body_stalls),
-        ("a truncated chunked body", truncated_chunked),
-        ("an invalid chunk size", invalid_chunk_size_later),
-        ("a promised body never sent", promised_body_never_sent),
-    ];
-    for (name, behaviour) in cases {
+    for (name, behaviour) in AFTER_THE_HEAD {
         let upstream = Hostile::start(*behaviour);
         let daemon = upstream.daemon();
         let started = Instant::now();
@@ -251,12 +268,7 @@ async fn faults_after_the_head_cut_the_client_and_the_connection_is_not_reused()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bytes_beyond_a_response_never_reach_the_next_request() {
-    let cases: &[(&str, Behaviour)] = &[
-        ("two responses at once", two_responses),
-        ("a response to a request never sent", unsolicited_later),
-        ("a body longer than its Content-Length", body_longer_than_length),
-    ];
-    for (name, behaviour) in cases {
+    for (name, behaviour) in BEYOND_THE_RESPONSE {
         let upstream = Hostile::start(*behaviour);
         let daemon = upstream.daemon();
         for round in 0..3 {

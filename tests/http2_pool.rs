@@ -13,28 +13,14 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use common::scripted::Scripted;
-use common::tls_client::{Pki, tls_config};
+use common::tls_client::{Pki, h2, tls_config, tls_listener};
 use common::{Daemon, Upstream};
 
 /// A TLS listener (site `a.test`) with one worker in front of `upstream`.
 fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
-    format!(
-        "[runtime]\nworkers = 1\n[listen]\naddrs = []\n[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n\
-         certificates = [{{ cert_file = \"{a}.pem\", key_file = \"{a}.key\" }}]\n{}",
-        upstream.config(upstream_keys),
-        a = pki.path("a"),
-    )
-}
-
-/// An HTTP/2 connection to `addr` (site `a.test`), driven in the background.
-async fn h2(pki: &Pki, addr: std::net::SocketAddr) -> SendRequest<Full<Bytes>> {
-    let stream = common::tls_client::connect(&common::tls_client::client(pki, &[b"h2"]), addr, "a.test").await;
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    send
+    format!("[runtime]\nworkers = 1\n{}{}", tls_listener(pki), upstream.config(upstream_keys))
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {

@@ -80,12 +80,7 @@ async fn expect_stops_at_hookgate_over_either_protocol() {
 /// A TLS listener (site `a.test`, see `tls_config`) in front of `upstream`,
 /// with the upstream's own keys `upstream_keys`.
 fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
-    format!(
-        "[runtime]\nworkers = 1\n[listen]\naddrs = []\n[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n\
-         certificates = [{{ cert_file = \"{a}.pem\", key_file = \"{a}.key\" }}]\n{}",
-        upstream.config(upstream_keys),
-        a = pki.path("a"),
-    )
+    format!("[runtime]\nworkers = 1\n{}{}", common::tls_client::tls_listener(pki), upstream.config(upstream_keys))
 }
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

@@ -27,6 +27,7 @@ mod engine;
 mod forwarding;
 mod guards;
 mod hostile_upstreams;
+mod http2_hostile;
 mod http2_pool;
 mod http2_rules;
 mod init;

@@ -27,6 +27,7 @@ use http_body_util::BodyExt;
 
 use crate::connection::timer::Watchdog;
 use crate::error::ProxyError;
+use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::head::{Framing, ResponseHead};
 use crate::http1::unframing::Unframing;
 use crate::http1::upstream_side::{HeadFailure, Retry, connect_failed, read_response_head, write_upstream};
@@ -168,6 +169,13 @@ fn response(
         headers.append(name, value.map_err(|_| ProxyError::UpstreamBroken)?);
     }
     let max_trailers = state.config.limits.max_header_bytes;
+    if head.framing == Framing::Chunked
+        && let Err(broken) = ChunkedDecoder::new(max_trailers).decode(&buf, &mut Vec::new())
+    {
+        // Broken in the bytes that came with the head: nothing has gone out, so the answer is a 502.
+        tracing::warn!(upstream = %state.upstreams[index].config.name, "its chunked body is broken before its head went out: {broken}");
+        return Err(ProxyError::UpstreamBroken);
+    }
     let mut body = PooledBody {
         conn: Some(conn),
         buf,

@@ -120,6 +120,29 @@ pub fn presented(stream: &TlsStream<tokio::net::TcpStream>) -> CertificateDer<'s
     stream.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned()
 }
 
+/// The `[listen]` tables of a TLS listener on `127.0.0.1:0` for site `a.test`
+/// alone (`Pki::two_sites`' first), and no plain listener.
+pub fn tls_listener(pki: &Pki) -> String {
+    format!(
+        "[listen]\naddrs = []\n[listen.tls]\naddrs = [\"127.0.0.1:0\"]\n\
+         certificates = [{{ cert_file = \"{a}.pem\", key_file = \"{a}.key\" }}]\n",
+        a = pki.path("a"),
+    )
+}
+
+/// An HTTP/2 connection to hookgate's TLS listener at `addr` as site
+/// `a.test`, driven in the background.
+pub async fn h2(
+    pki: &Pki,
+    addr: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let stream = connect(&client(pki, &[b"h2"]), addr, "a.test").await;
+    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    send
+}
+
 /// A client of hookgate's TLS listener as site `a.test` (see `tls_config`):
 /// HTTP/2 (hyper's service) or HTTP/1.1 (the engine), by ALPN.
 pub enum Front {
