@@ -132,7 +132,7 @@ pub fn warnings(config: &Config, file: &Path) -> Vec<String> {
     for cert in config.listen.tls.iter().flat_map(|t| t.served_certificates()) {
         let days = cert.days_left(now);
         if days < crate::tls::EXPIRY_WARNING_DAYS {
-            let when = if days < 0 { "has expired".to_string() } else { format!("expires in {days} days") };
+            let when = crate::tls::expiry_phrase(days);
             out.push(format!("certificate {} ({}) {when}", cert.cert_file, cert.names.join(", ")));
         }
     }

@@ -81,7 +81,11 @@ impl HeadFailure {
                 upstream.metrics.timed_out(upstream.config.response_timeout);
                 ProxyError::UpstreamTimeout
             }
-            HeadFailure::Closed => ProxyError::UpstreamBroken,
+            HeadFailure::Closed => {
+                // Not an invalid response: none came (an overloaded upstream resets, for one).
+                tracing::warn!(upstream = %upstream.config.name, "{self}");
+                ProxyError::UpstreamBroken
+            }
             HeadFailure::Invalid(why) => {
                 tracing::warn!(upstream = %upstream.config.name, "upstream sent an invalid response head: {why}");
                 ProxyError::UpstreamBroken

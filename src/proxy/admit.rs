@@ -50,7 +50,9 @@ pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// - `content-length` more than once is refused, as over HTTP/1.1;
 /// - several `cookie` fields become one, joined by "; " (RFC 9113 §8.2.3),
 ///   since an HTTP/1.1 upstream may keep only one `Cookie` line;
-/// - `expect` is dropped: hyper answers `100-continue` to the client itself;
+/// - `expect` is dropped: it is hookgate's to answer, and hyper's HTTP/2
+///   server cannot send a `100 Continue` (its client sends the body after a
+///   wait of its own: curl's is 1 s);
 /// - more fields than `max_headers` (counted once the cookies are joined, as
 ///   an HTTP/1.1 head would carry them) are refused with 431, as over HTTP/1.1.
 pub fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) -> Result<(), ProxyError> {

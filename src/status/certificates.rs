@@ -38,7 +38,7 @@ pub(super) fn served(config: &Config, now: u64, trouble: &mut Vec<String>) -> Ve
                 _ => "ok",
             };
             if level != "ok" {
-                trouble.push(format!("certificate {} expires in {days_left} days", c.cert_file));
+                trouble.push(format!("certificate {} {}", c.cert_file, crate::tls::expiry_phrase(days_left)));
             }
             Certificate { file: c.cert_file.clone(), names: c.names.clone(), days_left, level }
         })

@@ -55,6 +55,16 @@ impl LoadedCert {
     }
 }
 
+/// When a certificate with `days_left` expires, as `check` and the status
+/// page say it: "has expired", "expires in 1 day", "expires in 5 days".
+pub fn expiry_phrase(days_left: i64) -> String {
+    match days_left {
+        d if d < 0 => "has expired".to_string(),
+        1 => "expires in 1 day".to_string(),
+        days => format!("expires in {days} days"),
+    }
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
