@@ -213,8 +213,17 @@ where
 async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &Shutdown, peer: SocketAddr) {
     tokio::pin!(conn);
     let mut draining = false;
+    // One timer and one wait for each signal for the connection's life: made
+    // per wake-up, each cost a registration (and the timer a move when a
+    // check falls due sooner).
+    let check = tokio::time::sleep_until(clock.next_check(limits));
+    let (drain, cut) = (stop.drain.cancelled(), stop.cut.cancelled());
+    tokio::pin!(check, drain, cut);
     loop {
         let check_at = clock.next_check(limits);
+        if check_at < check.deadline() {
+            check.as_mut().reset(check_at);
+        }
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -223,15 +232,16 @@ async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &
                 }
                 return;
             }
-            _ = stop.drain.cancelled(), if !draining => {
+            () = drain.as_mut(), if !draining => {
                 draining = true;
                 conn.as_mut().start_shutdown();
             }
-            _ = stop.cut.cancelled() => {
+            () = cut.as_mut() => {
                 clock.set_abort(AbortReason::Shutdown);
                 return;
             }
-            _ = tokio::time::sleep_until(check_at) => {
+            () = check.as_mut() => {
+                check.as_mut().reset(clock.next_check(limits));
                 match clock.expired(limits) {
                     Some(Expired::Head) => {
                         tracing::warn!(client = %peer, status = 408, "request head not complete within header_timeout; closing");
