@@ -1,6 +1,7 @@
-//! Upstreams: one pooled hyper client per upstream (for HTTP/2 clients, https
-//! upstreams and HTTP/2 to upstreams), and `pool`, the per-worker pools of
-//! plain HTTP/1.1 connections the engine drives itself.
+//! Upstreams: one pooled hyper client per upstream (for https upstreams, and
+//! HTTP/2 to them, and for the spool's deliverer), and `pool`, the per-worker
+//! pools of plain HTTP/1.1 connections the engine drives itself (for HTTP/1.1
+//! and HTTP/2 clients alike).
 //!
 //! Clients are built once per config load and reused by every request, so
 //! connections stay pooled and warm. Failures are classified here into the
