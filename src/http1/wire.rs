@@ -102,8 +102,10 @@ pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: Option<&heade
     if let (Framing::Length(n), false) = (framing, length_written) {
         write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
     }
-    for (name, value) in added.iter().flat_map(|added| added.pairs()) {
-        write_header(out, name.as_bytes(), value);
+    if let Some(added) = added {
+        for (name, value) in added.pairs() {
+            write_header(out, name.as_bytes(), value);
+        }
     }
     if framing == Framing::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
