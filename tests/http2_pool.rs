@@ -15,13 +15,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 
 use common::scripted::Scripted;
-use common::tls_client::{Pki, h2, tls_config, tls_listener};
+use common::tls_client::{Pki, h2, tls_config};
 use common::{Daemon, Upstream};
-
-/// A TLS listener (site `a.test`) with one worker in front of `upstream`.
-fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
-    format!("[runtime]\nworkers = 1\n{}{}", tls_listener(pki), upstream.config(upstream_keys))
-}
 
 fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(format!("https://a.test{path}")).body(Full::new(Bytes::new())).unwrap()
@@ -43,7 +38,7 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 async fn many_streams_of_one_connection_share_the_pooled_upstream_connections() {
     let pki = Pki::two_sites();
     let upstream = Scripted::start(&[OK], usize::MAX);
-    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
     let send = h2(&pki, daemon.addr).await;
     for _ in 0..2 {
         let streams = (0..48).map(|i| fetch(&send, get(&format!("/page/{i}"))));
@@ -69,7 +64,7 @@ async fn a_stream_reset_mid_body_closes_its_upstream_connection() {
     const PARTIAL: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nthe first bytes";
     let pki = Pki::two_sites();
     let upstream = Scripted::start(&[PARTIAL], usize::MAX);
-    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
     let send = h2(&pki, daemon.addr).await;
     let response = send.clone().send_request(get("/download")).await.unwrap();
     assert_eq!(response.headers()["content-length"], "1000000");
@@ -114,7 +109,7 @@ async fn an_upstream_keep_alive_timeout_holds_for_http2_clients() {
     const SHORT: &[u8] = b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok";
     let pki = Pki::two_sites();
     let upstream = Scripted::start(&[SHORT], usize::MAX);
-    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
     let send = h2(&pki, daemon.addr).await;
     for _ in 0..2 {
         assert_eq!(fetch(&send, get("/page")).await, (200, Bytes::from_static(b"ok")));

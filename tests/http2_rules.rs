@@ -77,12 +77,6 @@ async fn expect_stops_at_hookgate_over_either_protocol() {
     }
 }
 
-/// A TLS listener (site `a.test`, see `tls_config`) in front of `upstream`,
-/// with the upstream's own keys `upstream_keys`.
-fn tls_front(pki: &Pki, upstream: &Scripted, upstream_keys: &str) -> String {
-    format!("[runtime]\nworkers = 1\n{}{}", common::tls_client::tls_listener(pki), upstream.config(upstream_keys))
-}
-
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 /// `max_idle = 0`: a connection per request. (Without it hyper's pool may
@@ -92,7 +86,7 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 async fn max_idle_holds_for_http2_clients() {
     let pki = Pki::two_sites();
     let upstream = Scripted::start(&[OK], usize::MAX);
-    let daemon = Daemon::start(&tls_front(&pki, &upstream, "max_idle = 0"));
+    let daemon = Daemon::start(&upstream.behind_tls(&pki, "max_idle = 0"));
     let mut front = Front::connect(&pki, daemon.addr, true).await;
     for _ in 0..3 {
         assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await, (200, Bytes::from_static(b"ok")));
@@ -104,7 +98,7 @@ async fn max_idle_holds_for_http2_clients() {
 async fn idle_timeout_holds_for_http2_clients() {
     let pki = Pki::two_sites();
     let upstream = Scripted::start(&[OK], usize::MAX);
-    let daemon = Daemon::start(&tls_front(&pki, &upstream, "idle_timeout = \"1s\""));
+    let daemon = Daemon::start(&upstream.behind_tls(&pki, "idle_timeout = \"1s\""));
     let mut front = Front::connect(&pki, daemon.addr, true).await;
     assert_eq!(front.send(webhook(Request::post(WEBHOOK))).await.0, 200);
     let closed = || upstream.closed_by_proxy.load(Ordering::SeqCst) == 1;
@@ -134,7 +128,7 @@ async fn streamed_bodies_and_trailers_reach_the_upstream_over_http2() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let pki = Pki::two_sites();
     let upstream = Scripted::start(&[OK], usize::MAX);
-    let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+    let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
     let stream = common::tls_client::connect(&common::tls_client::client(&pki, &[b"h2"]), daemon.addr, "a.test").await;
     let (mut send, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
@@ -170,7 +164,7 @@ async fn a_get_the_upstream_closed_on_unanswered_is_sent_again() {
     let pki = Pki::two_sites();
     for http2 in [false, true] {
         let upstream = Scripted::start(&[OK, b""], 2);
-        let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+        let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
         let mut front = Front::connect(&pki, daemon.addr, http2).await;
         for i in 0..3 {
             let request = Request::get("https://a.test/page").header("host", "a.test").body(Full::new(Bytes::new()));
@@ -184,7 +178,7 @@ async fn a_get_the_upstream_closed_on_unanswered_is_sent_again() {
     // requests go over the engine's pools and retry rule too).
     for (http2, tries) in [(false, 1), (true, 1)] {
         let upstream = Scripted::start(&[b""], 1);
-        let daemon = Daemon::start(&tls_front(&pki, &upstream, ""));
+        let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
         let mut front = Front::connect(&pki, daemon.addr, http2).await;
         let request = Request::get("https://a.test/page").header("host", "a.test").body(Full::new(Bytes::new()));
         assert_eq!(front.send(request.unwrap()).await.0, 502, "http2 {http2}");

@@ -62,6 +62,12 @@ impl Scripted {
     pub fn config(&self, extra: &str) -> String {
         format!("[upstreams.app]\nurl = \"http://{}\"\n{extra}\n[default]\nupstream = \"app\"\n", self.addr)
     }
+
+    /// hookgate with one worker and a TLS listener (site `a.test`, see
+    /// `tls_client::tls_listener`) in front of this upstream, whose own keys are `extra`.
+    pub fn behind_tls(&self, pki: &super::tls_client::Pki, extra: &str) -> String {
+        format!("[runtime]\nworkers = 1\n{}{}", super::tls_client::tls_listener(pki), self.config(extra))
+    }
 }
 
 pub fn read_request_head(stream: &mut TcpStream) -> Option<String> {
