@@ -194,7 +194,7 @@ async fn relay_body<S: Io>(
                     // (and an answer with trailers is not remembered).
                     Err(frame) => {
                         if let Some(fields) = frame.trailers_ref() {
-                            write_trailers(&mut trailers, fields);
+                            wire::write_trailers(&mut trailers, fields);
                         }
                         capture = None;
                         continue;
@@ -220,18 +220,6 @@ async fn relay_body<S: Io>(
             delivery.ended();
             capture.finish();
             return client.io.flush().await.is_ok();
-        }
-    }
-}
-
-/// The upstream's trailer fields as lines for the last chunk. Framing and
-/// routing fields never travel in a trailer (RFC 9110 §6.5.1); hyper has
-/// already checked names and values.
-fn write_trailers(out: &mut Vec<u8>, fields: &http::HeaderMap) {
-    for (name, value) in fields {
-        let forbidden = [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::HOST, header::TRAILER];
-        if !forbidden.contains(name) && !headers::is_hop_by_hop(name.as_str().as_bytes()) {
-            write_header(out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
 }

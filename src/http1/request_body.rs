@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 use http_body::Frame;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -97,15 +97,7 @@ impl BodySink for ChannelSink {
     /// The trailer lines (checked by the chunked decoder) become a trailers
     /// frame; hyper sends those the request's `Trailer` header declares.
     async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), SinkClosed> {
-        let mut fields = HeaderMap::new();
-        for line in trailers.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()) {
-            let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
-            let name = HeaderName::from_bytes(line[..colon].trim_ascii());
-            let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii());
-            if let (Ok(name), Ok(value)) = (name, value) {
-                fields.append(name, value);
-            }
-        }
+        let fields: HeaderMap = super::wire::trailer_fields(trailers).collect();
         if fields.is_empty() {
             return Ok(());
         }

@@ -4,7 +4,7 @@
 //! answer path decide what to write, this says how it is spelled).
 
 use http::StatusCode;
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 
 use super::chunked::write_size;
@@ -192,4 +192,30 @@ pub fn frame(out: &mut Vec<u8>, data: &[u8], to: Framing, done: bool, trailers: 
         out.extend_from_slice(b"\r\n");
     }
     range
+}
+
+/// Whether a field may travel in a trailer: framing and routing fields never
+/// do (RFC 9110 §6.5.1), nor hop-by-hop ones.
+pub fn may_trail(name: &[u8]) -> bool {
+    let forbidden = [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::HOST, header::TRAILER];
+    !forbidden.iter().any(|f| name.eq_ignore_ascii_case(f.as_str().as_bytes())) && !headers::is_hop_by_hop(name)
+}
+
+/// Trailer fields as lines for the last chunk, less those that may not trail.
+pub fn write_trailers(out: &mut Vec<u8>, fields: &HeaderMap) {
+    for (name, value) in fields {
+        if may_trail(name.as_str().as_bytes()) {
+            write_header(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+}
+
+/// The fields of a chunked body's trailer lines (each ending in CRLF, checked
+/// by its decoder); a line that is not a valid field is skipped.
+pub fn trailer_fields(lines: &[u8]) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+    lines.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let name = HeaderName::from_bytes(line[..colon].trim_ascii()).ok()?;
+        Some((name, HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?))
+    })
 }

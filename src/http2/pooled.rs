@@ -27,13 +27,12 @@ use http_body_util::BodyExt;
 
 use crate::connection::timer::Watchdog;
 use crate::error::ProxyError;
-use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::head::{Framing, ResponseHead};
 use crate::http1::unframing::Unframing;
 use crate::http1::upstream_side::{HeadFailure, Retry, connect_failed, read_response_head, write_upstream};
 use crate::http1::wire;
 use crate::hyper_glue::{BodyError, RequestBody};
-use crate::proxy::{State, headers};
+use crate::proxy::State;
 use crate::upstream::pool::{self, UpstreamConn};
 
 /// Room to read a response body into, when less than a page is left.
@@ -118,8 +117,8 @@ fn encode(
         }
         Err(frame) => {
             let mut lines = Vec::new();
-            for (name, value) in frame.into_trailers().iter().flatten() {
-                wire::write_header(&mut lines, name.as_str().as_bytes(), value.as_bytes());
+            if let Ok(fields) = frame.into_trailers() {
+                wire::write_trailers(&mut lines, &fields);
             }
             wire::frame(out, &[], framing, true, &lines);
             Ok(true)
@@ -168,18 +167,11 @@ fn response(
         let value = HeaderValue::from_maybe_shared(head_bytes.slice(value.clone()));
         headers.append(name, value.map_err(|_| ProxyError::UpstreamBroken)?);
     }
-    let max_trailers = state.config.limits.max_header_bytes;
-    if head.framing == Framing::Chunked
-        && let Err(broken) = ChunkedDecoder::new(max_trailers).decode(&buf, &mut Vec::new())
-    {
-        // Broken in the bytes that came with the head: nothing has gone out, so the answer is a 502.
-        tracing::warn!(upstream = %state.upstreams[index].config.name, "its chunked body is broken before its head went out: {broken}");
-        return Err(ProxyError::UpstreamBroken);
-    }
     let mut body = PooledBody {
         conn: Some(conn),
         buf,
-        unframing: Unframing::new(head.framing, max_trailers),
+        unframing: Unframing::new(head.framing, state.config.limits.max_header_bytes),
+        ahead: None,
         trailers: None,
         done: false,
         reusable: complete && !head.close,
@@ -187,8 +179,18 @@ fn response(
         state: state.clone(),
         index,
     };
-    if head.framing == Framing::Empty {
-        body.finish(); // Nothing to read: the connection goes back now.
+    match head.framing {
+        Framing::Empty => body.finish(), // Nothing to read: the connection goes back now.
+        // A chunked body is decoded as far as it came with the head, now: broken
+        // there, nothing has gone out yet, so the answer is a 502, as the engine's.
+        Framing::Chunked => match body.take_data() {
+            Ok((data, _)) => body.ahead = (!data.is_empty()).then_some(data),
+            Err(broken) => {
+                tracing::warn!(upstream = %state.upstreams[index].config.name, "its chunked body is broken before its head went out: {broken}");
+                return Err(ProxyError::UpstreamBroken);
+            }
+        },
+        Framing::Length(_) | Framing::UntilClose => {}
     }
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -204,6 +206,8 @@ pub struct PooledBody {
     /// Read but not yet passed on.
     buf: BytesMut,
     unframing: Unframing,
+    /// What a chunked body decoded to as far as it came with the head: sent first.
+    ahead: Option<Bytes>,
     /// A chunked body's trailers, sent after its last data.
     trailers: Option<HeaderMap>,
     done: bool,
@@ -270,6 +274,9 @@ impl Body for PooledBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
+        if let Some(data) = this.ahead.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
         loop {
             if this.done {
                 return Poll::Ready(this.trailers.take().map(|trailers| Ok(Frame::trailers(trailers))));
@@ -285,31 +292,21 @@ impl Body for PooledBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.trailers.is_none()
+        self.done && self.ahead.is_none() && self.trailers.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
         match self.unframing {
             Unframing::Length(left) => SizeHint::with_exact(left),
-            _ if self.done => SizeHint::with_exact(0),
+            _ if self.done => SizeHint::with_exact(self.ahead.as_ref().map_or(0, |data| data.len() as u64)),
             _ => SizeHint::default(),
         }
     }
 }
 
-/// A chunked body's trailer lines (checked by its decoder) as a map, less
-/// the fields that may not travel as trailers on HTTP/2 (hop-by-hop ones).
+/// A chunked body's trailer lines as a map, less the fields that may not trail.
 fn trailer_map(lines: &[u8]) -> Option<HeaderMap> {
-    let mut map = HeaderMap::new();
-    for line in lines.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|line| !line.is_empty()) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
-        let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
-        if headers::is_hop_by_hop(name) || name.eq_ignore_ascii_case(b"content-length") {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-            map.append(name, value);
-        }
-    }
+    let map: HeaderMap =
+        wire::trailer_fields(lines).filter(|(name, _)| wire::may_trail(name.as_str().as_bytes())).collect();
     (!map.is_empty()).then_some(map)
 }
