@@ -20,7 +20,7 @@
 //! - `hyper_path`: requests to https upstreams, through hyper's client.
 //! - `date`: the `Date` header for responses that have none.
 
-mod buffers;
+pub(crate) mod buffers;
 pub(crate) mod chunked;
 mod client;
 mod date;

@@ -27,6 +27,7 @@ use http_body_util::BodyExt;
 
 use crate::connection::timer::Watchdog;
 use crate::error::ProxyError;
+use crate::http1::buffers;
 use crate::http1::head::{Framing, ResponseHead};
 use crate::http1::unframing::Unframing;
 use crate::http1::upstream_side::{HeadFailure, Retry, connect_failed, read_response_head, write_upstream};
@@ -44,16 +45,30 @@ pub async fn send(
     state: Arc<State>,
     index: usize,
     parts: Parts,
+    body: RequestBody,
+) -> Result<Response<PooledBody>, ProxyError> {
+    // From the worker's free list, as the engine's heads are.
+    let mut out = buffers::take_vec();
+    let sent = exchange(state, index, parts, body, &mut out).await;
+    buffers::give_vec(out);
+    sent
+}
+
+/// `send`'s exchange, writing the head (and then the streamed body) through `out`.
+async fn exchange(
+    state: Arc<State>,
+    index: usize,
+    parts: Parts,
     mut body: RequestBody,
+    out: &mut Vec<u8>,
 ) -> Result<Response<PooledBody>, ProxyError> {
     let upstream = &state.upstreams[index];
     let framing = request_framing(&parts, &body);
-    let mut out = Vec::with_capacity(1024);
-    wire::write_request_head(&mut out, &parts, None, framing);
+    wire::write_request_head(out, &parts, None, framing);
     // What of the body is here already goes out with the head, in one write.
     let mut ended = framing == Framing::Empty;
     if !ended && let Poll::Ready(next) = Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop())) {
-        ended = encode(&mut out, next, framing)? || (body.is_end_stream() && encode(&mut out, None, framing)?);
+        ended = encode(out, next, framing)? || (body.is_end_stream() && encode(out, None, framing)?);
     }
     let mut retry = Retry::new(&parts.method, if ended { Framing::Empty } else { framing });
     let mut watchdog = Watchdog::default();
@@ -62,12 +77,13 @@ pub async fn send(
         let metrics = &upstream.metrics;
         let checkout = pool::checkout(&upstream.config, &metrics.open, &metrics.idle).await;
         let mut conn = checkout.map_err(|e| connect_failed(upstream, &e))?;
-        match write_upstream(&mut conn, &out, &mut watchdog, upstream).await {
+        match write_upstream(&mut conn, out, &mut watchdog, upstream).await {
             Ok(()) => {}
             Err(_) if retry.again(&conn) => continue,
             Err(_) => return Err(ProxyError::UpstreamBroken),
         }
-        let complete = ended || stream_body(&mut conn, &mut body, framing, &mut watchdog, upstream).await?;
+        // Streamed through `out` once the head is out: no retry is made then, which would need it.
+        let complete = ended || stream_body(&mut conn, &mut body, (framing, out), &mut watchdog, upstream).await?;
         let mut buf = BytesMut::new();
         match read_response_head(&mut conn, &mut buf, is_head, &mut watchdog, upstream).await {
             Ok(head) => {
@@ -131,15 +147,14 @@ fn encode(
 async fn stream_body(
     conn: &mut UpstreamConn,
     body: &mut RequestBody,
-    framing: Framing,
+    (framing, out): (Framing, &mut Vec<u8>),
     watchdog: &mut Watchdog,
     upstream: &crate::upstream::UpstreamClient,
 ) -> Result<bool, ProxyError> {
-    let mut out = Vec::new();
     loop {
         out.clear();
-        let ended = encode(&mut out, body.frame().await, framing)?;
-        if !out.is_empty() && write_upstream(conn, &out, watchdog, upstream).await.is_err() {
+        let ended = encode(out, body.frame().await, framing)?;
+        if !out.is_empty() && write_upstream(conn, out, watchdog, upstream).await.is_err() {
             return Ok(false);
         }
         if ended {
