@@ -68,7 +68,8 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
         }
         let request_complete = match body_left {
             Framing::Empty => true,
-            _ => match send_body(client, &mut conn, &ex, body_left, upstream).await {
+            // Boxed: its future is the largest of this one's awaits, and a GET never takes it.
+            _ => match Box::pin(send_body(client, &mut conn, &ex, body_left, upstream)).await {
                 Ok(complete) => complete,
                 Err(ended) => break Err(ended),
             },
