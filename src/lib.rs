@@ -50,12 +50,12 @@
 //!   function of a request's headers, query and body.
 //! - `cluster` — several hosts sharing state through Redis (`[cluster]`): the
 //!   connection with its deadlines and health, and the leader lease.
-//! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, `cloudflare`, [`canonical`], `secret`, [`systemd`] —
+//! - [`tls`], `client_ip`, `error`, [`metrics`], `recent`, `cloudflare`, [`canonical`], `secret`, [`systemd`], `poll_clock` —
 //!   certificates (files and what ACME obtained), the client address rule,
 //!   error statuses, Prometheus metrics with pre-registered handles, the
 //!   status page's per-minute counters, Cloudflare's address ranges and the
 //!   hint for a site behind Cloudflare that does not trust it, the canonical
-//!   path, the one redacted secret type, sd_notify.
+//!   path, the one redacted secret type, sd_notify, one clock read per poll of a connection's task.
 //!
 //! # Errors
 //! One policy, so that a reader knows what an `Err` holds before opening it:
@@ -109,6 +109,7 @@ pub mod internals;
 pub mod lifecycle;
 pub mod logging;
 pub(crate) mod metrics;
+pub(crate) mod poll_clock;
 pub(crate) mod proxy;
 pub(crate) mod recent;
 pub mod report;

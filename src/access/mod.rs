@@ -27,6 +27,7 @@ use http::StatusCode;
 use crate::connection::{AbortReason, ActiveRequest};
 use crate::error::ProxyError;
 use crate::metrics::RouteMetrics;
+use crate::poll_clock;
 use crate::recent::Problem;
 use format::{Line, Value};
 
@@ -176,9 +177,10 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         let l = &self.ctx;
-        let elapsed = self.start.elapsed();
-        // One wall-clock read serves the metrics, the status page and the line.
-        let at = SystemTime::now();
+        let end = poll_clock::read();
+        let elapsed = end.into_std().saturating_duration_since(self.start);
+        // One reading serves the duration, the metrics, the status page and the line.
+        let at = poll_clock::wall_clock(end);
         let status = self.status.load(Ordering::Relaxed);
         self.metrics.record(status, elapsed, at);
         self.note_problem(at);

@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::Limits;
+use crate::poll_clock;
 
 /// Sentinel for "no head being read" and "no write blocked".
 const NOT_SET: u64 = u64::MAX;
@@ -124,7 +125,7 @@ impl ConnClock {
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        poll_clock::now().saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     fn at(&self, ms: u64) -> Instant {
@@ -149,7 +150,7 @@ impl ConnClock {
     /// `send_timeout`), so a head or a blocked write that starts meanwhile is
     /// timed exactly.
     pub fn next_check(&self, limits: &Limits) -> Instant {
-        let soon = Instant::now() + limits.header_timeout.min(limits.send_timeout);
+        let soon = poll_clock::now() + limits.header_timeout.min(limits.send_timeout);
         let blocked = self.write_blocked.load(Ordering::Relaxed);
         if blocked != NOT_SET {
             return soon.min(self.at(blocked) + limits.send_timeout);
@@ -167,7 +168,7 @@ impl ConnClock {
     /// is still being written is never idle, however long that takes, as long
     /// as the client keeps reading.
     pub fn expired(&self, limits: &Limits) -> Option<Expired> {
-        let now = Instant::now();
+        let now = poll_clock::now();
         let blocked = self.write_blocked.load(Ordering::Relaxed);
         if blocked != NOT_SET {
             return (now >= self.at(blocked) + limits.send_timeout).then_some(Expired::Send);

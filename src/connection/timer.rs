@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use crate::poll_clock;
+
 /// When a wait times out.
 #[derive(Debug, Clone, Copy)]
 pub enum Deadline {
@@ -83,7 +85,7 @@ impl<F: Future> Future for Timed<'_, F> {
         let at = match *this.deadline {
             Deadline::At(at) => at,
             Deadline::In(limit) => {
-                let at = Instant::now() + limit;
+                let at = poll_clock::now() + limit;
                 *this.deadline = Deadline::At(at);
                 at
             }
@@ -113,7 +115,7 @@ impl IdleTimer {
     /// Called when the body is pending: `Ready` means the limit passed.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let limit = self.limit;
-        let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + limit);
+        let deadline = *self.deadline.get_or_insert_with(|| poll_clock::now() + limit);
         self.timer.poll_expired(cx, deadline)
     }
 }

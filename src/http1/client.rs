@@ -72,7 +72,7 @@ impl<S: Io> Client<S> {
             max_uri_bytes: self.limits.max_uri_bytes,
             max_headers: self.limits.max_headers,
         };
-        let deadline = tokio::time::Instant::now() + self.limits.header_timeout;
+        let deadline = crate::poll_clock::now() + self.limits.header_timeout;
         buffers::ensure(&mut self.rbuf);
         loop {
             if !self.rbuf.is_empty() {

@@ -16,6 +16,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::buffers;
 use crate::connection::{AbortReason, ConnClock};
+use crate::poll_clock;
 
 /// Completes once shutdown has cut the connection. The serve loop records the
 /// cut on the connection's clock, then polls the exchange once more, so an
@@ -102,7 +103,7 @@ pub async fn timed<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
     if let Poll::Ready(out) = poll_once(fut.as_mut()).await {
         return Some(out);
     }
-    tokio::time::timeout(limit, fut).await.ok()
+    tokio::time::timeout_at(poll_clock::now() + limit, fut).await.ok()
 }
 
 /// Polls `fut` once, with this task's waker, and says whether it finished.

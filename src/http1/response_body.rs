@@ -174,8 +174,8 @@ pub async fn copy_response<S: Io, T: Tee>(
         out.clear();
         if done {
             ended(out, delivery, tee);
-            let flushed = tokio::time::timeout(client.limits.send_timeout, client.io.flush()).await;
-            let client_ok = matches!(flushed, Ok(Ok(())));
+            let flushed = timed(client.limits.send_timeout, client.io.flush()).await;
+            let client_ok = matches!(flushed, Some(Ok(())));
             return CopyOutcome { upstream_clean: from != Framing::UntilClose, client_ok };
         }
         // Boxed, and only for a long body: inline, its future would make every

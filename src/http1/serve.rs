@@ -10,7 +10,6 @@
 //! Pipelined requests stay in the read buffer and are answered in order.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::Method;
@@ -28,6 +27,7 @@ use crate::config::Limits;
 use crate::connection::timer::Deadline;
 use crate::connection::{AbortReason, ConnClock, ConnContext, Shutdown};
 use crate::error::{BadRequest, ProxyError};
+use crate::poll_clock;
 use crate::proxy::{self, Plan, State};
 
 /// How long a cut exchange may take to write its 503 before it is dropped.
@@ -117,7 +117,7 @@ async fn last_answer(clock: &ConnClock, mut exchange: Exchanging<'_>) {
 /// connection's future larger.
 fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) -> Exchanging<'_> {
     Box::pin(async move {
-        let start = Instant::now();
+        let start = poll_clock::now().into_std();
         let active = client.conn.clock.request_started();
         let proxy_error = match error {
             HeadError::UriTooLong => ProxyError::UriTooLong,
@@ -151,7 +151,7 @@ fn serve_request<S: Io>(
     state: Arc<State>,
     draining: bool,
 ) -> Exchanging<'_> {
-    let start = Instant::now();
+    let start = poll_clock::now().into_std();
     let active = client.conn.clock.request_started();
     let RequestHead { mut parts, framing, keep_alive, expects_continue } = head;
     let mut ctx = RequestContext::new(

@@ -7,12 +7,12 @@
 use bytes::{Buf, BytesMut};
 use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 use super::buffers;
 use super::head::{self, Framing, ResponseHead, ResponseHeadError};
 use crate::connection::timer::{Deadline, Watchdog};
 use crate::error::ProxyError;
+use crate::poll_clock;
 use crate::upstream::UpstreamClient;
 use crate::upstream::pool::UpstreamConn;
 
@@ -104,7 +104,7 @@ pub async fn read_response_head(
     watchdog: &mut Watchdog,
     upstream: &UpstreamClient,
 ) -> Result<ResponseHead, HeadFailure> {
-    let deadline = Instant::now() + upstream.config.response_timeout;
+    let deadline = poll_clock::now() + upstream.config.response_timeout;
     loop {
         if !buf.is_empty() {
             match head::parse_response(buf, is_head, MAX_RESPONSE_HEAD) {

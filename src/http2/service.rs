@@ -26,7 +26,7 @@ pub async fn handle(
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let start = Instant::now();
+    let start = crate::poll_clock::now().into_std();
     let active = conn.clock.request_started();
     let mut ctx =
         RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());

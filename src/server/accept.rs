@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Shared, conn};
 use crate::connection::ListenerKind;
+use crate::poll_clock::Fresh;
 
 /// How long the accept loop pauses after an error such as EMFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -45,7 +46,7 @@ pub(super) async fn run(
         };
         let Some(slot) = slot else { return };
         let serve = conn::serve(stream, peer, kind, shared.clone(), Arc::new(slot), stop.clone());
-        shared.tasks.spawn(serve);
+        shared.tasks.spawn(Fresh::new(serve));
     }
 }
 

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
 use hyper::server::conn::http2;
 use hyper::service::{HttpService, service_fn};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use crate::http1 as engine;
 use crate::http2::ResponseBody;
 use crate::hyper_glue::ClockedIo;
 use crate::metrics::OpenGauge;
+use crate::poll_clock::FreshExecutor;
 
 /// Serves one accepted connection to its end.
 ///
@@ -176,7 +177,7 @@ async fn serve_tls(
     let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
     let requests = shared.clone();
     let service = service_fn(move |req| crate::http2::handle(requests.state.load_full(), context.clone(), req));
-    let mut builder = http2::Builder::new(TokioExecutor::new());
+    let mut builder = http2::Builder::new(FreshExecutor);
     builder
         .timer(TokioTimer::new())
         .max_concurrent_streams(tls.max_streams)
@@ -195,7 +196,7 @@ trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn start_shutdown(self: Pin<&mut Self>);
 }
 
-impl<I, S> Graceful for http2::Connection<I, S, TokioExecutor>
+impl<I, S> Graceful for http2::Connection<I, S, FreshExecutor>
 where
     S: HttpService<Incoming, ResBody = ResponseBody>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::Upstream;
 use crate::metrics::ConnectionGauge;
+use crate::poll_clock;
 
 /// An open connection to an upstream; the open-connections gauge follows it.
 pub struct UpstreamConn {
@@ -101,7 +102,7 @@ fn take_idle(upstream: &Upstream, gauge: &ConnectionGauge) -> Option<UpstreamCon
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         let pool = pool_for(&mut pools, upstream, gauge);
-        let now = Instant::now();
+        let now = poll_clock::now();
         while let Some(Idle { mut conn, expires }) = pool.idle.pop() {
             pool.gauge.decrement(1);
             if now < expires && still_open(&conn.stream) {
@@ -133,7 +134,7 @@ pub fn checkin(upstream: &Upstream, conn: UpstreamConn, hint: Option<Duration>, 
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         let pool = pool_for(&mut pools, upstream, gauge);
-        let now = Instant::now();
+        let now = poll_clock::now();
         if pool.idle.len() >= upstream.max_idle {
             // Full: make room by closing connections idle too long, if any.
             pool.close_expired(now);
