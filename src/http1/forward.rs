@@ -108,6 +108,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     ubuf.advance(head.len);
     let outcome = response_body::copy(client, &mut conn.stream, &mut ubuf, (copy, capture), &delivery).await;
     release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
+    buffers::give_map(std::mem::take(&mut ex.parts.headers));
     outcome.client_ok && keep_alive
 }
 

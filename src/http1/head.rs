@@ -19,6 +19,8 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version, request};
 
+use super::buffers;
+
 /// The most header lines either parser looks at; `max_headers` is checked below it.
 const HEADER_SLOTS: usize = 256;
 
@@ -162,12 +164,12 @@ fn note_headers(fields: &[httparse::Header<'_>], buf: &[u8]) -> Result<Facts, He
     Ok(facts)
 }
 
-/// The header map, its values sharing `head`'s bytes. It has room for the
-/// client's `count` headers only: the engine writes the ones hookgate adds
+/// The header map (from the worker's free list), its values sharing
+/// `head`'s bytes. It has room for the client's `count` headers at least: the engine writes the ones hookgate adds
 /// straight into the upstream's head (`headers::Added`).
 #[inline(always)]
 fn shared_headers(head: &Bytes, count: usize) -> Result<HeaderMap, HeadError> {
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = buffers::take_map(count);
     PARSED.with_borrow_mut(|parsed| {
         for (name, value) in parsed.drain(..) {
             let value = HeaderValue::from_maybe_shared(head.slice(value))
