@@ -1,4 +1,5 @@
-//! Small per-worker free lists of I/O buffers and of request header maps.
+//! Small per-worker free lists of I/O buffers, request header maps and
+//! response heads' header ranges.
 //!
 //! A keep-alive connection waiting for its next request holds no buffer: it
 //! gives its buffers back here and takes them again when bytes arrive, as
@@ -12,6 +13,7 @@
 //! the OS) while a steady load keeps what it uses.
 
 use std::cell::{Cell, RefCell};
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -20,22 +22,60 @@ use http::HeaderMap;
 /// Size of a fresh buffer: a typical head and a good slice of a body.
 pub const BUF_SIZE: usize = 16 * 1024;
 
-/// Buffers kept per worker; beyond this they are freed.
+/// Items kept per list and worker; beyond this they are freed.
 const KEEP: usize = 256;
 
 /// How often each worker frees the buffers its last period did not need.
 pub const TRIM_EVERY: Duration = Duration::from_secs(5);
 
+/// A map or a list of header ranges that had room for more fields than this is freed, not kept.
+const KEPT_FIELDS: usize = 64;
+
+/// One worker's free list of one kind, and the fewest items it held since the last trim.
+struct FreeList<T> {
+    items: RefCell<Vec<T>>,
+    low: Cell<usize>,
+}
+
+impl<T> FreeList<T> {
+    const fn new() -> Self {
+        FreeList { items: RefCell::new(Vec::new()), low: Cell::new(0) }
+    }
+
+    fn pop(&self) -> Option<T> {
+        let mut items = self.items.borrow_mut();
+        let item = items.pop();
+        self.low.set(self.low.get().min(items.len()));
+        item
+    }
+
+    fn push(&self, item: T) {
+        let mut items = self.items.borrow_mut();
+        if items.len() < KEEP {
+            items.push(item);
+        }
+    }
+
+    /// Frees what sat unused since the last trim, and starts the next period.
+    fn trim(&self) {
+        let mut items = self.items.borrow_mut();
+        let keep = items.len() - self.low.get().min(items.len());
+        items.truncate(keep);
+        items.shrink_to(keep);
+        self.low.set(items.len());
+    }
+}
+
 thread_local! {
-    static FREE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-    /// The fewest buffers `FREE` held since the last trim.
-    static FREE_LOW: Cell<usize> = const { Cell::new(0) };
+    static BUFS: FreeList<BytesMut> = const { FreeList::new() };
+    static VECS: FreeList<Vec<u8>> = const { FreeList::new() };
+    static MAPS: FreeList<HeaderMap> = const { FreeList::new() };
+    static RANGES: FreeList<HeaderRanges> = const { FreeList::new() };
 }
 
 /// An empty buffer with at least `BUF_SIZE` bytes of room.
 pub fn take() -> BytesMut {
-    let buf = FREE.with(|free| pop_noting_low(&mut free.borrow_mut(), &FREE_LOW));
-    buf.unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
+    BUFS.with(FreeList::pop).unwrap_or_else(|| BytesMut::with_capacity(BUF_SIZE))
 }
 
 /// Gives `buf` back (emptied). Buffers that grew past their size, or any
@@ -47,15 +87,9 @@ pub fn give(mut buf: BytesMut) {
     // An emptied, unshared buffer gets its whole allocation back without copying.
     buf.clear();
     buf.reserve(BUF_SIZE);
-    if buf.capacity() > 4 * BUF_SIZE {
-        return;
+    if buf.capacity() <= 4 * BUF_SIZE {
+        BUFS.with(|free| free.push(buf));
     }
-    FREE.with(|free| {
-        let mut free = free.borrow_mut();
-        if free.len() < KEEP {
-            free.push(buf);
-        }
-    });
 }
 
 /// Swaps `slot`'s buffer out and gives it back, leaving an unallocated one.
@@ -70,45 +104,24 @@ pub fn ensure(slot: &mut BytesMut) {
     }
 }
 
-thread_local! {
-    static FREE_VECS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    static FREE_VECS_LOW: Cell<usize> = const { Cell::new(0) };
-}
-
 /// An empty byte vector for writing a head into.
 pub fn take_vec() -> Vec<u8> {
-    let vec = FREE_VECS.with(|free| pop_noting_low(&mut free.borrow_mut(), &FREE_VECS_LOW));
-    vec.unwrap_or_else(|| Vec::with_capacity(1024))
+    VECS.with(FreeList::pop).unwrap_or_else(|| Vec::with_capacity(1024))
 }
 
 /// Gives a vector back for reuse (large ones are freed).
 pub fn give_vec(mut vec: Vec<u8>) {
-    if vec.capacity() > 4 * BUF_SIZE {
-        return;
+    if vec.capacity() <= 4 * BUF_SIZE {
+        vec.clear();
+        VECS.with(|free| free.push(vec));
     }
-    vec.clear();
-    FREE_VECS.with(|free| {
-        let mut free = free.borrow_mut();
-        if free.len() < KEEP {
-            free.push(vec);
-        }
-    });
 }
-
-thread_local! {
-    static FREE_MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
-    static FREE_MAPS_LOW: Cell<usize> = const { Cell::new(0) };
-}
-
-/// A map that had room for more fields than this is freed, not kept.
-const MAP_FIELDS: usize = 64;
 
 /// An empty header map with room for `fields` fields. A request's map came
 /// from the allocator and went back to it every time (two blocks, about 450
 /// instructions per proxied GET under `bench/instructions.sh`).
 pub fn take_map(fields: usize) -> HeaderMap {
-    let map = FREE_MAPS.with(|free| pop_noting_low(&mut free.borrow_mut(), &FREE_MAPS_LOW));
-    let mut map = map.unwrap_or_default();
+    let mut map = MAPS.with(FreeList::pop).unwrap_or_default();
     map.reserve(fields);
     map
 }
@@ -116,37 +129,37 @@ pub fn take_map(fields: usize) -> HeaderMap {
 /// Gives a request's header map back, emptied (so the head's bytes its
 /// values shared are let go); large ones are freed.
 pub fn give_map(mut map: HeaderMap) {
-    if map.capacity() == 0 || map.capacity() > MAP_FIELDS {
-        return;
+    if map.capacity() > 0 && map.capacity() <= KEPT_FIELDS {
+        map.clear();
+        MAPS.with(|free| free.push(map));
     }
-    map.clear();
-    FREE_MAPS.with(|free| {
-        let mut free = free.borrow_mut();
-        if free.len() < KEEP {
-            free.push(map);
-        }
-    });
 }
 
-fn pop_noting_low<T>(free: &mut Vec<T>, low: &'static std::thread::LocalKey<Cell<usize>>) -> Option<T> {
-    let item = free.pop();
-    low.with(|low| low.set(low.get().min(free.len())));
-    item
+/// Where each header's name and value sit in a response head's bytes.
+pub type HeaderRanges = Vec<(Range<usize>, Range<usize>)>;
+
+/// An empty list of header ranges with room for `fields`.
+pub fn take_ranges(fields: usize) -> HeaderRanges {
+    let mut ranges = RANGES.with(FreeList::pop).unwrap_or_default();
+    ranges.reserve(fields);
+    ranges
 }
 
-/// Frees the buffers that sat unused on this thread's lists since the last
-/// trim, and starts the next period.
+/// Gives a response head's header ranges back (long lists are freed).
+pub fn give_ranges(mut ranges: HeaderRanges) {
+    if ranges.capacity() > 0 && ranges.capacity() <= KEPT_FIELDS {
+        ranges.clear();
+        RANGES.with(|free| free.push(ranges));
+    }
+}
+
+/// Frees the buffers, maps and lists that sat unused on this thread's lists
+/// since the last trim, and starts the next period.
 pub fn trim() {
-    fn trim_list<T>(free: &RefCell<Vec<T>>, low: &Cell<usize>) {
-        let mut free = free.borrow_mut();
-        let keep = free.len() - low.get().min(free.len());
-        free.truncate(keep);
-        free.shrink_to(keep);
-        low.set(free.len());
-    }
-    FREE.with(|free| FREE_LOW.with(|low| trim_list(free, low)));
-    FREE_VECS.with(|free| FREE_VECS_LOW.with(|low| trim_list(free, low)));
-    FREE_MAPS.with(|free| FREE_MAPS_LOW.with(|low| trim_list(free, low)));
+    BUFS.with(FreeList::trim);
+    VECS.with(FreeList::trim);
+    MAPS.with(FreeList::trim);
+    RANGES.with(FreeList::trim);
 }
 
 #[cfg(test)]
@@ -154,7 +167,7 @@ mod tests {
     use super::*;
 
     fn kept() -> usize {
-        FREE.with(|free| free.borrow().len())
+        BUFS.with(|free| free.items.borrow().len())
     }
 
     #[test]
@@ -189,8 +202,8 @@ mod tests {
         assert!(again.is_empty());
         assert_eq!(again.capacity(), room, "the same map, not a new one");
         give_map(again);
-        give_map(HeaderMap::with_capacity(4 * MAP_FIELDS));
-        let maps = FREE_MAPS.with(|free| free.borrow().iter().map(HeaderMap::capacity).collect::<Vec<_>>());
+        give_map(HeaderMap::with_capacity(4 * KEPT_FIELDS));
+        let maps = MAPS.with(|free| free.items.borrow().iter().map(HeaderMap::capacity).collect::<Vec<_>>());
         assert_eq!(maps, [room]);
     }
 }

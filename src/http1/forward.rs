@@ -109,6 +109,7 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     let outcome = response_body::copy(client, &mut conn.stream, &mut ubuf, (copy, capture), &delivery).await;
     release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
     buffers::give_map(std::mem::take(&mut ex.parts.headers));
+    buffers::give_ranges(head.headers);
     outcome.client_ok && keep_alive
 }
 

@@ -325,7 +325,7 @@ pub struct ResponseHead {
     pub len: usize,
     pub reason: Range<usize>,
     /// Each header's name and value.
-    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    pub headers: buffers::HeaderRanges,
     pub framing: Framing,
     /// The upstream will close the connection after this response.
     pub close: bool,
@@ -368,7 +368,7 @@ pub fn parse_response(
     let version = if res.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let reason = res.reason.map_or(0..0, |r| range_in(buf, r.as_bytes()));
     let mut facts = Facts::default();
-    let mut headers = Vec::with_capacity(res.headers.len());
+    let mut headers = buffers::take_ranges(res.headers.len());
     for h in res.headers.iter() {
         // httparse has checked the name is a token.
         facts.note(h.name.as_bytes(), h.value).map_err(|_| ResponseHeadError::ContentLength)?;
