@@ -38,19 +38,22 @@ enum Reading {
 
 /// The time, read once per poll of a [`Fresh`] future.
 pub fn now() -> Instant {
-    NOW.with(|cell| match cell.get() {
+    // `try_with`: a value dropped while its thread ends (an access line's) still gets the time.
+    let kept = NOW.try_with(|cell| match cell.get() {
         Reading::At(at) => at,
         Reading::Unread => read_into(cell),
         Reading::Outside => Instant::now(),
-    })
+    });
+    kept.unwrap_or_else(|_| Instant::now())
 }
 
 /// The time read now; inside a [`Fresh`] poll it is kept for the rest of the poll.
 pub fn read() -> Instant {
-    NOW.with(|cell| match cell.get() {
+    let kept = NOW.try_with(|cell| match cell.get() {
         Reading::Outside => Instant::now(),
         Reading::Unread | Reading::At(_) => read_into(cell),
-    })
+    });
+    kept.unwrap_or_else(|_| Instant::now())
 }
 
 /// The wall-clock time at `at`, a reading of this module's (at most a poll
@@ -58,17 +61,16 @@ pub fn read() -> Instant {
 /// than `WALL_REFRESH`. So a request's access line and metrics cost no second
 /// clock read, and a step of the system clock shows within a second.
 pub fn wall_clock(at: Instant) -> SystemTime {
-    WALL.with(|cell| {
-        let (mono, wall) = match cell.get() {
-            Some((mono, wall)) if at >= mono && at - mono < WALL_REFRESH => (mono, wall),
-            _ => {
-                let pair = (Instant::now(), SystemTime::now());
-                cell.set(Some(pair));
-                pair
-            }
-        };
-        wall + at.saturating_duration_since(mono)
-    })
+    let pair = WALL.try_with(|cell| match cell.get() {
+        Some((mono, wall)) if at >= mono && at - mono < WALL_REFRESH => (mono, wall),
+        _ => {
+            let pair = (Instant::now(), SystemTime::now());
+            cell.set(Some(pair));
+            pair
+        }
+    });
+    let (mono, wall) = pair.unwrap_or_else(|_| (Instant::now(), SystemTime::now()));
+    wall + at.saturating_duration_since(mono)
 }
 
 fn read_into(cell: &Cell<Reading>) -> Instant {
@@ -96,7 +98,7 @@ impl<F: Future> Future for Fresh<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // Restored even if the poll panics: a reading must never outlive its poll.
-        let _restore = Restore(NOW.replace(Reading::Unread));
+        let _restore = NOW.try_with(|cell| Restore(cell.replace(Reading::Unread)));
         self.project().inner.poll(cx)
     }
 }
@@ -107,7 +109,7 @@ struct Restore(Reading);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        NOW.set(self.0);
+        let _ = NOW.try_with(|cell| cell.set(self.0));
     }
 }
 
