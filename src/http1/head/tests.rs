@@ -149,3 +149,29 @@ fn a_forwarded_response_head_leaves_room_for_the_fields_hookgate_adds() {
     let head = |lines: usize| format!("HTTP/1.1 200 OK\r\n{}Content-Length: 0\r\n\r\n", "X-A: b\r\n".repeat(lines - 1));
     assert!(parse_response(head(RESPONSE_FIELDS + 4).as_bytes(), false, 1 << 20).unwrap().is_some());
 }
+
+/// The line-ending check (which looks only at the bytes a vectorised search
+/// finds) agrees with the plain rule, each LF after a CR and each CR before an
+/// LF or last, on every head of up to 8 bytes of CR, LF and one other byte.
+#[test]
+fn the_line_ending_check_agrees_with_the_rule_byte_by_byte() {
+    let rule = |head: &[u8]| {
+        head.iter().enumerate().all(|(i, &b)| match b {
+            b'\n' => i > 0 && head[i - 1] == b'\r',
+            b'\r' => head.get(i + 1).is_none_or(|&next| next == b'\n'),
+            _ => true,
+        })
+    };
+    for len in 0..=8u32 {
+        for mut code in 0..3usize.pow(len) {
+            let head: Vec<u8> = (0..len)
+                .map(|_| {
+                    let byte = [b'\r', b'\n', b'a'][code % 3];
+                    code /= 3;
+                    byte
+                })
+                .collect();
+            assert_eq!(check_line_endings(&head).is_ok(), rule(&head), "{:?}", String::from_utf8_lossy(&head));
+        }
+    }
+}
