@@ -68,7 +68,6 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
         }
         let request_complete = match body_left {
             Framing::Empty => true,
-            // Boxed: its future is the largest of this one's awaits, and a GET never takes it.
             _ => match Box::pin(send_body(client, &mut conn, &ex, body_left, upstream)).await {
                 Ok(complete) => complete,
                 Err(ended) => break Err(ended),
@@ -107,9 +106,8 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
     let delivery = answering.deliver(ex.ctx, StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY));
     ubuf.advance(head.len);
     let outcome = response_body::copy(client, &mut conn.stream, &mut ubuf, (copy, capture), &delivery).await;
-    release(conn, ubuf, &head, outcome.upstream_clean && request_complete, upstream);
+    release(conn, ubuf, head, outcome.upstream_clean && request_complete, upstream);
     buffers::give_map(std::mem::take(&mut ex.parts.headers));
-    buffers::give_ranges(head.headers);
     outcome.client_ok && keep_alive
 }
 
@@ -145,15 +143,17 @@ fn kept_instead(ex: &Exchange, head: &ResponseHead) -> bool {
     ex.keep.as_ref().is_some_and(|keep| keep.takes_over(head.status))
 }
 
-/// Gives the buffer back, and the connection back to the pool when the
-/// exchange on it ended cleanly and nothing more arrived after it.
+/// Gives the buffer and the head's header ranges back, and the connection
+/// back to the pool when the exchange on it ended cleanly and nothing more
+/// arrived after it.
 #[inline]
-fn release(conn: UpstreamConn, ubuf: BytesMut, head: &ResponseHead, clean: bool, upstream: &UpstreamClient) {
+fn release(conn: UpstreamConn, ubuf: BytesMut, head: ResponseHead, clean: bool, upstream: &UpstreamClient) {
     let reusable = clean && !head.close && ubuf.is_empty();
     buffers::give(ubuf);
     if reusable {
         pool::checkin(&upstream.config, conn, head.idle_hint(), &upstream.metrics.idle);
     }
+    buffers::give_ranges(head.headers);
 }
 
 /// How an exchange ended before the upstream's response head came (or with
@@ -230,6 +230,7 @@ fn request_bytes<S: Io>(client: &mut Client<S>, ex: &Exchange) -> (Vec<u8>, Fram
 /// Streams the request body that did not come with the head upstream, after
 /// answering the client's `Expect: 100-continue`. `Ok(false)`: the upstream
 /// stopped taking it (it may have answered already), so the request is incomplete.
+/// `forward` boxes this future: the largest of its awaits, which a GET never takes.
 async fn send_body<S: Io>(
     client: &mut Client<S>,
     conn: &mut UpstreamConn,
