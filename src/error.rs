@@ -84,6 +84,10 @@ pub enum BadRequest {
     /// The head breaks HTTP/1.1's syntax (bare LF or CR, obs-fold, bad bytes or framing).
     #[error("malformed request head")]
     Malformed,
+    /// A chunked request body breaks its framing (a bad chunk size or line end).
+    /// The head may have gone upstream already: its connection is then cut.
+    #[error("malformed chunked request body")]
+    MalformedBody,
     /// A TRACE or OPTIONS request's `Max-Forwards` is not one decimal number.
     #[error("Max-Forwards is not one number")]
     MaxForwards,

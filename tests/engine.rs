@@ -45,6 +45,9 @@ async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
     // The chunked ones were routed (their heads are fine) but their bodies never completed.
     assert!(common::eventually(Duration::from_secs(5), || upstream.seen().len() == 2), "{:?}", upstream.seen());
     assert!(upstream.seen().iter().all(|s| s.method == "POST" && !s.complete), "{:?}", upstream.seen());
+    // Their log lines name what broke: the body, not the head.
+    let body_broke = || daemon.logs().iter().filter(|l| l.contains("malformed chunked request body")).count() == 2;
+    assert!(common::eventually(Duration::from_secs(5), body_broke), "{:?}", daemon.logs());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -135,7 +135,7 @@ pub async fn pump<S: Io>(
                     decoded.clear();
                     let used = decoder
                         .decode(&client.rbuf, &mut decoded)
-                        .map_err(|_| PumpError::Client(ProxyError::BadRequest(BadRequest::Malformed)))?;
+                        .map_err(|_| PumpError::Client(ProxyError::BadRequest(BadRequest::MalformedBody)))?;
                     client.rbuf.advance(used);
                     &decoded
                 }

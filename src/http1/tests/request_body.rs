@@ -72,7 +72,7 @@ impl From<Result<(), PumpError>> for Pumped {
 /// What a client sends, one read each.
 type Reads<'a> = &'a [&'a [u8]];
 
-const MALFORMED: Pumped = Pumped::Client(ProxyError::BadRequest(BadRequest::Malformed));
+const MALFORMED: Pumped = Pumped::Client(ProxyError::BadRequest(BadRequest::MalformedBody));
 
 /// A body framed as `framing` from a client that had sent `with_head` along
 /// with the request head and then sends `reads`, one read each, then closes.
