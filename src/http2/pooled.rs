@@ -207,6 +207,7 @@ fn response(
         },
         Framing::Length(_) | Framing::UntilClose => {}
     }
+    buffers::give_ranges(head.headers);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
