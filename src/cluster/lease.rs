@@ -112,6 +112,9 @@ pub(super) async fn hold(cluster: Weak<Cluster>) {
 
 /// Records this host as leading (`Some`) or not, and says so when it changes.
 fn lead(cluster: &Cluster, fence: Option<Fence>) {
+    // A renewal that raced an outage: `mark_down` has stepped down, and
+    // taking the lease back now would leave a degraded host leading.
+    let fence = fence.filter(|_| cluster.is_up());
     let node = cluster.node();
     if fence.is_some() {
         *lock(&cluster.leader) = Some(node.to_string());

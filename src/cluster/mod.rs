@@ -324,6 +324,9 @@ impl Cluster {
     }
 
     fn mark_down(&self, error: &ClusterError) {
+        // No leader while Redis cannot confirm the lease; stepping down before
+        // the state turns means no report ever shows a degraded leader.
+        lease::step_down(self, "Redis is unreachable");
         let was = self.state.swap(DEGRADED, Ordering::Relaxed);
         let mut health = lock(&self.health);
         health.last_error = Some(error.to_string());
@@ -332,9 +335,6 @@ impl Cluster {
             self.metrics.redis_up.set(0.0);
             tracing::warn!(node = %self.settings.node, redis = %self.settings.redis.as_str(), "cluster: degraded: {error}; dedupe and rate limits use this host's own tables, and no host leads, until Redis answers again");
         }
-        drop(health);
-        // No leader while Redis cannot confirm the lease.
-        lease::step_down(self, "Redis is unreachable");
     }
 
     /// This host's lease, while it holds it: pass it to `still_leads` before acting.
@@ -362,10 +362,11 @@ impl Cluster {
     pub fn report(&self) -> ClusterReport {
         let health = lock(&self.health).clone();
         let leader = lock(&self.leader).clone();
+        let state = self.state.load(Ordering::Relaxed);
         ClusterReport {
             node: self.settings.node.clone(),
             redis: self.settings.redis.as_str().to_string(),
-            state: match self.state.load(Ordering::Relaxed) {
+            state: match state {
                 UP => "sharing",
                 DEGRADED => "degraded",
                 _ => "connecting",
@@ -373,7 +374,7 @@ impl Cluster {
             for_seconds: health.since.map_or(0, |since| since.elapsed().as_secs()),
             last_error: health.last_error,
             leader,
-            is_leader: self.leadership.borrow().is_some(),
+            is_leader: state != DEGRADED && self.leadership.borrow().is_some(),
         }
     }
 }
