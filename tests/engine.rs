@@ -48,6 +48,9 @@ async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
     // Their log lines name what broke: the body, not the head.
     let body_broke = || daemon.logs().iter().filter(|l| l.contains("malformed chunked request body")).count() == 2;
     assert!(common::eventually(Duration::from_secs(5), body_broke), "{:?}", daemon.logs());
+    // A head that could not be read names no method, host or path: each is `-`.
+    let unread = daemon.wait_for_log("hookgate::access: client=127.0.0.1 method=- ", Duration::from_secs(5));
+    assert!(unread.contains(" method=- host=- path=- route=- upstream=- status=400 "), "{unread}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

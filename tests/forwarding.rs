@@ -229,6 +229,11 @@ async fn respond_rules_answer_locally_and_see_the_canonical_path() {
         assert_eq!(response.status, 403, "{target}");
         assert_eq!(response.body_text(), "forbidden\n");
         assert_eq!(response.header("x-blocked").as_deref(), Some("yes"));
+        assert_eq!(
+            response.header("content-type").as_deref(),
+            Some("text/plain; charset=utf-8"),
+            "a body says what it is"
+        );
     }
     assert_eq!(get(daemon.addr, "h", "/administrator").status, 200);
     assert_eq!(frontend.seen().len(), 1, "only /administrator may reach the frontend");

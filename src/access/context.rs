@@ -72,6 +72,11 @@ impl RequestContext {
         }
     }
 
+    /// `-` when the head named no host or could not be read, as other unknown fields.
+    pub fn host_name(&self) -> &str {
+        if self.host.is_empty() { "-" } else { &self.host }
+    }
+
     pub fn upstream_name(&self) -> &str {
         self.upstream.as_deref().unwrap_or("-")
     }

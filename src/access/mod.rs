@@ -191,7 +191,7 @@ impl Drop for Delivery {
         let fields = [
             ("client", l.client_text.as_ref().and_then(|t| t.to_str().ok()).map_or(Value::Ip(l.client), Value::Text)),
             ("method", Value::Text(l.method.as_str())),
-            ("host", Value::Text(&l.host)),
+            ("host", Value::Text(l.host_name())),
             ("path", Value::Text(&l.path)),
             ("route", Value::Text(route)),
             ("upstream", Value::Text(upstream)),

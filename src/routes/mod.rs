@@ -15,7 +15,7 @@ mod matcher;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 pub use matcher::{HostMatch, Matcher, Mismatch, PathMatch, prefix_matches};
 
@@ -40,7 +40,13 @@ pub struct LocalResponse {
 }
 
 impl LocalResponse {
-    pub fn new(status: StatusCode, body: String, headers: HeaderMap) -> Self {
+    /// A body without a configured `Content-Type` is labelled
+    /// `text/plain; charset=utf-8` (RFC 9110 §8.3: a sender should say what
+    /// a body is; TOML strings are UTF-8), so clients do not sniff it.
+    pub fn new(status: StatusCode, body: String, mut headers: HeaderMap) -> Self {
+        if !body.is_empty() && !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        }
         LocalResponse { status, body: Bytes::from(body), headers }
     }
 
