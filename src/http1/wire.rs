@@ -158,17 +158,37 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
         Vec::new()
     };
     let mut dated = false;
-    for (name, value) in &head.headers {
-        let name = &buf[name.clone()];
+    // Kept lines that follow each other in `buf` are copied in one piece, as
+    // the upstream wrote them (the status line comes first, so no header
+    // starts at 0 and the empty run joins none).
+    let mut run = 0..0;
+    for (name_at, value_at) in &head.headers {
+        let name = &buf[name_at.clone()];
         // Hop-by-hop headers (RFC 9110 §7.6.1) and those `Connection` names.
         let dropped = headers::is_hop_by_hop(name)
             || named.iter().any(|h| name.eq_ignore_ascii_case(h))
             || (drop_length && name.eq_ignore_ascii_case(b"content-length"));
-        if !dropped {
-            dated |= name.eq_ignore_ascii_case(b"date");
-            write_header(out, name, &buf[value.clone()]);
+        if dropped {
+            continue;
+        }
+        dated |= name.eq_ignore_ascii_case(b"date");
+        let line_end = value_at.end + 2;
+        // Copied whole only when the value ends its line in CRLF; a bare LF,
+        // trailing blanks or an empty value (whose range is 0..0) are written anew.
+        let whole = !value_at.is_empty() && buf.get(value_at.end..line_end) == Some(b"\r\n");
+        if whole && name_at.start == run.end {
+            run.end = line_end;
+            continue;
+        }
+        out.extend_from_slice(&buf[run]);
+        run = 0..0;
+        if whole {
+            run = name_at.start..line_end;
+        } else {
+            write_header(out, name, &buf[value_at.clone()]);
         }
     }
+    out.extend_from_slice(&buf[run]);
     out.extend_from_slice(b"via: 1.1 hookgate\r\n");
     dated
 }
@@ -218,4 +238,32 @@ pub fn trailer_fields(lines: &[u8]) -> impl Iterator<Item = (HeaderName, HeaderV
         let name = HeaderName::from_bytes(line[..colon].trim_ascii()).ok()?;
         Some((name, HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::head::parse_response;
+
+    fn end_to_end(head: &[u8], drop_length: bool) -> (String, bool) {
+        let parsed = parse_response(head, false, 64 * 1024).unwrap().unwrap();
+        let mut out = Vec::new();
+        let dated = write_end_to_end_headers(&mut out, head, &parsed, drop_length);
+        (String::from_utf8(out).unwrap(), dated)
+    }
+
+    #[test]
+    fn kept_lines_are_copied_as_sent_and_the_rest_written_anew() {
+        let head = b"HTTP/1.1 200 OK\r\nServer: up\r\nX-Tight:v\r\nConnection: keep-alive, X-Gone\r\nKeep-Alive: timeout=5\r\n\
+X-Gone: secret\r\nDate: Mon, 07 Dec 2026 10:00:00 GMT\r\nX-Blank:   \r\nX-Trailing: t \r\nX-Bare: lf\nContent-Length: 2\r\n\r\nok";
+        let (out, dated) = end_to_end(head, false);
+        let want = "Server: up\r\nX-Tight:v\r\nDate: Mon, 07 Dec 2026 10:00:00 GMT\r\nX-Blank: \r\nX-Trailing: t\r\n\
+X-Bare: lf\r\nContent-Length: 2\r\nvia: 1.1 hookgate\r\n";
+        assert_eq!(out, want);
+        assert!(dated);
+        // Content-Length dropped from the middle of a run splits it in two.
+        let (out, dated) = end_to_end(b"HTTP/1.1 200 OK\r\nA: 1\r\nContent-Length: 2\r\nB: 2\r\n\r\nok", true);
+        assert_eq!(out, "A: 1\r\nB: 2\r\nvia: 1.1 hookgate\r\n");
+        assert!(!dated);
+    }
 }
