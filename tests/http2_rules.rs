@@ -1,7 +1,8 @@
 //! The forwarding rules of the HTTP/1.1 path, held over HTTP/2 clients too
 //! (issue 32's list): `Via` names the protocol the request came in,
 //! (`forwarding` checks HTTP/1.0's), `max_headers` refuses a head with too many fields, and `Expect` stops at
-//! hookgate, each checked on both front ends of the same TLS listener; and
+//! hookgate, an upstream's hop-by-hop headers stop here, each checked on both
+//! front ends of the same TLS listener; and
 //! the upstream pool's `max_idle`, `idle_timeout` and retry for HTTP/2 clients.
 
 use crate::common;
@@ -35,6 +36,28 @@ async fn via_names_the_protocol_each_request_came_in() {
     }
     let vias: Vec<String> = app.seen().iter().map(|s| s.headers["via"].to_str().unwrap().to_string()).collect();
     assert_eq!(vias, ["1.1 hookgate", "2 hookgate"], "RFC 9110 §7.6.3: the received protocol");
+}
+
+/// RFC 9110 §7.6.1: an upstream's hop-by-hop headers, and those its
+/// `Connection` names, stop at hookgate over either protocol; `Via` is added.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstreams_hop_by_hop_headers_stop_here_over_either_protocol() {
+    const HOPPY: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: timeout=5\r\n\
+X-Secret: s\r\nProxy-Connection: keep-alive\r\nX-Kept: k\r\nContent-Length: 2\r\n\r\nok";
+    let pki = Pki::two_sites();
+    for http2 in [false, true] {
+        let upstream = Scripted::start(&[HOPPY], 1);
+        let daemon = Daemon::start(&upstream.behind_tls(&pki, ""));
+        let mut front = Front::connect(&pki, daemon.addr, http2).await;
+        let request = Request::get("https://a.test/page").header("host", "a.test").body(Full::new(Bytes::new()));
+        let (status, headers, body) = front.exchange(request.unwrap()).await;
+        assert_eq!((status, &body[..]), (200, &b"ok"[..]), "http2 {http2}");
+        for gone in ["x-secret", "keep-alive", "proxy-connection", "connection"] {
+            assert!(!headers.contains_key(gone), "http2 {http2}: {gone} passed: {headers:?}");
+        }
+        assert_eq!(headers["x-kept"], "k", "http2 {http2}");
+        assert_eq!(headers["via"], "1.1 hookgate", "http2 {http2}: the upstream answered in HTTP/1.1");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -140,23 +140,44 @@ pub fn write_response_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// The upstream's headers minus hop-by-hop ones and those its `Connection`
-/// names (and `Content-Length` when hookgate frames the body otherwise),
-/// plus `Via`. Returns whether the upstream sent a `Date`.
+/// Which of an upstream response's header lines go on to the client: not
+/// hop-by-hop ones (RFC 9110 §7.6.1), nor those its `Connection` names, nor
+/// its `Content-Length` when hookgate frames the body otherwise.
+pub struct EndToEnd<'a> {
+    named: Vec<&'a [u8]>,
+    drop_length: bool,
+}
+
+impl<'a> EndToEnd<'a> {
+    pub fn new(buf: &'a [u8], head: &ResponseHead, drop_length: bool) -> Self {
+        // `keep-alive` names a header that is dropped anyway, so the usual
+        // `Connection: keep-alive` needs no list (parsing noted whether it does).
+        let named = if head.names_headers {
+            head.headers
+                .iter()
+                .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
+                .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
+                .map(<[u8]>::trim_ascii)
+                .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive") && headers::is_removable_token(token))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        EndToEnd { named, drop_length }
+    }
+
+    /// Whether the header `name` goes on.
+    pub fn keeps(&self, name: &[u8]) -> bool {
+        !(headers::is_hop_by_hop(name)
+            || self.named.iter().any(|h| name.eq_ignore_ascii_case(h))
+            || (self.drop_length && name.eq_ignore_ascii_case(b"content-length")))
+    }
+}
+
+/// The upstream's headers that go on (`EndToEnd`), plus `Via`. Returns
+/// whether the upstream sent a `Date`.
 pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead, drop_length: bool) -> bool {
-    // `keep-alive` names a header that is dropped anyway, so the usual
-    // `Connection: keep-alive` needs no list (parsing noted whether it does).
-    let named: Vec<&[u8]> = if head.names_headers {
-        head.headers
-            .iter()
-            .filter(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"connection"))
-            .flat_map(|(_, v)| buf[v.clone()].split(|&b| b == b','))
-            .map(<[u8]>::trim_ascii)
-            .filter(|token| !token.eq_ignore_ascii_case(b"keep-alive") && headers::is_removable_token(token))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let passing = EndToEnd::new(buf, head, drop_length);
     let mut dated = false;
     // Kept lines that follow each other in `buf` are copied in one piece, as
     // the upstream wrote them (the status line comes first, so no header
@@ -164,11 +185,7 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
     let mut run = 0..0;
     for (name_at, value_at) in &head.headers {
         let name = &buf[name_at.clone()];
-        // Hop-by-hop headers (RFC 9110 §7.6.1) and those `Connection` names.
-        let dropped = headers::is_hop_by_hop(name)
-            || named.iter().any(|h| name.eq_ignore_ascii_case(h))
-            || (drop_length && name.eq_ignore_ascii_case(b"content-length"));
-        if dropped {
+        if !passing.keeps(name) {
             continue;
         }
         dated |= name.eq_ignore_ascii_case(b"date");

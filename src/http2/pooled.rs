@@ -176,12 +176,16 @@ fn response(
     let status = StatusCode::from_u16(head.status).map_err(|_| ProxyError::UpstreamBroken)?;
     // The values are slices of the head's bytes, not copies of them.
     let head_bytes = buf.split_to(head.len).freeze();
-    let mut headers = HeaderMap::with_capacity(head.headers.len());
-    for (name, value) in &head.headers {
+    // Only what goes on to the client, as the engine writes it: no hop-by-hop
+    // header is put in the map to be taken out again, and `Via` is added.
+    let passing = wire::EndToEnd::new(&head_bytes, &head, false);
+    let mut headers = HeaderMap::with_capacity(head.headers.len() + 1);
+    for (name, value) in head.headers.iter().filter(|(name, _)| passing.keeps(&head_bytes[name.clone()])) {
         let name = HeaderName::from_bytes(&head_bytes[name.clone()]).map_err(|_| ProxyError::UpstreamBroken)?;
         let value = HeaderValue::from_maybe_shared(head_bytes.slice(value.clone()));
         headers.append(name, value.map_err(|_| ProxyError::UpstreamBroken)?);
     }
+    crate::proxy::headers::add_via(&mut headers);
     let mut body = PooledBody {
         conn: Some(conn),
         buf,

@@ -16,7 +16,7 @@ use crate::access::{Delivery, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
 use crate::hyper_glue::RequestBody;
-use crate::proxy::{self, Plan, State, error_response, headers, plan};
+use crate::proxy::{self, Plan, State, error_response, plan};
 use crate::routes::LocalResponse;
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
@@ -142,7 +142,7 @@ async fn forward(
     };
     let takes_over = keeping.as_ref().map(|keep| keep.takeover());
     let (sent, ticket) = gate::send(state, forward.upstream, (parts, body), ticket, takes_over).await;
-    let mut response = match keeping {
+    let response = match keeping {
         None => sent?,
         Some(keep) => match gate::settle(keep, sent, &upstream.config.name, ctx, ticket).await? {
             Ok(response) => response,
@@ -152,8 +152,5 @@ async fn forward(
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(ProxyError::UpstreamBroken);
     }
-    headers::check_forwardable(&upstream.config.name, response.status(), response.headers())?;
-    headers::strip_hop_by_hop(response.headers_mut());
-    headers::add_via(response.headers_mut());
     Ok(Answer::Upstream(response, upstream.config.response_timeout))
 }

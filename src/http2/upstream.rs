@@ -26,7 +26,8 @@ pub enum UpstreamBody {
 }
 
 /// Sends the request to upstream `index` (hookgate's own headers already in
-/// `parts`) and waits for its response head.
+/// `parts`) and waits for its response head, whose headers are then those
+/// that go on to the client, with `Via`.
 pub async fn send(
     state: &Arc<State>,
     index: usize,
@@ -39,7 +40,12 @@ pub async fn send(
         return Ok(response.map(|body| UpstreamBody::Pooled(Box::new(body))));
     }
     headers::frame_for_hyper(&mut parts, &body);
-    let response = upstream.send(Request::from_parts(parts, body)).await?;
+    let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+    // The pooled path's head passed the engine's parser and lost its
+    // hop-by-hop headers as it was read; hyper's client did neither.
+    headers::check_forwardable(&upstream.config.name, response.status(), response.headers())?;
+    headers::strip_hop_by_hop(response.headers_mut());
+    headers::add_via(response.headers_mut());
     Ok(response.map(UpstreamBody::Hyper))
 }
 

@@ -176,7 +176,11 @@ async fn serve_tls(
     let clock = context.clock.clone();
     let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
     let requests = shared.clone();
-    let service = service_fn(move |req| crate::http2::handle(requests.state.load_full(), context.clone(), req));
+    // Each stream's future boxed once here: hyper wraps it, moves it, and the
+    // executor moves it into its task; unboxed, all ~5 KB of it was copied
+    // about seven times per stream (callgrind: 3,500 of 61,000 instructions).
+    let service =
+        service_fn(move |req| Box::pin(crate::http2::handle(requests.state.load_full(), context.clone(), req)));
     let mut builder = http2::Builder::new(FreshExecutor);
     builder
         .timer(TokioTimer::new())

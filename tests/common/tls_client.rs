@@ -168,6 +168,15 @@ impl Front {
 
     /// Sends `request` on this connection; its status and whole body.
     pub async fn send(&mut self, request: http::Request<http_body_util::Full<bytes::Bytes>>) -> (u16, bytes::Bytes) {
+        let (status, _, body) = self.exchange(request).await;
+        (status, body)
+    }
+
+    /// As `send`, with the response's headers.
+    pub async fn exchange(
+        &mut self,
+        request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    ) -> (u16, http::HeaderMap, bytes::Bytes) {
         use http_body_util::BodyExt;
         let response = match self {
             Front::Http2(send) => send.send_request(request).await.unwrap(),
@@ -176,7 +185,7 @@ impl Front {
                 send.send_request(request).await.unwrap()
             }
         };
-        let status = response.status().as_u16();
-        (status, response.into_body().collect().await.unwrap().to_bytes())
+        let (parts, body) = response.into_parts();
+        (parts.status.as_u16(), parts.headers, body.collect().await.unwrap().to_bytes())
     }
 }
