@@ -72,6 +72,8 @@ async fn http1_and_http2_clients_reach_the_upstream_and_the_webhook_is_byte_exac
         assert_eq!(s.version, Version::HTTP_11, "the upstream speaks HTTP/1.1");
         assert!(s.body == body, "body changed in transit");
         assert_eq!(s.headers["x-forwarded-proto"], "https");
+        assert_eq!(s.headers["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(s.headers.get_all("x-forwarded-for").iter().count(), 1, "written once");
     }
     assert_eq!(seen[0].headers["host"], "a.test");
     assert_eq!(seen[1].headers["host"], "b.test", ":authority becomes Host");

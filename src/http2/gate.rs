@@ -18,6 +18,7 @@ use crate::access::RequestContext;
 use crate::error::ProxyError;
 use crate::guards::dedupe::{Dedupe, Settled, Ticket};
 use crate::hyper_glue::RequestBody;
+use crate::proxy::headers::Added;
 use crate::proxy::{self, State, keep, signed};
 use crate::routes::LocalResponse;
 use crate::spool::depot::{Admitted, Keeping};
@@ -38,7 +39,7 @@ pub async fn gate(
     state: &State,
     ctx: &mut RequestContext,
     (verify, dedupe, upstream): (Option<&Verifier>, Option<&Arc<Dedupe>>, usize),
-    parts: &mut http::request::Parts,
+    (parts, added): (&mut http::request::Parts, &Added),
     body: RequestBody,
 ) -> Result<Gated, ProxyError> {
     let whole = body.collect().await.map_err(|e| e.proxy_error())?.to_bytes();
@@ -62,7 +63,7 @@ pub async fn gate(
         }
     }
     let mut keeping = None;
-    if let Some(keep) = keep::keeping(state, ctx, upstream, parts, None, whole.to_vec()) {
+    if let Some(keep) = keep::keeping(state, ctx, upstream, parts, Some(added), whole.to_vec()) {
         match keep.admit().await {
             Admitted::Live(keep) => keeping = Some(Box::new(keep)),
             admitted => return Ok(Gated::Answered(kept(&admitted, ctx, ticket))),
@@ -82,15 +83,15 @@ pub async fn gate(
 pub async fn send(
     state: &Arc<State>,
     index: usize,
-    (parts, body): (http::request::Parts, RequestBody),
+    (parts, body, added): (http::request::Parts, RequestBody, Added),
     ticket: Option<Ticket>,
     takes_over: Option<impl Fn(u16) -> bool + Send + 'static>,
 ) -> (Result<Response<UpstreamBody>, ProxyError>, Option<Ticket>) {
-    let Some(ticket) = ticket else { return (upstream::send(state, index, parts, body).await, None) };
+    let Some(ticket) = ticket else { return (upstream::send(state, index, parts, body, added).await, None) };
     let state = state.clone();
     let read_timeout = state.upstreams[index].config.response_timeout;
     let exchange = tokio::spawn(async move {
-        match upstream::send(&state, index, parts, body).await {
+        match upstream::send(&state, index, parts, body, added).await {
             Ok(response) if !takes_over.is_some_and(|rule| rule(response.status().as_u16())) => {
                 (read_ahead(response, ticket, read_timeout).await, None)
             }

@@ -34,22 +34,25 @@ use crate::http1::upstream_side::{HeadFailure, Retry, connect_failed, read_respo
 use crate::http1::wire;
 use crate::hyper_glue::{BodyError, RequestBody};
 use crate::proxy::State;
+use crate::proxy::headers::Added;
 use crate::upstream::pool::{self, UpstreamConn};
 
 /// Room to read a response body into, when less than a page is left.
 const BODY_READ: usize = 16 * 1024;
 
-/// Sends the request (hookgate's own headers already in `parts`) to upstream
-/// `index` and returns its response head, with the body still to be read.
+/// Sends the request, with hookgate's own headers (`added`, written after the
+/// client's as the engine writes them), to upstream `index` and returns its
+/// response head, with the body still to be read.
 pub async fn send(
     state: Arc<State>,
     index: usize,
     parts: Parts,
     body: RequestBody,
+    added: &Added,
 ) -> Result<Response<PooledBody>, ProxyError> {
     // From the worker's free list, as the engine's heads are.
     let mut out = buffers::take_vec();
-    let sent = exchange(state, index, parts, body, &mut out).await;
+    let sent = exchange(state, index, (parts, added), body, &mut out).await;
     buffers::give_vec(out);
     sent
 }
@@ -58,13 +61,13 @@ pub async fn send(
 async fn exchange(
     state: Arc<State>,
     index: usize,
-    parts: Parts,
+    (parts, added): (Parts, &Added),
     mut body: RequestBody,
     out: &mut Vec<u8>,
 ) -> Result<Response<PooledBody>, ProxyError> {
     let upstream = &state.upstreams[index];
     let framing = request_framing(&parts, &body);
-    wire::write_request_head(out, &parts, None, framing);
+    wire::write_request_head(out, &parts, Some(added), framing);
     // What of the body is here already goes out with the head, in one write.
     let mut ended = framing == Framing::Empty;
     if !ended && let Poll::Ready(next) = Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop())) {

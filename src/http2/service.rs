@@ -127,13 +127,12 @@ async fn forward(
     if let Some(route) = forward.shared_rate {
         proxy::shared_rate(state, route, ctx.client).await?;
     }
-    forward.added.insert_into(&mut parts.headers);
     let upstream = &state.upstreams[forward.upstream];
     let body = RequestBody::new(incoming, forward.max_body, state.config.limits.body_timeout);
     let gated = forward.dedupe.is_some() || forward.verify.is_some() || state.keeps(ctx.route_ref);
     let (body, ticket, keeping) = if gated {
         let rules = (forward.verify.as_deref(), forward.dedupe.as_ref(), forward.upstream);
-        match gate::gate(state, ctx, rules, &mut parts, body).await? {
+        match gate::gate(state, ctx, rules, (&mut parts, &forward.added), body).await? {
             Gated::Answered(local) => return Ok(Answer::Local(local)),
             Gated::Forward { body, ticket, keeping } => (body, ticket, keeping),
         }
@@ -141,7 +140,7 @@ async fn forward(
         (body, None, None)
     };
     let takes_over = keeping.as_ref().map(|keep| keep.takeover());
-    let (sent, ticket) = gate::send(state, forward.upstream, (parts, body), ticket, takes_over).await;
+    let (sent, ticket) = gate::send(state, forward.upstream, (parts, body, forward.added), ticket, takes_over).await;
     let response = match keeping {
         None => sent?,
         Some(keep) => match gate::settle(keep, sent, &upstream.config.name, ctx, ticket).await? {

@@ -16,7 +16,8 @@ use hyper::body::Incoming;
 use super::pooled::{self, PooledBody};
 use crate::error::ProxyError;
 use crate::hyper_glue::{BodyError, RequestBody};
-use crate::proxy::{State, headers};
+use crate::proxy::State;
+use crate::proxy::headers::{self, Added};
 
 /// An upstream's response body, from either path (a pooled one boxed: it
 /// holds the connection, its buffer and where the body stands).
@@ -25,20 +26,22 @@ pub enum UpstreamBody {
     Hyper(Incoming),
 }
 
-/// Sends the request to upstream `index` (hookgate's own headers already in
-/// `parts`) and waits for its response head, whose headers are then those
+/// Sends the request to upstream `index` with hookgate's own headers
+/// (`added`) and waits for its response head, whose headers are then those
 /// that go on to the client, with `Via`.
 pub async fn send(
     state: &Arc<State>,
     index: usize,
     mut parts: Parts,
     body: RequestBody,
+    added: Added,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
     let upstream = &state.upstreams[index];
     if upstream.config.tls.is_none() {
-        let response = pooled::send(state.clone(), index, parts, body).await?;
+        let response = pooled::send(state.clone(), index, parts, body, &added).await?;
         return Ok(response.map(|body| UpstreamBody::Pooled(Box::new(body))));
     }
+    added.insert_into(&mut parts.headers);
     headers::frame_for_hyper(&mut parts, &body);
     let mut response = upstream.send(Request::from_parts(parts, body)).await?;
     // The pooled path's head passed the engine's parser and lost its
