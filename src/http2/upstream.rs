@@ -43,7 +43,9 @@ pub async fn send(
     }
     added.insert_into(&mut parts.headers);
     headers::frame_for_hyper(&mut parts, &body);
-    let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+    // Boxed: hyper's client future is most of this one's size, which every
+    // stream's future (boxed whole, see `server::conn`) would otherwise carry.
+    let mut response = Box::pin(upstream.send(Request::from_parts(parts, body))).await?;
     // The pooled path's head passed the engine's parser and lost its
     // hop-by-hop headers as it was read; hyper's client did neither.
     headers::check_forwardable(&upstream.config.name, response.status(), response.headers())?;
