@@ -166,9 +166,8 @@ async fn stream_body(
     }
 }
 
-/// The response for hyper's server: the upstream's status and headers (the
-/// service strips the hop-by-hop ones), and its body still on `conn`, after
-/// the head in `buf`.
+/// The response for hyper's server: the upstream's status and the headers
+/// that go on, and its body still on `conn`, after the head in `buf`.
 fn response(
     state: &Arc<State>,
     index: usize,
