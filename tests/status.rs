@@ -149,6 +149,19 @@ async fn status_json_reports_the_traffic_the_routes_and_the_webhook() {
     assert!(s["trouble"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().starts_with("telegram webhook")));
 }
 
+/// hookgate's own answer (a `respond` rule's 403) is listed under its route
+/// with a reason that says so, not as an upstream's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_respond_rules_answer_is_listed_as_its_own() {
+    let setup = setup("").await;
+    assert_eq!(common::get(setup.daemon.addr, "www.example.com", "/admin").status, 403);
+    wait_for_access_lines(&setup.daemon, 28);
+    let s = get_json(&setup, None);
+    let problems = s["problems"].as_array().unwrap();
+    let listed = problems.iter().any(|p| p["route"] == "block-admin" && p["reason"] == "a respond rule answered 403");
+    assert!(listed, "{problems:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hookgate_status_prints_the_summary_and_exits_1_on_trouble() {
     let setup = setup("").await;

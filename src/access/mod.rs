@@ -166,7 +166,11 @@ impl Delivery {
         }
         let reason = match self.ctx.error.or(self.replaced.get().copied()) {
             Some(error) => error.to_string(),
-            None => format!("upstream {} answered {status}", self.ctx.upstream_name()),
+            None => match &self.ctx.upstream {
+                Some(upstream) => format!("upstream {upstream} answered {status}"),
+                // hookgate's own answer without an error: a `respond` rule's.
+                None => format!("a respond rule answered {status}"),
+            },
         };
         let route = self.ctx.route_name().to_string();
         let unix_time = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
