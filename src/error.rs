@@ -77,6 +77,10 @@ pub enum BadRequest {
     MissingHost,
     #[error("invalid Host")]
     InvalidHost,
+    /// An authority-form target (`CONNECT host:port`) or an absolute one
+    /// whose scheme is not http(s).
+    #[error("CONNECT or a non-HTTP absolute target (hookgate is no forward proxy)")]
+    ForeignTarget,
     #[error("Transfer-Encoding other than chunked")]
     TransferEncoding,
     #[error("both Content-Length and Transfer-Encoding")]
@@ -192,6 +196,7 @@ mod tests {
             (ProxyError::BadRequest(BadRequest::MissingHost), 400),
             (ProxyError::BadRequest(BadRequest::Target(TargetError::DotSegment)), 400),
             (ProxyError::BadRequest(BadRequest::MaxForwards), 400),
+            (ProxyError::BadRequest(BadRequest::ForeignTarget), 400),
             (ProxyError::BodyTimeout, 408),
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::UriTooLong, 414),

@@ -219,6 +219,15 @@ async fn absolute_form_targets_route_by_their_authority() {
     assert_eq!(seen.headers["host"], "api.example.com");
     // Host matching ignores case, port and a trailing dot.
     assert_eq!(get(daemon.addr, "API.Example.COM.:443", "/").body_text(), "backend");
+    // Neither a CONNECT nor another scheme's absolute target goes anywhere, and the log says why.
+    for target in ["api.example.com:443", "ftp://api.example.com/v"] {
+        let method = if target.contains("://") { "GET" } else { "CONNECT" };
+        let request = format!("{method} {target} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n");
+        assert_eq!(raw(daemon.addr, request.as_bytes()).status, 400, "{request}");
+    }
+    let refused = || daemon.logs().iter().filter(|l| l.contains("hookgate is no forward proxy")).count() >= 2;
+    assert!(common::eventually(Duration::from_secs(5), refused), "{:#?}", daemon.logs());
+    assert_eq!(backend.seen().len(), 2, "only the two routed GETs");
 }
 
 #[tokio::test(flavor = "multi_thread")]

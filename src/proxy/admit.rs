@@ -14,7 +14,7 @@ pub(super) fn request_host(req: &Parts) -> Result<Option<HeaderValue>, ProxyErro
     let missing = ProxyError::BadRequest(BadRequest::MissingHost);
     if let Some(authority) = req.uri.authority() {
         if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
-            return Err(ProxyError::BadRequest(BadRequest::InvalidHost));
+            return Err(ProxyError::BadRequest(BadRequest::ForeignTarget));
         }
         let value = HeaderValue::from_str(authority.as_str()).map_err(|_| missing)?;
         return Ok(Some(value));
