@@ -44,6 +44,6 @@ pub fn upstream_request_head(head: &RequestHead) -> Option<Vec<u8>> {
     parts.uri = head.parts.uri.clone();
     parts.headers = headers;
     let mut out = Vec::new();
-    write_request_head(&mut out, &parts, Some(&added), head.framing);
+    write_request_head(&mut out, &parts, &added, head.framing);
     Some(out)
 }

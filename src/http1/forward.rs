@@ -215,7 +215,7 @@ impl Ended {
 #[inline]
 fn request_bytes<S: Io>(client: &mut Client<S>, ex: &Exchange) -> (Vec<u8>, Framing) {
     let mut out = buffers::take_vec();
-    write_request_head(&mut out, &ex.parts, Some(&ex.plan.added), ex.framing);
+    write_request_head(&mut out, &ex.parts, &ex.plan.added, ex.framing);
     let body_left = match ex.framing {
         Framing::Length(n) if client.rbuf.len() as u64 >= n => {
             out.extend_from_slice(&client.rbuf[..n as usize]);

@@ -165,7 +165,7 @@ async fn whole<S: Io>(
     put_back(client, &mut ex, &body);
     if answering.state.keeps(ex.ctx.route_ref) {
         let state = answering.state.clone();
-        let kept = keep::keeping(&state, &ex.ctx, ex.plan.upstream, &ex.parts, Some(&ex.plan.added), body);
+        let kept = keep::keeping(&state, &ex.ctx, ex.plan.upstream, &ex.parts, &ex.plan.added, body);
         if let Some(keeping) = kept {
             match keeping.admit().await {
                 Admitted::Live(keeping) => ex.keep = Some(Box::new(keeping)),

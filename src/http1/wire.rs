@@ -76,10 +76,10 @@ pub fn client_framing(upstream: Framing, http10: bool) -> Framing {
     }
 }
 
-/// The request line and headers for the upstream, in one buffer; `added`
-/// when hookgate's own headers are not in `parts` already (the engine keeps
-/// them beside the head, see `headers::Added`).
-pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: Option<&headers::Added>, framing: Framing) {
+/// The request line and headers for the upstream, in one buffer, with
+/// hookgate's own (`added`, kept beside the head: see `headers::Added`)
+/// after the client's.
+pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, framing: Framing) {
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
@@ -102,10 +102,8 @@ pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: Option<&heade
     if let (Framing::Length(n), false) = (framing, length_written) {
         write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
     }
-    if let Some(added) = added {
-        for (name, value) in added.pairs() {
-            write_header(out, name.as_bytes(), value);
-        }
+    for (name, value) in added.pairs() {
+        write_header(out, name.as_bytes(), value);
     }
     if framing == Framing::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");

@@ -63,7 +63,7 @@ pub async fn gate(
         }
     }
     let mut keeping = None;
-    if let Some(keep) = keep::keeping(state, ctx, upstream, parts, Some(added), whole.to_vec()) {
+    if let Some(keep) = keep::keeping(state, ctx, upstream, parts, added, whole.to_vec()) {
         match keep.admit().await {
             Admitted::Live(keep) => keeping = Some(Box::new(keep)),
             admitted => return Ok(Gated::Answered(kept(&admitted, ctx, ticket))),

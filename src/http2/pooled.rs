@@ -67,7 +67,7 @@ async fn exchange(
 ) -> Result<Response<PooledBody>, ProxyError> {
     let upstream = &state.upstreams[index];
     let framing = request_framing(&parts, &body);
-    wire::write_request_head(out, &parts, Some(added), framing);
+    wire::write_request_head(out, &parts, added, framing);
     // What of the body is here already goes out with the head, in one write.
     let mut ended = framing == Framing::Empty;
     if !ended && let Poll::Ready(next) = Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop())) {

@@ -14,13 +14,13 @@ use crate::spool::depot::{Admitted, Keeping};
 
 /// The `Keeping` of a request on a `store` route whose body is `body`;
 /// `None` when the route keeps nothing (or the spool is not open). `added`
-/// is what the head does not hold yet (`None` once it was inserted).
+/// is hookgate's own headers, which both front ends keep beside the head.
 pub fn keeping(
     state: &State,
     ctx: &RequestContext,
     upstream: usize,
     parts: &Parts,
-    added: Option<&headers::Added>,
+    added: &headers::Added,
     body: Vec<u8>,
 ) -> Option<Keeping> {
     let RouteRef::Route(index) = ctx.route_ref else { return None };
@@ -32,7 +32,7 @@ pub fn keeping(
 
 /// The request head as it goes upstream, in HTTP/1.1's form, with the
 /// framing of a body of `length` bytes.
-fn kept_head(parts: &Parts, added: Option<&headers::Added>, length: usize) -> Vec<u8> {
+fn kept_head(parts: &Parts, added: &headers::Added, length: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
@@ -42,7 +42,7 @@ fn kept_head(parts: &Parts, added: Option<&headers::Added>, length: usize) -> Ve
     for (name, value) in parts.headers.iter().filter(|(name, _)| !framing.contains(name)) {
         field(&mut out, name.as_str(), value.as_bytes());
     }
-    for (name, value) in added.into_iter().flat_map(headers::Added::pairs) {
+    for (name, value) in added.pairs() {
         field(&mut out, name, value);
     }
     field(&mut out, "content-length", itoa::Buffer::new().format(length).as_bytes());
