@@ -85,6 +85,11 @@ pub enum BadRequest {
     TransferEncoding,
     #[error("both Content-Length and Transfer-Encoding")]
     ContentLengthWithTransferEncoding,
+    /// HTTP/2's preface on a plain listener (prior knowledge): HTTP/2 needs TLS.
+    #[error(
+        "HTTP/2 without TLS (prior knowledge) is not served: this listener speaks HTTP/1.1, HTTP/2 is offered over TLS"
+    )]
+    CleartextHttp2,
     /// The head breaks HTTP/1.1's syntax (bare LF or CR, obs-fold, bad bytes or framing).
     #[error("malformed request head")]
     Malformed,
@@ -122,7 +127,7 @@ impl ProxyError {
             ProxyError::ClientAborted => "request body incomplete\n",
             ProxyError::BodyTooLarge => "request body too large\n",
             ProxyError::UriTooLong => "request target too long\n",
-            ProxyError::HeadTooLarge => "request head too large\n",
+            ProxyError::HeadTooLarge => "request head too large or with too many fields\n",
             ProxyError::MissingSecret => "unauthorized\n",
             ProxyError::BadSignature => "signature check failed\n",
             ProxyError::Forbidden | ProxyError::WrongSecret => "forbidden\n",

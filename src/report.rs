@@ -319,6 +319,13 @@ pub fn explain(
 ) -> Result<String, UsageError> {
     let Request { method, uri, headers: map, host } = Request::parse(method, url, headers)?;
     let mut out = String::new();
+    // As `proxy::admit::request_host`: an absolute URL's authority, else exactly one `Host`.
+    let host_headers = if uri.authority().is_some() { 1 } else { map.get_all(http::header::HOST).iter().count() };
+    if host_headers > 1 {
+        let _ = writeln!(out, "request: {method} (several hosts) {}", uri.path());
+        let _ = writeln!(out, "=> refused with 400 bad request: repeated Host header; never forwarded");
+        return Ok(out);
+    }
     let path = match canonical::canonicalize(uri.path()) {
         Ok(path) => path,
         Err(e) => {
@@ -330,6 +337,13 @@ pub fn explain(
     let facts =
         RequestFacts { method: &method, host: &host, path: path.match_key(), query: uri.query(), headers: &map };
     let _ = writeln!(out, "request: {method} {} {}", if host.is_empty() { "(no host)" } else { &host }, path.as_str());
+    if host_headers == 0 {
+        let _ = writeln!(
+            out,
+            "note: without a Host header an HTTP/1.1 or HTTP/2 request is refused with 400; an HTTP/1.0 one is \
+             routed as follows"
+        );
+    }
     if path.match_key() != path.as_str() {
         let _ = writeln!(out, "matched as: {}", path.match_key());
     }

@@ -111,6 +111,22 @@ fn route_explains_why_earlier_routes_did_not_match() {
     assert!(text(&out.stdout).contains("refused with 400"), "{}", text(&out.stdout));
 }
 
+/// The daemon refuses an HTTP/1.1 request without `Host`, and any with two:
+/// `route` says so rather than naming a route such a request never reaches.
+#[test]
+fn route_says_when_the_host_is_missing_or_repeated() {
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "GET", "/nohost"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("without a Host header an HTTP/1.1 or HTTP/2 request is refused with 400"), "{stdout}");
+
+    let twice = ["-H", "Host: www.example.com", "-H", "Host: api.example.com"];
+    let out = hookgate(&[&["route", "-c", "config/xboard.toml", "GET", "/s/abc"][..], &twice].concat());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("=> refused with 400 bad request: repeated Host header"), "{stdout}");
+    assert!(!stdout.contains("subscription-short"), "{stdout}");
+}
+
 #[test]
 fn route_shows_the_guards_a_request_would_meet() {
     let url = "https://www.example.com/api/v1/guest/telegram/webhook?access_token=x";

@@ -373,6 +373,18 @@ async fn h2c_upgrades_are_not_tunnelled() {
     assert!(!seen.headers.contains_key("upgrade") && !seen.headers.contains_key("http2-settings"));
 }
 
+/// HTTP/2 is offered over TLS only: its preface on a plain listener gets a
+/// 400, and the log says why rather than calling it a malformed head.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prior_knowledge_http2_preface_gets_400_and_says_why() {
+    let (frontend, _, daemon) = setup("").await;
+    let response = raw(daemon.addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(response.status, 400);
+    let said = || daemon.logs().iter().any(|l| l.contains("status=400") && l.contains("HTTP/2 without TLS"));
+    assert!(common::eventually(Duration::from_secs(5), said), "{:#?}", daemon.logs());
+    assert!(frontend.seen().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn conditional_requests_get_their_304_and_head_has_no_body() {
     let (_, _, daemon) = setup("").await;

@@ -37,6 +37,10 @@ thread_local! {
     static PARSED: RefCell<Vec<(HeaderName, Range<usize>)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The start of HTTP/2's connection preface (RFC 9113 §3.4), which httparse
+/// refuses as a bad version.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
 /// How a message's body is framed on the wire (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -59,6 +63,9 @@ pub enum HeadError {
     FramingConflict,
     #[error("malformed request head: {0}")]
     Malformed(&'static str),
+    /// HTTP/2's connection preface (prior knowledge, or h2c): HTTP/2 is served over TLS only.
+    #[error("HTTP/2 connection preface on a listener that speaks HTTP/1.1")]
+    CleartextHttp2,
 }
 
 /// Why an upstream's response head cannot be passed on: the upstream is broken.
@@ -115,6 +122,7 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
         Err(HeadError::Malformed(_)) if request_line_len(buf) > limits.max_uri_bytes + 64 => {
             return Err(HeadError::UriTooLong);
         }
+        Err(HeadError::Malformed(_)) if buf.starts_with(HTTP2_PREFACE) => return Err(HeadError::CleartextHttp2),
         Err(e) => return Err(e),
     };
     if len > limits.max_header_bytes || req.headers.len() > limits.max_headers {

@@ -124,6 +124,7 @@ fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) ->
             HeadError::FramingConflict => ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding),
             HeadError::TooLarge => ProxyError::HeadTooLarge,
             HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
+            HeadError::CleartextHttp2 => ProxyError::BadRequest(BadRequest::CleartextHttp2),
         };
         let mut ctx = RequestContext::new(
             &state.config.listen.trusted_proxies,

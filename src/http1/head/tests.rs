@@ -77,6 +77,7 @@ fn ambiguous_or_malformed_heads_are_refused() {
         ("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", HeadError::Malformed("")),
         ("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n", HeadError::Malformed("")),
         ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", HeadError::Malformed("")),
+        ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", HeadError::CleartextHttp2),
     ];
     for (head, want) in cases {
         let got = parse(head).expect_err(head);
