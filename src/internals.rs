@@ -12,6 +12,7 @@ pub use crate::http1::head::{
     Framing, HeadError, HeadLimits, RESPONSE_FIELDS, RequestHead, ResponseHead, parse_request, parse_response,
 };
 pub use crate::http1::wire::{client_framing, write_request_head, write_response_head};
+pub use crate::proxy::HeadFacts;
 pub use crate::proxy::headers::{forwarded, strip_hop_by_hop};
 pub use crate::routes::RequestFacts;
 pub use crate::server::proxy_protocol::read as read_proxy_header;

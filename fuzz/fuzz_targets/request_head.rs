@@ -2,11 +2,12 @@
 //! accepted head re-serialises to one that parses back the same; and the head
 //! hookgate sends upstream for it is framed as the client framed it, whatever
 //! its `Connection` header names (a `Connection: Content-Length` once sent the
-//! body unframed, to be read upstream as a request of its own).
+//! body unframed, to be read upstream as a request of its own). What the
+//! parser noted for planning (`HeadFacts`) is what the map it built says.
 #![no_main]
 
 use bytes::BytesMut;
-use hookgate::internals::{HeadError, HeadLimits, RequestHead, parse_request, upstream_request_head};
+use hookgate::internals::{HeadError, HeadFacts, HeadLimits, RequestHead, parse_request, upstream_request_head};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: HeadLimits = HeadLimits { max_header_bytes: 8192, max_uri_bytes: 2048, max_headers: 64 };
@@ -32,7 +33,7 @@ fn status(error: HeadError) -> u16 {
     match error {
         HeadError::UriTooLong => 414,
         HeadError::TooLarge => 431,
-        HeadError::FramingConflict | HeadError::Malformed(_) => 400,
+        HeadError::FramingConflict | HeadError::Malformed(_) | HeadError::CleartextHttp2 => 400,
     }
 }
 
@@ -56,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(back.framing, head.framing);
             assert_eq!(back.keep_alive, head.keep_alive);
             assert_upstream_framing(&head);
+            assert_eq!(head.facts, HeadFacts::from_map(&head.parts.headers), "noted facts differ from the map's");
         }
         Ok(None) => assert_eq!(buf.len(), data.len(), "nothing is taken from an unfinished head"),
         Err(error) => assert!((400..500).contains(&status(error))),

@@ -20,6 +20,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version, request};
 
 use super::buffers;
+use crate::proxy::HeadFacts;
 
 /// The most header lines either parser looks at; `max_headers` is checked below it.
 const HEADER_SLOTS: usize = 256;
@@ -94,6 +95,8 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// `Expect: 100-continue` was sent.
     pub expects_continue: bool,
+    /// What its framing and `Host`/`Upgrade` fields said, for planning.
+    pub facts: HeadFacts,
 }
 
 /// The limits a request head is held to.
@@ -142,7 +145,7 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let facts = note_headers(req.headers, buf)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| HeadError::Malformed("invalid request target"))?;
-    let headers = shared_headers(&head, count)?;
+    let (headers, host) = shared_headers(&head, count)?;
     let framing = facts.request_framing(version)?;
     let keep_alive = facts.keep_alive(version);
     // Filled in directly: `request::Builder` moves the parts through a closure per field.
@@ -150,7 +153,11 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     (parts.method, parts.uri, parts.version, parts.headers) = (method, uri, version, headers);
     // An HTTP/1.0 client cannot have meant Expect (RFC 9110 §10.1.1): no 100 for it.
     let expects_continue = facts.expects_continue && version == Version::HTTP_11;
-    Ok(Some(RequestHead { parts, framing, keep_alive, expects_continue }))
+    // The framing was checked above: any other Transfer-Encoding is refused there.
+    let (hosts, host) = (facts.hosts.min(2), host.filter(|_| facts.hosts == 1));
+    let facts =
+        HeadFacts { host, hosts, framing_ok: true, content_length: facts.content_length, upgrade: facts.upgrade };
+    Ok(Some(RequestHead { parts, framing, keep_alive, expects_continue, facts }))
 }
 
 /// Checks each header's name and notes what the framing and connection
@@ -173,18 +180,22 @@ fn note_headers(fields: &[httparse::Header<'_>], buf: &[u8]) -> Result<Facts, He
 }
 
 /// The header map (from the worker's free list), its values sharing
-/// `head`'s bytes. It has room for the client's `count` headers at least: the engine writes the ones hookgate adds
-/// straight into the upstream's head (`headers::Added`).
+/// `head`'s bytes, and the (last) `Host` value. The map has room for the client's `count` headers at least: the engine
+/// writes the ones hookgate adds straight into the upstream's head (`headers::Added`).
 #[inline(always)]
-fn shared_headers(head: &Bytes, count: usize) -> Result<HeaderMap, HeadError> {
+fn shared_headers(head: &Bytes, count: usize) -> Result<(HeaderMap, Option<HeaderValue>), HeadError> {
     let mut headers = buffers::take_map(count);
+    let mut host = None;
     PARSED.with_borrow_mut(|parsed| {
         for (name, value) in parsed.drain(..) {
             let value = HeaderValue::from_maybe_shared(head.slice(value))
                 .map_err(|_| HeadError::Malformed("invalid header value"))?;
+            if name == http::header::HOST {
+                host = Some(value.clone());
+            }
             headers.append(name, value);
         }
-        Ok(headers)
+        Ok((headers, host))
     })
 }
 
@@ -246,41 +257,50 @@ struct Facts {
     expects_continue: bool,
     /// `Keep-Alive: timeout=N`, in seconds.
     idle_hint: Option<u16>,
+    /// How many `Host` fields (requests).
+    hosts: u8,
+    /// An `Upgrade` field is present (requests).
+    upgrade: bool,
 }
 
 impl Facts {
     /// Notes one header; `name` is a token (httparse checked it), in any case.
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
-        // The length rules out most names before any byte is compared.
-        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
-        if !matches!(name.len(), 6 | 10 | 14 | 17) {
-            return Ok(());
-        }
-        if is(b"content-length") {
-            if self.content_length.is_some() {
-                return Err(HeadError::Malformed("repeated Content-Length"));
+        // The length picks the one name it can be, so at most one is compared.
+        match name.len() {
+            4 if is(name, b"host") => self.hosts = self.hosts.saturating_add(1),
+            6 if is(name, b"expect") => {
+                self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
             }
-            self.content_length = Some(parse_length(value).ok_or(HeadError::Malformed("invalid Content-Length"))?);
-        } else if is(b"transfer-encoding") {
-            // Only one header holding exactly one coding, `chunked`, is
-            // unambiguous. Empty list elements are ignored (RFC 9110 §5.6.1).
-            let mut codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty());
-            let only_chunked =
-                codings.next().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) && codings.next().is_none();
-            self.transfer_encoding = Some(self.transfer_encoding.is_none() && only_chunked);
-        } else if is(b"connection") {
-            for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
-                self.keep_alive |= keep_alive;
-                self.names_headers |= !keep_alive;
+            7 if is(name, b"upgrade") => self.upgrade = true,
+            10 if is(name, b"connection") => self.note_connection(value),
+            10 if is(name, b"keep-alive") => self.idle_hint = keep_alive_timeout(value),
+            14 if is(name, b"content-length") => {
+                if self.content_length.is_some() {
+                    return Err(HeadError::Malformed("repeated Content-Length"));
+                }
+                self.content_length = Some(parse_length(value).ok_or(HeadError::Malformed("invalid Content-Length"))?);
             }
-        } else if is(b"keep-alive") {
-            self.idle_hint = keep_alive_timeout(value);
-        } else if is(b"expect") {
-            self.expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            17 if is(name, b"transfer-encoding") => {
+                // Only one header holding exactly one coding, `chunked`, is
+                // unambiguous. Empty list elements are ignored (RFC 9110 §5.6.1).
+                let mut codings = value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty());
+                let only_chunked =
+                    codings.next().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) && codings.next().is_none();
+                self.transfer_encoding = Some(self.transfer_encoding.is_none() && only_chunked);
+            }
+            _ => {}
         }
         Ok(())
+    }
+
+    fn note_connection(&mut self, value: &[u8]) {
+        for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            self.close |= token.eq_ignore_ascii_case(b"close");
+            let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+            self.keep_alive |= keep_alive;
+            self.names_headers |= !keep_alive;
+        }
     }
 
     fn request_framing(&self, version: Version) -> Result<Framing, HeadError> {
@@ -296,6 +316,13 @@ impl Facts {
     fn keep_alive(&self, version: Version) -> bool {
         !self.close && (version == Version::HTTP_11 || self.keep_alive)
     }
+}
+
+/// Whether `name`, a token, is `lower` (lower-case letters and `-`) in any
+/// case. Setting bit 0x20 lowers a letter and keeps `-`, and turns no other
+/// token byte into either (only CR, no token byte, would become `-`).
+fn is(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&byte, &want)| byte | 0x20 == want)
 }
 
 /// The `timeout=N` parameter of a `Keep-Alive` header (RFC 2068 §19.7.1.1;

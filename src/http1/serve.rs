@@ -154,7 +154,7 @@ fn serve_request<S: Io>(
 ) -> Exchanging<'_> {
     let start = poll_clock::now().into_std();
     let active = client.conn.clock.request_started();
-    let RequestHead { mut parts, framing, keep_alive, expects_continue } = head;
+    let RequestHead { mut parts, framing, keep_alive, expects_continue, facts } = head;
     let mut ctx = RequestContext::new(
         &state.config.listen.trusted_proxies,
         &client.conn,
@@ -167,7 +167,7 @@ fn serve_request<S: Io>(
     let version = parts.version;
     let http10 = version == http::Version::HTTP_10;
     let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive, http10 };
-    match proxy::plan(&state, &client.conn, &mut parts, &mut ctx) {
+    match proxy::plan(&state, &client.conn, (&mut parts, &facts), &mut ctx) {
         Err(error) => {
             let local = proxy::error_response(&error, &mut ctx);
             // An unread body would be taken for the next request: close instead.

@@ -8,9 +8,47 @@ use http::request::Parts;
 
 use crate::error::{BadRequest, ProxyError};
 
+/// What a head's framing and `Host`/`Upgrade` fields say, found once: the
+/// HTTP/1 engine's parser notes it line by line as it reads the head (so a
+/// proxied request looks none of it up in the map again), and for HTTP/2
+/// requests it is read from the map (`from_map`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct HeadFacts {
+    /// The `Host` field's value when there is exactly one.
+    pub host: Option<HeaderValue>,
+    /// How many `Host` fields there are (counted up to 2).
+    pub hosts: u8,
+    /// `Transfer-Encoding` is absent or one `chunked`.
+    pub framing_ok: bool,
+    /// The declared body length, when `Content-Length` is one number.
+    pub content_length: Option<u64>,
+    /// An `Upgrade` field is present.
+    pub upgrade: bool,
+}
+
+impl HeadFacts {
+    pub fn from_map(headers: &HeaderMap) -> HeadFacts {
+        let mut hosts = headers.get_all(header::HOST).iter();
+        let (host, second) = (hosts.next(), hosts.next());
+        let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
+        let framing_ok = match (codings.next(), codings.next()) {
+            (None, _) => true,
+            (Some(value), None) => value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"),
+            _ => false,
+        };
+        HeadFacts {
+            host: host.filter(|_| second.is_none()).cloned(),
+            hosts: u8::from(host.is_some()) + u8::from(second.is_some()),
+            framing_ok,
+            content_length: headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()),
+            upgrade: headers.contains_key(header::UPGRADE),
+        }
+    }
+}
+
 /// The request's host: the absolute-form authority if there is one (RFC 9112
 /// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused.
-pub(super) fn request_host(req: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
+pub(super) fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue>, ProxyError> {
     let missing = ProxyError::BadRequest(BadRequest::MissingHost);
     if let Some(authority) = req.uri.authority() {
         if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
@@ -19,27 +57,20 @@ pub(super) fn request_host(req: &Parts) -> Result<Option<HeaderValue>, ProxyErro
         let value = HeaderValue::from_str(authority.as_str()).map_err(|_| missing)?;
         return Ok(Some(value));
     }
-    let mut values = req.headers.get_all(header::HOST).iter();
-    match (values.next(), values.next()) {
-        (Some(host), None) => Ok(Some(host.clone())),
-        (None, _) if req.version == Version::HTTP_10 => Ok(None),
+    match (&facts.host, facts.hosts) {
+        (Some(host), 1) => Ok(Some(host.clone())),
+        (_, 0) if req.version == Version::HTTP_10 => Ok(None),
         _ => Err(missing),
     }
 }
 
 /// Refuses any `Transfer-Encoding` other than a single `chunked`: codings
 /// hookgate does not decode would make the body's end ambiguous.
-pub(super) fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
-    match (codings.next(), codings.next()) {
-        (None, _) => Ok(()),
-        (Some(value), None) if value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => Ok(()),
-        _ => Err(ProxyError::BadRequest(BadRequest::TransferEncoding)),
+pub(super) fn check_framing(facts: &HeadFacts) -> Result<(), ProxyError> {
+    match facts.framing_ok {
+        true => Ok(()),
+        false => Err(ProxyError::BadRequest(BadRequest::TransferEncoding)),
     }
-}
-
-pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
 /// Holds an HTTP/2 request's fields to the rules hyper does not check, before

@@ -34,8 +34,8 @@ use crate::guards::SecretHeader;
 use crate::guards::dedupe::{Answer, Dedupe, Key, KeySource};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::verify::Verifier;
-pub use admit::hold_to_http2_field_rules;
-use admit::{check_framing, content_length, request_host};
+pub use admit::{HeadFacts, hold_to_http2_field_rules};
+use admit::{check_framing, request_host};
 use rewrite::{Target, https_redirect, rewrite};
 
 /// `Retry-After` (seconds) when a `store` route could not keep a request.
@@ -156,18 +156,18 @@ fn acme_http_answer(state: &State, method: &http::Method, path: &str) -> Option<
 pub fn plan(
     state: &State,
     conn: &ConnContext,
-    parts: &mut Parts,
+    (parts, facts): (&mut Parts, &HeadFacts),
     ctx: &mut RequestContext,
 ) -> Result<Plan, ProxyError> {
     // A cheap clone (shared bytes) that the canonical path can borrow from.
     let uri = parts.uri.clone();
-    let host_value = admit_head(state, parts)?;
+    let host_value = admit_head(state, parts, facts)?;
     let host = match &host_value {
         Some(value) => host_name(value)?,
         None => "".into(),
     };
     ctx.host = host.to_string();
-    check_framing(&parts.headers)?;
+    check_framing(facts)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     if !path.is_unchanged() {
         // The context already holds the raw path; only a rewritten one needs copying.
@@ -176,14 +176,14 @@ pub fn plan(
     if let Some(answer) = answer_before_routing(state, conn, &parts.method, &host, &path, uri.query(), ctx)? {
         return Ok(answer);
     }
-    let facts = RequestFacts {
+    let request = RequestFacts {
         method: &parts.method,
         host: &host,
         path: path.match_key(),
         query: uri.query(),
         headers: &parts.headers,
     };
-    let selected = state.config.routes.select(&facts);
+    let selected = state.config.routes.select(&request);
     (ctx.route_ref, ctx.route) = match selected.index {
         Some(i) => (RouteRef::Route(i), Some(state.config.routes.routes()[i].name.clone())),
         None => (RouteRef::Default, None),
@@ -194,7 +194,7 @@ pub fn plan(
     };
     let upstream = &state.upstreams[index];
     ctx.upstream = Some(upstream.config.name.clone());
-    let guarded = guard(state, selected.index, parts, ctx);
+    let guarded = guard(state, selected.index, (parts, facts), ctx);
     if guarded.as_ref().err() == Some(&ProxyError::Forbidden) {
         cloudflare_hint(state, conn, ctx);
     }
@@ -205,7 +205,7 @@ pub fn plan(
         return Ok(Plan::Local(answer));
     }
     let strip = secret.filter(|s| s.strip).map(|s| &s.name);
-    let upgrade = tunnel::requested(parts.version, &parts.headers);
+    let upgrade = facts.upgrade.then(|| tunnel::requested(parts.version, &parts.headers)).flatten();
     let target = Target { uri: &uri, path: &path, host: host_value, strip };
     let added = rewrite(parts, target, conn, state, upstream, upgrade.as_ref())?;
     Ok(Plan::Forward(Forward { upstream: index, max_body, upgrade, dedupe, verify, shared_rate, added }))
@@ -214,12 +214,12 @@ pub fn plan(
 /// The first phase: a target within `max_uri_bytes` and one valid `Host`
 /// (from the header or an absolute target), which is returned.
 #[inline]
-fn admit_head(state: &State, parts: &Parts) -> Result<Option<HeaderValue>, ProxyError> {
+fn admit_head(state: &State, parts: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue>, ProxyError> {
     let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > state.config.limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong);
     }
-    request_host(parts)
+    request_host(parts, facts)
 }
 
 /// The host name routes match on: the `Host` value normalised (lower case, no default port).
@@ -284,7 +284,7 @@ struct Guarded<'a> {
 fn guard<'a>(
     state: &'a State,
     route: Option<usize>,
-    parts: &Parts,
+    (parts, facts): (&Parts, &HeadFacts),
     ctx: &mut RequestContext,
 ) -> Result<Guarded<'a>, ProxyError> {
     let max_body = state.config.limits.max_body;
@@ -299,7 +299,7 @@ fn guard<'a>(
         guarded.dedupe = state.guard_state(i).dedupe.clone();
         guarded.verify = guards.verify.clone();
     }
-    if content_length(&parts.headers).is_some_and(|length| length > guarded.max_body) {
+    if facts.content_length.is_some_and(|length| length > guarded.max_body) {
         return Err(ProxyError::BodyTooLarge);
     }
     Ok(guarded)

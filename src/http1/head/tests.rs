@@ -176,3 +176,29 @@ fn the_line_ending_check_agrees_with_the_rule_byte_by_byte() {
         }
     }
 }
+
+#[test]
+fn the_facts_noted_for_planning_are_what_the_map_says() {
+    let heads = [
+        "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHOST: a\r\nhost: b\r\nhost: c\r\n\r\n",
+        "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 007\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ];
+    for head in heads {
+        let parsed = parse(head).unwrap().unwrap();
+        assert_eq!(parsed.facts, HeadFacts::from_map(&parsed.parts.headers), "{head:?}");
+    }
+    let three = parse(heads[2]).unwrap().unwrap().facts;
+    assert_eq!((three.hosts, three.host), (2, None), "counted up to two, and no one value");
+}
+
+#[test]
+fn header_names_match_in_any_case_and_only_their_own_bytes() {
+    assert!(is(b"Content-Length", b"content-length") && is(b"HOST", b"host") && is(b"keep-alive", b"keep-alive"));
+    for other in [&b"Content_Length"[..], b"content-lengths", b"content-lengt", b"Kontent-Length", b"hosT~"] {
+        assert!(!is(other, b"content-length") && !is(other, b"host"), "{:?}", String::from_utf8_lossy(other));
+    }
+}
