@@ -61,16 +61,17 @@ pub fn read() -> Instant {
 /// than `WALL_REFRESH`. So a request's access line and metrics cost no second
 /// clock read, and a step of the system clock shows within a second.
 pub fn wall_clock(at: Instant) -> SystemTime {
-    let pair = WALL.try_with(|cell| match cell.get() {
-        Some((mono, wall)) if at >= mono && at - mono < WALL_REFRESH => (mono, wall),
-        _ => {
-            let pair = (Instant::now(), SystemTime::now());
-            cell.set(Some(pair));
-            pair
+    let kept = WALL.try_with(|cell| {
+        if let Some((mono, wall)) = cell.get()
+            && let Some(since) = at.checked_duration_since(mono).filter(|since| *since < WALL_REFRESH)
+        {
+            return wall + since;
         }
+        let (mono, wall) = (Instant::now(), SystemTime::now());
+        cell.set(Some((mono, wall)));
+        wall + at.saturating_duration_since(mono)
     });
-    let (mono, wall) = pair.unwrap_or_else(|_| (Instant::now(), SystemTime::now()));
-    wall + at.saturating_duration_since(mono)
+    kept.unwrap_or_else(|_| SystemTime::now() - Instant::now().saturating_duration_since(at))
 }
 
 fn read_into(cell: &Cell<Reading>) -> Instant {

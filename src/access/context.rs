@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Method, Uri};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client_ip::{self, TrustedProxies};
@@ -35,8 +36,8 @@ pub struct RequestContext {
     /// The route's `max_in_flight` slot, held until the response ends.
     pub permit: Option<Arc<OwnedSemaphorePermit>>,
     pub method: Method,
-    pub host: String,
-    pub path: String,
+    pub host: LineText,
+    pub path: LineText,
     pub route_ref: RouteRef,
     /// `None` before routing or for `[default]`.
     pub route: Option<Arc<str>>,
@@ -48,15 +49,21 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// The line as far as the head tells, before routing.
-    pub fn new(trusted: &TrustedProxies, conn: &ConnContext, method: &Method, headers: &HeaderMap, path: &str) -> Self {
+    pub fn new(
+        trusted: &TrustedProxies,
+        conn: &ConnContext,
+        method: &Method,
+        headers: &HeaderMap,
+        path: LineText,
+    ) -> Self {
         let client = client_ip::resolve(conn.peer.ip(), headers, trusted);
         RequestContext {
             client,
             client_text: (client == conn.peer.ip()).then(|| conn.peer_value.clone()),
             permit: None,
             method: method.clone(),
-            host: String::new(),
-            path: path.to_string(),
+            host: LineText::default(),
+            path,
             route_ref: RouteRef::Unrouted,
             route: None,
             upstream: None,
@@ -74,10 +81,82 @@ impl RequestContext {
 
     /// `-` when the head named no host or could not be read, as other unknown fields.
     pub fn host_name(&self) -> &str {
-        if self.host.is_empty() { "-" } else { &self.host }
+        match self.host.as_str() {
+            "" => "-",
+            host => host,
+        }
     }
 
     pub fn upstream_name(&self) -> &str {
         self.upstream.as_deref().unwrap_or("-")
+    }
+}
+
+/// A request's host or path as its line shows it: most often the request's
+/// own bytes, shared rather than copied, so a request allocates no text for
+/// its line.
+#[derive(Debug, Clone)]
+pub enum LineText {
+    Static(&'static str),
+    /// The path of a request's target.
+    Path(PathAndQuery),
+    /// The first `len` bytes of a header value: a `Host` without its port.
+    Prefix(HeaderValue, u16),
+    Owned(Box<str>),
+}
+
+impl Default for LineText {
+    fn default() -> Self {
+        LineText::Static("")
+    }
+}
+
+impl LineText {
+    /// The path of `uri`, as received (`Uri::path`'s text).
+    pub fn path_of(uri: &Uri) -> LineText {
+        match uri.path_and_query() {
+            Some(target) => LineText::Path(target.clone()),
+            // An absolute target without a path means `/`; an authority-form one has none.
+            None => LineText::Static(if uri.scheme().is_some() { "/" } else { "" }),
+        }
+    }
+
+    /// `text`, shared with `value` when it is the start of it (as a host
+    /// name normalised without change but for a port), else copied.
+    pub fn within(value: &HeaderValue, text: &str) -> LineText {
+        match u16::try_from(text.len()) {
+            Ok(len) if value.as_bytes().starts_with(text.as_bytes()) => LineText::Prefix(value.clone(), len),
+            _ => LineText::Owned(text.into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            LineText::Static(text) => text,
+            LineText::Path(target) => target.path(),
+            // Made from a slice of the value's text (see `within`), so it is valid UTF-8.
+            LineText::Prefix(value, len) => {
+                value.as_bytes().get(..usize::from(*len)).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("-")
+            }
+            LineText::Owned(text) => text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_text_reads_as_the_text_it_stands_for() {
+        for target in ["/a/b?q=1", "http://h", "http://h/x?y", "h:443", "*"] {
+            let uri: Uri = target.parse().unwrap();
+            assert_eq!(LineText::path_of(&uri).as_str(), uri.path(), "{target}");
+        }
+        let value = HeaderValue::from_static("example.com:8080");
+        let host = LineText::within(&value, "example.com");
+        assert!(matches!(host, LineText::Prefix(..)) && host.as_str() == "example.com");
+        let lowered = LineText::within(&HeaderValue::from_static("Example.com"), "example.com");
+        assert!(matches!(lowered, LineText::Owned(_)) && lowered.as_str() == "example.com");
     }
 }

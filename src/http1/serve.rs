@@ -22,7 +22,7 @@ use super::forward;
 use super::gate::{self, AtOnce, Gate};
 use super::head::{Framing, HeadError, RequestHead};
 use super::io::Io;
-use crate::access::RequestContext;
+use crate::access::{LineText, RequestContext};
 use crate::config::Limits;
 use crate::connection::timer::Deadline;
 use crate::connection::{AbortReason, ConnClock, ConnContext, Shutdown};
@@ -131,7 +131,7 @@ fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) ->
             &client.conn,
             &Method::GET,
             &HeaderMap::new(),
-            "-",
+            LineText::Static("-"),
         );
         ctx.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
         let local = proxy::error_response(&proxy_error, &mut ctx);
@@ -160,7 +160,7 @@ fn serve_request<S: Io>(
         &client.conn,
         &parts.method,
         &parts.headers,
-        parts.uri.path(),
+        LineText::path_of(&parts.uri),
     );
     let is_head = parts.method == Method::HEAD;
     let keep_alive = keep_alive && !draining;

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use super::gate::{self, Gated};
 use super::response_body::{ReadAhead, ResponseBody};
 use super::upstream::UpstreamBody;
-use crate::access::{Delivery, RequestContext};
+use crate::access::{Delivery, LineText, RequestContext};
 use crate::connection::{AbortReason, ActiveRequest, ConnContext};
 use crate::error::ProxyError;
 use crate::hyper_glue::RequestBody;
@@ -28,8 +28,8 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = crate::poll_clock::now().into_std();
     let active = conn.clock.request_started();
-    let mut ctx =
-        RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), req.uri().path());
+    let path = LineText::path_of(req.uri());
+    let mut ctx = RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), path);
     let mut pending = Unanswered { ctx: &mut ctx, conn: &conn, start, state: &state, armed: true };
     let outcome = forward(&state, &conn, req, pending.ctx).await;
     pending.armed = false;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 
-use crate::access::RequestContext;
+use crate::access::{LineText, RequestContext};
 use crate::canonical;
 use crate::connection::{ConnContext, ListenerKind};
 use crate::error::{BadRequest, ProxyError};
@@ -166,12 +166,15 @@ pub fn plan(
         Some(value) => host_name(value)?,
         None => "".into(),
     };
-    ctx.host = host.to_string();
+    ctx.host = match &host_value {
+        Some(value) => LineText::within(value, &host),
+        None => LineText::default(),
+    };
     check_framing(facts)?;
     let path = canonical::canonicalize(uri.path()).map_err(|e| ProxyError::BadRequest(BadRequest::Target(e)))?;
     if !path.is_unchanged() {
         // The context already holds the raw path; only a rewritten one needs copying.
-        ctx.path = path.as_str().to_string();
+        ctx.path = LineText::Owned(path.as_str().into());
     }
     if let Some(answer) = answer_before_routing(state, conn, &parts.method, &host, &path, uri.query(), ctx)? {
         return Ok(answer);

@@ -33,7 +33,7 @@ use tokio_test::io::Mock;
 
 use super::client::Client;
 use super::io::Io;
-use crate::access::{Delivery, RequestContext};
+use crate::access::{Delivery, LineText, RequestContext};
 use crate::config::Limits;
 use crate::connection::{ConnClock, ConnContext, ListenerKind};
 use crate::metrics::{Metrics, RouteMetrics};
@@ -94,7 +94,13 @@ fn delivery<S: Io>(client: &Client<S>, status: StatusCode) -> Arc<Delivery> {
 
 /// The same, counted in the route metrics `metrics` (the status page's problems are read there).
 fn delivery_counted_in<S: Io>(client: &Client<S>, status: StatusCode, metrics: Arc<RouteMetrics>) -> Arc<Delivery> {
-    let ctx = RequestContext::new(&Default::default(), &client.conn, &Method::GET, &HeaderMap::new(), "/hook");
+    let ctx = RequestContext::new(
+        &Default::default(),
+        &client.conn,
+        &Method::GET,
+        &HeaderMap::new(),
+        LineText::Static("/hook"),
+    );
     Delivery::new(ctx, status, std::time::Instant::now(), client.conn.clock.request_started(), metrics)
 }
 
