@@ -21,6 +21,7 @@ use http::{Method, Uri, Version, request};
 
 use super::buffers;
 use crate::proxy::HeadFacts;
+use crate::proxy::headers::token_is as is;
 
 /// The most header lines either parser looks at; `max_headers` is checked below it.
 const HEADER_SLOTS: usize = 256;
@@ -316,13 +317,6 @@ impl Facts {
     fn keep_alive(&self, version: Version) -> bool {
         !self.close && (version == Version::HTTP_11 || self.keep_alive)
     }
-}
-
-/// Whether `name`, a token, is `lower` (lower-case letters and `-`) in any
-/// case. Setting bit 0x20 lowers a letter and keeps `-`, and turns no other
-/// token byte into either (only CR, no token byte, would become `-`).
-fn is(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && name.iter().zip(lower).all(|(&byte, &want)| byte | 0x20 == want)
 }
 
 /// The `timeout=N` parameter of a `Keep-Alive` header (RFC 2068 §19.7.1.1;

@@ -168,7 +168,7 @@ impl<'a> EndToEnd<'a> {
     pub fn keeps(&self, name: &[u8]) -> bool {
         !(headers::is_hop_by_hop(name)
             || self.named.iter().any(|h| name.eq_ignore_ascii_case(h))
-            || (self.drop_length && name.eq_ignore_ascii_case(b"content-length")))
+            || (self.drop_length && headers::token_is(name, b"content-length")))
     }
 }
 
@@ -186,7 +186,7 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
         if !passing.keeps(name) {
             continue;
         }
-        dated |= name.eq_ignore_ascii_case(b"date");
+        dated |= headers::token_is(name, b"date");
         let line_end = value_at.end + 2;
         // Copied whole only when the value ends its line in CRLF; a bare LF,
         // trailing blanks or an empty value (whose range is 0..0) are written anew.

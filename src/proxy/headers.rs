@@ -17,21 +17,6 @@ use http_body::Body;
 use crate::client_ip::X_FORWARDED_FOR;
 use crate::error::ProxyError;
 
-/// Hop-by-hop headers that are always removed (RFC 9110 §7.6.1, plus the
-/// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
-/// `Trailer` is not one (RFC 9110 §6.6.2): it goes with the trailer fields,
-/// which pass, and hyper's client sends only the trailers it declares.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    header::TE,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("keep-alive"),
-];
-
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED: HeaderName = header::FORWARDED;
@@ -59,11 +44,32 @@ pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
     connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token))
 }
 
-/// Whether `name` (any case) is always hop-by-hop; for heads kept as bytes.
+/// Whether `name`, a token in any case (a header name as httparse or
+/// `HeaderName` checked it), is a hop-by-hop header that is always removed
+/// (RFC 9110 §7.6.1, plus the non-standard `Keep-Alive` and
+/// `Proxy-Connection` that clients still send). `Trailer` is not one (RFC
+/// 9110 §6.6.2): it goes with the trailer fields, which pass, and hyper's
+/// client sends only the trailers it declares.
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    // Most names are ruled out by their length alone.
-    matches!(name.len(), 2 | 7 | 10 | 16..=19)
-        && HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]).any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+    // The length picks the names it can be, so at most two are compared.
+    match name.len() {
+        2 => token_is(name, b"te"),
+        7 => token_is(name, b"upgrade"),
+        10 => token_is(name, b"connection") || token_is(name, b"keep-alive"),
+        16 => token_is(name, b"proxy-connection"),
+        17 => token_is(name, b"transfer-encoding"),
+        18 => token_is(name, b"proxy-authenticate"),
+        19 => token_is(name, b"proxy-authorization"),
+        _ => false,
+    }
+}
+
+/// Whether `name`, a token, is `lower` (lower-case letters, digits and `-`)
+/// in any case. Setting bit 0x20 lowers a letter and keeps a digit or `-`,
+/// and turns no other token byte into one of them (only CR, which is no
+/// token byte, would become `-`).
+pub fn token_is(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&byte, &want)| byte | 0x20 == want)
 }
 
 /// A response hyper accepted from `upstream` that must not be passed on
@@ -301,11 +307,21 @@ mod tests {
     /// The length filter in `is_hop_by_hop` must let every hop-by-hop name through.
     #[test]
     fn every_hop_by_hop_name_is_recognised_in_any_case() {
-        for name in HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]) {
+        let hop_by_hop = [
+            header::CONNECTION,
+            header::TE,
+            header::TRANSFER_ENCODING,
+            header::UPGRADE,
+            header::PROXY_AUTHENTICATE,
+            header::PROXY_AUTHORIZATION,
+            HeaderName::from_static("keep-alive"),
+            HeaderName::from_static("proxy-connection"),
+        ];
+        for name in hop_by_hop {
             assert!(is_hop_by_hop(name.as_str().as_bytes()), "{name}");
             assert!(is_hop_by_hop(name.as_str().to_ascii_uppercase().as_bytes()), "{name}");
         }
-        for name in ["host", "content-length", "x-forwarded-for", "connections", "tee"] {
+        for name in ["host", "content-length", "x-forwarded-for", "connections", "tee", "trailer", "keep_alive"] {
             assert!(!is_hop_by_hop(name.as_bytes()), "{name}");
         }
     }
