@@ -73,8 +73,10 @@ pub enum ProxyError {
 pub enum BadRequest {
     #[error("{0}")]
     Target(TargetError),
-    #[error("missing or repeated Host header")]
+    #[error("missing Host header")]
     MissingHost,
+    #[error("repeated Host header")]
+    RepeatedHost,
     #[error("invalid Host")]
     InvalidHost,
     /// An authority-form target (`CONNECT host:port`) or an absolute one

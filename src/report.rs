@@ -13,8 +13,10 @@ use std::path::Path;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
+use crate::error::{BadRequest, ProxyError};
+use crate::proxy::{self, HeadFacts};
 use crate::config::{Config, duration_text, guards_as_written};
-use crate::routes::{Action, PathMatch, RequestFacts};
+use crate::routes::{Action, PathMatch, RequestFacts, Route};
 
 /// The compiled route table, one line per route, then the default.
 pub fn route_table(config: &Config) -> String {
@@ -270,8 +272,6 @@ pub enum UsageError {
     HeaderName(String),
     #[error("invalid header value in {0:?}")]
     HeaderValue(String),
-    #[error("invalid host {0:?}")]
-    Host(String),
 }
 
 /// `hookgate route`'s arguments as a request head.
@@ -279,8 +279,6 @@ struct Request {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    /// Normalised, from the URL or else the `Host` header; empty if neither has one.
-    host: String,
 }
 
 impl Request {
@@ -295,16 +293,52 @@ impl Request {
             let value = HeaderValue::from_str(value.trim()).map_err(|_| UsageError::HeaderValue(h.clone()))?;
             map.append(name, value);
         }
-        let raw_host = match uri.authority() {
-            Some(authority) => authority.as_str().to_string(),
-            None => map.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
-        };
-        let host = match raw_host.as_str() {
-            "" => String::new(),
-            raw => canonical::normalize_host(raw).ok_or_else(|| UsageError::Host(raw.to_string()))?.into_owned(),
-        };
-        Ok(Request { method, uri, headers: map, host })
+        Ok(Request { method, uri, headers: map })
     }
+
+    /// The host routes match on, as the daemon admits it (`proxy::request_host`),
+    /// or the error the daemon answers instead. Without a `Host` the host is
+    /// empty: an HTTP/1.0 request is routed so (`explain` notes that HTTP/1.1
+    /// and HTTP/2 requests are refused).
+    fn admitted_host(&self) -> Result<String, ProxyError> {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        (parts.method, parts.uri, parts.headers) = (self.method.clone(), self.uri.clone(), self.headers.clone());
+        let facts = HeadFacts::from_map(&parts.headers);
+        match proxy::request_host(&parts, &facts) {
+            Ok(Some(value)) => proxy::host_name(&value).map(|host| host.into_owned()),
+            Ok(None) | Err(ProxyError::BadRequest(BadRequest::MissingHost)) => Ok(String::new()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Explains what the chosen `route`'s guards make of `request` from `from`
+/// with `body`, and whether they refuse it (then saying with what).
+fn refused_by_guards(
+    out: &mut String,
+    config: &Config,
+    route: &Route,
+    request: &Request,
+    (from, body): (Option<IpAddr>, Option<&[u8]>),
+) -> bool {
+    let Request { method, uri, headers } = request;
+    let client = from.map(|peer| guards::explain_client(out, config, peer, headers));
+    let mut refusal = guards::explain_guards(out, config, &route.guards, client, headers);
+    if let Some(verifier) = &route.guards.verify {
+        refusal = refusal.or(signature::explain(out, verifier, method, headers, uri.query(), body));
+    }
+    // After the signature check, as the gate claims keys.
+    if let Some(dedupe) = &route.guards.dedupe {
+        guards::explain_dedupe(out, dedupe);
+    }
+    if let Some(status) = refusal {
+        let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
+        return true;
+    }
+    if let Some(store) = &route.store {
+        guards::explain_store(out, store, &config.spool.dir);
+    }
+    false
 }
 
 /// Explains which route `METHOD URL` with `headers` gets, why the routes above
@@ -317,15 +351,17 @@ pub fn explain(
     from: Option<IpAddr>,
     body: Option<&[u8]>,
 ) -> Result<String, UsageError> {
-    let Request { method, uri, headers: map, host } = Request::parse(method, url, headers)?;
+    let request = Request::parse(method, url, headers)?;
     let mut out = String::new();
-    // As `proxy::admit::request_host`: an absolute URL's authority, else exactly one `Host`.
-    let host_headers = if uri.authority().is_some() { 1 } else { map.get_all(http::header::HOST).iter().count() };
-    if host_headers > 1 {
-        let _ = writeln!(out, "request: {method} (several hosts) {}", uri.path());
-        let _ = writeln!(out, "=> refused with 400 bad request: repeated Host header; never forwarded");
-        return Ok(out);
-    }
+    let host = match request.admitted_host() {
+        Ok(host) => host,
+        Err(error) => {
+            let _ = writeln!(out, "request: {} {}", request.method, request.uri);
+            let _ = writeln!(out, "=> refused with {} {error}; never forwarded", error.status().as_u16());
+            return Ok(out);
+        }
+    };
+    let Request { method, uri, headers: map } = &request;
     let path = match canonical::canonicalize(uri.path()) {
         Ok(path) => path,
         Err(e) => {
@@ -334,10 +370,9 @@ pub fn explain(
             return Ok(out);
         }
     };
-    let facts =
-        RequestFacts { method: &method, host: &host, path: path.match_key(), query: uri.query(), headers: &map };
+    let facts = RequestFacts { method, host: &host, path: path.match_key(), query: uri.query(), headers: map };
     let _ = writeln!(out, "request: {method} {} {}", if host.is_empty() { "(no host)" } else { &host }, path.as_str());
-    if host_headers == 0 {
+    if host.is_empty() {
         let _ = writeln!(
             out,
             "note: without a Host header an HTTP/1.1 or HTTP/2 request is refused with 400; an HTTP/1.0 one is \
@@ -361,21 +396,8 @@ pub fn explain(
     let (name, action) = match explanation.chosen {
         Some(i) => {
             let route = &config.routes.routes()[i];
-            let client = from.map(|peer| guards::explain_client(&mut out, config, peer, &map));
-            let mut refusal = guards::explain_guards(&mut out, config, &route.guards, client, &map);
-            if let Some(verifier) = &route.guards.verify {
-                refusal = refusal.or(signature::explain(&mut out, verifier, &method, &map, uri.query(), body));
-            }
-            // After the signature check, as the gate claims keys.
-            if let Some(dedupe) = &route.guards.dedupe {
-                guards::explain_dedupe(&mut out, dedupe);
-            }
-            if let Some(status) = refusal {
-                let _ = writeln!(out, "=> route {} refuses this request with {status}", route.name);
+            if refused_by_guards(&mut out, config, route, &request, (from, body)) {
                 return Ok(out);
-            }
-            if let Some(store) = &route.store {
-                guards::explain_store(&mut out, store, &config.spool.dir);
             }
             (format!("route {}", route.name), &route.action)
         }

@@ -125,6 +125,20 @@ fn route_says_when_the_host_is_missing_or_repeated() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("=> refused with 400 bad request: repeated Host header"), "{stdout}");
     assert!(!stdout.contains("subscription-short"), "{stdout}");
+
+    // What else the daemon refuses before routing, `route` refuses too, with the daemon's reason.
+    let refused = [
+        (&["GET", "/s/abc", "-H", "Host:"][..], "invalid Host"),
+        (&["GET", "/s/abc", "-H", "Host: user@www.example.com"], "invalid Host"),
+        (&["GET", "ftp://www.example.com/s/abc"], "hookgate is no forward proxy"),
+        (&["CONNECT", "www.example.com:443"], "hookgate is no forward proxy"),
+    ];
+    for (request, reason) in refused {
+        let out = hookgate(&[&["route", "-c", "config/xboard.toml"][..], request].concat());
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{request:?}: {stdout}{}", text(&out.stderr));
+        assert!(stdout.contains("=> refused with 400 bad request: ") && stdout.contains(reason), "{request:?}: {stdout}");
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The status page: `/status.json` after real traffic, the HTML page as a
 //! real browser renders it (headless Chromium's DOM and layout at 1280 × 900
-//! and 390 × 844, with screenshots kept in `target/status-page-1280.png` and
-//! `target/status-page-390.png`), `hookgate status`, and the admin token.
+//! and 390 × 844, with screenshots kept in `target/tmp/status-page-1280.png`
+//! and `target/tmp/status-page-390.png`, in whichever target folder cargo
+//! uses), `hookgate status`, and the admin token.
 
 use crate::common;
 
@@ -259,14 +260,15 @@ document.getElementById('page').onload = () => {{
 }
 
 /// Lays `page` out at `width` × `height` (see `framed`) and returns the
-/// measurements; keeps a screenshot in `target/status-page-{width}.png`
+/// measurements; keeps a screenshot in `target/tmp/status-page-{width}.png`
 /// (one Chromium run dumps the DOM and takes the screenshot).
 fn measure(page: &str, width: u32, height: u32) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("framed.html");
     std::fs::write(&file, framed(page, width, height)).unwrap();
     let url = format!("file://{}", file.display());
-    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/status-page-{width}.png"));
+    // Cargo's scratch folder for integration tests: there whatever `CARGO_TARGET_DIR` says.
+    let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("status-page-{width}.png"));
     let out = chromium(width, height, &["--dump-dom", &format!("--screenshot={}", screenshot.display())], &url);
     let dom = String::from_utf8(out.stdout).unwrap();
     let json = dom.rsplit("<pre id=\"measured\" hidden=\"\">").next().and_then(|r| r.split("</pre>").next());

@@ -47,20 +47,21 @@ impl HeadFacts {
 }
 
 /// The request's host: the absolute-form authority if there is one (RFC 9112
-/// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused.
-pub(super) fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue>, ProxyError> {
-    let missing = ProxyError::BadRequest(BadRequest::MissingHost);
+/// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused,
+/// and any request with two.
+pub fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue>, ProxyError> {
     if let Some(authority) = req.uri.authority() {
         if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
             return Err(ProxyError::BadRequest(BadRequest::ForeignTarget));
         }
-        let value = HeaderValue::from_str(authority.as_str()).map_err(|_| missing)?;
-        return Ok(Some(value));
+        let value = HeaderValue::from_str(authority.as_str());
+        return value.map(Some).map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost));
     }
     match (&facts.host, facts.hosts) {
         (Some(host), 1) => Ok(Some(host.clone())),
         (_, 0) if req.version == Version::HTTP_10 => Ok(None),
-        _ => Err(missing),
+        (_, 0) => Err(ProxyError::BadRequest(BadRequest::MissingHost)),
+        _ => Err(ProxyError::BadRequest(BadRequest::RepeatedHost)),
     }
 }
 

@@ -34,8 +34,8 @@ use crate::guards::SecretHeader;
 use crate::guards::dedupe::{Answer, Dedupe, Key, KeySource};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::verify::Verifier;
-pub use admit::{HeadFacts, hold_to_http2_field_rules};
-use admit::{check_framing, request_host};
+pub use admit::{HeadFacts, hold_to_http2_field_rules, request_host};
+use admit::check_framing;
 use rewrite::{Target, https_redirect, rewrite};
 
 /// `Retry-After` (seconds) when a `store` route could not keep a request.
@@ -227,7 +227,7 @@ fn admit_head(state: &State, parts: &Parts, facts: &HeadFacts) -> Result<Option<
 
 /// The host name routes match on: the `Host` value normalised (lower case, no default port).
 #[inline]
-fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyError> {
+pub fn host_name(value: &HeaderValue) -> Result<std::borrow::Cow<'_, str>, ProxyError> {
     let text = value.to_str().map_err(|_| ProxyError::BadRequest(BadRequest::InvalidHost))?;
     canonical::normalize_host(text).ok_or(ProxyError::BadRequest(BadRequest::InvalidHost))
 }
