@@ -214,7 +214,9 @@ fn health(config: &Config) -> Result<(), Failure> {
 fn status(config: &Config) -> Result<(), Failure> {
     let Some(admin) = config.admin else {
         return Err(Failure::Usage(
-            "hookgate status reads /status.json through [admin] addr, which this config does not set".to_string(),
+            "hookgate status reads /status.json through [admin] addr, which this config does not set; add \
+             [admin] with an addr (commented out in the example config) and restart the daemon"
+                .to_string(),
         ));
     };
     let snapshot =

@@ -261,16 +261,17 @@ impl UpstreamHealth {
 }
 
 impl UpstreamWindow {
-    /// No connection could be made.
-    pub fn connect_failed(&self, why: &str) {
+    /// No connection could be made. Returns whether that is news: the first
+    /// failure since an answer, or another error than the last one.
+    pub fn connect_failed(&self, why: &str) -> bool {
         self.connect_errors.fetch_add(1, Ordering::Relaxed);
-        self.failed(Failure::Connect, format!("connect: {why}"));
+        self.failed(Failure::Connect, format!("connect: {why}"))
     }
 
     /// No response head within `limit`.
     pub fn timed_out(&self, limit: Duration) {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
-        self.failed(Failure::Timeout, format!("no response head within {limit:?}"));
+        let _ = self.failed(Failure::Timeout, format!("no response head within {limit:?}"));
     }
 
     /// A response head arrived. Called for every one, so it only reads the
@@ -281,15 +282,16 @@ impl UpstreamWindow {
         }
     }
 
-    fn failed(&self, kind: Failure, text: String) {
-        if let Ok(mut last) = self.last_failure.lock() {
-            let answered_since = self.answered.swap(false, Ordering::Relaxed);
-            let in_a_row = match last.as_ref() {
-                Some(l) if !answered_since => l.in_a_row.saturating_add(1),
-                _ => 1,
-            };
-            *last = Some(LastFailure { at: SystemTime::now(), text, kind, in_a_row });
-        }
+    /// Records a failure; whether it is news (see `connect_failed`).
+    fn failed(&self, kind: Failure, text: String) -> bool {
+        let Ok(mut last) = self.last_failure.lock() else { return false };
+        let answered_since = self.answered.swap(false, Ordering::Relaxed);
+        let (in_a_row, news) = match last.as_ref() {
+            Some(l) if !answered_since => (l.in_a_row.saturating_add(1), l.text != text),
+            _ => (1, true),
+        };
+        *last = Some(LastFailure { at: SystemTime::now(), text, kind, in_a_row });
+        news
     }
 
     pub fn last_error(&self) -> Option<(SystemTime, String)> {

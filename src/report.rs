@@ -13,9 +13,9 @@ use std::path::Path;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::canonical;
+use crate::config::{Config, duration_text, guards_as_written};
 use crate::error::{BadRequest, ProxyError};
 use crate::proxy::{self, HeadFacts};
-use crate::config::{Config, duration_text, guards_as_written};
 use crate::routes::{Action, PathMatch, RequestFacts, Route};
 
 /// The compiled route table, one line per route, then the default.

@@ -137,7 +137,10 @@ fn route_says_when_the_host_is_missing_or_repeated() {
         let out = hookgate(&[&["route", "-c", "config/xboard.toml"][..], request].concat());
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{request:?}: {stdout}{}", text(&out.stderr));
-        assert!(stdout.contains("=> refused with 400 bad request: ") && stdout.contains(reason), "{request:?}: {stdout}");
+        assert!(
+            stdout.contains("=> refused with 400 bad request: ") && stdout.contains(reason),
+            "{request:?}: {stdout}"
+        );
     }
 }
 

@@ -227,6 +227,13 @@ async fn absolute_form_targets_route_by_their_authority() {
     }
     let refused = || daemon.logs().iter().filter(|l| l.contains("hookgate is no forward proxy")).count() >= 2;
     assert!(common::eventually(Duration::from_secs(5), refused), "{:#?}", daemon.logs());
+    // A CONNECT target has no path: its access line says `-`, as for any field it lacks.
+    let connect_line = |l: &String| l.contains("method=CONNECT") && l.contains(" path=- ") && l.contains("status=400");
+    assert!(
+        common::eventually(Duration::from_secs(5), || daemon.logs().iter().any(connect_line)),
+        "{:#?}",
+        daemon.logs()
+    );
     assert_eq!(backend.seen().len(), 2, "only the two routed GETs");
 }
 

@@ -237,6 +237,17 @@ async fn unreachable_upstream_gets_502_with_a_log_line() {
     assert_eq!(response.body_text(), "upstream unreachable\n");
     let line = daemon.wait_for_log("upstream unreachable", Duration::from_secs(5));
     assert!(line.contains("route=telegram-webhook") && line.contains("upstream=backend"), "{line}");
+    // Why is said once, when the failing starts, with the address; not again for every request.
+    let why = daemon.wait_for_log("cannot connect", Duration::from_secs(5));
+    assert!(why.contains("upstream=backend") && why.contains(&dead.to_string()) && why.contains("refused"), "{why}");
+    for _ in 0..3 {
+        let again =
+            raw(daemon.addr, b"POST /hook HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        assert_eq!(again.status, 502);
+    }
+    let said = || daemon.logs().iter().filter(|l| l.contains("upstream unreachable")).count() == 4;
+    assert!(common::eventually(Duration::from_secs(5), said), "{:#?}", daemon.logs());
+    assert_eq!(daemon.logs().iter().filter(|l| l.contains("cannot connect")).count(), 1, "{:#?}", daemon.logs());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -275,6 +275,23 @@ async fn status_metrics_and_hookgate_status_show_the_spool() {
     );
 }
 
+/// With no daemon to ask and no spool file, the tools say there is none
+/// (a mistyped `[spool] dir` must not pass for an empty spool) and create nothing.
+#[test]
+fn without_a_spool_file_the_tools_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookgate.toml");
+    let toml =
+        "[spool]\ndir = \"nowhere\"\n[upstreams.app]\nurl = \"http://127.0.0.1:9\"\n[default]\nupstream = \"app\"\n";
+    std::fs::write(&file, toml).unwrap();
+    let listed = spool_cli(&["list"], &file, 0);
+    let spool_file = dir.path().join("nowhere/spool.sqlite3");
+    assert!(listed.contains(&format!("there is no {}: nothing was ever kept there", spool_file.display())), "{listed}");
+    assert!(listed.contains("no waiting requests"), "{listed}");
+    assert!(spool_cli(&["show", "1"], &file, 1).contains("no request 1 in the spool"));
+    assert!(!dir.path().join("nowhere").exists(), "nothing is created");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_spool_answers_503_and_counts_what_it_did_not_keep() {
     let dir = tempfile::tempdir().unwrap();

@@ -87,6 +87,14 @@ impl RequestContext {
         }
     }
 
+    /// `-` when the target has no path (an authority-form CONNECT target).
+    pub fn path_name(&self) -> &str {
+        match self.path.as_str() {
+            "" => "-",
+            path => path,
+        }
+    }
+
     pub fn upstream_name(&self) -> &str {
         self.upstream.as_deref().unwrap_or("-")
     }

@@ -196,7 +196,7 @@ impl Drop for Delivery {
             ("client", l.client_text.as_ref().and_then(|t| t.to_str().ok()).map_or(Value::Ip(l.client), Value::Text)),
             ("method", Value::Text(l.method.as_str())),
             ("host", Value::Text(l.host_name())),
-            ("path", Value::Text(l.path.as_str())),
+            ("path", Value::Text(l.path_name())),
             ("route", Value::Text(route)),
             ("upstream", Value::Text(upstream)),
             ("status", Value::Number(u64::from(status))),

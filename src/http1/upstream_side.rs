@@ -43,9 +43,15 @@ impl Retry {
     }
 }
 
+/// No connection to `upstream` could be made: counted, logged, and answered 502.
 pub fn connect_failed(upstream: &UpstreamClient, error: &std::io::Error) -> ProxyError {
-    upstream.metrics.connect_failed(&error.to_string());
-    tracing::debug!(upstream = %upstream.config.name, "connect failed: {error}");
+    let name = &upstream.config.name;
+    // Why, once: when it starts failing or the reason changes, not for every request while it does.
+    if upstream.metrics.connect_failed(&error.to_string()) {
+        tracing::warn!(upstream = %name, url = %upstream.config.url, "cannot connect: {error}");
+    } else {
+        tracing::debug!(upstream = %name, "connect failed: {error}");
+    }
     ProxyError::UpstreamUnreachable
 }
 

@@ -85,9 +85,10 @@ pub struct UpstreamMetrics {
 
 impl UpstreamMetrics {
     /// No connection could be made; `why` is shown on the status page.
-    pub fn connect_failed(&self, why: &str) {
+    /// Returns whether the failure is news (see `recent::UpstreamWindow::connect_failed`).
+    pub fn connect_failed(&self, why: &str) -> bool {
         self.connect_errors.increment(1);
-        self.recent.connect_failed(why);
+        self.recent.connect_failed(why)
     }
 
     /// No response head within `response_timeout`.

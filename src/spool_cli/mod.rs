@@ -82,8 +82,13 @@ pub async fn run(config: &Config, action: &SpoolAction) -> Result<String, ToolEr
     };
     let path = config.spool.dir.join(crate::spool::FILE_NAME);
     let place = format!("working on {} directly: {why_the_file}", path.display());
+    // Said first, so an empty list from a mistyped `[spool] dir` does not pass for an empty spool.
+    let on_what = match path.exists() {
+        true => format!("working on {} directly", path.display()),
+        false => format!("there is no {}: nothing was ever kept there", path.display()),
+    };
     let done = file::run(config, action).await.map_err(|e| e.at(&place))?;
-    Ok(format!("{why_the_file}: working on {} directly\n{}", path.display(), render(action, done, true)))
+    Ok(format!("{why_the_file}: {on_what}\n{}", render(action, done, true)))
 }
 
 /// What `done` says, for a terminal; `on_file`: the daemon was not running.

@@ -117,7 +117,10 @@ impl UpstreamClient {
             Failed::Timeout => ProxyError::UpstreamTimeout,
         };
         match error {
-            ProxyError::UpstreamUnreachable => self.metrics.connect_failed("the connection failed"),
+            // The TLS case is logged above; hyper's own connect errors say too little to log again.
+            ProxyError::UpstreamUnreachable => {
+                let _ = self.metrics.connect_failed("the connection failed");
+            }
             ProxyError::UpstreamTimeout => self.metrics.timed_out(self.config.response_timeout),
             _ => {}
         }
