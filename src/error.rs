@@ -28,9 +28,12 @@ pub enum ProxyError {
     /// Client: the target is longer than `max_uri_bytes`.
     #[error("{}", self.body().trim_end())]
     UriTooLong,
-    /// Client: the head is larger than `max_header_bytes` or has more than `max_headers` lines.
+    /// Client: the head is larger than `max_header_bytes`.
     #[error("{}", self.body().trim_end())]
     HeadTooLarge,
+    /// Client: the head has more than `max_headers` fields.
+    #[error("{}", self.body().trim_end())]
+    TooManyFields,
     /// Client: the route's secret header is missing.
     #[error("{}", self.body().trim_end())]
     MissingSecret,
@@ -111,7 +114,7 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
-            ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::HeadTooLarge | ProxyError::TooManyFields => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::MissingSecret | ProxyError::BadSignature => StatusCode::UNAUTHORIZED,
             ProxyError::Forbidden | ProxyError::WrongSecret => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -129,7 +132,8 @@ impl ProxyError {
             ProxyError::ClientAborted => "request body incomplete\n",
             ProxyError::BodyTooLarge => "request body too large\n",
             ProxyError::UriTooLong => "request target too long\n",
-            ProxyError::HeadTooLarge => "request head too large or with too many fields\n",
+            ProxyError::HeadTooLarge => "request head too large\n",
+            ProxyError::TooManyFields => "too many header fields\n",
             ProxyError::MissingSecret => "unauthorized\n",
             ProxyError::BadSignature => "signature check failed\n",
             ProxyError::Forbidden | ProxyError::WrongSecret => "forbidden\n",
@@ -172,6 +176,7 @@ impl ProxyError {
                 | ProxyError::BodyTooLarge
                 | ProxyError::UriTooLong
                 | ProxyError::HeadTooLarge
+                | ProxyError::TooManyFields
                 | ProxyError::MissingSecret
                 | ProxyError::BadSignature
                 | ProxyError::Forbidden
@@ -208,6 +213,7 @@ mod tests {
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::UriTooLong, 414),
             (ProxyError::HeadTooLarge, 431),
+            (ProxyError::TooManyFields, 431),
             (ProxyError::MissingSecret, 401),
             (ProxyError::BadSignature, 401),
             (ProxyError::Forbidden, 403),

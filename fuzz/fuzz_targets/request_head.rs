@@ -32,7 +32,7 @@ fn serialise(head: &RequestHead) -> Vec<u8> {
 fn status(error: HeadError) -> u16 {
     match error {
         HeadError::UriTooLong => 414,
-        HeadError::TooLarge => 431,
+        HeadError::TooLarge | HeadError::TooManyFields => 431,
         HeadError::FramingConflict | HeadError::Malformed(_) | HeadError::CleartextHttp2 => 400,
     }
 }

@@ -59,8 +59,10 @@ pub enum Framing {
 pub enum HeadError {
     #[error("request target longer than max_uri_bytes")]
     UriTooLong,
-    #[error("request head larger than max_header_bytes or with more than max_headers lines")]
+    #[error("request head larger than max_header_bytes")]
     TooLarge,
+    #[error("request head with more than max_headers fields")]
+    TooManyFields,
     #[error("both Content-Length and Transfer-Encoding")]
     FramingConflict,
     #[error("malformed request head: {0}")]
@@ -117,7 +119,7 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
     let mut req = httparse::Request::new(&mut []);
     let status = req.parse_with_uninit_headers(buf, &mut slots).map_err(|e| match e {
-        httparse::Error::TooManyHeaders => HeadError::TooLarge,
+        httparse::Error::TooManyHeaders => HeadError::TooManyFields,
         other => HeadError::Malformed(describe(other)),
     });
     let len = match status {
@@ -129,8 +131,11 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
         Err(HeadError::Malformed(_)) if buf.starts_with(HTTP2_PREFACE) => return Err(HeadError::CleartextHttp2),
         Err(e) => return Err(e),
     };
-    if len > limits.max_header_bytes || req.headers.len() > limits.max_headers {
+    if len > limits.max_header_bytes {
         return Err(HeadError::TooLarge);
+    }
+    if req.headers.len() > limits.max_headers {
+        return Err(HeadError::TooManyFields);
     }
     check_line_endings(&buf[..len])?;
     let target = req.path.unwrap_or_default();

@@ -123,6 +123,7 @@ fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) ->
             HeadError::UriTooLong => ProxyError::UriTooLong,
             HeadError::FramingConflict => ProxyError::BadRequest(BadRequest::ContentLengthWithTransferEncoding),
             HeadError::TooLarge => ProxyError::HeadTooLarge,
+            HeadError::TooManyFields => ProxyError::TooManyFields,
             HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
             HeadError::CleartextHttp2 => ProxyError::BadRequest(BadRequest::CleartextHttp2),
         };

@@ -107,7 +107,7 @@ pub fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) ->
     }
     headers.remove(header::EXPECT);
     match headers.len() > max_headers {
-        true => Err(ProxyError::HeadTooLarge),
+        true => Err(ProxyError::TooManyFields),
         false => Ok(()),
     }
 }
