@@ -34,6 +34,8 @@ async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;\x01\r\nhello\r\n0\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+        b"G\x01T / HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"POST /both?access_token=s3cr3t HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
     ];
     for request in cases {
         let response = raw(daemon.addr, request);
@@ -48,9 +50,15 @@ async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
     // Their log lines name what broke: the body, not the head.
     let body_broke = || daemon.logs().iter().filter(|l| l.contains("malformed chunked request body")).count() == 2;
     assert!(common::eventually(Duration::from_secs(5), body_broke), "{:?}", daemon.logs());
-    // A head that could not be read names no method, host or path: each is `-`.
+    // A head whose request line could not be read names no method, host or path: each is `-`.
     let unread = daemon.wait_for_log("hookgate::access: client=127.0.0.1 method=- ", Duration::from_secs(5));
     assert!(unread.contains(" method=- host=- path=- route=- upstream=- status=400 "), "{unread}");
+    // One whose line was read names its method and path (never its query: it may hold a secret).
+    let read = daemon
+        .wait_for_log("hookgate::access: client=127.0.0.1 method=POST host=- path=/both ", Duration::from_secs(5));
+    assert!(read.contains(" route=- upstream=- status=400 "), "{read}");
+    daemon.wait_for_log("bad request: both Content-Length and Transfer-Encoding", Duration::from_secs(5));
+    assert!(daemon.logs().iter().all(|l| !l.contains("s3cr3t")), "{:#?}", daemon.logs());
 }
 
 #[tokio::test(flavor = "multi_thread")]

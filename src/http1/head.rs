@@ -149,10 +149,11 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let target = range_in(buf, target.as_bytes());
     let count = req.headers.len();
     let facts = note_headers(req.headers, buf)?;
+    // Checked before the head is taken off `buf`: a refused head stays there, for its log line.
+    let framing = facts.request_framing(version)?;
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| HeadError::Malformed("invalid request target"))?;
     let (headers, host) = shared_headers(&head, count)?;
-    let framing = facts.request_framing(version)?;
     let keep_alive = facts.keep_alive(version);
     // Filled in directly: `request::Builder` moves the parts through a closure per field.
     let (mut parts, ()) = request::Request::new(()).into_parts();
@@ -203,6 +204,18 @@ fn shared_headers(head: &Bytes, count: usize) -> Result<(HeaderMap, Option<Heade
         }
         Ok((headers, host))
     })
+}
+
+/// The method and path of a refused head whose request line could be read,
+/// for its access line: the path without its query (which may hold a
+/// secret), and none longer than `max_uri_bytes`.
+pub fn request_line(buf: &[u8], max_uri_bytes: usize) -> Option<(Method, String)> {
+    let mut req = httparse::Request::new(&mut []);
+    // The line is read before the fields, so it is there whatever they are.
+    let _ = req.parse(buf);
+    let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
+    let path = req.path.filter(|target| target.len() <= max_uri_bytes)?;
+    Some((method, path.split('?').next().unwrap_or_default().to_string()))
 }
 
 /// A head that has not ended yet is fine while it is within the limits. Its

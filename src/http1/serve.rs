@@ -20,7 +20,7 @@ use super::client::{Client, HeadRead};
 use super::exchange::{self, Answering, Exchange, Exchanging, answer_local};
 use super::forward;
 use super::gate::{self, AtOnce, Gate};
-use super::head::{Framing, HeadError, RequestHead};
+use super::head::{self, Framing, HeadError, RequestHead};
 use super::io::Io;
 use crate::access::{LineText, RequestContext};
 use crate::config::Limits;
@@ -127,14 +127,12 @@ fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) ->
             HeadError::Malformed(_) => ProxyError::BadRequest(BadRequest::Malformed),
             HeadError::CleartextHttp2 => ProxyError::BadRequest(BadRequest::CleartextHttp2),
         };
-        let mut ctx = RequestContext::new(
-            &state.config.listen.trusted_proxies,
-            &client.conn,
-            &Method::GET,
-            &HeaderMap::new(),
-            LineText::Static("-"),
-        );
-        ctx.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
+        // The line says what could be read of the refused head: its method and path, if its request line was whole.
+        let (method, path) = head::request_line(&client.rbuf, client.limits.max_uri_bytes)
+            .map_or((None, LineText::Static("-")), |(method, path)| (Some(method), LineText::Owned(path.into())));
+        let trusted = &state.config.listen.trusted_proxies;
+        let mut ctx = RequestContext::new(trusted, &client.conn, &Method::GET, &HeaderMap::new(), path);
+        ctx.method = method.unwrap_or_else(|| Method::from_bytes(b"-").unwrap_or(Method::GET));
         let local = proxy::error_response(&proxy_error, &mut ctx);
         tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
         let answering = Answering { start, active, state, head: false, keep_alive: false, http10: false };

@@ -202,3 +202,13 @@ fn header_names_match_in_any_case_and_only_their_own_bytes() {
         assert!(!is(other, b"content-length") && !is(other, b"host"), "{:?}", String::from_utf8_lossy(other));
     }
 }
+
+#[test]
+fn a_refused_heads_request_line_gives_its_method_and_path_without_the_query() {
+    let line = request_line(b"POST /hook?access_token=secret HTTP/1.1\r\nBad Name: v\r\n\r\n", 64);
+    assert_eq!(line, Some((Method::POST, "/hook".to_string())));
+    assert_eq!(request_line(b"GET /x HTTP/9.9\r\n\r\n", 64), Some((Method::GET, "/x".to_string())));
+    assert_eq!(request_line(b"GET /far-too-long HTTP/1.1\r\n\r\n", 8), None, "over max_uri_bytes");
+    assert_eq!(request_line(b"G\x01T / HTTP/1.1\r\n\r\n", 64), None);
+    assert_eq!(request_line(b"GET /unfinish", 64), None);
+}
