@@ -303,7 +303,7 @@ impl Request {
     fn admitted_host(&self) -> Result<String, ProxyError> {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         (parts.method, parts.uri, parts.headers) = (self.method.clone(), self.uri.clone(), self.headers.clone());
-        let facts = HeadFacts::from_map(&parts.headers);
+        let facts = HeadFacts::from_map(&parts.headers, parts.version);
         match proxy::request_host(&parts, &facts) {
             Ok(Some(value)) => proxy::host_name(&value).map(|host| host.into_owned()),
             Ok(None) | Err(ProxyError::BadRequest(BadRequest::MissingHost)) => Ok(String::new()),

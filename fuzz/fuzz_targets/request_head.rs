@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(back.framing, head.framing);
             assert_eq!(back.keep_alive, head.keep_alive);
             assert_upstream_framing(&head);
-            assert_eq!(head.facts, HeadFacts::from_map(&head.parts.headers), "noted facts differ from the map's");
+            assert_eq!(head.facts, HeadFacts::from_map(&head.parts.headers, head.parts.version), "noted facts differ from the map's");
         }
         Ok(None) => assert_eq!(buf.len(), data.len(), "nothing is taken from an unfinished head"),
         Err(error) => assert!((400..500).contains(&status(error))),

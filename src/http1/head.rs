@@ -162,8 +162,8 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     let expects_continue = facts.expects_continue && version == Version::HTTP_11;
     // The framing was checked above: any other Transfer-Encoding is refused there.
     let (hosts, host) = (facts.hosts.min(2), host.filter(|_| facts.hosts == 1));
-    let facts =
-        HeadFacts { host, hosts, framing_ok: true, content_length: facts.content_length, upgrade: facts.upgrade };
+    let upgrade = facts.upgrade && version == Version::HTTP_11;
+    let facts = HeadFacts { host, hosts, framing_ok: true, content_length: facts.content_length, upgrade };
     Ok(Some(RequestHead { parts, framing, keep_alive, expects_continue, facts }))
 }
 

@@ -119,7 +119,7 @@ async fn forward(
 ) -> Result<Answer, ProxyError> {
     let (mut parts, incoming) = req.into_parts();
     proxy::hold_to_http2_field_rules(&mut parts.headers, state.config.limits.max_headers)?;
-    let facts = proxy::HeadFacts::from_map(&parts.headers);
+    let facts = proxy::HeadFacts::from_map(&parts.headers, parts.version);
     let forward = match plan(state, conn, (&mut parts, &facts), ctx)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),
         Plan::Challenge(lookup) => return Ok(Answer::Local(lookup.answer().await)),

@@ -22,12 +22,13 @@ pub struct HeadFacts {
     pub framing_ok: bool,
     /// The declared body length, when `Content-Length` is one number.
     pub content_length: Option<u64>,
-    /// An `Upgrade` field is present.
+    /// An HTTP/1.1 request has an `Upgrade` field (only HTTP/1.1 can upgrade).
     pub upgrade: bool,
 }
 
 impl HeadFacts {
-    pub fn from_map(headers: &HeaderMap) -> HeadFacts {
+    /// The facts of a head received as `version` with `headers`.
+    pub fn from_map(headers: &HeaderMap, version: Version) -> HeadFacts {
         let mut hosts = headers.get_all(header::HOST).iter();
         let (host, second) = (hosts.next(), hosts.next());
         let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
@@ -41,7 +42,7 @@ impl HeadFacts {
             hosts: u8::from(host.is_some()) + u8::from(second.is_some()),
             framing_ok,
             content_length: headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()),
-            upgrade: headers.contains_key(header::UPGRADE),
+            upgrade: version == Version::HTTP_11 && headers.contains_key(header::UPGRADE),
         }
     }
 }

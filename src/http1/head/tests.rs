@@ -184,13 +184,15 @@ fn the_facts_noted_for_planning_are_what_the_map_says() {
         "GET / HTTP/1.0\r\n\r\n",
         "GET / HTTP/1.1\r\nHOST: a\r\nhost: b\r\nhost: c\r\n\r\n",
         "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        "GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 007\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
     ];
     for head in heads {
         let parsed = parse(head).unwrap().unwrap();
-        assert_eq!(parsed.facts, HeadFacts::from_map(&parsed.parts.headers), "{head:?}");
+        assert_eq!(parsed.facts, HeadFacts::from_map(&parsed.parts.headers, parsed.parts.version), "{head:?}");
     }
+    assert!(parse(heads[3]).unwrap().unwrap().facts.upgrade && !parse(heads[4]).unwrap().unwrap().facts.upgrade);
     let three = parse(heads[2]).unwrap().unwrap().facts;
     assert_eq!((three.hosts, three.host), (2, None), "counted up to two, and no one value");
 }
