@@ -94,6 +94,7 @@ async fn an_http2_request_abandoned_before_its_answer_is_logged_499() {
     assert!(abandoned.is_err(), "the upstream answers only after 3 s");
     let line = daemon.wait_for_log("path=/slow ", Duration::from_secs(5));
     assert!(line.contains("status=499") && line.contains("aborted=client_closed"), "{line}");
+    assert!(line.contains(" path=/slow proto=HTTP/2 "), "the line names the protocol the request came in: {line}");
     assert!(line.contains("route=default") && line.contains("upstream=app"), "{line}");
 }
 
@@ -114,7 +115,7 @@ async fn hookgates_own_502_for_broken_chunk_framing_is_logged_whole() {
     let response = common::get(daemon.addr, "h", "/broken");
     assert_eq!((response.status, response.body_text().as_str()), (502, "upstream sent an invalid response\n"));
     assert!(response.header("date").is_some(), "hookgate's own answers carry Date");
-    let line = daemon.wait_for_log("host=h path=/broken ", Duration::from_secs(5));
+    let line = daemon.wait_for_log("host=h path=/broken proto=HTTP/1.1 ", Duration::from_secs(5));
     let bytes = format!("bytes={}", response.body.len());
     assert!(line.contains("status=502") && line.contains(&bytes) && !line.contains("aborted="), "{line}");
 }

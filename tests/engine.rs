@@ -52,11 +52,11 @@ async fn heads_that_parsers_could_read_two_ways_get_400_and_reach_nobody() {
     assert!(common::eventually(Duration::from_secs(5), body_broke), "{:?}", daemon.logs());
     // A head whose request line could not be read names no method, host or path: each is `-`.
     let unread = daemon.wait_for_log("hookgate::access: client=127.0.0.1 method=- ", Duration::from_secs(5));
-    assert!(unread.contains(" method=- host=- path=- route=- upstream=- status=400 "), "{unread}");
+    assert!(unread.contains(" method=- host=- path=- proto=- route=- upstream=- status=400 "), "{unread}");
     // One whose line was read names its method and path (never its query: it may hold a secret).
     let read = daemon
         .wait_for_log("hookgate::access: client=127.0.0.1 method=POST host=- path=/both ", Duration::from_secs(5));
-    assert!(read.contains(" route=- upstream=- status=400 "), "{read}");
+    assert!(read.contains(" proto=HTTP/1.1 route=- upstream=- status=400 "), "{read}");
     daemon.wait_for_log("bad request: both Content-Length and Transfer-Encoding", Duration::from_secs(5));
     assert!(daemon.logs().iter().all(|l| !l.contains("s3cr3t")), "{:#?}", daemon.logs());
 }
@@ -111,6 +111,7 @@ async fn http_1_0_clients_get_keep_alive_only_when_they_ask() {
     assert_eq!(response.header("connection").as_deref(), Some("close"));
     let plain = raw(daemon.addr, b"GET /b HTTP/1.0\r\nHost: h\r\n\r\n");
     assert_eq!(plain.header("connection").as_deref(), Some("close"));
+    daemon.wait_for_log(" path=/b proto=HTTP/1.0 ", Duration::from_secs(5));
 }
 
 /// Answers hookgate makes itself (a `respond` route) keep an HTTP/1.0

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client_ip::{self, TrustedProxies};
@@ -38,6 +38,8 @@ pub struct RequestContext {
     pub method: Method,
     pub host: LineText,
     pub path: LineText,
+    /// The protocol the request came in: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`, or `-` if unknown.
+    pub proto: &'static str,
     pub route_ref: RouteRef,
     /// `None` before routing or for `[default]`.
     pub route: Option<Arc<str>>,
@@ -64,6 +66,7 @@ impl RequestContext {
             method: method.clone(),
             host: LineText::default(),
             path,
+            proto: "-",
             route_ref: RouteRef::Unrouted,
             route: None,
             upstream: None,
@@ -77,6 +80,16 @@ impl RequestContext {
             (None, RouteRef::Default) => "default",
             (None, _) => "-",
         }
+    }
+
+    /// The access line's name for `version`.
+    pub fn set_proto(&mut self, version: Version) {
+        self.proto = match version {
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_11 => "HTTP/1.1",
+            Version::HTTP_2 => "HTTP/2",
+            _ => "-",
+        };
     }
 
     /// `-` when the head named no host or could not be read, as other unknown fields.

@@ -197,6 +197,7 @@ impl Drop for Delivery {
             ("method", Value::Text(l.method.as_str())),
             ("host", Value::Text(l.host_name())),
             ("path", Value::Text(l.path_name())),
+            ("proto", Value::Text(l.proto)),
             ("route", Value::Text(route)),
             ("upstream", Value::Text(upstream)),
             ("status", Value::Number(u64::from(status))),
@@ -207,9 +208,9 @@ impl Drop for Delivery {
         ];
         // `aborted` and `error` appear only when there is something to say.
         let shown = match (aborted, failure) {
-            (None, _) => 9,
-            (Some(_), None) => 10,
-            (Some(_), Some(_)) => 11,
+            (None, _) => 10,
+            (Some(_), None) => 11,
+            (Some(_), Some(_)) => 12,
         };
         format::emit(&Line { warn: aborted.is_some(), at, fields: &fields[..shown] });
     }

@@ -206,16 +206,27 @@ fn shared_headers(head: &Bytes, count: usize) -> Result<(HeaderMap, Option<Heade
     })
 }
 
-/// The method and path of a refused head whose request line could be read,
-/// for its access line: the path without its query (which may hold a
-/// secret), and none longer than `max_uri_bytes`.
-pub fn request_line(buf: &[u8], max_uri_bytes: usize) -> Option<(Method, String)> {
+/// What the access line of a refused head can say of it: its request line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RequestLine {
+    pub method: Method,
+    /// Without its query, which may hold a secret.
+    pub path: String,
+    /// `None` for a version other than HTTP/1.0 and HTTP/1.1.
+    pub version: Option<Version>,
+}
+
+/// The request line of a refused head, if its method and target could be
+/// read (a target longer than `max_uri_bytes` is not kept).
+pub fn request_line(buf: &[u8], max_uri_bytes: usize) -> Option<RequestLine> {
     let mut req = httparse::Request::new(&mut []);
     // The line is read before the fields, so it is there whatever they are.
     let _ = req.parse(buf);
     let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
     let path = req.path.filter(|target| target.len() <= max_uri_bytes)?;
-    Some((method, path.split('?').next().unwrap_or_default().to_string()))
+    let path = path.split('?').next().unwrap_or_default().to_string();
+    let version = req.version.map(|minor| if minor == 0 { Version::HTTP_10 } else { Version::HTTP_11 });
+    Some(RequestLine { method, path, version })
 }
 
 /// A head that has not ended yet is fine while it is within the limits. Its

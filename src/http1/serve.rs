@@ -128,11 +128,17 @@ fn refuse<S: Io>(client: &mut Client<S>, error: HeadError, state: Arc<State>) ->
             HeadError::CleartextHttp2 => ProxyError::BadRequest(BadRequest::CleartextHttp2),
         };
         // The line says what could be read of the refused head: its method and path, if its request line was whole.
-        let (method, path) = head::request_line(&client.rbuf, client.limits.max_uri_bytes)
-            .map_or((None, LineText::Static("-")), |(method, path)| (Some(method), LineText::Owned(path.into())));
+        let line = head::request_line(&client.rbuf, client.limits.max_uri_bytes);
+        let path = line.as_ref().map_or(LineText::Static("-"), |line| LineText::Owned(line.path.as_str().into()));
         let trusted = &state.config.listen.trusted_proxies;
         let mut ctx = RequestContext::new(trusted, &client.conn, &Method::GET, &HeaderMap::new(), path);
-        ctx.method = method.unwrap_or_else(|| Method::from_bytes(b"-").unwrap_or(Method::GET));
+        ctx.method = Method::from_bytes(b"-").unwrap_or(Method::GET);
+        if let Some(line) = line {
+            ctx.method = line.method;
+            if let Some(version) = line.version {
+                ctx.set_proto(version);
+            }
+        }
         let local = proxy::error_response(&proxy_error, &mut ctx);
         tracing::debug!(client = %client.conn.peer, "refused request head: {error}");
         let answering = Answering { start, active, state, head: false, keep_alive: false, http10: false };
@@ -161,6 +167,7 @@ fn serve_request<S: Io>(
         &parts.headers,
         LineText::path_of(&parts.uri),
     );
+    ctx.set_proto(parts.version);
     let is_head = parts.method == Method::HEAD;
     let keep_alive = keep_alive && !draining;
     let version = parts.version;

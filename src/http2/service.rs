@@ -30,6 +30,7 @@ pub async fn handle(
     let active = conn.clock.request_started();
     let path = LineText::path_of(req.uri());
     let mut ctx = RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), path);
+    ctx.set_proto(req.version());
     let mut pending = Unanswered { ctx: &mut ctx, conn: &conn, start, state: &state, armed: true };
     let outcome = forward(&state, &conn, req, pending.ctx).await;
     pending.armed = false;
