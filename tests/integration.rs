@@ -37,6 +37,7 @@ mod metrics_reload;
 mod module_order;
 mod nginx_front;
 mod reload;
+mod request_targets;
 mod slow_readers;
 mod smuggling;
 mod spool_delivery;

@@ -1,6 +1,8 @@
 //! Table-driven framing cases for request and response heads, both directions.
 
+use super::facts::parse_length;
 use super::*;
+use crate::proxy::headers::token_is as is;
 
 /// Found by the fuzzer: httparse gives a non-UTF-8 reason as a static `""`.
 #[test]
