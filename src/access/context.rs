@@ -94,23 +94,22 @@ impl RequestContext {
 
     /// `-` when the head named no host or could not be read, as other unknown fields.
     pub fn host_name(&self) -> &str {
-        match self.host.as_str() {
-            "" => "-",
-            host => host,
-        }
+        dash_if_empty(self.host.as_str())
     }
 
     /// `-` when the target has no path (an authority-form CONNECT target).
     pub fn path_name(&self) -> &str {
-        match self.path.as_str() {
-            "" => "-",
-            path => path,
-        }
+        dash_if_empty(self.path.as_str())
     }
 
     pub fn upstream_name(&self) -> &str {
         self.upstream.as_deref().unwrap_or("-")
     }
+}
+
+/// How the line shows a field it has no text for.
+fn dash_if_empty(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
 }
 
 /// A request's host or path as its line shows it: most often the request's
