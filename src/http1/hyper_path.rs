@@ -23,7 +23,7 @@ use super::head::Framing;
 use super::io::{Io, send_all};
 use super::request_body::{self, ChannelSink, PumpError};
 use super::response_body::{Tee, written_of};
-use super::wire::{self, Connection, write_header, write_map_head, write_status};
+use super::wire::{self, Connection, write_map_head, write_status};
 use crate::access::Delivery;
 use crate::error::ProxyError;
 use crate::guards::dedupe::Capture;
@@ -243,7 +243,7 @@ async fn tunnel<S: Io>(
     let mut out = Vec::with_capacity(256);
     write_status(&mut out, 101, "Switching Protocols");
     for (name, value) in response.headers() {
-        write_header(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        headers::write_field(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     drop(answering.deliver(ctx, StatusCode::SWITCHING_PROTOCOLS));

@@ -12,10 +12,11 @@ use super::client::Client;
 use super::exchange::{Answering, Exchange, answer_local};
 use super::head::ResponseHead;
 use super::io::{Io, send_all};
-use super::wire::{write_end_to_end_headers, write_header, write_status};
+use super::wire::{write_end_to_end_headers, write_status};
 use crate::error::ProxyError;
 use crate::metrics::OpenGauge;
 use crate::proxy;
+use crate::proxy::headers::write_field;
 use crate::upstream::pool::UpstreamConn;
 
 /// Answers the client's upgrade with the upstream's 101 and tunnels. The
@@ -43,8 +44,8 @@ pub async fn run<S: Io>(
     write_status(&mut out, 101, "Switching Protocols");
     // A 101 may go without a Date (RFC 9110 §6.6.1 asks it of 2xx-4xx), so none is added.
     write_end_to_end_headers(&mut out, &ubuf, &head, false);
-    write_header(&mut out, b"connection", b"upgrade");
-    write_header(&mut out, b"upgrade", &protocol);
+    write_field(&mut out, b"connection", b"upgrade");
+    write_field(&mut out, b"upgrade", &protocol);
     out.extend_from_slice(b"\r\n");
     ubuf.advance(head.len);
     // Bytes the upstream sent right after its 101 belong to the tunnel.

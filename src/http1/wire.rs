@@ -10,7 +10,7 @@ use http::request::Parts;
 use super::chunked::write_size;
 use super::date;
 use super::head::{Framing, ResponseHead};
-use crate::proxy::headers;
+use crate::proxy::headers::{self, write_field};
 
 /// How the client connection goes on after a response.
 #[derive(Debug, Clone, Copy)]
@@ -30,21 +30,21 @@ pub fn write_map_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap
             || name == header::TRANSFER_ENCODING
             || (name == header::CONTENT_LENGTH && framing != Framing::Empty);
         if !own {
-            write_header(out, name.as_str().as_bytes(), value.as_bytes());
+            write_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
     if !headers.contains_key(header::DATE) {
         date::write(out);
     }
     match framing {
-        Framing::Length(n) => write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes()),
-        Framing::Chunked => write_header(out, b"transfer-encoding", b"chunked"),
+        Framing::Length(n) => write_field(out, b"content-length", itoa::Buffer::new().format(n).as_bytes()),
+        Framing::Chunked => write_field(out, b"transfer-encoding", b"chunked"),
         Framing::Empty | Framing::UntilClose => {}
     }
     if !conn.keep_alive {
-        write_header(out, b"connection", b"close");
+        write_field(out, b"connection", b"close");
     } else if conn.http10 {
-        write_header(out, b"connection", b"keep-alive");
+        write_field(out, b"connection", b"keep-alive");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -54,13 +54,6 @@ pub fn write_status(out: &mut Vec<u8>, status: u16, reason: &str) {
     out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -80,10 +73,7 @@ pub fn client_framing(upstream: Framing, http10: bool) -> Framing {
 /// hookgate's own (`added`, kept beside the head: see `headers::Added`)
 /// after the client's.
 pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Added, framing: Framing) {
-    out.extend_from_slice(parts.method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    headers::write_request_line(out, parts);
     let mut length_written = false;
     for (name, value) in &parts.headers {
         // hookgate answers `Expect` itself; the framing header is its own.
@@ -96,14 +86,14 @@ pub fn write_request_head(out: &mut Vec<u8>, parts: &Parts, added: &headers::Add
             }
             length_written = true;
         }
-        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+        write_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     // A body is never sent without its framing, whatever took the header out.
     if let (Framing::Length(n), false) = (framing, length_written) {
-        write_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
+        write_field(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
     }
     for (name, value) in added.pairs() {
-        write_header(out, name.as_bytes(), value);
+        write_field(out, name.as_bytes(), value);
     }
     if framing == Framing::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -200,7 +190,7 @@ pub fn write_end_to_end_headers(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHe
         if whole {
             run = name_at.start..line_end;
         } else {
-            write_header(out, name, &buf[value_at.clone()]);
+            write_field(out, name, &buf[value_at.clone()]);
         }
     }
     out.extend_from_slice(&buf[run]);
@@ -240,7 +230,7 @@ pub fn may_trail(name: &[u8]) -> bool {
 pub fn write_trailers(out: &mut Vec<u8>, fields: &HeaderMap) {
     for (name, value) in fields {
         if may_trail(name.as_str().as_bytes()) {
-            write_header(out, name.as_str().as_bytes(), value.as_bytes());
+            write_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
 }

@@ -134,6 +134,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     true
 }
 
+/// One header line as HTTP/1.1 spells it.
+pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The request line of a request sent upstream: always in origin form and HTTP/1.1.
+pub fn write_request_line(out: &mut Vec<u8>, parts: &Parts) {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
 /// `Via` for a request received as `version`: RFC 9110 §7.6.3 names the
 /// protocol the message was received with (`2` for HTTP/2, `1.0`), not the
 /// one it is sent on.

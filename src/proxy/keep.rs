@@ -34,27 +34,17 @@ pub fn keeping(
 /// framing of a body of `length` bytes.
 fn kept_head(parts: &Parts, added: &headers::Added, length: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(parts.method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    headers::write_request_line(&mut out, parts);
     let framing = [header::EXPECT, header::CONTENT_LENGTH, header::TRANSFER_ENCODING];
     for (name, value) in parts.headers.iter().filter(|(name, _)| !framing.contains(name)) {
-        field(&mut out, name.as_str(), value.as_bytes());
+        headers::write_field(&mut out, name.as_str().as_bytes(), value.as_bytes());
     }
     for (name, value) in added.pairs() {
-        field(&mut out, name, value);
+        headers::write_field(&mut out, name.as_bytes(), value);
     }
-    field(&mut out, "content-length", itoa::Buffer::new().format(length).as_bytes());
+    headers::write_field(&mut out, b"content-length", itoa::Buffer::new().format(length).as_bytes());
     out.extend_from_slice(b"\r\n");
     out
-}
-
-fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The answer when hookgate kept the request (`ack`, empty body) or could
