@@ -101,6 +101,107 @@ async fn an_early_answer_from_an_https_upstream_closes_the_client_connection() {
     assert_eq!(upstream.request_lines(), ["POST /upload HTTP/1.1"], "nothing smuggled");
 }
 
+/// A plain upstream that reads a request's head, sends `reply` at once and
+/// then holds the connection for 5 s without reading more (an auth check in
+/// front of an upload, say).
+async fn answering_before_the_body(reply: &'static [u8]) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, reply).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Found by the walkthrough of 2026-12-07: a plain upstream's early answer
+/// waited for the end of the client's body, and was lost to `body_timeout`
+/// when the client paused (408 instead of the upstream's 401). Now it goes
+/// out as it comes, with `Connection: close`, to a client that paused and to
+/// one still sending 8 MiB (which must read it, not a reset).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_early_answer_from_a_plain_upstream_reaches_a_client_still_sending() {
+    let upstream = answering_before_the_body(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno").await;
+    let config = format!(
+        "[limits]\nbody_timeout = \"30s\"\n[upstreams.app]\nurl = \"http://{upstream}\"\n[default]\nupstream = \"app\"\n"
+    );
+    let daemon = Daemon::start(&config);
+    for keeps_sending in [false, true] {
+        let filler = vec![b'x'; 8 << 20];
+        let head = format!("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n", filler.len() + 1);
+        let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let started = std::time::Instant::now();
+        let sender = std::thread::spawn(move || {
+            let body = if keeps_sending { &filler[..] } else { &filler[..1000] };
+            // The daemon stops reading once the answer is out: a failed write is expected.
+            let _ = std::io::Write::write_all(&mut writer, &[head.as_bytes(), body].concat());
+        });
+        let response = read_response(&mut stream).unwrap();
+        let case = if keeps_sending { "still sending" } else { "paused" };
+        assert_eq!(response.status, 401, "{case}: {}", response.head);
+        assert_eq!(response.body, b"no", "{case}");
+        assert_eq!(response.header("connection").as_deref(), Some("close"), "{case}: {}", response.head);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{case}: answered as it came, not after the upstream's hold"
+        );
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut rest);
+        assert!(rest.is_empty(), "{case}: nothing after the answer");
+        sender.join().unwrap();
+    }
+}
+
+/// The other side of the early answer: an upstream that sends `100 Continue`
+/// of its own accord (hookgate never forwards `Expect`) and then reads the
+/// body. The interim head is dropped and the body keeps going.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstreams_own_100_continue_does_not_stop_the_body() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap() == 1 {
+            seen.push(byte[0]);
+        }
+        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        let mut body = vec![0u8; 200_000];
+        stream.read_exact(&mut body).await.unwrap();
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n{}", body.len());
+        stream.write_all(reply.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let daemon =
+        Daemon::start(&format!("[upstreams.app]\nurl = \"http://{upstream}\"\n[default]\nupstream = \"app\"\n"));
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n";
+    std::io::Write::write_all(&mut stream, &[head.as_bytes(), &[b'x'; 100_000]].concat()).unwrap();
+    // The upstream's 100 arrives while half of the body is still to come.
+    std::thread::sleep(Duration::from_millis(300));
+    std::io::Write::write_all(&mut stream, &[b'y'; 100_000]).unwrap();
+    let response = read_response(&mut stream).unwrap();
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(response.body, b"200000", "the whole body reached the upstream");
+}
+
 /// Issue 27 §3: a response whose transfer codings are more than `chunked`
 /// (hookgate drops Transfer-Encoding and cannot undo gzip) is a 502, not a
 /// close-delimited body holding the raw chunk framing; on both upstream paths.

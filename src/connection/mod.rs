@@ -18,6 +18,10 @@ use crate::metrics::Metrics;
 
 pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired};
 
+/// How long a cut connection may take to write the `503` of a request still
+/// waiting for its upstream (HTTP/1.1) or of its streams (HTTP/2) before it is dropped.
+pub const LAST_ANSWER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The two ways shutdown reaches a connection, whichever front end serves it.
 pub struct Shutdown {
     /// Finish the request in progress, then close.

@@ -17,6 +17,11 @@ use crate::connection::timer::{Deadline, Watchdog};
 use crate::connection::{AbortReason, ConnContext};
 use crate::error::ProxyError;
 
+/// How long a closing connection may keep reading what its client still sends (see `Client::close`).
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// ... and how long the client may pause meanwhile.
+const LINGER_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The client side of a connection and what it is held to.
 pub struct Client<S> {
     pub io: S,
@@ -26,6 +31,8 @@ pub struct Client<S> {
     pub conn: Arc<ConnContext>,
     /// Times the waits for the next request, its head, the upstream write and the response head.
     pub watchdog: Watchdog,
+    /// The client may still be sending a request body nobody read: `close` lingers.
+    pub linger: bool,
 }
 
 /// Why no request head was read.
@@ -62,7 +69,7 @@ impl From<ReadError> for ProxyError {
 
 impl<S: Io> Client<S> {
     pub fn new(io: S, conn: Arc<ConnContext>, limits: Arc<Limits>) -> Self {
-        Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default() }
+        Client { io, rbuf: BytesMut::new(), limits, conn, watchdog: Watchdog::default(), linger: false }
     }
 
     /// Reads until a whole head is buffered, within `header_timeout` of its first byte.
@@ -120,9 +127,31 @@ impl<S: Io> Client<S> {
     }
 
     /// Closes the connection after its last response: the write side is
-    /// shut down (within `send_timeout`), so the client reads the end.
+    /// shut down (within `send_timeout`), so the client reads the end. When
+    /// the client may still be sending a body that was not read, what it
+    /// sends is read and dropped for a while first, as nginx's lingering
+    /// close does: a socket closed with unread bytes is reset by the kernel,
+    /// and the reset can destroy the response before the client has read it.
     pub async fn close(&mut self) {
         let _ = tokio::time::timeout(self.limits.send_timeout, self.io.shutdown()).await;
+        if self.linger {
+            Box::pin(self.drop_what_comes()).await;
+        }
+    }
+
+    /// Reads and drops the client's bytes until it closes, pauses for
+    /// `LINGER_PAUSE` or `LINGER_TIME` has passed.
+    async fn drop_what_comes(&mut self) {
+        let until = crate::poll_clock::now() + LINGER_TIME;
+        buffers::ensure(&mut self.rbuf);
+        loop {
+            self.rbuf.clear();
+            let pause = until.min(crate::poll_clock::now() + LINGER_PAUSE);
+            match tokio::time::timeout_at(pause, self.io.read_buf(&mut self.rbuf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+        }
     }
 
     /// Records why a write to the client failed, for the access log.

@@ -100,6 +100,7 @@ pub fn fail<'a, S: Io>(
     Box::pin(async move {
         let local = proxy::error_response(&error, &mut ctx);
         answering.keep_alive &= unread == Framing::Empty && !error.is_client_fault();
+        client.linger |= unread != Framing::Empty;
         answer_local(client, &local, ctx, answering).await
     })
 }

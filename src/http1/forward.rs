@@ -20,9 +20,9 @@ use super::gate;
 use super::head::{Framing, ResponseHead};
 use super::hyper_path;
 use super::io::{self, Io};
-use super::request_body::{self, PumpError, SocketSink};
+use super::request_body::{self, PumpError, SinkClosed, SocketSink};
 use super::response_body::{self, BodyCopy};
-use super::upstream_side::{HeadFailure, Retry, connect_failed, read_response_head, write_upstream};
+use super::upstream_side::{HeadFailure, Retry, connect_failed, early_answer, read_response_head, write_upstream};
 use super::wire::{client_framing, write_request_head, write_response_head};
 use crate::connection::AbortReason;
 use crate::error::ProxyError;
@@ -61,14 +61,14 @@ async fn forward<S: Io>(client: &mut Client<S>, mut ex: Box<Exchange>, answering
             Ok(conn) => conn,
             Err(e) => break Err(Ended::Failed(connect_failed(upstream, &e), ex.framing)),
         };
-        match write_upstream(&mut conn, &out, &mut client.watchdog, upstream).await {
+        match write_upstream(&mut conn.stream, &out, &mut client.watchdog, upstream).await {
             Ok(()) => {}
             Err(_) if retry.again(&conn) => continue,
             Err(_) => break Err(Ended::Failed(ProxyError::UpstreamBroken, ex.framing)),
         }
         let request_complete = match body_left {
             Framing::Empty => true,
-            _ => match Box::pin(send_body(client, &mut conn, &ex, body_left, upstream)).await {
+            _ => match Box::pin(send_body(client, &mut conn, &ex, body_left, upstream, &mut ubuf)).await {
                 Ok(complete) => complete,
                 Err(ended) => break Err(ended),
             },
@@ -228,8 +228,10 @@ fn request_bytes<S: Io>(client: &mut Client<S>, ex: &Exchange) -> (Vec<u8>, Fram
 }
 
 /// Streams the request body that did not come with the head upstream, after
-/// answering the client's `Expect: 100-continue`. `Ok(false)`: the upstream
-/// stopped taking it (it may have answered already), so the request is incomplete.
+/// answering the client's `Expect: 100-continue`. `Ok(false)`: the request is
+/// incomplete, because the upstream stopped taking the body or answered
+/// before its end (an early `401`, say: its head is then in `ubuf`, and the
+/// rest of the body is not waited for). The client connection then closes.
 /// `forward` boxes this future: the largest of its awaits, which a GET never takes.
 async fn send_body<S: Io>(
     client: &mut Client<S>,
@@ -237,17 +239,27 @@ async fn send_body<S: Io>(
     ex: &Exchange,
     body_left: Framing,
     upstream: &UpstreamClient,
+    ubuf: &mut BytesMut,
 ) -> Result<bool, Ended> {
     if ex.expects_continue && !client.send_continue().await {
         return Err(Ended::ClientLeft); // The head went upstream: the request still gets its line.
     }
     let chunked = body_left == Framing::Chunked;
     let write_timeout = upstream.config.response_timeout;
-    let mut sink = SocketSink { stream: &mut conn.stream, chunked, write_timeout, scratch: Vec::new() };
-    match request_body::pump(client, &mut sink, body_left, ex.plan.max_body).await {
+    let (from_upstream, to_upstream) = conn.stream.split();
+    let mut sink = SocketSink { stream: to_upstream, chunked, write_timeout, scratch: Vec::new() };
+    let pumped = tokio::select! {
+        biased;
+        pumped = request_body::pump(client, &mut sink, body_left, ex.plan.max_body) => pumped,
+        () = early_answer(&from_upstream, ubuf) => Err(PumpError::Upstream(SinkClosed)),
+    };
+    match pumped {
         Ok(()) => Ok(true),
         Err(PumpError::Client(error)) => Err(Ended::Failed(error, Framing::UntilClose)),
-        Err(PumpError::Upstream(_)) => Ok(false),
+        Err(PumpError::Upstream(_)) => {
+            client.linger = true;
+            Ok(false)
+        }
     }
 }
 

@@ -9,8 +9,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http::header::HeaderMap;
 use http_body::Frame;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::chunked::{ChunkedDecoder, write_size};
@@ -45,15 +44,15 @@ pub trait BodySink {
     async fn end_chunked(&mut self, trailers: &[u8]) -> Result<(), SinkClosed>;
 }
 
-/// An upstream socket: chunked bodies are framed again by hookgate.
-pub struct SocketSink<'a> {
-    pub stream: &'a mut TcpStream,
+/// An upstream socket (or its write half): chunked bodies are framed again by hookgate.
+pub struct SocketSink<W> {
+    pub stream: W,
     pub chunked: bool,
     pub write_timeout: Duration,
     pub scratch: Vec<u8>,
 }
 
-impl SocketSink<'_> {
+impl<W: AsyncWrite + Unpin> SocketSink<W> {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
         match timed(self.write_timeout, self.stream.write_all(bytes)).await {
             Some(Ok(())) => Ok(()),
@@ -62,7 +61,7 @@ impl SocketSink<'_> {
     }
 }
 
-impl BodySink for SocketSink<'_> {
+impl<W: AsyncWrite + Unpin> BodySink for SocketSink<W> {
     async fn data(&mut self, bytes: &[u8]) -> Result<(), SinkClosed> {
         if !self.chunked {
             return self.write(bytes).await;

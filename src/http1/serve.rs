@@ -25,13 +25,10 @@ use super::io::Io;
 use crate::access::{LineText, RequestContext};
 use crate::config::Limits;
 use crate::connection::timer::Deadline;
-use crate::connection::{AbortReason, ConnClock, ConnContext, Shutdown};
+use crate::connection::{AbortReason, ConnClock, ConnContext, LAST_ANSWER, Shutdown};
 use crate::error::{BadRequest, ProxyError};
 use crate::poll_clock;
 use crate::proxy::{self, Plan, State};
-
-/// How long a cut exchange may take to write its 503 before it is dropped.
-const LAST_ANSWER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Serves `io` until the client leaves, a timer fires or shutdown says so.
 ///
@@ -173,7 +170,10 @@ fn serve_request<S: Io>(
     let version = parts.version;
     let http10 = version == http::Version::HTTP_10;
     let answering = |keep_alive| Answering { start, active, state: state.clone(), head: is_head, keep_alive, http10 };
-    match proxy::plan(&state, &client.conn, (&mut parts, &facts), &mut ctx) {
+    let plan = proxy::plan(&state, &client.conn, (&mut parts, &facts), &mut ctx);
+    // Answered here, a request's body is not read: the connection closes after the answer, lingering.
+    client.linger = framing != Framing::Empty && !matches!(plan, Ok(Plan::Forward(_)));
+    match plan {
         Err(error) => {
             let local = proxy::error_response(&error, &mut ctx);
             // An unread body would be taken for the next request: close instead.

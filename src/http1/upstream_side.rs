@@ -6,7 +6,8 @@
 
 use bytes::{Buf, BytesMut};
 use http::Method;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::ReadHalf;
 
 use super::buffers;
 use super::head::{self, Framing, ResponseHead, ResponseHeadError};
@@ -57,13 +58,13 @@ pub fn connect_failed(upstream: &UpstreamClient, error: &std::io::Error) -> Prox
 
 /// Writes the head (and a body already here) within `response_timeout` of the first wait.
 pub async fn write_upstream(
-    conn: &mut UpstreamConn,
+    stream: &mut (impl AsyncWrite + Unpin),
     bytes: &[u8],
     watchdog: &mut Watchdog,
     upstream: &UpstreamClient,
 ) -> std::io::Result<()> {
     let limit = upstream.config.response_timeout;
-    let written = watchdog.run(Deadline::In(limit), conn.stream.write_all(bytes)).await;
+    let written = watchdog.run(Deadline::In(limit), stream.write_all(bytes)).await;
     written.unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))
 }
 
@@ -100,6 +101,48 @@ impl HeadFailure {
     }
 }
 
+/// Completes once the upstream answers while the request body is still
+/// going out: the start of a final response head is in `buf`, or the
+/// upstream closed. Interim heads (`100 Continue` sent on its own) are
+/// dropped as they come, and the body goes on: such an upstream waits for it.
+pub async fn early_answer(stream: &ReadHalf<'_>, buf: &mut BytesMut) {
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        buffers::ensure(buf);
+        match stream.try_read_buf(buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        }
+        loop {
+            match head::parse_response(buf, false, MAX_RESPONSE_HEAD) {
+                Ok(Some(head)) if is_interim(head.status) => {
+                    buf.advance(head.len);
+                    buffers::give_ranges(head.headers);
+                }
+                // Nothing, or part of a head: which kind it is shows once it is whole.
+                Ok(None) if buf.len() < STATUS_LINE_START => break,
+                Ok(None) if buf.starts_with(b"HTTP/1.1 1") || buf.starts_with(b"HTTP/1.0 1") => break,
+                // A final head, the start of one, or a head that is not valid (`read_response_head` says why).
+                Ok(_) | Err(_) => {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Enough bytes of a status line to tell an interim head (`HTTP/1.1 1xx`) from a final one.
+const STATUS_LINE_START: usize = b"HTTP/1.1 1".len();
+
+/// An interim response, which is not passed on (`101` ends the exchange's HTTP instead).
+fn is_interim(status: u16) -> bool {
+    (100..200).contains(&status) && status != 101
+}
+
 /// Reads the final response head (interim 1xx heads other than 101 are
 /// skipped) within `response_timeout`, counted from the end of the request
 /// however long its body took. The head stays at the start of `buf`.
@@ -115,7 +158,7 @@ pub async fn read_response_head(
         if !buf.is_empty() {
             match head::parse_response(buf, is_head, MAX_RESPONSE_HEAD) {
                 Err(why) => return Err(HeadFailure::Invalid(why)),
-                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
+                Ok(Some(head)) if is_interim(head.status) => {
                     buf.advance(head.len);
                     continue;
                 }

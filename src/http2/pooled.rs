@@ -24,13 +24,16 @@ use http::request::Parts;
 use http::{Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use tokio::io::AsyncWrite;
 
 use crate::connection::timer::Watchdog;
 use crate::error::ProxyError;
 use crate::http1::buffers;
 use crate::http1::head::{Framing, ResponseHead};
 use crate::http1::unframing::Unframing;
-use crate::http1::upstream_side::{HeadFailure, Retry, connect_failed, read_response_head, write_upstream};
+use crate::http1::upstream_side::{
+    HeadFailure, Retry, connect_failed, early_answer, read_response_head, write_upstream,
+};
 use crate::http1::wire;
 use crate::hyper_glue::{BodyError, RequestBody};
 use crate::proxy::State;
@@ -80,14 +83,23 @@ async fn exchange(
         let metrics = &upstream.metrics;
         let checkout = pool::checkout(&upstream.config, &metrics.open, &metrics.idle).await;
         let mut conn = checkout.map_err(|e| connect_failed(upstream, &e))?;
-        match write_upstream(&mut conn, out, &mut watchdog, upstream).await {
+        match write_upstream(&mut conn.stream, out, &mut watchdog, upstream).await {
             Ok(()) => {}
             Err(_) if retry.again(&conn) => continue,
             Err(_) => return Err(ProxyError::UpstreamBroken),
         }
-        // Streamed through `out` once the head is out: no retry is made then, which would need it.
-        let complete = ended || stream_body(&mut conn, &mut body, (framing, out), &mut watchdog, upstream).await?;
         let mut buf = BytesMut::new();
+        // Streamed through `out` once the head is out: no retry is made then, which would need it.
+        // An upstream that answers before the end of it (an early `401`) is answered at once.
+        let complete = ended
+            || {
+                let (from_upstream, mut to_upstream) = conn.stream.split();
+                tokio::select! {
+                    biased;
+                    complete = stream_body(&mut to_upstream, &mut body, (framing, out), &mut watchdog, upstream) => complete?,
+                    () = early_answer(&from_upstream, &mut buf) => false,
+                }
+            };
         match read_response_head(&mut conn, &mut buf, is_head, &mut watchdog, upstream).await {
             Ok(head) => {
                 metrics.recent.answered();
@@ -148,7 +160,7 @@ fn encode(
 /// Streams the rest of the body. `Ok(false)`: the upstream stopped taking
 /// it (it may have answered already), so the request is incomplete.
 async fn stream_body(
-    conn: &mut UpstreamConn,
+    to_upstream: &mut (impl AsyncWrite + Unpin),
     body: &mut RequestBody,
     (framing, out): (Framing, &mut Vec<u8>),
     watchdog: &mut Watchdog,
@@ -157,7 +169,7 @@ async fn stream_body(
     loop {
         out.clear();
         let ended = encode(out, body.frame().await, framing)?;
-        if !out.is_empty() && write_upstream(conn, out, watchdog, upstream).await.is_err() {
+        if !out.is_empty() && write_upstream(to_upstream, out, watchdog, upstream).await.is_err() {
             return Ok(false);
         }
         if ended {
