@@ -153,6 +153,26 @@ async fn a_graceful_shutdown_finishes_the_streams_in_flight() {
     assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0));
 }
 
+/// SIGTERM with a stream still waiting for its upstream when the grace runs
+/// out: over HTTP/2 too it gets `503 shutting down, retry later`, as over
+/// HTTP/1.1 (found by the walkthrough of 2026-12-07: the connection was
+/// dropped at once, and the access line said 503 to a client that got nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_grace_answers_a_waiting_stream_503() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let mut daemon = Daemon::start(&tls_config(&pki, &app, "[limits]\nshutdown_grace = \"500ms\""));
+    let send = h2(&pki, daemon.addr).await;
+    let stream = tokio::spawn(fetch_owned(send.clone(), get("/slow?ms=20000")));
+    assert!(common::eventually(Duration::from_secs(5), || app.seen().len() == 1), "the stream reached the upstream");
+    daemon.signal("TERM");
+    let answer = tokio::time::timeout(Duration::from_secs(10), stream).await.unwrap().unwrap();
+    assert_eq!(answer, (503, Bytes::from_static(b"shutting down, retry later\n")));
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    let access = daemon.wait_for_log("path=/slow", Duration::from_secs(1));
+    assert!(access.contains("status=503") && access.contains("proto=HTTP/2"), "{access}");
+}
+
 async fn fetch_owned(send: SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> (u16, Bytes) {
     fetch(&send, request).await
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
 
 use super::gate::{self, Gated};
 use super::response_body::{ReadAhead, ResponseBody};
@@ -21,10 +22,13 @@ use crate::routes::LocalResponse;
 
 /// The hyper service (HTTP/2 clients): one request in, one response out,
 /// never an `Err`.
+/// `cut` is shutdown's: a request still waiting for its answer when the
+/// grace runs out gets `503`, as on the HTTP/1 engine.
 pub async fn handle(
     state: Arc<State>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
+    cut: CancellationToken,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = crate::poll_clock::now().into_std();
     let active = conn.clock.request_started();
@@ -32,7 +36,11 @@ pub async fn handle(
     let mut ctx = RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), path);
     ctx.set_proto(req.version());
     let mut pending = Unanswered { ctx: &mut ctx, conn: &conn, start, state: &state, armed: true };
-    let outcome = forward(&state, &conn, req, pending.ctx).await;
+    let outcome = tokio::select! {
+        biased;
+        outcome = forward(&state, &conn, req, pending.ctx) => outcome,
+        () = cut.cancelled() => Err(ProxyError::ShuttingDown),
+    };
     pending.armed = false;
     drop(pending);
     let response = match outcome {

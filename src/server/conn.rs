@@ -21,7 +21,7 @@ use super::shared_alpn::SharedAlpn;
 use super::{Shared, proxy_protocol};
 use crate::client_ip::canonical_peer;
 use crate::config::Limits;
-use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, ListenerKind, Shutdown};
+use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, LAST_ANSWER, ListenerKind, Shutdown};
 use crate::http1 as engine;
 use crate::http2::ResponseBody;
 use crate::hyper_glue::ClockedIo;
@@ -179,8 +179,10 @@ async fn serve_tls(
     // Each stream's future boxed once here: hyper wraps it, moves it, and the
     // executor moves it into its task; unboxed, all ~5 KB of it was copied
     // about seven times per stream (callgrind: 3,500 of 61,000 instructions).
-    let service =
-        service_fn(move |req| Box::pin(crate::http2::handle(requests.state.load_full(), context.clone(), req)));
+    let cut = stop.cut.clone();
+    let service = service_fn(move |req| {
+        Box::pin(crate::http2::handle(requests.state.load_full(), context.clone(), req, cut.clone()))
+    });
     let mut builder = http2::Builder::new(FreshExecutor);
     builder
         .timer(TokioTimer::new())
@@ -243,6 +245,8 @@ async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &
             }
             () = cut.as_mut() => {
                 clock.set_abort(AbortReason::Shutdown);
+                // Streams still waiting for their upstream answer 503 (`http2::handle`): a moment to send them.
+                let _ = tokio::time::timeout(LAST_ANSWER, conn.as_mut()).await;
                 return;
             }
             () = check.as_mut() => {
