@@ -106,5 +106,10 @@ async fn exchange(
     tokio::time::timeout(limit, exchange)
         .await
         .with_context(|| format!("the daemon did not answer {path} within {limit:?}"))?
-        .with_context(|| format!("cannot reach the daemon's admin endpoint at {admin}; is it running?"))
+        .with_context(|| {
+            format!(
+                "cannot reach the daemon's admin endpoint at {admin} (the file's [admin] addr); is it running? \
+                 (A daemon started before [admin] addr was changed still listens on the old one: send it SIGHUP.)"
+            )
+        })
 }

@@ -92,6 +92,17 @@ impl SpoolService {
         }
     }
 
+    /// A reload's `[spool] max_bytes`, for the spool that is open (a new
+    /// `dir` waits for a restart, see `open_if_needed`).
+    pub fn follow(&self, config: &Config) {
+        if let Health::Open(depot) = &**self.health.load()
+            && depot.spool().max_bytes() != config.spool.max_bytes
+        {
+            tracing::info!(max_bytes = config.spool.max_bytes, "[spool] max_bytes changed");
+            depot.spool().set_max_bytes(config.spool.max_bytes);
+        }
+    }
+
     /// Starts delivering, once the spool is open and `states` serves it.
     pub fn deliver(&mut self, states: StateHandle) {
         if let (None, Health::Open(depot)) = (&self.deliverer, &**self.health.load()) {

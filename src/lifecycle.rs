@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::acme;
 use crate::admin::{self, Admin, Phase, Readiness};
-use crate::cluster::Cluster;
-use crate::config::Config;
+use crate::cluster::{Cluster, ClusterSettings};
+use crate::config::{Config, Log};
 use crate::connection::ListenerKind;
 use crate::delivery::SpoolService;
 use crate::metrics::Metrics;
@@ -112,7 +112,8 @@ pub async fn run(path: PathBuf, config: Config, activated: Option<Activated>) ->
 
     readiness.set(Phase::Serving);
     let notifier = Notifier::from_env();
-    let mut running = Running { server, path, metrics, notifier, sources, acme, admin_bound, spool };
+    let at_start = SetAtStart::of(&server.state().config);
+    let mut running = Running { server, path, metrics, notifier, sources, acme, admin_bound, spool, at_start };
     let status_line = status(&running.server);
     tracing::info!(status = %status_line, "hookgate ready");
     running.notifier.ready(&status_line);
@@ -186,6 +187,23 @@ struct Running {
     /// The admin listener's address: it keeps it across reloads.
     admin_bound: Option<SocketAddr>,
     spool: SpoolService,
+    /// What only a restart changes, as the daemon started with it.
+    at_start: SetAtStart,
+}
+
+/// `[log]`, `[admin]` and `[cluster]` are set up once at start-up: a reload
+/// compares the file with these, not with the file it loaded last (which may
+/// have changed them already and been put back).
+struct SetAtStart {
+    cluster: Option<ClusterSettings>,
+    admin: Option<SocketAddr>,
+    log: Log,
+}
+
+impl SetAtStart {
+    fn of(config: &Config) -> Self {
+        SetAtStart { cluster: config.cluster.clone(), admin: config.admin, log: config.log.clone() }
+    }
 }
 
 impl Running {
@@ -281,7 +299,7 @@ impl Running {
         let outcome = match loaded {
             Err(e) => Err(ReloadError::from(e)),
             Ok(config) => {
-                let notes = restart_only_changes(&self.server.state().config, &config);
+                let notes = restart_only_changes(&self.at_start, &config);
                 let routes = config.routes.routes().len();
                 let depot = self.spool.open_if_needed(&config).await;
                 let previous = self.server.state();
@@ -298,6 +316,7 @@ impl Running {
         match &outcome {
             Ok(summary) => {
                 self.metrics.reloaded(true);
+                self.spool.follow(&self.server.state().config);
                 tracing::info!("{summary}");
                 log_summary(&self.server.state().config);
             }
@@ -340,12 +359,12 @@ fn raise_file_limit(max_connections: usize) {
     }
 }
 
-/// `[log]`, `[admin]` and `[cluster]` are set up once at start-up: what a
-/// reload changed of them, logged, and said in the reload's answer.
-fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let cluster = |c: &Config| c.cluster.as_ref().map(crate::cluster::ClusterSettings::fingerprint);
+/// What a reloaded file changes of the parts set at start-up, logged and
+/// said in the reload's answer.
+fn restart_only_changes(old: &SetAtStart, new: &Config) -> Vec<&'static str> {
+    let cluster = |c: &Option<ClusterSettings>| c.as_ref().map(ClusterSettings::fingerprint);
     let changed = [
-        (cluster(old) != cluster(new), "[cluster] changed; it takes effect at the next restart"),
+        (cluster(&old.cluster) != cluster(&new.cluster), "[cluster] changed; it takes effect at the next restart"),
         (old.admin != new.admin, "[admin] addr changed; it takes effect at the next restart"),
         (
             old.log.format != new.log.format || old.log.level != new.log.level,

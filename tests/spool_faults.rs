@@ -193,6 +193,14 @@ async fn past_max_bytes_the_answer_is_503_and_every_2xx_is_delivered() {
     assert_eq!((live.status, live.body_text().as_str()), (200, "frontend"), "live forwarding goes on");
     let line = daemon.wait_for_log("spool is full", Duration::from_secs(5));
     assert!(line.contains("hooks"), "the line names the route: {line}");
+    // A reload's larger max_bytes holds at once (the walkthrough of 2026-12-07 found it ignored until a restart).
+    let grown = "dir = \"spool\"\nmax_bytes = \"1MiB\"";
+    let listen = "[listen]\naddrs = [\"127.0.0.1:0\"]\n"; // as `Daemon::start` wrote it: kept, not bound again
+    daemon.rewrite_config(&config(&backend, &frontend.url(), grown, "{ mode = \"always\" }", listen));
+    daemon.signal("HUP");
+    daemon.wait_for_log("[spool] max_bytes changed", Duration::from_secs(10));
+    assert_eq!(hook(daemon.addr, "grown", 1000).status, 200, "kept under the reloaded max_bytes");
+    acked.push("grown".to_string());
 
     backend.up().await;
     let file = daemon.dir().join("spool/spool.sqlite3");

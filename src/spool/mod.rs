@@ -117,7 +117,8 @@ pub struct Spool {
     jobs: mpsc::UnboundedSender<Job>,
     reader: Arc<Mutex<Connection>>,
     used: Arc<AtomicU64>,
-    max_bytes: u64,
+    /// `[spool] max_bytes`, which a reload may change.
+    max_bytes: Arc<AtomicU64>,
     path: PathBuf,
     /// Held while any clone lives; closing it lets go of the `flock`.
     _lock: Arc<std::fs::File>,
@@ -145,6 +146,7 @@ impl Spool {
         let reader = Connection::open(&path).map_err(unusable)?;
         let used = Arc::new(AtomicU64::new(used));
         let jobs = writer::start(conn, used.clone()).map_err(|e| SpoolError::Thread(Arc::new(e)))?;
+        let max_bytes = Arc::new(AtomicU64::new(max_bytes));
         Ok(Spool { jobs, reader: Arc::new(Mutex::new(reader)), used, max_bytes, path, _lock: lock })
     }
 
@@ -157,9 +159,10 @@ impl Spool {
     pub async fn store(&self, record: Record) -> Result<i64, SpoolError> {
         let size = record.size();
         let used = self.used.fetch_add(size, Ordering::AcqRel) + size;
-        if used > self.max_bytes {
+        let max = self.max_bytes();
+        if used > max {
             self.used.fetch_sub(size, Ordering::AcqRel);
-            return Err(SpoolError::Full { used: used - size, max: self.max_bytes });
+            return Err(SpoolError::Full { used: used - size, max });
         }
         let done = self.send(Op::Store(record, size));
         if done.is_err() {
@@ -229,7 +232,13 @@ impl Spool {
     }
 
     pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
+        self.max_bytes.load(Ordering::Acquire)
+    }
+
+    /// A reloaded `max_bytes`: what is kept already stays, and only new
+    /// requests are held to it.
+    pub fn set_max_bytes(&self, max_bytes: u64) {
+        self.max_bytes.store(max_bytes, Ordering::Release);
     }
 }
 
@@ -243,6 +252,13 @@ pub fn unwritable(dir: &Path) -> Option<String> {
         (file.as_path(), "the spool file")
     } else {
         let existing = dir.ancestors().find(|a| a.exists())?;
+        if !existing.is_dir() {
+            return Some(format!(
+                "{} is not a folder, so the spool folder {} cannot be made",
+                existing.display(),
+                dir.display()
+            ));
+        }
         (existing, if existing == dir { "the spool folder" } else { "the folder to create the spool folder in" })
     };
     let needed = if path.is_dir() { Access::WRITE_OK | Access::EXEC_OK } else { Access::WRITE_OK | Access::READ_OK };

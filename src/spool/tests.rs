@@ -60,8 +60,11 @@ async fn past_max_bytes_nothing_more_is_kept() {
     let refused = spool.store(record(2, 1000)).await;
     assert!(matches!(refused, Err(SpoolError::Full { used, max }) if used == 2 * one && max == 2 * one + 10));
     assert_eq!(spool.used_bytes(), 2 * one, "a refused request counts nothing");
+    // A reload's higher limit holds the next request at once (the walkthrough of 2026-12-07 found it ignored).
+    spool.set_max_bytes(3 * one + 10);
+    spool.store(record(2, 1000)).await.unwrap();
     drop(spool);
-    assert_eq!(count(dir.path()), 2);
+    assert_eq!(count(dir.path()), 3);
 }
 
 #[test]
@@ -120,4 +123,19 @@ fn the_spool_is_its_users_alone_and_ids_are_never_reused() {
         let third = spool.store(record(2, 10)).await.unwrap();
         assert!(third > second && second > first, "a dropped request's id is not given again: {third}");
     });
+}
+
+/// Found by the walkthrough of 2026-12-07: a spool folder under a regular
+/// file passed `hookgate check` (the file was writable), and the daemon then
+/// could not make it.
+#[test]
+fn a_spool_folder_under_a_file_is_named_as_unmakeable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cert.pem");
+    std::fs::write(&file, "x").unwrap();
+    for wanted in [file.join("sub"), file.clone()] {
+        let problem = unwritable(&wanted).expect("a problem");
+        assert!(problem.contains("is not a folder"), "{problem}");
+    }
+    assert_eq!(unwritable(&dir.path().join("spool")), None, "a folder that can be made");
 }
