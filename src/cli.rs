@@ -100,6 +100,9 @@ pub enum SpoolAction {
         id: i64,
     },
     /// Put a dead letter back in its queue, or every dead letter with --dead.
+    #[command(
+        override_usage = "hookgate spool retry [OPTIONS] <ID>\n       hookgate spool retry [OPTIONS] --dead [--route <ROUTE>]"
+    )]
     Retry {
         /// The dead letter's id.
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
@@ -179,9 +182,10 @@ pub struct InitArgs {
     #[arg(long)]
     pub key: Option<String>,
     /// With --tls acme or files: the plain-HTTP address that redirects to
-    /// HTTPS (the callbacks excepted); "none" for no such listener.
-    #[arg(long, default_value = "0.0.0.0:80")]
-    pub redirect_from: String,
+    /// HTTPS (the callbacks excepted; default 0.0.0.0:80); "none" for no
+    /// such listener.
+    #[arg(long)]
+    pub redirect_from: Option<String>,
     /// Cloudflare proxies the site: trust its published ranges (the built-in
     /// set `cloudflare`) and 127.0.0.1, so that the client address, and with it
     /// `allow_from = ["telegram"]`, comes from Cloudflare's CF-Connecting-IP.

@@ -114,21 +114,55 @@ fn check_options(args: &InitArgs, frontend: &str, backend: &str) -> Result<(), I
         }
     }
     if args.tls != TlsMode::None
-        && args.redirect_from != "none"
-        && args.redirect_from.parse::<std::net::SocketAddr>().is_err()
+        && redirect_from(args) != "none"
+        && redirect_from(args).parse::<std::net::SocketAddr>().is_err()
     {
-        let why = format!("{:?} is not an address like 0.0.0.0:80, or none", args.redirect_from);
+        let why = format!("{:?} is not an address like 0.0.0.0:80, or none", redirect_from(args));
         return Err(InitError::BadOption("--redirect-from", why));
+    }
+    check_tls_options(args)
+}
+
+/// The options of one `--tls` mode are refused with another (they would be
+/// left out of the file without a word), a mode's own are required, and the
+/// files named must be there.
+fn check_tls_options(args: &InitArgs) -> Result<(), InitError> {
+    let (acme, files) = (args.tls == TlsMode::Acme, args.tls == TlsMode::Files);
+    let redirect = args.redirect_from.as_deref().is_some_and(|addr| addr != "none");
+    let misplaced = [
+        ("--email", args.email.is_some() && !acme, "--tls acme"),
+        ("--acme-directory", args.acme_directory.is_some() && !acme, "--tls acme"),
+        ("--acme-ca-file", args.acme_ca_file.is_some() && !acme, "--tls acme"),
+        ("--cert", args.cert.is_some() && !files, "--tls files"),
+        ("--key", args.key.is_some() && !files, "--tls files"),
+        ("--redirect-from", redirect && args.tls == TlsMode::None, "--tls acme or files"),
+    ];
+    if let Some((option, _, mode)) = misplaced.into_iter().find(|(_, misplaced, _)| *misplaced) {
+        return Err(InitError::BadOption(option, format!("applies only with {mode}")));
     }
     match args.tls {
         TlsMode::Acme if args.domains.is_empty() => {
-            Err(InitError::BadOption("--tls acme", "needs the site's names: give --domain".to_string()))
+            return Err(InitError::BadOption("--tls acme", "needs the site's names: give --domain".to_string()));
         }
         TlsMode::Files if args.cert.is_none() || args.key.is_none() => {
-            Err(InitError::BadOption("--tls files", "needs --cert FILE and --key FILE".to_string()))
+            return Err(InitError::BadOption("--tls files", "needs --cert FILE and --key FILE".to_string()));
         }
-        _ => Ok(()),
+        _ => {}
     }
+    let named = [("--cert", &args.cert), ("--key", &args.key), ("--acme-ca-file", &args.acme_ca_file)];
+    for (option, path) in named {
+        if let Some(path) = path
+            && let Err(e) = std::fs::File::open(path)
+        {
+            return Err(InitError::BadOption(option, format!("cannot read {path}: {e}")));
+        }
+    }
+    Ok(())
+}
+
+/// `--redirect-from`, or its default.
+fn redirect_from(args: &InitArgs) -> &str {
+    args.redirect_from.as_deref().unwrap_or("0.0.0.0:80")
 }
 
 /// The `[listen]` addresses, and for HTTPS the `[listen.tls]` (and its
@@ -143,7 +177,7 @@ fn listen_section(args: &InitArgs) -> String {
         let plain = addrs(args.compose.map_or("127.0.0.1:8080", |compose| template(compose).plain_listen));
         return format!("addrs = {plain}          # plain HTTP: put HTTPS in front, or see --tls\n{trusted}");
     }
-    let plain = if args.redirect_from == "none" { "no plain HTTP" } else { "plain HTTP only redirects (below)" };
+    let plain = if redirect_from(args) == "none" { "no plain HTTP" } else { "plain HTTP only redirects (below)" };
     let mut tls = format!(
         "addrs = []                       # {plain}\n{trusted}\n\
          [listen.tls]                     # Telegram delivers webhooks only over HTTPS\n\
@@ -182,11 +216,11 @@ fn listen_section(args: &InitArgs) -> String {
         }
         TlsMode::None => {}
     }
-    if args.redirect_from != "none" {
+    if redirect_from(args) != "none" {
         tls.push_str(&format!(
             "\n[listen.redirect]                # plain HTTP answers 308 to https://, except these callbacks\n\
              addrs = [{}]\nexempt = {NOT_REDIRECTED}\n",
-            toml_string(&args.redirect_from)
+            toml_string(redirect_from(args))
         ));
         if let Some(port) = https_port(args).filter(|port| *port != 443) {
             tls.push_str(&format!("https_port = {port}\n"));

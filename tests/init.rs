@@ -168,12 +168,22 @@ fn check_warns_that_a_plain_config_cannot_receive_telegrams_webhook() {
 fn init_names_the_option_that_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    let cases: [(&str, &[&str], &str); 5] = [
+    // The walkthrough of 2026-12-07 found the last four written without a word: options of
+    // another --tls mode were left out of the file, and a missing --cert was reported at a line.
+    let cases: [(&str, &[&str], &str); 9] = [
         ("127.0.0.1:3000", &[], "--frontend"),
         ("http://127.0.0.1:3000", &["--listen", "443"], "--listen"),
         ("http://127.0.0.1:3000", &["--tls", "acme"], "--domain"),
         ("http://127.0.0.1:3000", &["--tls", "files", "--cert", "c.pem"], "--key"),
         ("http://127.0.0.1:3000", &["--domain", "bad name"], "--domain"),
+        ("http://127.0.0.1:3000", &["--email", "ops@example.com"], "--email: applies only with --tls acme"),
+        ("http://127.0.0.1:3000", &["--redirect-from", "0.0.0.0:81"], "--redirect-from: applies only"),
+        (
+            "http://127.0.0.1:3000",
+            &["--tls", "acme", "--domain", "a.example", "--cert", "c.pem"],
+            "--cert: applies only",
+        ),
+        ("http://127.0.0.1:3000", &["--tls", "files", "--cert", "/nonexistent.pem", "--key", "k.pem"], "--cert"),
     ];
     for (frontend, extra, named) in cases {
         let out = init(frontend, "http://127.0.0.1:7001", extra, &path);

@@ -202,7 +202,9 @@ fn spool(out: &mut String, s: &Value, paint: Paint) {
     }
     let file = text(&spool["file"]);
     if let Some(error) = spool["error"].as_str() {
-        let _ = writeln!(out, "\nspool {}: {file}: {error}", paint.apply(state, "31"));
+        // Most reasons name the file already.
+        let file = if error.contains(file) { String::new() } else { format!("{file}: ") };
+        let _ = writeln!(out, "\nspool {}: {file}{error}", paint.apply(state, "31"));
         return;
     }
     let used = |key: &str| super::spool::size(spool[key].as_u64().unwrap_or(0));
