@@ -303,6 +303,13 @@ impl Request {
     fn admitted_host(&self) -> Result<String, ProxyError> {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         (parts.method, parts.uri, parts.headers) = (self.method.clone(), self.uri.clone(), self.headers.clone());
+        // A URL's host goes in `Host` too, as every client sends it.
+        if let Some(authority) = self.uri.authority()
+            && !parts.headers.contains_key(http::header::HOST)
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            parts.headers.insert(http::header::HOST, host);
+        }
         let facts = HeadFacts::from_map(&parts.headers, parts.version);
         match proxy::request_host(&parts, &facts) {
             Ok(Some(value)) => proxy::host_name(&value).map(|host| host.into_owned()),

@@ -45,7 +45,19 @@ async fn absolute_form_targets_route_by_their_authority() {
         "{:#?}",
         daemon.logs()
     );
-    assert_eq!(backend.seen().len(), 2, "only the two routed GETs");
+    // RFC 9112 §3.2 holds for absolute-form targets too: HTTP/1.1 without a
+    // Host, or any request with two, is refused (the walkthrough of 2026-12-07
+    // found both forwarded to the target's authority). HTTP/1.0 needs none.
+    for (request, status) in [
+        ("GET http://api.example.com/v HTTP/1.1\r\nHost: a\r\nHost: b\r\n", 400),
+        ("GET http://api.example.com/v HTTP/1.1\r\n", 400),
+        ("GET http://api.example.com/v HTTP/1.0\r\nHost: a\r\nHost: b\r\n", 400),
+        ("GET http://api.example.com/v HTTP/1.0\r\n", 200),
+    ] {
+        let response = raw(daemon.addr, format!("{request}Connection: close\r\n\r\n").as_bytes());
+        assert_eq!(response.status, status, "{request:?}: {}", response.head);
+    }
+    assert_eq!(backend.seen().len(), 3, "the two routed GETs and the HTTP/1.0 one");
 }
 
 #[tokio::test(flavor = "multi_thread")]

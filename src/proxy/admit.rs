@@ -49,8 +49,15 @@ impl HeadFacts {
 
 /// The request's host: the absolute-form authority if there is one (RFC 9112
 /// §3.2.2), else the single `Host` header. HTTP/1.1 without one is refused,
-/// and any request with two.
+/// and any request with two, whatever the form of its target (RFC 9112 §3.2:
+/// an absolute-form target does not excuse them).
 pub fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue>, ProxyError> {
+    if facts.hosts > 1 {
+        return Err(ProxyError::BadRequest(BadRequest::RepeatedHost));
+    }
+    if facts.hosts == 0 && req.version == Version::HTTP_11 {
+        return Err(ProxyError::BadRequest(BadRequest::MissingHost));
+    }
     if let Some(authority) = req.uri.authority() {
         if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
             return Err(ProxyError::BadRequest(BadRequest::ForeignTarget));
