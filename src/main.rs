@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Command::Run(arg) => load_to_serve(&arg.config).and_then(|config| run(&arg.config, config)),
         Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
         Command::Health(arg) => load(&arg.config).and_then(|config| health(&config)),
-        Command::Status(arg) => load(&arg.config).and_then(|config| status(&config)),
+        Command::Status(arg) => status(&arg.config),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
         Command::Spool { config, action } => load(&config.config).and_then(|config| spool(&config, &action)),
         Command::Check(arg) => load_to_serve(&arg.config).map(|config| check(&config, &arg.config)),
@@ -210,17 +210,29 @@ fn health(config: &Config) -> Result<(), Failure> {
 }
 
 /// `hookgate status`: the status page's summary in the terminal; exit 1 when
-/// something needs attention.
-fn status(config: &Config) -> Result<(), Failure> {
-    let Some(admin) = config.admin else {
+/// something needs attention. A file invalid elsewhere than `[admin]` (a
+/// reload of it just failed, say) is said, and the daemon asked all the same.
+fn status(path: &Path) -> Result<(), Failure> {
+    let (admin, token) = match Config::load(path) {
+        Ok(config) => (config.admin, config.admin_token),
+        Err(invalid) => match Config::load_admin(path) {
+            Ok(access) => {
+                eprintln!(
+                    "{invalid}\nnote: the file is not valid as it is; asking the daemon through its [admin] all the same\n"
+                );
+                access
+            }
+            Err(_) => return Err(Failure::Config(invalid)),
+        },
+    };
+    let Some(admin) = admin else {
         return Err(Failure::Usage(
             "hookgate status reads /status.json through [admin] addr, which this config does not set; add \
              [admin] with an addr (commented out in the example config) and restart the daemon"
                 .to_string(),
         ));
     };
-    let snapshot =
-        runtime()?.block_on(control::status(admin, config.admin_token.as_ref())).map_err(Failure::Runtime)?;
+    let snapshot = runtime()?.block_on(control::status(admin, token.as_ref())).map_err(Failure::Runtime)?;
     let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
     print!("{}", hookgate::status_summary(&snapshot, colour));
     let trouble = snapshot["trouble"].as_array().is_some_and(|t| !t.is_empty());

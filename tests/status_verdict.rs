@@ -183,3 +183,26 @@ upstream = "app"
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("verdict: healthy"), "{said}");
 }
+
+/// A reload of an invalid file failed: `hookgate status`, given that same
+/// file, still asks the daemon (through the file's `[admin]`) and says what
+/// needs attention, exit 1, after the file's own problems (found by the
+/// walkthrough of 2026-12-07: it printed the problems and stopped with 78).
+#[tokio::test(flavor = "multi_thread")]
+async fn status_asks_the_daemon_even_when_its_file_no_longer_loads() {
+    let app = Upstream::start("app").await;
+    let config = format!(
+        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n",
+        app.url()
+    );
+    let daemon = Daemon::start(&config);
+    daemon.rewrite_config(&config.replace("upstream = \"app\"", "upstream = \"backnd\""));
+    daemon.signal("HUP");
+    daemon.wait_for_log("reload failed", Duration::from_secs(10));
+    let dir = tempfile::tempdir().unwrap();
+    let out = hookgate_status(&daemon, dir.path());
+    let (said, warned) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stdout: {said}\nstderr: {warned}");
+    assert!(warned.contains("backnd") && warned.contains("asking the daemon"), "{warned}");
+    assert!(said.contains("reload failed"), "{said}");
+}

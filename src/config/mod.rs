@@ -267,6 +267,31 @@ impl Config {
         Config::parse(source, file, None)
     }
 
+    /// `[admin]`'s address and token alone, from a file that may be invalid
+    /// elsewhere: what `hookgate status` needs to ask the daemon, which
+    /// matters most when a reload of that file has just failed. `(None,
+    /// None)` without `[admin]`.
+    pub fn load_admin(path: &Path) -> Result<(Option<SocketAddr>, Option<crate::secret::Secret>), ConfigError> {
+        #[derive(serde::Deserialize)]
+        struct AdminOnly {
+            admin: Option<raw::RawAdmin>,
+        }
+        let file = path.display().to_string();
+        let fail = |message: String| ConfigError {
+            file: file.clone(),
+            problems: vec![Problem { line: None, path: String::new(), message }],
+        };
+        let source = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let raw: AdminOnly = toml::from_str(&source).map_err(|e| fail(e.message().to_string()))?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        let mut checker = validate::Checker::new(&source, base_dir);
+        let access = raw.admin.map_or((None, None), |admin| checker.admin(admin));
+        match checker.problems.is_empty() {
+            true => Ok(access),
+            false => Err(ConfigError { file, problems: checker.problems }),
+        }
+    }
+
     /// `systemd_sockets`: when serving, how many proxy sockets systemd passes
     /// (a config without listen addresses needs at least one); `None` otherwise.
     fn parse(source: &str, file: &str, systemd_sockets: Option<usize>) -> Result<Config, ConfigError> {

@@ -248,7 +248,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `[admin]`: loopback unless a token guards it.
-    fn admin(&mut self, raw: super::raw::RawAdmin) -> (Option<SocketAddr>, Option<crate::secret::Secret>) {
+    pub(super) fn admin(&mut self, raw: super::raw::RawAdmin) -> (Option<SocketAddr>, Option<crate::secret::Secret>) {
         let at = [Step::Key("admin".into())];
         let addr = raw.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901)));
         let token = raw.token_file.as_deref().and_then(|file| self.secret_file(&child(&at, "token_file"), file));
