@@ -223,11 +223,17 @@ async fn https_upstreams_are_verified_against_their_ca() {
     // Another CA: the upstream is not trusted → 502 and a log line that says why.
     let other = Pki::new();
     let wrong = format!("tls_ca_file = \"{}\"", other.path("ca.pem"));
-    let daemon = Daemon::start(&upstream(&format!("https://localhost:{port}"), &wrong));
+    let admin = "[admin]\naddr = \"127.0.0.1:0\"\n";
+    let daemon = Daemon::start(&format!("{admin}{}", upstream(&format!("https://localhost:{port}"), &wrong)));
     assert_eq!(common::get(daemon.addr, "h", "/untrusted").status, 502);
     let line = daemon.wait_for_log("cannot connect over TLS", Duration::from_secs(5));
     assert!(line.to_lowercase().contains("certificate") || line.contains("UnknownIssuer"), "{line}");
     assert!(backend.seen().iter().all(|s| s.target != "/untrusted"));
+    // The status page says why too (it said "the connection failed": the second walkthrough of 2026-12-07).
+    let status = common::get(daemon.admin.unwrap(), "localhost", "/status.json").body_text();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let why = status["upstreams"][0]["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(why.to_lowercase().contains("certificate") || why.contains("UnknownIssuer"), "{status:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -58,8 +58,8 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SpoolError {
     /// `max_bytes` would be passed: nothing more is kept (the answer is 503).
-    #[error("the spool is full: {used} of max_bytes {max} in use")]
-    Full { used: u64, max: u64 },
+    #[error("the spool is full: {used} of max_bytes {max} in use, and this request needs {size}")]
+    Full { used: u64, max: u64, size: u64 },
     /// The file could not be opened as a spool (corrupt, or not a spool).
     #[error("the spool file {path} cannot be used: {source}")]
     Unusable { path: PathBuf, source: Arc<rusqlite::Error> },
@@ -162,7 +162,7 @@ impl Spool {
         let max = self.max_bytes();
         if used > max {
             self.used.fetch_sub(size, Ordering::AcqRel);
-            return Err(SpoolError::Full { used: used - size, max });
+            return Err(SpoolError::Full { used: used - size, max, size });
         }
         let done = self.send(Op::Store(record, size));
         if done.is_err() {

@@ -58,7 +58,9 @@ async fn past_max_bytes_nothing_more_is_kept() {
     spool.store(record(0, 1000)).await.unwrap();
     spool.store(record(1, 1000)).await.unwrap();
     let refused = spool.store(record(2, 1000)).await;
-    assert!(matches!(refused, Err(SpoolError::Full { used, max }) if used == 2 * one && max == 2 * one + 10));
+    assert!(
+        matches!(refused, Err(SpoolError::Full { used, max, size }) if used == 2 * one && max == 2 * one + 10 && size == one)
+    );
     assert_eq!(spool.used_bytes(), 2 * one, "a refused request counts nothing");
     // A reload's higher limit holds the next request at once (the walkthrough of 2026-12-07 found it ignored).
     spool.set_max_bytes(3 * one + 10);

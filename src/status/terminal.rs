@@ -247,13 +247,17 @@ fn certificates(out: &mut String, s: &Value) {
         out.push('\n');
     }
     for c in s["certificates"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "certificate {}: {} days left", text(&c["file"]), c["days_left"]);
+        let days = c["days_left"].as_i64().unwrap_or_default();
+        let _ = writeln!(out, "certificate {}: {}", text(&c["file"]), crate::tls::expiry_phrase(days));
     }
     if let Some(acme) = acme {
         let names: Vec<&str> = acme["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
         let _ = write!(out, "acme ({}) for {}: {}", text(&acme["challenge"]), names.join(", "), text(&acme["state"]));
         if let Some(error) = acme["last_error"].as_str() {
             let _ = write!(out, "; last error: {error}");
+        }
+        if let (Some(next), Some(now)) = (acme["next_attempt"].as_u64(), s["now"].as_u64()) {
+            let _ = write!(out, "; next check in {}", age(next.saturating_sub(now)));
         }
         out.push('\n');
     }

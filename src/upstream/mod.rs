@@ -104,22 +104,22 @@ impl UpstreamClient {
 
     /// The answer to a failed request, with the metrics and the log told.
     fn failed(&self, failed: Failed) -> ProxyError {
-        let error = match failed {
+        let (error, why) = match failed {
             Failed::Hyper(e) => {
-                let kind = classify(&e);
-                tracing::debug!(upstream = %self.config.name, "request failed: {}", crate::error::chain(&e));
-                if self.config.tls.is_some() && kind == ProxyError::UpstreamUnreachable {
-                    // TLS failures (unknown CA, wrong name) are connect errors; say which.
-                    tracing::warn!(upstream = %self.config.name, "cannot connect over TLS: {}", crate::error::chain(&e));
-                }
-                kind
+                let why = crate::error::chain(&e);
+                tracing::debug!(upstream = %self.config.name, "request failed: {why}");
+                (classify(&e), why)
             }
-            Failed::Timeout => ProxyError::UpstreamTimeout,
+            Failed::Timeout => (ProxyError::UpstreamTimeout, String::new()),
         };
         match error {
-            // The TLS case is logged above; hyper's own connect errors say too little to log again.
+            // The reason goes to the status page as it is (an unknown CA, a refused connection).
             ProxyError::UpstreamUnreachable => {
-                let _ = self.metrics.connect_failed("the connection failed");
+                let news = self.metrics.connect_failed(&why);
+                if self.config.tls.is_some() && news {
+                    // TLS failures (unknown CA, wrong name) are connect errors; say which, once per news.
+                    tracing::warn!(upstream = %self.config.name, "cannot connect over TLS: {why}");
+                }
             }
             ProxyError::UpstreamTimeout => self.metrics.timed_out(self.config.response_timeout),
             _ => {}

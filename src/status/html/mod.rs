@@ -354,7 +354,7 @@ fn listeners(out: &mut String, s: &Snapshot) {
             let _ = write!(out, "; last error: <code>{}</code>", esc(error));
         }
         if let Some(next) = r.next_attempt {
-            let _ = write!(out, "; next check in {} s", next.saturating_sub(s.now));
+            let _ = write!(out, "; next check in {}", duration(next.saturating_sub(s.now)));
         }
         out.push_str("</p>\n");
     }
