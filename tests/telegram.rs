@@ -318,8 +318,15 @@ async fn the_monitor_diagnoses_each_known_failure_once_and_exports_metrics() {
     // One line per change of state, not one per interval: more failed rounds,
     // then every line the daemon wrote.
     api.wait_rounds(3);
+    // Telegram back: its answer is a change of state again, and is logged (the
+    // second walkthrough of 2026-12-07 found the recovery left unsaid).
+    *api.broken.lock().unwrap() = false;
+    let re_set = || daemon.logs().iter().filter(|l| l.contains("someone re-set it")).count() == 2;
+    assert!(eventually(Duration::from_secs(10), re_set), "{:#?}", daemon.logs());
     let logs = daemon.stop();
     assert_eq!(logs.iter().filter(|l| l.contains("longer than 60 s")).count(), 1, "{logs:#?}");
+    let unreadable = logs.iter().filter(|l| l.contains("cannot read the webhook state")).count();
+    assert_eq!(unreadable, 1, "the same reason is logged once: {logs:#?}");
     assert_no_secrets(&logs.join("\n"));
 }
 

@@ -118,6 +118,8 @@ struct Monitor {
     last: Option<Diagnosis>,
     /// Failed calls in a row.
     failures: u32,
+    /// Why the last call failed, as logged: a new reason is a change of state too.
+    last_error: Option<String>,
     repairer: Repairer,
 }
 
@@ -136,6 +138,7 @@ impl Monitor {
         match check(telegram, &self.repairer).await {
             Ok((api, info, diagnosis)) => {
                 self.failures = 0;
+                self.last_error = None;
                 metrics.telegram_webhook(
                     info.pending_update_count,
                     info.last_error_date,
@@ -156,9 +159,13 @@ impl Monitor {
             Err(error) => {
                 self.failures += 1;
                 metrics.telegram_monitor_error();
-                if self.failures == 1 {
-                    tracing::warn!("telegram monitor: cannot read the webhook state: {error}");
+                let why = error.to_string();
+                if self.last_error.as_deref() != Some(why.as_str()) {
+                    tracing::warn!("telegram monitor: cannot read the webhook state: {why}");
+                    self.last_error = Some(why);
                 }
+                // Whatever the next answer says, it is a change of state: it is logged.
+                self.last = None;
                 status.set_unreachable(&error);
                 FIRST_RETRY.saturating_mul(1 << self.failures.min(16)).min(interval)
             }
