@@ -163,6 +163,11 @@ pub fn warnings(config: &Config, file: &Path) -> Vec<String> {
         }
     }
     out.extend(telegram_https_warning(config));
+    if let Some(telegram) = &config.telegram
+        && let Err(why) = telegram.check_deliverable()
+    {
+        out.push(format!("[telegram] {why}: hookgate telegram set-webhook and the repair will refuse it"));
+    }
     out.extend(guards::trust_warnings(config));
     out.extend(signature::warnings(config, file));
     for file in &config.loose_secret_files {

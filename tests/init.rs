@@ -160,6 +160,17 @@ fn check_warns_that_a_plain_config_cannot_receive_telegrams_webhook() {
     std::fs::write(&path, fronted).unwrap();
     let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
     assert!(text(&check.stdout).contains("0 warnings"), "{}", text(&check.stdout));
+    // A [telegram] public_url on a port Telegram does not call is said by check too, not
+    // only by set-webhook later (the second walkthrough of 2026-12-07).
+    std::fs::write(dir.path().join("token"), "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw").unwrap();
+    let telegram = "[telegram]\nbot_token_file = \"token\"\npublic_url = \"https://www.example.com:18443\"\n\
+                    route = \"telegram-webhook\"\n";
+    let with_telegram = format!("{}\n{telegram}", std::fs::read_to_string(&path).unwrap());
+    std::fs::write(&path, with_telegram).unwrap();
+    let check = hookgate(&["check", "-c", path.to_str().unwrap()]);
+    let said = text(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "a warning, not an error: {said}");
+    assert!(said.contains("warning: [telegram] public_url port 18443 is not one Telegram delivers to"), "{said}");
 }
 
 /// A bad option is named as the option (it was reported at a line of a file

@@ -126,7 +126,7 @@ impl TelegramConfig {
 pub enum Unregistrable {
     #[error("public_url {0} must be https: Telegram only delivers webhooks over TLS")]
     NotHttps(String),
-    #[error("public_url port {0} is not one Telegram delivers to (443, 80, 88 or 8443)")]
+    #[error("public_url port {0} is not one Telegram delivers to (ports 443, 80, 88 or 8443)")]
     Port(u16),
     #[error("POST {target} would go to {got}, not to route {route:?}; check it with `hookgate route`")]
     Misrouted { target: String, got: String, route: String },
