@@ -10,7 +10,11 @@
 //!   `..;x`), encoded `/` `\` and NUL, raw `\`, malformed escapes, and bytes that
 //!   are not UTF-8 once decoded.
 //! - `;params` stay in the forwarded path but are cut from each segment for
-//!   matching, so `/admin;x` meets the rules for `/admin` (as a Java upstream would read it).
+//!   matching, so `/admin;x` meets the rules for `/admin` (as a Java upstream
+//!   would read it); a segment they leave empty merges as `//` does, so
+//!   `/;x/admin` meets them too.
+//! - Raw bytes outside ASCII are refused: a request target is ASCII (RFC 3986
+//!   §2, RFC 9112 §3.2), and percent-escapes are the one spelling rules match.
 //!
 //! No IO here; this is pure string work with table-driven tests.
 
@@ -35,6 +39,8 @@ pub enum TargetError {
     DotSegment,
     #[error("path is not UTF-8 once decoded")]
     InvalidUtf8,
+    #[error("raw non-ASCII byte in path (percent-encode it)")]
+    NotAscii,
 }
 
 /// A canonical path: what is forwarded, and the key routes are matched against.
@@ -81,6 +87,9 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
     if bytes.first() != Some(&b'/') {
         return Err(TargetError::NotOriginForm);
     }
+    if !raw.is_ascii() {
+        return Err(TargetError::NotAscii);
+    }
     // One pass: an escape, a backslash or a run of slashes means a rewrite.
     let mut prev = 0;
     let needs_rewrite = bytes.iter().any(|&b| {
@@ -112,9 +121,22 @@ pub fn canonicalize(raw: &str) -> Result<CanonicalPath<'_>, TargetError> {
     if is_dots(&path.as_bytes()[start..name_end.unwrap_or(path.len())]) {
         return Err(TargetError::DotSegment);
     }
-    let key = has_params
-        .then(|| path.split('/').map(|segment| segment.split(';').next().unwrap_or("")).collect::<Vec<_>>().join("/"));
+    let key = has_params.then(|| match_key_without_params(&path));
     Ok(CanonicalPath { path, key })
+}
+
+/// `path` with each segment's `;params` cut, and the slashes of a segment
+/// left empty merged as `//` is: `/;x/admin` is matched as `/admin`, not as
+/// `//admin`, which no prefix rule for `/admin` would meet.
+fn match_key_without_params(path: &str) -> String {
+    let mut key = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 && !key.ends_with('/') {
+            key.push('/');
+        }
+        key.push_str(segment.split(';').next().unwrap_or(""));
+    }
+    key
 }
 
 /// Decodes unreserved escapes, upper-cases the rest, merges slashes and checks UTF-8.
@@ -272,6 +294,9 @@ mod tests {
             ("a/b", NotOriginForm),
             ("*", NotOriginForm),
             ("", NotOriginForm),
+            // Found by a probe on 2026-12-07: a second spelling of `/caf%C3%A9` that rules did not meet.
+            ("/caf\u{e9}/x", NotAscii),
+            ("/\u{ff41}dmin", NotAscii),
         ];
         for (raw, want) in cases {
             assert_eq!(canonicalize(raw), Err(*want), "{raw}");
@@ -286,6 +311,19 @@ mod tests {
         let plain = canonicalize("/admin").unwrap();
         assert_eq!(plain.match_key(), "/admin");
         assert!(plain.is_unchanged());
+        // A segment its params leave empty merges as `//` does (found by a probe on
+        // 2026-12-07: `/;x/admin` was matched as `//admin` and passed a block on `/admin`).
+        let cases = [
+            ("/;x/admin", "/admin"),
+            ("/;/admin", "/admin"),
+            ("/;x;y/;/admin/q", "/admin/q"),
+            ("/admin/;x", "/admin/"),
+            ("/a;x/;y/b;z/", "/a/b/"),
+            ("/;x", "/"),
+        ];
+        for (raw, key) in cases {
+            assert_eq!(canonicalize(raw).unwrap().match_key(), key, "{raw}");
+        }
     }
 
     #[test]

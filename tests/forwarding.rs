@@ -202,7 +202,10 @@ async fn host_header_policy_is_per_upstream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn respond_rules_answer_locally_and_see_the_canonical_path() {
     let (frontend, _, daemon) = setup("").await;
-    for target in ["/admin", "/admin/users", "//admin", "/%61dmin", "/admin;jsessionid=1", "/admin/"] {
+    // `/;x/admin` and `/;/admin`: params that leave a segment empty (a probe of 2026-12-07 found them past the rule).
+    for target in
+        ["/admin", "/admin/users", "//admin", "/%61dmin", "/admin;jsessionid=1", "/admin/", "/;x/admin", "/;/admin"]
+    {
         let response = get(daemon.addr, "h", target);
         assert_eq!(response.status, 403, "{target}");
         assert_eq!(response.body_text(), "forbidden\n");
@@ -214,6 +217,10 @@ async fn respond_rules_answer_locally_and_see_the_canonical_path() {
         );
     }
     assert_eq!(get(daemon.addr, "h", "/administrator").status, 200);
+    // A raw non-ASCII byte is refused: percent-escapes are the one spelling rules match.
+    let raw_utf8 =
+        common::raw(daemon.addr, "GET /caf\u{e9}/admin HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".as_bytes());
+    assert_eq!(raw_utf8.status, 400, "{}", raw_utf8.head);
     assert_eq!(frontend.seen().len(), 1, "only /administrator may reach the frontend");
 }
 
