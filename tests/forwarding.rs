@@ -197,6 +197,14 @@ async fn host_header_policy_is_per_upstream() {
     for name in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via"] {
         assert_eq!(seen.headers.get_all(name).iter().count(), 1, "{name}");
     }
+    // Names with `_` are dropped, as nginx does: a PHP or Symfony upstream reads
+    // `X_Forwarded_For` as `X-Forwarded-For` (a probe of 2026-12-07 found them forwarded).
+    let underscored = b"GET /a HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 6.6.6.6\r\nTransfer_Encoding: chunked\r\nX-Kept: 1\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(daemon.addr, underscored).status, 200);
+    let seen = &frontend.seen()[2];
+    assert!(seen.headers.keys().all(|name| !name.as_str().contains('_')), "{:?}", seen.headers);
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-kept"], "1");
 }
 
 #[tokio::test(flavor = "multi_thread")]

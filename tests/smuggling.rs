@@ -264,12 +264,13 @@ async fn http2_requests_are_held_to_http2_field_rules() {
     assert_eq!(status(&[("content-length", "2"), ("content-length", "2")], "ab").await, 400);
     assert!(app.seen().is_empty(), "none of those was forwarded: {:?}", app.seen());
 
-    let cookies = [("cookie", "a=1"), ("cookie", "b=2"), ("expect", "100-continue")];
+    let cookies = [("cookie", "a=1"), ("cookie", "b=2"), ("expect", "100-continue"), ("x_forwarded_for", "6.6.6.6")];
     assert_eq!(status(&cookies, "body").await, 200);
     let seen = app.seen();
     assert_eq!(seen.len(), 1);
     let cookie: Vec<_> = seen[0].headers.get_all("cookie").iter().collect();
     assert_eq!(cookie, ["a=1; b=2"], "one Cookie line for the HTTP/1.1 upstream");
     assert!(!seen[0].headers.contains_key("expect"), "hookgate answers Expect itself");
+    assert!(!seen[0].headers.contains_key("x_forwarded_for"), "names with `_` are dropped, as over HTTP/1.1");
     assert_eq!(seen[0].body, "body");
 }

@@ -6,7 +6,7 @@
 
 use std::collections::hash_map::Entry;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use indexmap::IndexMap;
 
 use super::Step;
@@ -123,10 +123,7 @@ impl Checker<'_> {
 
     /// Reads the secret from its file. The value never enters an error message.
     fn secret_header(&mut self, at: &[Step], raw: super::raw::RawSecretHeader) -> Option<SecretHeader> {
-        let Ok(name) = HeaderName::from_bytes(raw.name.as_bytes()) else {
-            self.problem(&child(at, "name"), format!("invalid header name {:?}", raw.name));
-            return None;
-        };
+        let name = self.request_header_name(&child(at, "name"), &raw.name)?;
         let value = self.secret_file(&child(at, "value_file"), &raw.value_file)?;
         Some(SecretHeader { name, value, strip: raw.strip.unwrap_or(true) })
     }

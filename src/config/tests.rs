@@ -407,3 +407,18 @@ fn acme_in_a_cluster_needs_the_encryption_key() {
     assert!(got.contains("cluster.encryption_key_file: is required with [listen.tls.acme]"), "{got}");
     assert!(load(cluster).is_ok(), "without ACME, the key file is optional");
 }
+
+/// Request header names with `_` are dropped before any rule reads them, so
+/// a rule that names one could never match: refused, saying why.
+#[test]
+fn rules_cannot_name_request_headers_with_underscores() {
+    let routes = [
+        "headers = { X_Role = \"admin\" }\nrespond = { status = 403 }",
+        "upstream = \"backend\"\nsecret_header = { name = \"X_Secret\", value_file = \"/dev/null\" }",
+        "upstream = \"backend\"\ndedupe = { key = \"header:X_Id\" }",
+    ];
+    for route in routes {
+        let got = error(&format!("[[routes]]\nname = \"a\"\npath = \"/a\"\n{route}\n"));
+        assert!(got.contains("X_"), "{route}: {got}");
+    }
+}

@@ -78,6 +78,21 @@ impl<'a> Checker<'a> {
         self.base_dir
     }
 
+    /// A header name a rule reads from requests. One with `_` is refused:
+    /// hookgate drops such request headers (see `http1::head`), so the rule
+    /// could never see it.
+    pub(super) fn request_header_name(&mut self, at: &[Step], name: &str) -> Option<HeaderName> {
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            self.problem(at, format!("invalid header name {name:?}"));
+            return None;
+        };
+        if name.contains('_') {
+            self.problem(at, format!("{name:?}: requests' header names with `_` are dropped (as nginx does), so no rule sees one; use `-`"));
+            return None;
+        }
+        Some(header)
+    }
+
     pub(super) fn problem(&mut self, path: &[Step], message: impl std::fmt::Display) {
         self.problems.push(Problem {
             line: self.locator.line_of(path),
@@ -339,10 +354,7 @@ impl<'a> Checker<'a> {
         let mut out = Vec::new();
         for (name, value) in raw {
             let here = child(at, &name);
-            let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-                self.problem(&here, format!("invalid header name {name:?}"));
-                continue;
-            };
+            let Some(header) = self.request_header_name(&here, &name) else { continue };
             if value == "*" {
                 out.push((header, None));
             } else if let Ok(v) = HeaderValue::from_str(&value) {

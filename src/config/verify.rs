@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use http::HeaderName;
-
 use super::locate::Step;
 use super::raw::{RawVerify, duration_text};
 use super::validate::{Checker, child};
@@ -53,10 +51,7 @@ impl Checker<'_> {
             self.problem(at, "hmac_sha256 needs header, the header that carries the signature");
             return None;
         };
-        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-            self.problem(&child(at, "header"), format!("invalid header name {name:?}"));
-            return None;
-        };
+        let header = self.request_header_name(&child(at, "header"), name)?;
         let encoding = raw.encoding.unwrap_or(Encoding::Hex);
         Some(Scheme::HmacSha256 { header, encoding, prefix: raw.prefix.clone().unwrap_or_default() })
     }

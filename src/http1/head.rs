@@ -176,6 +176,12 @@ fn note_headers(fields: &[httparse::Header<'_>], buf: &[u8]) -> Result<Facts, He
     PARSED.with_borrow_mut(|parsed| {
         parsed.clear();
         for h in fields {
+            // Dropped, as nginx does by default: a CGI-style upstream (PHP's
+            // `$_SERVER`, Symfony's header bag) reads `X_Forwarded_For` as
+            // `X-Forwarded-For`, which hookgate sets and rules read.
+            if h.name.as_bytes().contains(&b'_') {
+                continue;
+            }
             let name =
                 HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
             facts.note(h.name.as_bytes(), h.value)?;

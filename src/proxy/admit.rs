@@ -3,7 +3,7 @@
 //! the field rules hyper leaves to its user).
 
 use http::Version;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 
 use crate::error::{BadRequest, ProxyError};
@@ -94,7 +94,8 @@ pub(super) fn check_framing(facts: &HeadFacts) -> Result<(), ProxyError> {
 ///   server cannot send a `100 Continue` (its client sends the body after a
 ///   wait of its own: curl's is 1 s);
 /// - more fields than `max_headers` (counted once the cookies are joined, as
-///   an HTTP/1.1 head would carry them) are refused with 431, as over HTTP/1.1.
+///   an HTTP/1.1 head would carry them) are refused with 431, as over HTTP/1.1;
+/// - fields whose names have `_` are dropped, as over HTTP/1.1.
 pub fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) -> Result<(), ProxyError> {
     let padded = |v: &HeaderValue| {
         let bytes = v.as_bytes();
@@ -114,7 +115,15 @@ pub fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) ->
         headers.insert(header::COOKIE, joined);
     }
     headers.remove(header::EXPECT);
-    match headers.len() > max_headers {
+    let fields = headers.len();
+    // Names with `_` are dropped, as over HTTP/1.1 (see `http1::head`).
+    if headers.keys().any(|name| name.as_str().contains('_')) {
+        let underscored: Vec<HeaderName> = headers.keys().filter(|n| n.as_str().contains('_')).cloned().collect();
+        for name in underscored {
+            headers.remove(name);
+        }
+    }
+    match fields > max_headers {
         true => Err(ProxyError::TooManyFields),
         false => Ok(()),
     }

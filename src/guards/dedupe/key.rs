@@ -215,10 +215,12 @@ impl FromStr for KeySource {
             "json" => pointer(rest).map(KeySource::Json),
             "form" => named("form").map(|name| KeySource::Form(name.to_string())),
             "query" => named("query").map(|name| KeySource::Query(name.to_string())),
-            "header" => named("header").and_then(|name| {
-                HeaderName::from_bytes(name.as_bytes())
+            // A name with `_` is refused: such request headers are dropped before any rule reads them.
+            "header" => named("header").and_then(|name| match name.contains('_') {
+                true => Err(KeySourceError::HeaderName(name.to_string())),
+                false => HeaderName::from_bytes(name.as_bytes())
                     .map(KeySource::Header)
-                    .map_err(|_| KeySourceError::HeaderName(name.to_string()))
+                    .map_err(|_| KeySourceError::HeaderName(name.to_string())),
             }),
             _ => Err(KeySourceError::Unknown(text.to_string())),
         }
