@@ -4,10 +4,13 @@
 //! next hop gets chunk framing that hookgate wrote itself, so a size line,
 //! extension or trailer that another parser could read differently never
 //! reaches it. Chunk extensions are checked and dropped; trailer fields are
-//! checked and kept, to be written after the last chunk. A size line longer
+//! checked and kept, to be written after the last chunk, less those that may
+//! not trail (`headers::may_trail`). A size line longer
 //! than `MAX_LINE`, more than `MAX_EXTENSIONS` of extensions in one body,
 //! trailers larger than the limit, a bare LF or CR, or a size that overflows
 //! are errors.
+
+use crate::proxy::headers;
 
 /// Longest chunk-size line (size plus extensions).
 const MAX_LINE: usize = 4096;
@@ -49,8 +52,11 @@ pub struct ChunkedDecoder {
     digits: usize,
     /// Extension bytes so far in this body.
     extensions: usize,
-    /// Trailer section as received (each line with its CRLF).
+    /// The trailer lines that may be passed on (each with its CRLF; see
+    /// `headers::may_trail`), as received.
     trailers: Vec<u8>,
+    /// Trailer bytes received, those dropped included.
+    trailer_bytes: usize,
     max_trailers: usize,
 }
 
@@ -63,6 +69,7 @@ impl ChunkedDecoder {
             digits: 0,
             extensions: 0,
             trailers: Vec::new(),
+            trailer_bytes: 0,
             max_trailers,
         }
     }
@@ -118,8 +125,11 @@ impl ChunkedDecoder {
             }
             State::Trailer if b == b'\r' => State::TrailerLf,
             State::TrailerLf if b == b'\n' => {
-                self.check_trailer_line()?;
-                self.trailers.extend_from_slice(b"\r\n");
+                if self.check_trailer_line()? {
+                    self.trailers.extend_from_slice(b"\r\n");
+                } else {
+                    self.trailers.truncate(self.trailers.len() - self.line);
+                }
                 self.line = 0;
                 State::TrailerStart
             }
@@ -162,7 +172,8 @@ impl ChunkedDecoder {
     }
 
     fn push_trailer(&mut self, b: u8) -> Result<(), ChunkError> {
-        if self.trailers.len() >= self.max_trailers {
+        self.trailer_bytes += 1;
+        if self.trailer_bytes > self.max_trailers {
             return Err(ChunkError("trailers too large"));
         }
         if b < 0x20 && b != b'\t' || b == 0x7f {
@@ -173,15 +184,18 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    /// A trailer line must be `name: value` with a token name.
-    fn check_trailer_line(&self) -> Result<(), ChunkError> {
+    /// A trailer line must be `name: value` with a token name. Returns
+    /// whether the field may be passed on: framing, routing and the fields
+    /// hookgate sets itself never are (RFC 9110 §6.5.1), so a trailer cannot
+    /// override them for an upstream that merges trailers into its headers.
+    fn check_trailer_line(&self) -> Result<bool, ChunkError> {
         let line = &self.trailers[self.trailers.len() - self.line..];
         let colon = line.iter().position(|&b| b == b':').ok_or(ChunkError("trailer without a colon"))?;
         let valid_name = colon > 0 && http::HeaderName::from_bytes(&line[..colon]).is_ok();
         if !valid_name {
             return Err(ChunkError("invalid trailer name"));
         }
-        Ok(())
+        Ok(headers::may_trail(&line[..colon]))
     }
 }
 
@@ -227,6 +241,12 @@ mod tests {
             (b"5\r\nhello\r\n0\r\n\r\n", b"hello", b""),
             (b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world", b""),
             (b"A\r\n0123456789\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n", b"0123456789", b"X-Sum: 1\r\nY: 2\r\n"),
+            // Fields that may not trail are dropped (a probe of 2026-12-07 found `Host` passed on).
+            (
+                b"1\r\na\r\n0\r\nHost: evil\r\nX-Sum: 1\r\nContent-Length: 50\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n",
+                b"a",
+                b"X-Sum: 1\r\n",
+            ),
             (b"5 ;ext\r\nhello\r\n0\r\n\r\n", b"hello", b""),
             (b"0\r\n\r\n", b"", b""),
         ];

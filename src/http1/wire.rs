@@ -10,7 +10,7 @@ use http::request::Parts;
 use super::chunked::write_size;
 use super::date;
 use super::head::{Framing, ResponseHead};
-use crate::proxy::headers::{self, write_field};
+use crate::proxy::headers::{self, may_trail, write_field};
 
 /// How the client connection goes on after a response.
 #[derive(Debug, Clone, Copy)]
@@ -217,13 +217,6 @@ pub fn frame(out: &mut Vec<u8>, data: &[u8], to: Framing, done: bool, trailers: 
         out.extend_from_slice(b"\r\n");
     }
     range
-}
-
-/// Whether a field may travel in a trailer: framing and routing fields never
-/// do (RFC 9110 §6.5.1), nor hop-by-hop ones.
-pub fn may_trail(name: &[u8]) -> bool {
-    let forbidden = [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::HOST, header::TRAILER];
-    !forbidden.iter().any(|f| name.eq_ignore_ascii_case(f.as_str().as_bytes())) && !headers::is_hop_by_hop(name)
 }
 
 /// Trailer fields as lines for the last chunk, less those that may not trail.

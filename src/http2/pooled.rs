@@ -37,7 +37,7 @@ use crate::http1::upstream_side::{
 use crate::http1::wire;
 use crate::hyper_glue::{BodyError, RequestBody};
 use crate::proxy::State;
-use crate::proxy::headers::Added;
+use crate::proxy::headers::{self, Added};
 use crate::upstream::pool::{self, UpstreamConn};
 
 /// Room to read a response body into, when less than a page is left.
@@ -341,6 +341,6 @@ impl Body for PooledBody {
 /// A chunked body's trailer lines as a map, less the fields that may not trail.
 fn trailer_map(lines: &[u8]) -> Option<HeaderMap> {
     let map: HeaderMap =
-        wire::trailer_fields(lines).filter(|(name, _)| wire::may_trail(name.as_str().as_bytes())).collect();
+        wire::trailer_fields(lines).filter(|(name, _)| headers::may_trail(name.as_str().as_bytes())).collect();
     (!map.is_empty()).then_some(map)
 }

@@ -134,6 +134,32 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     true
 }
 
+/// Whether a field may travel in a trailer (RFC 9110 §6.5.1): not framing,
+/// routing or authentication, nor a hop-by-hop field, nor one hookgate sets
+/// itself (`X-Forwarded-*`, `Forwarded`, `Via`), nor a name with `_` (dropped
+/// from request heads too): an upstream that merges trailers into its
+/// headers would otherwise take them for the head's.
+pub fn may_trail(name: &[u8]) -> bool {
+    const FORBIDDEN: [&str; 15] = [
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "trailer",
+        "authorization",
+        "cookie",
+        "expect",
+        "max-forwards",
+        "content-encoding",
+        "content-type",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "via",
+    ];
+    !FORBIDDEN.iter().any(|f| name.eq_ignore_ascii_case(f.as_bytes())) && !name.contains(&b'_') && !is_hop_by_hop(name)
+}
+
 /// One header line as HTTP/1.1 spells it.
 pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
