@@ -234,6 +234,22 @@ async fn transfer_codings_other_than_chunked_in_a_response_are_refused() {
     }
 }
 
+/// An upstream's 204 with a `Content-Length` reaches the client without it
+/// (RFC 9110 §8.6: a server MUST NOT send one in a 204; found by a probe of
+/// 2026-12-07), and the upstream connection, which may hold a body it
+/// declared, is not reused for the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstreams_204_loses_its_content_length() {
+    let upstream = RawUpstream::start(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", None).await;
+    let daemon = Daemon::start(&upstream.config(None));
+    for _ in 0..2 {
+        let response = common::get(daemon.addr, "h", "/empty");
+        assert_eq!(response.status, 204, "{}", response.head);
+        assert_eq!(response.header("content-length"), None, "{}", response.head);
+    }
+    assert_eq!(upstream.request_lines().len(), 2, "each request reached the upstream");
+}
+
 /// Issue 27 §4: an HTTP/2 request is held to HTTP/2's field rules before it is
 /// matched: padded values are malformed (an HTTP/1.1 upstream would trim them
 /// past a route matching the trimmed value), `content-length` twice is

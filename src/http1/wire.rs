@@ -130,7 +130,8 @@ pub fn write_response_head(
 
 /// Which of an upstream response's header lines go on to the client: not
 /// hop-by-hop ones (RFC 9110 §7.6.1), nor those its `Connection` names, nor
-/// its `Content-Length` when hookgate frames the body otherwise.
+/// its `Content-Length` when hookgate frames the body otherwise or the
+/// status is 204.
 pub struct EndToEnd<'a> {
     named: Vec<&'a [u8]>,
     drop_length: bool,
@@ -151,7 +152,8 @@ impl<'a> EndToEnd<'a> {
         } else {
             Vec::new()
         };
-        EndToEnd { named, drop_length }
+        // A 204 never has a Content-Length (RFC 9110 §8.6), whatever the upstream sent.
+        EndToEnd { named, drop_length: drop_length || head.status == 204 }
     }
 
     /// Whether the header `name` goes on.
