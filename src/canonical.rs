@@ -201,11 +201,6 @@ static REG_NAME: [bool; 256] = {
     table
 };
 
-/// What an IPv6 address (or IPvFuture, or a zone ID) in brackets is made of.
-fn is_ip_literal_byte(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b':' | b'%')
-}
-
 /// Normalises a `Host` value (or absolute-form authority) for matching:
 /// lower case, no port, no trailing dot. `None` when it is not a valid host
 /// (RFC 9110 §7.2, RFC 3986 §3.2.2): a registered name or IPv4 address, or an
@@ -215,9 +210,9 @@ pub fn normalize_host(value: &str) -> Option<Cow<'_, str>> {
     let bytes = value.as_bytes();
     let host_len = if bytes.first() == Some(&b'[') {
         let close = bytes.iter().position(|&b| b == b']')?;
-        let literal = &bytes[1..close];
-        let valid = !literal.is_empty() && literal.iter().all(|&b| is_ip_literal_byte(b));
-        valid.then_some(close + 1)?
+        // An IPv6 address: no IPvFuture or zone ID, which no client sends in a Host.
+        let literal = std::str::from_utf8(&bytes[1..close]).ok()?;
+        literal.parse::<std::net::Ipv6Addr>().is_ok().then_some(close + 1)?
     } else {
         // The name runs to its first byte that cannot be in one; only a port may follow.
         let len = bytes.iter().position(|&b| !REG_NAME[usize::from(b)]).unwrap_or(bytes.len());
@@ -349,6 +344,13 @@ mod tests {
             ("a?b", None),
             ("a%2eb", None),
             ("xn--bcher-kva.example", Some("xn--bcher-kva.example")),
+            // Not IPv6 addresses (a probe of 2026-12-07 found them accepted).
+            ("[evil.example]", None),
+            ("[%2e%2e]", None),
+            ("[a]:80", None),
+            ("[v1.x]", None),
+            ("[fe80::1%25eth0]", None),
+            ("[2001:DB8::1]:443", Some("[2001:db8::1]")),
         ];
         for (raw, want) in cases {
             assert_eq!(normalize_host(raw).as_deref(), *want, "{raw:?}");

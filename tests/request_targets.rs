@@ -53,6 +53,11 @@ async fn absolute_form_targets_route_by_their_authority() {
         ("GET http://api.example.com/v HTTP/1.1\r\n", 400),
         ("GET http://api.example.com/v HTTP/1.0\r\nHost: a\r\nHost: b\r\n", 400),
         ("GET http://api.example.com/v HTTP/1.0\r\n", 200),
+        // A Host field the authority overrides must still be a valid one (found by a probe of 2026-12-07).
+        ("GET http://api.example.com/v HTTP/1.1\r\nHost: u@evil\r\n", 400),
+        ("GET /v HTTP/1.1\r\nHost: [evil.example]\r\n", 400),
+        // No fragment in a request target (RFC 9112 §3.2): it was dropped without a word.
+        ("GET /x#/../admin HTTP/1.1\r\nHost: h\r\n", 400),
     ] {
         let response = raw(daemon.addr, format!("{request}Connection: close\r\n\r\n").as_bytes());
         assert_eq!(response.status, status, "{request:?}: {}", response.head);

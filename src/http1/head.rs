@@ -142,6 +142,10 @@ pub fn parse_request(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Re
     if target.len() > limits.max_uri_bytes {
         return Err(HeadError::UriTooLong);
     }
+    // A request target has no fragment (RFC 9112 §3.2); the URI parser would drop it without a word.
+    if memchr::memchr(b'#', target.as_bytes()).is_some() {
+        return Err(HeadError::Malformed("fragment in request target"));
+    }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method"))?;
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };

@@ -59,6 +59,12 @@ pub fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue
         return Err(ProxyError::BadRequest(BadRequest::MissingHost));
     }
     if let Some(authority) = req.uri.authority() {
+        // The target's authority wins, but a Host field still has to be a valid one (RFC 9112 §3.2).
+        if let Some(host) = &facts.host
+            && host.to_str().ok().and_then(crate::canonical::normalize_host).is_none()
+        {
+            return Err(ProxyError::BadRequest(BadRequest::InvalidHost));
+        }
         if !matches!(req.uri.scheme_str(), Some("http" | "https")) {
             return Err(ProxyError::BadRequest(BadRequest::ForeignTarget));
         }
