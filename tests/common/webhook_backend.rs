@@ -33,7 +33,16 @@ impl WebhookBackend {
     /// On a port below the ephemeral range (`free_port`): while it is
     /// stopped, no other test's server or connection can take its port.
     pub async fn start(access_token: &str) -> WebhookBackend {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", super::free_port())).await.unwrap();
+        // `free_port` saw the port free, but another process may take it before this bind (CI saw
+        // AddrInUse once): a few ports are tried.
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", super::free_port())).await {
+                Ok(listener) => break listener,
+                Err(_) if tries < 5 => tries += 1,
+                Err(e) => panic!("no port for the webhook backend: {e}"),
+            }
+        };
         let backend = WebhookBackend {
             addr: listener.local_addr().unwrap(),
             access_token: access_token.to_string(),
