@@ -66,6 +66,10 @@ fn reference(data: &[u8]) -> Verdict {
     if http::Method::from_bytes(req.method.unwrap_or("").as_bytes()).is_err() || target.parse::<http::Uri>().is_err() {
         return Verdict::Reject;
     }
+    // RFC 9112 §3.2: a request target has no fragment.
+    if target.contains('#') {
+        return Verdict::Reject;
+    }
     let (mut te, mut cl) = (Vec::new(), Vec::new());
     for h in req.headers.iter() {
         if http::HeaderName::from_bytes(h.name.as_bytes()).is_err() || http::HeaderValue::from_bytes(h.value).is_err() {
