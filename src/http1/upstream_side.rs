@@ -127,9 +127,7 @@ pub async fn early_answer(stream: &ReadHalf<'_>, buf: &mut BytesMut) {
                 Ok(None) if buf.len() < STATUS_LINE_START => break,
                 Ok(None) if buf.starts_with(b"HTTP/1.1 1") || buf.starts_with(b"HTTP/1.0 1") => break,
                 // A final head, the start of one, or a head that is not valid (`read_response_head` says why).
-                Ok(_) | Err(_) => {
-                    return;
-                }
+                Ok(_) | Err(_) => return,
             }
         }
     }
