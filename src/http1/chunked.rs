@@ -147,7 +147,8 @@ impl ChunkedDecoder {
         match (self.state, b) {
             (State::Size, _) if b.is_ascii_hexdigit() => {
                 self.digits += 1;
-                if self.digits > 15 {
+                // At most 15 significant digits (under 2^60); leading zeros are allowed (RFC 9112 §7.1).
+                if self.size >= 1 << 56 {
                     return Err(ChunkError("chunk size too large"));
                 }
                 self.size = self.size * 16 + u64::from((b as char).to_digit(16).unwrap_or(0));
@@ -249,6 +250,8 @@ mod tests {
             ),
             (b"5 ;ext\r\nhello\r\n0\r\n\r\n", b"hello", b""),
             (b"0\r\n\r\n", b"", b""),
+            // Leading zeros do not count against the 15 digits a size may have.
+            (b"00000000000000000005\r\nhello\r\n0000000000000000000\r\n\r\n", b"hello", b""),
         ];
         for (input, body, trailers) in cases {
             for split in [1, 2, 3, 7, 1000] {
@@ -275,6 +278,7 @@ mod tests {
             b"5\r\nhello\n0\r\n\r\n",
             b"5\r\nhelloXX0\r\n\r\n",
             b"1000000000000000\r\n",
+            b"0001000000000000000\r\n",
             b"5;\x01\r\n",
             b"0\r\nNoColon\r\n\r\n",
             b"0\r\n: empty name\r\n\r\n",
