@@ -82,6 +82,9 @@ pub enum BadRequest {
     RepeatedHost,
     #[error("invalid Host")]
     InvalidHost,
+    /// An HTTP/2 request whose `host` names another host than its `:authority` (RFC 9113 §8.3.1).
+    #[error("Host differs from :authority")]
+    HostNotAuthority,
     /// An authority-form target (`CONNECT host:port`) or an absolute one
     /// whose scheme is not http(s).
     #[error("CONNECT or a non-HTTP absolute target (hookgate is no forward proxy)")]

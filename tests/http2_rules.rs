@@ -2,7 +2,8 @@
 //! (issue 32's list): `Via` names the protocol the request came in,
 //! (`forwarding` checks HTTP/1.0's), `max_headers` refuses a head with too many fields, and `Expect` stops at
 //! hookgate, an upstream's hop-by-hop headers stop here, each checked on both
-//! front ends of the same TLS listener; and
+//! front ends of the same TLS listener; a `host` other than `:authority` is
+//! refused; and
 //! the upstream pool's `max_idle`, `idle_timeout` and retry for HTTP/2 clients.
 
 use crate::common;
@@ -98,6 +99,23 @@ async fn expect_stops_at_hookgate_over_either_protocol() {
         assert!(!s.headers.contains_key("expect"), "Expect reached the upstream over {:?}", s.headers.get("via"));
         assert_eq!(s.body, &br#"{"update_id":1}"#[..]);
     }
+}
+
+/// RFC 9113 §8.3.1: a `host` naming another host than `:authority` is
+/// malformed; the same name in another case, or with its default port, is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_host_that_differs_from_the_authority_is_refused() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    for (host, status) in [("b.test", 400), ("evil.example", 400), ("A.Test", 200), ("a.test:443", 200)] {
+        let mut front = Front::connect(&pki, daemon.addr, true).await;
+        let (got, body) = front.send(webhook(Request::post(WEBHOOK).header("host", host))).await;
+        assert_eq!(got, status, "host {host}: {body:?}");
+    }
+    let seen = app.seen();
+    assert_eq!(seen.len(), 2, "only the matching heads were forwarded");
+    assert!(seen.iter().all(|s| s.headers["host"] == "a.test"), "the upstream is told :authority");
 }
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

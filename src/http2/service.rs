@@ -127,7 +127,7 @@ async fn forward(
     ctx: &mut RequestContext,
 ) -> Result<Answer, ProxyError> {
     let (mut parts, incoming) = req.into_parts();
-    proxy::hold_to_http2_field_rules(&mut parts.headers, state.config.limits.max_headers)?;
+    proxy::hold_to_http2_field_rules(&mut parts, state.config.limits.max_headers)?;
     let facts = proxy::HeadFacts::from_map(&parts.headers, parts.version);
     let forward = match plan(state, conn, (&mut parts, &facts), ctx)? {
         Plan::Local(local) => return Ok(Answer::Local(local)),

@@ -101,8 +101,21 @@ pub(super) fn check_framing(facts: &HeadFacts) -> Result<(), ProxyError> {
 ///   wait of its own: curl's is 1 s);
 /// - more fields than `max_headers` (counted once the cookies are joined, as
 ///   an HTTP/1.1 head would carry them) are refused with 431, as over HTTP/1.1;
-/// - fields whose names have `_` are dropped, as over HTTP/1.1.
-pub fn hold_to_http2_field_rules(headers: &mut HeaderMap, max_headers: usize) -> Result<(), ProxyError> {
+/// - fields whose names have `_` are dropped, as over HTTP/1.1;
+/// - a `host` field naming another host than `:authority` is refused (RFC
+///   9113 §8.3.1), so nothing downstream can route or log by the one while
+///   the upstream is told the other. Only the names are compared (routes match
+///   on names; the upstream gets `:authority` whole).
+pub fn hold_to_http2_field_rules(parts: &mut Parts, max_headers: usize) -> Result<(), ProxyError> {
+    if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(header::HOST)) {
+        let named = |text: &str| crate::canonical::normalize_host(text).map(|name| name.into_owned());
+        let host_name = host.to_str().ok().and_then(named);
+        // A host that is no valid host at all is refused by `request_host` (400 invalid Host).
+        if host_name.is_some() && host_name != named(authority.as_str()) {
+            return Err(ProxyError::BadRequest(BadRequest::HostNotAuthority));
+        }
+    }
+    let headers = &mut parts.headers;
     let padded = |v: &HeaderValue| {
         let bytes = v.as_bytes();
         [bytes.first(), bytes.last()].into_iter().flatten().any(|b| matches!(b, b' ' | b'\t'))
