@@ -7,6 +7,7 @@
 
 mod clock;
 pub mod timer;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::metrics::Metrics;
 
 pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired};
+pub use watch::Watch;
 
 /// How long a cut connection may take to write the `503` of a request still
 /// waiting for its upstream (HTTP/1.1) or of its streams (HTTP/2) before it is dropped.

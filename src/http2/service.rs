@@ -3,6 +3,7 @@
 //! forwards it (`upstream`) and streams the answer back in a `ResponseBody`.
 
 use std::convert::Infallible;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use super::gate::{self, Gated};
 use super::response_body::{ReadAhead, ResponseBody};
 use super::upstream::UpstreamBody;
 use crate::access::{Delivery, LineText, RequestContext};
-use crate::connection::{AbortReason, ActiveRequest, ConnContext};
+use crate::connection::{AbortReason, ActiveRequest, ConnContext, Watch};
 use crate::error::ProxyError;
 use crate::hyper_glue::RequestBody;
 use crate::proxy::{self, Plan, State, error_response, plan};
@@ -28,7 +29,7 @@ pub async fn handle(
     state: Arc<State>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
-    cut: CancellationToken,
+    cut: Arc<CancellationToken>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = crate::poll_clock::now().into_std();
     let active = conn.clock.request_started();
@@ -36,10 +37,14 @@ pub async fn handle(
     let mut ctx = RequestContext::new(&state.config.listen.trusted_proxies, &conn, req.method(), req.headers(), path);
     ctx.set_proto(req.version());
     let mut pending = Unanswered { ctx: &mut ctx, conn: &conn, start, state: &state, armed: true };
-    let outcome = tokio::select! {
-        biased;
-        outcome = forward(&state, &conn, req, pending.ctx) => outcome,
-        () = cut.cancelled() => Err(ProxyError::ShuttingDown),
+    let outcome = {
+        let wait = pin!(cut.cancelled());
+        let mut cut = Watch::new(&cut, wait);
+        tokio::select! {
+            biased;
+            outcome = forward(&state, &conn, req, pending.ctx) => outcome,
+            () = &mut cut => Err(ProxyError::ShuttingDown),
+        }
     };
     pending.armed = false;
     drop(pending);
