@@ -91,6 +91,11 @@ pub enum BadRequest {
     ForeignTarget,
     #[error("Transfer-Encoding other than chunked")]
     TransferEncoding,
+    /// A method with a lower-case letter (`post`): refused, as nginx does,
+    /// because PHP frameworks upper-case it and would take `post` for the
+    /// `POST` a route's `methods` and guards are written for.
+    #[error("method not in upper case")]
+    MethodCase,
     #[error("both Content-Length and Transfer-Encoding")]
     ContentLengthWithTransferEncoding,
     /// HTTP/2's preface on a plain listener (prior knowledge): HTTP/2 needs TLS.
@@ -212,6 +217,7 @@ mod tests {
             (ProxyError::BadRequest(BadRequest::Target(TargetError::DotSegment)), 400),
             (ProxyError::BadRequest(BadRequest::MaxForwards), 400),
             (ProxyError::BadRequest(BadRequest::ForeignTarget), 400),
+            (ProxyError::BadRequest(BadRequest::MethodCase), 400),
             (ProxyError::BodyTimeout, 408),
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::UriTooLong, 414),

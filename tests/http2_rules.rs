@@ -2,8 +2,8 @@
 //! (issue 32's list): `Via` names the protocol the request came in,
 //! (`forwarding` checks HTTP/1.0's), `max_headers` refuses a head with too many fields, and `Expect` stops at
 //! hookgate, an upstream's hop-by-hop headers stop here, each checked on both
-//! front ends of the same TLS listener; a `host` other than `:authority` is
-//! refused; and
+//! front ends of the same TLS listener; a lower-case method is refused, and
+//! over HTTP/2 a `host` other than `:authority`; and
 //! the upstream pool's `max_idle`, `idle_timeout` and retry for HTTP/2 clients.
 
 use crate::common;
@@ -99,6 +99,26 @@ async fn expect_stops_at_hookgate_over_either_protocol() {
         assert!(!s.headers.contains_key("expect"), "Expect reached the upstream over {:?}", s.headers.get("via"));
         assert_eq!(s.body, &br#"{"update_id":1}"#[..]);
     }
+}
+
+/// A method with a lower-case letter is refused before routing, as nginx
+/// does: PHP frameworks upper-case it, so `post` would reach the webhook's
+/// handler past the `methods = ["POST"]` route and its guards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_in_lower_case_is_refused_over_either_protocol() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    for http2 in [false, true] {
+        for (method, status) in [("post", 400), ("Post", 400), ("POST", 200)] {
+            let mut front = Front::connect(&pki, daemon.addr, http2).await;
+            let request = Request::builder().method(method).uri(WEBHOOK).header("host", "a.test");
+            let (got, body) = front.send(webhook(request)).await;
+            assert_eq!(got, status, "http2 {http2}, {method}: {body:?}");
+        }
+    }
+    assert_eq!(app.seen().len(), 2, "only the upper-case POSTs were forwarded");
+    assert!(daemon.logs().iter().any(|l| l.contains("method not in upper case")), "{:#?}", daemon.logs());
 }
 
 /// RFC 9113 §8.3.1: a `host` naming another host than `:authority` is

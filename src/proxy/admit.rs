@@ -79,6 +79,15 @@ pub fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue
     }
 }
 
+/// Refuses a method with a lower-case letter (see `BadRequest::MethodCase`).
+#[inline]
+pub(super) fn check_method(method: &http::Method) -> Result<(), ProxyError> {
+    match method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+        true => Err(ProxyError::BadRequest(BadRequest::MethodCase)),
+        false => Ok(()),
+    }
+}
+
 /// Refuses any `Transfer-Encoding` other than a single `chunked`: codings
 /// hookgate does not decode would make the body's end ambiguous.
 pub(super) fn check_framing(facts: &HeadFacts) -> Result<(), ProxyError> {

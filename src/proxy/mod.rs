@@ -34,8 +34,8 @@ use crate::guards::SecretHeader;
 use crate::guards::dedupe::{Answer, Dedupe, Key, KeySource};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::verify::Verifier;
-use admit::check_framing;
 pub use admit::{HeadFacts, hold_to_http2_field_rules, request_host};
+use admit::{check_framing, check_method};
 use rewrite::{Target, https_redirect, rewrite};
 
 /// `Retry-After` (seconds) when a `store` route could not keep a request.
@@ -222,6 +222,7 @@ fn admit_head(state: &State, parts: &Parts, facts: &HeadFacts) -> Result<Option<
     if target_len > state.config.limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong);
     }
+    check_method(&parts.method)?;
     request_host(parts, facts)
 }
 
