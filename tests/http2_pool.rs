@@ -2,7 +2,8 @@
 //! (issue 32): many streams of one connection sharing pooled connections, a
 //! stream reset mid-body closing its upstream connection, a large upload
 //! under HTTP/2 flow control, an upstream's `Keep-Alive: timeout=N`, guards,
-//! and a graceful shutdown with streams in flight.
+//! a client resetting served streams sent away, and a graceful shutdown with
+//! streams in flight.
 
 use crate::common;
 
@@ -134,6 +135,39 @@ async fn guards_hold_over_http2() {
     assert_eq!(statuses, [200, 200]);
     assert_eq!(fetch(&send, get("/limited")).await.0, 429);
     assert_eq!(app.seen().len(), 2, "only the two within the burst reached the upstream");
+}
+
+/// Rapid reset of served streams (CVE-2023-44487 with each stream sent
+/// upstream before its reset, found by a hostile-client probe): batches of
+/// 20 streams, each reset once the upstream has it. Past 100 such resets the
+/// connection is sent away with GOAWAY, and the log says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_resetting_served_streams_is_sent_away() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&tls_config(&pki, &app, ""));
+    let send = h2(&pki, daemon.addr).await;
+    for round in 0..6 {
+        let batch = (0..20).map(|i| send.clone().send_request(get(&format!("/slow?ms=30000&r={round}&i={i}"))));
+        let batch = futures_util::future::join_all(batch);
+        let served = (round + 1) * 20;
+        let upstream_has_them = async {
+            while app.seen().len() < served {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            answers = batch => panic!("round {round}: answered before the upstream had them: {answers:?}"),
+            // Dropping the batch resets its 20 streams.
+            () = upstream_has_them => {}
+            () = tokio::time::sleep(Duration::from_secs(10)) => panic!("round {round}: the upstream saw {}", app.seen().len()),
+        }
+    }
+    let line = daemon.wait_for_log("HTTP/2 streams before their answers", Duration::from_secs(5));
+    assert!(line.contains("more than 100") && line.contains("GOAWAY"), "{line}");
+    // A graceful GOAWAY: streams the client opens before it arrives may still be answered, then the connection closes.
+    assert!(common::eventually(Duration::from_secs(5), || send.is_closed()), "the connection stayed open");
+    assert!(send.clone().send_request(get("/after")).await.is_err());
 }
 
 /// SIGTERM with four streams waiting on a slow upstream: each is answered

@@ -44,6 +44,8 @@ pub struct ConnClock {
     write_blocked: AtomicU64,
     /// Why the connection was cut, for responses still being written then.
     abort: AtomicU8,
+    /// HTTP/2 streams the client reset while hookgate was answering them.
+    client_resets: AtomicU32,
 }
 
 /// Why a response did not reach the client whole.
@@ -102,7 +104,18 @@ impl ConnClock {
             idle_since: AtomicU64::new(0),
             write_blocked: AtomicU64::new(NOT_SET),
             abort: AtomicU8::new(0),
+            client_resets: AtomicU32::new(0),
         }
+    }
+
+    /// The client reset an HTTP/2 stream before its answer; returns how many it has reset so.
+    pub fn note_client_reset(&self) -> u32 {
+        self.client_resets.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// How many HTTP/2 streams the client reset before their answers.
+    pub fn client_resets(&self) -> u32 {
+        self.client_resets.load(Ordering::Relaxed)
     }
 
     /// Records why the connection is being cut; the first reason sticks.

@@ -83,6 +83,10 @@ impl Drop for Unanswered<'_> {
             return;
         }
         let shutdown = self.conn.clock.abort_reason() == Some(AbortReason::Shutdown);
+        if !shutdown {
+            // Counted against the connection's reset limit (`server::conn`'s `drive`).
+            self.conn.clock.note_client_reset();
+        }
         let status = if shutdown { StatusCode::SERVICE_UNAVAILABLE } else { crate::access::client_closed_status() };
         let active = self.conn.clock.request_started();
         deliver(self.ctx.clone(), status, self.start, active, self.state).client_left();

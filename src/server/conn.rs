@@ -200,6 +200,24 @@ async fn serve_tls(
     Box::pin(drive(builder.serve_connection(io, service), &clock, &limits, stop, peer)).await;
 }
 
+/// How many streams an HTTP/2 client may reset after hookgate began to
+/// answer them (sent them upstream) before its connection is closed with
+/// GOAWAY. hyper caps resets of streams not yet served (20); a stream reset
+/// while its upstream works costs an upstream request and the upstream
+/// connection, so without a cap of its own one connection could make
+/// thousands a second (rapid reset, CVE-2023-44487). A browser resets a few
+/// streams when a page is left mid-load; a closed connection costs it one
+/// reconnect.
+const SERVED_RESET_LIMIT: u32 = 100;
+
+/// Ready once the client has reset more streams than `SERVED_RESET_LIMIT`.
+fn over_reset_limit(clock: &ConnClock) -> std::task::Poll<()> {
+    match clock.client_resets() > SERVED_RESET_LIMIT {
+        true => std::task::Poll::Ready(()),
+        false => std::task::Poll::Pending,
+    }
+}
+
 /// A hyper connection that can be asked to finish gracefully.
 trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn start_shutdown(self: Pin<&mut Self>);
@@ -244,6 +262,12 @@ async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &
                 return;
             }
             () = &mut drain, if !draining => {
+                draining = true;
+                conn.as_mut().start_shutdown();
+            }
+            // Looked at on every wake-up (the resets arrive as frames, which wake this task).
+            () = std::future::poll_fn(|_| over_reset_limit(clock)), if !draining => {
+                tracing::warn!(client = %peer, "client reset more than {SERVED_RESET_LIMIT} HTTP/2 streams before their answers; closing the connection (GOAWAY)");
                 draining = true;
                 conn.as_mut().start_shutdown();
             }
