@@ -157,7 +157,8 @@ async fn run(depot: Arc<Depot>, states: StateHandle, stop: CancellationToken) {
         for ready in ready {
             in_flight.spawn(attempt(depot.clone(), states.load(), ready));
         }
-        let wake_at = next.map_or(Instant::now() + Duration::from_secs(3600), |at| at);
+        let forget_at = depot.forget_delivered().await;
+        let wake_at = next.into_iter().chain(forget_at).min().unwrap_or(Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             () = depot.woken() => {}
             () = tokio::time::sleep_until(wake_at.into()) => {}
@@ -170,6 +171,11 @@ async fn run(depot: Arc<Depot>, states: StateHandle, stop: CancellationToken) {
     if tokio::time::timeout(grace, finished).await.is_err() {
         tracing::warn!("spool: deliveries still in flight at shutdown_grace; they stay kept for the next start");
         in_flight.abort_all();
+    }
+    if depot.forget_delivered().await.is_some() {
+        tracing::error!(
+            "spool: delivered requests are still in the file at shutdown; the next start delivers them again"
+        );
     }
 }
 

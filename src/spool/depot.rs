@@ -20,11 +20,18 @@ use super::queue::{Arrival, Depth, Queues, Ready, Rules, SlotKey};
 use super::stats::{RouteReport, RouteStats};
 use super::{Pending, Record, Spool, SpoolError, SpoolSettings, StoreMode, StoreOrder, StoreSpec, chat, read};
 
+/// How often the deletion of a delivered request is tried again after it failed.
+pub const FORGET_AGAIN: Duration = Duration::from_secs(10);
+
 pub struct Depot {
     spool: Spool,
     queues: Mutex<Queues>,
     stats: Mutex<HashMap<String, RouteStats>>,
     wake: Notify,
+    /// Delivered requests the spool could not delete yet (a full disk): the
+    /// deliverer tries again (`forget_delivered`), since a restart would
+    /// deliver what is still in the file once more.
+    unforgotten: Mutex<Vec<i64>>,
 }
 
 /// What `Depot::drop_request` did.
@@ -63,7 +70,8 @@ impl Depot {
         if !pending.is_empty() {
             tracing::info!(waiting = pending.len(), "spool: requests kept before the restart will be delivered");
         }
-        Ok(Arc::new(Depot { spool, queues: Mutex::new(queues), stats: Mutex::new(stats), wake: Notify::new() }))
+        let (queues, stats, unforgotten) = (Mutex::new(queues), Mutex::new(stats), Mutex::default());
+        Ok(Arc::new(Depot { spool, queues, stats, wake: Notify::new(), unforgotten }))
     }
 
     pub fn spool(&self) -> &Spool {
@@ -92,12 +100,41 @@ impl Depot {
     /// The upstream took `ready` (2xx): it is forgotten.
     pub async fn delivered(&self, ready: &Ready) {
         if let Err(e) = self.spool.delete(ready.id).await {
-            // It stays in the file, and is delivered again after a restart.
-            tracing::error!(id = ready.id, "spool: cannot forget a delivered request: {e}");
+            tracing::error!(
+                id = ready.id,
+                "spool: cannot forget a delivered request: {e}; trying again every {FORGET_AGAIN:?} (a restart before then delivers it again)"
+            );
+            self.unforgotten.lock().unwrap_or_else(|e| e.into_inner()).push(ready.id);
         }
         self.queues().remove(&ready.route, ready.key);
         self.stats(&ready.route, |s| s.delivered += 1);
         self.wake.notify_one();
+    }
+
+    /// Tries again to delete the delivered requests the spool could not
+    /// (see `delivered`). Returns when to try next, if any are left.
+    pub async fn forget_delivered(&self) -> Option<Instant> {
+        let ids = std::mem::take(&mut *self.unforgotten.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut left = Vec::new();
+        for id in ids {
+            match self.spool.delete(id).await {
+                Ok(_) => tracing::info!(id, "spool: forgot a delivered request at last"),
+                Err(_) => left.push(id),
+            }
+        }
+        let mut unforgotten = self.unforgotten.lock().unwrap_or_else(|e| e.into_inner());
+        unforgotten.extend(left);
+        (!unforgotten.is_empty()).then(|| Instant::now() + FORGET_AGAIN)
+    }
+
+    /// A journal copy whose live answer was final but not 2xx (the sender got
+    /// it): forgotten, not delivered and not a dead letter.
+    async fn refused_live(&self, ready: &Ready, status: u16) {
+        tracing::info!(route = %ready.route, id = ready.id, "spool: journal copy forgotten: the upstream's final answer {status} went to the sender");
+        if let Err(e) = self.spool.delete(ready.id).await {
+            tracing::error!(id = ready.id, "spool: cannot forget a journal copy: {e}");
+        }
+        self.release(&ready.route, ready.key);
     }
 
     /// An attempt failed; the next is at `next_at`.
@@ -408,7 +445,9 @@ impl Keeping {
                 match status {
                     200..=299 => depot.delivered(&ready).await,
                     408 | 429 | 500..=599 => depot.retry_later(&ready, 1, error, Instant::now()).await,
-                    _ => depot.bury(&ready, 1, Some(status), error, Vec::new()).await,
+                    // Final, and the sender has it: redelivery would get the same. Kept as a dead
+                    // letter, anyone's junk to the route would fill the spool (a probe did, in 4 requests).
+                    _ => depot.refused_live(&ready, status).await,
                 }
             });
         } else {

@@ -75,17 +75,19 @@ async fn fallback_keeps_a_request_whose_live_attempt_failed() {
 }
 
 #[tokio::test]
-async fn a_journal_copy_is_forgotten_after_a_2xx_and_redelivered_otherwise() {
+async fn a_journal_copy_is_forgotten_after_a_final_answer_and_redelivered_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let depot = depot(dir.path(), 1 << 20).await;
     let journal = spec(StoreMode::Journal, StoreOrder::None);
     let Admitted::Live(ok) = keeping(&depot, &journal, 1).admit().await else { panic!() };
     let Admitted::Live(failed) = keeping(&depot, &journal, 2).admit().await else { panic!() };
     let Admitted::Live(abandoned) = keeping(&depot, &journal, 3).admit().await else { panic!() };
-    assert_eq!(rows(&depot).await, 3, "each copy is kept before it is forwarded");
+    let Admitted::Live(refused) = keeping(&depot, &journal, 4).admit().await else { panic!() };
+    assert_eq!(rows(&depot).await, 4, "each copy is kept before it is forwarded");
     assert!(ready(&depot).is_empty(), "nothing is due while it is live");
     ok.answered(200);
     failed.answered(503);
+    refused.answered(404); // final, and the sender got it: forgotten, no dead letter
     drop(abandoned); // the client left: the copy waits for the deliverer
     let waited = tokio::time::timeout(Duration::from_secs(5), async {
         let mut due = 0;
@@ -94,7 +96,8 @@ async fn a_journal_copy_is_forgotten_after_a_2xx_and_redelivered_otherwise() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    assert!(waited.await.is_ok(), "the 2xx copy is forgotten, the other two are due");
+    assert!(waited.await.is_ok(), "the 2xx and 404 copies are forgotten, the other two are due");
+    assert!(depot.report().iter().all(|r| r.stats.dead == 0), "a live 404 makes no dead letter");
 }
 
 #[tokio::test]
@@ -126,4 +129,24 @@ async fn a_restart_queues_what_was_kept_in_order_and_counts_dead_letters() {
     let due = ready(&depot);
     assert_eq!(due.len(), 1, "one at a time in the chat's line");
     assert_eq!(due[0].id, 2, "the oldest waiting one first");
+}
+
+/// A delivered request the spool cannot delete (here another writer holds
+/// the file's lock; in the field, a full disk) is deleted on a later try, so
+/// a restart does not deliver it again (found by a probe on a full tmpfs).
+#[tokio::test]
+async fn a_delivered_request_that_could_not_be_forgotten_is_forgotten_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = depot(dir.path(), 1 << 20).await;
+    let admitted = keeping(&depot, &spec(StoreMode::Always, StoreOrder::None), 1).admit().await;
+    assert!(matches!(admitted, Admitted::Kept(_)));
+    let due = ready(&depot);
+    let blocker = rusqlite::Connection::open(dir.path().join(crate::spool::FILE_NAME)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    depot.delivered(&due[0]).await; // fails after SQLite's busy wait (rusqlite's default: 5 s)
+    assert_eq!(rows(&depot).await, 1, "the delete failed while the file was locked");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(depot.forget_delivered().await, None, "nothing left to forget");
+    assert_eq!(rows(&depot).await, 0, "forgotten on the later try");
+    assert!(ready(&depot).is_empty(), "and never due again meanwhile");
 }
