@@ -283,6 +283,17 @@ async fn websocket_upgrade_is_tunnelled_both_ways() {
     }
 }
 
+/// RFC 9110 §7.8: a server must not switch to a protocol the client did not
+/// list. An upstream that does (here `websocket` for a client that asked for
+/// `foo`) is out of step: the client gets 502, not a tunnel (found by a probe).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_to_a_protocol_the_client_did_not_ask_for_is_502() {
+    let (_, backend, daemon) = setup("").await;
+    let response = raw(daemon.addr, b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n");
+    assert_eq!(response.status, 502, "{}", response.head);
+    assert_eq!(backend.seen()[0].headers["upgrade"], "foo", "the upstream had the request");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn access_log_has_one_json_line_per_request() {
     let (_, _, daemon) = setup("[log]\nformat = \"json\"\n").await;

@@ -232,13 +232,14 @@ async fn tunnel<S: Io>(
     mut ctx: crate::access::RequestContext,
     answering: Answering,
 ) -> bool {
-    let Some(requested) = requested else {
+    let answered = response.headers().get(http::header::UPGRADE).map(HeaderValue::as_bytes);
+    let Some(protocol) = proxy::tunnel::switch_to(requested.as_ref(), answered) else {
         let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ctx);
         answer_local(client, &local, ctx, answering).await;
         return false;
     };
     let upgraded = hyper::upgrade::on(&mut response);
-    proxy::tunnel::prepare_response(&mut response, requested);
+    proxy::tunnel::prepare_response(&mut response, protocol);
     headers::add_via(response.headers_mut());
     let mut out = Vec::with_capacity(256);
     write_status(&mut out, 101, "Switching Protocols");

@@ -29,23 +29,20 @@ pub async fn run<S: Io>(
     mut ex: Box<Exchange>,
     answering: Answering,
 ) -> bool {
-    let Some(requested) = ex.plan.upgrade else {
-        // A 101 nobody asked for: the upstream is out of step.
+    let answered = head.headers.iter().find(|(name, _)| ubuf[name.clone()].eq_ignore_ascii_case(b"upgrade"));
+    let Some(protocol) = proxy::tunnel::switch_to(ex.plan.upgrade.as_ref(), answered.map(|(_, v)| &ubuf[v.clone()]))
+    else {
+        // A 101 nobody asked for, or to a protocol the client did not list: the upstream is out of step.
         let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ex.ctx);
         answer_local(client, &local, ex.ctx, answering).await;
         return false;
     };
-    let protocol = head
-        .headers
-        .iter()
-        .find(|(name, _)| ubuf[name.clone()].eq_ignore_ascii_case(b"upgrade"))
-        .map_or(requested.as_bytes().to_vec(), |(_, value)| ubuf[value.clone()].to_vec());
     let mut out = Vec::with_capacity(256);
     write_status(&mut out, 101, "Switching Protocols");
     // A 101 may go without a Date (RFC 9110 §6.6.1 asks it of 2xx-4xx), so none is added.
     write_end_to_end_headers(&mut out, &ubuf, &head, false);
     write_field(&mut out, b"connection", b"upgrade");
-    write_field(&mut out, b"upgrade", &protocol);
+    write_field(&mut out, b"upgrade", protocol.as_bytes());
     out.extend_from_slice(b"\r\n");
     ubuf.advance(head.len);
     // Bytes the upstream sent right after its 101 belong to the tunnel.
