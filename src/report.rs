@@ -5,6 +5,7 @@
 
 mod guards;
 mod signature;
+mod slash;
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -169,6 +170,7 @@ pub fn warnings(config: &Config, file: &Path) -> Vec<String> {
         out.push(format!("[telegram] {why}: hookgate telegram set-webhook and the repair will refuse it"));
     }
     out.extend(guards::trust_warnings(config));
+    out.extend(slash::warnings(config));
     out.extend(signature::warnings(config, file));
     for file in &config.loose_secret_files {
         out.push(format!("secret file {} may be read by its group or others: chmod 600 it", file.display()));

@@ -405,3 +405,28 @@ fn check_prints_the_config_spelling_and_route_lists_the_dedupe_guard() {
     );
     assert!(stdout.contains("=> route hook -> upstream backend"), "{stdout}");
 }
+
+/// A guarded exact path whose trailing-slash twin goes, unguarded, to the
+/// same server (a probe skipped `allow_from` and `dedupe` this way on the
+/// compose example, where frontend and backend are one XBoard): `check` warns,
+/// and a route for the twin silences it.
+#[test]
+fn check_warns_when_a_trailing_slash_skips_a_routes_guards() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{LISTEN}[upstreams.backend]\nurl = \"http://127.0.0.1:7001\"\n[upstreams.frontend]\nurl = \"http://127.0.0.1:7001\"\n\
+         [[routes]]\nname = \"hook\"\npath = \"/hook\"\nmethods = [\"POST\"]\nupstream = \"backend\"\nallow_from = [\"10.0.0.0/8\"]\n\
+         [default]\nupstream = \"frontend\"\n"
+    );
+    let (code, stdout, stderr) = hookgate(&["check"], &write(dir.path(), &body));
+    assert_eq!(code, Some(0), "{stderr}");
+    let warning = stdout.lines().find(|l| l.contains("trailing slash")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(warning.contains("route \"hook\": \"/hook/\"") && warning.contains("[default]"), "{warning}");
+    let twin = "[[routes]]\nname = \"hook-slash\"\npath = \"/hook/\"\nrespond = { status = 404 }\n[default]";
+    let (_, stdout, _) = hookgate(&["check"], &write(dir.path(), &body.replace("[default]", twin)));
+    assert!(!stdout.contains("trailing slash") && stdout.contains("config OK"), "{stdout}");
+    let frontend = "[upstreams.frontend]\nurl = \"http://127.0.0.1:7001\"";
+    let elsewhere = body.replace(frontend, "[upstreams.frontend]\nurl = \"http://127.0.0.1:3000\"");
+    let (_, stdout, _) = hookgate(&["check"], &write(dir.path(), &elsewhere));
+    assert!(!stdout.contains("trailing slash") && stdout.contains("config OK"), "another server: {stdout}");
+}
