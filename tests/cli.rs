@@ -184,6 +184,16 @@ fn the_xboard_preset_sends_the_backend_domain_and_client_apps_to_the_backend() {
         let out = hookgate(&["route", "-c", "config/xboard.toml", method, url]);
         assert!(text(&out.stdout).contains(want), "{url}: {}", text(&out.stdout));
     }
+    // The webhook's guards hold on the backend's name too, and so does the 404 of its trailing-slash twin.
+    let webhook = "https://api.example.com/api/v1/guest/telegram/webhook";
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "POST", webhook, "--from", "203.0.113.7"]);
+    assert!(
+        text(&out.stdout).contains("=> route telegram-webhook refuses this request with 403"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "POST", &format!("{webhook}/")]);
+    assert!(text(&out.stdout).contains("=> route telegram-webhook-slash"), "{}", text(&out.stdout));
 }
 
 #[test]
