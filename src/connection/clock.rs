@@ -108,9 +108,9 @@ impl ConnClock {
         }
     }
 
-    /// The client reset an HTTP/2 stream before its answer; returns how many it has reset so.
-    pub fn note_client_reset(&self) -> u32 {
-        self.client_resets.fetch_add(1, Ordering::Relaxed) + 1
+    /// The client reset an HTTP/2 stream before its answer.
+    pub fn note_client_reset(&self) {
+        self.client_resets.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many HTTP/2 streams the client reset before their answers.

@@ -6,8 +6,8 @@
 //! about 150 instructions. A [`Watch`] registers once, and while the task's
 //! waker stays the same it asks only `is_cancelled`: the registration it made
 //! still wakes the task when the token fires. Measured with callgrind, the
-//! waits had cost 300 instructions per proxied HTTP/1.1 GET and 1,400 per
-//! HTTP/2 stream.
+//! waits had cost 1,400 instructions per HTTP/2 stream (its own wait and its
+//! connection's). The HTTP/1 engine does not use it (see `http1::serve`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};

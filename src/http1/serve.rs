@@ -25,7 +25,7 @@ use super::io::Io;
 use crate::access::{LineText, RequestContext};
 use crate::config::Limits;
 use crate::connection::timer::Deadline;
-use crate::connection::{AbortReason, ConnClock, ConnContext, LAST_ANSWER, Shutdown, Watch};
+use crate::connection::{AbortReason, ConnClock, ConnContext, LAST_ANSWER, Shutdown};
 use crate::error::{BadRequest, ProxyError};
 use crate::poll_clock;
 use crate::proxy::{self, Plan, State};
@@ -45,12 +45,15 @@ pub fn serve<'a, S: Io + 'a>(
     let clock = conn.clock.clone();
     let mut client = Client::new(io, conn, limits);
     async move {
-        // Registered once per connection rather than once per request, and
-        // polled cheaply after that (`Watch`). The selects below are `biased`: the
+        // Registered once per connection rather than once per request. Every
+        // poll of one takes two locks, so the selects below are `biased`: the
         // connection's own work is polled first, and when it is ready (the usual
         // case on a busy connection) the shutdown futures are not polled at all.
-        let mut drained = Watch::new(&stop.drain, Box::pin(stop.drain.cancelled()));
-        let mut cut = Watch::new(&stop.cut, Box::pin(stop.cut.cancelled()));
+        // Not a `connection::Watch`: it saves about 280 instructions a GET, but
+        // its 48 bytes more in every idle connection's task took the idle plain
+        // row over nginx's RSS (27,456 against 26,344 KiB at 10,000).
+        let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
+        let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
         loop {
             if client.rbuf.is_empty() {
                 buffers::release(&mut client.rbuf);

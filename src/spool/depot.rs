@@ -21,7 +21,7 @@ use super::stats::{RouteReport, RouteStats};
 use super::{Pending, Record, Spool, SpoolError, SpoolSettings, StoreMode, StoreOrder, StoreSpec, chat, read};
 
 /// How often the deletion of a delivered request is tried again after it failed.
-pub const FORGET_AGAIN: Duration = Duration::from_secs(10);
+const FORGET_AGAIN: Duration = Duration::from_secs(10);
 
 pub struct Depot {
     spool: Spool,
