@@ -179,25 +179,32 @@ async fn serve_tls(
     // Each stream's future boxed once here: hyper wraps it, moves it, and the
     // executor moves it into its task; unboxed, all ~5 KB of it was copied
     // about seven times per stream (callgrind: 3,500 of 61,000 instructions).
-    // Streams wait on the server's one token (a lock held briefly to wait and to stop
-    // waiting); a child token per connection would cost every idle connection its node.
-    // Shared through an `Arc`: cloning the token itself takes its lock, twice per stream.
+    // Streams wait on the server's one token, shared through an `Arc` (cloning the token
+    // takes its lock); a child token per connection would cost every idle connection its node.
     let cut = Arc::new(stop.cut.clone());
     let service = service_fn(move |req| {
         Box::pin(crate::http2::handle(requests.state.load_full(), context.clone(), req, cut.clone()))
     });
-    let mut builder = http2::Builder::new(FreshExecutor);
-    builder
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(tls.max_streams)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        // Rapid-reset (CVE-2023-44487) limits: streams reset before being served.
-        .max_pending_accept_reset_streams(20)
-        .max_local_error_reset_streams(Some(256));
+    let builder = http2_server(tls.max_streams, &limits);
     // Boxed: hyper's HTTP/2 connection is most of this future's size (5.8 of
     // 8.6 KB), which every TLS connection's task would otherwise carry, its
     // HTTP/1.1 ones included, for their whole life.
     Box::pin(drive(builder.serve_connection(io, service), &clock, &limits, stop, peer)).await;
+}
+
+/// hyper's HTTP/2 server as hookgate sets it up: `max_streams` streams at
+/// once, header lists up to `max_header_bytes`, and the rapid-reset limits
+/// (CVE-2023-44487) on streams reset before being served (those reset after,
+/// `drive` counts itself: `SERVED_RESET_LIMIT`).
+fn http2_server(max_streams: u32, limits: &Limits) -> http2::Builder<FreshExecutor> {
+    let mut builder = http2::Builder::new(FreshExecutor);
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(max_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(Some(256));
+    builder
 }
 
 /// How many streams an HTTP/2 client may reset after hookgate began to
