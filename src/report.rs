@@ -290,8 +290,8 @@ struct Request {
 
 impl Request {
     fn parse(method: &str, url: &str, headers: &[String]) -> Result<Request, UsageError> {
-        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| UsageError::Method(method.to_string()))?;
+        // As typed: the daemon refuses a method with a lower-case letter, and so does `route`.
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| UsageError::Method(method.to_string()))?;
         let uri: Uri = url.parse().map_err(|reason| UsageError::Url { url: url.to_string(), reason })?;
         let mut map = HeaderMap::new();
         for h in headers {
@@ -308,6 +308,7 @@ impl Request {
     /// empty: an HTTP/1.0 request is routed so (`explain` notes that HTTP/1.1
     /// and HTTP/2 requests are refused).
     fn admitted_host(&self) -> Result<String, ProxyError> {
+        proxy::check_method(&self.method)?;
         let (mut parts, ()) = http::Request::new(()).into_parts();
         (parts.method, parts.uri, parts.headers) = (self.method.clone(), self.uri.clone(), self.headers.clone());
         // A URL's host goes in `Host` too, as every client sends it.

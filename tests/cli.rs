@@ -194,6 +194,16 @@ fn the_xboard_preset_sends_the_backend_domain_and_client_apps_to_the_backend() {
     );
     let out = hookgate(&["route", "-c", "config/xboard.toml", "POST", &format!("{webhook}/")]);
     assert!(text(&out.stdout).contains("=> route telegram-webhook-slash"), "{}", text(&out.stdout));
+    let behind_php = "https://api.example.com/index.php/api/v1/guest/telegram/webhook";
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "POST", behind_php]);
+    assert!(text(&out.stdout).contains("=> route front-controller"), "{}", text(&out.stdout));
+    // `route` refuses a lower-case method as the daemon does.
+    let out = hookgate(&["route", "-c", "config/xboard.toml", "post", webhook]);
+    assert!(
+        text(&out.stdout).contains("refused with 400 bad request: method not in upper case"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

@@ -292,6 +292,8 @@ async fn a_switch_to_a_protocol_the_client_did_not_ask_for_is_502() {
     let response = raw(daemon.addr, b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n");
     assert_eq!(response.status, 502, "{}", response.head);
     assert_eq!(backend.seen()[0].headers["upgrade"], "foo", "the upstream had the request");
+    let line = daemon.wait_for_log("which the client did not ask for", Duration::from_secs(5));
+    assert!(line.contains("switched to websocket") && line.contains("502"), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

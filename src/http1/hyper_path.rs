@@ -234,6 +234,7 @@ async fn tunnel<S: Io>(
 ) -> bool {
     let answered = response.headers().get(http::header::UPGRADE).map(HeaderValue::as_bytes);
     let Some(protocol) = proxy::tunnel::switch_to(requested.as_ref(), answered) else {
+        proxy::tunnel::log_refused_switch(&ctx, requested.as_ref(), answered);
         let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ctx);
         answer_local(client, &local, ctx, answering).await;
         return false;

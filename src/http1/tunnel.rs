@@ -33,6 +33,7 @@ pub async fn run<S: Io>(
     let Some(protocol) = proxy::tunnel::switch_to(ex.plan.upgrade.as_ref(), answered.map(|(_, v)| &ubuf[v.clone()]))
     else {
         // A 101 nobody asked for, or to a protocol the client did not list: the upstream is out of step.
+        proxy::tunnel::log_refused_switch(&ex.ctx, ex.plan.upgrade.as_ref(), answered.map(|(_, v)| &ubuf[v.clone()]));
         let local = proxy::error_response(&ProxyError::UpstreamBroken, &mut ex.ctx);
         answer_local(client, &local, ex.ctx, answering).await;
         return false;

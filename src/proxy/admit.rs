@@ -81,7 +81,7 @@ pub fn request_host(req: &Parts, facts: &HeadFacts) -> Result<Option<HeaderValue
 
 /// Refuses a method with a lower-case letter (see `BadRequest::MethodCase`).
 #[inline]
-pub(super) fn check_method(method: &http::Method) -> Result<(), ProxyError> {
+pub fn check_method(method: &http::Method) -> Result<(), ProxyError> {
     match method.as_str().bytes().any(|b| b.is_ascii_lowercase()) {
         true => Err(ProxyError::BadRequest(BadRequest::MethodCase)),
         false => Ok(()),

@@ -34,8 +34,8 @@ use crate::guards::SecretHeader;
 use crate::guards::dedupe::{Answer, Dedupe, Key, KeySource};
 use crate::routes::{Action, LocalResponse, RequestFacts};
 use crate::verify::Verifier;
-pub use admit::{HeadFacts, hold_to_http2_field_rules, request_host};
-use admit::{check_framing, check_method};
+use admit::check_framing;
+pub use admit::{HeadFacts, check_method, hold_to_http2_field_rules, request_host};
 use rewrite::{Target, https_redirect, rewrite};
 
 /// `Retry-After` (seconds) when a `store` route could not keep a request.

@@ -38,6 +38,24 @@ pub fn switch_to(requested: Option<&HeaderValue>, answered: Option<&[u8]>) -> Op
     chosen.all(|token| !token.is_empty() && offered(token)).then(|| HeaderValue::from_bytes(answered).ok())?
 }
 
+/// Says why an upstream's 101 is answered 502 (`switch_to` refused it): the
+/// access line only says the upstream's answer was invalid.
+pub fn log_refused_switch(
+    ctx: &crate::access::RequestContext,
+    requested: Option<&HeaderValue>,
+    answered: Option<&[u8]>,
+) {
+    let answered = String::from_utf8_lossy(answered.unwrap_or(b"-"));
+    match requested {
+        None => {
+            tracing::warn!(route = %ctx.route_name(), upstream = %ctx.upstream_name(), "upstream answered 101 (upgrade to {answered}) to a request that asked for none; answered 502")
+        }
+        Some(asked) => {
+            tracing::warn!(route = %ctx.route_name(), upstream = %ctx.upstream_name(), "upstream switched to {answered}, which the client did not ask for ({asked:?}); answered 502")
+        }
+    }
+}
+
 /// Rewrites the upstream's 101 for the client: hop-by-hop headers go, and the
 /// `Connection`/`Upgrade` pair that makes it a 101 is put back, naming `protocol` (see `switch_to`).
 pub fn prepare_response(response: &mut Response<Incoming>, protocol: HeaderValue) {
