@@ -31,7 +31,7 @@ use crate::proxy::State;
 use crate::server::StateHandle;
 use crate::spool::depot::{self, Depot, unix_ms};
 use crate::spool::queue::{Ready, Rules};
-use crate::spool::read;
+use crate::spool::{SpoolError, read};
 
 /// The longest wait between attempts, `Retry-After` aside.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -83,6 +83,11 @@ impl SpoolService {
                 tracing::info!(file = %depot.spool().path().display(), "spool open");
                 self.health.store(Arc::new(Health::Open(depot.clone())));
                 Some(depot)
+            }
+            // No route here keeps anything: the spool is another running hookgate's to deliver.
+            Err(error @ SpoolError::InUse { .. }) if !wanted => {
+                tracing::info!("{error}; no route here has store, so this daemon leaves it to that one");
+                None
             }
             Err(error) => {
                 tracing::error!("{error}; routes with store forward as without it until a reload opens it");

@@ -351,6 +351,31 @@ async fn the_file_is_refused_while_a_daemon_without_admin_has_it() {
     assert!(refused.contains("is in use by another process (a running hookgate holds spool.lock)"), "{refused}");
 }
 
+/// A daemon with no `store` route, pointed at a spool another running
+/// hookgate has open, leaves it to that one: no error, and its status is not
+/// made "needs attention" by it (found by a walkthrough: a second instance on
+/// the host of the packaged service said so, and failed tests run as root).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_without_store_leaves_a_spool_in_use_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (to, _orders, _app) = upstreams().await;
+    let owner = Daemon::start_in(dir.path(), &config(dir.path(), "127.0.0.1:0", &to));
+    owner.wait_for_log("spool open", Duration::from_secs(10));
+    let other_dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let other = format!(
+        "[listen]\naddrs = [\"127.0.0.1:0\"]\n[admin]\naddr = \"127.0.0.1:0\"\n[spool]\ndir = \"{}\"\n\
+         [default]\nrespond = {{ status = 200 }}\n",
+        spool.display()
+    );
+    let daemon = Daemon::start_in(other_dir.path(), &other);
+    let line = daemon.wait_for_log("leaves it to that one", Duration::from_secs(10));
+    assert!(line.contains("INFO") && line.contains("in use by another process"), "{line}");
+    let s = json(daemon.admin.unwrap(), "/status.json", "");
+    assert_ne!(s["spool"]["state"].as_str(), Some("broken"), "{s:#}");
+    assert!(!s["trouble"].to_string().contains("spool"), "{s:#}");
+}
+
 /// A request being delivered right now is not dropped (its upstream may be
 /// taking it): 409, and the CLI says so with exit 1; once the attempt ended
 /// it can be.
