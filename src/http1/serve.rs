@@ -49,9 +49,7 @@ pub fn serve<'a, S: Io + 'a>(
         // poll of one takes two locks, so the selects below are `biased`: the
         // connection's own work is polled first, and when it is ready (the usual
         // case on a busy connection) the shutdown futures are not polled at all.
-        // Not a `connection::Watch`: it saves about 280 instructions a GET, but
-        // its 48 bytes more in every idle connection's task took the idle plain
-        // row over nginx's RSS (27,456 against 26,344 KiB at 10,000).
+        // (A `connection::Watch` saved 280 instructions a GET but cost 0.12 KiB per idle connection.)
         let mut drained = Box::pin(stop.drain.clone().cancelled_owned());
         let mut cut = Box::pin(stop.cut.clone().cancelled_owned());
         loop {

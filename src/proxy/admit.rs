@@ -116,13 +116,12 @@ pub(super) fn check_framing(facts: &HeadFacts) -> Result<(), ProxyError> {
 ///   the upstream is told the other. Only the names are compared (routes match
 ///   on names; the upstream gets `:authority` whole).
 pub fn hold_to_http2_field_rules(parts: &mut Parts, max_headers: usize) -> Result<(), ProxyError> {
-    if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(header::HOST)) {
-        let named = |text: &str| crate::canonical::normalize_host(text).map(|name| name.into_owned());
-        let host_name = host.to_str().ok().and_then(named);
+    if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(header::HOST))
         // A host that is no valid host at all is refused by `request_host` (400 invalid Host).
-        if host_name.is_some() && host_name != named(authority.as_str()) {
-            return Err(ProxyError::BadRequest(BadRequest::HostNotAuthority));
-        }
+        && let Some(host_name) = host.to_str().ok().and_then(crate::canonical::normalize_host)
+        && crate::canonical::normalize_host(authority.as_str()).is_none_or(|name| name != host_name)
+    {
+        return Err(ProxyError::BadRequest(BadRequest::HostNotAuthority));
     }
     let headers = &mut parts.headers;
     let padded = |v: &HeaderValue| {

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::spool::StoreMode;
 use crate::spool::queue::Ready;
 
 const ORDERED: Rules = Rules { ordered: true, concurrency: 8 };
