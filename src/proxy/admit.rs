@@ -34,7 +34,12 @@ impl HeadFacts {
         let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
         let framing_ok = match (codings.next(), codings.next()) {
             (None, _) => true,
-            (Some(value), None) => value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"),
+            // One coding, `chunked`; empty list elements are ignored (RFC 9110 §5.6.1), as by the HTTP/1 parser.
+            (Some(value), None) => {
+                let mut listed =
+                    value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty());
+                listed.next().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) && listed.next().is_none()
+            }
             _ => false,
         };
         HeadFacts {
