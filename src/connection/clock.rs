@@ -44,9 +44,22 @@ pub struct ConnClock {
     write_blocked: AtomicU64,
     /// Why the connection was cut, for responses still being written then.
     abort: AtomicU8,
-    /// HTTP/2 streams the client reset while hookgate was answering them.
-    client_resets: AtomicU32,
+    /// HTTP/2 streams the client reset while hookgate was answering them,
+    /// as a debt: milliseconds since `epoch` when it is paid off, each reset
+    /// adding `RESET_COST_MS` (`RESETS_EXCEEDED` once past the limit).
+    reset_debt: AtomicU64,
 }
+
+/// How many HTTP/2 streams a client may reset after hookgate began to answer
+/// them (sent them upstream), at once; past that, `SERVED_RESETS_PER_SECOND`
+/// more are forgiven each second. A long-lived connection (a CDN's, carrying
+/// many visitors) may reset any number over its life at that pace.
+pub const SERVED_RESET_BURST: u64 = 100;
+/// The pace at which served-stream resets are forgiven.
+pub const SERVED_RESETS_PER_SECOND: u64 = 10;
+const RESET_COST_MS: u64 = 1000 / SERVED_RESETS_PER_SECOND;
+/// `reset_debt` once the client went past the limit: it stays there.
+const RESETS_EXCEEDED: u64 = u64::MAX;
 
 /// Why a response did not reach the client whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,18 +117,27 @@ impl ConnClock {
             idle_since: AtomicU64::new(0),
             write_blocked: AtomicU64::new(NOT_SET),
             abort: AtomicU8::new(0),
-            client_resets: AtomicU32::new(0),
+            reset_debt: AtomicU64::new(0),
         }
     }
 
-    /// The client reset an HTTP/2 stream before its answer.
+    /// The client reset an HTTP/2 stream before its answer: a leaky bucket
+    /// (`SERVED_RESET_BURST`, drained at `SERVED_RESETS_PER_SECOND`).
     pub fn note_client_reset(&self) {
-        self.client_resets.fetch_add(1, Ordering::Relaxed);
+        let now = self.now_ms();
+        let _ = self.reset_debt.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |debt| {
+            let debt = debt.max(now).checked_add(RESET_COST_MS)?;
+            Some(match debt - now > SERVED_RESET_BURST * RESET_COST_MS {
+                true => RESETS_EXCEEDED,
+                false => debt,
+            })
+        });
     }
 
-    /// How many HTTP/2 streams the client reset before their answers.
-    pub fn client_resets(&self) -> u32 {
-        self.client_resets.load(Ordering::Relaxed)
+    /// Whether the client reset streams before their answers faster than
+    /// the limit (`note_client_reset`).
+    pub fn resets_exceeded(&self) -> bool {
+        self.reset_debt.load(Ordering::Relaxed) == RESETS_EXCEEDED
     }
 
     /// Records why the connection is being cut; the first reason sticks.
@@ -217,5 +239,39 @@ impl Drop for ActiveRequest {
         if self.0.active.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.0.idle_since.store(self.0.now_ms(), Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn served_resets_past_the_burst_exceed_the_limit() {
+        let clock = ConnClock::new();
+        for _ in 0..SERVED_RESET_BURST {
+            clock.note_client_reset();
+        }
+        assert!(!clock.resets_exceeded(), "the burst itself is allowed");
+        clock.note_client_reset();
+        assert!(clock.resets_exceeded());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(clock.resets_exceeded(), "once exceeded, the connection stays marked");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn served_resets_are_forgiven_at_their_pace() {
+        let clock = ConnClock::new();
+        for _ in 0..SERVED_RESET_BURST {
+            clock.note_client_reset();
+        }
+        // A second later, SERVED_RESETS_PER_SECOND more fit; one beyond them does not.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        for _ in 0..SERVED_RESETS_PER_SECOND {
+            clock.note_client_reset();
+        }
+        assert!(!clock.resets_exceeded());
+        clock.note_client_reset();
+        assert!(clock.resets_exceeded());
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::Metrics;
 
-pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired};
+pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired, SERVED_RESET_BURST, SERVED_RESETS_PER_SECOND};
 pub use watch::Watch;
 
 /// How long a cut connection may take to write the `503` of a request still

@@ -21,7 +21,10 @@ use super::shared_alpn::SharedAlpn;
 use super::{Shared, proxy_protocol};
 use crate::client_ip::canonical_peer;
 use crate::config::Limits;
-use crate::connection::{AbortReason, ConnClock, ConnContext, Expired, LAST_ANSWER, ListenerKind, Shutdown, Watch};
+use crate::connection::{
+    AbortReason, ConnClock, ConnContext, Expired, LAST_ANSWER, ListenerKind, SERVED_RESET_BURST,
+    SERVED_RESETS_PER_SECOND, Shutdown, Watch,
+};
 use crate::http1 as engine;
 use crate::http2::ResponseBody;
 use crate::hyper_glue::ClockedIo;
@@ -195,7 +198,7 @@ async fn serve_tls(
 /// hyper's HTTP/2 server as hookgate sets it up: `max_streams` streams at
 /// once, header lists up to `max_header_bytes`, and the rapid-reset limits
 /// (CVE-2023-44487) on streams reset before being served (those reset after,
-/// `drive` counts itself: `SERVED_RESET_LIMIT`).
+/// the connection's clock counts: `connection::SERVED_RESET_BURST`).
 fn http2_server(max_streams: u32, limits: &Limits) -> http2::Builder<FreshExecutor> {
     let mut builder = http2::Builder::new(FreshExecutor);
     builder
@@ -207,19 +210,15 @@ fn http2_server(max_streams: u32, limits: &Limits) -> http2::Builder<FreshExecut
     builder
 }
 
-/// How many streams an HTTP/2 client may reset after hookgate began to
-/// answer them (sent them upstream) before its connection is closed with
-/// GOAWAY. hyper caps resets of streams not yet served (20); a stream reset
-/// while its upstream works costs an upstream request and the upstream
-/// connection, so without a cap of its own one connection could make
-/// thousands a second (rapid reset, CVE-2023-44487). A browser resets a few
-/// streams when a page is left mid-load; a closed connection costs it one
-/// reconnect.
-const SERVED_RESET_LIMIT: u32 = 100;
-
-/// Ready once the client has reset more streams than `SERVED_RESET_LIMIT`.
+/// Ready once the client has reset streams hookgate had begun to answer
+/// faster than the clock's limit. hyper caps resets of streams not yet served
+/// (20); a stream reset while its upstream works costs an upstream request
+/// and the upstream connection, so without a cap of its own one connection
+/// could make thousands a second (rapid reset, CVE-2023-44487). A browser
+/// resets a few streams when a page is left mid-load; a closed connection
+/// costs it one reconnect.
 fn over_reset_limit(clock: &ConnClock) -> std::task::Poll<()> {
-    match clock.client_resets() > SERVED_RESET_LIMIT {
+    match clock.resets_exceeded() {
         true => std::task::Poll::Ready(()),
         false => std::task::Poll::Pending,
     }
@@ -274,7 +273,7 @@ async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &
             }
             // Looked at on every wake-up (the resets arrive as frames, which wake this task).
             () = std::future::poll_fn(|_| over_reset_limit(clock)), if !draining => {
-                tracing::warn!(client = %peer, "client reset more than {SERVED_RESET_LIMIT} HTTP/2 streams before their answers; closing the connection (GOAWAY)");
+                tracing::warn!(client = %peer, "client reset HTTP/2 streams before their answers too fast (more than {SERVED_RESET_BURST} at once, or {SERVED_RESETS_PER_SECOND} a second after that); closing the connection (GOAWAY)");
                 draining = true;
                 conn.as_mut().start_shutdown();
             }
