@@ -90,7 +90,8 @@ pub fn route_table(config: &Config) -> String {
     let _ = writeln!(out, "  default{:>69} -> {}", "", describe_action(config, config.routes.default_action()));
     if config.routes.routes().iter().any(|r| r.store.is_some()) {
         let spool = &config.spool;
-        let _ = writeln!(out, "spool: {} (max_bytes = {})", spool.dir.display(), spool.max_bytes);
+        let readable = bytesize::ByteSize::b(spool.max_bytes).display().iec();
+        let _ = writeln!(out, "spool: {} (max_bytes = {}, {readable})", spool.dir.display(), spool.max_bytes);
     }
     out.extend(cluster_line(config));
     out

@@ -32,6 +32,9 @@ fn check_accepts_the_shipped_configs_and_prints_the_table() {
         assert!(stdout.contains("telegram-webhook"), "{stdout}");
         assert!(stdout.contains("config OK"), "{stdout}");
     }
+    // The preset's store routes name the spool, its size as written and as people read it.
+    let stdout = text(&hookgate(&["check", "-c", "config/xboard.toml"]).stdout);
+    assert!(stdout.contains("spool: /var/lib/hookgate/spool (max_bytes = 1073741824, 1.0 GiB)"), "{stdout}");
 }
 
 #[test]
