@@ -114,9 +114,12 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> I
         return client;
     }
     let mut client = peer;
-    let values: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
-        let Some(ip) = parse_entry(entry.trim()) else { break };
+    // Lines as bytes: one with a byte past ASCII (a client's, passed on by
+    // nginx's `$proxy_add_x_forwarded_for` on the line with the real
+    // address) is read entry by entry like any other, not skipped whole.
+    let values: Vec<&[u8]> = headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes()).collect();
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(|&b| b == b',')) {
+        let Some(ip) = std::str::from_utf8(entry.trim_ascii()).ok().and_then(parse_entry) else { break };
         client = ip;
         if !trusted.contains(ip) {
             break;
@@ -190,6 +193,29 @@ mod tests {
         ];
         for (peer, xff, trusted, want) in cases {
             assert_eq!(resolve_with(peer, xff, trusted), *want, "peer {peer} xff {xff:?}");
+        }
+    }
+
+    /// A line with a byte past ASCII (a client's own value, on the line nginx
+    /// adds the real address to) is read entry by entry: skipped whole, it
+    /// made the trusted proxy the client (found by a hostile probe: past an
+    /// `allow_from` naming loopback).
+    #[test]
+    fn a_line_with_bytes_past_ascii_is_read_entry_by_entry() {
+        let trusted = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
+        let cases: &[(&[&[u8]], &str)] = &[
+            (&[b"\x80, 203.0.113.7"], "203.0.113.7"),
+            (&[b"a\xe9b, 203.0.113.7"], "203.0.113.7"),
+            (&[b"203.0.113.7, \x80"], "127.0.0.1"),
+            (&[b"149.154.167.1", b"\x80"], "127.0.0.1"),
+        ];
+        for (lines, want) in cases {
+            let mut headers = HeaderMap::new();
+            for line in *lines {
+                headers.append(X_FORWARDED_FOR, http::HeaderValue::from_bytes(line).unwrap());
+            }
+            let client = resolve("127.0.0.1".parse().unwrap(), &headers, &trusted);
+            assert_eq!(client.to_string(), *want, "{lines:?}");
         }
     }
 

@@ -152,6 +152,22 @@ async fn a_spoofed_cf_connecting_ip_is_ignored() {
     assert_eq!(clients, ["127.0.0.1", "127.0.0.3", "127.0.0.3", "149.154.167.1"]);
 }
 
+/// An `X-Forwarded-For` line with a byte past ASCII (a client's own value,
+/// on the line nginx's `$proxy_add_x_forwarded_for` adds the real address
+/// to) is read entry by entry, and reaches the upstream whole: it was skipped,
+/// so the trusted proxy became the client (found by a hostile probe: past an
+/// `allow_from` that names loopback).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forwarded_for_line_with_bytes_past_ascii_still_names_the_client() {
+    let (backend, daemon) = daemon("trusted_proxies = [\"127.0.0.1\"]").await;
+    let nginx = "X-Forwarded-For: \u{80}, 149.154.167.1\r\n";
+    assert_eq!(raw_from("127.0.0.1", daemon.addr, update(nginx).as_bytes()).status, 200);
+    let seen = backend.seen()[0].headers["x-forwarded-for"].as_bytes().to_vec();
+    assert_eq!(seen, "\u{80}, 149.154.167.1, 127.0.0.1".as_bytes());
+    common::eventually(Duration::from_secs(5), || !access_lines(&daemon).is_empty());
+    assert_eq!(field(&access_lines(&daemon)[0], "client").as_deref(), Some("149.154.167.1"));
+}
+
 /// The value of `name=` in a text log line.
 fn field(line: &str, name: &str) -> Option<String> {
     line.split_whitespace().find_map(|w| w.strip_prefix(name)?.strip_prefix('=').map(String::from))

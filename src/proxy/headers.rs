@@ -283,13 +283,20 @@ pub fn forwarded(
         }
         return Added { forwarded_for: peer.clone(), proto: Some(proto), host: host.cloned(), via };
     }
-    let earlier: Vec<&str> = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
-    let forwarded_for = if earlier.is_empty() {
+    let mut earlier = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
+    let forwarded_for = if earlier.peek().is_none() {
         peer.clone()
     } else {
-        // Visible ASCII joined by ", " is always a valid value.
-        let chain = format!("{}, {}", earlier.join(", "), peer.to_str().unwrap_or_default());
-        HeaderValue::from_str(&chain).unwrap_or_else(|_| peer.clone())
+        // Every line whole, bytes past ASCII too (the chain must not lose the
+        // address a proxy wrote after a client's own value): valid values
+        // joined by ", " are a valid value.
+        let mut chain = Vec::new();
+        for line in earlier {
+            chain.extend_from_slice(line.as_bytes());
+            chain.extend_from_slice(b", ");
+        }
+        chain.extend_from_slice(peer.as_bytes());
+        HeaderValue::from_bytes(&chain).unwrap_or_else(|_| peer.clone())
     };
     headers.remove(&X_FORWARDED_FOR);
     Added {
@@ -409,6 +416,12 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["via"], "2 hookgate", "received as HTTP/2 (RFC 9110 §7.6.3)");
+        // A line with a byte past ASCII is kept whole, the real address after it too.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_bytes(b"\x80, 203.0.113.7").unwrap());
+        let added = forwarded(&mut h, &HeaderValue::from_static("10.0.0.1"), true, "http", None, Version::HTTP_11);
+        let pairs: Vec<(&str, &[u8])> = added.pairs().collect();
+        assert_eq!(pairs[0], ("x-forwarded-for", &b"\x80, 203.0.113.7, 10.0.0.1"[..]));
     }
 
     #[test]
