@@ -76,6 +76,32 @@ fn suppressed(daemon: &Daemon, route: &str) -> u64 {
     metrics.lines().find_map(|l| l.strip_prefix(&name)).map_or(0, |n| n.parse().unwrap())
 }
 
+/// The key is the trade the backend reads (a hostile probe made a notify
+/// for B take A's key, and A's real notify was answered `success` here and
+/// lost): `out.trade.no` is `out_trade_no` to PHP, so a body naming both is
+/// a field given twice, with no key; a JSON body wins over the query, as in
+/// Laravel's `input()`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notify_cannot_take_another_trades_key_by_spelling_its_own() {
+    let backend = Upstream::start("backend").await;
+    let daemon = Daemon::start(&config(&backend, &route("payment-notify", "/reply/notify", EPAY)));
+    let mut stream = open(&daemon);
+    let notify =
+        |target: &str, headers: &[&str], body: &str| send(&mut open(&daemon), &request("POST", target, headers, body));
+    let crafted = format!("out_trade_no=A-1&{}", epay("B-1").replace("out_trade_no=", "out.trade.no="));
+    assert_eq!(notify("/reply/notify/EPay/u", &[FORM, "X-Reply-Body: ok B"], &crafted).body_text(), "ok B");
+    assert_eq!(notify("/reply/notify/EPay/u", &[FORM, "X-Reply-Body: ok A"], &epay("A-1")).body_text(), "ok A");
+
+    let json = ["Content-Type: application/json", "X-Reply-Body: ok B2"];
+    let crafted = notify("/reply/notify/EPay/u?out_trade_no=A-2", &json, r#"{"out_trade_no":"B-2"}"#);
+    assert_eq!(crafted.body_text(), "ok B2");
+    let real_a = request("POST", "/reply/notify/EPay/u", &[FORM, "X-Reply-Body: ok A2"], &epay("A-2"));
+    assert_eq!(send(&mut stream, &real_a).body_text(), "ok A2", "A's notify reached the backend");
+    let real_b = request("POST", "/reply/notify/EPay/u", &[FORM, "X-Reply-Body: not this"], &epay("B-2"));
+    assert_eq!(send(&mut stream, &real_b).body_text(), "ok B2", "B's repeat is answered here");
+    assert_eq!(backend.seen().len(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repeated_epay_notify_gets_the_first_success_by_post_and_by_get_and_never_reaches_the_backend() {
     let backend = Upstream::start("backend").await;

@@ -139,6 +139,20 @@ impl Signed<'_> {
     pub fn body_unread_as_parameters(&self) -> bool {
         params::body_unread(self)
     }
+
+    /// The top-level field `name` of Laravel's `$request->input()` (the JSON
+    /// or form body over the query, names as PHP makes them) as the backend
+    /// reads it as text: a string, or an integer's digits. `None` for another
+    /// value, a missing one, one the form text it comes from gives twice, or a
+    /// request PHP would not parse whole.
+    pub fn input_field(&self, name: &str) -> Option<Vec<u8>> {
+        params::field(self, name, false).ok().flatten()
+    }
+
+    /// The same of `$request->query()`.
+    pub fn query_field(&self, name: &str) -> Option<Vec<u8>> {
+        params::field(self, name, true).ok().flatten()
+    }
 }
 
 /// Why a request was refused. `label` is the metric's `result`.

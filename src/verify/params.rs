@@ -60,25 +60,67 @@ const MAX_JSON_VALUES: usize = 10_000;
 /// JSON body, else the form body, which GET and HEAD do not have) merged over
 /// the query.
 pub(super) fn input(signed: &Signed<'_>) -> Result<Array, Refused> {
+    let (body, _) = input_source(signed)?;
+    Ok(body.union(query(signed)?))
+}
+
+/// `getInputSource()`, cleaned, and the form text it was parsed from (none
+/// for JSON or no body).
+fn input_source<'a>(signed: &Signed<'a>) -> Result<(Array, Option<&'a [u8]>), Refused> {
+    let bodiless = matches!(*signed.method, Method::GET | Method::HEAD);
+    let (mut body, form) = match content_type(signed)? {
+        Source::Json => (json(signed.body)?, None),
+        Source::Form | Source::Multipart if bodiless => (Array::default(), None),
+        Source::Form => {
+            let mut form = Array::default();
+            parse_str(signed.body, &mut form)?;
+            (form, Some(signed.body))
+        }
+        Source::Multipart => return Err(Refused::Malformed),
+        Source::None => (Array::default(), None),
+    };
+    clean(&mut body, true);
+    Ok((body, form))
+}
+
+/// `$request->query()`: the query string as `input` reads it.
+fn query(signed: &Signed<'_>) -> Result<Array, Refused> {
     let mut query = Array::default();
     if let Some(raw) = signed.query {
         parse_str(raw.as_bytes(), &mut query)?;
     }
-    let bodiless = matches!(*signed.method, Method::GET | Method::HEAD);
-    let mut body = match content_type(signed)? {
-        Source::Json => json(signed.body)?,
-        Source::Form | Source::Multipart if bodiless => Array::default(),
-        Source::Form => {
-            let mut form = Array::default();
-            parse_str(signed.body, &mut form)?;
-            form
-        }
-        Source::Multipart => return Err(Refused::Malformed),
-        Source::None => Array::default(),
-    };
     clean(&mut query, true);
-    clean(&mut body, true);
-    Ok(body.union(query))
+    Ok(query)
+}
+
+/// The top-level `name` of `input` (or of `query` alone, `query_only`) as a
+/// plugin reads it as text: a string's bytes, an integer's digits. Nothing
+/// for any other value, nor when the form text it comes from gives the name
+/// twice: PHP reads the last, a reader that takes the first another.
+pub(super) fn field(signed: &Signed<'_>, name: &str, query_only: bool) -> Result<Option<Vec<u8>>, Refused> {
+    let key = Key::from_bytes(name.as_bytes());
+    let (body, form) = if query_only { (Array::default(), None) } else { input_source(signed)? };
+    let (array, raw) = match body.get(&key) {
+        Some(_) => (body, form),
+        None => (query(signed)?, signed.query.map(str::as_bytes)),
+    };
+    if raw.is_some_and(|raw| occurrences(raw, name.as_bytes()) > 1) {
+        return Ok(None);
+    }
+    Ok(match array.get(&key) {
+        Some(Value::Str(text)) => Some(text.clone()),
+        Some(Value::Int(int)) => Some(int.to_string().into_bytes()),
+        _ => None,
+    })
+}
+
+/// How many pairs of `input` PHP registers under the top-level `name`.
+fn occurrences(input: &[u8], name: &[u8]) -> usize {
+    let named = |pair: &&[u8]| {
+        let raw = pair.split(|&b| b == b'=').next().unwrap_or_default();
+        matches!(place(&urldecode(raw)), Place::At(base, _) | Place::TooDeep(base) if base == name)
+    };
+    input.split(|&b| b == b'&').filter(named).count()
 }
 
 /// Whether `signed` has a body that `input` does not read (see `Source::None`).

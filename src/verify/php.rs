@@ -99,6 +99,10 @@ impl Array {
         self.entries.iter_mut()
     }
 
+    pub(super) fn get(&self, key: &Key) -> Option<&Value> {
+        self.entries.get(key)
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

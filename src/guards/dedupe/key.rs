@@ -3,8 +3,10 @@
 //!
 //! Every source reads only what the request path already holds (the head, and
 //! the body read whole). A request without its key, or with one that is
-//! ambiguous (named twice) or longer than `MAX_KEY` bytes, has no key and is
-//! forwarded without dedupe. An empty value is no key either. HEAD requests
+//! ambiguous (a header named twice) or longer than `MAX_KEY` bytes, has no key
+//! and is forwarded without dedupe. `form:` and `query:` read the request as
+//! the backend's PHP does (`verify`'s parameter reader), so the key is the
+//! value the backend acts on. An empty value is no key either. HEAD requests
 //! have no key: their answer has no body to remember.
 
 use std::collections::hash_map::RandomState;
@@ -16,8 +18,8 @@ use std::sync::{Arc, LazyLock};
 use http::header::HeaderName;
 use http::request::Parts;
 
-use super::form::{Field, field, is_urlencoded};
 use super::json::{self, Found};
+use crate::verify::Signed;
 
 /// The longest key remembered, in bytes; a longer one is no key.
 pub const MAX_KEY: usize = 256;
@@ -153,15 +155,11 @@ impl KeySource {
                 Found::Text(raw) => Key::new(&json::unescape(raw)?),
                 Found::Other => None,
             },
-            KeySource::Form(name) => {
-                let in_body = !body.is_empty() && is_urlencoded(parts);
-                let from_body = if in_body { field(body, name.as_bytes()) } else { Field::Absent };
-                match from_body {
-                    Field::Absent => Key::new(&field(parts.uri.query()?.as_bytes(), name.as_bytes()).once()?),
-                    found => Key::new(&found.once()?),
-                }
-            }
-            KeySource::Query(name) => Key::new(&field(parts.uri.query()?.as_bytes(), name.as_bytes()).once()?),
+            // As the backend reads them (PHP's names, last duplicate, JSON
+            // over the query): a key read otherwise lets one validly signed
+            // notify take another trade's key (found by a hostile probe).
+            KeySource::Form(name) => Key::new(&as_php_reads(parts, body).input_field(name)?),
+            KeySource::Query(name) => Key::new(&as_php_reads(parts, body).query_field(name)?),
             KeySource::Header(name) => {
                 let mut values = parts.headers.get_all(name).iter();
                 match (values.next(), values.next()) {
@@ -171,6 +169,11 @@ impl KeySource {
             }
         }
     }
+}
+
+/// The request as the parameter reader of `verify` takes it.
+fn as_php_reads<'a>(parts: &'a Parts, body: &'a [u8]) -> Signed<'a> {
+    Signed { method: &parts.method, headers: &parts.headers, query: parts.uri.query(), body }
 }
 
 /// Whether `text` (a JSON number as written) is an integer that fits an `i64`,
@@ -366,6 +369,28 @@ mod tests {
         assert_eq!(key("form:out_trade_no", &bad_escape, "").as_deref(), Some("%zz%4"));
         let head = parts("HEAD", "/n?out_trade_no=1", &[]);
         assert_eq!(key("form:out_trade_no", &head, ""), None, "HEAD is never deduplicated");
+    }
+
+    /// The key is the trade the backend reads, however the request spells
+    /// it (a hostile probe made a notify signed for B take A's key with each
+    /// of these: PHP and `verify` read B, the key was A).
+    #[test]
+    fn form_keys_read_the_request_as_php_does() {
+        let post = parts("POST", "/notify/EPay/u", &[FORM]);
+        assert_eq!(key("form:out_trade_no", &post, "money=1.00&out.trade.no=B").as_deref(), Some("B"), "`.` is `_`");
+        assert_eq!(key("form:out_trade_no", &post, "out+trade_no=B").as_deref(), Some("B"), "so is a space");
+        let dotted = "out_trade_no=A&money=1.00&out.trade.no=B";
+        assert_eq!(key("form:out_trade_no", &post, dotted), None, "given twice, as PHP reads the names");
+        assert_eq!(key("form:out_trade_no", &post, "out_trade_no=A&out_trade_no[x]=B"), None);
+        let json = parts("POST", "/n?out_trade_no=A", &[("content-type", "application/json")]);
+        assert_eq!(key("form:out_trade_no", &json, r#"{"out_trade_no":"B"}"#).as_deref(), Some("B"), "JSON wins");
+        assert_eq!(key("form:out_trade_no", &json, r#"{"out_trade_no":7}"#).as_deref(), Some("7"));
+        let get = parts("GET", "/n?out_trade_no=B", &[FORM]);
+        assert_eq!(key("form:out_trade_no", &get, "out_trade_no=A").as_deref(), Some("B"), "a GET's form is unread");
+        assert_eq!(key("form:out_trade_no", &post, "out_trade_no[]=A"), None, "an array is no key");
+        assert_eq!(key("form:out_trade_no", &post, "out_trade_no=+A+").as_deref(), Some("A"), "trimmed");
+        let queried = parts("GET", "/n?out.trade.no=B", &[]);
+        assert_eq!(key("query:out_trade_no", &queried, "").as_deref(), Some("B"));
     }
 
     #[test]

@@ -35,7 +35,6 @@
 //! `shared` claims keys and stores answers in Redis too, so that a repeat is
 //! answered once across hosts.
 
-mod form;
 pub(crate) mod json;
 mod key;
 mod shared;
