@@ -98,11 +98,21 @@ fn target(target: &str) -> String {
     let params: Vec<String> = query
         .split('&')
         .map(|param| match param.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&name) => format!("{name}={REDACTED}"),
+            Some((name, _)) if SECRET_PARAMS.contains(&php_name(name).as_str()) => format!("{name}={REDACTED}"),
             _ => param.to_string(),
         })
         .collect();
     format!("{path}?{}", params.join("&"))
+}
+
+/// A query parameter's name as PHP registers it: decoded (`%61ccess_token`
+/// and `access%5Ftoken` are `access_token`), leading spaces dropped, ` ` and
+/// `.` made `_`, up to its first `[` (`access_token[]` is an array of it).
+fn php_name(raw: &str) -> String {
+    let Some((decoded, _)) = form_urlencoded::parse(raw.as_bytes()).next() else { return String::new() };
+    let name = decoded.split('\0').next().unwrap_or_default().trim_start_matches(' ');
+    let base = name.split('[').next().unwrap_or_default();
+    base.chars().map(|c| if c == ' ' || c == '.' { '_' } else { c }).collect()
 }
 
 #[cfg(test)]
@@ -141,6 +151,12 @@ mod tests {
         assert_eq!(shown.summary.target, "/hook?access_token=[redacted]&x=1");
         assert_eq!(shown.body, Text { text: "{\"update_id\":1}".into(), utf8: true });
         assert_eq!(shown.last_answer.text, "no such order");
+        // However the name is spelt, PHP reads it as `access_token` (found by a hostile probe).
+        for spelt in ["%61ccess_token", "access%5Ftoken", "access.token", "+access+token", "access_token[]"] {
+            let target = format!("/hook?a=1&{spelt}=QSECRET");
+            let shown = redacted(Summary { target: target.clone(), ..stored(head, b"").summary });
+            assert_eq!(shown.target, format!("/hook?a=1&{spelt}=[redacted]"));
+        }
         let without_route_secret = Shown::of(&stored(head, b""), None);
         assert!(without_route_secret.head.contains("X-Hook-Key: k3y"), "{}", without_route_secret.head);
     }
