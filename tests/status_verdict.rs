@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{Daemon, Upstream, Webhook, eventually, raw};
+use md5::{Digest, Md5};
+
+use common::telegram_sim::TelegramSim;
+use common::{Daemon, Upstream, WEBHOOK_PATH, Webhook, eventually, raw};
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
@@ -97,6 +100,67 @@ async fn a_telegram_the_monitor_cannot_reach_is_not_healthy() {
     assert!(said.contains("verdict: needs attention"), "{said}");
     assert!(said.contains(&format!("cannot reach Telegram: cannot reach the Bot API at http://{api}: ")), "{said}");
     assert!(!said.contains("not checked yet"), "{said}");
+}
+
+/// Until the monitor's first answer, Telegram's state is unknown: the
+/// verdict is not healthy (found by a hostile probe: `healthy` for the 15 s
+/// a hanging Bot API took to time out, and after a reload that added
+/// `[telegram]`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_not_checked_yet_is_not_healthy() {
+    let app = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    // Connections wait in its backlog, never answered.
+    let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
+    let webhook = Webhook::new(dir.path(), hanging.local_addr().unwrap()).upstream("app");
+    let config = format!(
+        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
+        app.url(),
+        webhook.route(),
+        webhook.telegram()
+    );
+    let daemon = Daemon::start(&config);
+    let s = status_json(daemon.admin.unwrap());
+    assert!(s["telegram"]["webhook"].is_null(), "{s:#}");
+    assert!(trouble(&s).contains(&"telegram webhook: not checked yet".to_string()), "{:?}", trouble(&s));
+    let out = hookgate_status(&daemon, dir.path());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("verdict: needs attention") && said.contains("not checked yet"), "{said}");
+}
+
+/// A reload that points `[telegram]` at another webhook (here another
+/// `public_url`) is checked at once, and the old webhook's `healthy` is not
+/// shown meanwhile (found by a hostile probe: shown for a whole
+/// `monitor_interval`, 5 minutes, after the reload).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_changes_the_webhook_is_checked_at_once() {
+    let app = Upstream::start("app").await;
+    let sim = TelegramSim::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    let webhook = Webhook::new(dir.path(), sim.api_addr).upstream("app").monitor_interval("5m");
+    let config = format!(
+        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
+        app.url(),
+        webhook.route(),
+        webhook.telegram()
+    );
+    let access_token: String = Md5::digest(TOKEN.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    sim.press_xboard_button(&format!("https://www.example.com{WEBHOOK_PATH}?access_token={access_token}")).await;
+    let daemon = Daemon::start(&config);
+    let admin = daemon.admin.unwrap();
+    let healthy = || status_json(admin)["telegram"]["webhook"]["healthy"] == true;
+    assert!(eventually(Duration::from_secs(10), healthy), "{:#}", status_json(admin));
+
+    let written = std::fs::read_to_string(&daemon.config_path).unwrap();
+    daemon.rewrite_config(&written.replace("https://www.example.com", "https://new.example.com"));
+    daemon.signal("HUP");
+    let mismatch = || status_json(admin)["telegram"]["webhook"]["url_matches_config"] == false;
+    assert!(eventually(Duration::from_secs(10), mismatch), "{:#}", status_json(admin));
+    let s = status_json(admin);
+    assert!(trouble(&s).iter().any(|t| t.starts_with("telegram webhook: ")), "{:?}", trouble(&s));
 }
 
 /// Answers every request on `listener` with 200, until the test ends.

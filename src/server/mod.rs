@@ -46,6 +46,8 @@ struct Shared {
     tasks: TaskTracker,
     /// Cancelled when `shutdown_grace` runs out, to cut what is still open.
     cut: CancellationToken,
+    /// Told of every state swapped in (`StateHandle::reloaded`).
+    swapped: tokio::sync::watch::Sender<()>,
 }
 
 /// A listener being served.
@@ -87,6 +89,11 @@ impl StateHandle {
     pub fn load(&self) -> Arc<State> {
         self.0.state.load_full()
     }
+
+    /// Ready once a reload swaps in another state.
+    pub fn reloaded(&self) -> tokio::sync::watch::Receiver<()> {
+        self.0.swapped.subscribe()
+    }
 }
 
 pub struct Server {
@@ -110,6 +117,7 @@ impl Server {
             slots: Arc::new(Semaphore::new(max_connections)),
             tasks: TaskTracker::new(),
             cut: CancellationToken::new(),
+            swapped: tokio::sync::watch::Sender::new(()),
         };
         let stop = CancellationToken::new();
         Ok(Server { shared: Arc::new(shared), max_connections, stop, listeners: Vec::new(), workers })
@@ -222,6 +230,7 @@ impl Server {
 
         self.resize_slots(state.config.limits.max_connections);
         self.shared.state.store(Arc::new(state));
+        self.shared.swapped.send_replace(());
         for (kind, group, configured) in fresh {
             self.serve_group(kind, group, configured)?;
         }

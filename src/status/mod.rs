@@ -266,20 +266,25 @@ impl Sources {
     }
 
     /// `[telegram]`'s webhook as the monitor sees it; a webhook that is not
-    /// healthy is trouble.
+    /// healthy is trouble, and so is one the monitor has not seen yet (after
+    /// a start or a reload, until Telegram answers or the call times out):
+    /// the verdict is never healthy while Telegram's answer is unknown.
     fn telegram(&self, config: &Config, trouble: &mut Vec<String>) -> Option<Telegram> {
         config.telegram.as_ref().map(|t| {
             let webhook = self.webhook.view();
-            match webhook.as_ref().filter(|v| !v.healthy) {
+            let monitored = !t.monitor_interval.is_zero();
+            match webhook.as_ref() {
+                Some(WebhookView { healthy: true, .. }) => {}
                 Some(WebhookView { state, unreachable: Some(why), .. }) => {
                     trouble.push(format!("telegram webhook: {state}: {why}"));
                 }
                 Some(view) => trouble.push(format!("telegram webhook: {}", view.state)),
+                None if monitored => trouble.push("telegram webhook: not checked yet".to_string()),
                 None => {}
             }
             Telegram {
                 route: t.route.to_string(),
-                monitored: !t.monitor_interval.is_zero(),
+                monitored,
                 webhook,
                 repair: t.repair,
                 last_repair: self.webhook.last_repair(),

@@ -10,7 +10,7 @@
 //! at once when it becomes leader. While Redis is unreachable no host
 //! leads, and each watches on its own, read-only, so the state stays visible.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,9 @@ use super::repair::{Lead, Repairer, Seen};
 use super::shared_view;
 use super::webhook_status::{WebhookStatus, WebhookView};
 use super::{Diagnosis, WebhookInfo};
-use crate::cluster::Cluster;
+use tokio::sync::watch;
+
+use crate::cluster::{Cluster, Fence};
 use crate::config::{Config, TelegramConfig};
 use crate::metrics::Metrics;
 use crate::server::StateHandle;
@@ -32,16 +34,30 @@ const FIRST_RETRY: Duration = Duration::from_secs(15);
 /// Errors younger than this (or two intervals, if longer) count as current.
 const ERROR_WINDOW: Duration = Duration::from_secs(600);
 
-/// Runs until the process exits. Follows reloads: each round reads the current `[telegram]`.
+/// Runs until the process exits. Follows reloads: a reload starts a round at
+/// once, with the current `[telegram]`; when it changed what is watched
+/// (another bot, API, URL or secret), what was seen of the old webhook is
+/// forgotten first, not shown as this one's.
 pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookStatus>) {
     let mut monitor = Monitor::default();
     let mut leadership = None;
+    let mut reloads = state.reloaded();
+    let mut watching = None;
     loop {
         let current = state.load();
-        let Some(telegram) = current.config.telegram.as_ref().filter(|t| !t.monitor_interval.is_zero()) else {
+        let telegram = current.config.telegram.as_ref().filter(|t| !t.monitor_interval.is_zero());
+        let now_watching = telegram.map(watched);
+        if now_watching != watching {
+            if watching.is_some() {
+                status.clear();
+                monitor = Monitor::default();
+            }
+            watching = now_watching;
+        }
+        let Some(telegram) = telegram else {
             status.clear();
             drop(current);
-            tokio::time::sleep(IDLE_RECHECK).await;
+            pause(IDLE_RECHECK, &mut reloads, None).await;
             continue;
         };
         if leadership.is_none() {
@@ -68,16 +84,47 @@ pub async fn run(state: StateHandle, metrics: Arc<Metrics>, status: Arc<WebhookS
             }
         };
         drop(current);
-        // A host that becomes leader looks at once, not an interval later.
-        match leadership.as_mut() {
-            Some(changes) => {
-                if let Ok(Err(_)) = tokio::time::timeout(wait, changes.changed()).await {
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            None => tokio::time::sleep(wait).await,
-        }
+        pause(wait, &mut reloads, leadership.as_mut()).await;
     }
+}
+
+/// Waits `wait`, or less: until a reload (the next round then reads the new
+/// config at once) or a change of this host's leadership (a new leader looks
+/// at once).
+async fn pause(
+    wait: Duration,
+    reloads: &mut watch::Receiver<()>,
+    leadership: Option<&mut watch::Receiver<Option<Fence>>>,
+) {
+    let leader_changed = async {
+        let changed = match leadership {
+            Some(changes) => changes.changed().await.is_ok(),
+            None => false,
+        };
+        if !changed {
+            std::future::pending::<()>().await;
+        }
+    };
+    let reloaded = async {
+        if reloads.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        () = leader_changed => {}
+        () = reloaded => {}
+    }
+}
+
+/// What a round's view is of: another bot, API, URL, secret or interval is
+/// another webhook (hashed here only to compare; the token never leaves).
+fn watched(telegram: &TelegramConfig) -> u64 {
+    let params = telegram.webhook_params();
+    let mut hasher = std::hash::DefaultHasher::new();
+    (telegram.token.expose(), telegram.api_url.to_string(), params.url, params.secret_token).hash(&mut hasher);
+    (params.allowed_updates, params.max_connections, telegram.monitor_interval, telegram.repair).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What this host does about the webhook.
