@@ -153,6 +153,26 @@ async fn xboards_button_is_repaired_within_one_monitor_round() {
     assert_no_secrets(&logs);
 }
 
+/// Telegram refuses the repair's `setWebhook` with 429 and `retry_after`:
+/// the repair waits that long before its next call, not its own shorter gap
+/// (found by a hostile probe: called again after 20 s and 41 s when asked to
+/// wait 300 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_repair_waits_for_telegrams_retry_after() {
+    let setup = Setup::new().await;
+    setup.sim.rate_limit_set_webhook(30);
+    let config =
+        setup.config("127.0.0.1:0", false).replace("monitor_interval = ", "repair_gap = \"1s\"\nmonitor_interval = ");
+    // No webhook registered: the monitor's first round repairs, and is refused.
+    let daemon = Daemon::start(&config);
+    assert!(eventually(Duration::from_secs(10), || setup.sim.set_calls().len() == 1), "no repair was tried");
+    daemon.wait_for_log("telegram webhook repair failed", Duration::from_secs(5));
+    // Without retry_after the gap (1 s, doubling) would have let it call again twice by now.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(setup.sim.set_calls().len(), 1, "the repair called again within retry_after");
+    assert!(setup.sim.info_calls() >= 4, "the monitor kept watching: {}", setup.sim.info_calls());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_url_this_config_would_not_route_is_never_registered_by_repair() {
     let mut setup = Setup::new().await;

@@ -36,7 +36,12 @@ pub enum ApiError {
     #[error("the Bot API did not answer within {0:?}")]
     Timeout(Duration),
     #[error("Telegram refused: {description} (error {code})")]
-    Refused { code: i64, description: String },
+    Refused {
+        code: i64,
+        description: String,
+        /// Seconds to wait before the next call (`parameters.retry_after` of a 429).
+        retry_after: Option<u64>,
+    },
     #[error("unexpected answer from the Bot API: {0}")]
     Invalid(String),
     /// Reading stops at `MAX_ANSWER`; the connection is dropped, not drained.
@@ -138,6 +143,7 @@ impl BotApi {
         Err(ApiError::Refused {
             code: value["error_code"].as_i64().unwrap_or(0),
             description: value["description"].as_str().unwrap_or("no description").to_string(),
+            retry_after: value["parameters"]["retry_after"].as_u64(),
         })
     }
 }

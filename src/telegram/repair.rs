@@ -5,7 +5,8 @@
 //! full configuration once, and check on the next round that it took.
 //!
 //! At most one repair per `repair_gap` (5 minutes by default, or
-//! `monitor_interval` if longer), the gap doubling while repairs keep failing.
+//! `monitor_interval` if longer), the gap doubling while repairs keep failing,
+//! and never before the `retry_after` of a `setWebhook` Telegram refused with 429.
 //! A URL this config would not route to the backend is never registered. Each
 //! repair is one log line, old state to new, and one count in
 //! `hookgate_telegram_webhook_repairs_total{result}`; the last one is shown
@@ -20,7 +21,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::api::BotApi;
+use super::api::{ApiError, BotApi};
 use super::shared_repair::{self, Memory};
 use super::webhook_status::WebhookStatus;
 use super::{Diagnosis, Unregistrable, WebhookInfo};
@@ -111,6 +112,9 @@ impl Repairer {
         if let Err(e) = api.set_webhook(&telegram.webhook_params()).await {
             self.memory.awaiting = None;
             self.memory.repaired_error = answered_before;
+            if let ApiError::Refused { retry_after: Some(seconds), .. } = e {
+                self.memory.not_before_ms = Some(unix_millis().saturating_add(seconds.saturating_mul(1000)));
+            }
             self.record(metrics, "failure");
             self.share(lead).await;
             tracing::warn!("telegram webhook repair failed: {old} → setWebhook refused: {e}");
@@ -126,8 +130,10 @@ impl Repairer {
         }
         let doublings = self.memory.failures.min(MAX_DOUBLINGS);
         let gap = telegram.repair_gap.max(telegram.monitor_interval) * (1 << doublings);
-        let since = |at: u64| Duration::from_millis(unix_millis().saturating_sub(at));
+        let now = unix_millis();
+        let since = |at: u64| Duration::from_millis(now.saturating_sub(at));
         self.memory.last_attempt_ms.is_none_or(|at| since(at) >= gap)
+            && self.memory.not_before_ms.is_none_or(|at| now >= at)
     }
 
     /// Records the attempt about to be made, before it is made: with

@@ -29,6 +29,10 @@ pub(super) struct Memory {
     /// The error (date, message) a repair answered. Telegram keeps reporting
     /// it until a newer one, so it is history once the repair took.
     pub repaired_error: Option<(u64, String)>,
+    /// Unix time (ms) before which Telegram asked not to be called again
+    /// (`retry_after` of a refused `setWebhook`), when later than the gap.
+    #[serde(default)]
+    pub not_before_ms: Option<u64>,
 }
 
 fn key(cluster: &Cluster) -> String {
@@ -55,9 +59,13 @@ mod tests {
             failures: 2,
             awaiting: Some("webhook set to another URL".into()),
             repaired_error: Some((1_700_000_000, "Wrong response from the webhook: 401 Unauthorized".into())),
+            not_before_ms: Some(1_700_000_300_000),
         };
         let json = serde_json::to_vec(&memory).unwrap();
         assert_eq!(serde_json::from_slice::<Memory>(&json).unwrap(), memory);
         assert!(serde_json::from_slice::<Memory>(b"{\"failures\": \"x\"}").is_err(), "a bad value is refused");
+        // What a host from before `not_before_ms` wrote still parses.
+        let older = b"{\"last_attempt_ms\":null,\"failures\":0,\"awaiting\":null,\"repaired_error\":null}";
+        assert_eq!(serde_json::from_slice::<Memory>(older).unwrap(), Memory::default());
     }
 }

@@ -77,6 +77,8 @@ struct Webhook {
     set_calls: Vec<(Instant, Value)>,
     /// `getWebhookInfo` calls so far.
     info_calls: usize,
+    /// Refuse `setWebhook` with 429 and this `retry_after` (seconds).
+    rate_limited: Option<u64>,
     /// Failed delivery attempts so far, per chat.
     failures: HashMap<i64, u32>,
 }
@@ -115,6 +117,12 @@ impl TelegramSim {
         let params: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
         let mut webhook = self.webhook.lock().unwrap();
         let answer = match path.strip_prefix(&format!("/bot{}/", self.token)) {
+            Some("setWebhook") if webhook.rate_limited.is_some() => {
+                webhook.set_calls.push((Instant::now(), params.clone()));
+                let retry_after = webhook.rate_limited;
+                let description = "Too Many Requests: retry later";
+                json!({"ok": false, "error_code": 429, "description": description, "parameters": {"retry_after": retry_after}})
+            }
             Some("setWebhook") => {
                 webhook.set_calls.push((Instant::now(), params.clone()));
                 webhook.url = params["url"].as_str().unwrap_or_default().to_string();
@@ -154,6 +162,11 @@ impl TelegramSim {
             .unwrap();
         let response = client.request(request).await.unwrap();
         assert!(response.status().is_success());
+    }
+
+    /// From now on, `setWebhook` is refused with 429 and `retry_after` of `seconds`.
+    pub fn rate_limit_set_webhook(&self, seconds: u64) {
+        self.webhook.lock().unwrap().rate_limited = Some(seconds);
     }
 
     /// Every `setWebhook` call so far: when, and its parameters.
