@@ -303,6 +303,7 @@ impl Running {
                 let routes = config.routes.routes().len();
                 let depot = self.spool.open_if_needed(&config).await;
                 let previous = self.server.state();
+                let moved = moved_upstreams(&previous.config, &config);
                 let state =
                     State::new(config, &self.metrics, Some(&previous), previous.cluster.as_ref()).with_depot(depot);
                 let mut summary = format!("reloaded {}: {routes} routes", self.path.display());
@@ -310,7 +311,11 @@ impl Running {
                     summary.push_str("; ");
                     summary.push_str(note);
                 }
-                self.server.reload(state).await.map(|()| summary).map_err(ReloadError::from)
+                let reloaded = self.server.reload(state).await;
+                if reloaded.is_ok() {
+                    moved.iter().for_each(|name| self.metrics.upstream_window(name).forget_failures());
+                }
+                reloaded.map(|()| summary).map_err(ReloadError::from)
             }
         };
         match &outcome {
@@ -336,6 +341,16 @@ impl Running {
         self.acme.follow(&self.server.state().config, &self.metrics, self.server.state().cluster.as_ref());
         outcome
     }
+}
+
+/// The upstreams `new` keeps by name but at another `url`.
+fn moved_upstreams(old: &Config, new: &Config) -> Vec<String> {
+    let url_of = |name: &str| old.upstreams.iter().find(|u| *u.name == *name).map(|u| u.url.clone());
+    new.upstreams
+        .iter()
+        .filter(|u| url_of(&u.name).is_some_and(|url| url != u.url))
+        .map(|u| u.name.to_string())
+        .collect()
 }
 
 /// Raises the soft open-file limit to the hard one (often 1,024 → 524,288 by

@@ -294,6 +294,15 @@ impl UpstreamWindow {
         news
     }
 
+    /// The upstream now lives elsewhere (a reload changed its `url`): the
+    /// old address's failures say nothing of it.
+    pub fn forget_failures(&self) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = None;
+        }
+        self.answered.store(false, Ordering::Relaxed);
+    }
+
     pub fn last_error(&self) -> Option<(SystemTime, String)> {
         let last = self.last_failure.lock().ok()?;
         last.as_ref().map(|l| (l.at, l.text.clone()))

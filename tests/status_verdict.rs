@@ -248,6 +248,36 @@ upstream = "app"
     assert!(said.contains("verdict: healthy"), "{said}");
 }
 
+/// A reload that points a refusing upstream at another `url` forgets the
+/// old address's failures (found by a hostile probe: `not answering` until
+/// the next request reached the new address, up to 15 minutes without
+/// traffic); the counts since start-up stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_moves_an_upstream_forgets_its_old_failures() {
+    let app = Upstream::start("app").await;
+    let port = closed_port();
+    let config = format!(
+        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.backend]\nurl = \"http://127.0.0.1:{port}\"\n\
+         [default]\nupstream = \"backend\"\n"
+    );
+    let daemon = Daemon::start(&config);
+    let admin = daemon.admin.unwrap();
+    for path in ["/a", "/b"] {
+        assert_eq!(common::get(daemon.addr, "www.example.com", path).status, 502);
+    }
+    let backend = |s: &Value| s["upstreams"][0].clone();
+    assert_eq!(backend(&status_json(admin))["state"], "refusing connections");
+
+    let written = std::fs::read_to_string(&daemon.config_path).unwrap();
+    daemon.rewrite_config(&written.replace(&format!("http://127.0.0.1:{port}"), &app.url()));
+    daemon.signal("HUP");
+    daemon.wait_for_log("reloaded", Duration::from_secs(10));
+    let s = status_json(admin);
+    assert_eq!(backend(&s)["state"], "ok", "{:#}", backend(&s));
+    assert!(trouble(&s).is_empty(), "{:?}", trouble(&s));
+    assert_eq!(backend(&s)["connect_errors"], 2, "the count since start-up stays");
+}
+
 /// A reload of an invalid file failed: `hookgate status`, given that same
 /// file, still asks the daemon (through the file's `[admin]`) and says what
 /// needs attention, exit 1, after the file's own problems (found by the
