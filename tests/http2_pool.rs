@@ -153,7 +153,7 @@ async fn a_client_resetting_served_streams_is_sent_away() {
     }
     let line = daemon.wait_for_log("HTTP/2 streams before their answers", Duration::from_secs(5));
     assert!(line.contains("more than 100") && line.contains("GOAWAY"), "{line}");
-    // A graceful GOAWAY: streams the client opens before it arrives may still be answered, then the connection closes.
+    // GOAWAY, then the connection closes at once: a client that never answers the GOAWAY's PING gets no more streams.
     assert!(common::eventually(Duration::from_secs(5), || send.is_closed()), "the connection stayed open");
     assert!(send.clone().send_request(get("/after")).await.is_err());
 }

@@ -157,3 +157,63 @@ async fn a_pipelined_https_request_held_by_rustls_is_answered() {
     }
     assert_eq!(String::from_utf8_lossy(&seen).matches("\r\n\r\nhere\n").count(), REQUESTS);
 }
+
+/// An HTTP/2 client on its own terms (`builder` set by the test).
+async fn h2_with(
+    pki: &Pki,
+    addr: std::net::SocketAddr,
+    builder: &hyper::client::conn::http2::Builder<hyper_util::rt::TokioExecutor>,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+    let stream = connect(&client(pki, &[b"h2"]), addr, "a.test").await;
+    let (send, conn) = builder.handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+fn h2_get(path: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::get(format!("https://a.test{path}")).body(http_body_util::Full::default()).unwrap()
+}
+
+/// An HTTP/2 client that keeps its stream's window shut (`INITIAL_WINDOW_SIZE`
+/// 0, never a WINDOW_UPDATE) takes none of the response, though no socket
+/// write blocks: `send_timeout` still closes the connection, logged
+/// `aborted=client_timeout` (found by a hostile probe: held, with its upstream
+/// connection, for as long as the client liked).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_that_never_opens_its_window_is_cut_at_send_timeout() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&format!("[limits]\nsend_timeout = \"1s\"\n{}", tls_config(&pki, &app, "")));
+    let mut builder = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.initial_stream_window_size(0).adaptive_window(false);
+    let send = h2_with(&pki, daemon.addr, &builder).await;
+    let response = send.clone().send_request(h2_get("/big?bytes=500000&length")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(common::eventually(Duration::from_secs(8), || send.is_closed()), "the connection was kept");
+    let line = daemon.wait_for_log("path=/big", Duration::from_secs(5));
+    assert!(line.contains("aborted=client_timeout"), "{line}");
+    drop(response);
+}
+
+/// Between requests an HTTP/2 connection is idle (`idle_timeout`), however
+/// many control frames the client sends: a PING is no request head, so it is
+/// not closed at `header_timeout` with a false 408 (found by a hostile probe:
+/// any PING, SETTINGS or WINDOW_UPDATE after a request did that).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_http2_connection_with_pings_outlives_header_timeout() {
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let limits = "[limits]\nheader_timeout = \"300ms\"\nidle_timeout = \"10s\"\n";
+    let daemon = Daemon::start(&format!("{limits}{}", tls_config(&pki, &app, "")));
+    let mut builder = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(100))
+        .keep_alive_while_idle(true);
+    let send = h2_with(&pki, daemon.addr, &builder).await;
+    assert_eq!(send.clone().send_request(h2_get("/idle")).await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!send.is_closed(), "closed while idle, before idle_timeout");
+    assert_eq!(send.clone().send_request(h2_get("/idle")).await.unwrap().status(), 200);
+    assert!(!daemon.logs().iter().any(|l| l.contains("status=408")), "no 408 for an idle connection");
+}

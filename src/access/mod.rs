@@ -100,6 +100,11 @@ impl Delivery {
         self.written.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// The connection's clock (an HTTP/2 chunk reports to its send timer).
+    pub fn clock(&self) -> &crate::connection::ConnClock {
+        self.active.clock()
+    }
+
     /// Sets how many body bytes reached the client's socket (for writers
     /// that know it exactly).
     pub fn set_written(&self, n: u64) {

@@ -30,22 +30,40 @@ use crate::poll_clock;
 /// Sentinel for "no head being read" and "no write blocked".
 const NOT_SET: u64 = u64::MAX;
 
+/// Sentinel for "the connection has served a request": over HTTP/2 the head
+/// timer then stays off (`saw_bytes`), and only `idle_timeout` bounds the
+/// time between requests.
+const HEAD_TIMER_OFF: u64 = u64::MAX - 1;
+
+/// `held`: the count of chunks above this many bits of milliseconds (557 years).
+const HELD_TIME_BITS: u32 = 44;
+const HELD_TIME: u64 = (1 << HELD_TIME_BITS) - 1;
+
+/// Where every connection's milliseconds count from: one `Instant` for the
+/// process, so that a clock does not carry its own.
+static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
 #[derive(Debug)]
 pub struct ConnClock {
-    epoch: Instant,
     /// Requests handed to the service whose response has not ended.
     active: AtomicU32,
-    /// Milliseconds since `epoch` when the current head's first byte arrived.
+    /// Milliseconds since `EPOCH` when the current head's first byte arrived.
     head_started: AtomicU64,
-    /// Milliseconds since `epoch` when the connection last became idle.
+    /// Milliseconds since `EPOCH` when the connection last became idle.
     idle_since: AtomicU64,
-    /// Milliseconds since `epoch` when a write to the client last found the
+    /// HTTP/2 response chunks queued for the client and not yet taken
+    /// (`HELD_COUNT` bits above `HELD_TIME` bits), and the milliseconds since
+    /// `EPOCH` when one was last taken, or the first queued: a stream whose
+    /// window the client never opens holds its chunk without a blocked
+    /// socket write, so the send timer watches this too.
+    held: AtomicU64,
+    /// Milliseconds since `EPOCH` when a write to the client last found the
     /// socket full after making progress (`NOT_SET` while writes go through).
     write_blocked: AtomicU64,
     /// Why the connection was cut, for responses still being written then.
     abort: AtomicU8,
     /// HTTP/2 streams the client reset while hookgate was answering them,
-    /// as a debt: milliseconds since `epoch` when it is paid off, each reset
+    /// as a debt: milliseconds since `EPOCH` when it is paid off, each reset
     /// adding `RESET_COST_MS` (`RESETS_EXCEEDED` once past the limit).
     reset_debt: AtomicU64,
 }
@@ -111,10 +129,10 @@ pub enum Expired {
 impl ConnClock {
     pub fn new() -> Self {
         ConnClock {
-            epoch: Instant::now(),
             active: AtomicU32::new(0),
             head_started: AtomicU64::new(NOT_SET),
-            idle_since: AtomicU64::new(0),
+            idle_since: AtomicU64::new(now_ms()),
+            held: AtomicU64::new(0),
             write_blocked: AtomicU64::new(NOT_SET),
             abort: AtomicU8::new(0),
             reset_debt: AtomicU64::new(0),
@@ -124,7 +142,7 @@ impl ConnClock {
     /// The client reset an HTTP/2 stream before its answer: a leaky bucket
     /// (`SERVED_RESET_BURST`, drained at `SERVED_RESETS_PER_SECOND`).
     pub fn note_client_reset(&self) {
-        let now = self.now_ms();
+        let now = now_ms();
         let _ = self.reset_debt.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |debt| {
             let debt = debt.max(now).checked_add(RESET_COST_MS)?;
             Some(match debt - now > SERVED_RESET_BURST * RESET_COST_MS {
@@ -155,29 +173,49 @@ impl ConnClock {
         if progressed {
             self.write_blocked.store(NOT_SET, Ordering::Relaxed);
         } else if self.write_blocked.load(Ordering::Relaxed) == NOT_SET {
-            self.write_blocked.store(self.now_ms(), Ordering::Relaxed);
+            self.write_blocked.store(now_ms(), Ordering::Relaxed);
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        poll_clock::now().saturating_duration_since(self.epoch).as_millis() as u64
+    fn at(&self, ms: u64) -> Instant {
+        *EPOCH + Duration::from_millis(ms)
     }
 
-    fn at(&self, ms: u64) -> Instant {
-        self.epoch + Duration::from_millis(ms)
+    /// An HTTP/2 response chunk was queued for the client (see `held`).
+    pub fn chunk_queued(&self) {
+        let now = now_ms() & HELD_TIME;
+        let _ = self.held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+            let since = if held >> HELD_TIME_BITS == 0 { now } else { held & HELD_TIME };
+            Some(((held >> HELD_TIME_BITS) + 1) << HELD_TIME_BITS | since)
+        });
+    }
+
+    /// The client took bytes of a queued chunk; `gone`: the chunk is done with.
+    pub fn chunk_taken(&self, gone: bool) {
+        let now = now_ms() & HELD_TIME;
+        let _ = self.held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+            let count = (held >> HELD_TIME_BITS).saturating_sub(u64::from(gone));
+            Some(count << HELD_TIME_BITS | now)
+        });
+    }
+
+    /// Since when queued chunks have waited with none taken, if any wait.
+    fn held_since(&self) -> Option<u64> {
+        let held = self.held.load(Ordering::Relaxed);
+        (held >> HELD_TIME_BITS > 0).then_some(held & HELD_TIME)
     }
 
     /// Bytes arrived from the client; if the connection was idle, a head begins.
     pub(crate) fn saw_bytes(&self) {
         if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == NOT_SET {
-            self.head_started.store(self.now_ms(), Ordering::Relaxed);
+            self.head_started.store(now_ms(), Ordering::Relaxed);
         }
     }
 
     /// hyper parsed a head and called the service.
     pub fn request_started(self: &Arc<Self>) -> ActiveRequest {
         self.active.fetch_add(1, Ordering::Relaxed);
-        self.head_started.store(NOT_SET, Ordering::Relaxed);
+        self.head_started.store(HEAD_TIMER_OFF, Ordering::Relaxed);
         ActiveRequest(Arc::clone(self))
     }
 
@@ -186,15 +224,16 @@ impl ConnClock {
     /// timed exactly.
     pub fn next_check(&self, limits: &Limits) -> Instant {
         let soon = poll_clock::now() + limits.header_timeout.min(limits.send_timeout);
-        let blocked = self.write_blocked.load(Ordering::Relaxed);
-        if blocked != NOT_SET {
-            return soon.min(self.at(blocked) + limits.send_timeout);
+        if let Some(stalled) = self.stalled_since() {
+            return soon.min(self.at(stalled) + limits.send_timeout);
         }
         if self.active.load(Ordering::Relaxed) > 0 {
             return soon;
         }
         match self.head_started.load(Ordering::Relaxed) {
-            NOT_SET => soon.min(self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout),
+            NOT_SET | HEAD_TIMER_OFF => {
+                soon.min(self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout)
+            }
             started => self.at(started) + limits.header_timeout,
         }
     }
@@ -204,20 +243,32 @@ impl ConnClock {
     /// as the client keeps reading.
     pub fn expired(&self, limits: &Limits) -> Option<Expired> {
         let now = poll_clock::now();
-        let blocked = self.write_blocked.load(Ordering::Relaxed);
-        if blocked != NOT_SET {
-            return (now >= self.at(blocked) + limits.send_timeout).then_some(Expired::Send);
+        if let Some(stalled) = self.stalled_since() {
+            return (now >= self.at(stalled) + limits.send_timeout).then_some(Expired::Send);
         }
         if self.active.load(Ordering::Relaxed) > 0 {
             return None;
         }
         match self.head_started.load(Ordering::Relaxed) {
-            NOT_SET if now >= self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout => {
+            NOT_SET | HEAD_TIMER_OFF
+                if now >= self.at(self.idle_since.load(Ordering::Relaxed)) + limits.idle_timeout =>
+            {
                 Some(Expired::Idle)
             }
-            NOT_SET => None,
+            NOT_SET | HEAD_TIMER_OFF => None,
             started if now >= self.at(started) + limits.header_timeout => Some(Expired::Head),
             _ => None,
+        }
+    }
+
+    /// Since when writes to the client made no progress: a socket write
+    /// blocked, or queued HTTP/2 chunks none of which was taken (the earlier).
+    fn stalled_since(&self) -> Option<u64> {
+        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        let blocked = (blocked != NOT_SET).then_some(blocked);
+        match (blocked, self.held_since()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (one, other) => one.or(other),
         }
     }
 }
@@ -237,9 +288,14 @@ impl ActiveRequest {
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
         if self.0.active.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.0.idle_since.store(self.0.now_ms(), Ordering::Relaxed);
+            self.0.idle_since.store(now_ms(), Ordering::Relaxed);
         }
     }
+}
+
+/// Milliseconds since `EPOCH`, from this poll's reading.
+fn now_ms() -> u64 {
+    poll_clock::now().saturating_duration_since(*EPOCH).as_millis() as u64
 }
 
 #[cfg(test)]

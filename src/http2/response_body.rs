@@ -60,10 +60,25 @@ pub struct ResponseBody {
 }
 
 /// A piece of a response body that tells its `Delivery` as its bytes are
-/// written: hyper queues it and advances it as the socket takes bytes.
+/// written: hyper queues it and advances it as the socket takes bytes. While
+/// it waits (a stream whose window the client keeps shut holds it without
+/// any socket write blocking), the connection's send timer runs.
 pub struct Chunk {
     bytes: Bytes,
     delivery: Arc<Delivery>,
+}
+
+impl Chunk {
+    fn new(bytes: Bytes, delivery: Arc<Delivery>) -> Chunk {
+        delivery.clock().chunk_queued();
+        Chunk { bytes, delivery }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.delivery.clock().chunk_taken(true);
+    }
 }
 
 impl Buf for Chunk {
@@ -78,6 +93,9 @@ impl Buf for Chunk {
     fn advance(&mut self, n: usize) {
         self.bytes.advance(n);
         self.delivery.written(n);
+        if n > 0 {
+            self.delivery.clock().chunk_taken(false);
+        }
     }
 }
 
@@ -119,7 +137,7 @@ impl Body for ResponseBody {
         let polled = match polled {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame.map_data(|bytes| {
                 delivery.produced(bytes.len());
-                Chunk { bytes, delivery: delivery.clone() }
+                Chunk::new(bytes, delivery.clone())
             })))),
             Poll::Ready(Some(Err(e))) => {
                 delivery.fail(&e);

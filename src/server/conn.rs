@@ -224,6 +224,24 @@ fn over_reset_limit(clock: &ConnClock) -> std::task::Poll<()> {
     }
 }
 
+/// How long a connection closed for its resets has to write its GOAWAY.
+const GOAWAY_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Closes a connection whose client reset too many streams: closed, not
+/// drained, since hyper's graceful GOAWAY takes effect only once the client
+/// answers its PING, and until then every new stream is served (a probe's
+/// client that never did sent 394 of 400 streams upstream).
+async fn close_for_resets<C: Graceful>(mut conn: Pin<&mut C>, clock: &ConnClock, peer: SocketAddr) {
+    tracing::warn!(
+        client = %peer,
+        "client reset HTTP/2 streams before their answers too fast (more than {SERVED_RESET_BURST} at once, \
+         or {SERVED_RESETS_PER_SECOND} a second after that); closing the connection (GOAWAY)"
+    );
+    clock.set_abort(AbortReason::ClientClosed);
+    conn.as_mut().start_shutdown();
+    let _ = tokio::time::timeout(GOAWAY_FLUSH, conn).await;
+}
+
 /// A hyper connection that can be asked to finish gracefully.
 trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn start_shutdown(self: Pin<&mut Self>);
@@ -272,11 +290,7 @@ async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &
                 conn.as_mut().start_shutdown();
             }
             // Looked at on every wake-up (the resets arrive as frames, which wake this task).
-            () = std::future::poll_fn(|_| over_reset_limit(clock)), if !draining => {
-                tracing::warn!(client = %peer, "client reset HTTP/2 streams before their answers too fast (more than {SERVED_RESET_BURST} at once, or {SERVED_RESETS_PER_SECOND} a second after that); closing the connection (GOAWAY)");
-                draining = true;
-                conn.as_mut().start_shutdown();
-            }
+            () = std::future::poll_fn(|_| over_reset_limit(clock)) => return close_for_resets(conn, clock, peer).await,
             () = &mut cut => {
                 clock.set_abort(AbortReason::Shutdown);
                 // Streams still waiting for their upstream answer 503 (`http2::handle`): a moment to send them.
