@@ -47,6 +47,16 @@ fn hookgate_status(daemon: &Daemon, dir: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["status", "-c"]).arg(&path).output().unwrap()
 }
 
+/// `app` as the default upstream and the webhook's route, with `[admin]` and `[telegram]`.
+fn webhook_config(app: &Upstream, webhook: &Webhook) -> String {
+    format!(
+        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
+        app.url(),
+        webhook.route(),
+        webhook.telegram()
+    )
+}
+
 fn trouble(s: &Value) -> Vec<String> {
     s["trouble"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
 }
@@ -58,12 +68,7 @@ async fn a_telegram_the_monitor_cannot_reach_is_not_healthy() {
     std::fs::write(dir.path().join("token"), TOKEN).unwrap();
     let api = format!("127.0.0.1:{}", closed_port());
     let webhook = Webhook::new(dir.path(), &api).upstream("app").telegram_line("repair = false");
-    let config = format!(
-        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
-        app.url(),
-        webhook.route(),
-        webhook.telegram()
-    );
+    let config = webhook_config(&app, &webhook);
     let daemon = Daemon::start(&config);
     let admin = daemon.admin.unwrap();
     let checked = || !status_json(admin)["telegram"]["webhook"].is_null();
@@ -114,12 +119,7 @@ async fn a_webhook_not_checked_yet_is_not_healthy() {
     // Connections wait in its backlog, never answered.
     let hanging = TcpListener::bind("127.0.0.1:0").unwrap();
     let webhook = Webhook::new(dir.path(), hanging.local_addr().unwrap()).upstream("app");
-    let config = format!(
-        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
-        app.url(),
-        webhook.route(),
-        webhook.telegram()
-    );
+    let config = webhook_config(&app, &webhook);
     let daemon = Daemon::start(&config);
     let s = status_json(daemon.admin.unwrap());
     assert!(s["telegram"]["webhook"].is_null(), "{s:#}");
@@ -141,12 +141,7 @@ async fn a_reload_that_changes_the_webhook_is_checked_at_once() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), TOKEN).unwrap();
     let webhook = Webhook::new(dir.path(), sim.api_addr).upstream("app").monitor_interval("5m");
-    let config = format!(
-        "[admin]\naddr = \"127.0.0.1:0\"\n[upstreams.app]\nurl = \"{}\"\n{}[default]\nupstream = \"app\"\n{}",
-        app.url(),
-        webhook.route(),
-        webhook.telegram()
-    );
+    let config = webhook_config(&app, &webhook);
     let access_token: String = Md5::digest(TOKEN.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     sim.press_xboard_button(&format!("https://www.example.com{WEBHOOK_PATH}?access_token={access_token}")).await;
     let daemon = Daemon::start(&config);
