@@ -5,12 +5,15 @@
 //! keeps the two apart: a connection is *idle* from the moment the last byte of
 //! one response has been written to the socket until the first byte of the
 //! next request, then *reading a head* until hyper hands the request to the
-//! service, then *active* until its response has been written. The end of the
+//! service, then *active* until its response has been written. Over HTTP/2
+//! the clock sees bytes, not frames (a PING is no head), so a head is timed
+//! only before the connection's first request; after it, only idle. The end of the
 //! upstream's body is not the end of the response: hyper may still hold much of
 //! it for a slow reader, so the active span ends only when the access log's
 //! `Delivery` (which holds the `ActiveRequest`) sees the last body byte written.
 //!
-//! While any write to the client is blocked, the *send* timer runs: no progress
+//! While any write to the client is blocked, or response chunks wait for a
+//! stream's flow-control window (`held`), the *send* timer runs: no progress
 //! for `send_timeout` means the client stopped reading, and the connection is
 //! cut with `AbortReason::ClientTimeout` recorded for the access log.
 //! `server::ClockedIo` notices the first byte of a head and every write's
@@ -51,9 +54,9 @@ pub struct ConnClock {
     head_started: AtomicU64,
     /// Milliseconds since `EPOCH` when the connection last became idle.
     idle_since: AtomicU64,
-    /// HTTP/2 response chunks queued for the client and not yet taken
-    /// (`HELD_COUNT` bits above `HELD_TIME` bits), and the milliseconds since
-    /// `EPOCH` when one was last taken, or the first queued: a stream whose
+    /// HTTP/2 response chunks queued for the client and not yet taken (the
+    /// bits above `HELD_TIME_BITS`), and the milliseconds since `EPOCH` when
+    /// one was last taken, or the first was queued: a stream whose
     /// window the client never opens holds its chunk without a blocked
     /// socket write, so the send timer watches this too.
     held: AtomicU64,
