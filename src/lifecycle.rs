@@ -345,10 +345,10 @@ impl Running {
 
 /// The upstreams `new` keeps by name but at another `url`.
 fn moved_upstreams(old: &Config, new: &Config) -> Vec<String> {
-    let url_of = |name: &str| old.upstreams.iter().find(|u| *u.name == *name).map(|u| u.url.clone());
+    let url_of = |name: &str| old.upstreams.iter().find(|u| *u.name == *name).map(|u| &u.url);
     new.upstreams
         .iter()
-        .filter(|u| url_of(&u.name).is_some_and(|url| url != u.url))
+        .filter(|u| url_of(&u.name).is_some_and(|url| *url != u.url))
         .map(|u| u.name.to_string())
         .collect()
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
-use common::tls_client::{Pki, client, connect, tls_config};
+use common::tls_client::{Pki, client, connect, h2_with, tls_config};
 use common::{Daemon, Upstream};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,18 +156,6 @@ async fn a_pipelined_https_request_held_by_rustls_is_answered() {
         seen.extend_from_slice(&chunk[..n]);
     }
     assert_eq!(String::from_utf8_lossy(&seen).matches("\r\n\r\nhere\n").count(), REQUESTS);
-}
-
-/// An HTTP/2 client on its own terms (`builder` set by the test).
-async fn h2_with(
-    pki: &Pki,
-    addr: std::net::SocketAddr,
-    builder: &hyper::client::conn::http2::Builder<hyper_util::rt::TokioExecutor>,
-) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
-    let stream = connect(&client(pki, &[b"h2"]), addr, "a.test").await;
-    let (send, conn) = builder.handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    send
 }
 
 fn h2_get(path: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {

@@ -93,7 +93,8 @@ impl Buf for Chunk {
     fn advance(&mut self, n: usize) {
         self.bytes.advance(n);
         self.delivery.written(n);
-        if n > 0 {
+        // Taken whole, the chunk is dropped next, which tells the clock.
+        if n > 0 && self.bytes.has_remaining() {
             self.delivery.clock().chunk_taken(false);
         }
     }

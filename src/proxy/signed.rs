@@ -32,7 +32,7 @@ pub fn check(
     body: &[u8],
 ) -> Result<Checked, ProxyError> {
     let Some(verifier) = verifier else { return Ok(Checked::Trusted) };
-    let signed = Signed { method: &parts.method, headers: &parts.headers, query: parts.uri.query(), body };
+    let signed = Signed::of(parts, body);
     let verdict = verifier.check(&signed, SystemTime::now());
     if let Some(counts) = &state.route_metrics(ctx.route_ref).verify {
         counts.record(verdict.err().map_or("ok", Refused::label));

@@ -98,21 +98,18 @@ fn target(target: &str) -> String {
     let params: Vec<String> = query
         .split('&')
         .map(|param| match param.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&php_name(name).as_str()) => format!("{name}={REDACTED}"),
+            Some((name, _)) if is_secret_param(name) => format!("{name}={REDACTED}"),
             _ => param.to_string(),
         })
         .collect();
     format!("{path}?{}", params.join("&"))
 }
 
-/// A query parameter's name as PHP registers it: decoded (`%61ccess_token`
-/// and `access%5Ftoken` are `access_token`), leading spaces dropped, ` ` and
-/// `.` made `_`, up to its first `[` (`access_token[]` is an array of it).
-fn php_name(raw: &str) -> String {
-    let Some((decoded, _)) = form_urlencoded::parse(raw.as_bytes()).next() else { return String::new() };
-    let name = decoded.split('\0').next().unwrap_or_default().trim_start_matches(' ');
-    let base = name.split('[').next().unwrap_or_default();
-    base.chars().map(|c| if c == ' ' || c == '.' { '_' } else { c }).collect()
+/// Whether PHP reads the parameter named `raw` as a secret one, however it
+/// is spelt (`%61ccess_token`, `access.token` and `access_token[]` are all
+/// `access_token` to it).
+fn is_secret_param(raw: &str) -> bool {
+    crate::verify::php_name(raw.as_bytes()).is_some_and(|name| SECRET_PARAMS.iter().any(|s| s.as_bytes() == name))
 }
 
 #[cfg(test)]

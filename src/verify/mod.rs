@@ -133,7 +133,12 @@ pub struct Signed<'a> {
     pub body: &'a [u8],
 }
 
-impl Signed<'_> {
+impl<'a> Signed<'a> {
+    /// A request with head `parts` (as it arrived) and `body` (whole).
+    pub fn of(parts: &'a http::request::Parts, body: &'a [u8]) -> Signed<'a> {
+        Signed { method: &parts.method, headers: &parts.headers, query: parts.uri.query(), body }
+    }
+
     /// A body the parameter schemes (those that do not `needs_body`) leave
     /// unread: its `Content-Type` is neither a form nor JSON, or missing.
     pub fn body_unread_as_parameters(&self) -> bool {
@@ -153,6 +158,13 @@ impl Signed<'_> {
     pub fn query_field(&self, name: &str) -> Option<Vec<u8>> {
         params::field(self, name, true).ok().flatten()
     }
+}
+
+/// The top-level name PHP registers a query or form pair's raw (encoded)
+/// name under (`%61ccess.token[]` is `access_token`); `None` for a name PHP
+/// drops.
+pub fn php_name(raw: &[u8]) -> Option<Vec<u8>> {
+    params::top_level_name(raw)
 }
 
 /// Why a request was refused. `label` is the metric's `result`.

@@ -118,9 +118,17 @@ pub(super) fn field(signed: &Signed<'_>, name: &str, query_only: bool) -> Result
 fn occurrences(input: &[u8], name: &[u8]) -> usize {
     let named = |pair: &&[u8]| {
         let raw = pair.split(|&b| b == b'=').next().unwrap_or_default();
-        matches!(place(&urldecode(raw)), Place::At(base, _) | Place::TooDeep(base) if base == name)
+        top_level_name(raw).is_some_and(|base| base == name)
     };
     input.split(|&b| b == b'&').filter(named).count()
+}
+
+/// The top-level name a pair's raw name is registered under (`place`).
+pub(super) fn top_level_name(raw: &[u8]) -> Option<Vec<u8>> {
+    match place(&urldecode(raw)) {
+        Place::At(base, _) | Place::TooDeep(base) => Some(base),
+        Place::Nowhere => None,
+    }
 }
 
 /// Whether `signed` has a body that `input` does not read (see `Source::None`).

@@ -136,9 +136,17 @@ pub async fn h2(
     pki: &Pki,
     addr: SocketAddr,
 ) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    h2_with(pki, addr, &hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())).await
+}
+
+/// As `h2`, with the client's settings in `builder` (a test's own window or keep-alive).
+pub async fn h2_with(
+    pki: &Pki,
+    addr: SocketAddr,
+    builder: &hyper::client::conn::http2::Builder<hyper_util::rt::TokioExecutor>,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
     let stream = connect(&client(pki, &[b"h2"]), addr, "a.test").await;
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    let (send, conn) = builder.handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
     send
 }

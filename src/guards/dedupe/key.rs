@@ -158,8 +158,8 @@ impl KeySource {
             // As the backend reads them (PHP's names, last duplicate, JSON
             // over the query): a key read otherwise lets one validly signed
             // notify take another trade's key (found by a hostile probe).
-            KeySource::Form(name) => Key::new(&as_php_reads(parts, body).input_field(name)?),
-            KeySource::Query(name) => Key::new(&as_php_reads(parts, body).query_field(name)?),
+            KeySource::Form(name) => Key::new(&Signed::of(parts, body).input_field(name)?),
+            KeySource::Query(name) => Key::new(&Signed::of(parts, body).query_field(name)?),
             KeySource::Header(name) => {
                 let mut values = parts.headers.get_all(name).iter();
                 match (values.next(), values.next()) {
@@ -169,11 +169,6 @@ impl KeySource {
             }
         }
     }
-}
-
-/// The request as the parameter reader of `verify` takes it.
-fn as_php_reads<'a>(parts: &'a Parts, body: &'a [u8]) -> Signed<'a> {
-    Signed { method: &parts.method, headers: &parts.headers, query: parts.uri.query(), body }
 }
 
 /// Whether `text` (a JSON number as written) is an integer that fits an `i64`,
