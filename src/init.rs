@@ -285,7 +285,10 @@ pub fn write_new(path: &Path, text: &str) -> Result<bool, InitError> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(write_error)?;
     }
-    let example = std::fs::read_to_string(path).is_ok_and(|existing| existing == PACKAGED_EXAMPLE);
+    // Only a regular file of the example's size is read: `/dev/full` or a
+    // FIFO would be read forever, and is not the example anyway.
+    let example_sized = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == PACKAGED_EXAMPLE.len() as u64);
+    let example = example_sized && std::fs::read_to_string(path).is_ok_and(|existing| existing == PACKAGED_EXAMPLE);
     if example {
         // Beside it first, then over it: a failed write leaves the example whole.
         let fresh = path.with_extension("toml.new");

@@ -191,18 +191,24 @@ struct Running {
     at_start: SetAtStart,
 }
 
-/// `[log]`, `[admin]` and `[cluster]` are set up once at start-up: a reload
+/// `[log]`, `[admin]`, `[cluster]` and `[runtime]` are set up once at start-up: a reload
 /// compares the file with these, not with the file it loaded last (which may
 /// have changed them already and been put back).
 struct SetAtStart {
     cluster: Option<ClusterSettings>,
     admin: Option<SocketAddr>,
     log: Log,
+    workers: usize,
 }
 
 impl SetAtStart {
     fn of(config: &Config) -> Self {
-        SetAtStart { cluster: config.cluster.clone(), admin: config.admin, log: config.log.clone() }
+        SetAtStart {
+            cluster: config.cluster.clone(),
+            admin: config.admin,
+            log: config.log.clone(),
+            workers: config.workers,
+        }
     }
 }
 
@@ -385,6 +391,7 @@ fn restart_only_changes(old: &SetAtStart, new: &Config) -> Vec<&'static str> {
             old.log.format != new.log.format || old.log.level != new.log.level,
             "[log] changed; it takes effect at the next restart",
         ),
+        (old.workers != new.workers, "[runtime] workers changed; it takes effect at the next restart"),
     ];
     let notes: Vec<&'static str> = changed.into_iter().filter_map(|(changed, note)| changed.then_some(note)).collect();
     for note in &notes {

@@ -114,13 +114,16 @@ async fn via_says_1_0_for_a_request_received_as_http_1_0() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_headers_come_from_the_socket_unless_the_peer_is_trusted() {
     let (frontend, _, daemon) = setup("").await;
-    let spoof = b"GET /x HTTP/1.1\r\nHost: www.example.com\r\nX-Forwarded-For: 149.154.160.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nForwarded: for=1.1.1.1\r\nConnection: close\r\n\r\n";
+    let spoof = b"GET /x HTTP/1.1\r\nHost: www.example.com\r\nX-Forwarded-For: 149.154.160.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nForwarded: for=1.1.1.1\r\nX-Forwarded-Port: 1337\r\nX-Forwarded-Prefix: /evil\r\nX-Real-IP: 10.9.9.9\r\nConnection: close\r\n\r\n";
+    let claims = ["forwarded", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"];
     assert_eq!(raw(daemon.addr, spoof).status, 200);
     let seen = &frontend.seen()[0];
     assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(seen.headers["x-forwarded-proto"], "http");
     assert_eq!(seen.headers["x-forwarded-host"], "www.example.com");
-    assert!(!seen.headers.contains_key("forwarded"));
+    for claim in claims {
+        assert!(!seen.headers.contains_key(claim), "{claim} from an untrusted peer");
+    }
     // Connection-named X-Forwarded-For cannot strip the value hookgate sets.
     let named = b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close, X-Forwarded-For\r\n\r\n";
     assert_eq!(raw(daemon.addr, named).status, 200);
@@ -138,6 +141,16 @@ async fn forwarded_headers_come_from_the_socket_unless_the_peer_is_trusted() {
     assert_eq!(seen.headers["x-forwarded-for"], "149.154.160.1, 127.0.0.1");
     assert_eq!(seen.headers["x-forwarded-proto"], "https");
     assert_eq!(seen.headers["x-forwarded-host"], "evil");
+    for claim in claims {
+        assert!(seen.headers.contains_key(claim), "{claim} from a trusted proxy");
+    }
+    // A client behind the trusted proxy names the proxy's headers in the
+    // `Connection` it passes on: the chain hookgate believed still goes upstream.
+    let named = b"GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nConnection: close, X-Forwarded-For, X-Forwarded-Proto\r\n\r\n";
+    assert_eq!(raw(daemon.addr, named).status, 200);
+    let seen = &frontend.seen()[1];
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
 }
 
 /// RFC 9110 §7.6.2: TRACE and OPTIONS count `Max-Forwards` down, and at zero

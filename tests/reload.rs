@@ -148,20 +148,21 @@ async fn an_invalid_file_keeps_the_old_routes_and_says_why() {
 }
 
 /// What only a restart changes is compared with what the daemon started
-/// with: `[log]` changed warns, and put back it warns no more (found by the
+/// with: `[log]` (and `[runtime] workers`) changed warns, and put back it warns no more (found by the
 /// walkthrough of 2026-12-07: the second reload warned too, comparing with
 /// the file loaded last).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_only_setting_put_back_is_not_warned_about() {
     let app = Upstream::start("app").await;
     let daemon = Daemon::start(&config(&app));
-    daemon.rewrite_config(&format!("[log]\nlevel = \"warn\"\n{}", config(&app)));
+    daemon.rewrite_config(&format!("[log]\nlevel = \"warn\"\n[runtime]\nworkers = 97\n{}", config(&app)));
     reload_and_wait(&daemon);
     daemon.rewrite_config(&config(&app));
     reload_and_wait(&daemon);
     let summaries: Vec<String> = daemon.logs().into_iter().filter(|l| l.contains("reloaded")).collect();
     assert_eq!(summaries.len(), 2, "{summaries:?}");
     assert!(summaries[0].contains("[log] changed; it takes effect at the next restart"), "{summaries:?}");
+    assert!(summaries[0].contains("[runtime] workers changed; it takes effect"), "{summaries:?}");
     assert!(!summaries[1].contains("changed"), "the file is as the daemon started: {summaries:?}");
 }
 

@@ -73,8 +73,9 @@ impl Checker<'_> {
             });
         }
         if let Some(n) = raw.max_in_flight.take() {
-            if n == 0 {
-                self.problem(&child(at, "max_in_flight"), "must be at least 1");
+            if !(1..=super::validate::MAX_SLOTS).contains(&n) {
+                let most = super::validate::MAX_SLOTS;
+                self.problem(&child(at, "max_in_flight"), format!("must be between 1 and {most}"));
             }
             guards.max_in_flight = Some(n);
         }

@@ -12,8 +12,11 @@ mod cluster;
 mod credentials;
 mod guards;
 mod hints;
+mod listen_addrs;
 mod locate;
 mod raw;
+mod respond;
+mod source;
 mod store;
 mod syntax;
 mod telegram;
@@ -255,9 +258,9 @@ impl Config {
 
     fn read(path: &Path, systemd_sockets: Option<usize>) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let source = source::read(path).map_err(|message| ConfigError {
             file: file.clone(),
-            problems: vec![Problem { line: None, path: String::new(), message: format!("cannot read: {e}") }],
+            problems: vec![Problem { line: None, path: String::new(), message }],
         })?;
         Config::parse(&source, &file, systemd_sockets)
     }
@@ -281,7 +284,8 @@ impl Config {
             file: file.clone(),
             problems: vec![Problem { line: None, path: String::new(), message }],
         };
-        let source = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let source = source::read(path).map_err(fail)?;
+        source::check_nesting(&source).map_err(|p| fail(p.message))?;
         let raw: AdminOnly = toml::from_str(&source).map_err(|e| fail(e.message().to_string()))?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let mut checker = validate::Checker::new(&source, base_dir);
@@ -337,6 +341,7 @@ fn proxy_sockets(fds: Option<String>, listen_pid: Option<String>, names: Option<
 /// (found by `syntax`, as the file did not parse), and a syntax or data error
 /// words that say what to write (`hints`).
 fn parse_raw(source: &str) -> Result<RawConfig, Problem> {
+    source::check_nesting(source)?;
     let deserializer = toml::Deserializer::parse(source).map_err(|e| {
         let message = e.message().trim();
         match e.span() {

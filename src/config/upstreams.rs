@@ -29,9 +29,22 @@ impl Checker<'_> {
             self.problem(&at("url"), format!("scheme {scheme:?} is not supported; use http:// or https://"));
             return None;
         }
-        if uri.path() != "/" || uri.query().is_some() || authority.as_str().contains('@') {
+        if uri.path() != "/" || uri.query().is_some() || authority.as_str().contains('@') || raw.url.contains('#') {
             let url = shown_url(&raw.url);
-            self.problem(&at("url"), format!("{url:?} must be scheme://host[:port] with no path, query or user"));
+            self.problem(
+                &at("url"),
+                format!("{url:?} must be scheme://host[:port] with no path, query, fragment or user"),
+            );
+            return None;
+        }
+        // `http::Uri` takes any digits as the port; connecting to `:99999` could only fail.
+        if let Some(port) = authority.as_str()[authority.host().len()..].strip_prefix(':')
+            && !port.parse::<u16>().is_ok_and(|p| p != 0)
+        {
+            self.problem(
+                &at("url"),
+                format!("port {port:?} is not a port: write 1 to 65535 (or none, for the scheme's)"),
+            );
             return None;
         }
         let here = [Step::Key("upstreams".into()), Step::Key(name.clone())];

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 
 use super::locate::{self, Locator};
@@ -16,6 +16,10 @@ use super::raw::{self, RawConfig, RawRespond, RawRoute};
 use super::{Config, Limits, Listen, Log, Problem, Step, Upstream};
 use crate::canonical;
 use crate::routes::{Action, HostMatch, LocalResponse, Matcher, PathMatch, Route, RouteTable};
+
+/// The most `max_connections` or a route's `max_in_flight` may be: far more than a host can hold,
+/// and well inside what a semaphore can count (tokio panics past 2^61 permits).
+pub(super) const MAX_SLOTS: usize = 10_000_000;
 
 /// One key step of a path.
 pub(super) fn key(name: &str) -> Step {
@@ -93,6 +97,17 @@ impl<'a> Checker<'a> {
         Some(header)
     }
 
+    /// A route's or upstream's name, which the access log, the metrics'
+    /// labels, the status page and the CLI print as it is: letters, digits,
+    /// `-`, `_` and `.`, and not `-` alone (the metrics' and the log's word
+    /// for "no route" and "no upstream").
+    fn name(&mut self, at: &[Step], name: &str) {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if name.is_empty() || name == "-" || !name.chars().all(allowed) {
+            self.problem(at, format!("name {name:?}: use letters, digits, `-`, `_` and `.` (and not `-` alone)"));
+        }
+    }
+
     pub(super) fn problem(&mut self, path: &[Step], message: impl std::fmt::Display) {
         self.problems.push(Problem {
             line: self.locator.line_of(path),
@@ -108,10 +123,12 @@ impl<'a> Checker<'a> {
             None => (None, None),
             Some(raw) => self.admin(raw),
         };
+        self.listen_clashes(&listen, admin);
         let limits = self.limits(raw.limits);
         let log = self.log(raw.log);
         let mut upstreams: Vec<Upstream> = Vec::with_capacity(raw.upstreams.len());
         for (name, up) in raw.upstreams {
+            self.name(&[key("upstreams"), key(&name)], &name);
             self.defined.upstreams.push(name.clone());
             match self.upstream(name.clone(), up) {
                 Some(upstream) => upstreams.push(upstream),
@@ -196,6 +213,7 @@ impl<'a> Checker<'a> {
         for (i, route) in raw_routes.into_iter().enumerate() {
             let at = [key("routes"), Step::Index(i)];
             let name = route.name.clone();
+            self.name(&child(&at, "name"), &name);
             if self.defined.routes.contains(&name) {
                 self.problem(&child(&at, "name"), format!("duplicate route name {name:?}"));
             }
@@ -253,8 +271,11 @@ impl<'a> Checker<'a> {
                 format!("must be at least 1KiB, got {} bytes", limits.max_header_bytes),
             );
         }
-        if limits.max_connections == 0 {
-            self.problem(&at("max_connections"), "must be at least 1");
+        if limits.max_uri_bytes == 0 {
+            self.problem(&at("max_uri_bytes"), "must be at least 1 byte (the shortest target, `/`)");
+        }
+        if !(1..=MAX_SLOTS).contains(&limits.max_connections) {
+            self.problem(&at("max_connections"), format!("must be between 1 and {MAX_SLOTS}"));
         }
         if limits.max_headers == 0 {
             self.problem(&at("max_headers"), "must be at least 1");
@@ -299,6 +320,12 @@ impl<'a> Checker<'a> {
         } else {
             raw.path_regex.map(|p| PathMatch::Regex(p.0.0))
         };
+        if raw.methods.as_ref().is_some_and(Vec::is_empty) {
+            self.problem(
+                &sub("methods"),
+                "an empty list matches no request: list methods, or leave the key out for all",
+            );
+        }
         let methods = raw.methods.map(|m| m.into_iter().map(|m| m.0.0).collect());
         let headers = raw.headers.map(|h| self.header_matchers(&sub("headers"), h)).unwrap_or_default();
         let query = raw.query.map(|q| q.into_iter().collect()).unwrap_or_default();
@@ -395,27 +422,5 @@ impl<'a> Checker<'a> {
             },
             (None, Some(respond)) => self.respond(&sub("respond"), respond).map(Action::Respond),
         }
-    }
-
-    fn respond(&mut self, at: &[Step], raw: RawRespond) -> Option<LocalResponse> {
-        let sub = |k: &str| child(at, k);
-        let status = match StatusCode::from_u16(raw.status) {
-            Ok(s) if s.as_u16() >= 200 => s,
-            _ => {
-                self.problem(&sub("status"), format!("status must be 200-599, got {}", raw.status));
-                return None;
-            }
-        };
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in raw.headers {
-            let here = child(&sub("headers"), &name);
-            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
-                (Ok(n), Ok(v)) => {
-                    headers.append(n, v);
-                }
-                _ => self.problem(&here, format!("invalid header {name:?}: {value:?}")),
-            }
-        }
-        Some(LocalResponse::new(status, raw.body, headers))
     }
 }

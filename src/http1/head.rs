@@ -324,6 +324,8 @@ pub fn parse_response(
     let mut res = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut slots);
     let len = match parsed.map_err(|e| ResponseHeadError::Malformed(describe(e)))? {
+        // The limit holds however the head arrived: whole in one read or in pieces.
+        httparse::Status::Complete(len) if len > max_bytes => return Err(ResponseHeadError::TooLarge),
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial if buf.len() > max_bytes => return Err(ResponseHeadError::TooLarge),
         httparse::Status::Partial => return Ok(None),

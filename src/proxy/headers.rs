@@ -25,8 +25,38 @@ const VIA_VALUE: &str = "1.1 hookgate";
 /// Fields a `Connection` header may name but never remove: a message's
 /// framing (RFC 9112 §6.3) and its target host are not the connection's to
 /// drop. Removing `Content-Length` while forwarding the body let the body be
-/// read as a request of its own upstream (request smuggling).
-const NEVER_HOP_BY_HOP: [&str; 3] = ["content-length", "transfer-encoding", "host"];
+/// read as a request of its own upstream (request smuggling). Nor are the
+/// claims a trusted proxy makes about the client: hookgate believed them
+/// when it chose the client, and a client naming `X-Forwarded-For` in the
+/// `Connection` the proxy passed on would otherwise take the proxy's chain
+/// away from the upstream, which would see the proxy as the client.
+const NEVER_HOP_BY_HOP: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "forwarded",
+    "x-real-ip",
+    "cf-connecting-ip",
+];
+
+/// What a client may claim about its own hop, believed only from a trusted
+/// proxy: from any other peer each is dropped before the request goes
+/// upstream. Laravel's `TrustProxies` (XBoard's) reads the `X-Forwarded-*`
+/// family and `Forwarded` from hookgate, which it trusts.
+const HOP_CLAIMS: [HeaderName; 7] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+];
 
 /// Whether a `Connection` token names a header hookgate removes: any field
 /// but those in `NEVER_HOP_BY_HOP` (RFC 9110 §7.6.1).
@@ -261,8 +291,8 @@ impl Added {
 /// of a request `received` as that version, and takes out of `headers` every
 /// client value they replace.
 ///
-/// From an untrusted peer every client-supplied value (and `Forwarded`) is
-/// dropped, so the upstream can believe what it reads. From a trusted proxy the
+/// From an untrusted peer every client-supplied value (and the rest of
+/// `HOP_CLAIMS`) is dropped, so the upstream can believe what it reads. From a trusted proxy the
 /// chain is extended with the peer, and its `-Proto`/`-Host` are kept.
 pub fn forwarded(
     headers: &mut HeaderMap,
@@ -274,10 +304,9 @@ pub fn forwarded(
 ) -> Added {
     let via = request_via(received);
     if !trusted {
-        let claims = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST, FORWARDED];
-        // Most requests carry none of them: one pass over the names instead of four probes.
-        if headers.keys().any(|name| claims.contains(name)) {
-            for name in claims {
+        // Most requests carry none of them: one pass over the names instead of a probe each.
+        if headers.keys().any(|name| HOP_CLAIMS.contains(name)) {
+            for name in HOP_CLAIMS {
                 headers.remove(name);
             }
         }

@@ -27,8 +27,10 @@ impl HostMatch {
             Some(rest) => (true, rest),
             None => (false, text),
         };
+        // `*` is valid in a name (RFC 3986's sub-delims) but no client sends
+        // one: `*` or `a.*.com` would be compared as written and never match.
         let normal = crate::canonical::normalize_host(name)
-            .filter(|h| h.len() == name.trim_end_matches('.').len())
+            .filter(|h| h.len() == name.trim_end_matches('.').len() && !h.contains('*'))
             .ok_or_else(|| InvalidHost(text.to_string()))?;
         Ok(if wild { HostMatch::Suffix(format!(".{normal}")) } else { HostMatch::Exact(normal.into_owned()) })
     }

@@ -157,6 +157,16 @@ fn a_forwarded_response_head_leaves_room_for_the_fields_hookgate_adds() {
     assert!(parse_response(head(RESPONSE_FIELDS + 4).as_bytes(), false, 1 << 20).unwrap().is_some());
 }
 
+/// Found by a probe: a head over the limit that arrived whole in one read was
+/// passed on; only one still arriving was refused.
+#[test]
+fn a_response_head_over_the_limit_is_refused_whole_or_in_pieces() {
+    let head = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\n\r\nok", "a".repeat(5000));
+    assert!(matches!(parse_response(head.as_bytes(), false, 4096), Err(ResponseHeadError::TooLarge)));
+    assert!(matches!(parse_response(&head.as_bytes()[..4500], false, 4096), Err(ResponseHeadError::TooLarge)));
+    assert!(parse_response(head.as_bytes(), false, 8192).unwrap().is_some());
+}
+
 /// The line-ending check (which looks only at the bytes a vectorised search
 /// finds) agrees with the plain rule, each LF after a CR and each CR before an
 /// LF or last, on every head of up to 8 bytes of CR, LF and one other byte.
