@@ -128,6 +128,20 @@ async fn a_webhook_not_checked_yet_is_not_healthy() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("verdict: needs attention") && said.contains("not checked yet"), "{said}");
+
+    // With the monitor off nothing will ever ask (found by a probe: `healthy`).
+    let written = std::fs::read_to_string(&daemon.config_path).unwrap();
+    let off = written.lines().map(|l| if l.starts_with("monitor_interval") { "monitor_interval = \"0\"" } else { l });
+    daemon.rewrite_config(&off.collect::<Vec<_>>().join("\n"));
+    daemon.signal("HUP");
+    let unmonitored = "telegram webhook: not monitored (monitor_interval is 0s)".to_string();
+    let admin = daemon.admin.unwrap();
+    let shown = || trouble(&status_json(admin)).contains(&unmonitored);
+    assert!(eventually(Duration::from_secs(10), shown), "{:#} {:?}", status_json(admin), daemon.logs());
+    let out = hookgate_status(&daemon, dir.path());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("verdict: needs attention") && said.contains("not monitored"), "{said}");
 }
 
 /// A reload that points `[telegram]` at another webhook (here another

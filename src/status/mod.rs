@@ -267,8 +267,9 @@ impl Sources {
 
     /// `[telegram]`'s webhook as the monitor sees it; a webhook that is not
     /// healthy is trouble, and so is one the monitor has not seen yet (after
-    /// a start or a reload, until Telegram answers or the call times out):
-    /// the verdict is never healthy while Telegram's answer is unknown.
+    /// a start or a reload, until Telegram answers or the call times out) or
+    /// never will (the monitor is off): the verdict is never healthy while
+    /// Telegram's answer is unknown.
     fn telegram(&self, config: &Config, trouble: &mut Vec<String>) -> Option<Telegram> {
         config.telegram.as_ref().map(|t| {
             let webhook = self.webhook.view();
@@ -280,7 +281,8 @@ impl Sources {
                 }
                 Some(view) => trouble.push(format!("telegram webhook: {}", view.state)),
                 None if monitored => trouble.push("telegram webhook: not checked yet".to_string()),
-                None => {}
+                // Nothing asks Telegram, so nothing can say it reaches the webhook.
+                None => trouble.push("telegram webhook: not monitored (monitor_interval is 0s)".to_string()),
             }
             Telegram {
                 route: t.route.to_string(),

@@ -137,14 +137,22 @@ impl BotApi {
         let value: Value =
             serde_json::from_slice(&body).map_err(|_| ApiError::Invalid(format!("{method}: not JSON")))?;
         if value["ok"] == json!(true) {
-            let description = value["description"].as_str().unwrap_or("ok").to_string();
+            let description = self.without_token(value["description"].as_str().unwrap_or("ok"));
             return Ok(Answer { result: value["result"].clone(), description });
         }
         Err(ApiError::Refused {
             code: value["error_code"].as_i64().unwrap_or(0),
-            description: value["description"].as_str().unwrap_or("no description").to_string(),
+            description: self.without_token(value["description"].as_str().unwrap_or("no description")),
             retry_after: value["parameters"]["retry_after"].as_u64(),
         })
+    }
+
+    /// An answer's text with the bot token taken out: a Bot API server or a
+    /// proxy in front of it may echo the path it was asked (`/bot<token>/…`),
+    /// and the text goes to the log, the status page and `hookgate telegram`.
+    fn without_token(&self, text: &str) -> String {
+        let token = self.token.expose();
+        if token.is_empty() { text.to_string() } else { text.replace(token, "<token>") }
     }
 }
 
