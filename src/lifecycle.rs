@@ -136,7 +136,8 @@ fn status_sources(
         state: server.state_handle(),
         metrics: metrics.clone(),
         webhook: webhook.clone(),
-        config_path: path.display().to_string(),
+        // Absolute, so `hookgate reload -c FILE` run from elsewhere can tell whether FILE is this one.
+        config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string(),
         started,
         reloads: status::ReloadLog::default(),
         listeners: Default::default(),

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(arg) => load_to_serve(&arg.config).and_then(|config| run(&arg.config, config)),
-        Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config)),
+        Command::Reload(arg) => load(&arg.config).and_then(|config| reload(&config, &arg.config)),
         Command::Health(arg) => load(&arg.config).and_then(|config| health(&config)),
         Command::Status(arg) => status(&arg.config),
         Command::Telegram { config, action } => load(&config.config).and_then(|config| telegram(&config, action)),
@@ -179,7 +179,9 @@ fn spool(config: &Config, action: &SpoolAction) -> Result<(), Failure> {
 
 /// `hookgate reload`: validates the file here, then asks the running daemon
 /// (through `[admin] addr`) to load it, and prints what the daemon answered.
-fn reload(config: &Config) -> Result<(), Failure> {
+/// The daemon reloads the file it was started with: a daemon serving another
+/// file is not asked (it would load its own and say "reloaded").
+fn reload(config: &Config, path: &Path) -> Result<(), Failure> {
     let Some(admin) = config.admin else {
         return Err(Failure::Usage(
             "hookgate reload talks to the daemon through [admin] addr, which this config does not set; \
@@ -187,10 +189,29 @@ fn reload(config: &Config) -> Result<(), Failure> {
                 .to_string(),
         ));
     };
-    let (ok, answer) =
-        runtime()?.block_on(control::request_reload(admin, config.admin_token.as_ref())).map_err(Failure::Runtime)?;
+    let runtime = runtime()?;
+    let token = config.admin_token.as_ref();
+    // A daemon that cannot be asked is left to the reload request to report.
+    if let Ok(status) = runtime.block_on(control::status(admin, token))
+        && let Some(served) = status["config_file"].as_str()
+        && !same_file(Path::new(served), path)
+    {
+        return Err(Failure::Usage(format!(
+            "the daemon at {admin} serves {served}, not {}; it reloads only its own file: edit that one, \
+             or restart the daemon with -c {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    let (ok, answer) = runtime.block_on(control::request_reload(admin, token)).map_err(Failure::Runtime)?;
     print!("{answer}");
     if ok { Ok(()) } else { Err(Failure::Rejected) }
+}
+
+/// Whether two paths name one file (through links); as written, made absolute, when either cannot be resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolved = |p: &Path| std::fs::canonicalize(p).or_else(|_| std::path::absolute(p));
+    matches!((resolved(a), resolved(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 /// `hookgate health`: is the daemon behind this config's `[admin]` alive?

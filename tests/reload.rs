@@ -249,6 +249,16 @@ async fn admin_endpoints_and_hookgate_reload() {
     assert!(
         get(admin, "localhost", "/metrics").body_text().contains("hookgate_config_reloads_total{result=\"success\"} 1")
     );
+    // Another file is not what the daemon reloads: it is not asked (found by
+    // a probe: it reloaded its own file and answered "reloaded").
+    let other = daemon.config_path.with_file_name("other.toml");
+    std::fs::copy(&daemon.config_path, &other).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["reload", "-c"]).arg(&other).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("it reloads only its own file"), "{said}");
+    let metrics = get(admin, "localhost", "/metrics").body_text();
+    assert!(metrics.contains("hookgate_config_reloads_total{result=\"success\"} 1"), "{metrics}");
     std::fs::write(&daemon.config_path, "[listen]\nbogus = 1\n").unwrap();
     let out =
         Command::new(env!("CARGO_BIN_EXE_hookgate")).args(["reload", "-c"]).arg(&daemon.config_path).output().unwrap();
