@@ -158,11 +158,13 @@ async fn listen(
 ) -> anyhow::Result<Option<TcpListener>> {
     let mut admin_listener = None;
     if let Some(sockets) = activated {
-        tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd; [listen] addrs are ignored");
-        for listener in sockets.proxy {
-            let listener = TcpListener::from_std(listener)?;
+        tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd instead of the addrs of their kind");
+        let state = server.state();
+        for socket in sockets.proxy {
+            let listener = TcpListener::from_std(socket.listener)?;
             let addr = listener.local_addr()?;
-            server.serve(ListenerKind::Plain, listener, addr, true);
+            let kind = activated_kind(&socket.name, addr, &state.config.listen)?;
+            server.serve(kind, listener, addr, true);
         }
         admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
     }
@@ -175,6 +177,29 @@ async fn listen(
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
     }
     Ok(admin_listener)
+}
+
+/// What a socket from systemd serves: what its `FileDescriptorName` says
+/// (`https` or `redirect`), else what its port is configured for
+/// (`[listen.tls]` or `[listen.redirect]` addrs: systemd's `0.0.0.0:80` and
+/// `[::]:80` are both the redirect of a config that redirects on `0.0.0.0:80`),
+/// else plain HTTP, which the shipped unit's `http` names.
+fn activated_kind(name: &str, addr: SocketAddr, listen: &crate::config::Listen) -> anyhow::Result<ListenerKind> {
+    let port_of = |addrs: &[SocketAddr]| addrs.iter().any(|a| a.port() == addr.port());
+    let kind = match name {
+        "https" => ListenerKind::Tls,
+        "redirect" => ListenerKind::Redirect,
+        _ if listen.tls.as_ref().is_some_and(|t| port_of(&t.addrs)) => ListenerKind::Tls,
+        _ if listen.redirect.as_ref().is_some_and(|r| port_of(&r.addrs)) => ListenerKind::Redirect,
+        _ => ListenerKind::Plain,
+    };
+    let (needs, table) = match kind {
+        ListenerKind::Tls => (listen.tls.is_none(), "[listen.tls]"),
+        ListenerKind::Redirect => (listen.redirect.is_none(), "[listen.redirect]"),
+        ListenerKind::Plain => (false, ""),
+    };
+    anyhow::ensure!(!needs, "the socket on {addr} from systemd is named {name:?}, but the config has no {table}");
+    Ok(kind)
 }
 
 /// What the daemon holds while it serves, and what each event does to it.

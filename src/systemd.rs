@@ -21,9 +21,14 @@ impl Notifier {
     }
 
     fn send(&self, states: &[NotifyState<'_>]) {
-        if self.enabled
-            && let Err(e) = sd_notify::notify(states)
-        {
+        if !self.enabled {
+            return;
+        }
+        let sent = match std::env::var_os("NOTIFY_SOCKET") {
+            Some(path) if path.as_encoded_bytes().starts_with(b"@") => notify_abstract(&path, states),
+            _ => sd_notify::notify(states),
+        };
+        if let Err(e) = sent {
             tracing::warn!("cannot notify systemd: {e}");
         }
     }
@@ -54,6 +59,17 @@ impl Notifier {
     }
 }
 
+/// sd_notify(3) to a socket in the abstract namespace (`NOTIFY_SOCKET=@name`),
+/// which the `sd-notify` crate takes for a path.
+fn notify_abstract(path: &std::ffi::OsStr, states: &[NotifyState<'_>]) -> io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&path.as_encoded_bytes()[1..])?;
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    let message: String = states.iter().map(|state| format!("{state}\n")).collect();
+    socket.send_to_addr(message.as_bytes(), &addr)?;
+    Ok(())
+}
+
 /// How often to ping the watchdog: half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3) advises.
 pub fn watchdog_interval() -> Option<Duration> {
     sd_notify::watchdog_enabled().filter(|d| !d.is_zero()).map(|d| d / 2)
@@ -63,9 +79,17 @@ pub fn watchdog_interval() -> Option<Duration> {
 #[derive(Debug, Default)]
 pub struct Activated {
     /// Served as proxy listeners.
-    pub proxy: Vec<std::net::TcpListener>,
+    pub proxy: Vec<NamedSocket>,
     /// The socket named `admin` in `LISTEN_FDNAMES`, if any.
     pub admin: Option<std::net::TcpListener>,
+}
+
+/// A proxy socket from systemd with its `FileDescriptorName` (systemd's
+/// default is the socket unit's name), which may say what it serves.
+#[derive(Debug)]
+pub struct NamedSocket {
+    pub name: String,
+    pub listener: std::net::TcpListener,
 }
 
 /// Why the sockets systemd passed could not be taken.
@@ -73,13 +97,18 @@ pub struct Activated {
 pub enum ActivationError {
     #[error("socket {0} from systemd is not a TCP listener")]
     NotTcp(usize),
+    /// A connected socket (`Accept=yes`) or one nobody called listen(2) on:
+    /// accepting on it fails forever.
+    #[error("socket {0} from systemd is not listening (use Accept=no, the default, in the socket unit)")]
+    NotListening(usize),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
 
 /// Takes the sockets passed in `LISTEN_FDS`, if `LISTEN_PID` names this
 /// process. A socket named `admin` (`FileDescriptorName=admin`) serves the
-/// admin endpoints; every other one is a proxy listener.
+/// admin endpoints; every other one is a proxy listener. Each must be a
+/// listening TCP socket.
 ///
 /// Call it before any other thread starts: it clears `LISTEN_FDS` and
 /// `LISTEN_PID` so that children do not inherit them.
@@ -93,11 +122,15 @@ pub fn take_activated() -> Result<Option<Activated>, ActivationError> {
     let mut activated = Activated::default();
     for i in 0..fds.len() {
         let listener = fds.take_tcp_listener(i)?.ok_or(ActivationError::NotTcp(i))?;
+        if !socket2::SockRef::from(&listener).is_listener()? {
+            return Err(ActivationError::NotListening(i));
+        }
         listener.set_nonblocking(true)?;
-        if names.get(i).map(String::as_str) == Some("admin") {
+        let name = names.get(i).cloned().unwrap_or_default();
+        if name == "admin" {
             activated.admin = Some(listener);
         } else {
-            activated.proxy.push(listener);
+            activated.proxy.push(NamedSocket { name, listener });
         }
     }
     Ok(Some(activated))

@@ -13,7 +13,8 @@ use common::{Daemon, Upstream, eventually, free_port, get};
 
 /// Collects every datagram sent to a notify socket.
 struct NotifySocket {
-    path: std::path::PathBuf,
+    /// What `NOTIFY_SOCKET` says: a path, or `@name` in the abstract namespace.
+    address: String,
     messages: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
@@ -23,6 +24,19 @@ impl NotifySocket {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify.sock");
         let socket = UnixDatagram::bind(&path).unwrap();
+        NotifySocket::collect(socket, path.display().to_string(), dir)
+    }
+
+    /// A socket in the abstract namespace, as some service managers and containers pass.
+    fn bind_abstract() -> NotifySocket {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("hookgate-test-{}-{}", std::process::id(), free_port());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let socket = UnixDatagram::bind_addr(&addr).unwrap();
+        NotifySocket::collect(socket, format!("@{name}"), tempfile::tempdir().unwrap())
+    }
+
+    fn collect(socket: UnixDatagram, address: String, dir: tempfile::TempDir) -> NotifySocket {
         let messages = Arc::new(Mutex::new(Vec::new()));
         let sink = messages.clone();
         std::thread::spawn(move || {
@@ -31,7 +45,7 @@ impl NotifySocket {
                 sink.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
             }
         });
-        NotifySocket { path, messages, _dir: dir }
+        NotifySocket { address, messages, _dir: dir }
     }
 
     fn messages(&self) -> Vec<String> {
@@ -48,10 +62,8 @@ async fn notify_socket_hears_ready_reloading_ready_stopping_and_watchdog() {
     let upstream = Upstream::start("app").await;
     let notify = NotifySocket::bind();
     let config = format!("[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", upstream.url());
-    let mut daemon = Daemon::start_with_env(
-        &config,
-        &[("NOTIFY_SOCKET", notify.path.to_str().unwrap()), ("WATCHDOG_USEC", "400000")],
-    );
+    let mut daemon =
+        Daemon::start_with_env(&config, &[("NOTIFY_SOCKET", &notify.address), ("WATCHDOG_USEC", "400000")]);
     assert!(notify.wait_for("READY=1"));
     daemon.signal("HUP");
     assert!(notify.wait_for("RELOADING=1"));
@@ -84,6 +96,20 @@ async fn notify_socket_hears_ready_reloading_ready_stopping_and_watchdog() {
     assert!(status.contains(&format!("STATUS=serving 0 routes on {};", daemon.addr)), "{status}");
 }
 
+/// Found by a probe: `NOTIFY_SOCKET=@name` was taken for a path ("cannot
+/// notify systemd: No such file or directory").
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abstract_notify_socket_hears_ready() {
+    let upstream = Upstream::start("app").await;
+    let notify = NotifySocket::bind_abstract();
+    let config = format!("[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", upstream.url());
+    let mut daemon = Daemon::start_with_env(&config, &[("NOTIFY_SOCKET", &notify.address)]);
+    assert!(notify.wait_for("READY=1"), "{:?}", daemon.logs());
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(notify.wait_for("STOPPING=1"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_breaks_without_notify_socket() {
     let upstream = Upstream::start("app").await;
@@ -107,20 +133,8 @@ async fn socket_activation_serves_inherited_sockets() {
     // No listen address at all: only the inherited sockets can serve.
     let config = format!("[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", upstream.url());
     std::fs::write(&path, config).unwrap();
-    let (proxy_port, admin_port) = (free_port(), free_port());
-    let mut child = Command::new("systemd-socket-activate")
-        .arg(format!("--listen=127.0.0.1:{proxy_port}"))
-        .arg(format!("--listen=127.0.0.1:{admin_port}"))
-        .arg("--fdname=http:admin")
-        .arg(env!("CARGO_BIN_EXE_hookgate"))
-        .args(["run", "-c"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start systemd-socket-activate");
-    let proxy = std::net::SocketAddr::from(([127, 0, 0, 1], proxy_port));
-    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let (proxy, admin) = (local_addr(), local_addr());
+    let mut child = socket_activate(&[proxy, admin], "http:admin", &path);
     // The first connection makes systemd-socket-activate start hookgate.
     let ready = eventually(Duration::from_secs(20), || std::net::TcpStream::connect(proxy).is_ok());
     assert!(ready, "systemd-socket-activate never listened");
@@ -136,6 +150,66 @@ async fn socket_activation_serves_inherited_sockets() {
     assert!(seen, "{}", get(admin, "localhost", "/metrics").body_text());
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     let _ = child.wait();
+}
+
+/// Found by a probe: sockets from systemd were all served as plain HTTP, and
+/// hookgate then bound `[listen.redirect]` and `[listen.tls]` itself, on the
+/// same ports ("Address already in use"): the shipped `hookgate.socket` (port
+/// 80, named `http`) could never start an `init --tls` config. A socket whose
+/// port the config gives to the redirect or TLS listener serves that, and
+/// `https` or `redirect` as its name says the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn sockets_from_systemd_serve_the_redirect_and_tls_their_ports_are_for() {
+    if !common::have_tool("systemd-socket-activate", "systemd") {
+        return;
+    }
+    let app = Upstream::start("app").await;
+    let pki = common::tls_client::Pki::two_sites();
+    let (redirect, https, named) = (local_addr(), local_addr(), local_addr());
+    let tables = format!(
+        "[listen.redirect]\naddrs = [\"{redirect}\"]\n[listen.tls]\naddrs = [\"{https}\"]\n\
+         certificates = [{{ cert_file = \"{a}.pem\", key_file = \"{a}.key\" }}]\n",
+        a = pki.path("a")
+    );
+    let config = format!("{tables}[upstreams.app]\nurl = \"{}\"\n[default]\nupstream = \"app\"\n", app.url());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = socket_activate(&[redirect, https, named], "http:http:https", &path);
+    assert!(eventually(Duration::from_secs(20), || std::net::TcpStream::connect(redirect).is_ok()));
+    let moved = get(redirect, "a.test", "/page");
+    assert_eq!(moved.status, 308, "{}", moved.body_text());
+    for addr in [https, named] {
+        let connector = common::tls_client::client(&pki, &[b"http/1.1"]);
+        let mut tls = common::tls_client::connect(&connector, addr, "a.test").await;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        tls.write_all(b"GET /secure HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    }
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let _ = child.wait();
+}
+
+/// A free port on 127.0.0.1.
+fn local_addr() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// `systemd-socket-activate` listening on `addrs` (named `names`, colon-separated)
+/// for `hookgate run -c path`, started by the first connection.
+fn socket_activate(addrs: &[std::net::SocketAddr], names: &str, path: &std::path::Path) -> std::process::Child {
+    Command::new("systemd-socket-activate")
+        .args(addrs.iter().map(|a| format!("--listen={a}")))
+        .arg(format!("--fdname={names}"))
+        .arg(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["run", "-c"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start systemd-socket-activate")
 }
 
 #[test]

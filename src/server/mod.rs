@@ -76,6 +76,10 @@ pub enum ListenError {
     /// `source()`: `main` prints the chain, which would say it twice.
     #[error("cannot listen on {addr}: {error}")]
     Bind { addr: SocketAddr, error: io::Error },
+    /// A socket from systemd serves HTTPS or redirects, and the new config
+    /// dropped that table: the socket stays until a restart, with nothing to serve it by.
+    #[error("a socket from systemd is served as {0}, which the new config no longer has; restart to change that")]
+    InheritedKindGone(&'static str),
     /// A bound socket could not be served.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -160,12 +164,13 @@ impl Server {
         self.max_connections.saturating_sub(self.shared.slots.available_permits())
     }
 
-    /// Binds every configured address and serves it. With sockets from
-    /// systemd already served, `[listen] addrs` is skipped.
+    /// Binds every configured address and serves it, but for the kinds of
+    /// the sockets from systemd served already: those replace the addrs of
+    /// their kind (a plain one `[listen] addrs`, and so on).
     pub async fn bind_configured(&mut self) -> Result<(), ListenError> {
-        let activated = self.listeners.iter().any(|l| l.inherited);
+        let inherited = self.inherited_kinds();
         let mut wanted = wanted_listeners(&self.state().config);
-        wanted.retain(|(kind, _)| !(activated && *kind == ListenerKind::Plain));
+        wanted.retain(|(kind, _)| !inherited.contains(kind));
         for (kind, group, configured) in bind_all(&wanted, self.workers.len() + 1)? {
             self.serve_group(kind, group, configured)?;
         }
@@ -210,20 +215,26 @@ impl Server {
     /// be, nothing changes and the error says which.
     pub async fn reload(&mut self, state: State) -> Result<(), ListenError> {
         let wanted = wanted_listeners(&state.config);
-        let activated = self.listeners.iter().any(|l| l.inherited);
-        if wanted.is_empty() && !activated {
+        let inherited = self.inherited_kinds();
+        if wanted.is_empty() && inherited.is_empty() {
             return Err(ListenError::Nowhere);
+        }
+        let listen = &state.config.listen;
+        for (kind, gone, table) in [
+            (ListenerKind::Tls, listen.tls.is_none(), "[listen.tls]"),
+            (ListenerKind::Redirect, listen.redirect.is_none(), "[listen.redirect]"),
+        ] {
+            if gone && inherited.contains(&kind) {
+                return Err(ListenError::InheritedKindGone(table));
+            }
         }
         let is_open = |kind: ListenerKind, addr: SocketAddr| {
             self.listeners.iter().any(|l| l.kind == kind && l.configured == addr)
         };
         let missing: Vec<(ListenerKind, SocketAddr)> = wanted
             .iter()
-            // Sockets from systemd replace [listen] addrs; TLS and redirect listeners are still ours.
-            .filter(|(kind, addr)| {
-                let replaced_by_systemd = activated && *kind == ListenerKind::Plain;
-                !replaced_by_systemd && !is_open(*kind, *addr)
-            })
+            // Sockets from systemd replace the addrs of their kind.
+            .filter(|(kind, addr)| !inherited.contains(kind) && !is_open(*kind, *addr))
             .copied()
             .collect();
         let fresh = bind_all(&missing, self.workers.len() + 1)?;
@@ -243,6 +254,13 @@ impl Server {
             keep
         });
         Ok(())
+    }
+
+    /// The kinds of the sockets from systemd (none without them).
+    fn inherited_kinds(&self) -> Vec<ListenerKind> {
+        let mut kinds: Vec<ListenerKind> = self.listeners.iter().filter(|l| l.inherited).map(|l| l.kind).collect();
+        kinds.dedup();
+        kinds
     }
 
     fn resize_slots(&mut self, wanted: usize) {
