@@ -183,6 +183,34 @@ async fn an_http2_client_that_never_opens_its_window_is_cut_at_send_timeout() {
     drop(response);
 }
 
+/// Found by a probe: while other streams of the connection made progress,
+/// a stream whose window the client kept shut held its response (and its
+/// upstream connection) past `send_timeout`, for as long as the client liked:
+/// any chunk taken reset the timer. Now the chunk that waited longest counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_http2_stream_is_cut_at_send_timeout_while_others_progress() {
+    use http_body_util::BodyExt;
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&format!("[limits]\nsend_timeout = \"1s\"\n{}", tls_config(&pki, &app, "")));
+    let mut builder = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.initial_stream_window_size(65_535).initial_connection_window_size(8 << 20).adaptive_window(false);
+    let send = h2_with(&pki, daemon.addr, &builder).await;
+    // Never read: its window closes after 64 KiB, and the rest waits.
+    let stalled = send.clone().send_request(h2_get("/big?bytes=500000&length")).await.unwrap();
+    let started = std::time::Instant::now();
+    while !send.is_closed() && started.elapsed() < Duration::from_secs(8) {
+        if let Ok(small) = send.clone().send_request(h2_get("/big?bytes=2000&length")).await {
+            let _ = small.into_body().collect().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(send.is_closed(), "the stalled stream was kept while the others made progress");
+    let line = daemon.wait_for_log("aborted=client_timeout", Duration::from_secs(5));
+    assert!(line.contains("path=/big") && line.contains("bytes=65535"), "{line}");
+    drop(stalled);
+}
+
 /// Between requests an HTTP/2 connection is idle (`idle_timeout`), however
 /// many control frames the client sends: a PING is no request head, so it is
 /// not closed at `header_timeout` with a false 408 (found by a hostile probe:

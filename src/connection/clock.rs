@@ -12,10 +12,11 @@
 //! it for a slow reader, so the active span ends only when the access log's
 //! `Delivery` (which holds the `ActiveRequest`) sees the last body byte written.
 //!
-//! While any write to the client is blocked, or response chunks wait for a
+//! While any write to the client is blocked, or a response chunk waits for its
 //! stream's flow-control window (`held`), the *send* timer runs: no progress
-//! for `send_timeout` means the client stopped reading, and the connection is
-//! cut with `AbortReason::ClientTimeout` recorded for the access log.
+//! for `send_timeout` (of the socket, or of the chunk that waited longest,
+//! whatever other streams do) means the client stopped reading, and the
+//! connection is cut with `AbortReason::ClientTimeout` recorded for the access log.
 //! `server::ClockedIo` notices the first byte of a head and every write's
 //! progress; `ActiveRequest` marks the active span. This serves HTTP/2 connections
 //! (hyper's); the HTTP/1 engine keeps its own timers and uses the clock only
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::held::{HeldChunk, HeldChunks};
 use crate::config::Limits;
 use crate::poll_clock;
 
@@ -37,10 +39,6 @@ const NOT_SET: u64 = u64::MAX;
 /// timer then stays off (`saw_bytes`), and only `idle_timeout` bounds the
 /// time between requests.
 const HEAD_TIMER_OFF: u64 = u64::MAX - 1;
-
-/// `held`: the count of chunks above this many bits of milliseconds (557 years).
-const HELD_TIME_BITS: u32 = 44;
-const HELD_TIME: u64 = (1 << HELD_TIME_BITS) - 1;
 
 /// Where every connection's milliseconds count from: one `Instant` for the
 /// process, so that a clock does not carry its own.
@@ -54,12 +52,10 @@ pub struct ConnClock {
     head_started: AtomicU64,
     /// Milliseconds since `EPOCH` when the connection last became idle.
     idle_since: AtomicU64,
-    /// HTTP/2 response chunks queued for the client and not yet taken (the
-    /// bits above `HELD_TIME_BITS`), and the milliseconds since `EPOCH` when
-    /// one was last taken, or the first was queued: a stream whose
-    /// window the client never opens holds its chunk without a blocked
-    /// socket write, so the send timer watches this too.
-    held: AtomicU64,
+    /// HTTP/2 response chunks queued for the client and not yet done with,
+    /// each with the milliseconds since `EPOCH` of its last progress: the
+    /// send timer watches the one that waited longest.
+    held: HeldChunks,
     /// Milliseconds since `EPOCH` when a write to the client last found the
     /// socket full after making progress (`NOT_SET` while writes go through).
     write_blocked: AtomicU64,
@@ -135,7 +131,7 @@ impl ConnClock {
             active: AtomicU32::new(0),
             head_started: AtomicU64::new(NOT_SET),
             idle_since: AtomicU64::new(now_ms()),
-            held: AtomicU64::new(0),
+            held: HeldChunks::default(),
             write_blocked: AtomicU64::new(NOT_SET),
             abort: AtomicU8::new(0),
             reset_debt: AtomicU64::new(0),
@@ -185,27 +181,18 @@ impl ConnClock {
     }
 
     /// An HTTP/2 response chunk was queued for the client (see `held`).
-    pub fn chunk_queued(&self) {
-        let now = now_ms() & HELD_TIME;
-        let _ = self.held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
-            let since = if held >> HELD_TIME_BITS == 0 { now } else { held & HELD_TIME };
-            Some(((held >> HELD_TIME_BITS) + 1) << HELD_TIME_BITS | since)
-        });
+    pub fn chunk_queued(&self) -> HeldChunk {
+        self.held.queued(now_ms())
     }
 
-    /// The client took bytes of a queued chunk; `gone`: the chunk is done with.
-    pub fn chunk_taken(&self, gone: bool) {
-        let now = now_ms() & HELD_TIME;
-        let _ = self.held.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
-            let count = (held >> HELD_TIME_BITS).saturating_sub(u64::from(gone));
-            Some(count << HELD_TIME_BITS | now)
-        });
+    /// The client took bytes of a queued chunk.
+    pub fn chunk_taken(&self, chunk: HeldChunk) {
+        self.held.progressed(chunk, now_ms());
     }
 
-    /// Since when queued chunks have waited with none taken, if any wait.
-    fn held_since(&self) -> Option<u64> {
-        let held = self.held.load(Ordering::Relaxed);
-        (held >> HELD_TIME_BITS > 0).then_some(held & HELD_TIME)
+    /// A queued chunk is done with: written whole, or dropped with its stream.
+    pub fn chunk_done(&self, chunk: HeldChunk) {
+        self.held.done(chunk);
     }
 
     /// Bytes arrived from the client; if the connection was idle, a head begins.
@@ -265,11 +252,11 @@ impl ConnClock {
     }
 
     /// Since when writes to the client made no progress: a socket write
-    /// blocked, or queued HTTP/2 chunks none of which was taken (the earlier).
+    /// blocked, or a queued HTTP/2 chunk none of which was taken (the earlier).
     fn stalled_since(&self) -> Option<u64> {
         let blocked = self.write_blocked.load(Ordering::Relaxed);
         let blocked = (blocked != NOT_SET).then_some(blocked);
-        match (blocked, self.held_since()) {
+        match (blocked, self.held.oldest()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (one, other) => one.or(other),
         }

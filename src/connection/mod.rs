@@ -6,6 +6,7 @@
 //! is how a connection is told to drain or to close.
 
 mod clock;
+mod held;
 pub mod timer;
 mod watch;
 
@@ -18,6 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::metrics::Metrics;
 
 pub use clock::{AbortReason, ActiveRequest, ConnClock, Expired, SERVED_RESET_BURST, SERVED_RESETS_PER_SECOND};
+pub use held::HeldChunk;
 pub use watch::Watch;
 
 /// How long a cut connection may take to write the `503` of a request still

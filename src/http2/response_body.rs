@@ -16,6 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::upstream::UpstreamBody;
 use crate::access::Delivery;
+use crate::connection::HeldChunk;
 use crate::connection::timer::IdleTimer;
 use crate::hyper_glue::{BodyError, poll_timed_frame};
 
@@ -66,18 +67,19 @@ pub struct ResponseBody {
 pub struct Chunk {
     bytes: Bytes,
     delivery: Arc<Delivery>,
+    held: HeldChunk,
 }
 
 impl Chunk {
     fn new(bytes: Bytes, delivery: Arc<Delivery>) -> Chunk {
-        delivery.clock().chunk_queued();
-        Chunk { bytes, delivery }
+        let held = delivery.clock().chunk_queued();
+        Chunk { bytes, delivery, held }
     }
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        self.delivery.clock().chunk_taken(true);
+        self.delivery.clock().chunk_done(self.held);
     }
 }
 
@@ -95,7 +97,7 @@ impl Buf for Chunk {
         self.delivery.written(n);
         // Taken whole, the chunk is dropped next, which tells the clock.
         if n > 0 && self.bytes.has_remaining() {
-            self.delivery.clock().chunk_taken(false);
+            self.delivery.clock().chunk_taken(self.held);
         }
     }
 }
