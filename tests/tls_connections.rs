@@ -211,6 +211,37 @@ async fn a_stalled_http2_stream_is_cut_at_send_timeout_while_others_progress() {
     drop(stalled);
 }
 
+/// An HTTP/2 connection closed for `idle_timeout` says so with a GOAWAY
+/// first (RFC 9113 §6.8; found by a probe: a bare close), so a client about
+/// to send a request knows it was not taken. Raw frames: hyper's client
+/// hides which came.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_http2_connection_gets_a_goaway_before_it_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::two_sites();
+    let app = Upstream::start("app").await;
+    let daemon = Daemon::start(&format!("[limits]\nidle_timeout = \"300ms\"\n{}", tls_config(&pki, &app, "")));
+    let mut tls = common::tls_client::connect(&common::tls_client::client(&pki, &[b"h2"]), daemon.addr, "a.test").await;
+    let settings = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+    // GET / (HPACK static entries :method GET, :scheme https, :path /), no
+    // authority: answered 400, and then the connection is idle.
+    let get = [0, 0, 3, 1, 5, 0, 0, 0, 1, 0x82, 0x87, 0x84];
+    tls.write_all(&[&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], &settings, &get].concat()).await.unwrap();
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the connection was not closed at idle_timeout");
+    let mut types = Vec::new();
+    let mut at = 0;
+    while at + 9 <= received.len() {
+        let length =
+            usize::from(received[at]) << 16 | usize::from(received[at + 1]) << 8 | usize::from(received[at + 2]);
+        types.push(received[at + 3]);
+        at += 9 + length;
+    }
+    assert!(types.contains(&1), "no answer to the request: frame types {types:?}");
+    assert!(types.contains(&7), "closed without a GOAWAY: frame types {types:?}");
+}
+
 /// Between requests an HTTP/2 connection is idle (`idle_timeout`), however
 /// many control frames the client sends: a PING is no request head, so it is
 /// not closed at `header_timeout` with a false 408 (found by a hostile probe:

@@ -224,7 +224,7 @@ fn over_reset_limit(clock: &ConnClock) -> std::task::Poll<()> {
     }
 }
 
-/// How long a connection closed for its resets has to write its GOAWAY.
+/// How long a connection closed for its resets, or idle, has to write its GOAWAY.
 const GOAWAY_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Closes a connection whose client reset too many streams: closed, not
@@ -309,7 +309,13 @@ async fn drive<C: Graceful>(conn: C, clock: &ConnClock, limits: &Limits, stop: &
                         tracing::warn!(client = %peer, "client read nothing for send_timeout ({:?}); closing", limits.send_timeout);
                         return;
                     }
-                    Some(Expired::Idle) => return,
+                    Some(Expired::Idle) => {
+                        // A GOAWAY first (RFC 9113 §6.8): a client about to send
+                        // a request learns that it would not have been taken.
+                        conn.as_mut().start_shutdown();
+                        let _ = tokio::time::timeout(GOAWAY_FLUSH, conn).await;
+                        return;
+                    }
                     None => {}
                 }
             }
