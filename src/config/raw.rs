@@ -414,11 +414,25 @@ impl FromStr for Cidr {
                     net.addr().to_string()
                 )));
             }
-            return Ok(Cidr(net));
+            return Ok(Cidr(unmapped(net)));
         }
         text.parse::<std::net::IpAddr>()
-            .map(|ip| Cidr(IpNet::from(ip)))
+            .map(|ip| Cidr(unmapped(IpNet::from(ip))))
             .map_err(|_| InvalidValue(format!("invalid CIDR {text:?}; write e.g. \"10.0.0.0/8\" or \"127.0.0.1\"")))
+    }
+}
+
+/// `::ffff:10.0.0.0/104` as `10.0.0.0/8`: an IPv4 client is compared as
+/// IPv4 (a dual-stack socket's mapped peer too), so the mapped form written
+/// in `allow_from` or `trusted_proxies` would match nothing.
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .addr()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        _ => net,
     }
 }
 

@@ -241,6 +241,12 @@ fn trusted_proxies_take_sets_with_allow_froms_errors() {
     }
     assert!(!trusted.contains("127.0.0.2".parse().unwrap()));
     assert_eq!(config.listen.trusted_proxy_names, ["cloudflare", "127.0.0.1", "lb"]);
+    // IPv4-mapped entries mean their IPv4 addresses (found by a probe: they matched nothing).
+    let config = Config::from_toml_str(&listen(r#"["::ffff:127.0.0.3", "::ffff:10.9.9.0/120"]"#), "h.toml").unwrap();
+    for (ip, want) in [("127.0.0.3", true), ("10.9.9.9", true), ("10.9.8.9", false), ("::ffff:10.9.9.9", true)] {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        assert_eq!(config.listen.trusted_proxies.contains(ip.to_canonical()), want, "{ip}");
+    }
     let cases = [
         (
             r#"["cloudflare", "cloudfare"]"#,

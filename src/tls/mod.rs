@@ -214,6 +214,8 @@ pub fn server_config(
         config.alpn_protocols.push(b"h2".to_vec());
     }
     config.alpn_protocols.push(b"http/1.1".to_vec());
+    // A client offering only `http/1.0` (`curl --http1.0`) is served as HTTP/1, as nginx does.
+    config.alpn_protocols.push(b"http/1.0".to_vec());
     if alpn_challenge {
         config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
     }
