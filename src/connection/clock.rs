@@ -252,7 +252,7 @@ impl ConnClock {
     }
 
     /// Since when writes to the client made no progress: a socket write
-    /// blocked, or a queued HTTP/2 chunk none of which was taken (the earlier).
+    /// blocked, or the queued HTTP/2 chunk that waited longest (the earlier).
     fn stalled_since(&self) -> Option<u64> {
         let blocked = self.write_blocked.load(Ordering::Relaxed);
         let blocked = (blocked != NOT_SET).then_some(blocked);

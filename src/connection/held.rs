@@ -3,7 +3,7 @@
 //! chunk without a blocked socket write, and other streams' progress on the
 //! same connection says nothing of it: the send timer watches the chunk that
 //! has waited longest. Made on a connection's first chunk, so a connection
-//! that never answers over HTTP/2 carries one empty pointer.
+//! that never answers over HTTP/2 carries an empty cell of 16 bytes.
 
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
