@@ -23,7 +23,6 @@ use crate::acme;
 use crate::admin::{self, Admin, Phase, Readiness};
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::{Config, Log};
-use crate::connection::ListenerKind;
 use crate::delivery::SpoolService;
 use crate::metrics::Metrics;
 use crate::proxy::State;
@@ -161,10 +160,9 @@ async fn listen(
         tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd instead of the addrs of their kind");
         let state = server.state();
         for socket in sockets.proxy {
-            let listener = TcpListener::from_std(socket.listener)?;
-            let addr = listener.local_addr()?;
-            let kind = activated_kind(&socket.name, addr, &state.config.listen)?;
-            server.serve(kind, listener, addr, true);
+            let addr = socket.listener.local_addr()?;
+            let kind = socket.kind(addr, &state.config.listen)?;
+            server.serve(kind, TcpListener::from_std(socket.listener)?, addr, true);
         }
         admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
     }
@@ -177,29 +175,6 @@ async fn listen(
             Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?);
     }
     Ok(admin_listener)
-}
-
-/// What a socket from systemd serves: what its `FileDescriptorName` says
-/// (`https` or `redirect`), else what its port is configured for
-/// (`[listen.tls]` or `[listen.redirect]` addrs: systemd's `0.0.0.0:80` and
-/// `[::]:80` are both the redirect of a config that redirects on `0.0.0.0:80`),
-/// else plain HTTP, which the shipped unit's `http` names.
-fn activated_kind(name: &str, addr: SocketAddr, listen: &crate::config::Listen) -> anyhow::Result<ListenerKind> {
-    let port_of = |addrs: &[SocketAddr]| addrs.iter().any(|a| a.port() == addr.port());
-    let kind = match name {
-        "https" => ListenerKind::Tls,
-        "redirect" => ListenerKind::Redirect,
-        _ if listen.tls.as_ref().is_some_and(|t| port_of(&t.addrs)) => ListenerKind::Tls,
-        _ if listen.redirect.as_ref().is_some_and(|r| port_of(&r.addrs)) => ListenerKind::Redirect,
-        _ => ListenerKind::Plain,
-    };
-    let (needs, table) = match kind {
-        ListenerKind::Tls => (listen.tls.is_none(), "[listen.tls]"),
-        ListenerKind::Redirect => (listen.redirect.is_none(), "[listen.redirect]"),
-        ListenerKind::Plain => (false, ""),
-    };
-    anyhow::ensure!(!needs, "the socket on {addr} from systemd is named {name:?}, but the config has no {table}");
-    Ok(kind)
 }
 
 /// What the daemon holds while it serves, and what each event does to it.
