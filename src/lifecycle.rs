@@ -158,11 +158,8 @@ async fn listen(
     let mut admin_listener = None;
     if let Some(sockets) = activated {
         tracing::info!(sockets = sockets.proxy.len(), "using sockets from systemd instead of the addrs of their kind");
-        let state = server.state();
         for socket in sockets.proxy {
-            let addr = socket.listener.local_addr()?;
-            let kind = socket.kind(addr, &state.config.listen)?;
-            server.serve(kind, TcpListener::from_std(socket.listener)?, addr, true);
+            server.serve_activated(socket)?;
         }
         admin_listener = sockets.admin.map(TcpListener::from_std).transpose()?;
     }

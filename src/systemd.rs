@@ -6,13 +6,9 @@
 //! watchdog, and without `LISTEN_FDS` the configured addresses are bound.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-
-use crate::config::Listen;
-use crate::connection::ListenerKind;
 
 /// Sends state changes to the service manager (sd_notify(3)).
 pub struct Notifier {
@@ -94,32 +90,6 @@ pub struct Activated {
 pub struct NamedSocket {
     pub name: String,
     pub listener: std::net::TcpListener,
-}
-
-impl NamedSocket {
-    /// What a socket from systemd serves: what its `FileDescriptorName` says
-    /// (`https` or `redirect`), else what its port is configured for
-    /// (`[listen.tls]` or `[listen.redirect]` addrs: systemd's `0.0.0.0:80` and
-    /// `[::]:80` are both the redirect of a config that redirects on `0.0.0.0:80`),
-    /// else plain HTTP, which the shipped unit's `http` names.
-    pub fn kind(&self, addr: SocketAddr, listen: &Listen) -> anyhow::Result<ListenerKind> {
-        let name = self.name.as_str();
-        let port_of = |addrs: &[SocketAddr]| addrs.iter().any(|a| a.port() == addr.port());
-        let kind = match name {
-            "https" => ListenerKind::Tls,
-            "redirect" => ListenerKind::Redirect,
-            _ if listen.tls.as_ref().is_some_and(|t| port_of(&t.addrs)) => ListenerKind::Tls,
-            _ if listen.redirect.as_ref().is_some_and(|r| port_of(&r.addrs)) => ListenerKind::Redirect,
-            _ => ListenerKind::Plain,
-        };
-        let (needs, table) = match kind {
-            ListenerKind::Tls => (listen.tls.is_none(), "[listen.tls]"),
-            ListenerKind::Redirect => (listen.redirect.is_none(), "[listen.redirect]"),
-            ListenerKind::Plain => (false, ""),
-        };
-        anyhow::ensure!(!needs, "the socket on {addr} from systemd is named {name:?}, but the config has no {table}");
-        Ok(kind)
-    }
 }
 
 /// Why the sockets systemd passed could not be taken.

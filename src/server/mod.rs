@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connection::ListenerKind;
+use crate::systemd::NamedSocket;
 
 use crate::metrics::Metrics;
 use crate::proxy::State;
@@ -80,6 +81,9 @@ pub enum ListenError {
     /// dropped that table: the socket stays until a restart, with nothing to serve it by.
     #[error("a socket from systemd is served as {0}, which the new config no longer has; restart to change that")]
     InheritedKindGone(&'static str),
+    /// A socket from systemd is named for a table the config does not have.
+    #[error("the socket on {addr} from systemd is named {name:?}, but the config has no {table}")]
+    NamedWithoutTable { addr: SocketAddr, name: String, table: &'static str },
     /// A bound socket could not be served.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -209,6 +213,35 @@ impl Server {
         let accept = accept::run(listener, kind, self.shared.clone(), stop.clone(), probes);
         self.shared.tasks.spawn(accept);
         self.listeners.push(Listening { kind, configured, local, inherited, stop, probe });
+    }
+
+    /// Serves a socket from systemd as what its `FileDescriptorName` says
+    /// (`https` or `redirect`), else as what its port is configured for
+    /// (`[listen.tls]` or `[listen.redirect]` addrs: systemd's `0.0.0.0:80`
+    /// and `[::]:80` are both the redirect of a config that redirects on
+    /// `0.0.0.0:80`), else as plain HTTP, which the shipped unit's `http` names.
+    pub fn serve_activated(&mut self, socket: NamedSocket) -> Result<(), ListenError> {
+        let addr = socket.listener.local_addr()?;
+        let state = self.state();
+        let listen = &state.config.listen;
+        let port_of = |addrs: &[SocketAddr]| addrs.iter().any(|a| a.port() == addr.port());
+        let kind = match socket.name.as_str() {
+            "https" => ListenerKind::Tls,
+            "redirect" => ListenerKind::Redirect,
+            _ if listen.tls.as_ref().is_some_and(|t| port_of(&t.addrs)) => ListenerKind::Tls,
+            _ if listen.redirect.as_ref().is_some_and(|r| port_of(&r.addrs)) => ListenerKind::Redirect,
+            _ => ListenerKind::Plain,
+        };
+        let table = match kind {
+            ListenerKind::Tls if listen.tls.is_none() => Some("[listen.tls]"),
+            ListenerKind::Redirect if listen.redirect.is_none() => Some("[listen.redirect]"),
+            _ => None,
+        };
+        if let Some(table) = table {
+            return Err(ListenError::NamedWithoutTable { addr, name: socket.name, table });
+        }
+        self.serve(kind, TcpListener::from_std(socket.listener)?, addr, true);
+        Ok(())
     }
 
     /// Swaps in `state`. New listen addresses are bound first; if one cannot
