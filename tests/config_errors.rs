@@ -4,13 +4,8 @@
 //! naming its key path and what to write; what it refuses as `run` would; and
 //! the table it prints for a good one, in the file's own spelling.
 
-use crate::common;
-
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 /// Exit code, stdout and stderr of `hookgate ARGS -c FILE`.
 fn hookgate(args: &[&str], file: &Path) -> (Option<i32>, String, String) {
@@ -179,80 +174,6 @@ fn check_refuses_a_config_with_nowhere_to_listen_as_run_does() {
         assert_eq!(code, Some(78), "{env:?}");
         assert!(stderr.contains("listen.addrs: no listen address"), "{env:?}: {stderr}");
     }
-}
-
-/// Under real socket activation a config with no listen address passes
-/// `check` and `run` serves it.
-#[test]
-fn socket_activation_supplies_the_listener_to_check_and_run() {
-    if !common::have_tool("systemd-socket-activate", "systemd") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "[default]\nrespond = { status = 200, body = \"activated\\n\" }\n");
-    let check = activated(&[], &["check"], &path, |addr| {
-        let _ = TcpStream::connect(addr);
-    });
-    let out = check.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("config OK"), "{}", text(&out.stdout));
-
-    let mut answer = String::new();
-    let mut run = activated(&[], &["run"], &path, |addr| {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
-        let _ = stream.read_to_string(&mut answer);
-    });
-    let _ = Command::new("kill").arg("-TERM").arg(run.id().to_string()).status();
-    let _ = run.wait();
-    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("activated\n"), "{answer}");
-}
-
-/// Found by a probe: a connected socket (`Accept=yes`) was taken for a
-/// listener: hookgate said it was ready, then failed to accept every 100 ms,
-/// forever, and the client hung. It is refused at start.
-#[test]
-fn a_socket_from_systemd_that_is_not_listening_is_refused() {
-    if !common::have_tool("systemd-socket-activate", "systemd") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "[default]\nrespond = { status = 200 }\n");
-    let mut closed = None;
-    let run = activated(&["--accept"], &["run"], &path, |addr| {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        closed = Some(stream.read(&mut [0; 64]).map_err(|e| e.kind()));
-    });
-    // hookgate exited, so the connection it was handed closed unanswered.
-    assert_eq!(closed, Some(Ok(0)));
-    let _ = Command::new("kill").arg("-TERM").arg(run.id().to_string()).status();
-    let out = run.wait_with_output().unwrap();
-    assert!(text(&out.stderr).contains("socket 0 from systemd is not listening"), "{}", text(&out.stderr));
-}
-
-/// Starts `hookgate ARGS -c FILE` under `systemd-socket-activate OPTIONS` on
-/// a free loopback port, and calls `first` with the address once it listens
-/// (the first connection starts hookgate).
-fn activated(options: &[&str], args: &[&str], file: &Path, first: impl FnOnce(SocketAddr)) -> std::process::Child {
-    let addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
-    let child = Command::new("systemd-socket-activate")
-        .args(options)
-        .arg(format!("--listen={addr}"))
-        .arg(env!("CARGO_BIN_EXE_hookgate"))
-        .args(args)
-        .arg("-c")
-        .arg(file)
-        .env_remove("HOOKGATE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start systemd-socket-activate");
-    let listening = common::eventually(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
-    assert!(listening, "systemd-socket-activate never listened");
-    first(addr);
-    child
 }
 
 /// Issue 28 §4: a CIDR with host bits set (`149.154.160.1/20`) was taken

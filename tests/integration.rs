@@ -40,6 +40,7 @@ mod reload;
 mod request_targets;
 mod slow_readers;
 mod smuggling;
+mod socket_activation;
 mod spool_delivery;
 mod spool_faults;
 mod spool_outages;

@@ -10,7 +10,8 @@ use http::HeaderValue;
 use indexmap::IndexMap;
 
 use super::Step;
-use super::raw::{Cidr, RawRoute, RawSet, duration_text, size_text};
+use super::cidr::Cidr;
+use super::raw::{RawRoute, RawSet, duration_text, size_text};
 use super::validate::{Checker, Sets, child};
 use crate::guards::dedupe::DedupeSpec;
 use crate::guards::{Guards, RateLimit, SecretHeader};

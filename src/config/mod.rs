@@ -8,6 +8,7 @@
 //! Tables with rules of their own are checked in files of their own (`guards`,
 //! `tls`, `telegram`, `upstreams`), and secret files are read by `credentials`.
 
+mod cidr;
 mod cluster;
 mod credentials;
 mod guards;
@@ -375,6 +376,8 @@ fn parse_raw(source: &str) -> Result<RawConfig, Problem> {
     })
 }
 
+#[cfg(test)]
+mod served_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]

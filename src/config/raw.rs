@@ -12,10 +12,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use super::cidr::Cidr;
 use crate::guards::RateKey;
 use crate::guards::dedupe::KeySource;
 use crate::spool::{StoreMode, StoreOrder};
@@ -384,55 +384,6 @@ pub fn size_text(bytes: u64) -> String {
     match UNITS.iter().find(|(unit, _)| bytes > 0 && bytes.is_multiple_of(*unit)) {
         Some((unit, name)) => format!("{}{name}", bytes / unit),
         None => bytes.to_string(),
-    }
-}
-
-/// A CIDR block; a bare address means that one host.
-///
-/// A block with host bits set (`149.154.160.1/20`) is refused rather than
-/// read as its network: it may as well mean the one address, and reading it
-/// either way silently would let in more, or fewer, clients than meant.
-#[derive(Debug, Clone, Copy)]
-pub struct Cidr(pub IpNet);
-
-impl Cidr {
-    /// Whether `text` is written as a CIDR block, valid or not (for telling
-    /// a bad block from a set name).
-    pub fn is_written_as_one(text: &str) -> bool {
-        text.parse::<IpNet>().is_ok()
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        if let Ok(net) = text.parse::<IpNet>() {
-            if net.trunc() != net {
-                return Err(InvalidValue(format!(
-                    "{text:?} has host bits set: write {:?} for the network, or {:?} for the one address",
-                    net.trunc().to_string(),
-                    net.addr().to_string()
-                )));
-            }
-            return Ok(Cidr(unmapped(net)));
-        }
-        text.parse::<std::net::IpAddr>()
-            .map(|ip| Cidr(unmapped(IpNet::from(ip))))
-            .map_err(|_| InvalidValue(format!("invalid CIDR {text:?}; write e.g. \"10.0.0.0/8\" or \"127.0.0.1\"")))
-    }
-}
-
-/// `::ffff:10.0.0.0/104` as `10.0.0.0/8`: an IPv4 client is compared as
-/// IPv4 (a dual-stack socket's mapped peer too), so the mapped form written
-/// in `allow_from` or `trusted_proxies` would match nothing.
-fn unmapped(net: IpNet) -> IpNet {
-    match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
-            .addr()
-            .to_ipv4_mapped()
-            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
-            .map_or(net, IpNet::V4),
-        _ => net,
     }
 }
 
